@@ -1,0 +1,150 @@
+"""The executor seam: executors compute, the runner records.
+
+An executor turns one task into an :class:`ExecutionResult` or raises an
+:class:`ExecutorError`. It never writes ``tasks`` or ``task_executions``; the runner does,
+from what the executor returned or raised and from what it noted on the
+:class:`ExecutionContext` (steps, artifacts, browser session) along the way — so a failing
+browser step still shows its steps and its screenshot.
+
+Exception tree (``retryable`` decides whether the runner schedules another attempt)::
+
+    ExecutorError                  retryable=False unless said, error_type="error"
+    ├── PermanentError             never retried (invalid config, HTTP 4xx but 408/429, auth)
+    │   └── BlockedDestination     the network guard refused an address
+    └── RetryableError             retried with backoff (5xx, 408, 429, network, timeouts);
+                                   ``retry_after`` (seconds) overrides the backoff when given
+
+Any other exception escaping an executor is a retryable failure whose ``error_type`` is
+the exception's class name; the runner turns a deadline into ``timed_out`` and a shutdown
+into an interruption that spends no retry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from schemas.tasks import Artifact, StepRecord
+
+
+class ExecutorError(Exception):
+    """The attempt failed."""
+
+    retryable: bool = False
+    error_type: str = "error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+        output: Any = None,
+    ) -> None:
+        self.message = message or (type(self).__doc__ or "failed").strip()
+        super().__init__(self.message)
+        if error_type is not None:
+            self.error_type = error_type
+        if retryable is not None:
+            self.retryable = retryable
+        self.retry_after = retry_after
+        self.output = output
+
+
+class PermanentError(ExecutorError):
+    """The attempt failed and retrying cannot help."""
+
+    retryable = False
+    error_type = "permanent"
+
+
+class BlockedDestination(PermanentError):
+    """The destination is a private, loopback or link-local address."""
+
+    error_type = "blocked_destination"
+
+
+class RetryableError(ExecutorError):
+    """The attempt failed for a reason that may pass."""
+
+    retryable = True
+    error_type = "transient"
+
+
+class ArtifactSink(Protocol):
+    """Where executors put files (screenshots, traces, reports); the server serves them."""
+
+    async def save(self, *, kind: str, content_type: str, data: bytes,
+                   name: str | None = None) -> Artifact: ...
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What an executor sees of its task."""
+
+    id: str
+    title: str
+    task_type: str
+    config: Any  # the Struct of schemas.configs.CONFIG_TYPES[task_type]
+    timeout_seconds: int
+    source_webhook_id: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class ExecutionContext:
+    """One attempt's context. Executors append steps and artifacts as they go."""
+
+    task_id: str
+    execution_id: str
+    attempt_number: int
+    triggered_by: str
+    worker_id: str
+    clock: Callable[[], datetime]
+    artifacts_sink: ArtifactSink | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    browser_session_id: str | None = None
+    debug_url: str | None = None
+
+    async def save_artifact(self, *, kind: str, content_type: str, data: bytes,
+                            name: str | None = None) -> Artifact:
+        if self.artifacts_sink is None:
+            raise PermanentError("artifact storage is not configured", error_type="config")
+        artifact = await self.artifacts_sink.save(kind=kind, content_type=content_type,
+                                                  data=data, name=name)
+        self.artifacts.append(artifact)
+        return artifact
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """A successful attempt: ``output`` becomes the task's ``result`` and the attempt's output."""
+
+    output: Any
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A problem with a config found at create time; ``path`` is relative to executionConfig."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+
+class Executor(Protocol):
+    """One class per taskType, built once at start with what it needs (clients, pools)."""
+
+    task_type: ClassVar[str]
+
+    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+        """Rules msgspec cannot express, checked at ``tasks.create``; [] when fine."""
+        ...
+
+    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+        """Run one attempt. Must honour cancellation (the runner cancels on deadline)."""
+        ...

@@ -1,0 +1,24 @@
+"""system.* outputs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from schemas.base import Output
+
+
+class Health(Output):
+    status: Literal["ok"]
+    database: Literal["ok"]
+    scheduler: Literal["running"]
+    version: str
+
+
+class Stats(Output):
+    tasks_by_status: dict[str, int]
+    executed: int
+    succeeded: int
+    failed: int
+    running: int
+    queued: int
+    uptime_seconds: float

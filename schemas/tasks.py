@@ -1,0 +1,163 @@
+"""Tasks, attempts and task events on the wire (CONTRACT §3, §4, §6, §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from schemas.base import IdInput, Input, NonEmptyStr, Output, Timestamp
+from schemas.configs import TaskType
+
+TaskStatus = Literal[
+    "pending",
+    "awaiting_review",
+    "scheduled",
+    "queued",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "rejected",
+]
+Priority = Literal["low", "normal", "high", "urgent"]
+ExecutionType = Literal["automatic", "manual"]
+TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation"]
+ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelled", "lost"]
+ArtifactKind = Literal["screenshot", "trace", "report"]
+
+
+class TaskCreate(Input):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    task_type: TaskType
+    execution_config: dict[str, Any]
+    description: str | None = None
+    execution_type: ExecutionType = "automatic"
+    assigned_to_bot: bool = True
+    requires_human_review: bool = False
+    scheduled_for: Timestamp | None = None
+    priority: Priority = "normal"
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
+    timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
+    notify_on_complete: bool = False
+    notify_on_failure: bool = False
+    source_webhook_id: str | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    depends_on: list[NonEmptyStr] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Task(Output):
+    id: str
+    title: str
+    description: str | None
+    task_type: TaskType
+    execution_type: ExecutionType
+    assigned_to_bot: bool
+    requires_human_review: bool
+    execution_config: dict[str, Any]
+    scheduled_for: Timestamp | None
+    priority: Priority
+    max_retries: int
+    timeout_seconds: int
+    notify_on_complete: bool
+    notify_on_failure: bool
+    source_webhook_id: str | None
+    idempotency_key: str | None
+    depends_on: list[str]
+    metadata: dict[str, Any] | None
+    status: TaskStatus
+    status_reason: str | None
+    error_count: int
+    last_error: str | None
+    result: Any
+    result_summary: str | None
+    reviewed_by: str | None
+    reviewed_at: Timestamp | None
+    review_notes: str | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    queued_at: Timestamp | None
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    next_attempt_at: Timestamp | None
+
+
+class TaskGet(IdInput):
+    pass
+
+
+class TaskList(Input):
+    status: TaskStatus | list[TaskStatus] | None = None
+    task_type: TaskType | None = None
+    search: str | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+
+class TaskPage(Output):
+    items: list[Task]
+    next_cursor: str | None
+
+
+class ReviewInput(Input):
+    id: NonEmptyStr
+    notes: str | None = None
+
+
+class CancelInput(Input):
+    id: NonEmptyStr
+    reason: str | None = None
+
+
+class ExecutionsInput(Input):
+    task_id: NonEmptyStr
+
+
+class StepRecord(Output):
+    index: int
+    action: str
+    status: Literal["success", "failed", "skipped"]
+    started_at: Timestamp
+    duration_ms: int
+    detail: Any = None
+
+
+class Artifact(Output):
+    id: str
+    kind: ArtifactKind
+    content_type: str
+    bytes: int
+    url: str
+    name: str | None = None
+
+
+class TaskExecution(Output):
+    id: str
+    task_id: str
+    attempt_number: int
+    triggered_by: TriggeredBy
+    status: ExecutionStatus
+    started_at: Timestamp
+    completed_at: Timestamp | None
+    duration_ms: int | None
+    worker_id: str
+    output: Any
+    error: str | None
+    error_type: str | None
+    retryable: bool | None
+    steps: list[StepRecord]
+    artifacts: list[Artifact]
+    browser_session_id: str | None = None
+    debug_url: str | None = None
+
+
+class OnChangeInput(Input):
+    id: str | None = None
+    last_event_id: str | None = None
+
+
+class TaskEvent(Output):
+    type: Literal["created", "status", "execution"]
+    task: Task
+    execution: TaskExecution | None = None
