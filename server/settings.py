@@ -7,6 +7,7 @@ a message naming the variable.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,55 @@ def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
+def _database_url(name: str, raw: str) -> str:
+    if not raw.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ConfigurationError(f"{name} must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return raw
+
+
+def _str(name: str, raw: str) -> str:
+    return raw
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str, str], int]:
+    return lambda name, raw: _int(name, raw, lo, hi)
+
+
+def _float_in(lo: float, hi: float) -> Callable[[str, str], float]:
+    return lambda name, raw: _float(name, raw, lo, hi)
+
+
+def _type_set(name: str, raw: str) -> frozenset[str]:
+    return frozenset(t.strip() for t in raw.split(",") if t.strip())
+
+
+# (variable, Settings attribute, parser); GHL_API_KEY and ERRANDS_SECRET_KEY are read apart.
+_VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
+    ("DATABASE_URL", "database_url", _database_url),
+    ("HOST", "host", _str),
+    ("PORT", "port", _int_in(0, 65535)),
+    ("ERRANDS_API_KEYS", "api_keys", lambda _n, raw: parse_api_keys(raw)),
+    ("WORKER_CONCURRENCY", "worker_concurrency", _int_in(1, 1024)),
+    ("REVIEW_REQUIRED_TYPES", "review_required_types", _type_set),
+    ("ARTIFACTS_DIR", "artifacts_dir", lambda _n, raw: Path(raw)),
+    ("ARTIFACT_RETENTION_DAYS", "artifact_retention_days", _int_in(0, 3650)),
+    ("CHROMIUM_PATH", "chromium_path", _str),
+    ("BROWSER_CONCURRENCY", "browser_concurrency", _int_in(1, 64)),
+    ("GHL_LOCATION_ID", "ghl_location_id", _str),
+    ("GHL_BASE_URL", "ghl_base_url", lambda _n, raw: raw.rstrip("/")),
+    ("GHL_RATE_LIMIT", "ghl_rate_limit", _int_in(1, 100_000)),
+    ("GHL_RATE_WINDOW_SECONDS", "ghl_rate_window_seconds", _float_in(0.1, 86400)),
+    ("ALLOW_PRIVATE_NETWORK", "allow_private_network", _bool),
+    ("LEASE_SECONDS", "lease_seconds", _float_in(1, 3600)),
+    ("SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", _float_in(0, 3600)),
+    ("MAX_BATCH_SIZE", "max_batch_size", _int_in(1, 10_000)),
+    ("MAX_BODY_BYTES", "max_body_bytes", _int_in(1024, 1 << 30)),
+    ("RESPONSE_BODY_LIMIT", "response_body_limit", _int_in(0, 1 << 30)),
+    ("SSE_PING_SECONDS", "sse_ping_seconds", _float_in(0.05, 600)),
+    ("LOG_LEVEL", "log_level", lambda _n, raw: raw.upper()),
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./errands.db"
@@ -129,57 +179,12 @@ class Settings:
             return value if value not in (None, "") else None
 
         kw: dict[str, object] = {}
-        if (v := get("DATABASE_URL")) is not None:
-            if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-                raise ConfigurationError(
-                    "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-                )
-            kw["database_url"] = v
-        if (v := get("HOST")) is not None:
-            kw["host"] = v
-        if (v := get("PORT")) is not None:
-            kw["port"] = _int("PORT", v, 0, 65535)
-        if (v := get("ERRANDS_API_KEYS")) is not None:
-            kw["api_keys"] = parse_api_keys(v)
-        if (v := get("WORKER_CONCURRENCY")) is not None:
-            kw["worker_concurrency"] = _int("WORKER_CONCURRENCY", v, 1, 1024)
-        if (v := get("REVIEW_REQUIRED_TYPES")) is not None:
-            kw["review_required_types"] = frozenset(
-                t.strip() for t in v.split(",") if t.strip()
-            )
-        if (v := get("ARTIFACTS_DIR")) is not None:
-            kw["artifacts_dir"] = Path(v)
-        if (v := get("ARTIFACT_RETENTION_DAYS")) is not None:
-            kw["artifact_retention_days"] = _int("ARTIFACT_RETENTION_DAYS", v, 0, 3650)
-        if (v := get("CHROMIUM_PATH")) is not None:
-            kw["chromium_path"] = v
-        if (v := get("BROWSER_CONCURRENCY")) is not None:
-            kw["browser_concurrency"] = _int("BROWSER_CONCURRENCY", v, 1, 64)
-        kw["ghl_api_key"] = get("GHL_API_KEY")
-        kw["ghl_location_id"] = get("GHL_LOCATION_ID")
-        if (v := get("GHL_BASE_URL")) is not None:
-            kw["ghl_base_url"] = v.rstrip("/")
-        if (v := get("GHL_RATE_LIMIT")) is not None:
-            kw["ghl_rate_limit"] = _int("GHL_RATE_LIMIT", v, 1, 100_000)
-        if (v := get("GHL_RATE_WINDOW_SECONDS")) is not None:
-            kw["ghl_rate_window_seconds"] = _float("GHL_RATE_WINDOW_SECONDS", v, 0.1, 86400)
-        if (v := get("ALLOW_PRIVATE_NETWORK")) is not None:
-            kw["allow_private_network"] = _bool("ALLOW_PRIVATE_NETWORK", v)
-        kw["secret_key"] = get("ERRANDS_SECRET_KEY")
-        if (v := get("LEASE_SECONDS")) is not None:
-            kw["lease_seconds"] = _float("LEASE_SECONDS", v, 1, 3600)
-        if (v := get("SHUTDOWN_GRACE_SECONDS")) is not None:
-            kw["shutdown_grace_seconds"] = _float("SHUTDOWN_GRACE_SECONDS", v, 0, 3600)
-        if (v := get("MAX_BATCH_SIZE")) is not None:
-            kw["max_batch_size"] = _int("MAX_BATCH_SIZE", v, 1, 10_000)
-        if (v := get("MAX_BODY_BYTES")) is not None:
-            kw["max_body_bytes"] = _int("MAX_BODY_BYTES", v, 1024, 1 << 30)
-        if (v := get("RESPONSE_BODY_LIMIT")) is not None:
-            kw["response_body_limit"] = _int("RESPONSE_BODY_LIMIT", v, 0, 1 << 30)
-        if (v := get("SSE_PING_SECONDS")) is not None:
-            kw["sse_ping_seconds"] = _float("SSE_PING_SECONDS", v, 0.05, 600)
-        if (v := get("LOG_LEVEL")) is not None:
-            kw["log_level"] = v.upper()
+        for var, attr, parse in _VARIABLES:
+            raw = get(var)
+            if raw is not None:
+                kw[attr] = parse(var, raw)
+        for var, attr in (("GHL_API_KEY", "ghl_api_key"), ("ERRANDS_SECRET_KEY", "secret_key")):
+            kw[attr] = get(var)
         return cls(**kw)  # type: ignore[arg-type]
 
     @property

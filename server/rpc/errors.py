@@ -89,7 +89,7 @@ class TRPCError(Exception):
         return CODES[self.code][1]
 
     def shape(self, path: str | None) -> dict[str, Any]:
-        """The wire shape: ``{"message", "code", "data": {"code", "httpStatus", "path"?, "issues"?}}``."""
+        """The wire shape: ``{message, code, data: {code, httpStatus, path?, issues?}}``."""
         data: dict[str, Any] = {"code": self.code, "httpStatus": self.http_status}
         if path is not None:
             data["path"] = path
