@@ -1,0 +1,222 @@
+"""Queries, one function per statement, named noun first (``task_claim_due``).
+
+Every status write is compare-and-set: it names the statuses it expects and returns the new
+row, or ``None`` when another writer got there first — losing a race is normal, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.db.tables import task_dependencies, task_events, task_executions, tasks
+
+Row = sa.Row[Any]
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+async def task_insert(conn: AsyncConnection, values: dict[str, Any],
+                      depends_on: Sequence[str]) -> Row:
+    row: Row = (await conn.execute(tasks.insert().values(**values).returning(tasks))).one()
+    if depends_on:
+        await conn.execute(task_dependencies.insert(),
+                           [{"task_id": values["id"], "depends_on_id": d} for d in depends_on])
+    return row
+
+
+async def task_get(conn: AsyncConnection, task_id: str) -> Row | None:
+    return (await conn.execute(sa.select(tasks).where(tasks.c.id == task_id))).one_or_none()
+
+
+async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> Row | None:
+    stmt = sa.select(tasks).where(tasks.c.idempotency_key == key)
+    return (await conn.execute(stmt)).one_or_none()
+
+
+async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, str]:
+    stmt = sa.select(tasks.c.id, tasks.c.status).where(tasks.c.id.in_(list(ids)))
+    return {r.id: r.status for r in await conn.execute(stmt)}
+
+
+async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
+                    task_type: str | None, search: str | None, limit: int,
+                    after: tuple[datetime, str] | None) -> list[Row]:
+    """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page."""
+    stmt = sa.select(tasks)
+    if statuses:
+        stmt = stmt.where(tasks.c.status.in_(list(statuses)))
+    if task_type:
+        stmt = stmt.where(tasks.c.task_type == task_type)
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(sa.or_(tasks.c.title.ilike(pattern, escape="\\"),
+                                 tasks.c.description.ilike(pattern, escape="\\")))
+    if after is not None:
+        created, last_id = after
+        stmt = stmt.where(sa.or_(tasks.c.created_at < created,
+                                 sa.and_(tasks.c.created_at == created, tasks.c.id < last_id)))
+    stmt = stmt.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
+    return list((await conn.execute(stmt)).all())
+
+
+async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequence[str],
+                             values: dict[str, Any], *, lease_owner: str | None = None
+                             ) -> Row | None:
+    """CAS: update only while the task is in one of ``expected`` (and held by ``lease_owner``)."""
+    stmt = tasks.update().where(tasks.c.id == task_id, tasks.c.status.in_(list(expected)))
+    if lease_owner is not None:
+        stmt = stmt.where(tasks.c.lease_owner == lease_owner)
+    row: Row | None = (await conn.execute(stmt.values(**values).returning(tasks))).one_or_none()
+    return row
+
+
+async def task_claim_due(conn: AsyncConnection, *, dialect: str, limit: int, worker: str,
+                         now: datetime, lease_until: datetime) -> list[Row]:
+    """Move up to ``limit`` queued tasks to in_progress for ``worker``, most urgent first.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes claim disjoint sets. SQLite has
+    one writer at a time, so the sub-select cannot race.
+    """
+    pick = (sa.select(tasks.c.id).where(tasks.c.status == "queued")
+            .order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(limit))
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
+                                 tasks.c.status == "queued")
+            .values(status="in_progress", status_reason=None, started_at=now, updated_at=now,
+                    attempts=tasks.c.attempts + 1, lease_owner=worker,
+                    lease_expires_at=lease_until, next_attempt_at=None)
+            .returning(tasks))
+    return list((await conn.execute(stmt)).all())
+
+
+async def task_promote_due(conn: AsyncConnection, now: datetime, limit: int = 5000
+                           ) -> list[Row]:
+    """scheduled → queued for tasks whose time has come."""
+    pick = (sa.select(tasks.c.id).where(tasks.c.status == "scheduled", tasks.c.due_at <= now)
+            .order_by(tasks.c.due_at).limit(limit))
+    stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
+                                 tasks.c.status == "scheduled")
+            .values(status="queued", status_reason=None, due_at=None, queued_at=now,
+                    updated_at=now)
+            .returning(tasks))
+    return list((await conn.execute(stmt)).all())
+
+
+async def task_next_due_at(conn: AsyncConnection) -> datetime | None:
+    stmt = sa.select(sa.func.min(tasks.c.due_at)).where(tasks.c.status == "scheduled")
+    value: datetime | None = (await conn.execute(stmt)).scalar()  # min() keeps UTCDateTime
+    return value
+
+
+async def task_heartbeat(conn: AsyncConnection, worker: str, ids: Sequence[str],
+                         lease_until: datetime) -> set[str]:
+    """Extend the leases ``worker`` holds; returns the ids it still holds."""
+    if not ids:
+        return set()
+    stmt = (tasks.update()
+            .where(tasks.c.id.in_(list(ids)), tasks.c.lease_owner == worker,
+                   tasks.c.status == "in_progress")
+            .values(lease_expires_at=lease_until).returning(tasks.c.id))
+    return {r.id for r in await conn.execute(stmt)}
+
+
+async def task_lease_expired(conn: AsyncConnection, now: datetime, *,
+                             any_owner_but: str | None = None, limit: int = 500) -> list[Row]:
+    """in_progress tasks whose lease ran out (or, at SQLite start, held by a dead process)."""
+    stmt = sa.select(tasks).where(tasks.c.status == "in_progress")
+    if any_owner_but is not None:
+        stmt = stmt.where(sa.or_(tasks.c.lease_owner.is_(None),
+                                 tasks.c.lease_owner != any_owner_but))
+    else:
+        stmt = stmt.where(tasks.c.lease_expires_at < now)
+    return list((await conn.execute(stmt.limit(limit))).all())
+
+
+async def task_dependents(conn: AsyncConnection, task_id: str) -> list[Row]:
+    """Tasks waiting (scheduled, no due time) on ``task_id``."""
+    stmt = (sa.select(tasks).join(task_dependencies, task_dependencies.c.task_id == tasks.c.id)
+            .where(task_dependencies.c.depends_on_id == task_id))
+    return list((await conn.execute(stmt)).all())
+
+
+async def task_open_dependencies(conn: AsyncConnection, task_id: str) -> list[str]:
+    """Statuses of ``task_id``'s dependencies that are not completed."""
+    stmt = (sa.select(tasks.c.status).join(task_dependencies,
+                                           task_dependencies.c.depends_on_id == tasks.c.id)
+            .where(task_dependencies.c.task_id == task_id, tasks.c.status != "completed"))
+    return [r.status for r in await conn.execute(stmt)]
+
+
+async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+    stmt = sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+    return {status: int(n) for status, n in await conn.execute(stmt)}
+
+
+# --- executions ----------------------------------------------------------------------------
+
+async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(task_executions.insert(), list(rows))
+
+
+async def execution_finish(conn: AsyncConnection, execution_id: str, values: dict[str, Any]
+                           ) -> Row | None:
+    """Close a running attempt (CAS on status running)."""
+    stmt = (task_executions.update()
+            .where(task_executions.c.id == execution_id, task_executions.c.status == "running")
+            .values(**values).returning(task_executions))
+    row: Row | None = (await conn.execute(stmt)).one_or_none()
+    return row
+
+
+async def execution_running_for_task(conn: AsyncConnection, task_id: str) -> Row | None:
+    stmt = (sa.select(task_executions)
+            .where(task_executions.c.task_id == task_id, task_executions.c.status == "running")
+            .order_by(task_executions.c.attempt_number.desc()).limit(1))
+    return (await conn.execute(stmt)).one_or_none()
+
+
+async def executions_for_task(conn: AsyncConnection, task_id: str) -> list[Row]:
+    stmt = (sa.select(task_executions).where(task_executions.c.task_id == task_id)
+            .order_by(task_executions.c.attempt_number))
+    return list((await conn.execute(stmt)).all())
+
+
+async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
+    stmt = sa.select(task_executions.c.status, sa.func.count()).group_by(task_executions.c.status)
+    return {status: int(n) for status, n in await conn.execute(stmt)}
+
+
+# --- events --------------------------------------------------------------------------------
+
+async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert events in order; returns their ids in the same order."""
+    if not rows:
+        return []
+    result = await conn.execute(task_events.insert().returning(task_events.c.id,
+                                                               sort_by_parameter_order=True),
+                                list(rows))
+    return [r.id for r in result]
+
+
+async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,
+                       limit: int = 1000) -> list[Row]:
+    stmt = sa.select(task_events).where(task_events.c.id > after_id)
+    if task_id is not None:
+        stmt = stmt.where(task_events.c.task_id == task_id)
+    return list((await conn.execute(stmt.order_by(task_events.c.id).limit(limit))).all())
+
+
+async def event_last_id(conn: AsyncConnection) -> int:
+    return int((await conn.execute(sa.select(sa.func.max(task_events.c.id)))).scalar() or 0)
+
+
+async def events_prune(conn: AsyncConnection, before: datetime) -> int:
+    result = await conn.execute(task_events.delete().where(task_events.c.created_at < before))
+    return int(result.rowcount or 0)

@@ -1,0 +1,134 @@
+"""Tables (SQLAlchemy Core). Migrations in server/db/migrations create exactly these.
+
+Timestamps are stored as naive UTC and come back as aware UTC (:class:`UTCDateTime`).
+JSON columns are encoded with msgspec (see engine.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("task_type", sa.String(32), nullable=False),
+    sa.Column("execution_type", sa.String(16), nullable=False),
+    sa.Column("assigned_to_bot", sa.Boolean, nullable=False),
+    sa.Column("requires_human_review", sa.Boolean, nullable=False),
+    sa.Column("execution_config", sa.JSON, nullable=False),
+    sa.Column("scheduled_for", UTCDateTime),
+    sa.Column("priority", sa.String(8), nullable=False),
+    sa.Column("priority_rank", sa.SmallInteger, nullable=False),
+    sa.Column("max_retries", sa.Integer, nullable=False),
+    sa.Column("timeout_seconds", sa.Integer, nullable=False),
+    sa.Column("notify_on_complete", sa.Boolean, nullable=False),
+    sa.Column("notify_on_failure", sa.Boolean, nullable=False),
+    sa.Column("source_webhook_id", sa.String(40)),
+    sa.Column("idempotency_key", sa.String(200), unique=True),
+    sa.Column("depends_on", sa.JSON, nullable=False),
+    sa.Column("meta", sa.JSON),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("status_reason", sa.Text),
+    sa.Column("error_count", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("result", sa.JSON),
+    sa.Column("result_summary", sa.Text),
+    sa.Column("reviewed_by", sa.String(200)),
+    sa.Column("reviewed_at", UTCDateTime),
+    sa.Column("review_notes", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("queued_at", UTCDateTime),
+    sa.Column("started_at", UTCDateTime),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("next_attempt_at", UTCDateTime),
+    # When a scheduled task is due to be queued (scheduledFor or a retry time); NULL otherwise.
+    sa.Column("due_at", UTCDateTime),
+    # Attempts started so far; the next attempt is number attempts + 1.
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # How the next attempt is triggered (CONTRACT §6 triggeredBy).
+    sa.Column("next_trigger", sa.String(16), nullable=False),
+    sa.Column("lease_owner", sa.String(80)),
+    sa.Column("lease_expires_at", UTCDateTime),
+    sa.Index("ix_tasks_claim", "status", "priority_rank", "queued_at"),
+    sa.Index("ix_tasks_due", "status", "due_at"),
+    sa.Index("ix_tasks_created", "created_at", "id"),
+    sa.Index("ix_tasks_lease", "status", "lease_expires_at"),
+)
+
+task_executions = sa.Table(
+    "task_executions", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("attempt_number", sa.Integer, nullable=False),
+    sa.Column("triggered_by", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("completed_at", UTCDateTime),
+    sa.Column("duration_ms", sa.Integer),
+    sa.Column("worker_id", sa.String(80), nullable=False),
+    sa.Column("output", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("error_type", sa.String(64)),
+    sa.Column("retryable", sa.Boolean),
+    sa.Column("steps", sa.JSON, nullable=False),
+    sa.Column("artifacts", sa.JSON, nullable=False),
+    sa.Column("browser_session_id", sa.String(80)),
+    sa.Column("debug_url", sa.Text),
+    sa.UniqueConstraint("task_id", "attempt_number", name="uq_task_executions_attempt"),
+    sa.Index("ix_task_executions_started", "started_at"),
+)
+
+task_dependencies = sa.Table(
+    "task_dependencies", metadata,
+    sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("depends_on_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Index("ix_task_dependencies_on", "depends_on_id"),
+)
+
+# Every change a subscriber may see, in order; ids are the SSE event ids (resume point).
+task_events = sa.Table(
+    "task_events", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.String(40), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_task_events_task", "task_id", "id"),
+    sqlite_autoincrement=True,
+)
