@@ -1,0 +1,478 @@
+"""The ``api_call`` executor: one HTTP request as configured (CONTRACT §5), its answer recorded.
+
+Contract:
+
+- Request: ``apiMethod`` to ``apiEndpoint`` with ``query`` merged into the URL's own query
+  (lists repeat the name, booleans read ``true``/``false``), ``headers``, then the auth
+  header (``bearer`` → ``Authorization: Bearer``, ``api_key`` → ``apiKeyHeader``,
+  ``basic`` → ``Authorization: Basic``), which wins over a header of the same name. A string
+  ``body`` is sent as-is (UTF-8) with ``contentType`` (default ``text/plain; charset=utf-8``);
+  any other JSON value is sent as JSON (default ``application/json``). ``contentType`` wins
+  over a ``Content-Type`` in ``headers``. The shared client's default headers and cookie jar
+  are not used: a task sends only what its config says.
+- Time: ``timeoutMs`` bounds each network phase and the whole exchange, redirects and body
+  included; exceeding it is ``RetryableError(error_type="timeout")``.
+- Redirects (301 302 303 307 308 with a Location) are followed by hand, at most 10 hops.
+  Every hop passes the :class:`NetworkGuard` before connecting (a refusal is the permanent
+  ``BlockedDestination``). 303, and 301/302 after POST, continue as GET without a body.
+  A hop to another origin (scheme, host or port; http→https on the same host is the same)
+  drops Authorization, Cookie, the API-key header and every header in ``SECRET_HEADERS``.
+  A redirect status listed in ``expectStatus`` is an answer, not followed.
+- Result ``{status, headers, body, contentType, durationMs}`` (+ ``bodyTruncated: true``):
+  header names lower-case, repeated ones joined with ", ", ``set-cookie`` dropped; ``body``
+  is the parsed JSON when the response says JSON and parses, else text decoded with the
+  response charset (UTF-8 by default); at most ``response_body_limit`` bytes are read.
+- Success is a status in ``expectStatus``, or any 2xx when it is not given. Otherwise 408,
+  429 and 5xx are ``RetryableError(error_type="http_status")`` with ``retry_after`` from
+  ``Retry-After`` (seconds or HTTP-date, against ``ctx.clock``), anything else is
+  ``PermanentError(error_type="http_status")``; both carry the result above as ``output``.
+  Connection failures are ``RetryableError(error_type="network")``.
+- Secrets (``bearerToken``, ``apiKey``, ``basicPassword``, the Basic credential, URL
+  userinfo, values of secret headers) never appear in a result, summary or error: messages
+  show the URL without userinfo and query string, and every string of the result is
+  scrubbed of them (a server echoing the request shows ``********``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import codecs
+import ipaddress
+import re
+import time
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Final
+
+import httpx
+import msgspec
+
+from executors.base import (
+    ExecutionContext,
+    ExecutionResult,
+    ExecutorError,
+    Issue,
+    PermanentError,
+    RetryableError,
+    TaskSpec,
+)
+from executors.network_guard import NetworkGuard
+from executors.retry_after import parse_retry_after
+from schemas.configs import MASK, SECRET_HEADERS, ApiCallConfig
+
+MAX_REDIRECTS: Final = 10
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_RETRYABLE_STATUSES: Final = frozenset({408, 429})
+_HEADER_NAME: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_VALUE_FORBIDDEN: Final = re.compile(r"[\r\n\x00]")
+_DEFAULT_HEADERS: Final = (
+    ("user-agent", "errands-api-call/1"),
+    ("accept", "*/*"),
+    ("accept-encoding", "gzip, deflate"),
+)
+_DROPPED_RESPONSE_HEADERS: Final = frozenset({"set-cookie", "set-cookie2"})
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """One hop's request, before it is built."""
+
+    method: str
+    url: httpx.URL
+    headers: httpx.Headers
+    content: bytes | None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    response: httpx.Response
+    body: bytes
+    truncated: bool
+    url: httpx.URL
+    redirects: int
+
+
+class ApiCallExecutor:
+    """Runs ``api_call`` tasks; see the module docstring for the contract."""
+
+    task_type: ClassVar[str] = "api_call"
+
+    def __init__(self, http: httpx.AsyncClient, guard: NetworkGuard, *,
+                 response_body_limit: int = 65536) -> None:
+        if response_body_limit < 0:
+            raise ValueError("response_body_limit must be >= 0")
+        self._http = http
+        self._guard = guard
+        self._body_limit = response_body_limit
+
+    # --- create time ---------------------------------------------------------------------
+
+    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+        """Endpoint, auth fields, headers, body on GET, empty expectStatus. No IO."""
+        if not isinstance(config, ApiCallConfig):
+            return [Issue((), "expected an api_call config")]
+        issues = self._endpoint_issues(config.api_endpoint)
+        issues += _auth_issues(config)
+        issues += _header_issues(config)
+        if config.body is not None and config.api_method == "GET":
+            issues.append(Issue(("body",), "body is not allowed with GET"))
+        if config.expect_status is not None and not config.expect_status:
+            issues.append(Issue(("expectStatus",), "must list at least one status"))
+        return issues
+
+    def _endpoint_issues(self, endpoint: str) -> list[Issue]:
+        path: tuple[str | int, ...] = ("apiEndpoint",)
+        try:
+            url = httpx.URL(endpoint)
+        except (httpx.InvalidURL, TypeError):
+            return [Issue(path, "is not a valid URL")]
+        if url.scheme not in ("http", "https"):
+            return [Issue(path, "must be an absolute http or https URL")]
+        if not url.raw_host:
+            return [Issue(path, "must name a host")]
+        host = url.raw_host.decode("ascii")
+        if _is_ip_literal(host) and not self._guard.is_allowed_ip(host):
+            return [Issue(path, f"{host} is not a public address")]
+        return []
+
+    # --- run time ------------------------------------------------------------------------
+
+    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+        """One exchange; raises the errors listed in the module docstring."""
+        config = task.config
+        if not isinstance(config, ApiCallConfig):
+            raise PermanentError("expected an api_call config", error_type="invalid_config")
+        secrets = _secrets_of(config)
+        try:
+            return await self._execute(config, ctx, secrets)
+        except ExecutorError as exc:
+            # Belt and braces: messages are built from safe parts, but a secret must not
+            # reach task_executions even if one slipped into a message.
+            exc.message = _scrub(exc.message, secrets)
+            exc.args = (exc.message,)
+            raise
+
+    async def _execute(self, config: ApiCallConfig, ctx: ExecutionContext,
+                       secrets: tuple[str, ...]) -> ExecutionResult:
+        first = _first_request(config)
+        method = config.api_method
+        shown = _shown(first.url)
+        seconds = config.timeout_ms / 1000
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(seconds):
+                answer = await self._exchange(first, config, seconds)
+        except TimeoutError:
+            raise RetryableError(f"{method} {shown} timed out after {config.timeout_ms} ms",
+                                 error_type="timeout") from None
+        except httpx.HTTPError as exc:
+            raise _translate(exc, method, shown) from exc
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        record = _scrub(self._record(answer, duration_ms), secrets)
+        status = answer.response.status_code
+        where = _where(answer)
+        if _is_expected(status, config.expect_status):
+            return ExecutionResult(
+                output=record, summary=f"{method} {shown} → {status} in {duration_ms} ms{where}")
+        message = f"{method} {shown} answered {status}{where}"
+        if config.expect_status:
+            message += f", expected {', '.join(map(str, config.expect_status))}"
+        if status in _RETRYABLE_STATUSES or status >= 500:
+            retry_after = parse_retry_after(answer.response.headers.get("retry-after"),
+                                            ctx.clock())
+            raise RetryableError(message, error_type="http_status", retry_after=retry_after,
+                                 output=record)
+        raise PermanentError(message, error_type="http_status", output=record)
+
+    async def _exchange(self, outgoing: _Outgoing, config: ApiCallConfig,
+                        seconds: float) -> _Answer:
+        """Send, following redirects by hand; the guard checks each hop before connecting."""
+        timeout = httpx.Timeout(seconds).as_dict()
+        for hop in range(MAX_REDIRECTS + 1):
+            url = outgoing.url
+            await self._guard.check_host(url.raw_host.decode("ascii"), url.port)
+            request = httpx.Request(outgoing.method, url, headers=outgoing.headers,
+                                    content=outgoing.content, extensions={"timeout": timeout})
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+            try:
+                if _should_follow(response, config.expect_status):
+                    outgoing = _redirected(outgoing, response, config)
+                    continue
+                body, truncated = await self._read_body(response)
+                return _Answer(response, body, truncated, url, hop)
+            finally:
+                await response.aclose()
+        raise PermanentError(
+            f"{config.api_method} {_shown(httpx.URL(config.api_endpoint))} redirected more "
+            f"than {MAX_REDIRECTS} times", error_type="too_many_redirects")
+
+    async def _read_body(self, response: httpx.Response) -> tuple[bytes, bool]:
+        """At most ``response_body_limit`` decoded bytes, and whether more were there."""
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            if size + len(chunk) > self._body_limit:
+                chunks.append(chunk[: self._body_limit - size])
+                return b"".join(chunks), True
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), False
+
+    def _record(self, answer: _Answer, duration_ms: int) -> dict[str, Any]:
+        response = answer.response
+        content_type = response.headers.get("content-type")
+        record: dict[str, Any] = {
+            "status": response.status_code,
+            "headers": _response_headers(response),
+            "body": _decode_body(answer.body, answer.truncated, content_type,
+                                 response.charset_encoding),
+            "contentType": content_type,
+            "durationMs": duration_ms,
+        }
+        if answer.truncated:
+            record["bodyTruncated"] = True
+        return record
+
+
+# --- building the request -----------------------------------------------------------------
+
+def _first_request(config: ApiCallConfig) -> _Outgoing:
+    try:
+        url = httpx.URL(config.api_endpoint)
+        if config.query:
+            url = url.copy_merge_params(dict(config.query))
+    except (httpx.InvalidURL, TypeError):
+        raise PermanentError("apiEndpoint is not a valid URL", error_type="invalid_config") \
+            from None
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        raise PermanentError("apiEndpoint must be an absolute http or https URL",
+                             error_type="invalid_config")
+    if config.body is not None and config.api_method == "GET":
+        raise PermanentError("body is not allowed with GET", error_type="invalid_config")
+    headers = httpx.Headers(list(_DEFAULT_HEADERS))
+    for name, value in (config.headers or {}).items():
+        headers[name] = value
+    content, content_type = _encode_body(config)
+    if content_type is not None and (config.content_type or "content-type" not in headers):
+        headers["content-type"] = content_type
+    auth = _auth_header(config)
+    if auth is not None:
+        headers[auth[0]] = auth[1]
+    return _Outgoing(config.api_method, url, headers, content)
+
+
+def _encode_body(config: ApiCallConfig) -> tuple[bytes | None, str | None]:
+    if config.body is None:
+        return None, None
+    if isinstance(config.body, str):
+        return config.body.encode("utf-8"), config.content_type or "text/plain; charset=utf-8"
+    return msgspec.json.encode(config.body), config.content_type or "application/json"
+
+
+def _basic_credential(username: str, password: str) -> str:
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def _auth_header(config: ApiCallConfig) -> tuple[str, str] | None:
+    if config.auth_type == "bearer" and config.bearer_token:
+        return "authorization", f"Bearer {config.bearer_token}"
+    if config.auth_type == "api_key" and config.api_key:
+        return config.api_key_header, config.api_key
+    if config.auth_type == "basic" and config.basic_username is not None:
+        credential = _basic_credential(config.basic_username, config.basic_password or "")
+        return "authorization", f"Basic {credential}"
+    return None
+
+
+# --- redirects ----------------------------------------------------------------------------
+
+def _should_follow(response: httpx.Response, expect_status: list[int] | None) -> bool:
+    status = response.status_code
+    if status not in _REDIRECT_STATUSES or "location" not in response.headers:
+        return False
+    return not (expect_status and status in expect_status)
+
+
+def _redirected(outgoing: _Outgoing, response: httpx.Response,
+                config: ApiCallConfig) -> _Outgoing:
+    """The next hop's request, per RFC 9110 §15.4 as browsers apply it."""
+    try:
+        url = outgoing.url.join(response.headers["location"])
+    except (httpx.InvalidURL, TypeError):
+        raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to an "
+                             "invalid URL", error_type="invalid_redirect") from None
+    if url.scheme not in ("http", "https") or not url.raw_host:
+        raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to a "
+                             f"{url.scheme or 'relative'} URL", error_type="invalid_redirect")
+    headers = httpx.Headers(outgoing.headers)
+    method, content = outgoing.method, outgoing.content
+    status = response.status_code
+    if status == 303 or (status in (301, 302) and method == "POST"):
+        method, content = "GET", None
+        for name in ("content-type", "content-length", "transfer-encoding"):
+            headers.pop(name, None)
+    if not _same_origin(outgoing.url, url):
+        for name in _credential_headers(config):
+            headers.pop(name, None)
+    return replace(outgoing, method=method, url=url, headers=headers, content=content)
+
+
+def _origin(url: httpx.URL) -> tuple[str, bytes, int]:
+    default = 443 if url.scheme == "https" else 80
+    return url.scheme, url.raw_host.lower(), url.port or default
+
+
+def _same_origin(before: httpx.URL, after: httpx.URL) -> bool:
+    if _origin(before) == _origin(after):
+        return True
+    # http://host/ → https://host/ keeps credentials, as httpx and browsers do.
+    return (before.scheme, after.scheme) == ("http", "https") and \
+        before.raw_host.lower() == after.raw_host.lower() and \
+        before.port in (None, 80) and after.port in (None, 443)
+
+
+def _credential_headers(config: ApiCallConfig) -> set[str]:
+    names = set(SECRET_HEADERS) | {"authorization", "proxy-authorization", "cookie"}
+    names.add(config.api_key_header.lower())
+    return names
+
+
+# --- the answer ---------------------------------------------------------------------------
+
+def _is_expected(status: int, expect_status: list[int] | None) -> bool:
+    if expect_status:
+        return status in expect_status
+    return 200 <= status < 300
+
+
+def _where(answer: _Answer) -> str:
+    if not answer.redirects:
+        return ""
+    hops = "redirect" if answer.redirects == 1 else "redirects"
+    return f" (at {_shown(answer.url)} after {answer.redirects} {hops})"
+
+
+def _response_headers(response: httpx.Response) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in response.headers.multi_items():
+        key = name.lower()
+        if key in _DROPPED_RESPONSE_HEADERS:
+            continue
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _decode_body(body: bytes, truncated: bool, content_type: str | None,
+                 charset: str | None) -> Any:
+    if not truncated and _is_json(content_type) and body.strip():
+        try:
+            return msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            pass  # a server that says JSON and sends something else: show the text
+    try:
+        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    # final=False on a cut body drops a character split by the cut instead of mangling it
+    return decoder.decode(body, final=not truncated)
+
+
+# --- errors and secrets -------------------------------------------------------------------
+
+def _translate(exc: httpx.HTTPError, method: str, shown: str) -> ExecutorError:
+    """An httpx failure as an executor error; the library's text is kept only when safe."""
+    name = type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return RetryableError(f"{method} {shown} timed out ({name})", error_type="timeout")
+    if isinstance(exc, httpx.ConnectError):
+        return RetryableError(f"{method} {shown}: could not connect ({exc})",
+                              error_type="network")
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError):
+        # LocalProtocolError quotes the offending header, which may be a credential.
+        return PermanentError(f"{method} {shown}: the request cannot be sent ({name})",
+                              error_type="invalid_request")
+    return RetryableError(f"{method} {shown}: the exchange failed ({name})",
+                          error_type="network")
+
+
+def _shown(url: httpx.URL) -> str:
+    """The URL as messages show it: no userinfo, no query string, no fragment."""
+    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+
+
+def _secrets_of(config: ApiCallConfig) -> tuple[str, ...]:
+    """Every secret string of the config, longest first (so a longer one masks whole)."""
+    found: set[str] = {s for s in (config.bearer_token, config.api_key, config.basic_password)
+                       if s}
+    if config.auth_type == "basic" and config.basic_username is not None:
+        found.add(_basic_credential(config.basic_username, config.basic_password or ""))
+    for name, value in (config.headers or {}).items():
+        if name.lower() in SECRET_HEADERS and value:
+            found.add(value)
+            found.update(part for part in value.split(" ", 1)[1:] if part)
+    try:
+        url = httpx.URL(config.api_endpoint)
+    except (httpx.InvalidURL, TypeError):
+        url = None
+    if url is not None and url.password:
+        found.add(url.password)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` with each secret replaced by the mask, in every string it holds."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, list):
+        return [_scrub(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
+    return value
+
+
+# --- create-time checks -------------------------------------------------------------------
+
+def _auth_issues(config: ApiCallConfig) -> list[Issue]:
+    required: dict[str, tuple[tuple[str, str | None], ...]] = {
+        "bearer": (("bearerToken", config.bearer_token),),
+        "api_key": (("apiKey", config.api_key),),
+        "basic": (("basicUsername", config.basic_username),
+                  ("basicPassword", config.basic_password)),
+    }
+    return [Issue((field,), f"is required when authType is {config.auth_type}")
+            for field, value in required.get(config.auth_type, ()) if not value]
+
+
+def _header_issues(config: ApiCallConfig) -> list[Issue]:
+    issues: list[Issue] = []
+    for name, value in (config.headers or {}).items():
+        if not _HEADER_NAME.match(name):
+            issues.append(Issue(("headers", name), "is not a valid header name"))
+        elif _HEADER_VALUE_FORBIDDEN.search(value):
+            issues.append(Issue(("headers", name), "must not contain line breaks"))
+    if not _HEADER_NAME.match(config.api_key_header):
+        issues.append(Issue(("apiKeyHeader",), "is not a valid header name"))
+    if config.content_type is not None and (
+        not config.content_type.strip() or _HEADER_VALUE_FORBIDDEN.search(config.content_type)
+    ):
+        issues.append(Issue(("contentType",), "is not a valid content type"))
+    return issues
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
