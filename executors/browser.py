@@ -1,0 +1,290 @@
+"""browser_automation: drive a page through a list of steps in a shared Chromium.
+
+Contract (CONTRACT §5, §6):
+
+- One fresh browser context per attempt (:class:`BrowserPool`); ``ctx.browser_session_id``
+  names it. ``startUrl`` is loaded first, then ``steps`` in order, each bounded by
+  ``stepTimeoutMs`` (a ``wait`` of ``ms`` waits exactly that long).
+- Every step run is appended to ``ctx.steps``. Step indexes count what ran: with a
+  ``startUrl`` it is step 0 and ``steps[i]`` is step ``i + 1``; without one ``steps[i]`` is
+  step ``i``.
+- The first failing step ends the attempt: its error names the step index, action and
+  selector; a screenshot of the page (artifact kind ``screenshot``, name ``failure``) is
+  saved when the page still answers; the steps not run are recorded as ``skipped``.
+- Errors: a step that times out, or whose selector never matches within the timeout, is
+  retryable (``step_timeout``); a navigation the network guard refuses is permanent
+  (``blocked_destination``); a browser that dies mid-attempt is retryable
+  (``browser_crashed``); an invalid selector is permanent (``invalid_selector``).
+- ``recordTrace``: the Playwright trace zip is saved as an artifact of kind ``trace``, after
+  success and after failure alike.
+- ``extract`` of one element waits for it (missing → ``step_timeout``); with ``all`` it
+  returns the matches present now, possibly ``[]``. Text is the trimmed ``innerText``;
+  ``href``/``src`` attributes are made absolute. Typed text is never echoed in ``detail``.
+- Result: ``{finalUrl, title, extracted: {name: value}, screenshots: [Artifact]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
+from playwright.async_api import BrowserContext, Error, Page
+
+from executors.base import (
+    ExecutionContext,
+    ExecutionResult,
+    ExecutorError,
+    Issue,
+    TaskSpec,
+)
+from executors.browser_pool import BrowserPool
+from schemas.configs import (
+    BrowserAutomationConfig,
+    ClickStep,
+    ExtractStep,
+    NavigateStep,
+    ScreenshotStep,
+    Step,
+    TypeStep,
+    WaitStep,
+)
+from schemas.tasks import Artifact, StepRecord
+
+FAILURE_SCREENSHOT_TIMEOUT_MS = 5_000
+_ELEMENT_STATES = frozenset({"visible", "hidden", "attached", "detached"})
+
+# Trimmed innerText, or an attribute with href/src made absolute against the document.
+READ_ELEMENT_JS = """(el, attribute) => {
+  if (!attribute) return (el.innerText ?? el.textContent ?? '').trim();
+  const value = el.getAttribute(attribute);
+  if (value === null) return null;
+  if (attribute === 'href' || attribute === 'src') {
+    try { return new URL(value, el.ownerDocument.baseURI).href; } catch (e) { return value; }
+  }
+  return value;
+}"""
+READ_ALL_JS = f"(els, attribute) => els.map(el => ({READ_ELEMENT_JS})(el, attribute))"
+
+
+class _Run:
+    """The state of one attempt: the page, what was extracted, screenshots taken."""
+
+    def __init__(self, page: Page, ctx: ExecutionContext, timeout_ms: int) -> None:
+        self.page = page
+        self.ctx = ctx
+        self.timeout_ms = timeout_ms
+        self.extracted: dict[str, Any] = {}
+        self.screenshots: list[Artifact] = []
+
+
+def _describe(step: Step) -> str:
+    selector = getattr(step, "selector", None)
+    url = getattr(step, "url", None)
+    action = type(step).__struct_config__.tag
+    if selector:
+        return f"{action} {selector!r}"
+    if url:
+        return f"{action} {url!r}"
+    return str(action)
+
+
+def _is_http_url(value: str) -> bool:
+    scheme, sep, rest = value.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
+
+
+class BrowserAutomationExecutor:
+    """Runs ``browser_automation`` tasks; see the module docstring."""
+
+    task_type: ClassVar[str] = "browser_automation"
+
+    def __init__(self, pool: BrowserPool) -> None:
+        self.pool = pool
+
+    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+        """startUrl or steps required, http(s) URLs, waits that wait on something, and
+        extract names unique."""
+        assert isinstance(config, BrowserAutomationConfig)
+        issues: list[Issue] = []
+        if not config.steps and not config.start_url:
+            issues.append(Issue(("steps",), "give a startUrl or at least one step"))
+        if config.start_url is not None and not _is_http_url(config.start_url):
+            issues.append(Issue(("startUrl",), "must be an http or https URL"))
+        names: set[str] = set()
+        for index, step in enumerate(config.steps):
+            path: tuple[str | int, ...] = ("steps", index)
+            if isinstance(step, NavigateStep) and not _is_http_url(step.url):
+                issues.append(Issue((*path, "url"), "must be an http or https URL"))
+            elif isinstance(step, WaitStep):
+                if step.selector is None and step.ms is None and step.state is None:
+                    issues.append(Issue(path, "wait needs a selector, ms or state"))
+                elif step.state in _ELEMENT_STATES and not step.selector:
+                    issues.append(Issue((*path, "state"),
+                                        f"state {step.state!r} needs a selector"))
+            elif isinstance(step, ExtractStep):
+                if step.name in names:
+                    issues.append(Issue((*path, "name"),
+                                        f"extract name {step.name!r} is used twice"))
+                names.add(step.name)
+        return issues
+
+    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+        config = task.config
+        assert isinstance(config, BrowserAutomationConfig)
+        viewport = (config.viewport.width, config.viewport.height) if config.viewport else None
+        steps: list[Step] = list(config.steps)
+        if config.start_url:
+            steps.insert(0, NavigateStep(url=config.start_url))
+        async with self.pool.context(viewport=viewport,
+                                     record_trace=config.record_trace) as (context, session_id):
+            ctx.browser_session_id = session_id
+            try:
+                page = await context.new_page()
+            except Error as exc:
+                raise self.pool.explain(exc, session_id, "opening a page") from exc
+            page.set_default_timeout(config.step_timeout_ms)
+            page.set_default_navigation_timeout(config.step_timeout_ms)
+            run = _Run(page, ctx, config.step_timeout_ms)
+            try:
+                await self._run_steps(run, steps, session_id)
+                final_url = self.pool.final_url(session_id, page.url)
+                title = await page.title()
+            except ExecutorError:
+                if config.record_trace:
+                    await self._save_trace(context, ctx)
+                raise
+            except Error as exc:  # the page went away between steps
+                if config.record_trace:
+                    await self._save_trace(context, ctx)
+                raise self.pool.explain(exc, session_id, "reading the page") from exc
+            if config.record_trace:
+                await self._save_trace(context, ctx)
+        output = {
+            "finalUrl": final_url,
+            "title": title,
+            "extracted": run.extracted,
+            "screenshots": [msgspec.to_builtins(a) for a in run.screenshots],
+        }
+        summary = (f"{len(steps)} steps, {len(run.extracted)} values extracted, "
+                   f"{len(run.screenshots)} screenshots; ended at {final_url}")
+        return ExecutionResult(output=output, summary=summary)
+
+    async def _run_steps(self, run: _Run, steps: list[Step], session_id: str) -> None:
+        for index, step in enumerate(steps):
+            started_at = run.ctx.clock()
+            started = time.monotonic()
+            try:
+                detail = await self._run_step(run, step, session_id)
+            except (Error, ExecutorError) as exc:
+                duration_ms = int((time.monotonic() - started) * 1000)
+                doing = f"step {index} ({_describe(step)})"
+                error = (exc if isinstance(exc, ExecutorError)
+                         else self.pool.explain(exc, session_id, doing))
+                if isinstance(exc, ExecutorError):
+                    error.message = f"{doing}: {exc.message}"
+                    error.args = (error.message,)
+                run.ctx.steps.append(StepRecord(
+                    index=index, action=str(type(step).__struct_config__.tag), status="failed",
+                    started_at=started_at, duration_ms=duration_ms,
+                    detail={**_step_detail(step), "error": error.message},
+                ))
+                await self._save_failure_screenshot(run)
+                for later, skipped in enumerate(steps[index + 1:], start=index + 1):
+                    run.ctx.steps.append(StepRecord(
+                        index=later, action=str(type(skipped).__struct_config__.tag),
+                        status="skipped", started_at=run.ctx.clock(), duration_ms=0,
+                        detail=_step_detail(skipped),
+                    ))
+                raise error from exc
+            run.ctx.steps.append(StepRecord(
+                index=index, action=str(type(step).__struct_config__.tag), status="success",
+                started_at=started_at, duration_ms=int((time.monotonic() - started) * 1000),
+                detail=detail,
+            ))
+
+    async def _run_step(self, run: _Run, step: Step, session_id: str) -> dict[str, Any]:
+        page = run.page
+        detail = _step_detail(step)
+        if isinstance(step, NavigateStep):
+            response = await page.goto(step.url, wait_until="load")
+            detail["finalUrl"] = self.pool.final_url(session_id, page.url)
+            detail["status"] = response.status if response is not None else None
+        elif isinstance(step, ClickStep):
+            await page.click(step.selector)
+        elif isinstance(step, TypeStep):
+            await page.fill(step.selector, step.text)
+            if step.press_enter:
+                await page.press(step.selector, "Enter")
+        elif isinstance(step, WaitStep):
+            await self._wait(page, step)
+        elif isinstance(step, ExtractStep):
+            value = await self._extract(run, step)
+            run.extracted[step.name] = value
+            detail["value"] = value
+        else:
+            artifact = await run.ctx.save_artifact(
+                kind="screenshot", content_type="image/png",
+                data=await page.screenshot(full_page=step.full_page, type="png"),
+                name=step.name,
+            )
+            run.screenshots.append(artifact)
+            detail["artifactId"] = artifact.id
+        return detail
+
+    async def _wait(self, page: Page, step: WaitStep) -> None:
+        if step.selector:
+            state = step.state if step.state in _ELEMENT_STATES else "visible"
+            await page.wait_for_selector(step.selector, state=state)  # type: ignore[arg-type]
+        if step.ms is not None:
+            await asyncio.sleep(step.ms / 1000)
+        if step.state in ("load", "domcontentloaded", "networkidle"):
+            await page.wait_for_load_state(step.state)
+
+    async def _extract(self, run: _Run, step: ExtractStep) -> Any:
+        locator = run.page.locator(step.selector)
+        if step.all:
+            return await locator.evaluate_all(READ_ALL_JS, step.attribute)
+        first = locator.first
+        await first.wait_for(state="attached")
+        return await first.evaluate(READ_ELEMENT_JS, step.attribute)
+
+    async def _save_failure_screenshot(self, run: _Run) -> None:
+        try:
+            data = await run.page.screenshot(type="png", timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
+        except Error:
+            return  # the page or the browser is gone; the error says why
+        await run.ctx.save_artifact(kind="screenshot", content_type="image/png", data=data,
+                                    name="failure")
+
+    async def _save_trace(self, context: BrowserContext, ctx: ExecutionContext) -> None:
+        with tempfile.TemporaryDirectory(prefix="errands-trace-") as tmp:
+            path = Path(tmp) / "trace.zip"
+            try:
+                await context.tracing.stop(path=path)
+            except Error:
+                return  # the browser died with the trace in it
+            data = await asyncio.to_thread(path.read_bytes)
+        await ctx.save_artifact(kind="trace", content_type="application/zip", data=data,
+                                name="trace")
+
+
+def _step_detail(step: Step) -> dict[str, Any]:
+    if isinstance(step, NavigateStep):
+        return {"url": step.url}
+    if isinstance(step, ClickStep):
+        return {"selector": step.selector}
+    if isinstance(step, TypeStep):
+        return {"selector": step.selector, "chars": len(step.text),
+                "pressEnter": step.press_enter}
+    if isinstance(step, WaitStep):
+        return {k: v for k, v in (("selector", step.selector), ("ms", step.ms),
+                                  ("state", step.state)) if v is not None}
+    if isinstance(step, ExtractStep):
+        return {"name": step.name, "selector": step.selector, "attribute": step.attribute,
+                "all": step.all}
+    assert isinstance(step, ScreenshotStep)
+    return {"name": step.name, "fullPage": step.full_page}

@@ -1,0 +1,306 @@
+"""One Chromium per process, shared by the browser executors through fresh contexts.
+
+Contract:
+
+- Playwright and Chromium start lazily, on the first :meth:`BrowserPool.context`; a browser
+  that died (crash, killed) is noticed by ``is_connected()`` and relaunched on the next use.
+  An attempt running when the browser dies fails retryably (``browser_crashed``).
+- Each :meth:`BrowserPool.context` block gets its own ``BrowserContext`` (own cookies and
+  storage, service workers blocked, downloads refused) and a session id; at most
+  ``concurrency`` blocks are open at once (the rest wait their turn), and the context is
+  always closed when the block ends, also on error or cancellation.
+- Chromium is ``chromium_path`` (``CHROMIUM_PATH``) when given, else Playwright's own build if
+  it is installed, else ``/usr/bin/chromium``; none of them → :class:`PermanentError` saying
+  how to install one.
+- With ``guard.allow_private`` off every request of a context — documents, subresources and
+  WebSockets — passes the :class:`NetworkGuard` first, and a refused one is aborted. Chromium
+  follows redirects without showing them to a route handler, so a document is fetched by the
+  handler hop by hop (``max_redirects=0``), each ``Location`` checked before it is requested,
+  and the final response handed to the page. Consequence: after a redirect the page's
+  ``location`` is still the URL that was asked for; :meth:`BrowserPool.final_url` gives the
+  one that answered. Subresources are checked on their first hop only.
+- :meth:`BrowserPool.explain` turns a Playwright error into the executor error tree (a
+  navigation the guard refused → :class:`BlockedDestination`, a timeout → retryable
+  ``step_timeout``, a dead browser → retryable ``browser_crashed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Error,
+    Playwright,
+    Route,
+    TimeoutError,
+    WebSocketRoute,
+    async_playwright,
+)
+
+from executors.base import (
+    ExecutorError,
+    PermanentError,
+    RetryableError,
+)
+from executors.network_guard import NetworkGuard
+
+log = logging.getLogger(__name__)
+
+SYSTEM_CHROMIUM: Final = Path("/usr/bin/chromium")
+# The machine may have no route out: without these Chromium stalls on background connections.
+LAUNCH_ARGS: Final[tuple[str, ...]] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+LAUNCH_TIMEOUT_MS: Final = 60_000
+MAX_REDIRECTS: Final = 20
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+# Headers not carried to the next hop of a redirect (the browser would not either).
+_HOP_DROPPED_HEADERS: Final = frozenset(
+    {"cookie", "authorization", "host", "content-length", "content-type", "origin"}
+)
+
+
+@dataclass
+class NetworkLog:
+    """What the guard did in one session: refusals in order, redirects followed."""
+
+    refusals: list[ExecutorError] = field(default_factory=list)
+    redirects: dict[str, str] = field(default_factory=dict)
+
+
+class BrowserPool:
+    """Shared Chromium; see the module docstring for the contract."""
+
+    def __init__(self, *, chromium_path: str | None, concurrency: int,
+                 guard: NetworkGuard) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.chromium_path = chromium_path
+        self.concurrency = concurrency
+        self.guard = guard
+        self._slots = asyncio.Semaphore(concurrency)
+        self._launch_lock = asyncio.Lock()
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._logs: dict[str, NetworkLog] = {}
+        self.launch_count = 0
+
+    @asynccontextmanager
+    async def context(self, *, viewport: tuple[int, int] | None = None,
+                      record_trace: bool = False) -> AsyncIterator[tuple[BrowserContext, str]]:
+        """A fresh context and its session id, for one attempt.
+
+        With ``record_trace`` the trace is started (screenshots and snapshots); the caller
+        stops it (``context.tracing.stop(path=...)``) before the block ends to keep it.
+        """
+        async with self._slots:
+            browser = await self._connected_browser()
+            try:
+                context = await browser.new_context(
+                    service_workers="block",
+                    accept_downloads=False,
+                    viewport={"width": viewport[0], "height": viewport[1]} if viewport
+                    else {"width": 1280, "height": 720},
+                )
+            except Error as exc:
+                raise self.explain(exc, None, "opening a browser context") from exc
+            session_id = "bs_" + secrets.token_hex(8)
+            network_log = NetworkLog()
+            self._logs[session_id] = network_log
+            try:
+                if not self.guard.allow_private:
+                    await context.route("**/*", partial(self._guard_request, network_log))
+                    await context.route_web_socket(
+                        "**/*", partial(self._guard_socket, network_log))
+                if record_trace:
+                    await context.tracing.start(screenshots=True, snapshots=True)
+                yield context, session_id
+            finally:
+                del self._logs[session_id]
+                with suppress(Error):
+                    await context.close()
+
+    def final_url(self, session_id: str, url: str) -> str:
+        """The URL that answered a navigation to ``url`` in this session (after redirects)."""
+        network_log = self._logs.get(session_id)
+        return network_log.redirects.get(url, url) if network_log else url
+
+    def explain(self, exc: Error, session_id: str | None, doing: str) -> ExecutorError:
+        """Translate a Playwright error raised while ``doing`` something into our tree."""
+        message = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+        network_log = self._logs.get(session_id) if session_id else None
+        if network_log and network_log.refusals and "ERR_BLOCKED_BY_CLIENT" in message:
+            refusal = network_log.refusals[-1]
+            return type(refusal)(f"{doing}: {refusal.message}", error_type=refusal.error_type)
+        if isinstance(exc, TimeoutError):
+            return RetryableError(f"{doing}: {message}", error_type="step_timeout")
+        if self._browser is None or not self._browser.is_connected() or (
+                "has been closed" in message or "crashed" in message.lower()):
+            return RetryableError(f"{doing}: the browser went away ({message})",
+                                  error_type="browser_crashed")
+        if "is not a valid selector" in message or "Unexpected token" in message:
+            return PermanentError(f"{doing}: {message}", error_type="invalid_selector")
+        if "net::ERR_" in message:
+            return RetryableError(f"{doing}: {message}", error_type="navigation_failed")
+        return RetryableError(f"{doing}: {message}", error_type="browser_error")
+
+    async def close(self) -> None:
+        """Close the browser and stop Playwright; the pool may be used again afterwards."""
+        async with self._launch_lock:
+            browser, self._browser = self._browser, None
+            playwright, self._playwright = self._playwright, None
+            if browser is not None:
+                with suppress(Error):
+                    await browser.close()
+            if playwright is not None:
+                with suppress(Error):
+                    await playwright.stop()
+
+    # --- launching -------------------------------------------------------------------------
+
+    async def _connected_browser(self) -> Browser:
+        async with self._launch_lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            if self._browser is not None:
+                log.warning("browser disconnected; launching a new one")
+                with suppress(Error):
+                    await self._browser.close()
+                self._browser = None
+            try:
+                self._browser = await self._launch()
+            except Error:
+                # The Playwright driver itself may be gone: start it again once.
+                log.warning("browser launch failed; restarting Playwright", exc_info=True)
+                await self._stop_playwright()
+                try:
+                    self._browser = await self._launch()
+                except Error as exc:
+                    raise RetryableError(f"could not launch Chromium: {exc.message}",
+                                         error_type="browser_launch") from exc
+            self.launch_count += 1
+            return self._browser
+
+    async def _launch(self) -> Browser:
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        executable = self._executable(self._playwright)
+        return await self._playwright.chromium.launch(
+            executable_path=executable, headless=True, args=list(LAUNCH_ARGS),
+            timeout=LAUNCH_TIMEOUT_MS,
+        )
+
+    def _executable(self, playwright: Playwright) -> str | None:
+        """The Chromium binary to launch (None: Playwright's own build)."""
+        if self.chromium_path:
+            if not Path(self.chromium_path).is_file():
+                raise PermanentError(
+                    f"CHROMIUM_PATH={self.chromium_path} does not exist; point it at a "
+                    "Chromium binary, or unset it to use Playwright's or /usr/bin/chromium",
+                    error_type="browser_missing",
+                )
+            return self.chromium_path
+        with suppress(Error):
+            if Path(playwright.chromium.executable_path).is_file():
+                return None
+        if SYSTEM_CHROMIUM.is_file():
+            return str(SYSTEM_CHROMIUM)
+        raise PermanentError(
+            "no Chromium found: install one with `apt-get install chromium` or "
+            "`playwright install chromium`, or set CHROMIUM_PATH",
+            error_type="browser_missing",
+        )
+
+    async def _stop_playwright(self) -> None:
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            with suppress(Exception):
+                await playwright.stop()
+
+    # --- the network guard inside the browser ------------------------------------------------
+
+    async def _guard_request(self, network_log: NetworkLog, route: Route) -> None:
+        """Route handler: refuse guarded destinations; fetch documents hop by hop."""
+        request = route.request
+        try:
+            if urlsplit(request.url).scheme not in ("http", "https"):
+                await route.continue_()
+                return
+            if not await self._allowed(network_log, request.url):
+                await route.abort("blockedbyclient")
+                return
+            if request.resource_type != "document":
+                await route.continue_()
+                return
+            await self._fetch_document(network_log, route)
+        except Error:
+            # The context closed under the handler, or the fetch failed: the page sees a
+            # failed request either way.
+            with suppress(Error):
+                await route.abort("failed")
+
+    async def _fetch_document(self, network_log: NetworkLog, route: Route) -> None:
+        request = route.request
+        url = request.url
+        method = request.method
+        response = await route.fetch(max_redirects=0)
+        hops = 0
+        while response.status in _REDIRECT_STATUSES and response.headers.get("location"):
+            hops += 1
+            if hops > MAX_REDIRECTS:
+                network_log.refusals.append(RetryableError(
+                    f"more than {MAX_REDIRECTS} redirects from {request.url}",
+                    error_type="navigation_failed"))
+                await route.abort("blockedbyclient")
+                return
+            next_url = urljoin(url, response.headers["location"])
+            if not await self._allowed(network_log, next_url):
+                await route.abort("blockedbyclient")
+                return
+            # 307/308 repeat the request; 303, and 301/302 after a POST, become a GET.
+            keep_body = response.status in (307, 308)
+            if not keep_body and (response.status == 303 or method == "POST"):
+                method = "GET"
+            headers = {k: v for k, v in request.headers.items()
+                       if k.lower() not in _HOP_DROPPED_HEADERS}
+            # post_data=None would mean "the original body": send an empty one instead.
+            body = request.post_data_buffer if keep_body else b""
+            response = await route.fetch(url=next_url, method=method, headers=headers,
+                                         max_redirects=0, post_data=body)
+            url = next_url
+        if hops:
+            network_log.redirects[request.url] = url
+        await route.fulfill(response=response)
+
+    async def _allowed(self, network_log: NetworkLog, url: str) -> bool:
+        try:
+            await self.guard.check_url(url)
+        except ExecutorError as exc:
+            network_log.refusals.append(exc)
+            return False
+        return True
+
+    async def _guard_socket(self, network_log: NetworkLog, socket: WebSocketRoute) -> None:
+        url = socket.url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        if await self._allowed(network_log, url):
+            socket.connect_to_server()
+        else:
+            await socket.close(code=1008, reason="destination refused")
