@@ -125,8 +125,10 @@ class NetworkGuard:
                 address = ipaddress.IPv6Address(ip.partition("%")[0])
                 candidates = [address]
             embedded = _embedded_ipv4(address)
-            if embedded is not None:
-                candidates.insert(0, embedded)
+            if address.ipv4_mapped is not None:
+                candidates = [address.ipv4_mapped]  # the very same destination
+            elif embedded is not None:
+                candidates.insert(0, embedded)  # both must pass: the wrapper is routed too
         if any(c in network for c in candidates for network in self.allowed_networks):
             return None
         for candidate in candidates:
