@@ -132,6 +132,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("GHL_RATE_WINDOW_SECONDS", "ghl_rate_window_seconds", _float_in(0.1, 86400)),
     ("ALLOW_PRIVATE_NETWORK", "allow_private_network", _bool),
     ("LEASE_SECONDS", "lease_seconds", _float_in(1, 3600)),
+    ("RETRY_BASE_SECONDS", "retry_base_seconds", _float_in(0.01, 3600)),
     ("SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", _float_in(0, 3600)),
     ("MAX_BATCH_SIZE", "max_batch_size", _int_in(1, 10_000)),
     ("MAX_BODY_BYTES", "max_body_bytes", _int_in(1024, 1 << 30)),
@@ -161,6 +162,7 @@ class Settings:
     allow_private_network: bool = False
     secret_key: str | None = field(default=None, repr=False)
     lease_seconds: float = 30.0
+    retry_base_seconds: float = 2.0
     shutdown_grace_seconds: float = 10.0
     max_batch_size: int = 100
     max_body_bytes: int = 1_048_576

@@ -160,9 +160,12 @@ async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
 
 # --- executions ----------------------------------------------------------------------------
 
-async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await conn.execute(task_executions.insert(), list(rows))
+async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
+    """Insert attempts; returns their rows in the order given."""
+    if not rows:
+        return []
+    stmt = task_executions.insert().returning(task_executions, sort_by_parameter_order=True)
+    return list((await conn.execute(stmt, list(rows))).all())
 
 
 async def execution_finish(conn: AsyncConnection, execution_id: str, values: dict[str, Any]

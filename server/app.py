@@ -1,0 +1,197 @@
+"""create_app(settings) -> Litestar: the one wiring point.
+
+The lifespan builds, in order: the database (migrated), the httpx client, the network guard,
+the executors, the writer and its signals, the task service, the runner, the scheduler with
+its timers, and the tRPC app mounted at ``/trpc``. Shutdown runs in reverse: stop claiming,
+let attempts finish for ``SHUTDOWN_GRACE_SECONDS``, interrupt the rest, close everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.response import Response
+
+from executors.api_call import ApiCallExecutor
+from executors.base import Executor
+from executors.network_guard import NetworkGuard
+from executors.registry import ExecutorRegistry
+from server.auth import KeyRing, Principal
+from server.context import Context, Services
+from server.db import repositories as repo
+from server.db.engine import Database
+from server.errors import to_trpc
+from server.events import EventHub
+from server.procedures import system as system_procedures
+from server.procedures import tasks as task_procedures
+from server.retry import RetryPolicy
+from server.rpc.app import RequestInfo, TRPCApp
+from server.rpc.errors import TRPCError
+from server.rpc.litestar import trpc_mount
+from server.rpc.registry import Procedure, Router
+from server.runner import Runner, RunnerConfig
+from server.scheduling import DueTimer, make_scheduler
+from server.services.changes import Signals, Writer
+from server.services.tasks import TaskService
+from server.settings import Settings
+
+VERSION = "0.1.0"
+log = logging.getLogger("errands")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_router() -> Router:
+    router = Router()
+    task_procedures.register(router)
+    system_procedures.register(router)
+    return router
+
+
+def _authorize(ctx: Context, procedure: Procedure) -> None:
+    ctx.principal.require(procedure.permission)
+
+
+def _map_error(exc: BaseException) -> TRPCError | None:
+    return to_trpc(exc)
+
+
+def build_executors(settings: Settings, http: httpx.AsyncClient, guard: NetworkGuard
+                    ) -> list[Executor]:
+    return [ApiCallExecutor(http, guard, response_body_limit=settings.response_body_limit)]
+
+
+class Errands:
+    """Everything the lifespan builds, kept on ``app.state.errands``."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.keyring = KeyRing(settings.api_keys)
+        self.db = Database(settings.database_url)
+        self.hub = EventHub()
+        self.signals = Signals(publish=self.hub.publish)
+        self.writer = Writer(self.db, self.signals, clock)
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0),
+                                      limits=httpx.Limits(max_connections=200,
+                                                          max_keepalive_connections=100))
+        self.guard = NetworkGuard(allow_private=settings.allow_private_network)
+        self.executors = ExecutorRegistry(build_executors(settings, self.http, self.guard))
+        self.tasks = TaskService(self.db, self.writer, self.executors,
+                                 review_required_types=settings.review_required_types,
+                                 clock=clock)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.runner = Runner(db=self.db, writer=self.writer, executors=self.executors,
+                             config=RunnerConfig(concurrency=settings.worker_concurrency,
+                                                 lease_seconds=settings.lease_seconds,
+                                                 poll_seconds=5.0 if self.db.is_sqlite else 1.0,
+                                                 retry=RetryPolicy(settings.retry_base_seconds)),
+                             clock=clock, worker_id=self.worker_id)
+        self.scheduler = make_scheduler()
+        self.task_timer = DueTimer(self.scheduler, "tasks", self._promote_due, clock)
+        self.signals.wake_runner = self.runner.wake
+        self.signals.arm_timer = self.task_timer.arm
+        self.signals.cancel_attempt = self.runner.cancel_local
+        self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
+                                 started_monotonic=time.monotonic(), version=VERSION,
+                                 scheduler_running=lambda: bool(self.scheduler.running))
+
+    async def _promote_due(self) -> datetime | None:
+        async with self.writer.transaction() as cs:
+            for row in await repo.task_promote_due(cs.conn, cs.now):
+                cs.emit("status", row)
+            upcoming = await repo.task_next_due_at(cs.conn)
+        return upcoming
+
+    async def _maintenance(self) -> None:
+        try:
+            await self.runner.rescue_expired()
+            await self.task_timer.run()
+            async with self.db.write() as conn:
+                await repo.events_prune(conn, self.clock() - timedelta(days=1))
+        except Exception:
+            log.exception("maintenance failed")
+
+    async def start(self) -> None:
+        await self.db.migrate()
+        async with self.db.read() as conn:
+            self.hub.last_id = await repo.event_last_id(conn)
+        self.scheduler.start()
+        await self.task_timer.run()  # re-arm from the database
+        self.scheduler.add_job(self._maintenance, "interval",
+                               seconds=max(1.0, self.settings.lease_seconds / 3),
+                               id="maintenance", coalesce=True)
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        await self.runner.stop(self.settings.shutdown_grace_seconds)
+        self.scheduler.shutdown(wait=False)
+        await self.http.aclose()
+        await self.db.dispose()
+
+    async def context(self, info: RequestInfo) -> Context:
+        authorization = info.headers.get("authorization")
+        if authorization is None and info.connection_params:
+            authorization = info.connection_params.get("authorization") or \
+                info.connection_params.get("Authorization")
+        principal: Principal = self.keyring.authenticate(authorization)
+        return Context(principal, self.services)
+
+    def trpc_app(self, router: Router) -> TRPCApp:
+        return TRPCApp(router, create_context=self.context, authorize=_authorize,
+                       map_error=_map_error, max_batch_size=self.settings.max_batch_size,
+                       max_body_bytes=self.settings.max_body_bytes,
+                       sse_ping_seconds=self.settings.sse_ping_seconds)
+
+
+@get("/", include_in_schema=False)
+async def index() -> dict[str, Any]:
+    return {"name": "Errands", "version": VERSION, "trpc": "/trpc"}
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz(state: State) -> Response[dict[str, str]]:
+    errands: Errands = state.errands
+    ok = await errands.db.ping()
+    return Response({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+
+def create_app(settings: Settings | None = None, *,
+               clock: Callable[[], datetime] = utc_now) -> Litestar:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    errands = Errands(settings, clock)
+    router = build_router()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.errands = errands
+        await errands.start()
+        if errands.keyring.open:
+            log.warning("ERRANDS_API_KEYS is not set: no authentication, serving loopback only")
+        try:
+            yield
+        finally:
+            await errands.stop()
+
+    return Litestar(
+        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz],
+        lifespan=[lifespan],
+        state=State({"errands": errands}),
+        openapi_config=None,
+        debug=False,
+    )
+

@@ -1,0 +1,44 @@
+"""system.* — health and statistics."""
+
+from __future__ import annotations
+
+import time
+
+from schemas.system import Health, Stats
+from server.context import Context
+from server.db import repositories as repo
+from server.errors import ErrandsError
+from server.rpc.registry import Router
+
+
+class Unavailable(ErrandsError):
+    """A dependency of the server is not available."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+def register(router: Router) -> None:
+    @router.query("system.health", output=Health, permission=None)
+    async def health(ctx: Context, _: None) -> Health:
+        """ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not."""
+        services = ctx.services
+        if not await services.db.ping():
+            raise Unavailable("database is not reachable")
+        if services.scheduler_running is not None and not services.scheduler_running():
+            raise Unavailable("scheduler is not running")
+        return Health(status="ok", database="ok", scheduler="running", version=services.version)
+
+    @router.query("system.stats", output=Stats, permission="read")
+    async def stats(ctx: Context, _: None) -> Stats:
+        async with ctx.services.db.read() as conn:
+            by_status = await repo.task_counts_by_status(conn)
+            attempts = await repo.execution_counts(conn)
+        return Stats(
+            tasks_by_status=by_status,
+            executed=sum(attempts.values()),
+            succeeded=attempts.get("success", 0),
+            failed=sum(n for s, n in attempts.items() if s not in ("success", "running")),
+            running=attempts.get("running", 0),
+            queued=by_status.get("queued", 0),
+            uptime_seconds=round(time.monotonic() - ctx.services.started_monotonic, 3),
+        )

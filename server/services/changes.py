@@ -1,0 +1,109 @@
+"""Write transactions that carry their consequences: events, runner wake-ups, timer arms.
+
+``async with writer.transaction() as cs:`` gives a :class:`ChangeSet` on one write
+connection. Events emitted on it are inserted as ``task_events`` rows inside the same
+transaction; after commit they are published, the runner is woken if work became ready, and
+the timer is armed for the earliest new due time. Nothing is signalled for a rolled-back
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from schemas.tasks import TaskEvent
+from server.db.engine import Database
+from server.db.repositories import Row, event_insert
+from server.events import PublishedEvent
+from server.services.views import execution_view, task_view
+
+EventType = Literal["created", "status", "execution"]
+_encoder = msgspec.json.Encoder()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _ignore_time(_at: datetime) -> None:
+    return None
+
+
+def _ignore_events(_events: list[PublishedEvent]) -> None:
+    return None
+
+
+def _ignore_task(_task_id: str) -> None:
+    return None
+
+
+@dataclass
+class Signals:
+    """Where a committed change is announced; wired in the app's lifespan."""
+
+    wake_runner: Callable[[], None] = _nothing
+    arm_timer: Callable[[datetime], None] = _ignore_time
+    publish: Callable[[list[PublishedEvent]], None] = _ignore_events
+    cancel_attempt: Callable[[str], None] = _ignore_task
+    task_ended: list[Callable[[Row], None]] = field(default_factory=list)
+
+
+@dataclass
+class ChangeSet:
+    conn: AsyncConnection
+    now: datetime
+    events: list[tuple[str, bytes]] = field(default_factory=list)
+    wake: bool = False
+    due: list[datetime] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
+    ended: list[Row] = field(default_factory=list)
+
+    def emit(self, type_: EventType, task: Row, execution: Row | None = None) -> None:
+        event = TaskEvent(type=type_, task=task_view(task),
+                          execution=execution_view(execution) if execution is not None else None)
+        self.events.append((task.id, _encoder.encode(event)))
+        if task.status == "queued":
+            self.wake = True
+        elif task.status == "scheduled" and task.due_at is not None:
+            self.due.append(task.due_at)
+        if task.status in ("completed", "failed", "cancelled", "rejected") and type_ != "created":
+            self.ended.append(task)
+
+
+class Writer:
+    def __init__(self, db: Database, signals: Signals, clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.signals = signals
+        self.clock = clock
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[ChangeSet]:
+        async with self.db.write() as conn:
+            cs = ChangeSet(conn, self.clock())
+            yield cs
+            ids = await event_insert(conn, [
+                {"task_id": task_id, "payload": payload, "created_at": cs.now}
+                for task_id, payload in cs.events
+            ])
+        self._announce(cs, ids)
+
+    def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
+        if ids:
+            self.signals.publish([PublishedEvent(i, t, p)
+                                  for i, (t, p) in zip(ids, cs.events, strict=True)])
+        if cs.wake:
+            self.signals.wake_runner()
+        if cs.due:
+            self.signals.arm_timer(min(cs.due))
+        for task_id in cs.cancels:
+            self.signals.cancel_attempt(task_id)
+        for row in cs.ended:
+            for hook in self.signals.task_ended:
+                hook(row)

@@ -1,0 +1,82 @@
+"""Rows to wire schemas, with secrets masked. Nothing secret leaves through these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.configs import MASK, SECRET_FIELDS, SECRET_HEADERS
+from schemas.tasks import Artifact, StepRecord, Task, TaskExecution
+from server.db.repositories import Row
+
+_SECRET_SUFFIXES = ("password", "token", "secret", "apikey")
+
+
+def _is_secret_name(name: str) -> bool:
+    low = name.lower().replace("_", "").replace("-", "")
+    return low.endswith(_SECRET_SUFFIXES) or low in ("authorization", "cookie")
+
+
+def mask_value(value: Any) -> Any:
+    """Mask every string under a secret-sounding key, at any depth."""
+    if isinstance(value, dict):
+        return {k: (MASK if isinstance(v, str) and v and (_is_secret_name(k)
+                                                          or k.lower() in SECRET_HEADERS)
+                    else mask_value(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(v) for v in value]
+    return value
+
+
+def mask_config(task_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The executionConfig as clients may see it: secrets read ``"********"``."""
+    secret = SECRET_FIELDS.get(task_type, frozenset())
+    masked = mask_value(config)
+    assert isinstance(masked, dict)
+    for key in secret:
+        if masked.get(key):
+            masked[key] = MASK
+    return masked
+
+
+def task_view(row: Row) -> Task:
+    return Task(
+        id=row.id, title=row.title, description=row.description, task_type=row.task_type,
+        execution_type=row.execution_type, assigned_to_bot=row.assigned_to_bot,
+        requires_human_review=row.requires_human_review,
+        execution_config=mask_config(row.task_type, row.execution_config),
+        scheduled_for=row.scheduled_for, priority=row.priority, max_retries=row.max_retries,
+        timeout_seconds=row.timeout_seconds, notify_on_complete=row.notify_on_complete,
+        notify_on_failure=row.notify_on_failure, source_webhook_id=row.source_webhook_id,
+        idempotency_key=row.idempotency_key, depends_on=list(row.depends_on or []),
+        metadata=row.meta, status=row.status, status_reason=row.status_reason,
+        error_count=row.error_count, last_error=row.last_error, result=row.result,
+        result_summary=row.result_summary, reviewed_by=row.reviewed_by,
+        reviewed_at=row.reviewed_at, review_notes=row.review_notes, created_at=row.created_at,
+        updated_at=row.updated_at, queued_at=row.queued_at, started_at=row.started_at,
+        completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
+    )
+
+
+def execution_view(row: Row) -> TaskExecution:
+    return TaskExecution(
+        id=row.id, task_id=row.task_id, attempt_number=row.attempt_number,
+        triggered_by=row.triggered_by, status=row.status, started_at=row.started_at,
+        completed_at=row.completed_at, duration_ms=row.duration_ms, worker_id=row.worker_id,
+        output=row.output, error=row.error, error_type=row.error_type, retryable=row.retryable,
+        steps=[StepRecord(**s) for s in _snake(row.steps)],
+        artifacts=[Artifact(**a) for a in _snake(row.artifacts)],
+        browser_session_id=row.browser_session_id, debug_url=row.debug_url,
+    )
+
+
+def _snake(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Stored step/artifact dicts are camelCase (wire form); Struct kwargs are snake_case."""
+    out = []
+    for item in items or []:
+        out.append({_to_snake(k): v for k, v in item.items()})
+    return out
+
+
+def _to_snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
