@@ -101,7 +101,7 @@ class LoggedRequest:
 @dataclass
 class _Failure:
     status: int
-    retry_after: float | None
+    retry_after: float | str | None
     body: Json | None
 
 
@@ -217,9 +217,10 @@ class FakeGhl:
 
     # --- test controls ---------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, *, status: int = 500, retry_after: float | None = None,
-                  body: Json | None = None) -> None:
-        """The next ``count`` authenticated requests within the rate limit answer ``status``."""
+    def fail_next(self, count: int = 1, *, status: int = 500,
+                  retry_after: float | str | None = None, body: Json | None = None) -> None:
+        """The next ``count`` authenticated requests within the rate limit answer ``status``
+        (``retry_after``: seconds, or a string sent verbatim as ``Retry-After``)."""
         with self._lock:
             self._failures.extend(_Failure(status, retry_after, body) for _ in range(count))
 
@@ -299,7 +300,9 @@ class FakeGhl:
         if self._failures:
             failure = self._failures.popleft()
             if failure.retry_after is not None:
-                out_headers["Retry-After"] = f"{failure.retry_after:g}"
+                out_headers["Retry-After"] = (failure.retry_after
+                                              if isinstance(failure.retry_after, str)
+                                              else f"{failure.retry_after:g}")
             raise HttpAnswer(failure.status, failure.body or {
                 "statusCode": failure.status,
                 "message": "Too many requests" if failure.status == 429
