@@ -89,7 +89,7 @@ def refusal(action: Action, current: Status) -> tuple[Literal["CONFLICT", "PRECO
         return None
     if action == "execute" and current == Status.AWAITING_REVIEW:
         return ("PRECONDITION_FAILED",
-                "task is awaiting review: it must be approved before it can run")
+                "task is awaiting_review: it must be approved before it can run")
     allowed = ", ".join(sorted(ALLOWED_FROM[action]))
     return ("CONFLICT", f"cannot {action} a task that is {current.value} (allowed from: {allowed})")
 

@@ -1,0 +1,153 @@
+"""The pure lifecycle: placement on create/approve, refusals, and attempt outcomes."""
+
+from __future__ import annotations
+
+import ast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from server import lifecycle
+from server.lifecycle import Outcome, Status
+from server.retry import RetryPolicy, backoff_seconds, http_status_retryable, next_retry_at
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+LATER = NOW + timedelta(hours=1)
+EARLIER = NOW - timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("review", "automatic", "bot", "when", "deps", "status"),
+    [
+        (True, True, True, None, False, Status.AWAITING_REVIEW),
+        (True, False, False, LATER, True, Status.AWAITING_REVIEW),
+        (False, True, True, None, False, Status.QUEUED),
+        (False, True, True, EARLIER, False, Status.QUEUED),
+        (False, True, True, NOW, False, Status.QUEUED),
+        (False, True, True, LATER, False, Status.SCHEDULED),
+        (False, True, True, None, True, Status.SCHEDULED),
+        (False, True, False, None, False, Status.PENDING),
+        (False, False, True, None, False, Status.PENDING),
+        (False, False, True, LATER, False, Status.PENDING),
+    ],
+)
+def test_initial_placement(review: bool, automatic: bool, bot: bool, when: datetime | None,
+                           deps: bool, status: Status) -> None:
+    placed = lifecycle.initial(needs_review=review, automatic=automatic, assigned_to_bot=bot,
+                               scheduled_for=when, dependencies_open=deps, now=NOW)
+    assert placed.status == status
+
+
+def test_scheduled_for_future_sets_due_time_and_dependencies_do_not() -> None:
+    at = lifecycle.place(automatic=True, assigned_to_bot=True, scheduled_for=LATER,
+                         dependencies_open=False, now=NOW)
+    assert at.due_at == LATER
+    waiting = lifecycle.place(automatic=True, assigned_to_bot=True, scheduled_for=LATER,
+                              dependencies_open=True, now=NOW)
+    assert waiting.due_at is None
+    assert waiting.reason == lifecycle.WAITING_FOR_DEPENDENCIES
+
+
+ALL = list(Status)
+
+
+@pytest.mark.parametrize(
+    ("action", "allowed"),
+    [
+        ("approve", {Status.AWAITING_REVIEW}),
+        ("reject", {Status.AWAITING_REVIEW}),
+        ("execute", {Status.PENDING, Status.SCHEDULED}),
+        ("cancel", {Status.PENDING, Status.AWAITING_REVIEW, Status.SCHEDULED, Status.QUEUED,
+                    Status.IN_PROGRESS}),
+        ("retry", {Status.FAILED}),
+    ],
+)
+def test_transition_table(action: lifecycle.Action, allowed: set[Status]) -> None:
+    for status in ALL:
+        refused = lifecycle.refusal(action, status)
+        if status in allowed:
+            assert refused is None, (action, status)
+        else:
+            assert refused is not None, (action, status)
+            code, message = refused
+            assert status.value in message
+            expected = ("PRECONDITION_FAILED" if (action, status) == ("execute",
+                                                                      Status.AWAITING_REVIEW)
+                        else "CONFLICT")
+            assert code == expected
+
+
+POLICY = RetryPolicy(base_seconds=2, cap_seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "errors", "max_retries", "status", "ex_status", "new_errors"),
+    [
+        (Outcome("success"), 0, 3, Status.COMPLETED, "success", 0),
+        (Outcome("success"), 2, 3, Status.COMPLETED, "success", 2),
+        (Outcome("failure", retryable=True), 0, 3, Status.SCHEDULED, "failed", 1),
+        (Outcome("failure", retryable=True), 2, 3, Status.SCHEDULED, "failed", 3),
+        (Outcome("failure", retryable=True), 3, 3, Status.FAILED, "failed", 4),
+        (Outcome("failure", retryable=True), 0, 0, Status.FAILED, "failed", 1),
+        (Outcome("failure", retryable=False), 0, 3, Status.FAILED, "failed", 1),
+        (Outcome("timeout"), 0, 3, Status.SCHEDULED, "timed_out", 1),
+        (Outcome("timeout"), 3, 3, Status.FAILED, "timed_out", 4),
+        (Outcome("lost"), 0, 3, Status.QUEUED, "lost", 1),
+        (Outcome("lost"), 3, 3, Status.FAILED, "lost", 4),
+        (Outcome("interrupted"), 1, 3, Status.QUEUED, "cancelled", 1),
+        (Outcome("interrupted"), 3, 3, Status.QUEUED, "cancelled", 3),
+        (Outcome("cancelled"), 0, 3, Status.CANCELLED, "cancelled", 0),
+    ],
+)
+def test_after_attempt(outcome: Outcome, errors: int, max_retries: int, status: Status,
+                       ex_status: str, new_errors: int) -> None:
+    tr = lifecycle.after_attempt(outcome=outcome, error_count=errors, max_retries=max_retries,
+                                 now=NOW, policy=POLICY, draw=0.5)
+    assert (tr.status, tr.execution_status, tr.error_count) == (status, ex_status, new_errors)
+    if status == Status.SCHEDULED:
+        assert tr.next_attempt_at is not None and tr.next_attempt_at > NOW
+    else:
+        assert tr.next_attempt_at is None
+
+
+def test_retry_after_wins_when_later_than_backoff() -> None:
+    tr = lifecycle.after_attempt(outcome=Outcome("failure", retryable=True, retry_after=30),
+                                 error_count=0, max_retries=3, now=NOW, policy=POLICY, draw=0.0)
+    assert tr.next_attempt_at == NOW + timedelta(seconds=30)
+
+
+@pytest.mark.parametrize(
+    ("errors", "draw", "seconds"),
+    [(1, 0.0, 1.0), (1, 1.0, 2.0), (2, 1.0, 4.0), (3, 1.0, 8.0), (3, 0.0, 4.0),
+     (10, 1.0, 60.0), (10, 0.0, 30.0), (500, 1.0, 60.0)],
+)
+def test_backoff_grows_exponentially_with_jitter_and_cap(errors: int, draw: float,
+                                                         seconds: float) -> None:
+    assert backoff_seconds(errors, POLICY, draw) == pytest.approx(seconds)
+
+
+def test_next_retry_at_keeps_backoff_when_retry_after_is_shorter() -> None:
+    assert next_retry_at(NOW, 3, POLICY, 1.0, retry_after=1) == NOW + timedelta(seconds=8)
+
+
+@pytest.mark.parametrize(("status", "retryable"),
+                         [(400, False), (401, False), (404, False), (408, True), (422, False),
+                          (429, True), (500, True), (503, True)])
+def test_http_status_retryable(status: int, retryable: bool) -> None:
+    assert http_status_retryable(status) is retryable
+
+
+@pytest.mark.parametrize("module", ["server/lifecycle.py", "server/retry.py"])
+def test_pure_modules_import_no_io_library(module: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    tree = ast.parse((root / module).read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    forbidden = {"sqlalchemy", "httpx", "litestar", "playwright", "asyncio", "aiosqlite",
+                 "asyncpg", "apscheduler", "time", "random"}
+    assert not imported & forbidden, imported & forbidden
