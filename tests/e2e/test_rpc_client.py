@@ -77,7 +77,10 @@ print(await Promise.all([
 def test_a_failing_context_fails_every_call_of_the_batch(served: tuple[str, AppState]) -> None:
     result = node(served, """
 const c = client('batch', 'bad');
-print(await Promise.all([settle(call(c, 'greet', 'query', 'a')), settle(call(c, 'noInput', 'query'))]));
+print(await Promise.all([
+  settle(call(c, 'greet', 'query', 'a')),
+  settle(call(c, 'noInput', 'query')),
+]));
 """)
     assert [r["error"]["code"] for r in result] == ["UNAUTHORIZED", "UNAUTHORIZED"]
 
