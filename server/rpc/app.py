@@ -25,7 +25,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_plus, unquote_to_bytes
 
 import msgspec
 
@@ -152,6 +152,18 @@ def _url_path(scope: Mapping[str, Any]) -> str:
             return raw[len(root):].lstrip("/")
     path: str = scope["path"]
     return (path[len(root):] if path.startswith(root) else path).lstrip("/")
+
+
+def _query_params(query: bytes) -> dict[str, str]:
+    """``URLSearchParams``-like: ``+`` is a space, the first of repeated names wins."""
+    params: dict[str, str] = {}
+    for pair in query.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            name, value = unquote_plus(name), unquote_plus(value)
+        if name and name not in params:
+            params[name] = value
+    return params
 
 
 def _json_content_type(headers: Mapping[str, str]) -> None:
@@ -297,8 +309,7 @@ class TRPCApp:
         method: str = scope["method"]
         headers = _headers(scope)
         query: bytes = scope.get("query_string", b"")
-        params = dict(reversed(parse_qsl(query.decode("latin-1"), keep_blank_values=True))) \
-            if query else {}
+        params = _query_params(query) if query else {}
         path = _decode_path(_url_path(scope))
         if method != "GET":
             _json_content_type(headers)
