@@ -443,3 +443,8 @@ def test_inputs_and_outputs(client: httpx.Client) -> None:
                                                   "executionConfig": {"apiEndpoint": "u"}})
     assert created.json() == {"result": {"data": {
         "name": "n", "executionConfig": {"apiEndpoint": "u"}, "tags": []}}}
+
+
+def test_query_string_like_url_search_params(client: httpx.Client) -> None:
+    plus = client.get("/trpc/greet?input=%22a+b%22&input=%22ignored%22")
+    assert plus.json() == {"result": {"data": {"hello": "a b"}}}
