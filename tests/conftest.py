@@ -51,3 +51,32 @@ def errands_server(tmp_path: Path) -> Iterator[Callable[..., ErrandsServer]]:
     for server in started:
         server.stop()
         server.client.close()
+
+
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_server(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErrandsServer]:
+    """One running server per test module and database, for tests that do not restart it.
+
+    Keys: ``admin-key`` (admin), ``op-key`` (operator), ``rev-key`` (reviewer),
+    ``view-key`` (viewer); calls use the admin key unless told otherwise.
+    """
+    workdir = tmp_path_factory.mktemp("server")
+    name = None
+    if request.param == "sqlite":
+        url = sqlite_url(workdir)
+    else:
+        require_postgres()
+        url, name = create_postgres_database()
+    keys = "admin:admin:admin-key,op:operator:op-key,rev:reviewer:rev-key,view:viewer:view-key"
+    server = ErrandsServer(database_url=url, workdir=workdir, api_key="admin-key",
+                           env={"ERRANDS_API_KEYS": keys, "LEASE_SECONDS": "3"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        server.client.close()
+        if name is not None:
+            drop_postgres_database(name)
