@@ -1,0 +1,99 @@
+"""Browser tasks per second: the shared pool against a browser launched per task.
+
+    python scripts/bench_browser.py [--tasks 20] [--concurrency 4]
+
+Each task is browser_automation on a local page (navigate, extract, screenshot), run
+through BrowserAutomationExecutor directly (not yet through the running server). "shared"
+runs all tasks on one BrowserPool; "per task" gives every task its own pool, so its own
+Chromium launch and shutdown. Both keep ``--concurrency`` tasks in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import msgspec
+
+from executors.base import ExecutionContext, TaskSpec
+from executors.browser import BrowserAutomationExecutor
+from executors.browser_pool import BrowserPool
+from executors.network_guard import NetworkGuard
+from schemas.configs import BrowserAutomationConfig
+from server.artifacts import FileArtifactStore
+from tests.support.pages import serve_pages
+
+
+def _task(url: str) -> TaskSpec:
+    config = msgspec.convert({"steps": [
+        {"action": "navigate", "url": url},
+        {"action": "extract", "name": "prices", "selector": ".price", "all": True},
+        {"action": "screenshot", "name": "page"},
+    ]}, BrowserAutomationConfig)
+    return TaskSpec(id="bench", title="bench", task_type="browser_automation", config=config,
+                    timeout_seconds=300)
+
+
+def _context(store: FileArtifactStore) -> ExecutionContext:
+    return ExecutionContext(task_id="bench", execution_id="bench", attempt_number=1,
+                            triggered_by="manual", worker_id="bench",
+                            clock=lambda: datetime.now(UTC), artifacts_sink=store)
+
+
+def _pool(concurrency: int) -> BrowserPool:
+    return BrowserPool(chromium_path=None, concurrency=concurrency,
+                       guard=NetworkGuard(allow_private=True))
+
+
+async def _shared(url: str, tasks: int, concurrency: int, store: FileArtifactStore) -> float:
+    pool = _pool(concurrency)
+    executor = BrowserAutomationExecutor(pool)
+    async with pool.context():  # launch outside the timing, as a running server would have
+        pass
+    started = time.perf_counter()
+    await asyncio.gather(*(executor.execute(_task(url), _context(store)) for _ in range(tasks)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return elapsed
+
+
+async def _per_task(url: str, tasks: int, concurrency: int, store: FileArtifactStore) -> float:
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with slots:
+            pool = _pool(1)
+            try:
+                await BrowserAutomationExecutor(pool).execute(_task(url), _context(store))
+            finally:
+                await pool.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(tasks)))
+    return time.perf_counter() - started
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    with serve_pages("127.0.0.1") as site, tempfile.TemporaryDirectory() as tmp:
+        store = FileArtifactStore(Path(tmp))
+        url = site.url("/products")
+        shared = await _shared(url, args.tasks, args.concurrency, store)
+        per_task = await _per_task(url, args.tasks, args.concurrency, store)
+    print(f"{args.tasks} tasks, {args.concurrency} at a time")
+    print(f"shared pool:       {args.tasks / shared:6.2f} tasks/s ({shared:.2f} s)")
+    print(f"browser per task:  {args.tasks / per_task:6.2f} tasks/s ({per_task:.2f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
