@@ -24,6 +24,8 @@ from litestar.response import Response
 
 from executors.api_call import ApiCallExecutor
 from executors.base import Executor
+from executors.ghl import GhlExecutor
+from executors.ghl_rate import LocalRateBudget
 from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
 from server.auth import KeyRing, Principal
@@ -70,7 +72,12 @@ def _map_error(exc: BaseException) -> TRPCError | None:
 
 def build_executors(settings: Settings, http: httpx.AsyncClient, guard: NetworkGuard
                     ) -> list[Executor]:
-    return [ApiCallExecutor(http, guard, response_body_limit=settings.response_body_limit)]
+    ghl_budget = LocalRateBudget(settings.ghl_rate_limit, settings.ghl_rate_window_seconds)
+    return [
+        ApiCallExecutor(http, guard, response_body_limit=settings.response_body_limit),
+        GhlExecutor(http, api_key=settings.ghl_api_key, location_id=settings.ghl_location_id,
+                    base_url=settings.ghl_base_url, budget=ghl_budget),
+    ]
 
 
 class Errands:
