@@ -160,7 +160,8 @@ class Errands:
         return TRPCApp(router, create_context=self.context, authorize=_authorize,
                        map_error=_map_error, max_batch_size=self.settings.max_batch_size,
                        max_body_bytes=self.settings.max_body_bytes,
-                       sse_ping_seconds=self.settings.sse_ping_seconds)
+                       sse_ping_seconds=self.settings.sse_ping_seconds,
+                       allow_method_override=self.settings.allow_method_override)
 
 
 @get("/", include_in_schema=False)

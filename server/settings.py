@@ -134,6 +134,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("LEASE_SECONDS", "lease_seconds", _float_in(1, 3600)),
     ("RETRY_BASE_SECONDS", "retry_base_seconds", _float_in(0.01, 3600)),
     ("SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", _float_in(0, 3600)),
+    ("ALLOW_METHOD_OVERRIDE", "allow_method_override", _bool),
     ("MAX_BATCH_SIZE", "max_batch_size", _int_in(1, 10_000)),
     ("MAX_BODY_BYTES", "max_body_bytes", _int_in(1024, 1 << 30)),
     ("RESPONSE_BODY_LIMIT", "response_body_limit", _int_in(0, 1 << 30)),
@@ -165,6 +166,7 @@ class Settings:
     retry_base_seconds: float = 2.0
     shutdown_grace_seconds: float = 10.0
     max_batch_size: int = 100
+    allow_method_override: bool = False
     max_body_bytes: int = 1_048_576
     response_body_limit: int = 65_536
     sse_ping_seconds: float = 10.0
