@@ -5,7 +5,8 @@ Contract:
 - Request: ``apiMethod`` to ``apiEndpoint`` with ``query`` merged into the URL's own query
   (lists repeat the name, booleans read ``true``/``false``), ``headers``, then the auth
   header (``bearer`` → ``Authorization: Bearer``, ``api_key`` → ``apiKeyHeader``,
-  ``basic`` → ``Authorization: Basic``), which wins over a header of the same name. A string
+  ``basic`` → ``Authorization: Basic``), which wins over a header of the same name;
+  ``user:password@`` in the endpoint is Basic auth when ``authType`` is ``none``. A string
   ``body`` is sent as-is (UTF-8) with ``contentType`` (default ``text/plain; charset=utf-8``);
   any other JSON value is sent as JSON (default ``application/json``). ``contentType`` wins
   over a ``Content-Type`` in ``headers``. The shared client's default headers and cookie jar
@@ -255,10 +256,11 @@ def _first_request(config: ApiCallConfig) -> _Outgoing:
     content, content_type = _encode_body(config)
     if content_type is not None and (config.content_type or "content-type" not in headers):
         headers["content-type"] = content_type
-    auth = _auth_header(config)
+    auth = _auth_header(config) or _userinfo_header(url)
     if auth is not None:
         headers[auth[0]] = auth[1]
-    return _Outgoing(config.api_method, url, headers, content)
+    # httpx would turn userinfo into Basic auth over our header; it was taken into account
+    return _Outgoing(config.api_method, url.copy_with(userinfo=b""), headers, content)
 
 
 def _encode_body(config: ApiCallConfig) -> tuple[bytes | None, str | None]:
@@ -271,6 +273,13 @@ def _encode_body(config: ApiCallConfig) -> tuple[bytes | None, str | None]:
 
 def _basic_credential(username: str, password: str) -> str:
     return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
+def _userinfo_header(url: httpx.URL) -> tuple[str, str] | None:
+    """``user:password@`` in apiEndpoint as Basic auth, when authType gives none."""
+    if not url.userinfo:
+        return None
+    return "authorization", f"Basic {_basic_credential(url.username, url.password or '')}"
 
 
 def _auth_header(config: ApiCallConfig) -> tuple[str, str] | None:
@@ -304,6 +313,7 @@ def _redirected(outgoing: _Outgoing, response: httpx.Response,
     if url.scheme not in ("http", "https") or not url.raw_host:
         raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to a "
                              f"{url.scheme or 'relative'} URL", error_type="invalid_redirect")
+    url = url.copy_with(userinfo=b"")  # credentials never come from a server's Location
     headers = httpx.Headers(outgoing.headers)
     method, content = outgoing.method, outgoing.content
     status = response.status_code
@@ -421,8 +431,10 @@ def _secrets_of(config: ApiCallConfig) -> tuple[str, ...]:
         url = httpx.URL(config.api_endpoint)
     except (httpx.InvalidURL, TypeError):
         url = None
-    if url is not None and url.password:
-        found.add(url.password)
+    if url is not None and url.userinfo:
+        found.add(_basic_credential(url.username, url.password or ""))
+        if url.password:
+            found.add(url.password)
     return tuple(sorted(found, key=len, reverse=True))
 
 

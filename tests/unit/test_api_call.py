@@ -495,11 +495,27 @@ async def test_no_secret_appears_in_output_summary_or_error(
 
     assert server.requests[0].headers["cookie"] == "sid=cookie-SECRET"  # it did go out
     credential = base64.b64encode(f"ann:{SECRETS['basicPassword']}".encode()).decode()
+    # the configured auth wins over the URL's userinfo
+    assert server.requests[0].headers["authorization"] == f"Basic {credential}"
     for secret in (SECRETS["basicPassword"], credential, "url-SECRET", "cookie-SECRET"):
         assert secret not in seen
     assert "********" in seen
     if status != 200:
         assert "q-SECRET" not in str(error)
+
+
+async def test_userinfo_is_basic_auth_when_no_auth_type_is_set(
+    server: HttpServer, http: httpx.AsyncClient,
+) -> None:
+    url = server.url_for("/echo").replace("http://", "http://bob:url-SECRET@")
+
+    result = await run(executor(http), apiEndpoint=url)
+
+    credential = base64.b64encode(b"bob:url-SECRET").decode()
+    assert server.requests[0].headers["authorization"] == f"Basic {credential}"
+    serialized = msgspec.json.encode(result.output).decode() + (result.summary or "")
+    assert credential not in serialized
+    assert "url-SECRET" not in serialized
 
 
 # --- create-time checks ----------------------------------------------------------------------
