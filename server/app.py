@@ -8,6 +8,7 @@ let attempts finish for ``SHUTDOWN_GRACE_SECONDS``, interrupt the rest, close ev
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -18,21 +19,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
-from litestar.response import Response
+from litestar.response import File, Response
 
 from executors.api_call import ApiCallExecutor
 from executors.base import Executor
+from executors.browser import BrowserAutomationExecutor
+from executors.browser_pool import BrowserPool
+from executors.extraction import DataExtractionExecutor
 from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget
 from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
+from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db.engine import Database
-from server.errors import to_trpc
+from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
 from server.procedures import system as system_procedures
 from server.procedures import tasks as task_procedures
@@ -70,13 +75,15 @@ def _map_error(exc: BaseException) -> TRPCError | None:
     return to_trpc(exc)
 
 
-def build_executors(settings: Settings, http: httpx.AsyncClient, guard: NetworkGuard
-                    ) -> list[Executor]:
+def build_executors(settings: Settings, http: httpx.AsyncClient, guard: NetworkGuard,
+                    pool: BrowserPool) -> list[Executor]:
     ghl_budget = LocalRateBudget(settings.ghl_rate_limit, settings.ghl_rate_window_seconds)
     return [
         ApiCallExecutor(http, guard, response_body_limit=settings.response_body_limit),
         GhlExecutor(http, api_key=settings.ghl_api_key, location_id=settings.ghl_location_id,
                     base_url=settings.ghl_base_url, budget=ghl_budget),
+        BrowserAutomationExecutor(pool),
+        DataExtractionExecutor(pool),
     ]
 
 
@@ -95,7 +102,12 @@ class Errands:
                                       limits=httpx.Limits(max_connections=200,
                                                           max_keepalive_connections=100))
         self.guard = NetworkGuard(allow_private=settings.allow_private_network)
-        self.executors = ExecutorRegistry(build_executors(settings, self.http, self.guard))
+        self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
+                                        concurrency=settings.browser_concurrency,
+                                        guard=self.guard)
+        self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
+        self.executors = ExecutorRegistry(build_executors(settings, self.http, self.guard,
+                                                          self.browser_pool))
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
                                  clock=clock)
@@ -105,7 +117,8 @@ class Errands:
                                                  lease_seconds=settings.lease_seconds,
                                                  poll_seconds=5.0 if self.db.is_sqlite else 1.0,
                                                  retry=RetryPolicy(settings.retry_base_seconds)),
-                             clock=clock, worker_id=self.worker_id)
+                             clock=clock, worker_id=self.worker_id,
+                             artifacts=self.artifacts)
         self.scheduler = make_scheduler()
         self.task_timer = DueTimer(self.scheduler, "tasks", self._promote_due, clock)
         self.signals.wake_runner = self.runner.wake
@@ -128,6 +141,9 @@ class Errands:
             await self.task_timer.run()
             async with self.db.write() as conn:
                 await repo.events_prune(conn, self.clock() - timedelta(days=1))
+            if self.settings.artifact_retention_days > 0:
+                cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
+                await asyncio.to_thread(self.artifacts.prune, cutoff)
         except Exception:
             log.exception("maintenance failed")
 
@@ -145,6 +161,7 @@ class Errands:
     async def stop(self) -> None:
         await self.runner.stop(self.settings.shutdown_grace_seconds)
         self.scheduler.shutdown(wait=False)
+        await self.browser_pool.close()
         await self.http.aclose()
         await self.db.dispose()
 
@@ -167,6 +184,24 @@ class Errands:
 @get("/", include_in_schema=False)
 async def index() -> dict[str, Any]:
     return {"name": "Errands", "version": VERSION, "trpc": "/trpc"}
+
+
+@get("/artifacts/{artifact_id:str}", include_in_schema=False)
+async def artifact(artifact_id: str, request: Request[Any, Any, State], state: State
+                   ) -> Response[Any]:
+    """An artifact file (screenshot, trace, report), under the same keys and roles as RPC."""
+    errands: Errands = state.errands
+    try:
+        errands.keyring.authenticate(request.headers.get("authorization")).require("read")
+    except (Unauthorized, Forbidden) as exc:
+        return Response({"error": exc.message}, status_code=401 if isinstance(
+            exc, Unauthorized) else 403)
+    found = errands.artifacts.open(artifact_id)
+    if found is None:
+        return Response({"error": f"no artifact with id {artifact_id!r}"}, status_code=404)
+    path, content_type = found
+    return File(path=path, media_type=content_type, filename=path.name,
+                content_disposition_type="inline")
 
 
 @get("/healthz", include_in_schema=False)
@@ -196,7 +231,7 @@ def create_app(settings: Settings | None = None, *,
             await errands.stop()
 
     return Litestar(
-        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz],
+        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz, artifact],
         lifespan=[lifespan],
         state=State({"errands": errands}),
         openapi_config=None,
