@@ -9,6 +9,7 @@ let attempts finish for ``SHUTDOWN_GRACE_SECONDS``, interrupt the rest, close ev
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
 import os
 import socket
@@ -98,7 +99,10 @@ class Errands:
         self.hub = EventHub()
         self.signals = Signals(publish=self.hub.publish)
         self.writer = Writer(self.db, self.signals, clock)
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0),
+        # No cookie jar worth the name: cookies from one task's answers must not reach another.
+        no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(
+            allowed_domains=[]))
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), cookies=no_cookies,
                                       limits=httpx.Limits(max_connections=200,
                                                           max_keepalive_connections=100))
         self.guard = NetworkGuard(allow_private=settings.allow_private_network)

@@ -268,13 +268,16 @@ class TRPCApp:
             return
         try:
             request = await self._read_request(scope, receive)
+            if request.kind == "subscription" and not request.is_batch:
+                # The context is made inside the stream: a refused key arrives as a
+                # serialized-error the client can read (and does not reconnect for).
+                await self._subscribe(request, send, receive)
+                return
             ctx = await self._context(request)
         except TRPCError as exc:
             await _send_json(send, exc.http_status, self._error_body(exc, None), exc.headers)
             return
-        if request.kind == "subscription" and not request.is_batch:
-            await self._subscribe(ctx, request, send, receive)
-        elif request.stream:
+        if request.stream:
             await send_jsonl(send, receive, [self._call_body(ctx, request, i)
                                              for i in range(len(request.calls))])
         else:
@@ -451,10 +454,11 @@ class TRPCApp:
         await _send_json(send, statuses.pop() if len(statuses) == 1 else 207, body, extra)
 
     # ----------------------------------------------------------------- subscriptions
-    async def _subscribe(self, ctx: Any, request: _Request, send: Send, receive: Receive) -> None:
+    async def _subscribe(self, request: _Request, send: Send, receive: Receive) -> None:
         path = request.calls[0][0]
 
         async def open_iterator() -> AsyncIterator[Any]:
+            ctx = await self._context(request)
             entry, value = self._prepare_call(ctx, request, 0)
             result = entry.procedure.handler(ctx, value)
             if inspect.isawaitable(result):
