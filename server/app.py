@@ -52,6 +52,7 @@ from server.scheduling import DueTimer, make_scheduler
 from server.services.changes import Signals, Writer
 from server.services.tasks import TaskService
 from server.settings import Settings
+from server.typegen import render_typescript
 
 VERSION = "0.1.0"
 log = logging.getLogger("errands")
@@ -222,6 +223,12 @@ def create_app(settings: Settings | None = None, *,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     errands = Errands(settings, clock)
     router = build_router()
+    typescript = render_typescript(router)
+
+    @get("/trpc-types.ts", media_type="text/plain", include_in_schema=False)
+    async def trpc_types() -> str:
+        """The TypeScript ``AppRouter`` of this router (server/typegen.py), made at start."""
+        return typescript
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -235,7 +242,8 @@ def create_app(settings: Settings | None = None, *,
             await errands.stop()
 
     return Litestar(
-        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz, artifact],
+        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz, artifact,
+                        trpc_types],
         lifespan=[lifespan],
         state=State({"errands": errands}),
         openapi_config=None,
