@@ -221,6 +221,8 @@ def create_app(settings: Settings | None = None, *,
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     errands = Errands(settings, clock)
     router = build_router()
     typescript = render_typescript(router)

@@ -140,12 +140,16 @@ class Runner:
         handles = [r.handle for r in self.running.values() if r.handle is not None]
         if handles:
             await asyncio.wait(handles, timeout=5)
-        await self._drain_finished()
+        # The completer records what the attempts left; give it the time to commit.
+        deadline = time.monotonic() + 10
+        while self.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        await self._drain_finished()
 
     # --- claiming --------------------------------------------------------------------------
 
