@@ -114,6 +114,17 @@ def _type_set(name: str, raw: str) -> frozenset[str]:
     return frozenset(t.strip() for t in raw.split(",") if t.strip())
 
 
+def _delays(name: str, raw: str) -> tuple[float, ...]:
+    """Comma-separated seconds, e.g. ``5,30,120,600,2700``; empty means no retries."""
+    try:
+        values = tuple(float(v) for v in raw.split(",") if v.strip())
+    except ValueError:
+        raise ConfigurationError(f"{name} must be comma-separated seconds, got {raw!r}") from None
+    if any(not 0 <= v <= 86400 for v in values) or len(values) > 50:
+        raise ConfigurationError(f"{name}: at most 50 delays, each 0..86400 seconds")
+    return values
+
+
 # (variable, Settings attribute, parser); GHL_API_KEY and ERRANDS_SECRET_KEY are read apart.
 _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("DATABASE_URL", "database_url", _database_url),
@@ -139,6 +150,9 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("MAX_BODY_BYTES", "max_body_bytes", _int_in(1024, 1 << 30)),
     ("RESPONSE_BODY_LIMIT", "response_body_limit", _int_in(0, 1 << 30)),
     ("SSE_PING_SECONDS", "sse_ping_seconds", _float_in(0.05, 600)),
+    ("DELIVERY_RETRY_SECONDS", "delivery_retry_seconds", _delays),
+    ("DELIVERY_TIMEOUT_SECONDS", "delivery_timeout_seconds", _float_in(0.1, 600)),
+    ("SECRET_KEY_FILE", "secret_key_file", lambda _n, raw: Path(raw)),
     ("LOG_LEVEL", "log_level", lambda _n, raw: raw.upper()),
 )
 
@@ -171,6 +185,12 @@ class Settings:
     response_body_limit: int = 65_536
     sse_ping_seconds: float = 10.0
     log_level: str = "INFO"
+    # Webhook delivery: waits before retries 2..n (6 tries over about an hour by default).
+    delivery_retry_seconds: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 2700.0)
+    delivery_timeout_seconds: float = 10.0
+    # Where the generated key lives when ERRANDS_SECRET_KEY is not set (default: next to the
+    # SQLite database, or ./errands-secret.key for PostgreSQL).
+    secret_key_file: Path | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")

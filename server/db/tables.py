@@ -132,3 +132,67 @@ task_events = sa.Table(
     sa.Index("ix_task_events_task", "task_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# --- webhooks, outbound messages, schedules (migration 0002) --------------------------------
+
+webhooks = sa.Table(
+    "webhooks", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    # nonce + AES-GCM ciphertext of the signing secret (server/services/secrets_box.py)
+    sa.Column("secret_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_delivery_at", UTCDateTime),
+    sa.Index("ix_webhooks_created", "created_at", "id"),
+)
+
+outbound_messages = sa.Table(
+    "outbound_messages", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("webhook_id", sa.String(40), nullable=False),
+    sa.Column("task_id", sa.String(40)),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("recipient", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON),
+    sa.Column("status", sa.String(12), nullable=False),
+    # When the next delivery attempt is due (the first one, then each retry).
+    sa.Column("send_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("response_status", sa.Integer),
+    sa.Column("delivered_at", UTCDateTime),
+    # Milliseconds from the first due time to delivery (for webhook_activity reports).
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A delivery in flight holds the message (status queued) with a claim until this time.
+    sa.Column("claim_id", sa.String(40)),
+    sa.Column("claimed_until", UTCDateTime),
+    # One message per cause ("task.completed:<task>:<attempt>", "reminder:<task>" ...).
+    sa.Column("dedupe_key", sa.String(200), unique=True),
+    sa.Index("ix_outbound_messages_due", "status", "send_at"),
+    sa.Index("ix_outbound_messages_created", "created_at", "id"),
+    sa.Index("ix_outbound_messages_task", "task_id"),
+    sa.Index("ix_outbound_messages_webhook", "webhook_id", "created_at"),
+)
+
+schedules = sa.Table(
+    "schedules", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("cron", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("task", sa.JSON, nullable=False),  # the TaskCreate template, wire form
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("missed_run_policy", sa.String(10), nullable=False),
+    sa.Column("next_run_at", UTCDateTime),  # NULL while paused
+    sa.Column("last_run_at", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_schedules_due", "enabled", "next_run_at"),
+    sa.Index("ix_schedules_created", "created_at", "id"),
+)
