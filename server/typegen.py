@@ -82,6 +82,9 @@ export interface ErrandsErrorData extends TRPCDefaultErrorData {
 /** The error shape of every Errands procedure. */
 export type ErrandsErrorShape = TRPCErrorShape<ErrandsErrorData> & { message: string };
 
+/** A JSON value: what an output typed `Any` (a result, a body) holds on the wire. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 /** A subscription item with an id (SSE `id:`); resume with `lastEventId`. */
 export interface Tracked<T> {
   id: string;
@@ -165,8 +168,9 @@ def _literal_json(value: Any) -> str:
 
 def _union(parts: list[str]) -> str:
     unique = list(dict.fromkeys(parts))
-    if "unknown" in unique:
-        return "unknown"
+    for everything in ("unknown", "JsonValue"):
+        if everything in unique:
+            return everything
     if "null" in unique:  # null last, as people write it
         unique = [p for p in unique if p != "null"] + ["null"]
     return " | ".join(unique) if unique else "never"
@@ -328,10 +332,14 @@ class _Module:
 
     # --- types ------------------------------------------------------------------------------
 
-    def ts(self, info: mi.Type) -> str:  # noqa: C901 - one flat dispatch over msgspec's kinds
-        """The TypeScript spelling of one msgspec type."""
+    def ts(self, info: mi.Type, output: bool = False) -> str:  # noqa: C901 - flat dispatch
+        """The TypeScript spelling of one msgspec type.
+
+        ``Any`` is ``unknown`` in inputs (anything JSON can carry) and ``JsonValue`` in
+        outputs: @trpc/client's JSON ``Serialize`` makes an ``unknown`` field optional.
+        """
         if isinstance(info, mi.Metadata):
-            return self.ts(info.type)
+            return self.ts(info.type, output)
         if isinstance(info, mi.NoneType):
             return "null"
         if isinstance(info, mi.BoolType):
@@ -345,19 +353,19 @@ class _Module:
         if isinstance(info, mi.EnumType):
             return _union([_literal_json(m.value) for m in info.cls])
         if isinstance(info, _ARRAYS):
-            item = self.ts(info.item_type)
+            item = self.ts(info.item_type, output)
             return f"({item})[]" if " " in item else f"{item}[]"
         if isinstance(info, mi.TupleType):
-            return "[" + ", ".join(self.ts(t) for t in info.item_types) + "]"
+            return "[" + ", ".join(self.ts(t, output) for t in info.item_types) + "]"
         if isinstance(info, mi.NamedTupleType):
-            return "[" + ", ".join(self.ts(f.type) for f in info.fields) + "]"
+            return "[" + ", ".join(self.ts(f.type, output) for f in info.fields) + "]"
         if isinstance(info, mi.DictType):
-            return f"Record<string, {self.ts(info.value_type)}>"
+            return f"Record<string, {self.ts(info.value_type, output)}>"
         if isinstance(info, _OBJECTS):
             return self.names.get(info.cls, "Record<string, unknown>")
         if isinstance(info, mi.UnionType):
-            return self._named_union(info) or _union([self.ts(m) for m in info.types])
-        return "unknown"  # Any, Raw, custom and extension types
+            return self._named_union(info) or _union([self.ts(m, output) for m in info.types])
+        return "JsonValue" if output else "unknown"  # Any, Raw, custom and extension types
 
     def _literal(self, info: mi.LiteralType) -> str:
         name = self.aliases.get(frozenset(info.values))
@@ -402,7 +410,8 @@ class _Module:
                 notes.append(default)
             lines.extend(_doc(["; ".join(notes)] if notes else [], "  "))
             mark = "?:" if optional else ":"
-            lines.append(f"  {_property(field.encode_name)}{mark} {self.ts(field.type)};")
+            lines.append(f"  {_property(field.encode_name)}{mark} "
+                         f"{self.ts(field.type, output=cls not in self.read_as_input)};")
         return lines
 
     def _declare(self, cls: type[Any], info: ObjectInfo) -> str:
@@ -457,7 +466,7 @@ class _Module:
             if _input_optional(procedure.input_type):
                 input_ts = f"{input_ts} | undefined"
         item = _item_type(procedure)
-        output_ts = "void" if item is None else self.ts(mi.type_info(item))
+        output_ts = "void" if item is None else self.ts(mi.type_info(item), output=True)
         if procedure.kind == "subscription":
             if _procedure_tracked(procedure):
                 output_ts = f"Tracked<{output_ts}>"

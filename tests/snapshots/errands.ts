@@ -33,6 +33,9 @@ export interface ErrandsErrorData extends TRPCDefaultErrorData {
 /** The error shape of every Errands procedure. */
 export type ErrandsErrorShape = TRPCErrorShape<ErrandsErrorData> & { message: string };
 
+/** A JSON value: what an output typed `Any` (a result, a body) holds on the wire. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 /** A subscription item with an id (SSE `id:`); resume with `lastEventId`. */
 export interface Tracked<T> {
   id: string;
@@ -297,7 +300,7 @@ export interface StepRecord {
   /** ISO 8601 timestamp with a time zone */
   startedAt: string;
   durationMs: number;
-  detail: unknown;
+  detail: JsonValue;
 }
 
 export interface Task {
@@ -308,7 +311,7 @@ export interface Task {
   executionType: ExecutionType;
   assignedToBot: boolean;
   requiresHumanReview: boolean;
-  executionConfig: Record<string, unknown>;
+  executionConfig: Record<string, JsonValue>;
   /** ISO 8601 timestamp with a time zone */
   scheduledFor: string | null;
   priority: Priority;
@@ -319,12 +322,12 @@ export interface Task {
   sourceWebhookId: string | null;
   idempotencyKey: string | null;
   dependsOn: string[];
-  metadata: Record<string, unknown> | null;
+  metadata: Record<string, JsonValue> | null;
   status: TaskStatus;
   statusReason: string | null;
   errorCount: number;
   lastError: string | null;
-  result: unknown;
+  result: JsonValue;
   resultSummary: string | null;
   reviewedBy: string | null;
   /** ISO 8601 timestamp with a time zone */
@@ -416,7 +419,7 @@ export interface TaskExecution {
   completedAt: string | null;
   durationMs: number | null;
   workerId: string;
-  output: unknown;
+  output: JsonValue;
   error: string | null;
   errorType: string | null;
   retryable: boolean | null;

@@ -1,0 +1,135 @@
+// A web app's view of Errands: every call typed by the generated AppRouter (./errands, written
+// by `scripts/gen_client --ts`). tests/e2e/test_typed_client.py type-checks this file with
+// `tsc --strict` and runs its JavaScript against the real server.
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpSubscriptionLink,
+  splitLink,
+  TRPCClientError,
+} from '@trpc/client';
+import type { AppRouter, RouterOutputs, Task, TaskCreate, TaskEvent, Tracked } from './errands';
+
+export function makeClient(url: string, apiKey: string, EventSourceImpl?: typeof EventSource) {
+  return createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({
+          url,
+          EventSource: EventSourceImpl,
+          connectionParams: { authorization: `Bearer ${apiKey}` },
+        }),
+        false: httpBatchLink({ url, headers: { authorization: `Bearer ${apiKey}` } }),
+      }),
+    ],
+  });
+}
+
+export type Errands = ReturnType<typeof makeClient>;
+
+/** A task that waits (manual, not run by a bot) so that nothing happens behind our back. */
+function manual(title: string, extra: Partial<TaskCreate> = {}): TaskCreate {
+  return {
+    ...extra,
+    title,
+    taskType: 'api_call',
+    executionType: 'manual',
+    executionConfig: { apiEndpoint: 'http://127.0.0.1:9/unused', apiMethod: 'POST', timeoutMs: 1000 },
+  };
+}
+
+/** The tRPC code of a failed call (typed by the generated error shape), or null. */
+async function codeOf(promise: Promise<unknown>): Promise<string | null> {
+  try {
+    await promise;
+    return null;
+  } catch (err) {
+    if (err instanceof TRPCClientError) {
+      const data = (err as TRPCClientError<AppRouter>).data;
+      return data?.code ?? null;
+    }
+    throw err;
+  }
+}
+
+export interface Summary {
+  health: RouterOutputs['system']['health']['status'];
+  uptimeIsNumber: boolean;
+  created: Task['status'];
+  fetchedTitle: string;
+  listed: number;
+  executed: Task['status'];
+  approved: Task['status'];
+  rejected: Task['status'];
+  cancelled: Task['status'];
+  retryCode: string | null;
+  attempts: number;
+  reminderType: Task['taskType'];
+  events: { id: string; type: TaskEvent['type']; taskId: string }[];
+  badRequest: { code: string | null; paths: (string | number)[][] };
+}
+
+/** Calls every procedure once; returns what it saw. */
+export async function run(errands: Errands): Promise<Summary> {
+  const health = await errands.system.health.query();
+  const stats = await errands.system.stats.query();
+
+  const seen: Tracked<TaskEvent>[] = [];
+  let subscribed!: () => void;
+  const ready = new Promise<void>((resolve) => (subscribed = resolve));
+  const subscription = errands.tasks.onChange.subscribe(undefined, {
+    onStarted: () => subscribed(),
+    onData: (event) => seen.push(event),
+  });
+  await ready;
+
+  const created = await errands.tasks.create.mutate(manual('sample: pending'));
+  const fetched = await errands.tasks.get.query({ id: created.id });
+  const page = await errands.tasks.list.query({ status: ['pending', 'awaiting_review'], limit: 10 });
+  const executed = await errands.tasks.execute.mutate({ id: created.id });
+  const review = await errands.tasks.create.mutate(manual('sample: review', { requiresHumanReview: true }));
+  const approved = await errands.tasks.approve.mutate({ id: review.id, notes: 'looks fine' });
+  const second = await errands.tasks.create.mutate(manual('sample: reject', { requiresHumanReview: true }));
+  const rejected = await errands.tasks.reject.mutate({ id: second.id });
+  const cancelled = await errands.tasks.cancel.mutate({ id: approved.id, reason: 'not needed' });
+  const retryCode = await codeOf(errands.tasks.retry.mutate({ id: cancelled.id }));
+  const attempts = await errands.tasks.executions.query({ taskId: executed.id });
+  const reminder = await errands.tasks.create.mutate({
+    title: 'sample: reminder',
+    taskType: 'reminder',
+    executionType: 'manual',
+    executionConfig: { message: 'call back', delaySeconds: 3600 },
+  });
+
+  let badRequest: Summary['badRequest'] = { code: null, paths: [] };
+  try {
+    // Right type, wrong value: maxRetries is 0..10, which only the server checks.
+    await errands.tasks.create.mutate(manual('sample: bad', { maxRetries: 99 }));
+  } catch (err) {
+    if (!(err instanceof TRPCClientError)) throw err;
+    const data = (err as TRPCClientError<AppRouter>).data;
+    badRequest = { code: data?.code ?? null, paths: (data?.issues ?? []).map((i) => i.path) };
+  }
+
+  const deadline = Date.now() + 10_000;
+  while (seen.length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  subscription.unsubscribe();
+
+  return {
+    health: health.status,
+    uptimeIsNumber: typeof stats.uptimeSeconds === 'number',
+    created: created.status,
+    fetchedTitle: fetched.title,
+    listed: page.items.length,
+    executed: executed.status,
+    approved: approved.status,
+    rejected: rejected.status,
+    cancelled: cancelled.status,
+    retryCode,
+    attempts: attempts.length,
+    reminderType: reminder.taskType,
+    events: seen.map((e) => ({ id: e.id, type: e.data.type, taskId: e.data.task.id })),
+    badRequest,
+  };
+}
