@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +38,7 @@ LOCATION = "loc-bench"
 TERMINAL = {"completed", "failed", "cancelled", "rejected"}
 
 
-def _file(server: ErrandsServer, inputs: list[dict[str, object]]) -> list[str]:
+def _file(server: ErrandsServer, inputs: list[dict[str, Any]]) -> list[str]:
     ids: list[str] = []
     for start in range(0, len(inputs), 100):
         chunk = inputs[start:start + 100]
@@ -51,7 +52,8 @@ def _file(server: ErrandsServer, inputs: list[dict[str, object]]) -> list[str]:
 
 
 def _statuses(server: ErrandsServer) -> dict[str, int]:
-    return server.call("system.stats")["tasksByStatus"]
+    counts: dict[str, int] = server.call("system.stats")["tasksByStatus"]
+    return counts
 
 
 def main() -> None:
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace, database_url: str | None) -> None:
                "WORKER_CONCURRENCY": str(args.workers)}
         with ErrandsServer(database_url=database_url or sqlite_url(workdir),
                            workdir=workdir, env=env) as server:
-            inputs = []
+            inputs: list[dict[str, Any]] = []
             for i in range(args.tasks):
                 contact = fake.seed_contact(phone=f"+1555{i:07d}")
                 inputs.append({"title": f"sms {i}", "taskType": "ghl_action",

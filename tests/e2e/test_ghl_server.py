@@ -42,9 +42,10 @@ def unique_phone() -> str:
 
 
 def create(server: ErrandsServer, config: dict[str, Any], **task: Any) -> dict[str, Any]:
-    return server.call("tasks.create", {"title": f"ghl {config['ghlAction']}",
-                                        "taskType": "ghl_action", "executionConfig": config,
-                                        **task}, mutation=True)
+    created: dict[str, Any] = server.call(
+        "tasks.create", {"title": f"ghl {config['ghlAction']}", "taskType": "ghl_action",
+                         "executionConfig": config, **task}, mutation=True)
+    return created
 
 
 def run(server: ErrandsServer, config: dict[str, Any], timeout: float = 30, **task: Any
