@@ -113,7 +113,8 @@ export async function run(errands: Errands): Promise<Summary> {
   }
 
   const deadline = Date.now() + 10_000;
-  while (seen.length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const createdEvents = () => seen.filter((e) => e.data.type === 'created').length;
+  while (createdEvents() < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   subscription.unsubscribe();
 
   return {
