@@ -40,8 +40,11 @@ from server.db import repositories as repo
 from server.db.engine import Database
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.procedures import messages as message_procedures
+from server.procedures import schedules as schedule_procedures
 from server.procedures import system as system_procedures
 from server.procedures import tasks as task_procedures
+from server.procedures import webhooks as webhook_procedures
 from server.retry import RetryPolicy
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
@@ -49,6 +52,7 @@ from server.rpc.litestar import trpc_mount
 from server.rpc.registry import Procedure, Router
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler
+from server.services.automations import Automations
 from server.services.changes import Signals, Writer
 from server.services.tasks import TaskService
 from server.settings import Settings
@@ -66,6 +70,9 @@ def build_router() -> Router:
     router = Router()
     task_procedures.register(router)
     system_procedures.register(router)
+    webhook_procedures.register(router)
+    message_procedures.register(router)
+    schedule_procedures.register(router)
     return router
 
 
@@ -113,9 +120,14 @@ class Errands:
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         self.executors = ExecutorRegistry(build_executors(settings, self.http, self.guard,
                                                           self.browser_pool))
+        # Webhooks, delivery, reports, schedules: server/services/automations.py
+        self.automations = Automations(settings, self.db, self.http, self.guard, clock)
+        for executor in self.automations.executors():
+            self.executors.add(executor)
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
-                                 clock=clock)
+                                 clock=clock,
+                                 webhook_exists=self.automations.webhooks.exists)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.runner = Runner(db=self.db, writer=self.writer, executors=self.executors,
                              config=RunnerConfig(concurrency=settings.worker_concurrency,
@@ -126,12 +138,14 @@ class Errands:
                              artifacts=self.artifacts)
         self.scheduler = make_scheduler()
         self.task_timer = DueTimer(self.scheduler, "tasks", self._promote_due, clock)
+        self.automations.attach(self.scheduler, self.signals, self.tasks, self.executors)
         self.signals.wake_runner = self.runner.wake
         self.signals.arm_timer = self.task_timer.arm
         self.signals.cancel_attempt = self.runner.cancel_local
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  started_monotonic=time.monotonic(), version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))
+        self.services.extra["automations"] = self.automations
 
     async def _promote_due(self) -> datetime | None:
         async with self.writer.transaction() as cs:
@@ -144,6 +158,7 @@ class Errands:
         try:
             await self.runner.rescue_expired()
             await self.task_timer.run()
+            await self.automations.start()  # work filed by other nodes
             async with self.db.write() as conn:
                 await repo.events_prune(conn, self.clock() - timedelta(days=1))
             if self.settings.artifact_retention_days > 0:
@@ -158,6 +173,7 @@ class Errands:
             self.hub.last_id = await repo.event_last_id(conn)
         self.scheduler.start()
         await self.task_timer.run()  # re-arm from the database
+        await self.automations.start()  # due messages and schedules; re-arm their timers
         self.scheduler.add_job(self._maintenance, "interval",
                                seconds=max(1.0, self.settings.lease_seconds / 3),
                                id="maintenance", coalesce=True)
@@ -165,6 +181,7 @@ class Errands:
 
     async def stop(self) -> None:
         await self.runner.stop(self.settings.shutdown_grace_seconds)
+        await self.automations.stop(self.settings.shutdown_grace_seconds)
         self.scheduler.shutdown(wait=False)
         await self.browser_pool.close()
         await self.http.aclose()

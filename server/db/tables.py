@@ -159,13 +159,14 @@ outbound_messages = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("data", sa.JSON),
     sa.Column("status", sa.String(12), nullable=False),
-    # When the next delivery attempt is due (the first one, then each retry).
-    sa.Column("send_at", UTCDateTime, nullable=False),
+    sa.Column("send_at", UTCDateTime, nullable=False),  # when it was asked to be sent
+    # When the next delivery attempt is due (send_at, then each retry); the timer's index.
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("response_status", sa.Integer),
     sa.Column("delivered_at", UTCDateTime),
-    # Milliseconds from the first due time to delivery (for webhook_activity reports).
+    # Milliseconds from send_at to delivery (for webhook_activity reports).
     sa.Column("latency_ms", sa.Integer),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -174,7 +175,7 @@ outbound_messages = sa.Table(
     sa.Column("claimed_until", UTCDateTime),
     # One message per cause ("task.completed:<task>:<attempt>", "reminder:<task>" ...).
     sa.Column("dedupe_key", sa.String(200), unique=True),
-    sa.Index("ix_outbound_messages_due", "status", "send_at"),
+    sa.Index("ix_outbound_messages_due", "status", "next_attempt_at"),
     sa.Index("ix_outbound_messages_created", "created_at", "id"),
     sa.Index("ix_outbound_messages_task", "task_id"),
     sa.Index("ix_outbound_messages_webhook", "webhook_id", "created_at"),

@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('data', sa.JSON(), nullable=True),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('send_at', sa.DateTime(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('response_status', sa.Integer(), nullable=True),
@@ -51,7 +52,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('dedupe_key')
     )
-    op.create_index('ix_outbound_messages_due', 'outbound_messages', ['status', 'send_at'],
+    op.create_index('ix_outbound_messages_due', 'outbound_messages', ['status', 'next_attempt_at'],
                     unique=False)
     op.create_index('ix_outbound_messages_created', 'outbound_messages', ['created_at', 'id'],
                     unique=False)

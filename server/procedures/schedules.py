@@ -1,0 +1,35 @@
+"""schedules.* — cron schedules that create tasks."""
+
+from __future__ import annotations
+
+from schemas.base import IdInput
+from schemas.schedules import Schedule, ScheduleCreate, ScheduleList
+from server.context import Context
+from server.procedures.webhooks import automations
+from server.rpc.registry import Router
+
+
+def register(router: Router) -> None:
+    @router.mutation("schedules.create", input=ScheduleCreate, output=Schedule,
+                     permission="schedules")
+    async def create(ctx: Context, data: ScheduleCreate) -> Schedule:
+        """A schedule; each cron slot creates one task from ``task``."""
+        return await automations(ctx).schedules.create(data)
+
+    @router.query("schedules.list", input=ScheduleList, output=list[Schedule],
+                  permission="schedules")
+    async def list_(ctx: Context, _: ScheduleList) -> list[Schedule]:
+        return await automations(ctx).schedules.list()
+
+    @router.mutation("schedules.pause", input=IdInput, output=Schedule, permission="schedules")
+    async def pause(ctx: Context, data: IdInput) -> Schedule:
+        return await automations(ctx).schedules.pause(data.id)
+
+    @router.mutation("schedules.resume", input=IdInput, output=Schedule, permission="schedules")
+    async def resume(ctx: Context, data: IdInput) -> Schedule:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
+        return await automations(ctx).schedules.resume(data.id)
+
+    @router.mutation("schedules.delete", input=IdInput, output=Schedule, permission="schedules")
+    async def delete(ctx: Context, data: IdInput) -> Schedule:
+        return await automations(ctx).schedules.delete(data.id)

@@ -1,0 +1,209 @@
+"""ScheduleService: cron schedules that create tasks (CONTRACT §2).
+
+- ``create`` validates ``cron`` and ``timezone`` (BAD_REQUEST naming the field; an expression
+  that never fires is refused too) and the template ``task`` exactly as ``tasks.create`` would
+  (issues under ``["task", ...]``); the template may not carry an ``idempotencyKey``.
+- Each slot creates one task through ``TaskService.create(..., triggered_by="automation")``
+  with ``idempotencyKey = schedule:<id>:<slot as YYYY-MM-DDTHH:MM:SSZ>``: running a slot twice
+  (two nodes, a crash between creating the task and advancing the schedule) creates nothing.
+- The database is the truth: ``next_run_at`` is the next slot, and a DueTimer fires
+  :meth:`ScheduleService.fire` at the earliest one. Advancing is compare-and-set on
+  ``next_run_at``, so on several nodes one wins.
+- Missed slots. When ``fire`` finds slots due it takes only the LATEST slot due (several slots
+  due at once are never run one by one). If that slot is before this process started, it
+  was missed while the server was down: ``run_once`` runs it (one task for the latest missed
+  slot), ``skip`` runs nothing. Slots while paused are skipped: ``resume`` starts from the
+  next slot after now.
+- ``pause`` / ``resume`` are idempotent (pausing a paused schedule returns it unchanged);
+  ``delete`` returns the schedule as it was. Tasks already created are not touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from executors.base import Issue
+from executors.registry import ExecutorRegistry
+from schemas.schedules import Schedule, ScheduleCreate
+from schemas.tasks import TaskCreate
+from server import cron
+from server.db.engine import Database
+from server.db.repositories import Row
+from server.errors import InvalidInput, NotFound
+from server.ids import new_id
+from server.services import automation_queries as q
+from server.services.tasks import TaskService, decode_config
+from server.services.views import mask_config
+
+log = logging.getLogger("errands.schedules")
+BATCH = 500
+
+
+def slot_key(schedule_id: str, slot: datetime) -> str:
+    return f"schedule:{schedule_id}:{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def schedule_view(row: Row) -> Schedule:
+    template = dict(row.task)
+    template["executionConfig"] = mask_config(template["taskType"],
+                                              template.get("executionConfig") or {})
+    return Schedule(id=row.id, name=row.name, cron=row.cron, timezone=row.timezone,
+                    task=msgspec.convert(template, TaskCreate), enabled=row.enabled,
+                    missed_run_policy=row.missed_run_policy, next_run_at=row.next_run_at,
+                    last_run_at=row.last_run_at, created_at=row.created_at)
+
+
+def _ignore_time(_at: datetime) -> None:
+    return None
+
+
+class ScheduleService:
+    def __init__(self, db: Database, tasks: TaskService, executors: ExecutorRegistry,
+                 webhook_exists: Callable[[str], Awaitable[bool]],
+                 clock: Callable[[], datetime]) -> None:
+        self.db = db
+        self.tasks = tasks
+        self.executors = executors
+        self.webhook_exists = webhook_exists
+        self.clock = clock
+        self.started_at = clock()
+        self.arm: Callable[[datetime], None] = _ignore_time  # the schedule timer's arm
+
+    # --- validation ------------------------------------------------------------------------
+
+    async def _check_template(self, task: TaskCreate) -> None:
+        """The same checks as tasks.create, reported under ``["task", ...]``."""
+        if task.idempotency_key is not None:
+            raise InvalidInput.at(["task", "idempotencyKey"],
+                                  "is set per slot by the schedule; leave it out")
+        try:
+            config = decode_config(task.task_type, task.execution_config)
+            executor = self.executors.get(task.task_type)
+            problems: list[Issue] = [] if executor is None else executor.check(
+                config, source_webhook_id=task.source_webhook_id)
+        except InvalidInput as exc:
+            raise InvalidInput("task." + exc.message,
+                               [{**i, "path": ["task", *i["path"]]} for i in exc.issues]
+                               ) from None
+        if problems:
+            items = [{"path": ["task", "executionConfig", *i.path], "message": i.message}
+                     for i in problems]
+            raise InvalidInput("; ".join(f"{'.'.join(map(str, i['path']))}: {i['message']}"
+                                         for i in items), items)
+        if task.source_webhook_id is not None and not await self.webhook_exists(
+                task.source_webhook_id):
+            raise InvalidInput.at(["task", "sourceWebhookId"],
+                                  f"no webhook with id {task.source_webhook_id!r}")
+
+    @staticmethod
+    def _parse(expression: str, timezone: str) -> tuple[cron.CronSpec, Any]:
+        try:
+            spec = cron.parse(expression)
+        except cron.CronError as exc:
+            raise InvalidInput.at(["cron"], str(exc)) from None
+        try:
+            tz = cron.zone(timezone)
+        except cron.CronError as exc:
+            raise InvalidInput.at(["timezone"], str(exc)) from None
+        return spec, tz
+
+    # --- actions ---------------------------------------------------------------------------
+
+    async def create(self, data: ScheduleCreate) -> Schedule:
+        spec, tz = self._parse(data.cron, data.timezone)
+        await self._check_template(data.task)
+        now = self.clock()
+        first = cron.next_fire(spec, tz, now)
+        if first is None:
+            raise InvalidInput.at(["cron"], "never fires")
+        async with self.db.write() as conn:
+            row = await q.schedule_insert(conn, {
+                "id": new_id("sch"), "name": data.name, "cron": data.cron,
+                "timezone": data.timezone, "task": msgspec.to_builtins(data.task),
+                "enabled": True, "missed_run_policy": data.missed_run_policy,
+                "next_run_at": first, "last_run_at": None, "created_at": now,
+                "updated_at": now})
+        self.arm(first)
+        return schedule_view(row)
+
+    async def list(self) -> list[Schedule]:
+        async with self.db.read() as conn:
+            return [schedule_view(r) for r in await q.schedule_list(conn)]
+
+    async def pause(self, schedule_id: str) -> Schedule:
+        now = self.clock()
+        async with self.db.write() as conn:
+            row = await q.schedule_set_enabled_if(conn, schedule_id, was=True, values={
+                "enabled": False, "next_run_at": None, "updated_at": now})
+            row = row or await self._get(conn, schedule_id)
+        return schedule_view(row)
+
+    async def resume(self, schedule_id: str) -> Schedule:
+        now = self.clock()
+        async with self.db.write() as conn:
+            current = await self._get(conn, schedule_id)
+            spec, tz = self._parse(current.cron, current.timezone)
+            row = await q.schedule_set_enabled_if(conn, schedule_id, was=False, values={
+                "enabled": True, "next_run_at": cron.next_fire(spec, tz, now),
+                "updated_at": now})
+            row = row or await self._get(conn, schedule_id)
+        if row.next_run_at is not None:
+            self.arm(row.next_run_at)
+        return schedule_view(row)
+
+    async def delete(self, schedule_id: str) -> Schedule:
+        async with self.db.write() as conn:
+            row = await q.schedule_delete(conn, schedule_id)
+        if row is None:
+            raise NotFound(f"no schedule with id {schedule_id!r}")
+        return schedule_view(row)
+
+    @staticmethod
+    async def _get(conn: Any, schedule_id: str) -> Row:
+        row = await q.schedule_get(conn, schedule_id)
+        if row is None:
+            raise NotFound(f"no schedule with id {schedule_id!r}")
+        return row
+
+    # --- the timer -------------------------------------------------------------------------
+
+    async def fire(self) -> datetime | None:
+        """Run every schedule whose slot has come; returns the next slot of any schedule."""
+        now = self.clock()
+        async with self.db.read() as conn:
+            due = await q.schedule_due(conn, now, BATCH)
+        for row in due:
+            try:
+                await self._run(row, now)
+            except Exception:
+                log.exception("schedule %s could not run its slot", row.id)
+        if len(due) == BATCH:
+            return self.clock()
+        async with self.db.read() as conn:
+            return await q.schedule_next_due_at(conn)
+
+    async def _run(self, row: Row, now: datetime) -> None:
+        spec, tz = cron.parse(row.cron), cron.zone(row.timezone)
+        slot = cron.latest_slot(spec, tz, row.next_run_at, now) or row.next_run_at
+        run = slot >= self.started_at or row.missed_run_policy == "run_once"
+        if run:
+            template = msgspec.convert(row.task, TaskCreate)
+            try:
+                await self.tasks.create(msgspec.structs.replace(
+                    template, idempotency_key=slot_key(row.id, slot)),
+                    triggered_by="automation")
+            except InvalidInput as exc:  # e.g. its sourceWebhookId was deleted since
+                log.warning("schedule %s: slot %s not run: %s", row.id, slot, exc.message)
+                run = False
+        else:
+            log.info("schedule %s: skipping slot %s missed while the server was down",
+                     row.id, slot)
+        async with self.db.write() as conn:
+            await q.schedule_advance_if(conn, row.id, row.next_run_at, {
+                "next_run_at": cron.next_fire(spec, tz, now),
+                "last_run_at": slot if run else row.last_run_at, "updated_at": now})
