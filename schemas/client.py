@@ -1,0 +1,821 @@
+"""Errands from Python: a typed client over httpx, sync and async, that speaks the tRPC wire.
+
+    from schemas.client import Errands, AsyncErrands, ErrandsError
+    from schemas.tasks import TaskCreate
+
+    with Errands("http://127.0.0.1:8000/trpc", api_key="...") as errands:
+        task = errands.tasks.create(TaskCreate(title="ping", task_type="api_call",
+                                               execution_config={"apiEndpoint": "https://..."}))
+        task = errands.tasks.get(task.id)                 # -> Task (msgspec Struct)
+        with errands.batch() as batch:                    # one HTTP request
+            first, health = batch.tasks.get(task.id), batch.system.health()
+        first.result(), health.result()                   # -> Task, Health
+        for event in errands.tasks.on_change(id=task.id): # Tracked[TaskEvent], resumes by id
+            print(event.id, event.data.type, event.data.task.status)
+
+Contract:
+
+- Every method sends one call with ``Authorization: Bearer <api_key>`` and returns the output
+  decoded into its msgspec Struct (unknown output fields are ignored, so a newer server works).
+- Any failure raises :class:`ErrandsError`, with the server's tRPC ``code`` (``NOT_FOUND``,
+  ``BAD_REQUEST``...), ``http_status``, ``message``, ``path`` and ``issues``
+  (``[{"path": [...], "message": ...}]`` on validation errors). When no answer came (connection
+  refused, timeout), ``code`` is ``"NETWORK_ERROR"`` and ``http_status`` is 0; the httpx error
+  is the ``__cause__``. Nothing is retried, except subscriptions (below).
+- ``batch()`` collects calls and sends them when the ``with`` block ends without an exception
+  (or on ``send()``): consecutive calls of one kind (queries, or mutations) share one HTTP
+  request (``?batch=1``), in order, at most ``max_batch_size`` per request; a query after a
+  mutation therefore sees its effect. Each call gives a :class:`Pending` whose ``result()``
+  returns its output or raises its own :class:`ErrandsError`; one failed call does not fail the
+  others.
+- ``tasks.on_change(id=None, last_event_id=None)`` iterates (``for`` / ``async for``) over the
+  Server-Sent Events of ``tasks.onChange`` as :class:`Tracked` items ``(id, data)``. When the
+  connection drops, times out (no byte for ``stream_timeout`` seconds, while the server pings
+  every few seconds) or the server ends it with a retryable error (the -32603 family), it
+  reconnects with ``Last-Event-ID`` and the server replays what was missed; after
+  ``max_reconnects`` failed connections in a row it raises ``ErrandsError``. Any other error
+  ends the iteration with ``ErrandsError``; the server's ``return`` ends it normally.
+- ``call(Call(...))`` reaches any procedure by path, e.g. ones this module has no method for:
+  ``errands.call(Call("webhooks.list", "query", {}, list[Webhook]))``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Generator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, Generic, Literal, TypeVar
+
+import httpx
+import msgspec
+
+from schemas.configs import TaskType
+from schemas.system import Health, Stats
+from schemas.tasks import (
+    CancelInput,
+    ExecutionsInput,
+    OnChangeInput,
+    ReviewInput,
+    Task,
+    TaskCreate,
+    TaskEvent,
+    TaskExecution,
+    TaskGet,
+    TaskList,
+    TaskPage,
+    TaskStatus,
+)
+
+T = TypeVar("T")
+Executions = list[TaskExecution]  # (``list`` is a method name in the classes below)
+CallKind = Literal["query", "mutation"]
+
+NETWORK_ERROR: Final = "NETWORK_ERROR"
+#: tRPC codes whose subscription errors the client reconnects after (as @trpc/client does).
+RETRYABLE_CODES: Final = frozenset(
+    {"INTERNAL_SERVER_ERROR", "BAD_GATEWAY", "SERVICE_UNAVAILABLE", "GATEWAY_TIMEOUT"})
+_CODE_BY_STATUS: Final = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN",
+                          404: "NOT_FOUND", 405: "METHOD_NOT_SUPPORTED", 408: "TIMEOUT",
+                          409: "CONFLICT", 412: "PRECONDITION_FAILED", 413: "PAYLOAD_TOO_LARGE",
+                          415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS",
+                          501: "NOT_IMPLEMENTED", 502: "BAD_GATEWAY",
+                          503: "SERVICE_UNAVAILABLE", 504: "GATEWAY_TIMEOUT"}
+
+
+class ErrandsError(Exception):
+    """A failed call: the tRPC error the server sent, or ``NETWORK_ERROR`` when none came."""
+
+    def __init__(self, message: str, *, code: str, http_status: int, path: str | None = None,
+                 issues: list[dict[str, Any]] | None = None, rpc_code: int | None = None,
+                 data: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code} ({http_status}): {message}")
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.path = path
+        self.issues: list[dict[str, Any]] = issues or []
+        self.rpc_code = rpc_code
+        self.data: dict[str, Any] = data or {}
+
+    @classmethod
+    def from_shape(cls, shape: _ErrorShape, http_status: int) -> ErrandsError:
+        data = shape.data
+        status = data.get("httpStatus")
+        return cls(shape.message, code=str(data.get("code", "INTERNAL_SERVER_ERROR")),
+                   http_status=status if isinstance(status, int) else http_status,
+                   path=data.get("path"), issues=data.get("issues"), rpc_code=shape.code,
+                   data=data)
+
+    @classmethod
+    def from_http(cls, response: httpx.Response) -> ErrandsError:
+        status = response.status_code
+        text = response.text[:200] if response.is_stream_consumed else ""
+        return cls(f"unexpected answer: HTTP {status} {text}".strip(),
+                   code=_CODE_BY_STATUS.get(status, "INTERNAL_SERVER_ERROR"), http_status=status)
+
+    @classmethod
+    def network(cls, exc: Exception) -> ErrandsError:
+        error = cls(f"no answer: {type(exc).__name__}: {exc}", code=NETWORK_ERROR,
+                    http_status=0)
+        error.__cause__ = exc
+        return error
+
+
+# --- the wire (no IO) -------------------------------------------------------------------------
+
+class _ErrorShape(msgspec.Struct):
+    message: str
+    code: int
+    data: dict[str, Any] = {}
+
+
+class _Result(msgspec.Struct):
+    data: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _Envelope(msgspec.Struct):
+    result: _Result | None = None
+    error: _ErrorShape | None = None
+
+
+_ONE: Final = msgspec.json.Decoder(_Envelope)
+_MANY: Final = msgspec.json.Decoder(list[_Envelope] | _Envelope)
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One procedure call, described: ``path``, ``kind``, ``input`` (a Struct, a JSON-able
+    value, or None for none) and the ``output`` type its data decodes into."""
+
+    path: str
+    kind: CallKind
+    input: Any
+    output: type[T]
+
+
+@dataclass(frozen=True)
+class Tracked(Generic[T]):
+    """A subscription item with its event id (pass it as ``last_event_id`` to resume)."""
+
+    id: str
+    data: T
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    params: dict[str, str]
+    content: bytes | None
+
+
+def _request(calls: Sequence[Call[Any]], batched: bool) -> _Request:
+    """The HTTP request of one call, or of a batch of calls of one kind."""
+    kind = calls[0].kind
+    if not batched:
+        (call,) = calls
+        payload = None if call.input is None else _ENCODER.encode(call.input)
+    else:
+        inputs = {str(i): c.input for i, c in enumerate(calls) if c.input is not None}
+        payload = _ENCODER.encode(inputs)
+    path = ",".join(c.path for c in calls)
+    params = {"batch": "1"} if batched else {}
+    if kind == "query":
+        if payload is not None:
+            params["input"] = payload.decode()
+        return _Request("GET", path, params, None)
+    return _Request("POST", path, params, payload or b"")
+
+
+def _decode(call: Call[T], envelope: _Envelope, status: int) -> T | ErrandsError:
+    if envelope.error is not None:
+        return ErrandsError.from_shape(envelope.error, status)
+    if envelope.result is None:
+        return ErrandsError("answer holds neither result nor error",
+                            code="INTERNAL_SERVER_ERROR", http_status=status)
+    try:
+        return msgspec.json.decode(envelope.result.data, type=call.output)
+    except msgspec.ValidationError as exc:
+        return ErrandsError(f"unexpected output of {call.path}: {exc}",
+                            code="INTERNAL_SERVER_ERROR", http_status=status)
+
+
+def _outcomes(calls: Sequence[Call[Any]], batched: bool,
+              response: httpx.Response) -> list[Any]:
+    """Each call's output or ErrandsError, from the answer to ``_request(calls, batched)``."""
+    status = response.status_code
+    try:
+        decoded = (_MANY if batched else _ONE).decode(response.content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        error = ErrandsError.from_http(response)
+        return [error for _ in calls]
+    if isinstance(decoded, _Envelope):  # one answer for all (an error before any call ran)
+        return [_decode(call, decoded, status) for call in calls]
+    if len(decoded) != len(calls):
+        error = ErrandsError(f"{len(decoded)} answers for {len(calls)} calls",
+                             code="INTERNAL_SERVER_ERROR", http_status=status)
+        return [error for _ in calls]
+    return [_decode(call, env, status) for call, env in zip(calls, decoded, strict=True)]
+
+
+def _runs(calls: Sequence[Call[Any]], limit: int) -> list[list[Call[Any]]]:
+    """Consecutive calls of one kind, at most ``limit`` each: one HTTP request per run."""
+    runs: list[list[Call[Any]]] = []
+    for call in calls:
+        if runs and runs[-1][0].kind == call.kind and len(runs[-1]) < limit:
+            runs[-1].append(call)
+        else:
+            runs.append([call])
+    return runs
+
+
+def _headers(api_key: str | None, extra: dict[str, str] | None) -> dict[str, str]:
+    auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
+    return {"content-type": "application/json", **(extra or {}), **auth}
+
+
+# --- Server-Sent Events (no IO) ----------------------------------------------------------------
+
+@dataclass
+class _Event:
+    event: str = "message"
+    data: list[str] = field(default_factory=list)
+    id: str | None = None
+
+
+class _Stream(Generic[T]):
+    """One subscription's state across connections: SSE parsing, the last id, what to do.
+
+    ``feed(line)`` returns a :class:`Tracked` item to yield, ``_RETURN`` when the server ended
+    the stream, ``_RECONNECT`` for a retryable error, or None; it raises ErrandsError for an
+    error that ends the subscription.
+    """
+
+    def __init__(self, call: Call[T], last_event_id: str | None) -> None:
+        self.call = call
+        self.last_event_id = last_event_id
+        self.event = _Event()
+
+    def params(self) -> dict[str, str]:
+        data = msgspec.to_builtins(self.call.input) if self.call.input is not None else None
+        if self.last_event_id is not None:
+            data = {**(data or {}), "lastEventId": self.last_event_id}
+        return {} if data is None else {"input": _ENCODER.encode(data).decode()}
+
+    def headers(self) -> dict[str, str]:
+        accept = {"accept": "text/event-stream"}
+        return accept if self.last_event_id is None else {
+            **accept, "last-event-id": self.last_event_id}
+
+    def feed(self, line: str) -> Tracked[T] | str | None:
+        if line:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                self.event.data.append(value)
+            elif name == "event":
+                self.event.event = value
+            elif name == "id":
+                self.event.id = value
+            return None
+        event, self.event = self.event, _Event()
+        return self._dispatch(event)
+
+    def _dispatch(self, event: _Event) -> Tracked[T] | str | None:
+        data = "\n".join(event.data)
+        if event.event == "return":
+            return _RETURN
+        if event.event == "serialized-error":
+            error = ErrandsError.from_shape(msgspec.json.decode(data, type=_ErrorShape), 200)
+            if error.code in RETRYABLE_CODES:
+                return _RECONNECT
+            raise error
+        if event.event != "message" or not event.data:
+            return None  # connected, ping
+        try:
+            item = msgspec.json.decode(data, type=self.call.output)
+        except msgspec.ValidationError as exc:
+            raise ErrandsError(f"unexpected item of {self.call.path}: {exc}",
+                               code="INTERNAL_SERVER_ERROR", http_status=200) from exc
+        if event.id is not None:
+            self.last_event_id = event.id
+        return Tracked(event.id or "", item)
+
+
+_RETURN: Final = "return"
+_RECONNECT: Final = "reconnect"
+
+
+def _check_stream(response: httpx.Response) -> None:
+    """Raise ErrandsError unless the answer is an event stream (after reading the body)."""
+    if response.status_code == 200 and response.headers.get(
+            "content-type", "").startswith("text/event-stream"):
+        return
+    try:
+        envelope = _ONE.decode(response.content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise ErrandsError.from_http(response) from None
+    if envelope.error is None:
+        raise ErrandsError.from_http(response)
+    raise ErrandsError.from_shape(envelope.error, response.status_code)
+
+
+def _backoff(failures: int) -> float:
+    return float(min(5.0, 0.1 * 2 ** max(0, failures - 1)))
+
+
+# --- call builders --------------------------------------------------------------------------
+
+class TaskCalls:
+    """``tasks.*`` calls, described (nothing is sent): each returns a :class:`Call`."""
+
+    @staticmethod
+    def create(task: TaskCreate) -> Call[Task]:
+        return Call("tasks.create", "mutation", task, Task)
+
+    @staticmethod
+    def get(id: str) -> Call[Task]:
+        return Call("tasks.get", "query", TaskGet(id=id), Task)
+
+    @staticmethod
+    def list(*, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Call[TaskPage]:
+        return Call("tasks.list", "query", TaskList(status=status, task_type=task_type,
+                                                    search=search, limit=limit, cursor=cursor),
+                    TaskPage)
+
+    @staticmethod
+    def execute(id: str) -> Call[Task]:
+        return Call("tasks.execute", "mutation", TaskGet(id=id), Task)
+
+    @staticmethod
+    def approve(id: str, notes: str | None = None) -> Call[Task]:
+        return Call("tasks.approve", "mutation", ReviewInput(id=id, notes=notes), Task)
+
+    @staticmethod
+    def reject(id: str, notes: str | None = None) -> Call[Task]:
+        return Call("tasks.reject", "mutation", ReviewInput(id=id, notes=notes), Task)
+
+    @staticmethod
+    def cancel(id: str, reason: str | None = None) -> Call[Task]:
+        return Call("tasks.cancel", "mutation", CancelInput(id=id, reason=reason), Task)
+
+    @staticmethod
+    def retry(id: str) -> Call[Task]:
+        return Call("tasks.retry", "mutation", TaskGet(id=id), Task)
+
+    @staticmethod
+    def executions(task_id: str) -> Call[Executions]:
+        return Call("tasks.executions", "query", ExecutionsInput(task_id=task_id),
+                    list[TaskExecution])
+
+    @staticmethod
+    def on_change(id: str | None = None) -> Call[TaskEvent]:
+        # a subscription: only for subscribe(); its kind is the HTTP method's (GET)
+        return Call("tasks.onChange", "query", OnChangeInput(id=id), TaskEvent)
+
+
+class SystemCalls:
+    """``system.*`` calls, described."""
+
+    @staticmethod
+    def health() -> Call[Health]:
+        return Call("system.health", "query", None, Health)
+
+    @staticmethod
+    def stats() -> Call[Stats]:
+        return Call("system.stats", "query", None, Stats)
+
+
+# --- sync ------------------------------------------------------------------------------------
+
+class Errands:
+    """The sync client. ``url`` is the tRPC base (``http://host:8000/trpc``). Pass ``http`` to
+    share an ``httpx.Client`` (it is then not closed by :meth:`close`)."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0,
+                 stream_timeout: float = 60.0, max_reconnects: int = 10,
+                 max_batch_size: int = 100, headers: dict[str, str] | None = None,
+                 http: httpx.Client | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.headers = _headers(api_key, headers)
+        self.stream_timeout = stream_timeout
+        self.max_reconnects = max_reconnects
+        self.max_batch_size = max_batch_size
+        self._owns_http = http is None
+        self.http = http or httpx.Client(timeout=timeout)
+        self.tasks = Tasks(self)
+        self.system = System(self)
+
+    def call(self, call: Call[T]) -> T:
+        """Send one call; its output, or ErrandsError."""
+        (outcome,) = self._send([call], batched=False)
+        if isinstance(outcome, ErrandsError):
+            raise outcome
+        result: T = outcome
+        return result
+
+    def batch(self) -> Batch:
+        """Calls collected in a ``with`` block, sent at its end (see the module docstring)."""
+        return Batch(self)
+
+    def send_batch(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        """Send ``calls`` batched; each call's output or its ErrandsError (not raised)."""
+        outcomes: list[Any] = []
+        for run in _runs(calls, self.max_batch_size):
+            outcomes.extend(self._send(run, batched=True))
+        return outcomes
+
+    def _send(self, calls: Sequence[Call[Any]], batched: bool) -> list[Any]:
+        req = _request(calls, batched)
+        try:
+            response = self.http.request(req.method, f"{self.url}/{req.path}",
+                                         params=req.params, content=req.content,
+                                         headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise ErrandsError.network(exc) from exc
+        return _outcomes(calls, batched, response)
+
+    def subscribe(self, call: Call[T], last_event_id: str | None = None
+                  ) -> Generator[Tracked[T], None, None]:
+        """Iterate over a subscription's items, reconnecting and resuming by event id."""
+        stream = _Stream(call, last_event_id)
+        failures = 0
+        timeout = httpx.Timeout(self.http.timeout.connect, read=self.stream_timeout)
+        while True:
+            try:
+                with self.http.stream("GET", f"{self.url}/{call.path}", params=stream.params(),
+                                      headers={**self.headers, **stream.headers()},
+                                      timeout=timeout) as response:
+                    if response.status_code >= 500:
+                        response.read()
+                        raise ErrandsError.from_http(response)
+                    if response.status_code != 200:
+                        response.read()
+                        _check_stream(response)
+                    failures = 0
+                    for line in response.iter_lines():
+                        outcome = stream.feed(line)
+                        if outcome == _RETURN:
+                            return
+                        if outcome == _RECONNECT:
+                            break
+                        if isinstance(outcome, Tracked):
+                            yield outcome
+            except (httpx.HTTPError, ErrandsError) as exc:
+                if isinstance(exc, ErrandsError) and exc.http_status < 500:
+                    raise
+                failures += 1
+                if failures > self.max_reconnects:
+                    raise (exc if isinstance(exc, ErrandsError)
+                           else ErrandsError.network(exc)) from exc
+                time.sleep(_backoff(failures))
+
+    def close(self) -> None:
+        if self._owns_http:
+            self.http.close()
+
+    def __enter__(self) -> Errands:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class Tasks:
+    """``errands.tasks``: each method sends one call and returns its output."""
+
+    def __init__(self, client: Errands) -> None:
+        self._c = client
+
+    def create(self, task: TaskCreate) -> Task:
+        """Create a task; with an idempotencyKey already used, that task."""
+        return self._c.call(TaskCalls.create(task))
+
+    def get(self, id: str) -> Task:
+        return self._c.call(TaskCalls.get(id))
+
+    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return self._c.call(TaskCalls.list(status=status, task_type=task_type, search=search,
+                                           limit=limit, cursor=cursor))
+
+    def execute(self, id: str) -> Task:
+        return self._c.call(TaskCalls.execute(id))
+
+    def approve(self, id: str, notes: str | None = None) -> Task:
+        return self._c.call(TaskCalls.approve(id, notes))
+
+    def reject(self, id: str, notes: str | None = None) -> Task:
+        return self._c.call(TaskCalls.reject(id, notes))
+
+    def cancel(self, id: str, reason: str | None = None) -> Task:
+        return self._c.call(TaskCalls.cancel(id, reason))
+
+    def retry(self, id: str) -> Task:
+        return self._c.call(TaskCalls.retry(id))
+
+    def executions(self, task_id: str) -> Executions:
+        return self._c.call(TaskCalls.executions(task_id))
+
+    def on_change(self, id: str | None = None, last_event_id: str | None = None
+                  ) -> Generator[Tracked[TaskEvent], None, None]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
+        return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
+
+
+class System:
+    def __init__(self, client: Errands) -> None:
+        self._c = client
+
+    def health(self) -> Health:
+        return self._c.call(SystemCalls.health())
+
+    def stats(self) -> Stats:
+        return self._c.call(SystemCalls.stats())
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+class Pending(Generic[T]):
+    """One call of a batch: ``result()`` once the batch was sent."""
+
+    def __init__(self, call: Call[T]) -> None:
+        self.call = call
+        self.sent = False
+        self._value: Any = None
+
+    def _settle(self, value: Any) -> None:
+        self.sent, self._value = True, value
+
+    @property
+    def error(self) -> ErrandsError | None:
+        return self._value if isinstance(self._value, ErrandsError) else None
+
+    def result(self) -> T:
+        """The call's output; raises its ErrandsError, or RuntimeError before the send."""
+        if not self.sent:
+            raise RuntimeError(f"{self.call.path}: the batch has not been sent yet")
+        if isinstance(self._value, ErrandsError):
+            raise self._value
+        value: T = self._value
+        return value
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.pending: list[Pending[Any]] = []
+        self.tasks = BatchTasks(self)
+        self.system = BatchSystem(self)
+
+    def add(self, call: Call[T]) -> Pending[T]:
+        """Add any call; its :class:`Pending`."""
+        if self.pending and self.pending[0].sent:
+            raise RuntimeError("this batch was sent already; start a new one")
+        pending = Pending(call)
+        self.pending.append(pending)
+        return pending
+
+    def _settle(self, outcomes: list[Any]) -> None:
+        for pending, outcome in zip(self.pending, outcomes, strict=True):
+            pending._settle(outcome)
+
+
+class Batch(_Collector):
+    """``with errands.batch() as batch:`` — calls are sent when the block ends."""
+
+    def __init__(self, client: Errands) -> None:
+        super().__init__()
+        self._client = client
+
+    def send(self) -> None:
+        self._settle(self._client.send_batch([p.call for p in self.pending]))
+
+    def __enter__(self) -> Batch:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if et is None and self.pending and not self.pending[0].sent:
+            self.send()
+
+
+class BatchTasks:
+    """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
+
+    def __init__(self, batch: _Collector) -> None:
+        self._b = batch
+
+    def create(self, task: TaskCreate) -> Pending[Task]:
+        return self._b.add(TaskCalls.create(task))
+
+    def get(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.get(id))
+
+    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Pending[TaskPage]:
+        return self._b.add(TaskCalls.list(status=status, task_type=task_type, search=search,
+                                          limit=limit, cursor=cursor))
+
+    def execute(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.execute(id))
+
+    def approve(self, id: str, notes: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.approve(id, notes))
+
+    def reject(self, id: str, notes: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.reject(id, notes))
+
+    def cancel(self, id: str, reason: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.cancel(id, reason))
+
+    def retry(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.retry(id))
+
+    def executions(self, task_id: str) -> Pending[Executions]:
+        return self._b.add(TaskCalls.executions(task_id))
+
+
+class BatchSystem:
+    def __init__(self, batch: _Collector) -> None:
+        self._b = batch
+
+    def health(self) -> Pending[Health]:
+        return self._b.add(SystemCalls.health())
+
+    def stats(self) -> Pending[Stats]:
+        return self._b.add(SystemCalls.stats())
+
+
+# --- async -----------------------------------------------------------------------------------
+
+class AsyncErrands:
+    """The async client: the same API as :class:`Errands`, awaited (``async with``)."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, timeout: float = 30.0,
+                 stream_timeout: float = 60.0, max_reconnects: int = 10,
+                 max_batch_size: int = 100, headers: dict[str, str] | None = None,
+                 http: httpx.AsyncClient | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.headers = _headers(api_key, headers)
+        self.stream_timeout = stream_timeout
+        self.max_reconnects = max_reconnects
+        self.max_batch_size = max_batch_size
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self.tasks = AsyncTasks(self)
+        self.system = AsyncSystem(self)
+
+    async def call(self, call: Call[T]) -> T:
+        (outcome,) = await self._send([call], batched=False)
+        if isinstance(outcome, ErrandsError):
+            raise outcome
+        result: T = outcome
+        return result
+
+    def batch(self) -> AsyncBatch:
+        """``async with errands.batch() as batch:`` — sent when the block ends."""
+        return AsyncBatch(self)
+
+    async def send_batch(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        outcomes: list[Any] = []
+        for run in _runs(calls, self.max_batch_size):
+            outcomes.extend(await self._send(run, batched=True))
+        return outcomes
+
+    async def _send(self, calls: Sequence[Call[Any]], batched: bool) -> list[Any]:
+        req = _request(calls, batched)
+        try:
+            response = await self.http.request(req.method, f"{self.url}/{req.path}",
+                                               params=req.params, content=req.content,
+                                               headers=self.headers)
+        except httpx.HTTPError as exc:
+            raise ErrandsError.network(exc) from exc
+        return _outcomes(calls, batched, response)
+
+    async def subscribe(self, call: Call[T], last_event_id: str | None = None
+                        ) -> AsyncGenerator[Tracked[T], None]:
+        """Iterate over a subscription's items, reconnecting and resuming by event id."""
+        stream = _Stream(call, last_event_id)
+        failures = 0
+        timeout = httpx.Timeout(self.http.timeout.connect, read=self.stream_timeout)
+        while True:
+            try:
+                async with self.http.stream("GET", f"{self.url}/{call.path}",
+                                            params=stream.params(),
+                                            headers={**self.headers, **stream.headers()},
+                                            timeout=timeout) as response:
+                    if response.status_code >= 500:
+                        await response.aread()
+                        raise ErrandsError.from_http(response)
+                    if response.status_code != 200:
+                        await response.aread()
+                        _check_stream(response)
+                    failures = 0
+                    async for line in response.aiter_lines():
+                        outcome = stream.feed(line)
+                        if outcome == _RETURN:
+                            return
+                        if outcome == _RECONNECT:
+                            break
+                        if isinstance(outcome, Tracked):
+                            yield outcome
+            except (httpx.HTTPError, ErrandsError) as exc:
+                if isinstance(exc, ErrandsError) and exc.http_status < 500:
+                    raise
+                failures += 1
+                if failures > self.max_reconnects:
+                    raise (exc if isinstance(exc, ErrandsError)
+                           else ErrandsError.network(exc)) from exc
+                await asyncio.sleep(_backoff(failures))
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncErrands:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+
+class AsyncTasks:
+    """``errands.tasks`` of :class:`AsyncErrands`."""
+
+    def __init__(self, client: AsyncErrands) -> None:
+        self._c = client
+
+    async def create(self, task: TaskCreate) -> Task:
+        return await self._c.call(TaskCalls.create(task))
+
+    async def get(self, id: str) -> Task:
+        return await self._c.call(TaskCalls.get(id))
+
+    async def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+                   task_type: TaskType | None = None, search: str | None = None,
+                   limit: int = 50, cursor: str | None = None) -> TaskPage:
+        return await self._c.call(TaskCalls.list(status=status, task_type=task_type,
+                                                 search=search, limit=limit, cursor=cursor))
+
+    async def execute(self, id: str) -> Task:
+        return await self._c.call(TaskCalls.execute(id))
+
+    async def approve(self, id: str, notes: str | None = None) -> Task:
+        return await self._c.call(TaskCalls.approve(id, notes))
+
+    async def reject(self, id: str, notes: str | None = None) -> Task:
+        return await self._c.call(TaskCalls.reject(id, notes))
+
+    async def cancel(self, id: str, reason: str | None = None) -> Task:
+        return await self._c.call(TaskCalls.cancel(id, reason))
+
+    async def retry(self, id: str) -> Task:
+        return await self._c.call(TaskCalls.retry(id))
+
+    async def executions(self, task_id: str) -> Executions:
+        return await self._c.call(TaskCalls.executions(task_id))
+
+    def on_change(self, id: str | None = None, last_event_id: str | None = None
+                  ) -> AsyncGenerator[Tracked[TaskEvent], None]:
+        """``async for event in errands.tasks.on_change(...)``: see :meth:`Tasks.on_change`."""
+        return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
+
+
+class AsyncSystem:
+    def __init__(self, client: AsyncErrands) -> None:
+        self._c = client
+
+    async def health(self) -> Health:
+        return await self._c.call(SystemCalls.health())
+
+    async def stats(self) -> Stats:
+        return await self._c.call(SystemCalls.stats())
+
+
+class AsyncBatch(_Collector):
+    """``async with errands.batch() as batch:`` — calls are sent when the block ends."""
+
+    def __init__(self, client: AsyncErrands) -> None:
+        super().__init__()
+        self._client = client
+
+    async def send(self) -> None:
+        self._settle(await self._client.send_batch([p.call for p in self.pending]))
+
+    async def __aenter__(self) -> AsyncBatch:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if et is None and self.pending and not self.pending[0].sent:
+            await self.send()
