@@ -1,0 +1,101 @@
+"""Reminders through the running server: on time, and exactly once across a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from tests.support.http_servers import HttpServer, ReceivedRequest, Reply
+from tests.support.server import ErrandsServer
+
+
+def received_at(arrivals: dict[str, float]) -> Callable[[ReceivedRequest], Reply]:
+    """Note when each message id arrived (wall clock), answer 204."""
+
+    def handle(request: ReceivedRequest) -> Reply:
+        arrivals.setdefault(request.headers["webhook-id"], time.time())
+        return Reply(status=204)
+
+    return handle
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_reminder_due_in_two_seconds_arrives_near_its_time(
+        database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    server = errands_server(database_url)
+    arrivals: dict[str, float] = {}
+    with HttpServer() as receiver:
+        receiver.route("/hook", handler=received_at(arrivals))
+        hook = server.call("webhooks.create", {"name": "rx", "url": receiver.url_for("/hook")},
+                           mutation=True)
+        task = server.call("tasks.create", {
+            "title": "stand-up", "taskType": "reminder", "sourceWebhookId": hook["id"],
+            "executionConfig": {"message": "stand-up now", "delaySeconds": 2}}, mutation=True)
+        result = server.wait_for(task["id"], {"completed", "failed"})["result"]
+        send_at = datetime.fromisoformat(result["sendAt"]).timestamp()
+        assert result["messageId"] not in arrivals  # not before its time
+        wait_until(lambda: result["messageId"] in arrivals, timeout=10)
+        [request] = receiver.requests
+    assert send_at - 0.05 <= arrivals[result["messageId"]] <= send_at + 3
+    assert request.json()["type"] == "reminder"
+    assert request.json()["message"] == "stand-up now"
+
+
+def test_reminder_filed_before_a_restart_is_delivered_once_after_it(
+        database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    first = errands_server(database_url)
+    arrivals: dict[str, float] = {}
+    with HttpServer() as receiver:
+        receiver.route("/hook", handler=received_at(arrivals))
+        hook = first.call("webhooks.create", {"name": "rx", "url": receiver.url_for("/hook")},
+                          mutation=True)
+        remind_at = datetime.fromtimestamp(time.time() + 3, UTC)
+        task = first.call("tasks.create", {
+            "title": "later", "taskType": "reminder", "sourceWebhookId": hook["id"],
+            "executionConfig": {"message": "m", "remindAt": remind_at.isoformat()}},
+            mutation=True)
+        result = first.wait_for(task["id"], {"completed", "failed"})["result"]
+        assert first.stop() in (0, -15)  # uvicorn re-raises SIGTERM after a clean stop
+        assert receiver.requests == []
+        wait_until(lambda: time.time() > remind_at.timestamp() + 1, timeout=10)  # due while down
+        second = errands_server(database_url)
+        wait_until(lambda: result["messageId"] in arrivals, timeout=15)
+        time.sleep(1.5)  # a duplicate would show up by now
+        [request] = receiver.requests
+        [message] = second.call("messages.list", {"taskId": task["id"]})["items"]
+    assert request.headers["webhook-id"] == result["messageId"]
+    assert (message["status"], message["attempts"]) == ("delivered", 1)
+    assert message["sendAt"] == result["sendAt"]
+
+
+def test_reminder_due_after_a_restart_is_delivered_once_at_its_time(
+        sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    first = errands_server(sqlite_database_url)
+    arrivals: dict[str, float] = {}
+    with HttpServer() as receiver:
+        receiver.route("/hook", handler=received_at(arrivals))
+        hook = first.call("webhooks.create", {"name": "rx", "url": receiver.url_for("/hook")},
+                          mutation=True)
+        task = first.call("tasks.create", {
+            "title": "later", "taskType": "reminder", "sourceWebhookId": hook["id"],
+            "executionConfig": {"message": "m", "delaySeconds": 4}}, mutation=True)
+        result = first.wait_for(task["id"], {"completed", "failed"})["result"]
+        assert first.stop() in (0, -15)  # uvicorn re-raises SIGTERM after a clean stop
+        second = errands_server(sqlite_database_url)  # the timer is re-armed from the DB
+        send_at = datetime.fromisoformat(result["sendAt"]).timestamp()
+        assert time.time() < send_at, "the restart took too long for this test to mean much"
+        wait_until(lambda: result["messageId"] in arrivals, timeout=15)
+        time.sleep(1)
+        assert len(receiver.requests) == 1
+    assert send_at - 0.05 <= arrivals[result["messageId"]] <= send_at + 3
+    [message] = second.call("messages.list", {"taskId": task["id"]})["items"]
+    assert message["status"] == "delivered"
