@@ -83,7 +83,8 @@ export interface ErrandsErrorData extends TRPCDefaultErrorData {
 export type ErrandsErrorShape = TRPCErrorShape<ErrandsErrorData> & { message: string };
 
 /** A JSON value: what an output typed `Any` (a result, a body) holds on the wire. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** A subscription item with an id (SSE `id:`); resume with `lastEventId`. */
 export interface Tracked<T> {

@@ -142,6 +142,13 @@ def test_sample_client_runs_against_the_server(
     assert summary["retryCode"] == "CONFLICT"
     assert summary["attempts"] >= 0
     assert summary["reminderType"] == "reminder"
+    assert summary["secretPrefix"] == "whsec_"
+    assert summary["webhooks"] == 1
+    assert summary["messagesIsList"] is True
+    assert summary["scheduleEnabled"] == [True, False, True]
+    assert summary["scheduleTimezone"] == "Europe/Paris"
+    assert summary["schedules"] == 1
+    assert summary["webhookDeleted"] is True
     assert summary["badRequest"] == {"code": "BAD_REQUEST", "paths": [["maxRetries"]]}
     created = [e for e in summary["events"] if e["type"] == "created"]
     assert len(created) == 4

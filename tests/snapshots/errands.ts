@@ -34,7 +34,8 @@ export interface ErrandsErrorData extends TRPCDefaultErrorData {
 export type ErrandsErrorShape = TRPCErrorShape<ErrandsErrorData> & { message: string };
 
 /** A JSON value: what an output typed `Any` (a result, a body) holds on the wire. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** A subscription item with an id (SSE `id:`); resume with `lastEventId`. */
 export interface Tracked<T> {
@@ -211,6 +212,39 @@ export interface Health {
 
 export type HttpMethod = "DELETE" | "GET" | "PATCH" | "POST" | "PUT";
 
+export interface IdInput {
+  /** non-empty */
+  id: string;
+}
+
+export interface IdOutput {
+  id: string;
+}
+
+export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed";
+
+export interface MessageList {
+  /** non-empty; default: null */
+  taskId?: string | null;
+  /** non-empty; default: null */
+  webhookId?: string | null;
+  /** default: null */
+  status?: MessageStatus | null;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+  /** default: null */
+  cursor?: string | null;
+}
+
+export interface MessagePage {
+  items: OutboundMessage[];
+  nextCursor: string | null;
+}
+
+export type MessageStatus = "delivered" | "failed" | "queued" | "scheduled";
+
+export type MissedRunPolicy = "run_once" | "skip";
+
 export interface NavigateStep {
   action: "navigate";
   /** non-empty */
@@ -233,6 +267,28 @@ export interface OnChangeInput {
   id?: string | null;
   /** default: null */
   lastEventId?: string | null;
+}
+
+export interface OutboundMessage {
+  id: string;
+  webhookId: string;
+  taskId: string | null;
+  kind: MessageKind;
+  recipient: string | null;
+  subject: string | null;
+  body: string;
+  status: MessageStatus;
+  /** ISO 8601 timestamp with a time zone */
+  sendAt: string;
+  attempts: number;
+  lastError: string | null;
+  responseStatus: number | null;
+  /** ISO 8601 timestamp with a time zone */
+  deliveredAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  nextAttemptAt: string | null;
 }
 
 export type Priority = "high" | "low" | "normal" | "urgent";
@@ -271,6 +327,37 @@ export interface ReviewInput {
   id: string;
   /** default: null */
   notes?: string | null;
+}
+
+export interface Schedule {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  task: TaskCreate;
+  enabled: boolean;
+  missedRunPolicy: MissedRunPolicy;
+  /** ISO 8601 timestamp with a time zone */
+  nextRunAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  lastRunAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+}
+
+export interface ScheduleCreate {
+  /** 1..200 chars */
+  name: string;
+  /** 1..200 chars */
+  cron: string;
+  task: TaskCreate;
+  /** 1..64 chars; default: "UTC" */
+  timezone?: string;
+  /** default: "run_once" */
+  missedRunPolicy?: MissedRunPolicy;
+}
+
+export interface ScheduleList {
 }
 
 export interface ScreenshotStep {
@@ -484,10 +571,59 @@ export interface WaitStep {
   state?: "attached" | "detached" | "domcontentloaded" | "hidden" | "load" | "networkidle" | "visible" | null;
 }
 
+export interface Webhook {
+  id: string;
+  name: string;
+  url: string;
+  active: boolean;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastDeliveryAt: string | null;
+}
+
+export interface WebhookCreate {
+  /** 1..200 chars */
+  name: string;
+  /** 1..2000 chars */
+  url: string;
+  /** default: null */
+  secret?: string | null;
+}
+
+/** The answer to webhooks.create: the only place the secret is ever shown. */
+export interface WebhookCreated {
+  id: string;
+  name: string;
+  url: string;
+  active: boolean;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastDeliveryAt: string | null;
+  secret: string;
+}
+
+export interface WebhookList {
+}
+
 /** Every procedure, by path: `createTRPCClient<AppRouter>(...)`. */
 export type AppRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: ErrandsErrorShape; transformer: false },
   {
+    messages: {
+      /** Outbound messages filtered by taskId, webhookId and status. */
+      list: TRPCQueryProcedure<{ input: MessageList | undefined; output: MessagePage; meta: object }>;
+    };
+    schedules: {
+      /** A schedule; each cron slot creates one task from `task`. */
+      create: TRPCMutationProcedure<{ input: ScheduleCreate; output: Schedule; meta: object }>;
+      delete: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+      list: TRPCQueryProcedure<{ input: ScheduleList | undefined; output: Schedule[]; meta: object }>;
+      pause: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+      /** Enable again from the next slot after now (slots while paused are skipped). */
+      resume: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+    };
     system: {
       /** ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not. */
       health: TRPCQueryProcedure<{ input: void; output: Health; meta: object }>;
@@ -509,6 +645,14 @@ export type AppRouter = TRPCBuiltRouter<
       onChange: TRPCSubscriptionProcedure<{ input: OnChangeInput | undefined; output: AsyncIterable<Tracked<TaskEvent>>; meta: object }>;
       reject: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
       retry: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
+    };
+    webhooks: {
+      /** Register a webhook; the answer shows its signing secret, this once. */
+      create: TRPCMutationProcedure<{ input: WebhookCreate; output: WebhookCreated; meta: object }>;
+      /** Remove a webhook; its undelivered messages will fail. */
+      delete: TRPCMutationProcedure<{ input: IdInput; output: IdOutput; meta: object }>;
+      /** Every webhook, oldest first, without secrets. */
+      list: TRPCQueryProcedure<{ input: WebhookList | undefined; output: Webhook[]; meta: object }>;
     };
   }
 >;

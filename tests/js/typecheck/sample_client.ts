@@ -66,6 +66,13 @@ export interface Summary {
   retryCode: string | null;
   attempts: number;
   reminderType: Task['taskType'];
+  secretPrefix: string;
+  webhooks: number;
+  messagesIsList: boolean;
+  scheduleEnabled: boolean[];
+  scheduleTimezone: string;
+  schedules: number;
+  webhookDeleted: boolean;
   events: { id: string; type: TaskEvent['type']; taskId: string }[];
   badRequest: { code: string | null; paths: (string | number)[][] };
 }
@@ -95,12 +102,26 @@ export async function run(errands: Errands): Promise<Summary> {
   const cancelled = await errands.tasks.cancel.mutate({ id: approved.id, reason: 'not needed' });
   const retryCode = await codeOf(errands.tasks.retry.mutate({ id: cancelled.id }));
   const attempts = await errands.tasks.executions.query({ taskId: executed.id });
+  const hook = await errands.webhooks.create.mutate({ name: 'sample', url: 'http://127.0.0.1:9/hook' });
+  const hooks = await errands.webhooks.list.query();
   const reminder = await errands.tasks.create.mutate({
     title: 'sample: reminder',
     taskType: 'reminder',
     executionType: 'manual',
-    executionConfig: { message: 'call back', delaySeconds: 3600 },
+    executionConfig: { message: 'call back', delaySeconds: 3600, webhookId: hook.id },
   });
+  const messages = await errands.messages.list.query({ webhookId: hook.id, limit: 5 });
+  const schedule = await errands.schedules.create.mutate({
+    name: 'nightly',
+    cron: '0 3 * * *',
+    timezone: 'Europe/Paris',
+    task: manual('sample: nightly'),
+  });
+  const schedules = await errands.schedules.list.query();
+  const paused = await errands.schedules.pause.mutate({ id: schedule.id });
+  const resumed = await errands.schedules.resume.mutate({ id: schedule.id });
+  await errands.schedules.delete.mutate({ id: schedule.id });
+  const deleted = await errands.webhooks.delete.mutate({ id: hook.id });
 
   let badRequest: Summary['badRequest'] = { code: null, paths: [] };
   try {
@@ -130,6 +151,13 @@ export async function run(errands: Errands): Promise<Summary> {
     retryCode,
     attempts: attempts.length,
     reminderType: reminder.taskType,
+    secretPrefix: hook.secret.slice(0, 6),
+    webhooks: hooks.length,
+    messagesIsList: Array.isArray(messages.items),
+    scheduleEnabled: [schedule.enabled, paused.enabled, resumed.enabled],
+    scheduleTimezone: schedule.timezone,
+    schedules: schedules.length,
+    webhookDeleted: deleted.id === hook.id,
     events: seen.map((e) => ({ id: e.id, type: e.data.type, taskId: e.data.task.id })),
     badRequest,
   };
