@@ -238,7 +238,8 @@ def create_app(settings: Settings | None = None, *,
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "alembic"):
+    # httpx logs every request URL at INFO: noisy, and lookups carry emails and phone numbers.
+    for noisy in ("apscheduler", "alembic", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     errands = Errands(settings, clock)
     router = build_router()
@@ -266,6 +267,7 @@ def create_app(settings: Settings | None = None, *,
         lifespan=[lifespan],
         state=State({"errands": errands}),
         openapi_config=None,
+        logging_config=None,  # ours (basicConfig above); Litestar's would log every request
         debug=False,
     )
 

@@ -284,38 +284,35 @@ class Runner:
                 self.running.pop(item.task.id, None)
 
     async def _record(self, batch: list[Finished]) -> None:
+        """One transaction, a handful of statements, whatever the batch size: attempts closed
+        by one executemany, tasks by one CAS executemany, both read back for the events."""
         async with self.writer.transaction() as cs:
-            for item in batch:
-                await self._record_one(cs, item)
-
-    async def _record_one(self, cs: ChangeSet, item: Finished) -> None:
-        now = cs.now
-        tr = lifecycle.after_attempt(outcome=item.outcome, error_count=item.task.error_count,
-                                     max_retries=item.task.max_retries, now=now,
-                                     policy=self.config.retry, draw=self.draw())
-        ctx = item.ctx
-        ex = await repo.execution_finish(cs.conn, item.execution_id, {
-            "status": tr.execution_status, "completed_at": now,
-            "duration_ms": item.duration_ms, "output": item.output,
-            "error": item.outcome.error, "error_type": item.error_type,
-            "retryable": None if item.outcome.kind == "success" else item.outcome.retryable,
-            "steps": [msgspec.to_builtins(s) for s in ctx.steps],
-            "artifacts": [msgspec.to_builtins(a) for a in ctx.artifacts],
-            "browser_session_id": ctx.browser_session_id, "debug_url": ctx.debug_url,
-        })
-        new = None
-        if item.outcome.kind != "cancelled":
-            new = await repo.task_set_status_if(
-                cs.conn, item.task.id, [Status.IN_PROGRESS], task_values(tr, item, now),
-                lease_owner=self.worker_id)
-        if new is None:  # cancelled meanwhile, or the lease went to another worker
-            new = await repo.task_get(cs.conn, item.task.id)
-            if new is not None and ex is not None:
-                cs.emit("execution", new, ex)
-            return
-        cs.emit("execution", new, ex)
-        if new.status in lifecycle.TERMINAL:
-            await settle_dependents(cs, new)
+            now = cs.now
+            plans = [(item, lifecycle.after_attempt(
+                outcome=item.outcome, error_count=item.task.error_count,
+                max_retries=item.task.max_retries, now=now, policy=self.config.retry,
+                draw=self.draw())) for item in batch]
+            executions = await repo.executions_end(
+                cs.conn, [execution_values(item, tr, now) for item, tr in plans])
+            await repo.task_end_attempts(cs.conn, self.worker_id, [
+                {"id": item.task.id, **task_values(tr, item, now)}
+                for item, tr in plans if item.outcome.kind != "cancelled"])
+            after = await repo.tasks_by_ids(cs.conn, [item.task.id for item in batch])
+            ended: list[Row] = []
+            for item, tr in plans:
+                task = after.get(item.task.id)
+                ex = executions.get(item.execution_id)
+                if task is None or ex is None:
+                    continue
+                cs.emit("execution", task, ex)
+                won = (item.outcome.kind != "cancelled" and task.status == tr.status
+                       and task.lease_owner is None and task.updated_at == now)
+                if won and task.status in lifecycle.TERMINAL:
+                    ended.append(task)
+            waiting = await repo.tasks_with_dependents(cs.conn, [t.id for t in ended])
+            for task in ended:
+                if task.id in waiting:
+                    await settle_dependents(cs, task)
 
     # --- leases ----------------------------------------------------------------------------
 
@@ -362,7 +359,7 @@ class Runner:
             ex = await repo.execution_finish(cs.conn, running.id, {
                 "status": "lost", "completed_at": cs.now, "duration_ms": duration,
                 "error": outcome.error, "error_type": "lost", "retryable": True})
-        item_values = task_values(tr, None, cs.now)
+        item_values = task_values(tr, None, cs.now, current=row)
         new = await repo.task_set_status_if(cs.conn, row.id, [Status.IN_PROGRESS], item_values)
         if new is not None:
             cs.emit("execution" if ex is not None else "status", new, ex)
@@ -370,22 +367,37 @@ class Runner:
                 await settle_dependents(cs, new)
 
 
-def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime
-                ) -> dict[str, Any]:
-    """The task columns an attempt's end writes."""
+def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime
+                     ) -> dict[str, Any]:
+    ctx = item.ctx
+    return {
+        "id": item.execution_id, "status": tr.execution_status, "completed_at": now,
+        "duration_ms": item.duration_ms, "output": item.output, "error": item.outcome.error,
+        "error_type": item.error_type,
+        "retryable": None if item.outcome.kind == "success" else item.outcome.retryable,
+        "steps": [msgspec.to_builtins(s) for s in ctx.steps],
+        "artifacts": [msgspec.to_builtins(a) for a in ctx.artifacts],
+        "browser_session_id": ctx.browser_session_id, "debug_url": ctx.debug_url,
+    }
+
+
+def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime,
+                current: Row | None = None) -> dict[str, Any]:
+    """Every column an attempt's end writes (repo.ATTEMPT_END_COLUMNS); those this
+    transition does not change keep the task's current value."""
+    task = current if current is not None else (item.task if item is not None else None)
+    assert task is not None
     values: dict[str, Any] = {
         "status": tr.status.value, "status_reason": tr.reason, "error_count": tr.error_count,
-        "updated_at": now, "lease_owner": None, "lease_expires_at": None,
-        "next_attempt_at": tr.next_attempt_at,
+        "last_error": tr.last_error if tr.last_error is not None else task.last_error,
+        "result": task.result, "result_summary": task.result_summary,
+        "completed_at": task.completed_at, "due_at": None, "next_trigger": task.next_trigger,
+        "queued_at": task.queued_at, "next_attempt_at": tr.next_attempt_at, "updated_at": now,
     }
-    if tr.last_error is not None:
-        values["last_error"] = tr.last_error
     if tr.status == Status.COMPLETED and item is not None:
         values.update(result=item.output, result_summary=item.summary, completed_at=now)
     elif tr.status == Status.FAILED:
         values["completed_at"] = now
-        if item is not None and item.output is not None:
-            values["result"] = item.output
     elif tr.status == Status.SCHEDULED:
         values.update(due_at=tr.next_attempt_at, next_trigger="retry")
     elif tr.status == Status.QUEUED:

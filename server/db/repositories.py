@@ -20,9 +20,11 @@ Row = sa.Row[Any]
 
 # --- tasks ---------------------------------------------------------------------------------
 
+_TASK_INSERT = tasks.insert().returning(tasks)  # built once: parameters vary, SQL does not
+
 async def task_insert(conn: AsyncConnection, values: dict[str, Any],
                       depends_on: Sequence[str]) -> Row:
-    row: Row = (await conn.execute(tasks.insert().values(**values).returning(tasks))).one()
+    row: Row = (await conn.execute(_TASK_INSERT, values)).one()
     if depends_on:
         await conn.execute(task_dependencies.insert(),
                            [{"task_id": values["id"], "depends_on_id": d} for d in depends_on])
@@ -158,7 +160,64 @@ async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
     return {status: int(n) for status, n in await conn.execute(stmt)}
 
 
+# Columns an attempt's end writes, all of them every time, so that one executemany statement
+# serves a whole batch (values that should not change are passed as they are).
+ATTEMPT_END_COLUMNS = ("status", "status_reason", "error_count", "last_error", "result",
+                       "result_summary", "completed_at", "due_at", "next_trigger", "queued_at",
+                       "next_attempt_at", "updated_at")
+_TASK_END = (tasks.update()
+             .where(tasks.c.id == sa.bindparam("_id"), tasks.c.status == "in_progress",
+                    tasks.c.lease_owner == sa.bindparam("_owner"))
+             .values({c: sa.bindparam(f"_{c}") for c in ATTEMPT_END_COLUMNS}
+                     | {"lease_owner": None, "lease_expires_at": None}))
+
+
+async def task_end_attempts(conn: AsyncConnection, worker: str,
+                            rows: Sequence[dict[str, Any]]) -> None:
+    """CAS for a batch: each task is written only while in_progress under ``worker``'s lease.
+    Read the rows back to see which writes won."""
+    if rows:
+        await conn.execute(_TASK_END, [
+            {"_id": r["id"], "_owner": worker, **{f"_{c}": r[c] for c in ATTEMPT_END_COLUMNS}}
+            for r in rows])
+
+
+async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    if not ids:
+        return {}
+    stmt = sa.select(tasks).where(tasks.c.id.in_(list(ids)))
+    return {r.id: r for r in await conn.execute(stmt)}
+
+
+async def tasks_with_dependents(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` some other task depends on."""
+    if not ids:
+        return set()
+    stmt = (sa.select(task_dependencies.c.depends_on_id).distinct()
+            .where(task_dependencies.c.depends_on_id.in_(list(ids))))
+    return {r[0] for r in await conn.execute(stmt)}
+
+
 # --- executions ----------------------------------------------------------------------------
+
+EXECUTION_END_COLUMNS = ("status", "completed_at", "duration_ms", "output", "error",
+                         "error_type", "retryable", "steps", "artifacts", "browser_session_id",
+                         "debug_url")
+_EXECUTION_END = (task_executions.update()
+                  .where(task_executions.c.id == sa.bindparam("_id"),
+                         task_executions.c.status == "running")
+                  .values({c: sa.bindparam(f"_{c}", type_=task_executions.c[c].type)
+                           for c in EXECUTION_END_COLUMNS}))
+
+
+async def executions_end(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> dict[str, Row]:
+    """Close running attempts (CAS on running) in one statement; returns the rows after."""
+    if not rows:
+        return {}
+    await conn.execute(_EXECUTION_END, [
+        {"_id": r["id"], **{f"_{c}": r[c] for c in EXECUTION_END_COLUMNS}} for r in rows])
+    stmt = sa.select(task_executions).where(task_executions.c.id.in_([r["id"] for r in rows]))
+    return {r.id: r for r in await conn.execute(stmt)}
 
 async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
     """Insert attempts; returns their rows in the order given."""

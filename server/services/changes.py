@@ -9,11 +9,12 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +26,8 @@ from server.events import PublishedEvent
 from server.services.views import execution_view, task_view
 
 EventType = Literal["created", "status", "execution"]
+T = TypeVar("T")
+Job = Callable[["ChangeSet"], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
 
 
@@ -78,10 +81,60 @@ class ChangeSet:
 
 
 class Writer:
+    """Write transactions. ``run(job)`` group-commits: jobs submitted while a transaction is
+    being written share the next one (one BEGIN/COMMIT for many small writes — what makes a
+    batch of 100 ``tasks.create`` cheap on SQLite's single writer). If any job of a group
+    raises, the group is rolled back and each job is run again alone, so one bad job only
+    fails its own caller."""
+
+    max_group = 200
+
     def __init__(self, db: Database, signals: Signals, clock: Callable[[], datetime]) -> None:
         self.db = db
         self.signals = signals
         self.clock = clock
+        self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def run(self, job: Callable[[ChangeSet], Awaitable[T]]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let the callers of this loop turn join the group
+            group = self._pending[: self.max_group]
+            del self._pending[: self.max_group]
+            if len(group) == 1:
+                await self._run_alone(group[0])
+                continue
+            try:
+                results = []
+                async with self.transaction() as cs:
+                    for job, _ in group:
+                        results.append(await job(cs))
+            except Exception:
+                for item in group:
+                    await self._run_alone(item)
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _run_alone(self, item: tuple[Job, asyncio.Future[Any]]) -> None:
+        job, future = item
+        try:
+            async with self.transaction() as cs:
+                result = await job(cs)
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(result)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ChangeSet]:

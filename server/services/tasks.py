@@ -91,8 +91,7 @@ class TaskService:
                 raise _issues_error(problems)
         await self._check_webhook(data.source_webhook_id)
         try:
-            async with self.writer.transaction() as cs:
-                row = await self._insert(cs, data, triggered_by)
+            row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by))
         except IntegrityError:
             if data.idempotency_key is None:
                 raise
