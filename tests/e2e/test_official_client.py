@@ -21,19 +21,29 @@ def sink() -> Iterator[HttpServer]:
 LIVE_SCRIPT = r"""
 import { makeClient, print } from './client.mjs';
 const c = makeClient({ url: process.env.TRPC_URL, apiKey: process.env.API_KEY, link: 'batch' });
-const seen = [];
+const all = [];
 let created;
+let seen = [];
+let finish;
+const check = () => {
+  if (!created) return;
+  seen = all.filter((e) => e.task === created.id).map(({ task, ...rest }) => rest);
+  if (seen.some((e) => ['completed', 'failed'].includes(e.status))) finish();
+};
 const done = new Promise((resolve, reject) => {
+  finish = () => { sub.unsubscribe(); resolve(); };
   const sub = c.tasks.onChange.subscribe({}, {
     onStarted: async () => {
       created = await c.tasks.create.mutate({ title: 'live', taskType: 'api_call',
         executionConfig: { apiEndpoint: process.env.SINK } });
+      check();
     },
     onData: (ev) => {
-      if (!created || ev.data.task.id !== created.id) return;
-      seen.push({ id: ev.id, type: ev.data.type, status: ev.data.task.status,
-                  execution: ev.data.execution ? ev.data.execution.status : null });
-      if (['completed', 'failed'].includes(ev.data.task.status)) { sub.unsubscribe(); resolve(); }
+      // The created event may arrive before the mutation's answer: keep everything, filter later.
+      all.push({ id: ev.id, task: ev.data.task.id, type: ev.data.type,
+                 status: ev.data.task.status,
+                 execution: ev.data.execution ? ev.data.execution.status : null });
+      check();
     },
     onError: (err) => reject(err),
   });
