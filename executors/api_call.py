@@ -40,8 +40,10 @@ import asyncio
 import base64
 import codecs
 import ipaddress
+import itertools
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final
 
@@ -98,11 +100,17 @@ class ApiCallExecutor:
 
     task_type: ClassVar[str] = "api_call"
 
-    def __init__(self, http: httpx.AsyncClient, guard: NetworkGuard, *,
-                 response_body_limit: int = 65536) -> None:
+    def __init__(self, http: httpx.AsyncClient | Sequence[httpx.AsyncClient],
+                 guard: NetworkGuard, *, response_body_limit: int = 65536) -> None:
+        """``http`` may be several clients: attempts take them in turn. httpcore scans every
+        connection of a pool on each request, so a few small pools beat one large one when
+        many calls run at once."""
         if response_body_limit < 0:
             raise ValueError("response_body_limit must be >= 0")
-        self._http = http
+        clients = [http] if isinstance(http, httpx.AsyncClient) else list(http)
+        if not clients:
+            raise ValueError("at least one httpx client is needed")
+        self._clients = itertools.cycle(clients)
         self._guard = guard
         self._body_limit = response_body_limit
 
@@ -189,12 +197,13 @@ class ApiCallExecutor:
                         seconds: float) -> _Answer:
         """Send, following redirects by hand; the guard checks each hop before connecting."""
         timeout = httpx.Timeout(seconds).as_dict()
+        client = next(self._clients)
         for hop in range(MAX_REDIRECTS + 1):
             url = outgoing.url
             await self._guard.check_host(url.raw_host.decode("ascii"), url.port)
             request = httpx.Request(outgoing.method, url, headers=outgoing.headers,
                                     content=outgoing.content, extensions={"timeout": timeout})
-            response = await self._http.send(request, stream=True, follow_redirects=False)
+            response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 if _should_follow(response, config.expect_status):
                     outgoing = _redirected(outgoing, response, config)

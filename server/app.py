@@ -84,11 +84,20 @@ def _map_error(exc: BaseException) -> TRPCError | None:
     return to_trpc(exc)
 
 
-def build_executors(settings: Settings, http: httpx.AsyncClient, guard: NetworkGuard,
+def http_client(max_connections: int) -> httpx.AsyncClient:
+    """An outbound client. Cookies are refused: one task's answers must not reach another."""
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(timeout=httpx.Timeout(30.0), cookies=no_cookies,
+                             limits=httpx.Limits(max_connections=max_connections,
+                                                 max_keepalive_connections=max_connections))
+
+
+def build_executors(settings: Settings, http: httpx.AsyncClient,
+                    api_clients: list[httpx.AsyncClient], guard: NetworkGuard,
                     pool: BrowserPool) -> list[Executor]:
     ghl_budget = LocalRateBudget(settings.ghl_rate_limit, settings.ghl_rate_window_seconds)
     return [
-        ApiCallExecutor(http, guard, response_body_limit=settings.response_body_limit),
+        ApiCallExecutor(api_clients, guard, response_body_limit=settings.response_body_limit),
         GhlExecutor(http, api_key=settings.ghl_api_key, location_id=settings.ghl_location_id,
                     base_url=settings.ghl_base_url, budget=ghl_budget),
         BrowserAutomationExecutor(pool),
@@ -107,19 +116,18 @@ class Errands:
         self.hub = EventHub()
         self.signals = Signals(publish=self.hub.publish)
         self.writer = Writer(self.db, self.signals, clock)
-        # No cookie jar worth the name: cookies from one task's answers must not reach another.
-        no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(
-            allowed_domains=[]))
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), cookies=no_cookies,
-                                      limits=httpx.Limits(max_connections=200,
-                                                          max_keepalive_connections=100))
+        self.http = http_client(100)
+        # api_call gets several small pools (httpcore scans a whole pool on every request).
+        shards = max(1, min(8, settings.worker_concurrency // 8))
+        self.api_clients = [http_client(max(8, settings.worker_concurrency // shards + 1))
+                            for _ in range(shards)]
         self.guard = NetworkGuard(allow_private=settings.allow_private_network)
         self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
                                         concurrency=settings.browser_concurrency,
                                         guard=self.guard)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
-        self.executors = ExecutorRegistry(build_executors(settings, self.http, self.guard,
-                                                          self.browser_pool))
+        self.executors = ExecutorRegistry(build_executors(settings, self.http, self.api_clients,
+                                                          self.guard, self.browser_pool))
         # Webhooks, delivery, reports, schedules: server/services/automations.py
         self.automations = Automations(settings, self.db, self.http, self.guard, clock)
         for executor in self.automations.executors():
@@ -184,7 +192,8 @@ class Errands:
         await self.automations.stop(self.settings.shutdown_grace_seconds)
         self.scheduler.shutdown(wait=False)
         await self.browser_pool.close()
-        await self.http.aclose()
+        for client in (self.http, *self.api_clients):
+            await client.aclose()
         await self.db.dispose()
 
     async def context(self, info: RequestInfo) -> Context:

@@ -83,7 +83,7 @@ tasks = sa.Table(
     sa.Column("next_trigger", sa.String(16), nullable=False),
     sa.Column("lease_owner", sa.String(80)),
     sa.Column("lease_expires_at", UTCDateTime),
-    sa.Index("ix_tasks_claim", "status", "priority_rank", "queued_at"),
+    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "queued_at", "id"),
     sa.Index("ix_tasks_due", "status", "due_at"),
     sa.Index("ix_tasks_created", "created_at", "id"),
     sa.Index("ix_tasks_lease", "status", "lease_expires_at"),
