@@ -2,10 +2,11 @@
 
     python scripts/bench_browser.py [--tasks 20] [--concurrency 4]
 
-Each task is browser_automation on a local page (navigate, extract, screenshot), run
-through BrowserAutomationExecutor directly (not yet through the running server). "shared"
-runs all tasks on one BrowserPool; "per task" gives every task its own pool, so its own
-Chromium launch and shutdown. Both keep ``--concurrency`` tasks in flight.
+Each task is browser_automation on a local page (navigate, extract, screenshot).
+"server" files the tasks through the running server (one tRPC batch) and times them from the
+create to the last completion, with BROWSER_CONCURRENCY=--concurrency; "shared" runs them on
+one BrowserPool through the executor directly; "per task" gives every task its own pool, so
+its own Chromium launch and shutdown. All keep ``--concurrency`` tasks in flight.
 """
 
 from __future__ import annotations
@@ -80,6 +81,34 @@ async def _per_task(url: str, tasks: int, concurrency: int, store: FileArtifactS
     return time.perf_counter() - started
 
 
+def _through_server(url: str, tasks: int, concurrency: int, workdir: Path) -> float:
+    from tests.support.server import ErrandsServer
+
+    env = {"BROWSER_CONCURRENCY": str(concurrency), "WORKER_CONCURRENCY": str(concurrency * 2),
+           "LOG_LEVEL": "WARNING"}
+    config = {"steps": [{"action": "navigate", "url": url},
+                        {"action": "extract", "name": "prices", "selector": ".price",
+                         "all": True},
+                        {"action": "screenshot", "name": "page"}]}
+    with ErrandsServer(database_url=f"sqlite+aiosqlite:///{workdir / 'b.db'}",
+                       workdir=workdir, env=env) as server:
+        warm = server.call("tasks.create", {"title": "warm-up", "taskType": "browser_automation",
+                                            "executionConfig": config}, mutation=True)
+        server.wait_for(warm["id"], {"completed"}, timeout=120)  # the browser is launched
+        body = {str(i): {"title": f"b{i}", "taskType": "browser_automation",
+                         "executionConfig": config} for i in range(tasks)}
+        started = time.perf_counter()
+        resp = server.client.post(f"{server.url}/{','.join(['tasks.create'] * tasks)}?batch=1",
+                                  content=msgspec.json.encode(body),
+                                  headers={"content-type": "application/json"})
+        ids = [item["result"]["data"]["id"] for item in resp.json()]
+        for task_id in ids:
+            done = server.wait_for(task_id, {"completed", "failed"}, timeout=300)
+            if done["status"] != "completed":
+                raise RuntimeError(f"task failed: {done['lastError']}")
+        return time.perf_counter() - started
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
@@ -88,9 +117,12 @@ async def main() -> None:
     with serve_pages("127.0.0.1") as site, tempfile.TemporaryDirectory() as tmp:
         store = FileArtifactStore(Path(tmp))
         url = site.url("/products")
+        served = await asyncio.to_thread(_through_server, url, args.tasks, args.concurrency,
+                                         Path(tmp))
         shared = await _shared(url, args.tasks, args.concurrency, store)
         per_task = await _per_task(url, args.tasks, args.concurrency, store)
     print(f"{args.tasks} tasks, {args.concurrency} at a time")
+    print(f"through the server: {args.tasks / served:6.2f} tasks/s ({served:.2f} s)")
     print(f"shared pool:       {args.tasks / shared:6.2f} tasks/s ({shared:.2f} s)")
     print(f"browser per task:  {args.tasks / per_task:6.2f} tasks/s ({per_task:.2f} s)")
 
