@@ -10,6 +10,7 @@
         with errands.batch() as batch:                    # one HTTP request
             first, health = batch.tasks.get(task.id), batch.system.health()
         first.result(), health.result()                   # -> Task, Health
+        hook = errands.webhooks.create("ops", "https://example.com/hook")  # hook.secret: whsec_...
         for event in errands.tasks.on_change(id=task.id): # Tracked[TaskEvent], resumes by id
             print(event.id, event.data.type, event.data.task.status)
 
@@ -35,8 +36,11 @@ Contract:
   reconnects with ``Last-Event-ID`` and the server replays what was missed; after
   ``max_reconnects`` failed connections in a row it raises ``ErrandsError``. Any other error
   ends the iteration with ``ErrandsError``; the server's ``return`` ends it normally.
+- Typed methods: ``tasks.*``, ``system.*``, ``webhooks.*`` (``create`` answers a
+  :class:`WebhookCreated`, the only answer carrying the signing secret), ``messages.list`` and
+  ``schedules.*``; on ``errands``, on ``errands.batch()`` and on :class:`AsyncErrands` alike.
 - ``call(Call(...))`` reaches any procedure by path, e.g. ones this module has no method for:
-  ``errands.call(Call("webhooks.list", "query", {}, list[Webhook]))``.
+  ``errands.call(Call("system.health", "query", None, Health))``.
 """
 
 from __future__ import annotations
@@ -51,7 +55,9 @@ from typing import Any, Final, Generic, Literal, TypeVar
 import httpx
 import msgspec
 
+from schemas.base import IdInput, IdOutput
 from schemas.configs import TaskType
+from schemas.schedules import MissedRunPolicy, Schedule, ScheduleCreate, ScheduleList
 from schemas.system import Health, Stats
 from schemas.tasks import (
     CancelInput,
@@ -67,9 +73,20 @@ from schemas.tasks import (
     TaskPage,
     TaskStatus,
 )
+from schemas.webhooks import (
+    MessageList,
+    MessagePage,
+    MessageStatus,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+)
 
 T = TypeVar("T")
 Executions = list[TaskExecution]  # (``list`` is a method name in the classes below)
+AllWebhooks = list[Webhook]
+AllSchedules = list[Schedule]
 CallKind = Literal["query", "mutation"]
 
 NETWORK_ERROR: Final = "NETWORK_ERROR"
@@ -391,6 +408,62 @@ class SystemCalls:
         return Call("system.stats", "query", None, Stats)
 
 
+class WebhookCalls:
+    """``webhooks.*`` calls, described."""
+
+    @staticmethod
+    def create(name: str, url: str, secret: str | None = None) -> Call[WebhookCreated]:
+        return Call("webhooks.create", "mutation",
+                    WebhookCreate(name=name, url=url, secret=secret), WebhookCreated)
+
+    @staticmethod
+    def list() -> Call[AllWebhooks]:
+        return Call("webhooks.list", "query", WebhookList(), list[Webhook])
+
+    @staticmethod
+    def delete(id: str) -> Call[IdOutput]:
+        return Call("webhooks.delete", "mutation", IdInput(id=id), IdOutput)
+
+
+class MessageCalls:
+    """``messages.*`` calls, described."""
+
+    @staticmethod
+    def list(*, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50,
+             cursor: str | None = None) -> Call[MessagePage]:
+        return Call("messages.list", "query",
+                    MessageList(task_id=task_id, webhook_id=webhook_id, status=status,
+                                limit=limit, cursor=cursor), MessagePage)
+
+
+class ScheduleCalls:
+    """``schedules.*`` calls, described."""
+
+    @staticmethod
+    def create(name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Call[Schedule]:
+        return Call("schedules.create", "mutation",
+                    ScheduleCreate(name=name, cron=cron, task=task, timezone=timezone,
+                                   missed_run_policy=missed_run_policy), Schedule)
+
+    @staticmethod
+    def list() -> Call[AllSchedules]:
+        return Call("schedules.list", "query", ScheduleList(), list[Schedule])
+
+    @staticmethod
+    def pause(id: str) -> Call[Schedule]:
+        return Call("schedules.pause", "mutation", IdInput(id=id), Schedule)
+
+    @staticmethod
+    def resume(id: str) -> Call[Schedule]:
+        return Call("schedules.resume", "mutation", IdInput(id=id), Schedule)
+
+    @staticmethod
+    def delete(id: str) -> Call[Schedule]:
+        return Call("schedules.delete", "mutation", IdInput(id=id), Schedule)
+
+
 # --- sync ------------------------------------------------------------------------------------
 
 class Errands:
@@ -410,6 +483,9 @@ class Errands:
         self.http = http or httpx.Client(timeout=timeout)
         self.tasks = Tasks(self)
         self.system = System(self)
+        self.webhooks = Webhooks(self)
+        self.messages = Messages(self)
+        self.schedules = Schedules(self)
 
     def call(self, call: Call[T]) -> T:
         """Send one call; its output, or ErrandsError."""
@@ -542,6 +618,64 @@ class System:
         return self._c.call(SystemCalls.stats())
 
 
+class Webhooks:
+    """``errands.webhooks``."""
+
+    def __init__(self, client: Errands) -> None:
+        self._c = client
+
+    def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
+        return self._c.call(WebhookCalls.create(name, url, secret))
+
+    def list(self) -> AllWebhooks:
+        """Every webhook, oldest first, without secrets."""
+        return self._c.call(WebhookCalls.list())
+
+    def delete(self, id: str) -> IdOutput:
+        return self._c.call(WebhookCalls.delete(id))
+
+
+class Messages:
+    """``errands.messages``."""
+
+    def __init__(self, client: Errands) -> None:
+        self._c = client
+
+    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50,
+             cursor: str | None = None) -> MessagePage:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._c.call(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
+                                              status=status, limit=limit, cursor=cursor))
+
+
+class Schedules:
+    """``errands.schedules``."""
+
+    def __init__(self, client: Errands) -> None:
+        self._c = client
+
+    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
+        """A schedule; each cron slot creates one task from ``task``."""
+        return self._c.call(ScheduleCalls.create(name, cron, task, timezone,
+                                                 missed_run_policy))
+
+    def list(self) -> AllSchedules:
+        return self._c.call(ScheduleCalls.list())
+
+    def pause(self, id: str) -> Schedule:
+        return self._c.call(ScheduleCalls.pause(id))
+
+    def resume(self, id: str) -> Schedule:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
+        return self._c.call(ScheduleCalls.resume(id))
+
+    def delete(self, id: str) -> Schedule:
+        return self._c.call(ScheduleCalls.delete(id))
+
+
 # --- batches ---------------------------------------------------------------------------------
 
 class Pending(Generic[T]):
@@ -574,6 +708,9 @@ class _Collector:
         self.pending: list[Pending[Any]] = []
         self.tasks = BatchTasks(self)
         self.system = BatchSystem(self)
+        self.webhooks = BatchWebhooks(self)
+        self.messages = BatchMessages(self)
+        self.schedules = BatchSchedules(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
         """Add any call; its :class:`Pending`."""
@@ -655,6 +792,54 @@ class BatchSystem:
         return self._b.add(SystemCalls.stats())
 
 
+class BatchWebhooks:
+    def __init__(self, batch: _Collector) -> None:
+        self._b = batch
+
+    def create(self, name: str, url: str, secret: str | None = None
+               ) -> Pending[WebhookCreated]:
+        return self._b.add(WebhookCalls.create(name, url, secret))
+
+    def list(self) -> Pending[AllWebhooks]:
+        return self._b.add(WebhookCalls.list())
+
+    def delete(self, id: str) -> Pending[IdOutput]:
+        return self._b.add(WebhookCalls.delete(id))
+
+
+class BatchMessages:
+    def __init__(self, batch: _Collector) -> None:
+        self._b = batch
+
+    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50,
+             cursor: str | None = None) -> Pending[MessagePage]:
+        return self._b.add(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
+                                             status=status, limit=limit, cursor=cursor))
+
+
+class BatchSchedules:
+    def __init__(self, batch: _Collector) -> None:
+        self._b = batch
+
+    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.create(name, cron, task, timezone,
+                                                missed_run_policy))
+
+    def list(self) -> Pending[AllSchedules]:
+        return self._b.add(ScheduleCalls.list())
+
+    def pause(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.pause(id))
+
+    def resume(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.resume(id))
+
+    def delete(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.delete(id))
+
+
 # --- async -----------------------------------------------------------------------------------
 
 class AsyncErrands:
@@ -673,6 +858,9 @@ class AsyncErrands:
         self.http = http or httpx.AsyncClient(timeout=timeout)
         self.tasks = AsyncTasks(self)
         self.system = AsyncSystem(self)
+        self.webhooks = AsyncWebhooks(self)
+        self.messages = AsyncMessages(self)
+        self.schedules = AsyncSchedules(self)
 
     async def call(self, call: Call[T]) -> T:
         (outcome,) = await self._send([call], batched=False)
@@ -800,6 +988,60 @@ class AsyncSystem:
 
     async def stats(self) -> Stats:
         return await self._c.call(SystemCalls.stats())
+
+
+class AsyncWebhooks:
+    """``errands.webhooks`` of :class:`AsyncErrands`."""
+
+    def __init__(self, client: AsyncErrands) -> None:
+        self._c = client
+
+    async def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
+        return await self._c.call(WebhookCalls.create(name, url, secret))
+
+    async def list(self) -> AllWebhooks:
+        return await self._c.call(WebhookCalls.list())
+
+    async def delete(self, id: str) -> IdOutput:
+        return await self._c.call(WebhookCalls.delete(id))
+
+
+class AsyncMessages:
+    """``errands.messages`` of :class:`AsyncErrands`."""
+
+    def __init__(self, client: AsyncErrands) -> None:
+        self._c = client
+
+    async def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+                   status: MessageStatus | None = None, limit: int = 50,
+                   cursor: str | None = None) -> MessagePage:
+        return await self._c.call(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
+                                                     status=status, limit=limit,
+                                                     cursor=cursor))
+
+
+class AsyncSchedules:
+    """``errands.schedules`` of :class:`AsyncErrands`."""
+
+    def __init__(self, client: AsyncErrands) -> None:
+        self._c = client
+
+    async def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+                     missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
+        return await self._c.call(ScheduleCalls.create(name, cron, task, timezone,
+                                                       missed_run_policy))
+
+    async def list(self) -> AllSchedules:
+        return await self._c.call(ScheduleCalls.list())
+
+    async def pause(self, id: str) -> Schedule:
+        return await self._c.call(ScheduleCalls.pause(id))
+
+    async def resume(self, id: str) -> Schedule:
+        return await self._c.call(ScheduleCalls.resume(id))
+
+    async def delete(self, id: str) -> Schedule:
+        return await self._c.call(ScheduleCalls.delete(id))
 
 
 class AsyncBatch(_Collector):

@@ -9,12 +9,15 @@ import httpx
 import pytest
 
 from schemas.client import AsyncErrands, Call, Errands, ErrandsError, Tracked
+from schemas.schedules import Schedule
 from schemas.system import Health
 from schemas.tasks import Task, TaskCreate, TaskEvent, TaskExecution
+from schemas.webhooks import MessagePage, Webhook, WebhookCreated
 from tests.support.server import ErrandsServer, free_port
 
 KEY = "py-client-key"
 KEYS = {"ERRANDS_API_KEYS": f"py:admin:{KEY},looker:viewer:viewer-key"}
+YEARLY = "0 0 1 1 *"  # a schedule that fires on no test's watch
 
 
 def manual(title: str, **extra: Any) -> TaskCreate:
@@ -193,3 +196,86 @@ async def test_async_client(server: ErrandsServer) -> None:
         resumed = errands.tasks.on_change(last_event_id=seen[0].id)
         assert (await anext(resumed)).data.task.id == later.id
         await resumed.aclose()
+
+
+def test_webhooks_messages_and_schedules(errands: Errands) -> None:
+    hook = errands.webhooks.create("ops", "https://example.com/hook")
+    assert isinstance(hook, WebhookCreated) and hook.secret.startswith("whsec_")
+    assert (hook.name, hook.url, hook.active, hook.last_delivery_at) == (
+        "ops", "https://example.com/hook", True, None)
+    listed = errands.webhooks.list()
+    assert [(type(w), w.id) for w in listed] == [(Webhook, hook.id)]
+    assert not hasattr(listed[0], "secret")
+    page = errands.messages.list()
+    assert isinstance(page, MessagePage) and (page.items, page.next_cursor) == ([], None)
+    assert errands.messages.list(webhook_id=hook.id, status="failed", limit=5).items == []
+
+    schedule = errands.schedules.create("yearly", YEARLY, manual("from schedule"),
+                                        timezone="Europe/Paris", missed_run_policy="skip")
+    assert isinstance(schedule, Schedule)
+    assert (schedule.enabled, schedule.timezone, schedule.missed_run_policy,
+            schedule.task.title) == (True, "Europe/Paris", "skip", "from schedule")
+    assert schedule.next_run_at is not None
+    assert [s.id for s in errands.schedules.list()] == [schedule.id]
+    paused = errands.schedules.pause(schedule.id)
+    assert (paused.enabled, paused.next_run_at) == (False, None)
+    resumed = errands.schedules.resume(schedule.id)
+    assert resumed.enabled and resumed.next_run_at is not None
+    assert errands.schedules.delete(schedule.id).id == schedule.id
+    assert errands.schedules.list() == []
+
+    with pytest.raises(ErrandsError) as invalid:
+        errands.webhooks.create("bad", "ftp://example.com")
+    assert invalid.value.code == "BAD_REQUEST" and invalid.value.issues[0]["path"] == ["url"]
+    assert errands.webhooks.delete(hook.id).id == hook.id
+    with pytest.raises(ErrandsError) as gone:
+        errands.webhooks.delete(hook.id)
+    assert gone.value.code == "NOT_FOUND"
+
+
+def test_batch_mixes_webhooks_and_schedules(server: ErrandsServer) -> None:
+    sent: list[str] = []
+    http = httpx.Client(timeout=30, event_hooks={
+        "request": [lambda request: sent.append(f"{request.method} {request.url.path}")]})
+    with http, Errands(server.url, api_key=KEY, http=http) as errands:
+        sent.clear()
+        with errands.batch() as batch:
+            hook = batch.webhooks.create("batched", "https://example.com/b")
+            schedule = batch.schedules.create("batched", YEARLY, manual("batched"))
+            hooks = batch.webhooks.list()
+            schedules = batch.schedules.list()
+            messages = batch.messages.list()
+        assert sent == ["POST /trpc/webhooks.create,schedules.create",
+                        "GET /trpc/webhooks.list,schedules.list,messages.list"]
+        assert hook.result().secret.startswith("whsec_")
+        assert [w.id for w in hooks.result()] == [hook.result().id]
+        assert [s.id for s in schedules.result()] == [schedule.result().id]
+        assert messages.result().items == []
+
+        with errands.batch() as batch:
+            paused = batch.schedules.pause(schedule.result().id)
+            missing = batch.schedules.resume("sch_missing")
+            deleted = batch.webhooks.delete(hook.result().id)
+        assert paused.result().enabled is False
+        assert missing.error is not None and missing.error.code == "NOT_FOUND"
+        assert deleted.result().id == hook.result().id
+
+
+async def test_async_webhooks_messages_and_schedules(server: ErrandsServer) -> None:
+    async with AsyncErrands(server.url, api_key=KEY) as errands:
+        hook = await errands.webhooks.create("async", "https://example.com/a")
+        assert hook.secret.startswith("whsec_")
+        assert [w.id for w in await errands.webhooks.list()] == [hook.id]
+        assert (await errands.messages.list(task_id="t_none")).items == []
+        schedule = await errands.schedules.create("async", YEARLY, manual("async"))
+        assert (await errands.schedules.pause(schedule.id)).enabled is False
+        assert (await errands.schedules.resume(schedule.id)).enabled is True
+        async with errands.batch() as batch:
+            hooks = batch.webhooks.list()
+            schedules = batch.schedules.list()
+        assert [w.id for w in hooks.result()] == [hook.id]
+        assert [s.id for s in schedules.result()] == [schedule.id]
+        assert (await errands.schedules.delete(schedule.id)).id == schedule.id
+        assert await errands.schedules.list() == []
+        assert (await errands.webhooks.delete(hook.id)).id == hook.id
+        assert await errands.webhooks.list() == []
