@@ -1,8 +1,9 @@
 """The tRPC v11 HTTP protocol, on the wire, against the golden captures of @trpc/server 11.
 
 The test app (tests/support/trpc_testapp.py) runs in uvicorn through Litestar with
-``trpc_mount``, as in production. Captures are parsed from
-/work/shared/fixtures/trpc-v11-wire-captures.txt; their bytes are not copied here.
+``trpc_mount``, as in production. Captures are parsed from tests/fixtures/
+trpc-v11-wire-captures.txt, a verbatim copy of the project's shared fixture (a test checks the
+copy still matches the shared one when that is beside the repository).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import pytest
 
 from tests.support.trpc_testapp import AppState, running_testapp
 
-CAPTURES = Path("/work/shared/fixtures/trpc-v11-wire-captures.txt")
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "trpc-v11-wire-captures.txt"
+SHARED_CAPTURES = (Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+                   / "trpc-v11-wire-captures.txt")
+
+
+def test_capture_copy_matches_the_shared_fixture() -> None:
+    if not SHARED_CAPTURES.exists():
+        pytest.skip(f"no shared fixture at {SHARED_CAPTURES} to compare the copy with")
+    assert CAPTURES.read_bytes() == SHARED_CAPTURES.read_bytes()
 CAPTURED_BASE = "http://127.0.0.1:3999"
 JSON_HEADERS = {"content-type": "application/json"}
 
