@@ -54,6 +54,7 @@ from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler
 from server.services.automations import Automations
 from server.services.changes import Signals, Writer
+from server.services.task_events import EventFeed
 from server.services.tasks import TaskService
 from server.settings import Settings
 from server.typegen import render_typescript
@@ -114,7 +115,11 @@ class Errands:
         self.keyring = KeyRing(settings.api_keys)
         self.db = Database(settings.database_url)
         self.hub = EventHub()
-        self.signals = Signals(publish=self.hub.publish)
+        # SQLite: one process writes, so committed events go straight to subscribers.
+        # PostgreSQL: other nodes write too, so events reach subscribers from the table.
+        self.event_feed = None if self.db.is_sqlite else EventFeed(self.db, self.hub)
+        self.signals = Signals(publish=self.hub.publish if self.event_feed is None
+                               else self.event_feed.kick)
         self.writer = Writer(self.db, self.signals, clock)
         self.http = http_client(100)
         # api_call gets several small pools (httpcore scans a whole pool on every request).
@@ -186,9 +191,13 @@ class Errands:
                                seconds=max(1.0, self.settings.lease_seconds / 3),
                                id="maintenance", coalesce=True)
         await self.runner.start()
+        if self.event_feed is not None:
+            self.event_feed.start()
 
     async def stop(self) -> None:
         await self.runner.stop(self.settings.shutdown_grace_seconds)
+        if self.event_feed is not None:
+            await self.event_feed.stop()
         await self.automations.stop(self.settings.shutdown_grace_seconds)
         self.scheduler.shutdown(wait=False)
         await self.browser_pool.close()

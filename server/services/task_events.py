@@ -7,6 +7,9 @@ left). Items are sent as pre-encoded JSON (``msgspec.Raw``): no re-encoding per 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -14,8 +17,10 @@ import msgspec
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.errors import InvalidInput
-from server.events import EventHub
+from server.events import EventHub, PublishedEvent
 from server.rpc.registry import Tracked
+
+log = logging.getLogger("errands.events")
 
 
 def _parse_event_id(value: str | None) -> int | None:
@@ -64,3 +69,53 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
             yield Tracked(str(event.id), msgspec.Raw(event.payload))
     finally:
         hub.unsubscribe(sub)
+
+
+class EventFeed:
+    """Feeds the hub from ``task_events`` — the way events reach subscribers on PostgreSQL,
+    where other nodes write too.
+
+    It polls every ``interval`` seconds while anyone is subscribed, and at once when this
+    node commits (``kick``), so local changes arrive without delay and other nodes' within
+    ``interval``. Events are published in id order, each once.
+    """
+
+    def __init__(self, db: Database, hub: EventHub, *, interval: float = 0.1) -> None:
+        self.db = db
+        self.hub = hub
+        self.interval = interval
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self, _events: object = None) -> None:
+        self._kick.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        cursor = self.hub.last_id
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.interval)
+            self._kick.clear()
+            try:
+                async with self.db.read() as conn:
+                    if self.hub.subscriber_count == 0:
+                        # Nobody listens: only keep the cursor current (one cheap query).
+                        cursor = max(cursor, await repo.event_last_id(conn))
+                        self.hub.last_id = cursor
+                        continue
+                    rows = await repo.events_after(conn, cursor, task_id=None)
+            except Exception:
+                log.exception("reading task events failed")
+                continue
+            if rows:
+                cursor = rows[-1].id
+                self.hub.publish([PublishedEvent(r.id, r.task_id, r.payload) for r in rows])

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
@@ -81,3 +82,40 @@ def test_invalid_setting_is_named_at_start(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "PORT" in done.stderr and "eighty" in done.stderr
+
+
+@pytest.mark.postgres
+def test_subscribers_see_changes_made_on_another_node(tmp_path: Path) -> None:
+    require_postgres()
+    url, name = create_postgres_database()
+    try:
+        a = ErrandsServer(database_url=url, workdir=tmp_path).start()
+        b = ErrandsServer(database_url=url, workdir=tmp_path).start()
+        try:
+            with httpx.Client(timeout=20) as client, client.stream(
+                    "GET", f"{a.url}/tasks.onChange", params={"input": "{}"},
+                    headers={"accept": "text/event-stream"}) as stream:
+                lines = stream.iter_lines()
+                assert next(lines) == "event: connected"
+                task = b.call("tasks.create", {
+                    "title": "remote", "taskType": "api_call", "executionType": "manual",
+                    "executionConfig": {"apiEndpoint": "https://example.com"}}, mutation=True)
+                b.call("tasks.cancel", {"id": task["id"]}, mutation=True)
+                seen: list[tuple[str, str]] = []
+                deadline = time.monotonic() + 15  # pings (every 1 s) keep the loop turning
+                for line in lines:
+                    if time.monotonic() > deadline:
+                        break
+                    if line.startswith("data: {"):
+                        event = msgspec.json.decode(line[6:])
+                        if event.get("task", {}).get("id") == task["id"]:
+                            seen.append((event["type"], event["task"]["status"]))
+                    if len(seen) == 2:
+                        break
+            assert seen == [("created", "pending"), ("status", "cancelled")]
+        finally:
+            for node in (a, b):
+                node.stop()
+                node.client.close()
+    finally:
+        drop_postgres_database(name)
