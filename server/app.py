@@ -172,13 +172,19 @@ class Errands:
             await self.runner.rescue_expired()
             await self.task_timer.run()
             await self.automations.start()  # work filed by other nodes
+        except Exception:
+            log.exception("maintenance failed")
+
+    async def _housekeeping(self) -> None:
+        """Old task events (kept a day, for resuming) and artifacts past their retention."""
+        try:
             async with self.db.write() as conn:
                 await repo.events_prune(conn, self.clock() - timedelta(days=1))
             if self.settings.artifact_retention_days > 0:
                 cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
                 await asyncio.to_thread(self.artifacts.prune, cutoff)
         except Exception:
-            log.exception("maintenance failed")
+            log.exception("housekeeping failed")
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -190,6 +196,8 @@ class Errands:
         self.scheduler.add_job(self._maintenance, "interval",
                                seconds=max(1.0, self.settings.lease_seconds / 3),
                                id="maintenance", coalesce=True)
+        self.scheduler.add_job(self._housekeeping, "interval", minutes=10, id="housekeeping",
+                               coalesce=True, next_run_time=self.clock())
         await self.runner.start()
         if self.event_feed is not None:
             self.event_feed.start()

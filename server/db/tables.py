@@ -130,6 +130,7 @@ task_events = sa.Table(
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_task_events_task", "task_id", "id"),
+    sa.Index("ix_task_events_created", "created_at"),
     sqlite_autoincrement=True,
 )
 
