@@ -67,12 +67,9 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
 
 
 async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequence[str],
-                             values: dict[str, Any], *, lease_owner: str | None = None
-                             ) -> Row | None:
-    """CAS: update only while the task is in one of ``expected`` (and held by ``lease_owner``)."""
+                             values: dict[str, Any]) -> Row | None:
+    """CAS: update only while the task is in one of ``expected``."""
     stmt = tasks.update().where(tasks.c.id == task_id, tasks.c.status.in_(list(expected)))
-    if lease_owner is not None:
-        stmt = stmt.where(tasks.c.lease_owner == lease_owner)
     row: Row | None = (await conn.execute(stmt.values(**values).returning(tasks))).one_or_none()
     return row
 

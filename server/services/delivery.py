@@ -49,9 +49,9 @@ from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
 from server.services import automation_queries as q
+from server.services.pagination import decode_cursor, encode_cursor
 from server.services.secrets_box import SecretUnreadable
 from server.services.signing import signed_headers
-from server.services.tasks import decode_cursor, encode_cursor
 from server.services.webhooks import WebhookService
 
 log = logging.getLogger("errands.delivery")
@@ -307,7 +307,7 @@ class DeliveryService:
     # --- reads -----------------------------------------------------------------------------
 
     async def page(self, query: MessageList) -> MessagePage:
-        after = decode_cursor(query.cursor) if query.cursor else None
+        after = decode_cursor(query.cursor, procedure="messages.list") if query.cursor else None
         async with self.db.read() as conn:
             rows = await q.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,

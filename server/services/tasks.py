@@ -7,7 +7,6 @@ task is in now.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -28,6 +27,7 @@ from server.ids import new_id
 from server.lifecycle import Status
 from server.rpc.inputs import validation_error
 from server.services.changes import ChangeSet, Writer
+from server.services.pagination import decode_cursor, encode_cursor
 from server.services.views import execution_view, task_view
 
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -47,20 +47,6 @@ def _issues_error(issues: list[Issue]) -> InvalidInput:
     items = [{"path": ["executionConfig", *i.path], "message": i.message} for i in issues]
     return InvalidInput("; ".join(f"{'.'.join(map(str, i['path']))}: {i['message']}"
                                   for i in items), items)
-
-
-def encode_cursor(row: Row) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, task_id = raw.split("|", 1)
-        return datetime.fromisoformat(created), task_id
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput.at(["cursor"], "is not a cursor returned by tasks.list") from None
 
 
 class TaskService:
@@ -167,7 +153,7 @@ class TaskService:
 
     async def page(self, query: TaskList) -> TaskPage:
         statuses = [query.status] if isinstance(query.status, str) else query.status
-        after = decode_cursor(query.cursor) if query.cursor else None
+        after = decode_cursor(query.cursor, procedure="tasks.list") if query.cursor else None
         async with self.db.read() as conn:
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after)
@@ -204,15 +190,13 @@ class TaskService:
             raise Conflict(f"task changed concurrently; it is now {status}")
         return new
 
-    async def _placement_values(self, cs: ChangeSet, row: Row, *, automatic: bool,
+    async def _placement_values(self, cs: ChangeSet, row: Row, *,
                                 scheduled_for: datetime | None, trigger: str) -> dict[str, Any]:
+        """Columns placing ``row`` for the bots: queued now, or scheduled for its time or its
+        open dependencies."""
         open_deps = bool(await repo.task_open_dependencies(cs.conn, row.id))
-        place = lifecycle.place(automatic=automatic, assigned_to_bot=True if not automatic
-                                else row.assigned_to_bot, scheduled_for=scheduled_for,
+        place = lifecycle.place(automatic=True, assigned_to_bot=True, scheduled_for=scheduled_for,
                                 dependencies_open=open_deps, now=cs.now)
-        if not automatic:
-            place = lifecycle.place(automatic=True, assigned_to_bot=True,
-                                    scheduled_for=None, dependencies_open=open_deps, now=cs.now)
         return {"status": place.status.value, "status_reason": place.reason,
                 "due_at": place.due_at,
                 "queued_at": cs.now if place.status == Status.QUEUED else None,
@@ -222,8 +206,7 @@ class TaskService:
         """pending/scheduled → queued now (or waiting for dependencies)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "execute")
-            values = await self._placement_values(cs, row, automatic=False, scheduled_for=None,
-                                                  trigger="manual")
+            values = await self._placement_values(cs, row, scheduled_for=None, trigger="manual")
             new = await self._cas(cs, row, values)
             cs.emit("status", new)
         return task_view(new)
@@ -233,8 +216,7 @@ class TaskService:
             row = await self._current(cs, task_id, "approve")
             automatic = row.execution_type == "automatic" and row.assigned_to_bot
             if automatic:
-                values = await self._placement_values(cs, row, automatic=True,
-                                                      scheduled_for=row.scheduled_for,
+                values = await self._placement_values(cs, row, scheduled_for=row.scheduled_for,
                                                       trigger="approval")
             else:
                 values = {"status": Status.PENDING.value, "status_reason": None,

@@ -1,0 +1,24 @@
+"""Keyset cursors for newest-first lists: opaque to clients, (createdAt, id) inside."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from server.db.repositories import Row
+from server.errors import InvalidInput
+
+
+def encode_cursor(row: Row) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, procedure: str) -> tuple[datetime, str]:
+    """The (createdAt, id) inside; BAD_REQUEST naming ``procedure`` if it is not a cursor."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, row_id = raw.split("|", 1)
+        return datetime.fromisoformat(created), row_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput.at(["cursor"], f"is not a cursor returned by {procedure}") from None
