@@ -88,8 +88,11 @@ class Database:
             kwargs["pool_size"] = 8
             kwargs["connect_args"] = {"timeout": 10}
         else:
-            kwargs["pool_size"] = 10
-            kwargs["max_overflow"] = 20
+            # At most 30 connections, as before (10 + 20 overflow), but all kept once opened:
+            # overflow connections were closed on return and reopened under the next burst
+            # (a connect, a TLS probe and fresh prepared statements each time).
+            kwargs["pool_size"] = 30
+            kwargs["max_overflow"] = 0
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # Reads on PostgreSQL run in autocommit: one round trip per SELECT instead of
         # BEGIN + SELECT + ROLLBACK. Every read is a plain SELECT under READ COMMITTED, where
