@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import sys
 
@@ -21,6 +22,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _event_loop_and_parser() -> tuple[str, str]:
+    """What uvicorn's ``loop="auto"`` / ``http="auto"`` pick: uvloop and httptools when
+    installed (``uvicorn[standard]``, a dependency), else asyncio and h11."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http
+
+
 def main() -> int:
     try:
         settings = Settings.from_env()
@@ -33,9 +42,12 @@ def main() -> int:
               file=sys.stderr)
         return 2
     app = create_app(settings)
+    loop, http = _event_loop_and_parser()
     print(f"errands: serving http://{settings.host}:{settings.port}/trpc "
-          f"({settings.database_url.split('://')[0]})", file=sys.stderr, flush=True)
+          f"({settings.database_url.split('://')[0]}; {loop}, {http})",
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                loop="auto", http="auto",
                 access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds)
                 + 10, lifespan="on")
     return 0

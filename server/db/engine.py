@@ -9,6 +9,7 @@ LOCKED`` claims let several processes share the work.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,11 +19,14 @@ import msgspec
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x45_52_52_41  # "ERRA": one node migrates at a time
+# A pooled PostgreSQL connection idle longer than this is pinged before use (a ping through
+# SQLAlchemy's asyncpg adapter is BEGIN; ";"; ROLLBACK — three round trips, too dear per call).
+PING_IDLE_SECONDS = 5.0
 
 
 def _json_serializer(value: Any) -> str:
@@ -36,6 +40,28 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _pg_on_checkin(_dbapi_conn: Any, record: Any) -> None:
+    if record is not None:
+        record.info["errands_idle_since"] = time.monotonic()
+
+
+def _pg_on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Pessimistic disconnect handling, but only for connections that sat idle a while.
+
+    A connection used within ``PING_IDLE_SECONDS`` is taken as is; an older one is pinged and,
+    if dead, replaced (``DisconnectionError`` makes the pool retry with a new connection). A
+    database restart between two uses is still caught by SQLAlchemy's disconnect detection,
+    which invalidates the whole pool on the first error.
+    """
+    idle_since = record.info.get("errands_idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS:
+        return
+    try:
+        dbapi_conn.ping()
+    except Exception as error:
+        raise exc.DisconnectionError(f"stale pooled connection: {error}") from error
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
@@ -62,12 +88,23 @@ class Database:
             kwargs["pool_size"] = 8
             kwargs["connect_args"] = {"timeout": 10}
         else:
-            kwargs["pool_size"] = 10
-            kwargs["max_overflow"] = 20
-            kwargs["pool_pre_ping"] = True
+            # At most 30 connections, as before (10 + 20 overflow), but all kept once opened:
+            # overflow connections were closed on return and reopened under the next burst
+            # (a connect, a TLS probe and fresh prepared statements each time).
+            kwargs["pool_size"] = 30
+            kwargs["max_overflow"] = 0
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # Reads on PostgreSQL run in autocommit: one round trip per SELECT instead of
+        # BEGIN + SELECT + ROLLBACK. Every read is a plain SELECT under READ COMMITTED, where
+        # each statement takes its own snapshot anyway, so what a read sees is unchanged.
+        # (SQLite's driver issues no BEGIN before a SELECT, so it keeps the plain engine.)
+        self._read_engine: AsyncEngine = self.engine
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
+        else:
+            event.listen(self.engine.sync_engine, "checkin", _pg_on_checkin)
+            event.listen(self.engine.sync_engine, "checkout", _pg_on_checkout)
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @staticmethod
@@ -92,7 +129,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        """A connection for SELECTs only (autocommit on PostgreSQL): never write through it."""
+        async with self._read_engine.connect() as conn:
             yield conn
 
     async def migrate(self) -> None:
@@ -109,7 +147,7 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self._read_engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
         except Exception:
             return False
