@@ -183,8 +183,8 @@ def cancels_dependent(dependency_status: Status, dependent_status: Status) -> bo
 
 def reopens_dependent(retried_id: str, dependent_status: Status,
                       dependent_reason: str | None) -> bool:
-    """On ``tasks.retry`` of ``retried_id``: a dependent the cascade cancelled because of it is
-    placed again (and, in turn, re-opens the ones it cancelled)."""
+    """On ``tasks.retry`` of ``retried_id``: a dependent the cascade cancelled because of it
+    (directly or further down: the reason names the task that broke) is placed again."""
     return (dependent_status == Status.CANCELLED and dependent_reason is not None
             and dependent_reason.startswith(f"dependency {retried_id} ")
             and dependent_reason.removeprefix(f"dependency {retried_id} ")

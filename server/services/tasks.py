@@ -315,17 +315,18 @@ class TaskService:
         return task_view(new)
 
     async def _reopen_dependents(self, cs: ChangeSet, retried: Row, actor: Actor) -> None:
-        """Place again, as on create, every dependent the cascade cancelled (transitively)."""
+        """Place again, as on create, every dependent the cascade cancelled because of
+        ``retried`` (their reasons name it, however far down they are)."""
         todo = [retried.id]
         while todo:
             current = todo.pop()
             for dep in await repo.task_dependents(cs.conn, current):
-                if not lifecycle.reopens_dependent(current, Status(dep.status),
+                if not lifecycle.reopens_dependent(retried.id, Status(dep.status),
                                                    dep.status_reason):
                     continue
                 deps = [(d, Status(s)) for d, s in
                         await wf.task_dependency_statuses(cs.conn, dep.id)]
-                if lifecycle.broken_dependency([d for d in deps if d[0] != current]):
+                if lifecycle.broken_dependency(deps):
                     continue  # another dependency broke too: it stays cancelled
                 place = lifecycle.initial(
                     needs_review=dep.requires_human_review
@@ -468,12 +469,14 @@ def _changes(row: Row, values: dict[str, Any]) -> dict[str, Any]:
 async def settle_dependents(cs: ChangeSet, ended: Row, actor: Actor = SYSTEM) -> None:
     """After ``ended`` reached a terminal status: release the tasks waiting on it, or — when it
     broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
+    # The cancellations name the task that broke (the root), however far down they are.
+    root = ended
     pending: list[Row] = [ended]
     while pending:
         current = pending.pop()
         for dep in await repo.task_dependents(cs.conn, current.id):
             if lifecycle.cancels_dependent(Status(current.status), Status(dep.status)):
-                reason = lifecycle.cascade_reason(current.id, current.status)
+                reason = lifecycle.cascade_reason(root.id, root.status)
                 new = await repo.task_set_status_if(cs.conn, dep.id, [dep.status], {
                     "status": Status.CANCELLED.value, "status_reason": reason,
                     "due_at": None, "next_attempt_at": None,
@@ -481,7 +484,8 @@ async def settle_dependents(cs: ChangeSet, ended: Row, actor: Actor = SYSTEM) ->
                 if new is not None:
                     cs.emit("status", new)
                     cs.audit(actor, "tasks.cancel", "task", new.id,
-                             {"reason": reason, "dependency": current.id, "from": dep.status})
+                             {"reason": reason, "dependency": current.id, "from": dep.status,
+                              "cause": root.id})
                     pending.append(new)
                 continue
             if dep.status != Status.SCHEDULED or dep.status_reason != \
