@@ -98,3 +98,11 @@ async def tasks_mark_autorun(conn: AsyncConnection, *, everything: bool,
     await conn.execute(tasks.update()
                        .where(queued, sa.not_(paused), tasks.c.status_reason == AUTORUN_PAUSED)
                        .values(status_reason=None))
+
+
+async def task_statuses_locked(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, str]:
+    """Statuses of ``ids``, share-locked (PostgreSQL) until this transaction ends: a task
+    filed with dependencies cannot miss their end, which waits for it to commit."""
+    stmt = (sa.select(tasks.c.id, tasks.c.status).where(tasks.c.id.in_(list(ids)))
+            .order_by(tasks.c.id).with_for_update(read=True))
+    return {r.id: r.status for r in await conn.execute(stmt)}

@@ -125,7 +125,7 @@ class TaskService:
         broken: str | None = None
         open_deps = False
         if depends_on:
-            statuses = await repo.task_statuses(cs.conn, depends_on)
+            statuses = await wf.task_statuses_locked(cs.conn, depends_on)
             for i, dep in enumerate(depends_on):
                 status = statuses.get(dep)
                 if status is None:
