@@ -25,6 +25,8 @@ async def task_dependency_statuses(conn: AsyncConnection, task_id: str) -> list[
 async def task_update_if(conn: AsyncConnection, task_id: str, expected_status: str,
                          values: dict[str, Any]) -> Row | None:
     """CAS edit of a task's fields while it is still in ``expected_status``."""
+    if values.get("status", expected_status) != expected_status:
+        values = {"stalled_since": None, **values}  # a stall ends with its status
     stmt = (tasks.update().where(tasks.c.id == task_id, tasks.c.status == expected_status)
             .values(**values).returning(tasks))
     row: Row | None = (await conn.execute(stmt)).one_or_none()
