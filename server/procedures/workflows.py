@@ -38,7 +38,8 @@ def register(router: Router) -> None:
         """Approve each task; per-id results in input order."""
         service = ctx.services.tasks
         return await service.many(data.ids, lambda i: service.approve(
-            i, reviewer=ctx.principal.name, notes=data.notes, actor=ctx.actor))
+            i, reviewer=ctx.principal.name, notes=data.notes, actor=ctx.actor,
+            action="tasks.approveMany"))
 
     @router.mutation("tasks.cancelMany", input=CancelManyInput, output=BulkResult,
                      permission="cancel")
@@ -46,11 +47,13 @@ def register(router: Router) -> None:
         """Cancel each task; per-id results in input order."""
         service = ctx.services.tasks
         return await service.many(data.ids, lambda i: service.cancel(
-            i, by=ctx.principal.name, reason=data.reason, actor=ctx.actor))
+            i, by=ctx.principal.name, reason=data.reason, actor=ctx.actor,
+            action="tasks.cancelMany"))
 
     @router.mutation("tasks.retryMany", input=RetryManyInput, output=BulkResult,
                      permission="retry")
     async def retry_many(ctx: Context, data: RetryManyInput) -> BulkResult:
         """Retry each failed task; per-id results in input order."""
         service = ctx.services.tasks
-        return await service.many(data.ids, lambda i: service.retry(i, actor=ctx.actor))
+        return await service.many(data.ids, lambda i: service.retry(
+            i, actor=ctx.actor, action="tasks.retryMany"))

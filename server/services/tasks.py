@@ -254,7 +254,7 @@ class TaskService:
         return task_view(new)
 
     async def approve(self, task_id: str, *, reviewer: str, notes: str | None,
-                      actor: Actor = SYSTEM) -> Task:
+                      actor: Actor = SYSTEM, action: str = "tasks.approve") -> Task:
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "approve")
             await self._refuse_broken(cs, row)
@@ -268,7 +268,7 @@ class TaskService:
             values.update(reviewed_by=reviewer, reviewed_at=cs.now, review_notes=notes)
             new = await self._cas(cs, row, values)
             cs.emit("status", new)
-            cs.audit(actor, "tasks.approve", "task", new.id, {"notes": notes, "to": new.status})
+            cs.audit(actor, action, "task", new.id, {"notes": notes, "to": new.status})
         return task_view(new)
 
     async def reject(self, task_id: str, *, reviewer: str, notes: str | None,
@@ -285,7 +285,7 @@ class TaskService:
         return task_view(new)
 
     async def cancel(self, task_id: str, *, by: str, reason: str | None,
-                     actor: Actor = SYSTEM) -> Task:
+                     actor: Actor = SYSTEM, action: str = "tasks.cancel") -> Task:
         """Ends any non-terminal task; a running attempt is stopped and recorded cancelled."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "cancel")
@@ -296,11 +296,12 @@ class TaskService:
             if row.status == Status.IN_PROGRESS:
                 cs.cancels.append(row.id)
             cs.emit("status", new)
-            cs.audit(actor, "tasks.cancel", "task", new.id, {"reason": reason, "from": row.status})
+            cs.audit(actor, action, "task", new.id, {"reason": reason, "from": row.status})
             await settle_dependents(cs, new, actor)
         return task_view(new)
 
-    async def retry(self, task_id: str, *, actor: Actor = SYSTEM) -> Task:
+    async def retry(self, task_id: str, *, actor: Actor = SYSTEM,
+                    action: str = "tasks.retry") -> Task:
         """failed → queued with a fresh retry budget; the dependents its failure cancelled are
         re-opened (CONTRACT §10)."""
         async with self.writer.transaction() as cs:
@@ -310,11 +311,12 @@ class TaskService:
                 "error_count": 0, "queued_at": cs.now, "completed_at": None,
                 "next_trigger": "retry", "next_attempt_at": None})
             cs.emit("status", new)
-            cs.audit(actor, "tasks.retry", "task", new.id, {"lastError": row.last_error})
-            await self._reopen_dependents(cs, new, actor)
+            cs.audit(actor, action, "task", new.id, {"lastError": row.last_error})
+            await self._reopen_dependents(cs, new, actor, action)
         return task_view(new)
 
-    async def _reopen_dependents(self, cs: ChangeSet, retried: Row, actor: Actor) -> None:
+    async def _reopen_dependents(self, cs: ChangeSet, retried: Row, actor: Actor,
+                                 action: str) -> None:
         """Place again, as on create, every dependent the cascade cancelled because of
         ``retried`` (their reasons name it, however far down they are)."""
         todo = [retried.id]
@@ -342,7 +344,7 @@ class TaskService:
                     "reviewed_by": None, "reviewed_at": None, "review_notes": None})
                 if new is not None:
                     cs.emit("status", new)
-                    cs.audit(actor, "tasks.retry", "task", new.id,
+                    cs.audit(actor, action, "task", new.id,
                              {"reopened": True, "dependency": current, "to": new.status})
                     todo.append(new.id)
 

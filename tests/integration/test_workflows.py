@@ -242,6 +242,9 @@ def test_bulk_actions_answer_per_id_in_input_order(shared_server: ErrandsServer,
     assert results[1]["error"]["code"] == "NOT_FOUND"
     assert results[3]["error"]["code"] == "CONFLICT" and results[3]["task"] is None
     assert results[0]["task"]["reviewedBy"] == "rev"
+    (entry,) = audit(shared_server, targetId=waiting[1], action="tasks.approveMany")
+    assert entry["actor"] == "rev" and entry["detail"]["notes"] == "batch"
+    assert audit(shared_server, targetId=manual, action="tasks.approveMany") == []
     for task_id in waiting:
         server.wait_for(task_id, {"completed"})
     cancelled = server.call("tasks.cancelMany", {"ids": [manual, waiting[0]],
