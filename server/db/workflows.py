@@ -14,11 +14,15 @@ from server.db.tables import system_settings, task_dependencies, tasks
 Row = sa.Row[Any]
 
 
-async def task_dependency_statuses(conn: AsyncConnection, task_id: str) -> list[tuple[str, str]]:
-    """(id, status) of every task ``task_id`` depends on."""
+async def task_dependency_statuses(conn: AsyncConnection, task_id: str, *, lock: bool = False
+                                   ) -> list[tuple[str, str]]:
+    """(id, status) of every task ``task_id`` depends on; ``lock`` share-locks them
+    (PostgreSQL) so that their end waits for this transaction, or this read for their end."""
     stmt = (sa.select(tasks.c.id, tasks.c.status)
             .join(task_dependencies, task_dependencies.c.depends_on_id == tasks.c.id)
             .where(task_dependencies.c.task_id == task_id).order_by(tasks.c.id))
+    if lock:
+        stmt = stmt.with_for_update(read=True, of=tasks)
     return [(r.id, r.status) for r in await conn.execute(stmt)]
 
 

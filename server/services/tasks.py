@@ -236,7 +236,7 @@ class TaskService:
         """PRECONDITION_FAILED naming a dependency that can no longer complete."""
         if not row.depends_on:
             return
-        deps = await wf.task_dependency_statuses(cs.conn, row.id)
+        deps = await wf.task_dependency_statuses(cs.conn, row.id, lock=True)
         why = lifecycle.broken_dependency([(d, Status(s)) for d, s in deps])
         if why is not None:
             raise PreconditionFailed(why)
@@ -468,6 +468,24 @@ def _changes(row: Row, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def _cancel_dependent(cs: ChangeSet, dep: Row, root: Row) -> Row | None:
+    """CAS-cancel ``dep``; when someone moved it meanwhile (an approval), decide again on
+    what it is now, so that it cannot be left waiting on a broken dependency."""
+    reason = lifecycle.cascade_reason(root.id, root.status)
+    for _ in range(3):
+        new = await repo.task_set_status_if(cs.conn, dep.id, [dep.status], {
+            "status": Status.CANCELLED.value, "status_reason": reason, "due_at": None,
+            "next_attempt_at": None, "completed_at": cs.now, "updated_at": cs.now})
+        if new is not None:
+            return new
+        again = await repo.task_get(cs.conn, dep.id)
+        if again is None or not lifecycle.cancels_dependent(Status(root.status),
+                                                            Status(again.status)):
+            return None
+        dep = again
+    return None
+
+
 async def settle_dependents(cs: ChangeSet, ended: Row, actor: Actor = SYSTEM) -> None:
     """After ``ended`` reached a terminal status: release the tasks waiting on it, or — when it
     broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
@@ -478,16 +496,12 @@ async def settle_dependents(cs: ChangeSet, ended: Row, actor: Actor = SYSTEM) ->
         current = pending.pop()
         for dep in await repo.task_dependents(cs.conn, current.id):
             if lifecycle.cancels_dependent(Status(current.status), Status(dep.status)):
-                reason = lifecycle.cascade_reason(root.id, root.status)
-                new = await repo.task_set_status_if(cs.conn, dep.id, [dep.status], {
-                    "status": Status.CANCELLED.value, "status_reason": reason,
-                    "due_at": None, "next_attempt_at": None,
-                    "completed_at": cs.now, "updated_at": cs.now})
+                new = await _cancel_dependent(cs, dep, root)
                 if new is not None:
                     cs.emit("status", new)
                     cs.audit(actor, "tasks.cancel", "task", new.id,
-                             {"reason": reason, "dependency": current.id, "from": dep.status,
-                              "cause": root.id})
+                             {"reason": new.status_reason, "dependency": current.id,
+                              "from": dep.status, "cause": root.id})
                     pending.append(new)
                 continue
             if dep.status != Status.SCHEDULED or dep.status_reason != \

@@ -6,6 +6,7 @@ autorun switch (two nodes on PostgreSQL)."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -325,11 +326,12 @@ def test_schedules_preview(shared_server: ErrandsServer) -> None:
 def test_a_task_nobody_reviews_is_reported_stalled_once(
         database_url: str, errands_server: Callable[..., ErrandsServer],
         outside: HttpServer) -> None:
-    outside.route("/stall-hook", status=204)
+    path = f"/stall-hook-{uuid.uuid4().hex[:8]}"  # the receiver is shared by both databases
+    outside.route(path, status=204)
     server = errands_server(database_url, api_key="admin-key", env={
         "ERRANDS_API_KEYS": KEYS, "STALLED_AFTER": "awaiting_review=2s",
         "STALLED_CHECK_SECONDS": "0.5", "STALLED_ACTION": "notify"})
-    hook = server.call("webhooks.create", {"name": "h", "url": outside.url_for("/stall-hook")},
+    hook = server.call("webhooks.create", {"name": "h", "url": outside.url_for(path)},
                        mutation=True)
     task = create(server, api(outside.url_for("/ok"), requiresHumanReview=True,
                               sourceWebhookId=hook["id"]))
@@ -354,9 +356,9 @@ def test_a_task_nobody_reviews_is_reported_stalled_once(
     assert fresh["id"] not in [t["id"] for t in listed]
     (entry,) = audit(server, targetId=task["id"], action="stalled")
     assert entry["actor"] == "system" and entry["detail"]["status"] == "awaiting_review"
-    eventually(lambda: outside.requests_to("/stall-hook"))
+    eventually(lambda: outside.requests_to(path))
     time.sleep(1.5)  # three more checks: still one message
-    (sent,) = outside.requests_to("/stall-hook")
+    (sent,) = outside.requests_to(path)
     assert sent.json()["type"] == "task.stalled" and sent.json()["taskId"] == task["id"]
     assert sent.headers["webhook-signature"].startswith("v1,")
     (message,) = server.call("messages.list", {"taskId": task["id"]})["items"]
