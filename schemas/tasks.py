@@ -81,6 +81,7 @@ class Task(Output):
     started_at: Timestamp | None
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
+    stalled_since: Timestamp | None = None
 
 
 class TaskGet(IdInput):
@@ -93,6 +94,7 @@ class TaskList(Input):
     search: str | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
+    stalled: bool | None = None
 
 
 class TaskPage(Output):
@@ -150,6 +152,7 @@ class TaskExecution(Output):
     artifacts: list[Artifact]
     browser_session_id: str | None = None
     debug_url: str | None = None
+    input: Any = None
 
 
 class OnChangeInput(Input):
@@ -158,6 +161,6 @@ class OnChangeInput(Input):
 
 
 class TaskEvent(Output):
-    type: Literal["created", "status", "execution"]
+    type: Literal["created", "status", "execution", "stalled"]
     task: Task
     execution: TaskExecution | None = None

@@ -8,7 +8,8 @@ import msgspec
 
 from schemas.base import Input, NonEmptyStr, Output, Timestamp
 
-MessageKind = Literal["notification", "reminder", "task.completed", "task.failed", "report"]
+MessageKind = Literal["notification", "reminder", "task.completed", "task.failed", "report",
+                      "task.stalled"]
 MessageStatus = Literal["scheduled", "queued", "delivered", "failed"]
 
 

@@ -37,14 +37,17 @@ from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
 from server.context import Context, Services
 from server.db import repositories as repo
+from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.procedures import audit as audit_procedures
 from server.procedures import messages as message_procedures
 from server.procedures import schedules as schedule_procedures
 from server.procedures import system as system_procedures
 from server.procedures import tasks as task_procedures
 from server.procedures import webhooks as webhook_procedures
+from server.procedures import workflows as workflow_procedures
 from server.retry import RetryPolicy
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
@@ -52,8 +55,11 @@ from server.rpc.litestar import trpc_mount
 from server.rpc.registry import Procedure, Router
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler
+from server.services.audit import AuditService
 from server.services.automations import Automations
+from server.services.autorun import AutorunService
 from server.services.changes import Signals, Writer
+from server.services.stalls import StallWatch
 from server.services.task_events import EventFeed
 from server.services.tasks import TaskService
 from server.settings import Settings
@@ -74,6 +80,8 @@ def build_router() -> Router:
     webhook_procedures.register(router)
     message_procedures.register(router)
     schedule_procedures.register(router)
+    workflow_procedures.register(router)
+    audit_procedures.register(router)
     return router
 
 
@@ -159,6 +167,14 @@ class Errands:
                                  started_monotonic=time.monotonic(), version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))
         self.services.extra["automations"] = self.automations
+        # Workflows and governance (CONTRACT §10): audit log, autorun switch, stalled work.
+        self.audit = AuditService(self.db)
+        self.autorun = AutorunService(self.db, self.writer, self.runner.pause)
+        self.stalls = StallWatch(self.writer, limits=settings.stalled_after,
+                                 action=settings.stalled_action,
+                                 webhook_id=settings.stalled_webhook_id,
+                                 delivery=self.automations.delivery)
+        self.services.extra.update(audit=self.audit, autorun=self.autorun)
 
     async def _promote_due(self) -> datetime | None:
         async with self.writer.transaction() as cs:
@@ -180,11 +196,27 @@ class Errands:
         try:
             async with self.db.write() as conn:
                 await repo.events_prune(conn, self.clock() - timedelta(days=1))
+            if self.settings.audit_retention_days > 0:
+                async with self.db.write() as conn:
+                    await audit_prune(conn, self.clock()
+                                      - timedelta(days=self.settings.audit_retention_days))
             if self.settings.artifact_retention_days > 0:
                 cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
                 await asyncio.to_thread(self.artifacts.prune, cutoff)
         except Exception:
             log.exception("housekeeping failed")
+
+    async def _poll_autorun(self) -> None:
+        try:
+            await self.autorun.poll()
+        except Exception:
+            log.exception("reading the autorun switch failed")
+
+    async def _check_stalls(self) -> None:
+        try:
+            await self.stalls.check()
+        except Exception:
+            log.exception("checking for stalled tasks failed")
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -198,6 +230,12 @@ class Errands:
                                id="maintenance", coalesce=True)
         self.scheduler.add_job(self._housekeeping, "interval", minutes=10, id="housekeeping",
                                coalesce=True, next_run_time=self.clock())
+        await self._poll_autorun()
+        self.scheduler.add_job(self._poll_autorun, "interval", seconds=1, id="autorun",
+                               coalesce=True, max_instances=1)
+        self.scheduler.add_job(self._check_stalls, "interval",
+                               seconds=self.settings.stalled_check_seconds, id="stalls",
+                               coalesce=True, max_instances=1)
         await self.runner.start()
         if self.event_feed is not None:
             self.event_feed.start()
@@ -219,7 +257,8 @@ class Errands:
             authorization = info.connection_params.get("authorization") or \
                 info.connection_params.get("Authorization")
         principal: Principal = self.keyring.authenticate(authorization)
-        return Context(principal, self.services)
+        return Context(principal, self.services,
+                       request_id=(info.headers.get("x-request-id") or "")[:200] or None)
 
     def trpc_app(self, router: Router) -> TRPCApp:
         return TRPCApp(router, create_context=self.context, authorize=_authorize,

@@ -8,6 +8,7 @@ from typing import Any
 from server.auth import Principal
 from server.db.engine import Database
 from server.events import EventHub
+from server.services.audit import Actor
 from server.services.tasks import TaskService
 from server.settings import Settings
 
@@ -30,3 +31,9 @@ class Services:
 class Context:
     principal: Principal
     services: Services
+    request_id: str | None = None  # the X-Request-ID request header, when sent
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this call."""
+        return Actor(self.principal.name, self.principal.role, self.request_id)

@@ -7,7 +7,7 @@ apply the returned :class:`Transition` with a compare-and-set write (``WHERE sta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Literal
 
@@ -34,7 +34,7 @@ BREAKS_DEPENDENTS: Final[frozenset[Status]] = frozenset(
     {Status.FAILED, Status.CANCELLED, Status.REJECTED}
 )
 
-Action = Literal["approve", "reject", "execute", "cancel", "retry"]
+Action = Literal["approve", "reject", "execute", "cancel", "retry", "update", "complete"]
 
 # The statuses from which a person's action is allowed, by action.
 ALLOWED_FROM: Final[dict[Action, frozenset[Status]]] = {
@@ -44,6 +44,8 @@ ALLOWED_FROM: Final[dict[Action, frozenset[Status]]] = {
     "cancel": frozenset({Status.PENDING, Status.AWAITING_REVIEW, Status.SCHEDULED,
                          Status.QUEUED, Status.IN_PROGRESS}),
     "retry": frozenset({Status.FAILED}),
+    "update": frozenset({Status.PENDING, Status.AWAITING_REVIEW, Status.SCHEDULED}),
+    "complete": frozenset({Status.PENDING}),
 }
 
 WAITING_FOR_DEPENDENCIES: Final[str] = "waiting for dependencies"
@@ -164,3 +166,52 @@ def after_attempt(*, outcome: Outcome, error_count: int, max_retries: int, now: 
                           next_attempt_at=at, last_error=outcome.error)
     why = "retries exhausted" if retryable else "permanent error"
     return Transition(Status.FAILED, ex_status, errors, reason=why, last_error=outcome.error)
+
+
+# --- dependencies: cascade and redrive (CONTRACT §10) --------------------------------------
+
+def cascade_reason(dependency_id: str, dependency_status: str) -> str:
+    return f"dependency {dependency_id} {dependency_status}"
+
+
+def cancels_dependent(dependency_status: Status, dependent_status: Status) -> bool:
+    """A dependency that ended failed/cancelled/rejected cancels a dependent that is not yet
+    running and not ended — whatever it waits for (review, a person, its time, dependencies)."""
+    return (dependency_status in BREAKS_DEPENDENTS and dependent_status not in TERMINAL
+            and dependent_status != Status.IN_PROGRESS)
+
+
+def reopens_dependent(retried_id: str, dependent_status: Status,
+                      dependent_reason: str | None) -> bool:
+    """On ``tasks.retry`` of ``retried_id``: a dependent the cascade cancelled because of it
+    (directly or further down: the reason names the task that broke) is placed again."""
+    return (dependent_status == Status.CANCELLED and dependent_reason is not None
+            and dependent_reason.startswith(f"dependency {retried_id} ")
+            and dependent_reason.removeprefix(f"dependency {retried_id} ")
+            in {s.value for s in BREAKS_DEPENDENTS})
+
+
+def broken_dependency(dependencies: list[tuple[str, Status]]) -> str | None:
+    """Why a task cannot be approved or executed: the first dependency that broke."""
+    for dep_id, status in dependencies:
+        if status in BREAKS_DEPENDENTS:
+            return f"dependency {dep_id} is {status.value}: it can no longer complete"
+    return None
+
+
+# --- stalled work (CONTRACT §10) --------------------------------------------------------------
+
+STALLABLE: Final[frozenset[Status]] = frozenset(
+    {Status.PENDING, Status.AWAITING_REVIEW, Status.QUEUED, Status.SCHEDULED})
+
+
+def stalled(*, status: Status, entered_at: datetime | None, due_at: datetime | None,
+            limits: dict[str, timedelta], now: datetime) -> bool:
+    """Waiting longer than its status' limit: pending/awaiting_review/queued since
+    ``entered_at``; scheduled past its due time (a task waiting for dependencies has none)."""
+    limit = limits.get(status.value)
+    if status not in STALLABLE or limit is None:
+        return False
+    if status == Status.SCHEDULED:
+        return due_at is not None and now - due_at > limit
+    return entered_at is not None and now - entered_at > limit

@@ -37,15 +37,17 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
-from server import lifecycle
+from server import lifecycle, placeholders
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
 from server.lifecycle import Outcome, Status
 from server.retry import RetryPolicy
+from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
 from server.services.tasks import settle_dependents
+from server.services.views import mask_config
 
 log = logging.getLogger("errands.runner")
 
@@ -62,6 +64,7 @@ class Finished:
     output: Any = None
     summary: str | None = None
     error_type: str | None = None
+    input: Any = None  # the resolved executionConfig, masked (CONTRACT §10)
 
 
 @dataclass
@@ -104,6 +107,8 @@ class Runner:
         self._claiming = True
         self._tasks: list[asyncio.Task[None]] = []
         self.claimed_total = 0
+        self._paused_all = False
+        self._paused_types: frozenset[str] = frozenset()
 
     # --- control ---------------------------------------------------------------------------
 
@@ -172,11 +177,14 @@ class Runner:
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
 
     async def _claim(self, limit: int) -> int:
+        if self._paused_all:
+            return 0
         async with self.writer.transaction() as cs:
             now = cs.now
             rows = await repo.task_claim_due(
                 cs.conn, dialect=self.db.dialect, limit=limit, worker=self.worker_id, now=now,
-                lease_until=now + timedelta(seconds=self.config.lease_seconds))
+                lease_until=now + timedelta(seconds=self.config.lease_seconds),
+                skip_types=self._paused_types)
             if not rows:
                 return 0
             executions = await repo.execution_insert(cs.conn, [{
@@ -204,7 +212,7 @@ class Runner:
         started = time.monotonic()
         finished = Finished(row, running.execution_id, Outcome("success"), ctx, 0)
         try:
-            result = await self._execute(row, ctx)
+            result = await self._execute(row, ctx, finished)
             finished.output, finished.summary = _dump(result.output), result.summary
         except TimeoutError as exc:
             finished.outcome = Outcome("timeout", retryable=True, error=str(exc))
@@ -229,13 +237,17 @@ class Runner:
         finished.duration_ms = int((time.monotonic() - started) * 1000)
         self._finished.put_nowait(finished)
 
-    async def _execute(self, row: Row, ctx: ExecutionContext) -> ExecutionResult:
+    async def _execute(self, row: Row, ctx: ExecutionContext,
+                       finished: Finished | None = None) -> ExecutionResult:
         executor = self.executors.get(row.task_type)
         if executor is None:
             raise PermanentError(f"taskType {row.task_type} is not available on this server",
                                  error_type="unsupported")
+        raw = await self._resolved_config(row)
+        if finished is not None:
+            finished.input = mask_config(row.task_type, raw)
         try:
-            config = msgspec.convert(row.execution_config, CONFIG_TYPES[row.task_type])
+            config = msgspec.convert(raw, CONFIG_TYPES[row.task_type])
         except msgspec.ValidationError as exc:
             raise PermanentError(f"invalid executionConfig: {exc}",
                                  error_type="invalid_config") from None
@@ -251,6 +263,27 @@ class Runner:
                     f"attempt exceeded timeoutSeconds ({row.timeout_seconds} s)") from None
             raise ExecutorError("timed out inside the executor", error_type="timeout",
                                 retryable=True) from None
+
+    async def _resolved_config(self, row: Row) -> dict[str, Any]:
+        """The executionConfig with ``{{dep.N.path}}`` taken from the dependencies' results."""
+        config: dict[str, Any] = row.execution_config
+        if not row.depends_on or not placeholders.has_placeholders(config):
+            return config
+        async with self.db.read() as conn:
+            found = await repo.tasks_by_ids(conn, list(row.depends_on))
+        results = [found[d].result if d in found else None for d in row.depends_on]
+        try:
+            resolved: dict[str, Any] = placeholders.resolve(config, results)
+        except placeholders.Unresolved as exc:
+            raise PermanentError(str(exc), error_type="placeholder") from None
+        return resolved
+
+    def pause(self, everything: bool, types: frozenset[str]) -> None:
+        """The autorun switch (CONTRACT §10): no attempt of a paused type starts; running ones finish."""  # noqa: E501
+        changed = (everything, types) != (self._paused_all, self._paused_types)
+        self._paused_all, self._paused_types = everything, types
+        if changed:
+            self._wake.set()
 
     # --- recording -------------------------------------------------------------------------
 
@@ -363,6 +396,7 @@ class Runner:
         new = await repo.task_set_status_if(cs.conn, row.id, [Status.IN_PROGRESS], item_values)
         if new is not None:
             cs.emit("execution" if ex is not None else "status", new, ex)
+            cs.audit(SYSTEM, "recovered", "task", row.id, {"error": outcome.error})
             if new.status in lifecycle.TERMINAL:
                 await settle_dependents(cs, new)
 
@@ -378,6 +412,7 @@ def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime
         "steps": [msgspec.to_builtins(s) for s in ctx.steps],
         "artifacts": [msgspec.to_builtins(a) for a in ctx.artifacts],
         "browser_session_id": ctx.browser_session_id, "debug_url": ctx.debug_url,
+        "input": item.input,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from server.errors import ConfigurationError
@@ -125,6 +126,40 @@ def _delays(name: str, raw: str) -> tuple[float, ...]:
     return values
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+STALL_STATUSES = ("pending", "awaiting_review", "queued", "scheduled")
+DEFAULT_STALLED_AFTER: dict[str, timedelta] = {
+    "pending": timedelta(hours=24), "awaiting_review": timedelta(hours=8),
+    "queued": timedelta(minutes=10), "scheduled": timedelta(minutes=10)}
+
+
+def _stalled_after(name: str, raw: str) -> dict[str, timedelta]:
+    """``status=<n><s|m|h|d>,...``; statuses not named keep their default limit."""
+    limits = dict(DEFAULT_STALLED_AFTER)
+    for item in (p.strip() for p in raw.split(",") if p.strip()):
+        status, _, amount = item.partition("=")
+        status, amount = status.strip(), amount.strip()
+        if status not in STALL_STATUSES:
+            raise ConfigurationError(f"{name}: unknown status {status!r} (one of "
+                                     f"{', '.join(STALL_STATUSES)})")
+        unit = _UNITS.get(amount[-1:]) if amount else None
+        try:
+            value = float(amount[:-1])
+        except ValueError:
+            value = -1.0
+        if unit is None or value <= 0:
+            raise ConfigurationError(f"{name}: {item!r} must be status=<number><s|m|h|d>, "
+                                     "e.g. awaiting_review=8h")
+        limits[status] = timedelta(seconds=value * unit)
+    return limits
+
+
+def _stalled_action(name: str, raw: str) -> str:
+    if raw not in ("log", "mark", "notify"):
+        raise ConfigurationError(f"{name} must be log, mark or notify, got {raw!r}")
+    return raw
+
+
 # (variable, Settings attribute, parser); GHL_API_KEY and ERRANDS_SECRET_KEY are read apart.
 _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("DATABASE_URL", "database_url", _database_url),
@@ -154,6 +189,11 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("DELIVERY_TIMEOUT_SECONDS", "delivery_timeout_seconds", _float_in(0.1, 600)),
     ("SECRET_KEY_FILE", "secret_key_file", lambda _n, raw: Path(raw)),
     ("LOG_LEVEL", "log_level", lambda _n, raw: raw.upper()),
+    ("STALLED_AFTER", "stalled_after", _stalled_after),
+    ("STALLED_CHECK_SECONDS", "stalled_check_seconds", _float_in(0.1, 86400)),
+    ("STALLED_ACTION", "stalled_action", _stalled_action),
+    ("STALLED_WEBHOOK_ID", "stalled_webhook_id", _str),
+    ("AUDIT_RETENTION_DAYS", "audit_retention_days", _int_in(0, 36500)),
 )
 
 
@@ -191,6 +231,13 @@ class Settings:
     # Where the generated key lives when ERRANDS_SECRET_KEY is not set (default: next to the
     # SQLite database, or ./errands-secret.key for PostgreSQL).
     secret_key_file: Path | None = None
+    # Workflows (CONTRACT §10): stalled work and the audit log's retention (0 keeps all).
+    stalled_after: dict[str, timedelta] = field(
+        default_factory=lambda: dict(DEFAULT_STALLED_AFTER))
+    stalled_check_seconds: float = 60.0
+    stalled_action: str = "mark"
+    stalled_webhook_id: str | None = None
+    audit_retention_days: int = 365
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")

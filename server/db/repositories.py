@@ -51,9 +51,13 @@ async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 
 async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
-                    after: tuple[datetime, str] | None) -> list[Row]:
+                    after: tuple[datetime, str] | None, stalled: bool | None = None
+                    ) -> list[Row]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page."""
     stmt = sa.select(tasks)
+    if stalled is not None:
+        stmt = stmt.where(tasks.c.stalled_since.is_not(None) if stalled
+                          else tasks.c.stalled_since.is_(None))
     if statuses:
         stmt = stmt.where(tasks.c.status.in_(list(statuses)))
     if task_type:
@@ -74,12 +78,15 @@ async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequ
                              values: dict[str, Any]) -> Row | None:
     """CAS: update only while the task is in one of ``expected``."""
     stmt = tasks.update().where(tasks.c.id == task_id, tasks.c.status.in_(list(expected)))
+    if "status" in values:  # a stall ends with the status it was found in (CONTRACT §10)
+        values = {"stalled_since": None, **values}
     row: Row | None = (await conn.execute(stmt.values(**values).returning(tasks))).one_or_none()
     return row
 
 
 async def task_claim_due(conn: AsyncConnection, *, dialect: str, limit: int, worker: str,
-                         now: datetime, lease_until: datetime) -> list[Row]:
+                         now: datetime, lease_until: datetime,
+                         skip_types: frozenset[str] = frozenset()) -> list[Row]:
     """Move up to ``limit`` queued tasks to in_progress for ``worker``, most urgent first.
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes claim disjoint sets. SQLite has
@@ -87,13 +94,15 @@ async def task_claim_due(conn: AsyncConnection, *, dialect: str, limit: int, wor
     """
     pick = (sa.select(tasks.c.id).where(tasks.c.status == "queued")
             .order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(limit))
+    if skip_types:  # paused by the autorun switch
+        pick = pick.where(tasks.c.task_type.not_in(sorted(skip_types)))
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
                                  tasks.c.status == "queued")
             .values(status="in_progress", status_reason=None, started_at=now, updated_at=now,
                     attempts=tasks.c.attempts + 1, lease_owner=worker,
-                    lease_expires_at=lease_until, next_attempt_at=None)
+                    lease_expires_at=lease_until, next_attempt_at=None, stalled_since=None)
             .returning(tasks))
     return list((await conn.execute(stmt)).all())
 
@@ -106,7 +115,7 @@ async def task_promote_due(conn: AsyncConnection, now: datetime, limit: int = 50
     stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
                                  tasks.c.status == "scheduled")
             .values(status="queued", status_reason=None, due_at=None, queued_at=now,
-                    updated_at=now)
+                    updated_at=now, stalled_since=None)
             .returning(tasks))
     return list((await conn.execute(stmt)).all())
 
@@ -170,7 +179,7 @@ _TASK_END = (tasks.update()
              .where(tasks.c.id == sa.bindparam("_id"), tasks.c.status == "in_progress",
                     tasks.c.lease_owner == sa.bindparam("_owner"))
              .values({c: sa.bindparam(f"_{c}") for c in ATTEMPT_END_COLUMNS}
-                     | {"lease_owner": None, "lease_expires_at": None}))
+                     | {"lease_owner": None, "lease_expires_at": None, "stalled_since": None}))
 
 
 async def task_end_attempts(conn: AsyncConnection, worker: str,
@@ -203,7 +212,7 @@ async def tasks_with_dependents(conn: AsyncConnection, ids: Sequence[str]) -> se
 
 EXECUTION_END_COLUMNS = ("status", "completed_at", "duration_ms", "output", "error",
                          "error_type", "retryable", "steps", "artifacts", "browser_session_id",
-                         "debug_url")
+                         "debug_url", "input")
 _EXECUTION_END = (task_executions.update()
                   .where(task_executions.c.id == sa.bindparam("_id"),
                          task_executions.c.status == "running")

@@ -83,6 +83,8 @@ tasks = sa.Table(
     sa.Column("next_trigger", sa.String(16), nullable=False),
     sa.Column("lease_owner", sa.String(80)),
     sa.Column("lease_expires_at", UTCDateTime),
+    # When the task was found waiting too long in its status (CONTRACT §10); NULL otherwise.
+    sa.Column("stalled_since", UTCDateTime),
     sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "queued_at", "id"),
     sa.Index("ix_tasks_due", "status", "due_at"),
     sa.Index("ix_tasks_created", "created_at", "id"),
@@ -109,6 +111,8 @@ task_executions = sa.Table(
     sa.Column("artifacts", sa.JSON, nullable=False),
     sa.Column("browser_session_id", sa.String(80)),
     sa.Column("debug_url", sa.Text),
+    # The executionConfig with placeholders resolved, secrets masked (CONTRACT §10).
+    sa.Column("input", sa.JSON),
     sa.UniqueConstraint("task_id", "attempt_number", name="uq_task_executions_attempt"),
     sa.Index("ix_task_executions_started", "started_at"),
 )
@@ -197,4 +201,31 @@ schedules = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Index("ix_schedules_due", "enabled", "next_run_at"),
     sa.Index("ix_schedules_created", "created_at", "id"),
+)
+
+# --- workflows and governance (migration 0006, CONTRACT §10) ---------------------------------
+
+# One row per successful mutation (and per system action); never edited, pruned after
+# AUDIT_RETENTION_DAYS.
+audit_entries = sa.Table(
+    "audit_entries", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20)),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(40)),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("request_id", sa.String(200)),
+    sa.Index("ix_audit_entries_at", "at", "id"),
+    sa.Index("ix_audit_entries_target", "target_id", "at"),
+)
+
+# Small settings shared by every node (the autorun switch), one JSON value per key.
+system_settings = sa.Table(
+    "system_settings", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )

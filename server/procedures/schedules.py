@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from schemas.base import IdInput
 from schemas.schedules import Schedule, ScheduleCreate, ScheduleList
+from schemas.workflows import SchedulePreview, SchedulePreviewInput
 from server.context import Context
 from server.procedures.webhooks import automations
 from server.rpc.registry import Router
@@ -14,7 +15,7 @@ def register(router: Router) -> None:
                      permission="schedules")
     async def create(ctx: Context, data: ScheduleCreate) -> Schedule:
         """A schedule; each cron slot creates one task from ``task``."""
-        return await automations(ctx).schedules.create(data)
+        return await automations(ctx).schedules.create(data, ctx.actor)
 
     @router.query("schedules.list", input=ScheduleList, output=list[Schedule],
                   permission="schedules")
@@ -23,13 +24,19 @@ def register(router: Router) -> None:
 
     @router.mutation("schedules.pause", input=IdInput, output=Schedule, permission="schedules")
     async def pause(ctx: Context, data: IdInput) -> Schedule:
-        return await automations(ctx).schedules.pause(data.id)
+        return await automations(ctx).schedules.pause(data.id, ctx.actor)
 
     @router.mutation("schedules.resume", input=IdInput, output=Schedule, permission="schedules")
     async def resume(ctx: Context, data: IdInput) -> Schedule:
         """Enable again from the next slot after now (slots while paused are skipped)."""
-        return await automations(ctx).schedules.resume(data.id)
+        return await automations(ctx).schedules.resume(data.id, ctx.actor)
 
     @router.mutation("schedules.delete", input=IdInput, output=Schedule, permission="schedules")
     async def delete(ctx: Context, data: IdInput) -> Schedule:
-        return await automations(ctx).schedules.delete(data.id)
+        return await automations(ctx).schedules.delete(data.id, ctx.actor)
+
+    @router.query("schedules.preview", input=SchedulePreviewInput, output=SchedulePreview,
+                  permission="read")
+    async def preview(ctx: Context, data: SchedulePreviewInput) -> SchedulePreview:
+        """The next ``count`` times a cron expression fires in ``timezone``."""
+        return automations(ctx).schedules.preview(data)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 from schemas.system import Health, Stats
+from schemas.workflows import Autorun, SetAutorun
 from server.context import Context
 from server.db import repositories as repo
 from server.errors import ErrandsError
 from server.rpc.registry import Router
+from server.services.autorun import AutorunService
 
 
 class Unavailable(ErrandsError):
@@ -27,6 +29,18 @@ def register(router: Router) -> None:
         if services.scheduler_running is not None and not services.scheduler_running():
             raise Unavailable("scheduler is not running")
         return Health(status="ok", database="ok", scheduler="running", version=services.version)
+
+    @router.query("system.autorun", output=Autorun, permission="read")
+    async def autorun(ctx: Context, _: None) -> Autorun:
+        """The autorun switch: whether attempts start, and the task types paused."""
+        service: AutorunService = ctx.services.extra["autorun"]
+        return await service.get()
+
+    @router.mutation("system.setAutorun", input=SetAutorun, output=Autorun, permission="admin")
+    async def set_autorun(ctx: Context, data: SetAutorun) -> Autorun:
+        """Stop or resume starting attempts, on every node within 2 s (running ones finish)."""
+        service: AutorunService = ctx.services.extra["autorun"]
+        return await service.set(data, ctx.actor)
 
     @router.query("system.stats", output=Stats, permission="read")
     async def stats(ctx: Context, _: None) -> Stats:

@@ -28,7 +28,7 @@ def register(router: Router) -> None:
     @router.mutation("tasks.create", input=TaskCreate, output=Task, permission="create")
     async def create(ctx: Context, data: TaskCreate) -> Task:
         """Create a task; with an idempotencyKey already used, return that task."""
-        return await ctx.services.tasks.create(data)
+        return await ctx.services.tasks.create(data, actor=ctx.actor)
 
     @router.query("tasks.get", input=TaskGet, output=Task, permission="read")
     async def get(ctx: Context, data: TaskGet) -> Task:
@@ -42,26 +42,26 @@ def register(router: Router) -> None:
     @router.mutation("tasks.execute", input=TaskGet, output=Task, permission="execute")
     async def execute(ctx: Context, data: TaskGet) -> Task:
         """Queue a pending or scheduled task now; returns before the attempt ends."""
-        return await ctx.services.tasks.execute(data.id)
+        return await ctx.services.tasks.execute(data.id, actor=ctx.actor)
 
     @router.mutation("tasks.approve", input=ReviewInput, output=Task, permission="review")
     async def approve(ctx: Context, data: ReviewInput) -> Task:
         return await ctx.services.tasks.approve(data.id, reviewer=ctx.principal.name,
-                                                notes=data.notes)
+                                                notes=data.notes, actor=ctx.actor)
 
     @router.mutation("tasks.reject", input=ReviewInput, output=Task, permission="review")
     async def reject(ctx: Context, data: ReviewInput) -> Task:
         return await ctx.services.tasks.reject(data.id, reviewer=ctx.principal.name,
-                                               notes=data.notes)
+                                               notes=data.notes, actor=ctx.actor)
 
     @router.mutation("tasks.cancel", input=CancelInput, output=Task, permission="cancel")
     async def cancel(ctx: Context, data: CancelInput) -> Task:
         return await ctx.services.tasks.cancel(data.id, by=ctx.principal.name,
-                                               reason=data.reason)
+                                               reason=data.reason, actor=ctx.actor)
 
     @router.mutation("tasks.retry", input=TaskGet, output=Task, permission="retry")
     async def retry(ctx: Context, data: TaskGet) -> Task:
-        return await ctx.services.tasks.retry(data.id)
+        return await ctx.services.tasks.retry(data.id, actor=ctx.actor)
 
     @router.query("tasks.executions", input=ExecutionsInput, output=list[TaskExecution],
                   permission="read")

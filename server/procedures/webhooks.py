@@ -19,7 +19,7 @@ def register(router: Router) -> None:
                      permission="webhooks")
     async def create(ctx: Context, data: WebhookCreate) -> WebhookCreated:
         """Register a webhook; the answer shows its signing secret, this once."""
-        return await automations(ctx).webhooks.create(data)
+        return await automations(ctx).webhooks.create(data, ctx.actor)
 
     @router.query("webhooks.list", input=WebhookList, output=list[Webhook],
                   permission="webhooks")
@@ -30,4 +30,4 @@ def register(router: Router) -> None:
     @router.mutation("webhooks.delete", input=IdInput, output=IdOutput, permission="webhooks")
     async def delete(ctx: Context, data: IdInput) -> IdOutput:
         """Remove a webhook; its undelivered messages will fail."""
-        return await automations(ctx).webhooks.delete(data.id)
+        return await automations(ctx).webhooks.delete(data.id, ctx.actor)

@@ -20,12 +20,14 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.tasks import TaskEvent
+from server.db.audit import audit_insert
 from server.db.engine import Database
 from server.db.repositories import Row, event_insert
 from server.events import PublishedEvent
+from server.services.audit import Actor, entry_values
 from server.services.views import execution_view, task_view
 
-EventType = Literal["created", "status", "execution"]
+EventType = Literal["created", "status", "execution", "stalled"]
 T = TypeVar("T")
 Job = Callable[["ChangeSet"], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
@@ -67,6 +69,13 @@ class ChangeSet:
     due: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     ended: list[Row] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    def audit(self, actor: Actor, action: str, target_type: str, target_id: str | None,
+              detail: dict[str, Any] | None = None) -> None:
+        """An audit entry, inserted with this transaction (CONTRACT §10)."""
+        self.audits.append(entry_values(actor, action, target_type, target_id, detail or {},
+                                        self.now))
 
     def emit(self, type_: EventType, task: Row, execution: Row | None = None) -> None:
         event = TaskEvent(type=type_, task=task_view(task),
@@ -145,6 +154,7 @@ class Writer:
                 {"task_id": task_id, "payload": payload, "created_at": cs.now}
                 for task_id, payload in cs.events
             ])
+            await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:

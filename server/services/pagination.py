@@ -10,7 +10,12 @@ from server.errors import InvalidInput
 
 
 def encode_cursor(row: Row) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return encode_key(row.created_at, row.id)
+
+
+def encode_key(at: datetime, row_id: str) -> str:
+    """A cursor for lists ordered by another time than createdAt (audit entries' ``at``)."""
+    raw = f"{at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -31,12 +31,14 @@ from executors.base import Issue
 from executors.registry import ExecutorRegistry
 from schemas.schedules import Schedule, ScheduleCreate
 from schemas.tasks import TaskCreate
+from schemas.workflows import SchedulePreview, SchedulePreviewInput
 from server import cron
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.errors import InvalidInput, NotFound
 from server.ids import new_id
 from server.services import automation_queries as q
+from server.services.audit import SYSTEM, Actor, record
 from server.services.tasks import TaskService, decode_config
 from server.services.views import mask_config
 
@@ -114,7 +116,7 @@ class ScheduleService:
 
     # --- actions ---------------------------------------------------------------------------
 
-    async def create(self, data: ScheduleCreate) -> Schedule:
+    async def create(self, data: ScheduleCreate, actor: Actor = SYSTEM) -> Schedule:
         spec, tz = self._parse(data.cron, data.timezone)
         await self._check_template(data.task)
         now = self.clock()
@@ -128,6 +130,9 @@ class ScheduleService:
                 "enabled": True, "missed_run_policy": data.missed_run_policy,
                 "next_run_at": first, "last_run_at": None, "created_at": now,
                 "updated_at": now})
+            await record(conn, actor, "schedules.create", "schedule", row.id,
+                         {"name": data.name, "cron": data.cron, "timezone": data.timezone},
+                         now)
         self.arm(first)
         return schedule_view(row)
 
@@ -135,15 +140,16 @@ class ScheduleService:
         async with self.db.read() as conn:
             return [schedule_view(r) for r in await q.schedule_list(conn)]
 
-    async def pause(self, schedule_id: str) -> Schedule:
+    async def pause(self, schedule_id: str, actor: Actor = SYSTEM) -> Schedule:
         now = self.clock()
         async with self.db.write() as conn:
             row = await q.schedule_set_enabled_if(conn, schedule_id, was=True, values={
                 "enabled": False, "next_run_at": None, "updated_at": now})
             row = row or await self._get(conn, schedule_id)
+            await record(conn, actor, "schedules.pause", "schedule", row.id, {}, now)
         return schedule_view(row)
 
-    async def resume(self, schedule_id: str) -> Schedule:
+    async def resume(self, schedule_id: str, actor: Actor = SYSTEM) -> Schedule:
         now = self.clock()
         async with self.db.write() as conn:
             current = await self._get(conn, schedule_id)
@@ -152,16 +158,32 @@ class ScheduleService:
                 "enabled": True, "next_run_at": cron.next_fire(spec, tz, now),
                 "updated_at": now})
             row = row or await self._get(conn, schedule_id)
+            await record(conn, actor, "schedules.resume", "schedule", row.id, {}, now)
         if row.next_run_at is not None:
             self.arm(row.next_run_at)
         return schedule_view(row)
 
-    async def delete(self, schedule_id: str) -> Schedule:
+    async def delete(self, schedule_id: str, actor: Actor = SYSTEM) -> Schedule:
         async with self.db.write() as conn:
             row = await q.schedule_delete(conn, schedule_id)
-        if row is None:
-            raise NotFound(f"no schedule with id {schedule_id!r}")
+            if row is None:
+                raise NotFound(f"no schedule with id {schedule_id!r}")
+            await record(conn, actor, "schedules.delete", "schedule", row.id, {},
+                         self.clock())
         return schedule_view(row)
+
+    def preview(self, data: SchedulePreviewInput) -> SchedulePreview:
+        """The next ``count`` fire times after now (CONTRACT §10 schedules.preview)."""
+        spec, tz = self._parse(data.cron, data.timezone)
+        times: list[datetime] = []
+        at = self.clock()
+        while len(times) < data.count:
+            found = cron.next_fire(spec, tz, at)
+            if found is None:
+                break
+            times.append(found)
+            at = found
+        return SchedulePreview(times=times)
 
     @staticmethod
     async def _get(conn: Any, schedule_id: str) -> Row:

@@ -7,7 +7,7 @@ task is in now.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Final
 
@@ -16,35 +16,48 @@ from sqlalchemy.exc import IntegrityError
 
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
-from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS
+from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
 from schemas.tasks import Task, TaskCreate, TaskExecution, TaskList, TaskPage
-from server import lifecycle
+from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
+from server import lifecycle, placeholders
 from server.db import repositories as repo
+from server.db import workflows as wf
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from server.errors import (
+    Conflict,
+    ErrandsError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+)
 from server.ids import new_id
 from server.lifecycle import Status
 from server.rpc.inputs import validation_error
+from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.pagination import decode_cursor, encode_cursor
-from server.services.views import execution_view, task_view
+from server.services.views import execution_view, mask_config, task_view
 
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
-def decode_config(task_type: str, raw: dict[str, Any]) -> Any:
+def decode_config(task_type: str, raw: dict[str, Any],
+                  prefix: tuple[str, ...] = ("executionConfig",)) -> Any:
     """The typed config Struct; raises InvalidInput naming each bad field."""
     try:
         return msgspec.convert(raw, CONFIG_TYPES[task_type])
     except msgspec.ValidationError as exc:
         found = validation_error(exc).issues or []
-        raise _issues_error([Issue(tuple(i["path"]), i["message"]) for i in found]) from None
+        raise _issues_error([Issue(tuple(i["path"]), i["message"]) for i in found],
+                            prefix) from None
 
 
-def _issues_error(issues: list[Issue]) -> InvalidInput:
+def _issues_error(issues: list[Issue],
+                  prefix: tuple[str, ...] = ("executionConfig",)) -> InvalidInput:
     """BAD_REQUEST naming each field of executionConfig that is wrong."""
-    items = [{"path": ["executionConfig", *i.path], "message": i.message} for i in issues]
+    items = [{"path": [*prefix, *i.path], "message": i.message} for i in issues]
     return InvalidInput("; ".join(f"{'.'.join(map(str, i['path']))}: {i['message']}"
                                   for i in items), items)
 
@@ -62,22 +75,34 @@ class TaskService:
 
     # --- create ----------------------------------------------------------------------------
 
-    async def create(self, data: TaskCreate, *, triggered_by: str = "create") -> Task:
+    def _check_config(self, task_type: str, raw: dict[str, Any], *, dependencies: int,
+                      source_webhook_id: str | None,
+                      prefix: tuple[str, ...] = ("executionConfig",)) -> None:
+        """What create and update check: types, the executor's own rules, placeholders."""
+        config = decode_config(task_type, raw, prefix)
+        executor = self.executors.get(task_type)
+        if executor is not None:
+            problems = executor.check(config, source_webhook_id=source_webhook_id)
+            if problems:
+                raise _issues_error(problems, prefix)
+        found = placeholders.check(raw, dependencies)
+        if found:
+            raise _issues_error([Issue(p.path, p.message) for p in found], prefix)
+
+    async def create(self, data: TaskCreate, *, triggered_by: str = "create",
+                     actor: Actor = SYSTEM) -> Task:
         """Create a task, or return the existing one with the same ``idempotencyKey``."""
         if data.idempotency_key is not None:
             async with self.db.read() as conn:
                 found = await repo.task_get_by_idempotency_key(conn, data.idempotency_key)
             if found is not None:
                 return task_view(found)
-        config = decode_config(data.task_type, data.execution_config)
-        executor = self.executors.get(data.task_type)
-        if executor is not None:
-            problems = executor.check(config, source_webhook_id=data.source_webhook_id)
-            if problems:
-                raise _issues_error(problems)
+        self._check_config(data.task_type, data.execution_config,
+                           dependencies=len(dict.fromkeys(data.depends_on or [])),
+                           source_webhook_id=data.source_webhook_id)
         await self._check_webhook(data.source_webhook_id)
         try:
-            row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by))
+            row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by, actor))
         except IntegrityError:
             if data.idempotency_key is None:
                 raise
@@ -94,18 +119,19 @@ class TaskService:
         if not await self.webhook_exists(webhook_id):
             raise InvalidInput.at(["sourceWebhookId"], f"no webhook with id {webhook_id!r}")
 
-    async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str) -> Row:
+    async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
+                      actor: Actor) -> Row:
         depends_on = list(dict.fromkeys(data.depends_on or []))
         broken: str | None = None
         open_deps = False
         if depends_on:
-            statuses = await repo.task_statuses(cs.conn, depends_on)
+            statuses = await wf.task_statuses_locked(cs.conn, depends_on)
             for i, dep in enumerate(depends_on):
                 status = statuses.get(dep)
                 if status is None:
                     raise InvalidInput.at(["dependsOn", i], f"no task with id {dep!r}")
-                if status in lifecycle.BREAKS_DEPENDENTS:
-                    broken = f"dependency {dep} is {status}"
+                if status in lifecycle.BREAKS_DEPENDENTS and broken is None:
+                    broken = lifecycle.cascade_reason(dep, status)
                 elif status != Status.COMPLETED:
                     open_deps = True
         now = cs.now
@@ -140,6 +166,9 @@ class TaskService:
         }
         row = await repo.task_insert(cs.conn, values, depends_on)
         cs.emit("created", row)
+        action = "automation" if triggered_by == "automation" else "tasks.create"
+        cs.audit(actor, action, "task", row.id,
+                 {"title": data.title, "taskType": data.task_type, "status": row.status})
         return row
 
     # --- reads -----------------------------------------------------------------------------
@@ -156,7 +185,8 @@ class TaskService:
         after = decode_cursor(query.cursor, procedure="tasks.list") if query.cursor else None
         async with self.db.read() as conn:
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
-                                        search=query.search, limit=query.limit + 1, after=after)
+                                        search=query.search, limit=query.limit + 1, after=after,
+                                        stalled=query.stalled)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         return TaskPage(items=[task_view(r) for r in rows],
@@ -202,18 +232,32 @@ class TaskService:
                 "queued_at": cs.now if place.status == Status.QUEUED else None,
                 "next_trigger": trigger, "next_attempt_at": None}
 
-    async def execute(self, task_id: str) -> Task:
+    async def _refuse_broken(self, cs: ChangeSet, row: Row) -> None:
+        """PRECONDITION_FAILED naming a dependency that can no longer complete."""
+        if not row.depends_on:
+            return
+        deps = await wf.task_dependency_statuses(cs.conn, row.id, lock=True)
+        why = lifecycle.broken_dependency([(d, Status(s)) for d, s in deps])
+        if why is not None:
+            raise PreconditionFailed(why)
+
+    async def execute(self, task_id: str, *, actor: Actor = SYSTEM) -> Task:
         """pending/scheduled → queued now (or waiting for dependencies)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "execute")
+            await self._refuse_broken(cs, row)
             values = await self._placement_values(cs, row, scheduled_for=None, trigger="manual")
             new = await self._cas(cs, row, values)
             cs.emit("status", new)
+            cs.audit(actor, "tasks.execute", "task", new.id,
+                     {"from": row.status, "to": new.status})
         return task_view(new)
 
-    async def approve(self, task_id: str, *, reviewer: str, notes: str | None) -> Task:
+    async def approve(self, task_id: str, *, reviewer: str, notes: str | None,
+                      actor: Actor = SYSTEM, action: str = "tasks.approve") -> Task:
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "approve")
+            await self._refuse_broken(cs, row)
             automatic = row.execution_type == "automatic" and row.assigned_to_bot
             if automatic:
                 values = await self._placement_values(cs, row, scheduled_for=row.scheduled_for,
@@ -224,9 +268,11 @@ class TaskService:
             values.update(reviewed_by=reviewer, reviewed_at=cs.now, review_notes=notes)
             new = await self._cas(cs, row, values)
             cs.emit("status", new)
+            cs.audit(actor, action, "task", new.id, {"notes": notes, "to": new.status})
         return task_view(new)
 
-    async def reject(self, task_id: str, *, reviewer: str, notes: str | None) -> Task:
+    async def reject(self, task_id: str, *, reviewer: str, notes: str | None,
+                     actor: Actor = SYSTEM) -> Task:
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "reject")
             new = await self._cas(cs, row, {
@@ -234,10 +280,12 @@ class TaskService:
                 "reviewed_by": reviewer, "reviewed_at": cs.now, "review_notes": notes,
                 "completed_at": cs.now})
             cs.emit("status", new)
-            await settle_dependents(cs, new)
+            cs.audit(actor, "tasks.reject", "task", new.id, {"notes": notes})
+            await settle_dependents(cs, new, actor)
         return task_view(new)
 
-    async def cancel(self, task_id: str, *, by: str, reason: str | None) -> Task:
+    async def cancel(self, task_id: str, *, by: str, reason: str | None,
+                     actor: Actor = SYSTEM, action: str = "tasks.cancel") -> Task:
         """Ends any non-terminal task; a running attempt is stopped and recorded cancelled."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "cancel")
@@ -248,11 +296,14 @@ class TaskService:
             if row.status == Status.IN_PROGRESS:
                 cs.cancels.append(row.id)
             cs.emit("status", new)
-            await settle_dependents(cs, new)
+            cs.audit(actor, action, "task", new.id, {"reason": reason, "from": row.status})
+            await settle_dependents(cs, new, actor)
         return task_view(new)
 
-    async def retry(self, task_id: str) -> Task:
-        """failed → queued with a fresh retry budget."""
+    async def retry(self, task_id: str, *, actor: Actor = SYSTEM,
+                    action: str = "tasks.retry") -> Task:
+        """failed → queued with a fresh retry budget; the dependents its failure cancelled are
+        re-opened (CONTRACT §10)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "retry")
             new = await self._cas(cs, row, {
@@ -260,26 +311,203 @@ class TaskService:
                 "error_count": 0, "queued_at": cs.now, "completed_at": None,
                 "next_trigger": "retry", "next_attempt_at": None})
             cs.emit("status", new)
+            cs.audit(actor, action, "task", new.id, {"lastError": row.last_error})
+            await self._reopen_dependents(cs, new, actor, action)
         return task_view(new)
 
+    async def _reopen_dependents(self, cs: ChangeSet, retried: Row, actor: Actor,
+                                 action: str) -> None:
+        """Place again, as on create, every dependent the cascade cancelled because of
+        ``retried`` (their reasons name it, however far down they are)."""
+        todo = [retried.id]
+        while todo:
+            current = todo.pop()
+            for dep in await repo.task_dependents(cs.conn, current):
+                if not lifecycle.reopens_dependent(retried.id, Status(dep.status),
+                                                   dep.status_reason):
+                    continue
+                deps = [(d, Status(s)) for d, s in
+                        await wf.task_dependency_statuses(cs.conn, dep.id)]
+                if lifecycle.broken_dependency(deps):
+                    continue  # another dependency broke too: it stays cancelled
+                place = lifecycle.initial(
+                    needs_review=dep.requires_human_review
+                    or dep.task_type in self.review_required_types,
+                    automatic=dep.execution_type == "automatic",
+                    assigned_to_bot=dep.assigned_to_bot, scheduled_for=dep.scheduled_for,
+                    dependencies_open=any(s != Status.COMPLETED for _, s in deps), now=cs.now)
+                new = await repo.task_set_status_if(cs.conn, dep.id, [Status.CANCELLED], {
+                    "status": place.status.value, "status_reason": place.reason,
+                    "due_at": place.due_at, "completed_at": None, "next_attempt_at": None,
+                    "queued_at": cs.now if place.status == Status.QUEUED else None,
+                    "error_count": 0, "next_trigger": "create", "updated_at": cs.now,
+                    "reviewed_by": None, "reviewed_at": None, "review_notes": None})
+                if new is not None:
+                    cs.emit("status", new)
+                    cs.audit(actor, action, "task", new.id,
+                             {"reopened": True, "dependency": current, "to": new.status})
+                    todo.append(new.id)
 
-async def settle_dependents(cs: ChangeSet, ended: Row) -> None:
-    """After ``ended`` reached a terminal status: release or cancel the tasks waiting on it."""
+    # --- edits, completion by a person, bulk actions (CONTRACT §10) -------------------------
+
+    async def update(self, task_id: str, patch: TaskPatch, *, actor: Actor,
+                     may_edit_any: bool) -> Task:
+        """Edit a task that has not started (pending, awaiting_review, scheduled); validated
+        as on create; a secret sent back as "********" keeps its stored value."""
+        async with self.db.read() as conn:
+            row = await repo.task_get(conn, task_id)
+        if row is None:
+            raise NotFound(f"no task with id {task_id!r}")
+        refused = lifecycle.refusal("update", Status(row.status))
+        if refused is not None:
+            raise Conflict(refused[1])
+        if not may_edit_any and row.status != Status.AWAITING_REVIEW:
+            raise Forbidden(f"the {actor.role} role may update only a task awaiting_review "
+                            f"(this one is {row.status})")
+        given = {f: getattr(patch, f) for f in patch.__struct_fields__
+                 if getattr(patch, f) is not None}
+        if not given:
+            raise InvalidInput.at(["patch"], "names no field to change")
+        values: dict[str, Any] = {}
+        if "execution_config" in given:
+            config = keep_secrets(given["execution_config"], row.execution_config)
+            self._check_config(row.task_type, config, dependencies=len(row.depends_on or []),
+                               source_webhook_id=row.source_webhook_id,
+                               prefix=("patch", "executionConfig"))
+            values["execution_config"] = config
+        for name in ("title", "description", "scheduled_for", "max_retries",
+                     "timeout_seconds"):
+            if name in given:
+                values[name] = given[name]
+        if "metadata" in given:
+            values["meta"] = given["metadata"]
+        if "priority" in given:
+            values.update(priority=given["priority"],
+                          priority_rank=PRIORITY_RANK[given["priority"]])
+        changed = _changes(row, values)
+        async with self.writer.transaction() as cs:
+            values["updated_at"] = cs.now
+            if "scheduled_for" in values and row.status == Status.SCHEDULED \
+                    and row.due_at is not None:
+                values.update(await self._placement_values(
+                    cs, row, scheduled_for=values["scheduled_for"], trigger=row.next_trigger))
+            new = await wf.task_update_if(cs.conn, row.id, row.status, values)
+            if new is None:
+                current = await repo.task_get(cs.conn, row.id)
+                raise Conflict(f"task changed concurrently; it is now "
+                               f"{current.status if current is not None else 'gone'}")
+            cs.emit("status", new)
+            cs.audit(actor, "tasks.update", "task", new.id, {"changed": changed})
+        return task_view(new)
+
+    async def complete(self, task_id: str, *, result: Any, notes: str | None,
+                       actor: Actor) -> Task:
+        """A person did a pending task: completed, with one manual attempt recorded."""
+        async with self.writer.transaction() as cs:
+            row = await self._current(cs, task_id, "complete")
+            attempt = row.attempts + 1
+            new = await self._cas(cs, row, {
+                "status": Status.COMPLETED.value,
+                "status_reason": notes or f"completed by {actor.name}", "result": result,
+                "completed_at": cs.now, "attempts": attempt, "due_at": None,
+                "next_attempt_at": None, "next_trigger": "manual"})
+            (ex,) = await repo.execution_insert(cs.conn, [{
+                "id": new_id("exe"), "task_id": row.id, "attempt_number": attempt,
+                "triggered_by": "manual", "status": "success", "started_at": cs.now,
+                "completed_at": cs.now, "duration_ms": 0, "worker_id": f"person:{actor.name}",
+                "output": result, "steps": [], "artifacts": []}])
+            cs.emit("execution", new, ex)
+            cs.audit(actor, "tasks.complete", "task", new.id, {"notes": notes})
+            await settle_dependents(cs, new, actor)
+        return task_view(new)
+
+    async def many(self, ids: list[str], action: Callable[[str], Awaitable[Task]]
+                   ) -> BulkResult:
+        """``action`` on each id in order; one failing does not stop the others."""
+        results: list[BulkItem] = []
+        for task_id in ids:
+            try:
+                results.append(BulkItem(id=task_id, ok=True, task=await action(task_id)))
+            except ErrandsError as exc:
+                results.append(BulkItem(id=task_id, ok=False,
+                                        error=BulkError(code=exc.code, message=exc.message)))
+        return BulkResult(results=results)
+
+
+def keep_secrets(new: Any, old: Any) -> Any:
+    """An edited config where each ``"********"`` sent back keeps the stored value."""
+    if new == MASK and isinstance(old, str):
+        return old
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: keep_secrets(v, old.get(k)) for k, v in new.items()}
+    if isinstance(new, list) and isinstance(old, list):
+        return [keep_secrets(v, old[i] if i < len(old) else None) for i, v in enumerate(new)]
+    return new
+
+
+_WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "scheduledFor",
+               "max_retries": "maxRetries", "timeout_seconds": "timeoutSeconds",
+               "meta": "metadata"}
+
+
+def _changes(row: Row, values: dict[str, Any]) -> dict[str, Any]:
+    """The fields an update changes, before and after, with configs masked."""
+    out: dict[str, Any] = {}
+    for name, after in values.items():
+        if name == "priority_rank":
+            continue
+        before = getattr(row, name)
+        if before == after:
+            continue
+        if name == "execution_config":
+            before, after = mask_config(row.task_type, before), mask_config(row.task_type, after)
+        elif isinstance(after, datetime) or isinstance(before, datetime):
+            before = before.isoformat() if before is not None else None
+            after = after.isoformat() if after is not None else None
+        out[_WIRE_NAMES.get(name, name)] = {"from": before, "to": after}
+    return out
+
+
+async def _cancel_dependent(cs: ChangeSet, dep: Row, root: Row) -> Row | None:
+    """CAS-cancel ``dep``; when someone moved it meanwhile (an approval), decide again on
+    what it is now, so that it cannot be left waiting on a broken dependency."""
+    reason = lifecycle.cascade_reason(root.id, root.status)
+    for _ in range(3):
+        new = await repo.task_set_status_if(cs.conn, dep.id, [dep.status], {
+            "status": Status.CANCELLED.value, "status_reason": reason, "due_at": None,
+            "next_attempt_at": None, "completed_at": cs.now, "updated_at": cs.now})
+        if new is not None:
+            return new
+        again = await repo.task_get(cs.conn, dep.id)
+        if again is None or not lifecycle.cancels_dependent(Status(root.status),
+                                                            Status(again.status)):
+            return None
+        dep = again
+    return None
+
+
+async def settle_dependents(cs: ChangeSet, ended: Row, actor: Actor = SYSTEM) -> None:
+    """After ``ended`` reached a terminal status: release the tasks waiting on it, or — when it
+    broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
+    # The cancellations name the task that broke (the root), however far down they are.
+    root = ended
     pending: list[Row] = [ended]
     while pending:
         current = pending.pop()
         for dep in await repo.task_dependents(cs.conn, current.id):
+            if lifecycle.cancels_dependent(Status(current.status), Status(dep.status)):
+                new = await _cancel_dependent(cs, dep, root)
+                if new is not None:
+                    cs.emit("status", new)
+                    cs.audit(actor, "tasks.cancel", "task", new.id,
+                             {"reason": new.status_reason, "dependency": current.id,
+                              "from": dep.status, "cause": root.id})
+                    pending.append(new)
+                continue
             if dep.status != Status.SCHEDULED or dep.status_reason != \
                     lifecycle.WAITING_FOR_DEPENDENCIES:
                 continue
             if current.status in lifecycle.BREAKS_DEPENDENTS:
-                new = await repo.task_set_status_if(cs.conn, dep.id, [Status.SCHEDULED], {
-                    "status": Status.CANCELLED.value,
-                    "status_reason": f"dependency {current.id} ended {current.status}",
-                    "completed_at": cs.now, "updated_at": cs.now})
-                if new is not None:
-                    cs.emit("status", new)
-                    pending.append(new)
                 continue
             if await repo.task_open_dependencies(cs.conn, dep.id):
                 continue

@@ -55,6 +55,7 @@ def task_view(row: Row) -> Task:
         reviewed_at=row.reviewed_at, review_notes=row.review_notes, created_at=row.created_at,
         updated_at=row.updated_at, queued_at=row.queued_at, started_at=row.started_at,
         completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
+        stalled_since=row.stalled_since,
     )
 
 
@@ -67,6 +68,7 @@ def execution_view(row: Row) -> TaskExecution:
         steps=[StepRecord(**s) for s in _snake(row.steps)],
         artifacts=[Artifact(**a) for a in _snake(row.artifacts)],
         browser_session_id=row.browser_session_id, debug_url=row.debug_url,
+        input=row.input,
     )
 
 

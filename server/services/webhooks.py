@@ -24,6 +24,7 @@ from server.errors import InvalidInput, NotFound
 from server.ids import new_id
 from server.services import automation_queries as q
 from server.services import signing
+from server.services.audit import SYSTEM, Actor, record
 from server.services.secrets_box import SecretBox
 
 
@@ -60,7 +61,7 @@ class WebhookService:
         self.box = box
         self.clock = clock
 
-    async def create(self, data: WebhookCreate) -> WebhookCreated:
+    async def create(self, data: WebhookCreate, actor: Actor = SYSTEM) -> WebhookCreated:
         url = check_webhook_url(data.url.strip())
         secret = data.secret if data.secret is not None else signing.new_secret()
         try:
@@ -73,6 +74,8 @@ class WebhookService:
                 "id": webhook_id, "name": data.name, "url": url, "active": True,
                 "secret_sealed": self.box.seal(secret, context=webhook_id),
                 "created_at": self.clock(), "last_delivery_at": None})
+            await record(conn, actor, "webhooks.create", "webhook", webhook_id,
+                         {"name": data.name, "url": url}, row.created_at)
         view = webhook_view(row)
         return WebhookCreated(id=view.id, name=view.name, url=view.url, active=view.active,
                               created_at=view.created_at,
@@ -82,10 +85,12 @@ class WebhookService:
         async with self.db.read() as conn:
             return [webhook_view(r) for r in await q.webhook_list(conn)]
 
-    async def delete(self, webhook_id: str) -> IdOutput:
+    async def delete(self, webhook_id: str, actor: Actor = SYSTEM) -> IdOutput:
         async with self.db.write() as conn:
             if not await q.webhook_delete(conn, webhook_id):
                 raise NotFound(f"no webhook with id {webhook_id!r}")
+            await record(conn, actor, "webhooks.delete", "webhook", webhook_id, {},
+                         self.clock())
         return IdOutput(id=webhook_id)
 
     async def exists(self, webhook_id: str) -> bool:

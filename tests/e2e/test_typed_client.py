@@ -150,6 +150,14 @@ def test_sample_client_runs_against_the_server(
     assert summary["schedules"] == 1
     assert summary["webhookDeleted"] is True
     assert summary["badRequest"] == {"code": "BAD_REQUEST", "paths": [["maxRetries"]]}
+    assert summary["workflows"] == {
+        "updatedTitle": "sample: edited", "completed": "completed",
+        "completedBy": "person:web", "approveMany": [True, False],
+        "approveManyCodes": [None, "NOT_FOUND"], "cancelMany": [True],
+        "retryManyCode": "CONFLICT",
+        "auditActions": ["tasks.complete", "tasks.update", "tasks.create"],
+        "autorun": {"enabled": True, "pausedTypes": ["ghl_action"]},
+        "autorunAfter": True, "previewTimes": 2}
     created = [e for e in summary["events"] if e["type"] == "created"]
     assert len(created) == 4
     assert all(e["id"] for e in summary["events"])

@@ -74,6 +74,13 @@ export interface ApiCallConfig {
   expectStatus?: number[] | null;
 }
 
+export interface ApproveManyInput {
+  /** 1..500 items; each item non-empty */
+  ids: string[];
+  /** default: null */
+  notes?: string | null;
+}
+
 export interface Artifact {
   id: string;
   kind: ArtifactKind;
@@ -85,7 +92,47 @@ export interface Artifact {
 
 export type ArtifactKind = "report" | "screenshot" | "trace";
 
+export interface AuditEntry {
+  id: string;
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+  actor: string;
+  role: string | null;
+  action: string;
+  targetType: AuditTargetType;
+  targetId: string | null;
+  detail: Record<string, JsonValue>;
+  requestId: string | null;
+}
+
+export interface AuditList {
+  /** default: null */
+  targetId?: string | null;
+  /** default: null */
+  actor?: string | null;
+  /** default: null */
+  action?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  since?: string | null;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+  /** default: null */
+  cursor?: string | null;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  nextCursor: string | null;
+}
+
+export type AuditTargetType = "schedule" | "system" | "task" | "webhook";
+
 export type AuthType = "api_key" | "basic" | "bearer" | "none";
+
+export interface Autorun {
+  enabled: boolean;
+  pausedTypes: TaskType[];
+}
 
 export interface BrowserAutomationConfig {
   steps: Step[];
@@ -99,9 +146,32 @@ export interface BrowserAutomationConfig {
   recordTrace?: boolean;
 }
 
+export interface BulkError {
+  code: string;
+  message: string;
+}
+
+export interface BulkItem {
+  id: string;
+  ok: boolean;
+  task: Task | null;
+  error: BulkError | null;
+}
+
+export interface BulkResult {
+  results: BulkItem[];
+}
+
 export interface CancelInput {
   /** non-empty */
   id: string;
+  /** default: null */
+  reason?: string | null;
+}
+
+export interface CancelManyInput {
+  /** 1..500 items; each item non-empty */
+  ids: string[];
   /** default: null */
   reason?: string | null;
 }
@@ -110,6 +180,15 @@ export interface ClickStep {
   action: "click";
   /** non-empty */
   selector: string;
+}
+
+export interface CompleteInput {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  result?: unknown;
+  /** default: null */
+  notes?: string | null;
 }
 
 export interface DataExtractionConfig {
@@ -221,7 +300,7 @@ export interface IdOutput {
   id: string;
 }
 
-export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed";
+export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed" | "task.stalled";
 
 export interface MessageList {
   /** non-empty; default: null */
@@ -322,6 +401,11 @@ export interface ReportConfig {
 
 export type ReportType = "execution_stats" | "task_summary" | "webhook_activity";
 
+export interface RetryManyInput {
+  /** 1..500 items; each item non-empty */
+  ids: string[];
+}
+
 export interface ReviewInput {
   /** non-empty */
   id: string;
@@ -360,12 +444,33 @@ export interface ScheduleCreate {
 export interface ScheduleList {
 }
 
+export interface SchedulePreview {
+  /** each item ISO 8601 timestamp with a time zone */
+  times: string[];
+}
+
+export interface SchedulePreviewInput {
+  /** non-empty */
+  cron: string;
+  /** default: "UTC" */
+  timezone?: string;
+  /** >= 1; <= 50; default: 5 */
+  count?: number;
+}
+
 export interface ScreenshotStep {
   action: "screenshot";
   /** default: null */
   name?: string | null;
   /** default: false */
   fullPage?: boolean;
+}
+
+export interface SetAutorun {
+  /** default: null */
+  enabled?: boolean | null;
+  /** default: null */
+  pausedTypes?: TaskType[] | null;
 }
 
 export interface Stats {
@@ -432,6 +537,8 @@ export interface Task {
   completedAt: string | null;
   /** ISO 8601 timestamp with a time zone */
   nextAttemptAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  stalledSince: string | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -489,7 +596,7 @@ export type TaskCreate =
   | (TaskCreateCommon & { taskType: "report_generation"; executionConfig: ReportConfig });
 
 export interface TaskEvent {
-  type: "created" | "execution" | "status";
+  type: "created" | "execution" | "stalled" | "status";
   task: Task;
   execution: TaskExecution | null;
 }
@@ -514,6 +621,7 @@ export interface TaskExecution {
   artifacts: Artifact[];
   browserSessionId: string | null;
   debugUrl: string | null;
+  input: JsonValue;
 }
 
 export interface TaskGet {
@@ -532,6 +640,8 @@ export interface TaskList {
   limit?: number;
   /** default: null */
   cursor?: string | null;
+  /** default: null */
+  stalled?: boolean | null;
 }
 
 export interface TaskPage {
@@ -539,9 +649,34 @@ export interface TaskPage {
   nextCursor: string | null;
 }
 
+export interface TaskPatch {
+  /** 1..200 chars; default: null */
+  title?: string | null;
+  /** default: null */
+  description?: string | null;
+  /** default: null */
+  executionConfig?: Record<string, unknown> | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  scheduledFor?: string | null;
+  /** default: null */
+  priority?: Priority | null;
+  /** >= 0; <= 10; default: null */
+  maxRetries?: number | null;
+  /** >= 1; <= 86400; default: null */
+  timeoutSeconds?: number | null;
+  /** default: null */
+  metadata?: Record<string, unknown> | null;
+}
+
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
 
 export type TaskType = "api_call" | "browser_automation" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
+
+export interface TaskUpdate {
+  /** non-empty */
+  id: string;
+  patch: TaskPatch;
+}
 
 export type TriggeredBy = "approval" | "automation" | "create" | "manual" | "recovery" | "retry" | "schedule";
 
@@ -611,6 +746,10 @@ export interface WebhookList {
 export type AppRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: ErrandsErrorShape; transformer: false },
   {
+    audit: {
+      /** Audit entries filtered by targetId, actor, action and since; paged by cursor. */
+      list: TRPCQueryProcedure<{ input: AuditList | undefined; output: AuditPage; meta: object }>;
+    };
     messages: {
       /** Outbound messages filtered by taskId, webhookId and status. */
       list: TRPCQueryProcedure<{ input: MessageList | undefined; output: MessagePage; meta: object }>;
@@ -621,17 +760,29 @@ export type AppRouter = TRPCBuiltRouter<
       delete: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
       list: TRPCQueryProcedure<{ input: ScheduleList | undefined; output: Schedule[]; meta: object }>;
       pause: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+      /** The next `count` times a cron expression fires in `timezone`. */
+      preview: TRPCQueryProcedure<{ input: SchedulePreviewInput; output: SchedulePreview; meta: object }>;
       /** Enable again from the next slot after now (slots while paused are skipped). */
       resume: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
     };
     system: {
+      /** The autorun switch: whether attempts start, and the task types paused. */
+      autorun: TRPCQueryProcedure<{ input: void; output: Autorun; meta: object }>;
       /** ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not. */
       health: TRPCQueryProcedure<{ input: void; output: Health; meta: object }>;
+      /** Stop or resume starting attempts, on every node within 2 s (running ones finish). */
+      setAutorun: TRPCMutationProcedure<{ input: SetAutorun | undefined; output: Autorun; meta: object }>;
       stats: TRPCQueryProcedure<{ input: void; output: Stats; meta: object }>;
     };
     tasks: {
       approve: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
+      /** Approve each task; per-id results in input order. */
+      approveMany: TRPCMutationProcedure<{ input: ApproveManyInput; output: BulkResult; meta: object }>;
       cancel: TRPCMutationProcedure<{ input: CancelInput; output: Task; meta: object }>;
+      /** Cancel each task; per-id results in input order. */
+      cancelMany: TRPCMutationProcedure<{ input: CancelManyInput; output: BulkResult; meta: object }>;
+      /** A person did a pending task: completed with `result` as its output. */
+      complete: TRPCMutationProcedure<{ input: CompleteInput; output: Task; meta: object }>;
       /** Create a task; with an idempotencyKey already used, return that task. */
       create: TRPCMutationProcedure<{ input: TaskCreate; output: Task; meta: object }>;
       /** Queue a pending or scheduled task now; returns before the attempt ends. */
@@ -645,6 +796,10 @@ export type AppRouter = TRPCBuiltRouter<
       onChange: TRPCSubscriptionProcedure<{ input: OnChangeInput | undefined; output: AsyncIterable<Tracked<TaskEvent>>; meta: object }>;
       reject: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
       retry: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
+      /** Retry each failed task; per-id results in input order. */
+      retryMany: TRPCMutationProcedure<{ input: RetryManyInput; output: BulkResult; meta: object }>;
+      /** Edit a task before it runs (operator; a reviewer only while awaiting_review). */
+      update: TRPCMutationProcedure<{ input: TaskUpdate; output: Task; meta: object }>;
     };
     webhooks: {
       /** Register a webhook; the answer shows its signing secret, this once. */

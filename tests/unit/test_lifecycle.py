@@ -151,3 +151,90 @@ def test_pure_modules_import_no_io_library(module: str) -> None:
     forbidden = {"sqlalchemy", "httpx", "litestar", "playwright", "asyncio", "aiosqlite",
                  "asyncpg", "apscheduler", "time", "random"}
     assert not imported & forbidden, imported & forbidden
+
+
+# --- dependencies: cascade and redrive, and the stall rule (CONTRACT §10) ------------------
+
+@pytest.mark.parametrize(
+    ("dependency", "dependent", "cancels"),
+    [
+        (Status.FAILED, Status.SCHEDULED, True),
+        (Status.FAILED, Status.AWAITING_REVIEW, True),
+        (Status.FAILED, Status.PENDING, True),
+        (Status.FAILED, Status.QUEUED, True),
+        (Status.CANCELLED, Status.SCHEDULED, True),
+        (Status.REJECTED, Status.PENDING, True),
+        (Status.FAILED, Status.IN_PROGRESS, False),
+        (Status.FAILED, Status.COMPLETED, False),
+        (Status.FAILED, Status.CANCELLED, False),
+        (Status.COMPLETED, Status.SCHEDULED, False),
+        (Status.COMPLETED, Status.AWAITING_REVIEW, False),
+    ],
+)
+def test_cascade_cancels_non_terminal_dependents(dependency: Status, dependent: Status,
+                                                 cancels: bool) -> None:
+    assert lifecycle.cancels_dependent(dependency, dependent) is cancels
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "reopens"),
+    [
+        (Status.CANCELLED, "dependency tsk_a failed", True),
+        (Status.CANCELLED, "dependency tsk_a cancelled", True),
+        (Status.CANCELLED, "dependency tsk_a rejected", True),
+        (Status.CANCELLED, "dependency tsk_b failed", False),
+        (Status.CANCELLED, "dependency tsk_ab failed", False),
+        (Status.CANCELLED, "dependency tsk_a is failed", False),
+        (Status.CANCELLED, "cancelled by op", False),
+        (Status.CANCELLED, None, False),
+        (Status.SCHEDULED, "dependency tsk_a failed", False),
+        (Status.COMPLETED, "dependency tsk_a failed", False),
+    ],
+)
+def test_retry_reopens_only_what_the_cascade_cancelled(status: Status, reason: str | None,
+                                                       reopens: bool) -> None:
+    assert lifecycle.reopens_dependent("tsk_a", status, reason) is reopens
+
+
+def test_cascade_reason_and_broken_dependency() -> None:
+    assert lifecycle.cascade_reason("tsk_a", "failed") == "dependency tsk_a failed"
+    assert lifecycle.broken_dependency([("a", Status.COMPLETED), ("b", Status.QUEUED)]) is None
+    why = lifecycle.broken_dependency([("a", Status.COMPLETED), ("b", Status.REJECTED)])
+    assert why is not None and "b" in why and "rejected" in why
+
+
+LIMITS = {"pending": timedelta(hours=24), "awaiting_review": timedelta(seconds=2),
+          "queued": timedelta(minutes=10), "scheduled": timedelta(minutes=10)}
+
+
+@pytest.mark.parametrize(
+    ("status", "entered", "due", "expected"),
+    [
+        (Status.AWAITING_REVIEW, NOW - timedelta(seconds=3), None, True),
+        (Status.AWAITING_REVIEW, NOW - timedelta(seconds=1), None, False),
+        (Status.AWAITING_REVIEW, NOW - timedelta(seconds=2), None, False),  # not longer
+        (Status.PENDING, NOW - timedelta(hours=25), None, True),
+        (Status.PENDING, NOW - timedelta(hours=23), None, False),
+        (Status.QUEUED, NOW - timedelta(minutes=11), None, True),
+        (Status.SCHEDULED, NOW - timedelta(days=9), NOW - timedelta(minutes=11), True),
+        (Status.SCHEDULED, NOW - timedelta(days=9), NOW - timedelta(minutes=9), False),
+        (Status.SCHEDULED, NOW - timedelta(days=9), LATER, False),
+        (Status.SCHEDULED, NOW - timedelta(days=9), None, False),  # waits for dependencies
+        (Status.IN_PROGRESS, NOW - timedelta(days=9), None, False),
+        (Status.COMPLETED, NOW - timedelta(days=9), None, False),
+        (Status.QUEUED, None, None, False),
+    ],
+)
+def test_stall_rule(status: Status, entered: datetime | None, due: datetime | None,
+                    expected: bool) -> None:
+    assert lifecycle.stalled(status=status, entered_at=entered, due_at=due, limits=LIMITS,
+                             now=NOW) is expected
+
+
+def test_update_and_complete_refusals() -> None:
+    assert lifecycle.refusal("update", Status.AWAITING_REVIEW) is None
+    assert lifecycle.refusal("update", Status.SCHEDULED) is None
+    refused = lifecycle.refusal("update", Status.QUEUED)
+    assert refused is not None and refused[0] == "CONFLICT" and "queued" in refused[1]
+    assert lifecycle.refusal("complete", Status.PENDING) is None
+    assert lifecycle.refusal("complete", Status.AWAITING_REVIEW) is not None

@@ -75,6 +75,19 @@ export interface Summary {
   webhookDeleted: boolean;
   events: { id: string; type: TaskEvent['type']; taskId: string }[];
   badRequest: { code: string | null; paths: (string | number)[][] };
+  workflows: {
+    updatedTitle: string;
+    completed: Task['status'];
+    completedBy: string;
+    approveMany: boolean[];
+    approveManyCodes: (string | null)[];
+    cancelMany: boolean[];
+    retryManyCode: string | null;
+    auditActions: string[];
+    autorun: RouterOutputs['system']['autorun'];
+    autorunAfter: boolean;
+    previewTimes: number;
+  };
 }
 
 /** Calls every procedure once; returns what it saw. */
@@ -138,6 +151,21 @@ export async function run(errands: Errands): Promise<Summary> {
   while (createdEvents() < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   subscription.unsubscribe();
 
+  // Workflows and governance (CONTRACT §10)
+  const editable = await errands.tasks.create.mutate(manual('sample: edit me'));
+  const updated = await errands.tasks.update.mutate({ id: editable.id, patch: { title: 'sample: edited', priority: 'high' } });
+  const completed = await errands.tasks.complete.mutate({ id: editable.id, result: { done: true }, notes: 'by hand' });
+  const [byHand] = await errands.tasks.executions.query({ taskId: editable.id });
+  const toApprove = await errands.tasks.create.mutate(manual('sample: bulk', { requiresHumanReview: true }));
+  const approveMany = await errands.tasks.approveMany.mutate({ ids: [toApprove.id, 'tsk_missing'], notes: 'bulk' });
+  const cancelMany = await errands.tasks.cancelMany.mutate({ ids: [toApprove.id], reason: 'done with it' });
+  const retryMany = await errands.tasks.retryMany.mutate({ ids: [toApprove.id] });
+  const auditPage = await errands.audit.list.query({ targetId: editable.id, limit: 10 });
+  const autorun = await errands.system.setAutorun.mutate({ pausedTypes: ['ghl_action'] });
+  const autorunAfter = await errands.system.setAutorun.mutate({ enabled: true, pausedTypes: [] });
+  const readBack = await errands.system.autorun.query();
+  const preview = await errands.schedules.preview.query({ cron: '0 9 * * 1', timezone: 'Europe/Paris', count: 2 });
+
   return {
     health: health.status,
     uptimeIsNumber: typeof stats.uptimeSeconds === 'number',
@@ -160,5 +188,18 @@ export async function run(errands: Errands): Promise<Summary> {
     webhookDeleted: deleted.id === hook.id,
     events: seen.map((e) => ({ id: e.id, type: e.data.type, taskId: e.data.task.id })),
     badRequest,
+    workflows: {
+      updatedTitle: updated.title,
+      completed: completed.status,
+      completedBy: byHand?.workerId ?? '',
+      approveMany: approveMany.results.map((r) => r.ok),
+      approveManyCodes: approveMany.results.map((r) => r.error?.code ?? null),
+      cancelMany: cancelMany.results.map((r) => r.ok),
+      retryManyCode: retryMany.results[0]?.error?.code ?? null,
+      auditActions: auditPage.items.map((e) => e.action),
+      autorun,
+      autorunAfter: autorunAfter.enabled && readBack.pausedTypes.length === 0,
+      previewTimes: preview.times.length,
+    },
   };
 }

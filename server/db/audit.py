@@ -1,0 +1,45 @@
+"""Audit entries (CONTRACT §10): inserted with the change they record, listed newest first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.db.tables import audit_entries
+
+Row = sa.Row[Any]
+
+
+async def audit_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(audit_entries.insert(), list(rows))
+
+
+async def audit_list(conn: AsyncConnection, *, target_id: str | None, actor: str | None,
+                     action: str | None, since: datetime | None, limit: int,
+                     after: tuple[datetime, str] | None) -> list[Row]:
+    """Newest first; ``after`` is the (at, id) of the last entry of the previous page."""
+    stmt = sa.select(audit_entries)
+    if target_id is not None:
+        stmt = stmt.where(audit_entries.c.target_id == target_id)
+    if actor is not None:
+        stmt = stmt.where(audit_entries.c.actor == actor)
+    if action is not None:
+        stmt = stmt.where(audit_entries.c.action == action)
+    if since is not None:
+        stmt = stmt.where(audit_entries.c.at >= since)
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(sa.or_(audit_entries.c.at < at,
+                                 sa.and_(audit_entries.c.at == at, audit_entries.c.id < last_id)))
+    stmt = stmt.order_by(audit_entries.c.at.desc(), audit_entries.c.id.desc()).limit(limit)
+    return list((await conn.execute(stmt)).all())
+
+
+async def audit_prune(conn: AsyncConnection, before: datetime) -> int:
+    result = await conn.execute(audit_entries.delete().where(audit_entries.c.at < before))
+    return int(result.rowcount or 0)

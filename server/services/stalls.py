@@ -1,0 +1,81 @@
+"""Stalled work (CONTRACT §10): tasks that wait too long in one status are reported once.
+
+Every ``STALLED_CHECK_SECONDS`` :meth:`StallWatch.check` finds tasks past their status' limit
+(``STALLED_AFTER``; the rule is :func:`server.lifecycle.stalled`) and marks each with a
+compare-and-set on its status and an empty ``stalled_since`` — so with several nodes checking
+at once a stall is still reported once. Marking writes ``stalledSince``, a ``stalled`` event
+and an audit entry by ``system`` in one transaction; ``STALLED_ACTION=notify`` then files one
+``task.stalled`` message (de-duplicated per stall) for the task's ``sourceWebhookId``, else
+``STALLED_WEBHOOK_ID``. A status change clears ``stalledSince`` (repositories).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from server import lifecycle
+from server.db import workflows as wf
+from server.db.repositories import Row
+from server.lifecycle import Status
+from server.services.audit import SYSTEM
+from server.services.changes import Writer
+from server.services.delivery import DeliveryService, NewMessage
+
+log = logging.getLogger("errands.stalls")
+
+
+class StallWatch:
+    def __init__(self, writer: Writer, *, limits: dict[str, timedelta], action: str,
+                 webhook_id: str | None, delivery: DeliveryService) -> None:
+        self.writer = writer
+        self.limits = limits
+        self.action = action
+        self.webhook_id = webhook_id
+        self.delivery = delivery
+
+    async def check(self) -> list[Row]:
+        """Mark what has stalled since the last check; returns the rows marked."""
+        marked: list[Row] = []
+        async with self.writer.transaction() as cs:
+            for row in await wf.task_stall_candidates(cs.conn, cs.now, self.limits):
+                entered = row.queued_at if row.status == Status.QUEUED else row.updated_at
+                if not lifecycle.stalled(status=Status(row.status), entered_at=entered,
+                                         due_at=row.due_at, limits=self.limits, now=cs.now):
+                    continue
+                new = await wf.task_mark_stalled(cs.conn, row, cs.now)
+                if new is None:
+                    continue
+                cs.emit("stalled", new)
+                cs.audit(SYSTEM, "stalled", "task", new.id,
+                         {"status": new.status, "limit": str(self.limits[new.status]),
+                          "waitingSince": (row.due_at if row.status == Status.SCHEDULED
+                                           else entered).isoformat()})
+                marked.append(new)
+        for row in marked:
+            log.warning("task %s stalled: %s longer than %s", row.id, row.status,
+                        self.limits[row.status])
+            if self.action == "notify":
+                await self._notify(row)
+        return marked
+
+    async def _notify(self, row: Row) -> None:
+        webhook = row.source_webhook_id or self.webhook_id
+        if webhook is None:
+            log.warning("task %s stalled but has no sourceWebhookId and STALLED_WEBHOOK_ID "
+                        "is not set: no task.stalled message", row.id)
+            return
+        assert row.stalled_since is not None
+        try:
+            await self.delivery.file(NewMessage(
+                kind="task.stalled", webhook_id=webhook, task_id=row.id,
+                subject=f"Task stalled: {row.title}",
+                body=f"Task {row.title!r} has been {row.status} longer than "
+                     f"{self.limits[row.status]}",
+                send_at=row.stalled_since,
+                data={"task": {"id": row.id, "title": row.title, "taskType": row.task_type,
+                               "status": row.status, "statusReason": row.status_reason,
+                               "stalledSince": row.stalled_since}},
+                dedupe_key=f"task.stalled:{row.id}:{row.stalled_since.isoformat()}"))
+        except Exception:
+            log.exception("could not file the task.stalled message for task %s", row.id)
