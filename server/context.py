@@ -30,3 +30,4 @@ class Services:
 class Context:
     principal: Principal
     services: Services
+    request_id: str | None = None  # X-Request-ID of the HTTP request (server/operations.py)
