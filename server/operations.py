@@ -117,7 +117,8 @@ def request_middleware(node: Callable[[], Any], *, access: bool) -> Callable[[AS
 
 def _log_access(scope: Any, status: int, started: float, request_id: str) -> None:
     # The path only: query strings may carry inputs (emails, phone numbers).
-    path = scope.get("path", "")
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1").partition("?")[0] if raw else scope.get("path", "")
     ms = round((time.perf_counter() - started) * 1000, 1)
     access_log.info("%s %s %s %.1fms", scope.get("method"), path, status, ms,
                     extra={"fields": {"requestId": request_id, "method": scope.get("method"),
