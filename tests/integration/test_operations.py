@@ -310,8 +310,14 @@ async def test_retention_deletes_exactly_old_terminal_tasks(database_url: str,
                 "executionConfig": {"message": "in a month",
                                     "remindAt": (datetime.now(UTC) + timedelta(days=30))
                                     .isoformat()}}, mutation=True)
-            for task in (done, failed, reminder):
+            parent = await n.call("tasks.create", api_task(outside.url_for("/ok")),
+                                  mutation=True)
+            for task in (done, failed, reminder, parent):
                 await n.wait(task["id"], {"completed", "failed"})
+            # A manual task waiting on the parent: the parent stays while the child is open.
+            child = await n.call("tasks.create", api_task(
+                outside.url_for("/ok"), executionType="manual", dependsOn=[parent["id"]]),
+                mutation=True)
             for _ in range(100):
                 page = await n.call("messages.list", {"webhookId": hook["id"]})
                 if any(m["status"] == "delivered" for m in page["items"]):
@@ -342,9 +348,21 @@ async def test_retention_deletes_exactly_old_terminal_tasks(database_url: str,
     assert again == 0
     # The manual task is not terminal, the reminder's message is still to be delivered,
     # the recent task is younger than the retention.
-    assert left == {pending["id"], reminder["id"], recent["id"]}
+    assert left == {pending["id"], reminder["id"], recent["id"], parent["id"], child["id"]}
     assert (gone_executions, gone_messages, gone_events) == (0, 0, 0)
     assert kept_reminder_messages == 1
+
+
+def test_artifact_files_of_deleted_tasks_are_removed(tmp_path: Path) -> None:
+    from server.artifacts import FileArtifactStore
+
+    store = FileArtifactStore(tmp_path)
+    kept, gone = (asyncio.run(store.save(kind="screenshot", content_type="image/png",
+                                         data=b"png")) for _ in range(2))
+    assert store.remove([gone.id, "art_" + "0" * 32, "../etc/passwd"]) == 1
+    assert store.open(gone.id) is None
+    assert store.open(kept.id) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kept.id}.bin", f"{kept.id}.json"]
 
 
 def test_retention_is_off_by_default() -> None:
