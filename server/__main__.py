@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import sys
 from types import FrameType
 from typing import Any
@@ -35,10 +36,12 @@ def main() -> int:
               file=sys.stderr)
         return 2
     app = create_app(settings)
-    print(f"errands: serving http://{settings.host}:{settings.port}/trpc "
-          f"({settings.database_url.split('://')[0]})", file=sys.stderr, flush=True)
+    logging.getLogger("errands").info(
+        "serving http://%s:%s/trpc (%s)", settings.host, settings.port,
+        settings.database_url.split("://")[0])
+    # log_config=None: uvicorn's own warnings go through our handler (LOG_FORMAT) too.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, lifespan="on",
+                            access_log=False, lifespan="on", log_config=None,
                             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10)
     _DrainingServer(config, app.state.errands).run()
     return 0

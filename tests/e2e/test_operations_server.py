@@ -40,6 +40,8 @@ def test_json_logs_tell_a_tasks_life(sqlite_database_url: str, tmp_path: Path) -
     assert resp.headers["x-request-id"] == "req-from-client-1"
     lines = _json_lines(text)
     assert lines, text
+    # Every line the server wrote is JSON (uvicorn's own logs included).
+    assert [line for line in text.splitlines() if line.strip() and not line.startswith("{")] == []
     for line in lines:
         assert {"ts", "level", "logger", "msg"} <= line.keys()
     mine = [line for line in lines if line.get("taskId") == task["id"]]
