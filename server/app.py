@@ -207,7 +207,7 @@ class Errands:
         log.info("draining: not ready, claiming stopped, subscriptions closed; "
                  "attempts in flight get %g s", grace)
         self._drain = asyncio.ensure_future(asyncio.gather(
-            self.runner.stop(grace), self.automations.stop(grace)))
+            self.runner.stop(grace), self.automations.stop(grace), return_exceptions=True))
 
     async def _promote_due(self) -> datetime | None:
         async with self.writer.transaction() as cs:
@@ -270,7 +270,9 @@ class Errands:
     async def stop(self) -> None:
         self.begin_drain()
         assert self._drain is not None
-        await self._drain
+        for failure in await self._drain:
+            if isinstance(failure, BaseException):
+                log.error("stopping failed", exc_info=failure)
         if self.event_feed is not None:
             await self.event_feed.stop()
         self.scheduler.shutdown(wait=False)

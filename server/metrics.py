@@ -14,6 +14,8 @@ so several apps can live in one process (tests). Three kinds of source:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from prometheus_client.registry import Collector
 from server.db import gauges
 from server.db.engine import Database
 
+log = logging.getLogger("errands.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
                     30, 60, 300)
@@ -54,6 +57,7 @@ class _Readings(Collector):
 
     sources: Sources
     snapshot: gauges.Snapshot = field(default_factory=gauges.Snapshot)
+    sql_ok: bool = True
 
     def collect(self) -> Iterator[Metric]:
         yield from self._sql()
@@ -89,6 +93,9 @@ class _Readings(Collector):
 
     def _sql(self) -> Iterable[Metric]:
         snap = self.snapshot
+        yield _gauge("errands_metrics_database_ok",
+                     "1 when the last read of the database gauges worked (else they are stale).",
+                     1 if self.sql_ok else 0)
         by_status = GaugeMetricFamily("errands_tasks", "Tasks by status and type.",
                                       labels=["status", "task_type"])
         for (status, task_type), n in sorted(snap.tasks.items()):
@@ -157,8 +164,15 @@ class Metrics:
         if time.monotonic() - self._refreshed < self.cache_seconds:
             return
         self._refreshed = time.monotonic()
-        async with db.read() as conn:
-            self.readings.snapshot = await gauges.snapshot(conn, now)
+        try:
+            async with asyncio.timeout(5), db.read() as conn:
+                self.readings.snapshot = await gauges.snapshot(conn, now)
+        except Exception as exc:  # the database is down: serve the last values, say so
+            self.readings.sql_ok = False
+            log.warning("metrics: the database gauges could not be read (%s)",
+                        type(exc).__name__)
+            return
+        self.readings.sql_ok = True
         self.sql_refreshes += 1
 
     def exposition(self) -> bytes:

@@ -146,6 +146,7 @@ async def test_metrics_count_known_work_exactly(database_url: str, tmp_path: Pat
     error_type = failed[0]["errorType"]
     assert sample(got, "errands_attempt_errors_total", error_type=error_type) == 2
     assert sample(got, "errands_lease_recoveries_total") == 0
+    assert sample(got, "errands_metrics_database_ok") == 1
     assert sample(got, "errands_attempts_in_flight") == 0
     assert sample(got, "errands_subscriptions_open") == 0
     assert sample(got, "errands_ghl_rate_limited_total") == 0
@@ -233,11 +234,13 @@ async def test_readyz_is_503_when_the_database_is_unreachable(sqlite_database_ur
         try:
             down = await n.client.get("/readyz")
             live = await n.client.get("/healthz")
+            scraped = await n.metrics()  # still answers, saying its SQL gauges are stale
         finally:
             n.errands.db.read = real_read  # type: ignore[method-assign]
     assert down.status_code == 503
     assert down.json()["problems"] == ["database unreachable"]
     assert live.status_code == 200
+    assert sample(scraped, "errands_metrics_database_ok") == 0
 
 
 async def test_request_id_is_echoed_everywhere(sqlite_database_url: str, tmp_path: Path
