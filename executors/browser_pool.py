@@ -103,6 +103,11 @@ class BrowserPool:
         self._logs: dict[str, NetworkLog] = {}
         self.launch_count = 0
 
+    @property
+    def in_use(self) -> int:
+        """Browser contexts open now (read by /metrics)."""
+        return len(self._logs)
+
     @asynccontextmanager
     async def context(self, *, viewport: tuple[int, int] | None = None,
                       record_trace: bool = False) -> AsyncIterator[tuple[BrowserContext, str]]:

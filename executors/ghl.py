@@ -99,6 +99,7 @@ class GhlExecutor:
         self._location_id = location_id or None
         self._base_url = base_url.rstrip("/")
         self._budget = budget
+        self.rate_limited = 0  # HTTP 429 answers seen (read by /metrics)
 
     # --- create time -----------------------------------------------------------------------
 
@@ -197,6 +198,7 @@ class GhlExecutor:
             raise PermanentError(message, error_type=f"ghl_http_{status}", output=output)
         retry_after = _retry_after(response.headers.get("retry-after"), clock)
         if status == 429:
+            self.rate_limited += 1  # read by /metrics
             self._budget.penalize(location_id, retry_after)
         raise RetryableError(message, error_type=f"ghl_http_{status}", retry_after=retry_after,
                              output=output)

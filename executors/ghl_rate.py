@@ -106,6 +106,7 @@ class LocalRateBudget:
         self._margin_seconds = margin_seconds
         self._clock = clock
         self._locations: dict[str, _Location] = {}
+        self.waits = 0  # requests that had to wait for the budget (read by /metrics)
 
     # --- the RateBudget protocol ----------------------------------------------------------
 
@@ -118,6 +119,7 @@ class LocalRateBudget:
                     loc.in_flight += 1
                     return
                 loc.released.clear()
+                self.waits += 1
                 try:
                     async with asyncio.timeout(delay):
                         await loc.released.wait()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import logging
 import sys
+from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -43,14 +46,30 @@ def main() -> int:
         return 2
     app = create_app(settings)
     loop, http = _event_loop_and_parser()
-    print(f"errands: serving http://{settings.host}:{settings.port}/trpc "
-          f"({settings.database_url.split('://')[0]}; {loop}, {http})",
-          file=sys.stderr, flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                loop="auto", http="auto",
-                access_log=False, timeout_graceful_shutdown=int(settings.shutdown_grace_seconds)
-                + 10, lifespan="on")
+    logging.getLogger("errands").info(
+        "serving http://%s:%s/trpc (%s; %s, %s)", settings.host, settings.port,
+        settings.database_url.split("://")[0], loop, http)
+    # log_config=None: uvicorn's own warnings go through our handler (LOG_FORMAT) too.
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                            loop="auto", http="auto",
+                            access_log=False, lifespan="on", log_config=None,
+                            timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10)
+    _DrainingServer(config, app.state.errands).run()
     return 0
+
+
+class _DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT the node drains at once (not ready, no claiming, subscriptions
+    closed) while uvicorn stops accepting connections; the lifespan's shutdown then waits
+    for attempts up to SHUTDOWN_GRACE_SECONDS."""
+
+    def __init__(self, config: uvicorn.Config, errands: Any) -> None:
+        super().__init__(config)
+        self.errands = errands
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.errands.request_drain()
+        super().handle_exit(sig, frame)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,19 @@ from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget
 from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
+from server import logs
 from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
 from server.context import Context, Services
 from server.db import repositories as repo
+from server.db import retention
 from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.metrics import Metrics, Sources
+from server.operations import ROUTES as OPERATIONS_ROUTES
+from server.operations import request_middleware
 from server.procedures import audit as audit_procedures
 from server.procedures import messages as message_procedures
 from server.procedures import schedules as schedule_procedures
@@ -175,6 +180,50 @@ class Errands:
                                  webhook_id=settings.stalled_webhook_id,
                                  delivery=self.automations.delivery)
         self.services.extra.update(audit=self.audit, autorun=self.autorun)
+        self.metrics = Metrics(self._metric_sources())
+        self.runner.metrics = self.metrics
+        self.draining = asyncio.Event()
+        self.ready = False
+        self._drain: asyncio.Future[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _metric_sources(self) -> Sources:
+        ghl = self.executors.get("ghl_action")
+        pool = self.db.engine.pool
+        return Sources(
+            subscriptions=lambda: self.hub.subscriber_count,
+            db_pool_in_use=lambda: int(getattr(pool, "checkedout", lambda: 0)()),
+            browser_contexts=lambda: self.browser_pool.in_use,
+            ghl_budget_waits=lambda: int(getattr(getattr(ghl, "_budget", None), "waits", 0)),
+            ghl_rate_limited=lambda: int(getattr(ghl, "rate_limited", 0)),
+            deliveries=lambda: dict(self.automations.delivery.outcomes),
+            timer_lag=lambda: {t.name: t.last_lag
+                               for t in (self.task_timer, *self.automations._timers)},
+            attempts_in_flight=lambda: len(self.runner.running))
+
+    def dead_loops(self) -> list[str]:
+        """Loops that should run and do not (for /readyz)."""
+        dead = self.runner.dead_loops()
+        if not self.scheduler.running:
+            dead.append("scheduler")
+        return dead
+
+    def request_drain(self) -> None:
+        """From a signal handler: begin draining on the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.begin_drain)
+
+    def begin_drain(self) -> None:
+        """At once: report not ready, stop claiming, end subscriptions (the middleware
+        watches ``draining``); attempts and deliveries get SHUTDOWN_GRACE_SECONDS."""
+        if self._drain is not None:
+            return
+        self.draining.set()
+        grace = self.settings.shutdown_grace_seconds
+        log.info("draining: not ready, claiming stopped, subscriptions closed; "
+                 "attempts in flight get %g s", grace)
+        self._drain = asyncio.ensure_future(asyncio.gather(
+            self.runner.stop(grace), self.automations.stop(grace), return_exceptions=True))
 
     async def _promote_due(self) -> datetime | None:
         async with self.writer.transaction() as cs:
@@ -203,6 +252,7 @@ class Errands:
             if self.settings.artifact_retention_days > 0:
                 cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
                 await asyncio.to_thread(self.artifacts.prune, cutoff)
+            await self.prune_tasks()
         except Exception:
             log.exception("housekeeping failed")
 
@@ -217,6 +267,18 @@ class Errands:
             await self.stalls.check()
         except Exception:
             log.exception("checking for stalled tasks failed")
+    async def prune_tasks(self) -> int:
+        """TASK_RETENTION_DAYS: old terminal tasks and what hangs off them, in small batches."""
+        if self.settings.task_retention_days <= 0:
+            return 0
+        cutoff = self.clock() - timedelta(days=self.settings.task_retention_days)
+        deleted, artifact_ids = await retention.prune(self.db, cutoff)
+        if artifact_ids:
+            await asyncio.to_thread(self.artifacts.remove, artifact_ids)
+        if deleted:
+            log.info("retention: deleted %d task(s) that ended before %s", deleted,
+                     cutoff.isoformat())
+        return deleted
 
     async def start(self) -> None:
         await self.db.migrate()
@@ -239,12 +301,17 @@ class Errands:
         await self.runner.start()
         if self.event_feed is not None:
             self.event_feed.start()
+        self._loop = asyncio.get_running_loop()
+        self.ready = True
 
     async def stop(self) -> None:
-        await self.runner.stop(self.settings.shutdown_grace_seconds)
+        self.begin_drain()
+        assert self._drain is not None
+        for failure in await self._drain:
+            if isinstance(failure, BaseException):
+                log.error("stopping failed", exc_info=failure)
         if self.event_feed is not None:
             await self.event_feed.stop()
-        await self.automations.stop(self.settings.shutdown_grace_seconds)
         self.scheduler.shutdown(wait=False)
         await self.browser_pool.close()
         for client in (self.http, *self.api_clients):
@@ -257,8 +324,7 @@ class Errands:
             authorization = info.connection_params.get("authorization") or \
                 info.connection_params.get("Authorization")
         principal: Principal = self.keyring.authenticate(authorization)
-        return Context(principal, self.services,
-                       request_id=(info.headers.get("x-request-id") or "")[:200] or None)
+        return Context(principal, self.services, request_id=logs.request_id_var.get())
 
     def trpc_app(self, router: Router) -> TRPCApp:
         return TRPCApp(router, create_context=self.context, authorize=_authorize,
@@ -291,21 +357,10 @@ async def artifact(artifact_id: str, request: Request[Any, Any, State], state: S
                 content_disposition_type="inline")
 
 
-@get("/healthz", include_in_schema=False)
-async def healthz(state: State) -> Response[dict[str, str]]:
-    errands: Errands = state.errands
-    ok = await errands.db.ping()
-    return Response({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
-
-
 def create_app(settings: Settings | None = None, *,
                clock: Callable[[], datetime] = utc_now) -> Litestar:
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO: noisy, and lookups carry emails and phone numbers.
-    for noisy in ("apscheduler", "alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    logs.configure(settings.log_level, settings.log_format)
     errands = Errands(settings, clock)
     router = build_router()
     typescript = render_typescript(router)
@@ -327,8 +382,9 @@ def create_app(settings: Settings | None = None, *,
             await errands.stop()
 
     return Litestar(
-        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz, artifact,
-                        trpc_types],
+        route_handlers=[trpc_mount(errands.trpc_app(router)), index, artifact,
+                        trpc_types, *OPERATIONS_ROUTES],
+        middleware=[request_middleware(lambda: errands, access=settings.access_log)],
         lifespan=[lifespan],
         state=State({"errands": errands}),
         openapi_config=None,

@@ -96,6 +96,20 @@ class FileArtifactStore:
                 removed += 1
         return removed
 
+    def remove(self, artifact_ids: list[str]) -> int:
+        """Delete these artifacts (task retention); returns how many existed."""
+        removed = 0
+        for artifact_id in artifact_ids:
+            if not _ID_PATTERN.fullmatch(artifact_id):
+                continue
+            for suffix in ("json", "tmp"):
+                (self.root / f"{artifact_id}.{suffix}").unlink(missing_ok=True)
+            data = self.root / f"{artifact_id}.bin"
+            if data.is_file():
+                data.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def _write(self, artifact_id: str, data: bytes, meta: dict[str, object]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / f"{artifact_id}.bin").write_bytes(data)

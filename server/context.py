@@ -31,7 +31,7 @@ class Services:
 class Context:
     principal: Principal
     services: Services
-    request_id: str | None = None  # the X-Request-ID request header, when sent
+    request_id: str | None = None  # X-Request-ID of the HTTP request (server/operations.py)
 
     @property
     def actor(self) -> Actor:

@@ -37,12 +37,13 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
-from server import lifecycle, placeholders
+from server import lifecycle, logs, placeholders
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
 from server.lifecycle import Outcome, Status
+from server.metrics import Metrics
 from server.retry import RetryPolicy
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
@@ -109,6 +110,7 @@ class Runner:
         self.claimed_total = 0
         self._paused_all = False
         self._paused_types: frozenset[str] = frozenset()
+        self.metrics = Metrics()  # the app's own is set by server/app.py
 
     # --- control ---------------------------------------------------------------------------
 
@@ -125,6 +127,10 @@ class Runner:
         self._tasks = [asyncio.create_task(self._claim_loop(), name="runner-claim"),
                        asyncio.create_task(self._complete_loop(), name="runner-complete"),
                        asyncio.create_task(self._heartbeat_loop(), name="runner-heartbeat")]
+
+    def dead_loops(self) -> list[str]:
+        """Names of this runner's loops that have stopped (for /readyz)."""
+        return [t.get_name() for t in self._tasks if t.done()]
 
     def cancel_local(self, task_id: str, reason: StopReason = "cancel") -> None:
         """Stop a running attempt of this process (tasks.cancel, a lost lease)."""
@@ -195,6 +201,7 @@ class Runner:
             for row, ex in zip(rows, executions, strict=True):
                 cs.emit("execution", row, ex)
         for row, ex in zip(rows, executions, strict=True):
+            self.metrics.attempt_started(row.task_type, row.queued_at, now)
             running = Running(row, ex.id)
             self.running[row.id] = running
             running.handle = asyncio.create_task(self._attempt(running), name=f"attempt-{row.id}")
@@ -209,6 +216,9 @@ class Runner:
                                attempt_number=row.attempts, triggered_by=row.next_trigger,
                                worker_id=self.worker_id, clock=self.clock,
                                artifacts_sink=self.artifacts)
+        logs.bind(taskId=row.id, executionId=running.execution_id, attempt=row.attempts,
+                  workerId=self.worker_id)  # this attempt's own asyncio task: no leak
+        log.info("attempt started (%s, triggeredBy %s)", row.task_type, row.next_trigger)
         started = time.monotonic()
         finished = Finished(row, running.execution_id, Outcome("success"), ctx, 0)
         try:
@@ -235,6 +245,12 @@ class Runner:
                                        error=f"{type(exc).__name__}: {exc}")
             finished.error_type = type(exc).__name__
         finished.duration_ms = int((time.monotonic() - started) * 1000)
+        log.info("attempt ended: %s in %d ms%s", finished.outcome.kind, finished.duration_ms,
+                 f" ({finished.error_type})" if finished.error_type else "",
+                 extra={"fields": {"outcome": finished.outcome.kind,
+                                   "durationMs": finished.duration_ms}})
+        self.metrics.attempt_ended(row.task_type, finished.outcome.kind, finished.error_type,
+                                   finished.duration_ms)
         self._finished.put_nowait(finished)
 
     async def _execute(self, row: Row, ctx: ExecutionContext,
@@ -375,6 +391,7 @@ class Runner:
                 cs.conn, now, any_owner_but=self.worker_id if orphans_only else None)
             for row in rows:
                 await self._rescue_one(cs, row)
+        self.metrics.lease_recovered(len(rows))
         if rows:
             log.warning("recovered %d task(s) whose attempt was lost", len(rows))
         return len(rows)

@@ -33,6 +33,7 @@ class DueTimer:
         self._fire = fire
         self.clock = clock
         self.armed_for: datetime | None = None
+        self.last_lag = 0.0  # seconds the last firing came after its armed time (/metrics)
         self._lock = asyncio.Lock()
 
     def arm(self, at: datetime) -> None:
@@ -46,6 +47,8 @@ class DueTimer:
 
     async def run(self) -> None:
         async with self._lock:
+            if self.armed_for is not None:
+                self.last_lag = max(0.0, (self.clock() - self.armed_for).total_seconds())
             self.armed_for = None
             try:
                 upcoming = await self._fire()

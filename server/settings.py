@@ -112,7 +112,23 @@ def _float_in(lo: float, hi: float) -> Callable[[str, str], float]:
 
 
 def _type_set(name: str, raw: str) -> frozenset[str]:
-    return frozenset(t.strip() for t in raw.split(",") if t.strip())
+    from schemas.configs import CONFIG_TYPES
+
+    types = frozenset(t.strip() for t in raw.split(",") if t.strip())
+    unknown = sorted(types - CONFIG_TYPES.keys())
+    if unknown:
+        raise ConfigurationError(f"{name}: unknown task type {', '.join(map(repr, unknown))} "
+                                 f"(types: {', '.join(sorted(CONFIG_TYPES))})")
+    return types
+
+
+def _choice(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in choices:
+            raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+    return parse
 
 
 def _delays(name: str, raw: str) -> tuple[float, ...]:
@@ -188,7 +204,13 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("DELIVERY_RETRY_SECONDS", "delivery_retry_seconds", _delays),
     ("DELIVERY_TIMEOUT_SECONDS", "delivery_timeout_seconds", _float_in(0.1, 600)),
     ("SECRET_KEY_FILE", "secret_key_file", lambda _n, raw: Path(raw)),
-    ("LOG_LEVEL", "log_level", lambda _n, raw: raw.upper()),
+    ("LOG_LEVEL", "log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
+                                       upper=True)),
+    # Operations (CONTRACT §12)
+    ("LOG_FORMAT", "log_format", _choice("text", "json")),
+    ("ACCESS_LOG", "access_log", _bool),
+    ("METRICS_PUBLIC", "metrics_public", _bool),
+    ("TASK_RETENTION_DAYS", "task_retention_days", _int_in(0, 36500)),
     ("STALLED_AFTER", "stalled_after", _stalled_after),
     ("STALLED_CHECK_SECONDS", "stalled_check_seconds", _float_in(0.1, 86400)),
     ("STALLED_ACTION", "stalled_action", _stalled_action),
@@ -238,6 +260,11 @@ class Settings:
     stalled_action: str = "mark"
     stalled_webhook_id: str | None = None
     audit_retention_days: int = 365
+    # Operations (CONTRACT §12)
+    log_format: str = "text"
+    access_log: bool = False
+    metrics_public: bool = False
+    task_retention_days: int = 0  # 0: keep terminal tasks forever
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")
@@ -256,7 +283,12 @@ class Settings:
                 kw[attr] = parse(var, raw)
         for var, attr in (("GHL_API_KEY", "ghl_api_key"), ("ERRANDS_SECRET_KEY", "secret_key")):
             kw[attr] = get(var)
-        return cls(**kw)  # type: ignore[arg-type]
+        settings = cls(**kw)  # type: ignore[arg-type]
+        if not settings.is_sqlite and settings.secret_key is None:
+            raise ConfigurationError(
+                "ERRANDS_SECRET_KEY must be set with PostgreSQL: every node needs the same key "
+                "to read the webhook secrets the others stored")
+        return settings
 
     @property
     def is_sqlite(self) -> bool:

@@ -147,7 +147,7 @@ def _url_path(scope: Mapping[str, Any]) -> str:
     raw_path: bytes | None = scope.get("raw_path")
     root: str = scope.get("root_path", "")
     if raw_path is not None:
-        raw = raw_path.decode("latin-1")
+        raw = raw_path.decode("latin-1").partition("?")[0]  # some ASGI clients keep the query
         if raw.startswith(root):
             return raw[len(root):].lstrip("/")
     path: str = scope["path"]

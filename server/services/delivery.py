@@ -31,6 +31,7 @@ while the server was down are delivered when it starts.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
@@ -99,6 +100,13 @@ def attempt_values(attempt: Attempt, *, attempts_before: int, send_at: datetime,
     return values
 
 
+def outcome_of(recorded: Row | None) -> str:
+    """A delivery attempt's outcome label: delivered, retry, failed (or lost: not recorded)."""
+    if recorded is None:
+        return "lost"
+    return "retry" if recorded.status == "scheduled" else str(recorded.status)
+
+
 def payload(row: Row, now: datetime) -> bytes:
     return _encoder.encode(DeliveryPayload(
         type=row.kind, message_id=row.id, task_id=row.task_id, recipient=row.recipient,
@@ -152,6 +160,7 @@ class DeliveryService:
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._first_fire = True
+        self.outcomes: collections.Counter[str] = collections.Counter()  # read by /metrics
 
     # --- filing ----------------------------------------------------------------------------
 
@@ -289,6 +298,7 @@ class DeliveryService:
             recorded = await q.message_finish(conn, row.id, claim, values)
             if recorded is not None and attempt.delivered:
                 await q.webhook_touch(conn, row.webhook_id, now)
+        self.outcomes[outcome_of(recorded)] += 1
         if recorded is None:
             log.warning("message %s changed hands during delivery; attempt not recorded", row.id)
         return recorded

@@ -58,6 +58,9 @@ class ErrandsServer:
             "RETRY_BASE_SECONDS": "0.05",
             "SSE_PING_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
+            # PostgreSQL refuses to start without one (every node needs the same key).
+            **({"ERRANDS_SECRET_KEY": "errands-tests-secret-key"}
+               if database_url.startswith("postgresql") else {}),
             **(env or {}),
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,0 +1,187 @@
+"""What an operator points tools at (CONTRACT §12): ``/metrics``, ``/healthz``, ``/readyz``,
+and the HTTP middleware that gives every request its id, its access-log line, and ends open
+subscriptions when the node drains.
+
+- ``X-Request-ID``: taken from the request when it is a sane token (printable, ≤ 128 chars),
+  else made (``req_`` + 16 hex); set as the ``requestId`` log field for everything the request
+  does, put on the tRPC context as ``request_id``, and echoed on every response — errors and
+  SSE streams included.
+- Draining: an SSE response is ended (its body closed, no ``return`` event) as soon as the
+  node starts draining, so the client's EventSource reconnects — to another node behind the
+  load balancer, which ``/readyz`` already steers it to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol, cast
+
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.response import Response
+from litestar.types import ASGIApp
+
+from server import logs
+from server.db.engine import Database, alembic_config
+from server.errors import Forbidden, Unauthorized
+from server.metrics import CONTENT_TYPE
+
+access_log = logging.getLogger("errands.access")
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_HEADER = b"x-request-id"
+
+
+class Node(Protocol):
+    """What the probes need from the app (``server.app.Errands``)."""
+
+    db: Database
+    draining: asyncio.Event
+    ready: bool
+
+    def dead_loops(self) -> list[str]: ...
+
+
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name.lower() == _HEADER:
+            text = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(text):
+                return text
+            break
+    return "req_" + os.urandom(8).hex()
+
+
+def request_middleware(node: Callable[[], Any], *, access: bool) -> Callable[[ASGIApp], ASGIApp]:
+    """Litestar middleware factory; ``node()`` returns the app's ``Errands`` (its drain event)."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        inner: Any = app
+
+        async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await inner(scope, receive, send)
+                return
+            request_id = request_id_from(scope["headers"])
+            token = logs.request_id_var.set(request_id)
+            draining: asyncio.Event = node().draining
+            started = time.perf_counter()
+            state: dict[str, Any] = {"status": 0, "sse": False, "done": False}
+
+            async def send_with_id(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    headers = [h for h in message.get("headers", []) if h[0].lower() != _HEADER]
+                    headers.append((_HEADER, request_id.encode("latin-1")))
+                    message = {**message, "headers": headers}
+                    state["status"] = message["status"]
+                    state["sse"] = any(k.lower() == b"content-type" and
+                                       v.startswith(b"text/event-stream") for k, v in headers)
+                elif message["type"] == "http.response.body" and not message.get("more_body"):
+                    state["done"] = True
+                await send(message)
+
+            async def receive_until_drain() -> dict[str, Any]:
+                if not state["sse"]:
+                    return cast(dict[str, Any], await receive())
+                # A subscription: the client "leaves" when the node drains.
+                got = asyncio.ensure_future(receive())
+                drained = asyncio.ensure_future(draining.wait())
+                done, _ = await asyncio.wait({got, drained},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if got in done:
+                    drained.cancel()
+                    return cast(dict[str, Any], got.result())
+                got.cancel()
+                return {"type": "http.disconnect"}
+
+            try:
+                await inner(scope, receive_until_drain, send_with_id)
+                if state["sse"] and not state["done"] and draining.is_set():
+                    # End the stream cleanly (no "return" event): the client reconnects.
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            finally:
+                logs.request_id_var.reset(token)
+                if access:
+                    _log_access(scope, state["status"], started, request_id)
+
+        return cast(ASGIApp, wrapped)
+
+    return middleware
+
+
+def _log_access(scope: Any, status: int, started: float, request_id: str) -> None:
+    # The path only: query strings may carry inputs (emails, phone numbers).
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1").partition("?")[0] if raw else scope.get("path", "")
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    access_log.info("%s %s %s %.1fms", scope.get("method"), path, status, ms,
+                    extra={"fields": {"requestId": request_id, "method": scope.get("method"),
+                                      "path": path, "status": status, "durationMs": ms}})
+
+
+# --- probes ---------------------------------------------------------------------------------
+
+_HEAD: str | None = None
+
+
+def migrations_head() -> str | None:
+    global _HEAD
+    if _HEAD is None:
+        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return _HEAD
+
+
+async def readiness(node: Node) -> list[str]:
+    """Why this node should not get traffic now (empty: ready)."""
+    problems: list[str] = []
+    if node.draining.is_set():
+        return ["draining"]
+    if not node.ready:
+        return ["starting"]
+    problems.extend(f"{name} loop stopped" for name in node.dead_loops())
+    try:
+        async with asyncio.timeout(2):
+            async with node.db.read() as conn:
+                current = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+    except Exception:
+        problems.append("database unreachable")
+    else:
+        if current != migrations_head():
+            problems.append(f"migrations not at head ({current} != {migrations_head()})")
+    return problems
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz() -> Response[dict[str, str]]:
+    """Liveness: the process answers. No database: a database outage must not restart nodes."""
+    return Response({"status": "ok"})
+
+
+@get("/readyz", include_in_schema=False)
+async def readyz(state: State) -> Response[dict[str, Any]]:
+    problems = await readiness(state.errands)
+    if problems:
+        return Response({"status": "unavailable", "problems": problems}, status_code=503)
+    return Response({"status": "ready"})
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(request: Request[Any, Any, State], state: State) -> Response[Any]:
+    errands = state.errands
+    if not errands.settings.metrics_public:
+        try:
+            errands.keyring.authenticate(request.headers.get("authorization")).require("read")
+        except (Unauthorized, Forbidden) as exc:
+            return Response({"error": exc.message}, status_code=401 if isinstance(
+                exc, Unauthorized) else 403)
+    await errands.metrics.refresh(errands.db, errands.clock())
+    return Response(errands.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [healthz, readyz, metrics]

@@ -1,0 +1,138 @@
+"""Settings.from_env: every variable's parsing, defaults, and the refusals that stop a start
+(with exit code 2 and a message naming the variable)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.errors import ConfigurationError
+from server.settings import ApiKey, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(**env: str) -> Settings:
+    return Settings.from_env(env, dotenv=None)
+
+
+def refused(**env: str) -> str:
+    with pytest.raises(ConfigurationError) as info:
+        load(**env)
+    return str(info.value)
+
+
+def test_defaults_without_any_variable() -> None:
+    assert load() == Settings()
+    s = load()
+    assert (s.database_url, s.host, s.port) == ("sqlite+aiosqlite:///./errands.db",
+                                                "127.0.0.1", 8000)
+    assert (s.log_level, s.log_format, s.access_log) == ("INFO", "text", False)
+    assert (s.metrics_public, s.task_retention_days) == (False, 0)
+
+
+@pytest.mark.parametrize(("var", "raw", "attr", "value"), [
+    ("DATABASE_URL", "postgresql+asyncpg://u@h/db", "database_url",
+     "postgresql+asyncpg://u@h/db"),
+    ("HOST", "0.0.0.0", "host", "0.0.0.0"),
+    ("PORT", "8080", "port", 8080),
+    ("WORKER_CONCURRENCY", "4", "worker_concurrency", 4),
+    ("REVIEW_REQUIRED_TYPES", "api_call, ghl_action", "review_required_types",
+     frozenset({"api_call", "ghl_action"})),
+    ("ARTIFACTS_DIR", "/var/art", "artifacts_dir", Path("/var/art")),
+    ("ARTIFACT_RETENTION_DAYS", "0", "artifact_retention_days", 0),
+    ("CHROMIUM_PATH", "/opt/chrome", "chromium_path", "/opt/chrome"),
+    ("BROWSER_CONCURRENCY", "2", "browser_concurrency", 2),
+    ("GHL_API_KEY", "pit-123", "ghl_api_key", "pit-123"),
+    ("GHL_LOCATION_ID", "loc1", "ghl_location_id", "loc1"),
+    ("GHL_BASE_URL", "https://ghl.example/", "ghl_base_url", "https://ghl.example"),
+    ("GHL_RATE_LIMIT", "50", "ghl_rate_limit", 50),
+    ("GHL_RATE_WINDOW_SECONDS", "2.5", "ghl_rate_window_seconds", 2.5),
+    ("ALLOW_PRIVATE_NETWORK", "yes", "allow_private_network", True),
+    ("ERRANDS_SECRET_KEY", "k", "secret_key", "k"),
+    ("LEASE_SECONDS", "12", "lease_seconds", 12.0),
+    ("RETRY_BASE_SECONDS", "0.5", "retry_base_seconds", 0.5),
+    ("SHUTDOWN_GRACE_SECONDS", "3", "shutdown_grace_seconds", 3.0),
+    ("ALLOW_METHOD_OVERRIDE", "on", "allow_method_override", True),
+    ("MAX_BATCH_SIZE", "10", "max_batch_size", 10),
+    ("MAX_BODY_BYTES", "2048", "max_body_bytes", 2048),
+    ("RESPONSE_BODY_LIMIT", "0", "response_body_limit", 0),
+    ("SSE_PING_SECONDS", "1.5", "sse_ping_seconds", 1.5),
+    ("DELIVERY_RETRY_SECONDS", "1, 2,3", "delivery_retry_seconds", (1.0, 2.0, 3.0)),
+    ("DELIVERY_TIMEOUT_SECONDS", "4", "delivery_timeout_seconds", 4.0),
+    ("SECRET_KEY_FILE", "/k/file", "secret_key_file", Path("/k/file")),
+    ("LOG_LEVEL", "debug", "log_level", "DEBUG"),
+    ("LOG_FORMAT", "JSON", "log_format", "json"),
+    ("ACCESS_LOG", "true", "access_log", True),
+    ("METRICS_PUBLIC", "1", "metrics_public", True),
+    ("TASK_RETENTION_DAYS", "30", "task_retention_days", 30),
+])
+def test_each_variable_is_parsed(var: str, raw: str, attr: str, value: Any) -> None:
+    env = {var: raw}
+    if var == "DATABASE_URL":
+        env["ERRANDS_SECRET_KEY"] = "shared"
+    assert getattr(load(**env), attr) == value
+
+
+def test_api_keys_are_parsed_and_never_printed() -> None:
+    s = load(ERRANDS_API_KEYS="ops:viewer:abc123, boss:admin:xyz789")
+    assert s.api_keys == (ApiKey("ops", "viewer", "abc123"), ApiKey("boss", "admin", "xyz789"))
+    assert "abc123" not in repr(s) and "xyz789" not in repr(s)
+
+
+def test_empty_values_mean_the_default() -> None:
+    assert load(PORT="", LOG_LEVEL="", REVIEW_REQUIRED_TYPES="") == Settings()
+
+
+@pytest.mark.parametrize(("var", "raw", "named"), [
+    ("PORT", "eighty", "PORT must be a whole number"),
+    ("PORT", "70000", "PORT must be between 0 and 65535"),
+    ("WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY must be between"),
+    ("LEASE_SECONDS", "soon", "LEASE_SECONDS must be a number"),
+    ("ALLOW_PRIVATE_NETWORK", "maybe", "ALLOW_PRIVATE_NETWORK must be true or false"),
+    ("DATABASE_URL", "mysql://x", "DATABASE_URL must start with"),
+    ("ERRANDS_API_KEYS", "nocolons", "ERRANDS_API_KEYS items must look like"),
+    ("ERRANDS_API_KEYS", "a:root:k", "unknown role 'root'"),
+    ("DELIVERY_RETRY_SECONDS", "5,x", "DELIVERY_RETRY_SECONDS must be comma-separated"),
+    ("DELIVERY_RETRY_SECONDS", "-1", "DELIVERY_RETRY_SECONDS: at most 50 delays"),
+    ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json"),
+    ("ACCESS_LOG", "sometimes", "ACCESS_LOG must be true or false"),
+    ("METRICS_PUBLIC", "2", "METRICS_PUBLIC must be true or false"),
+    ("TASK_RETENTION_DAYS", "-1", "TASK_RETENTION_DAYS must be between 0 and 36500"),
+    ("REVIEW_REQUIRED_TYPES", "api_call,fax", "REVIEW_REQUIRED_TYPES: unknown task type 'fax'"),
+])
+def test_bad_values_are_refused_naming_the_variable(var: str, raw: str, named: str) -> None:
+    assert named in refused(**{var: raw})
+
+
+def test_postgresql_needs_a_shared_secret_key() -> None:
+    message = refused(DATABASE_URL="postgresql+asyncpg://u@h/db")
+    assert "ERRANDS_SECRET_KEY" in message
+    assert load(DATABASE_URL="postgresql+asyncpg://u@h/db", ERRANDS_SECRET_KEY="k").secret_key
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# comment\nexport PORT=9000\nLOG_FORMAT='json'\nHOST=\"0.0.0.0\"\n")
+    s = Settings.from_env({"PORT": "9100"}, dotenv=dotenv)
+    assert (s.port, s.log_format, s.host) == (9100, "json", "0.0.0.0")
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"REVIEW_REQUIRED_TYPES": "faxing"}, "REVIEW_REQUIRED_TYPES"),
+    ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL"),
+    ({"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/none"}, "ERRANDS_SECRET_KEY"),
+])
+def test_the_server_refuses_to_start_with_exit_code_2(env: dict[str, str], named: str,
+                                                      tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "server"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
+                                                      "PYTHONPATH": str(ROOT), **env})
+    assert proc.returncode == 2, proc.stderr
+    assert named in proc.stderr
+    assert "Traceback" not in proc.stderr
