@@ -59,7 +59,7 @@ from server.rpc.errors import TRPCError
 from server.rpc.litestar import trpc_mount
 from server.rpc.registry import Procedure, Router
 from server.runner import Runner, RunnerConfig
-from server.scheduling import DueTimer, make_scheduler
+from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 from server.services.audit import AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
@@ -267,6 +267,7 @@ class Errands:
             await self.stalls.check()
         except Exception:
             log.exception("checking for stalled tasks failed")
+
     async def prune_tasks(self) -> int:
         """TASK_RETENTION_DAYS: old terminal tasks and what hangs off them, in small batches."""
         if self.settings.task_retention_days <= 0:
@@ -312,7 +313,7 @@ class Errands:
                 log.error("stopping failed", exc_info=failure)
         if self.event_feed is not None:
             await self.event_feed.stop()
-        self.scheduler.shutdown(wait=False)
+        await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
         for client in (self.http, *self.api_clients):
             await client.aclose()

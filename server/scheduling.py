@@ -60,5 +60,19 @@ class DueTimer:
                 self.arm(upcoming)
 
 
+async def stop_scheduler(scheduler: AsyncIOScheduler, timeout: float = 5.0) -> None:
+    """Stop firing and wait for the jobs running now to end (they are cancelled).
+
+    ``shutdown(wait=False)`` cancels running coroutine jobs but does not wait for them: a job
+    cancelled inside a database call would then hold its connection past the engine's
+    ``dispose()``. Called before the database is closed.
+    """
+    executor = scheduler._lookup_executor("default")
+    pending = [f for f in getattr(executor, "_pending_futures", ()) if not f.done()]
+    scheduler.shutdown(wait=False)
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def make_scheduler() -> AsyncIOScheduler:
     return AsyncIOScheduler(timezone=UTC, job_defaults={"max_instances": 1})
