@@ -35,6 +35,7 @@ from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
 from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
+from server.claims import Caps
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db.engine import Database
@@ -141,12 +142,21 @@ class Errands:
                                  review_required_types=settings.review_required_types,
                                  clock=clock,
                                  webhook_exists=self.automations.webhooks.exists)
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        # The node's stable identity owns its leases, so a restarted node takes its own
+        # attempts back at once (README "Crashes and recovery").
+        self.worker_id = settings.node_id or (
+            f"{socket.gethostname()}:{settings.port}" if settings.port
+            else f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}")
         self.runner = Runner(db=self.db, writer=self.writer, executors=self.executors,
                              config=RunnerConfig(concurrency=settings.worker_concurrency,
                                                  lease_seconds=settings.lease_seconds,
                                                  poll_seconds=5.0 if self.db.is_sqlite else 1.0,
-                                                 retry=RetryPolicy(settings.retry_base_seconds)),
+                                                 retry=RetryPolicy(settings.retry_base_seconds),
+                                                 caps=Caps(settings.type_caps,
+                                                           settings.host_concurrency),
+                                                 max_lost_attempts=settings.max_lost_attempts,
+                                                 rescue_seconds=None if self.db.is_sqlite
+                                                 else min(1.0, settings.lease_seconds / 3)),
                              clock=clock, worker_id=self.worker_id,
                              artifacts=self.artifacts)
         self.scheduler = make_scheduler()
@@ -169,7 +179,6 @@ class Errands:
 
     async def _maintenance(self) -> None:
         try:
-            await self.runner.rescue_expired()
             await self.task_timer.run()
             await self.automations.start()  # work filed by other nodes
         except Exception:

@@ -19,6 +19,7 @@ from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS
 from schemas.tasks import Task, TaskCreate, TaskExecution, TaskList, TaskPage
 from server import lifecycle
+from server.claims import dest_host
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
@@ -137,6 +138,7 @@ class TaskService:
             "completed_at": now if status == Status.CANCELLED else None,
             "due_at": place.due_at if status == Status.SCHEDULED else None,
             "attempts": 0, "next_trigger": trigger,
+            "dest_host": dest_host(data.task_type, data.execution_config),
         }
         row = await repo.task_insert(cs.conn, values, depends_on)
         cs.emit("created", row)
