@@ -181,6 +181,8 @@ class Errands:
         try:
             await self.task_timer.run()
             await self.automations.start()  # work filed by other nodes
+        except asyncio.CancelledError:  # shutdown caught it mid-run: nothing went wrong
+            log.debug("maintenance interrupted by shutdown")
         except Exception:
             log.exception("maintenance failed")
 
@@ -192,6 +194,8 @@ class Errands:
             if self.settings.artifact_retention_days > 0:
                 cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
                 await asyncio.to_thread(self.artifacts.prune, cutoff)
+        except asyncio.CancelledError:
+            log.debug("housekeeping interrupted by shutdown")
         except Exception:
             log.exception("housekeeping failed")
 
