@@ -269,6 +269,13 @@ async def execution_finish(conn: AsyncConnection, execution_id: str, values: dic
     return row
 
 
+async def executions_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    if not ids:
+        return {}
+    stmt = sa.select(task_executions).where(task_executions.c.id.in_(sorted(set(ids))))
+    return {r.id: r for r in await conn.execute(stmt)}
+
+
 async def execution_running_for_task(conn: AsyncConnection, task_id: str) -> Row | None:
     stmt = (sa.select(task_executions)
             .where(task_executions.c.task_id == task_id, task_executions.c.status == "running")

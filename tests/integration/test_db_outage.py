@@ -77,7 +77,7 @@ class TcpProxy:
 @pytest.fixture
 def proxied_database() -> Iterator[tuple[str, TcpProxy]]:
     require_postgres()
-    url, name = create_postgres_database()
+    _, name = create_postgres_database()
     proxy = TcpProxy(free_port())
     proxy.up()
     try:
