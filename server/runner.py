@@ -211,7 +211,10 @@ class Runner:
             picked = await repo.task_claim_candidates(
                 cs.conn, dialect=self.db.dialect, limit=left.free,
                 skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts))
-            candidates = [Candidate(r.id, r.task_type, r.dest_host) for r in picked]
+            # A task this process still runs (its lease was taken while it ran) waits until
+            # that attempt has ended here.
+            candidates = [Candidate(r.id, r.task_type, r.dest_host) for r in picked
+                          if r.id not in self.running]
             chosen = fit(candidates, left, self.config.caps.per_host)
             rows = await repo.task_claim_ids(
                 cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,
@@ -399,6 +402,10 @@ class Runner:
             rows = await repo.task_lease_expired(
                 cs.conn, now, any_owner_but=self.worker_id if orphans_only else None,
                 owner=self.worker_id if own else None)
+            # Attempts this process is running are alive, whatever their lease says (a late
+            # heartbeat extends it); only other nodes may take them.
+            rows = [r for r in rows
+                    if not (r.lease_owner == self.worker_id and r.id in self.running)]
             for row in rows:
                 await self._rescue_one(cs, row)
         if rows:
