@@ -139,7 +139,7 @@ class Runner:
         """Recover what a dead process left, then start claiming."""
         if self.db.is_sqlite:
             # One process owns an SQLite file: anything in progress at start was orphaned.
-            await self.rescue_expired(orphans_only=True)
+            await self.rescue_expired(every=True)
         else:
             # This node's leases from before a restart are orphans by definition.
             await self.rescue_expired(own=True)
@@ -395,13 +395,12 @@ class Runner:
                 log.warning("looking for expired leases failed; trying again shortly",
                             exc_info=True)
 
-    async def rescue_expired(self, *, orphans_only: bool = False, own: bool = False) -> int:
+    async def rescue_expired(self, *, every: bool = False, own: bool = False) -> int:
         """End attempts whose worker is gone as ``lost`` and queue their tasks again."""
         now = self.clock()
         async with self.writer.transaction() as cs:
             rows = await repo.task_lease_expired(
-                cs.conn, now, any_owner_but=self.worker_id if orphans_only else None,
-                owner=self.worker_id if own else None)
+                cs.conn, now, every=every, owner=self.worker_id if own else None)
             # Attempts this process is running are alive, whatever their lease says (a late
             # heartbeat extends it); only other nodes may take them.
             rows = [r for r in rows

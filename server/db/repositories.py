@@ -156,18 +156,15 @@ async def task_heartbeat(conn: AsyncConnection, worker: str, ids: Sequence[str],
 
 
 async def task_lease_expired(conn: AsyncConnection, now: datetime, *,
-                             any_owner_but: str | None = None, owner: str | None = None,
+                             every: bool = False, owner: str | None = None,
                              limit: int = 500) -> list[Row]:
-    """in_progress tasks whose lease ran out, in id order; with ``any_owner_but`` (SQLite at
-    start) every one held by another process; with ``owner`` (a node at start) also every
+    """in_progress tasks whose lease ran out, in id order; with ``every`` (SQLite at start,
+    where one process owns the file) all of them; with ``owner`` (a node at start) also every
     one this node held before it restarted."""
     stmt = sa.select(tasks).where(tasks.c.status == "in_progress")
-    if any_owner_but is not None:
-        stmt = stmt.where(sa.or_(tasks.c.lease_owner.is_(None),
-                                 tasks.c.lease_owner != any_owner_but))
-    elif owner is not None:
+    if owner is not None:
         stmt = stmt.where(sa.or_(tasks.c.lease_expires_at < now, tasks.c.lease_owner == owner))
-    else:
+    elif not every:
         stmt = stmt.where(tasks.c.lease_expires_at < now)
     return list((await conn.execute(stmt.order_by(tasks.c.id).limit(limit))).all())
 

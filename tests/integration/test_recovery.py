@@ -1,6 +1,7 @@
-"""kill -9 with tasks in flight on PostgreSQL: a node restarted at once takes its own attempts
-back at start (no wait for its leases), a node that never returns has its work taken over by
-another once its leases end; replays carry the same Idempotency-Key; crashes fail nothing."""
+"""kill -9 with tasks in flight: a node restarted at once (SQLite and PostgreSQL) takes its
+own attempts back at start (no wait for its leases); on PostgreSQL a node that never returns
+has its work taken over by another once its leases end. Replays carry the same
+Idempotency-Key; crashes fail nothing."""
 
 from __future__ import annotations
 
@@ -61,22 +62,21 @@ def _check_replays(server: ErrandsServer, outside: HttpServer, ids: list[str],
             ("lost", "create"), ("success", "recovery")]
 
 
-@pytest.mark.postgres
 def test_a_node_restarted_at_once_takes_its_own_attempts_back(
-        pg_url: str, tmp_path: Path) -> None:
+        database_url: str, tmp_path: Path) -> None:
     # A 30 s lease: recovery well inside it shows the node did not wait for its leases.
     env = {"NODE_ID": "node-a", "LEASE_SECONDS": "30", "WORKER_CONCURRENCY": "8",
            "HOST_CONCURRENCY": "16"}
     with HttpServer() as outside:
         outside.route("/work", delay=60.0, json={})
-        first = ErrandsServer(database_url=pg_url, workdir=tmp_path, env=env).start()
+        first = ErrandsServer(database_url=database_url, workdir=tmp_path, env=env).start()
         try:
             ids = _start_work(first, outside)
             first.kill()
         finally:
             first.client.close()
         outside.route("/work", json={"ok": True})
-        second = ErrandsServer(database_url=pg_url, workdir=tmp_path, env=env)
+        second = ErrandsServer(database_url=database_url, workdir=tmp_path, env=env)
         second.start(timeout=60)
         ready = time.monotonic()
         try:
