@@ -11,8 +11,13 @@ Contract:
   any other JSON value is sent as JSON (default ``application/json``). ``contentType`` wins
   over a ``Content-Type`` in ``headers``. The shared client's default headers and cookie jar
   are not used: a task sends only what its config says.
-- Time: ``timeoutMs`` bounds each network phase and the whole exchange, redirects and body
-  included; exceeding it is ``RetryableError(error_type="timeout")``.
+- Time: ``timeoutMs`` (never more than the task's ``timeoutSeconds``) bounds each network
+  phase and the whole exchange, redirects and body included; exceeding it is
+  ``RetryableError(error_type="timeout")``.
+- Replays: every request carries ``Idempotency-Key: <taskId>`` (the same on every attempt of
+  the task; a ``headers`` entry of that name wins) and ``X-Errands-Execution-Id:
+  <executionId>`` (one per attempt), so a receiver can recognise a request sent again after
+  a crash.
 - Redirects (301 302 303 307 308 with a Location) are followed by hand, at most 10 hops.
   Every hop passes the :class:`NetworkGuard` before connecting (a refusal is the permanent
   ``BlockedDestination``). 303, and 301/302 after POST, continue as GET without a body.
@@ -153,7 +158,7 @@ class ApiCallExecutor:
             raise PermanentError("expected an api_call config", error_type="invalid_config")
         secrets = _secrets_of(config)
         try:
-            return await self._execute(config, ctx, secrets)
+            return await self._execute(config, ctx, secrets, task.timeout_seconds)
         except ExecutorError as exc:
             # Belt and braces: messages are built from safe parts, but a secret must not
             # reach task_executions even if one slipped into a message.
@@ -162,17 +167,21 @@ class ApiCallExecutor:
             raise
 
     async def _execute(self, config: ApiCallConfig, ctx: ExecutionContext,
-                       secrets: tuple[str, ...]) -> ExecutionResult:
+                       secrets: tuple[str, ...], task_seconds: float) -> ExecutionResult:
         first = _first_request(config)
+        if "idempotency-key" not in first.headers:
+            first.headers["idempotency-key"] = ctx.task_id
+        first.headers["x-errands-execution-id"] = ctx.execution_id
         method = config.api_method
         shown = _shown(first.url)
-        seconds = config.timeout_ms / 1000
+        timeout_ms = min(config.timeout_ms, round(task_seconds * 1000))
+        seconds = timeout_ms / 1000
         started = time.perf_counter()
         try:
             async with asyncio.timeout(seconds):
                 answer = await self._exchange(first, config, seconds)
         except TimeoutError:
-            raise RetryableError(f"{method} {shown} timed out after {config.timeout_ms} ms",
+            raise RetryableError(f"{method} {shown} timed out after {timeout_ms} ms",
                                  error_type="timeout") from None
         except httpx.HTTPError as exc:
             raise _translate(exc, method, shown) from exc

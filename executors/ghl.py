@@ -27,7 +27,11 @@ Errors (the token never appears in any of them):
   network failures → ``ghl_network``; the daily budget spent → ``ghl_daily_limit``.
 
 Idempotency: ``add_contact`` is an upsert and ``add_tag``/``update_contact`` converge, so a retry
-is harmless; ``send_sms`` and ``create_opportunity`` retried after a timeout may act twice.
+is harmless; ``send_sms`` and ``create_opportunity`` retried after a timeout may act twice. An
+``add_contact`` that may be a replay (attempt > 1, or ``triggeredBy: recovery`` after a crash)
+first looks the contact up by email, then phone: when the first attempt already created it, it
+is updated (``PUT /contacts/{id}``) and reported ``new: false``, ``replayed: true`` — never a
+second contact, whatever the location's duplicate setting.
 """
 
 from __future__ import annotations
@@ -146,7 +150,8 @@ class GhlExecutor:
         if location_id is None:
             raise PermanentError("no HighLevel location: set locationId in the config or "
                                  "GHL_LOCATION_ID on the server", error_type="config")
-        call = _Call(self, location_id, ctx.clock)
+        call = _Call(self, location_id, ctx.clock,
+                     replay=ctx.attempt_number > 1 or ctx.triggered_by == "recovery")
         handler = _ACTIONS[config.ghl_action]
         output, summary = await handler(call, config)
         return ExecutionResult(output=output, summary=summary)
@@ -228,10 +233,11 @@ class _Call:
     """One attempt's requests to one location."""
 
     def __init__(self, executor: GhlExecutor, location_id: str,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *, replay: bool = False) -> None:
         self.executor = executor
         self.location_id = location_id
         self.clock = clock
+        self.replay = replay  # an earlier attempt of this task may have acted already
 
     async def send(self, method: str, path: str, *, version: str = CONTACTS_VERSION,
                    params: Mapping[str, str] | None = None, json: Any = None) -> _Answer:
@@ -243,18 +249,30 @@ class _Call:
         """The config's contactId, else the contact found by email, then by phone."""
         if config.contact_id is not None and config.contact_id.strip():
             return config.contact_id.strip()
-        searches = [(key, value.strip()) for key, value in
-                    (("email", config.email), ("number", config.phone))
-                    if value is not None and value.strip()]
-        for key, value in searches:
+        found = await self.find_contact(config)
+        if found is not None:
+            return found
+        searches = _searches(config)
+        wanted = " or ".join(f"{'phone' if k == 'number' else k} {v}" for k, v in searches)
+        raise PermanentError(f"no HighLevel contact with {wanted} in location {self.location_id}",
+                             error_type="ghl_contact_not_found")
+
+
+    async def find_contact(self, config: GhlActionConfig) -> str | None:
+        """The id of the contact with the config's email, else its phone; None if nobody."""
+        for key, value in _searches(config):
             answer = await self.send("GET", "/contacts/search/duplicate",
                                      params={"locationId": self.location_id, key: value})
             found = _entity(answer.body, "contact").get("id")
             if isinstance(found, str) and found:
                 return found
-        wanted = " or ".join(f"{'phone' if k == 'number' else k} {v}" for k, v in searches)
-        raise PermanentError(f"no HighLevel contact with {wanted} in location {self.location_id}",
-                             error_type="ghl_contact_not_found")
+        return None
+
+
+def _searches(config: GhlActionConfig) -> list[tuple[str, str]]:
+    return [(key, value.strip()) for key, value in
+            (("email", config.email), ("number", config.phone))
+            if value is not None and value.strip()]
 
 
 def _contact_fields(config: GhlActionConfig) -> dict[str, Any]:
@@ -278,6 +296,15 @@ def _entity(body: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 async def _add_contact(call: _Call, config: GhlActionConfig) -> tuple[dict[str, Any], str]:
+    if call.replay:
+        existing = await call.find_contact(config)
+        if existing is not None:
+            answer = await call.send("PUT", f"/contacts/{quote(existing, safe='')}",
+                                     json=_contact_fields(config))
+            output = {"action": "add_contact", "status": answer.status, "contactId": existing,
+                      "new": False, "replayed": True,
+                      "entity": _entity(answer.body, "contact")}
+            return output, f"Updated existing contact {existing} (found before a possible replay)"
     body = {"locationId": call.location_id, **_contact_fields(config)}
     answer = await call.send("POST", "/contacts/upsert", json=body)
     contact = _entity(answer.body, "contact")

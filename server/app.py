@@ -36,6 +36,7 @@ from executors.registry import ExecutorRegistry
 from server import logs
 from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
+from server.claims import Caps
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db import retention
@@ -154,12 +155,21 @@ class Errands:
                                  review_required_types=settings.review_required_types,
                                  clock=clock,
                                  webhook_exists=self.automations.webhooks.exists)
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        # The node's stable identity owns its leases, so a restarted node takes its own
+        # attempts back at once (README "Crashes and recovery").
+        self.worker_id = settings.node_id or (
+            f"{socket.gethostname()}:{settings.port}" if settings.port
+            else f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}")
         self.runner = Runner(db=self.db, writer=self.writer, executors=self.executors,
                              config=RunnerConfig(concurrency=settings.worker_concurrency,
                                                  lease_seconds=settings.lease_seconds,
                                                  poll_seconds=5.0 if self.db.is_sqlite else 1.0,
-                                                 retry=RetryPolicy(settings.retry_base_seconds)),
+                                                 retry=RetryPolicy(settings.retry_base_seconds),
+                                                 caps=Caps(settings.type_caps,
+                                                           settings.host_concurrency),
+                                                 max_lost_attempts=settings.max_lost_attempts,
+                                                 rescue_seconds=None if self.db.is_sqlite
+                                                 else min(1.0, settings.lease_seconds / 3)),
                              clock=clock, worker_id=self.worker_id,
                              artifacts=self.artifacts)
         self.scheduler = make_scheduler()
@@ -234,9 +244,10 @@ class Errands:
 
     async def _maintenance(self) -> None:
         try:
-            await self.runner.rescue_expired()
             await self.task_timer.run()
             await self.automations.start()  # work filed by other nodes
+        except asyncio.CancelledError:  # shutdown caught it mid-run: nothing went wrong
+            log.debug("maintenance interrupted by shutdown")
         except Exception:
             log.exception("maintenance failed")
 
@@ -253,6 +264,8 @@ class Errands:
                 cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
                 await asyncio.to_thread(self.artifacts.prune, cutoff)
             await self.prune_tasks()
+        except asyncio.CancelledError:
+            log.debug("housekeeping interrupted by shutdown")
         except Exception:
             log.exception("housekeeping failed")
 

@@ -121,6 +121,9 @@ class Transition:
     next_attempt_at: datetime | None = None
     last_error: str | None = None
     spends_attempt: bool = True
+    # Attempts lost in a row (the worker died under them); any other end but an interruption
+    # resets it.
+    lost_streak: int = 0
 
 
 _EXECUTION_STATUS: Final[dict[OutcomeKind, ExecutionStatus]] = {
@@ -132,17 +135,22 @@ _EXECUTION_STATUS: Final[dict[OutcomeKind, ExecutionStatus]] = {
     "cancelled": "cancelled",
 }
 
+MAX_LOST_ATTEMPTS: Final[int] = 5
+
 
 def after_attempt(*, outcome: Outcome, error_count: int, max_retries: int, now: datetime,
-                  policy: RetryPolicy, draw: float) -> Transition:
+                  policy: RetryPolicy, draw: float, lost_streak: int = 0,
+                  max_lost: int = MAX_LOST_ATTEMPTS) -> Transition:
     """The task's next state after an attempt (which was ``in_progress``).
 
     - success → completed.
-    - interrupted (shutdown) → queued again; spends no retry and counts no error.
+    - interrupted (shutdown) and lost (the worker died) are the server's fault, not the
+      task's: queued again at once, spending no retry and counting no error. A task whose
+      attempts are lost ``max_lost`` times in a row (a task that kills its worker) ends
+      ``failed`` saying so.
     - cancelled → cancelled (the cancel already wrote the task; this is for the attempt row).
-    - failure / timeout / lost count an error; retryable ones with ``errors <= maxRetries``
-      go to ``scheduled`` at the backoff time (a lost attempt is retried at once), the rest
-      end ``failed``.
+    - failure / timeout count an error; retryable ones with ``errors <= maxRetries`` go to
+      ``scheduled`` at the backoff time, the rest end ``failed``.
     """
     ex_status = _EXECUTION_STATUS[outcome.kind]
     if outcome.kind == "success":
@@ -150,16 +158,24 @@ def after_attempt(*, outcome: Outcome, error_count: int, max_retries: int, now: 
     if outcome.kind == "interrupted":
         return Transition(Status.QUEUED, ex_status, error_count,
                           reason="interrupted by shutdown; will run again",
-                          last_error=outcome.error, spends_attempt=False)
+                          last_error=outcome.error, spends_attempt=False,
+                          lost_streak=lost_streak)
+    if outcome.kind == "lost":
+        streak = lost_streak + 1
+        if streak >= max_lost:
+            return Transition(Status.FAILED, ex_status, error_count,
+                              reason=f"lost {streak} attempts in a row (the worker stopped "
+                                     "each time)",
+                              last_error=outcome.error, spends_attempt=False,
+                              lost_streak=streak)
+        return Transition(Status.QUEUED, ex_status, error_count,
+                          reason="previous attempt was lost; will run again",
+                          last_error=outcome.error, spends_attempt=False, lost_streak=streak)
     if outcome.kind == "cancelled":
         return Transition(Status.CANCELLED, ex_status, error_count, last_error=outcome.error)
     errors = error_count + 1
-    retryable = outcome.retryable or outcome.kind in ("timeout", "lost")
+    retryable = outcome.retryable or outcome.kind == "timeout"
     if retryable and errors <= max_retries:
-        if outcome.kind == "lost":
-            return Transition(Status.QUEUED, ex_status, errors,
-                              reason="previous attempt was lost; retrying",
-                              last_error=outcome.error)
         at = next_retry_at(now, errors, policy, draw, outcome.retry_after)
         return Transition(Status.SCHEDULED, ex_status, errors,
                           reason=f"retry {errors} of {max_retries} at {at.isoformat()}",

@@ -7,8 +7,15 @@
   ``task_executions`` row per attempt (status ``running``), in one transaction.
 - Executors compute; the runner alone writes. Finished attempts are recorded in batches by
   one completer (group commit), each with a compare-and-set on ``in_progress`` + lease owner.
-- Leases are extended by a heartbeat; a task whose lease ran out (its process died) is found
-  by :meth:`Runner.rescue_expired`, its attempt ends ``lost`` and the task is retried.
+- A claim picks the ids first, then moves exactly those (never more than the free slots),
+  leaving out task types and destination hosts at their cap (TYPE_CONCURRENCY,
+  HOST_CONCURRENCY) and paused types (:meth:`Runner.pause`); a task over its cap stays
+  ``queued`` and holds no slot (server/claims.py decides what fits).
+- Leases belong to the node (its stable NODE_ID) and are extended by a heartbeat every
+  ``LEASE_SECONDS/3``; a node at start takes back its own leases at once, and a task whose
+  lease ran out (its node died) is found within a second by :meth:`Runner.rescue_expired`:
+  its attempt ends ``lost`` and the task is queued again without spending a retry
+  (``MAX_LOST_ATTEMPTS`` in a row end it).
 - Shutdown stops claiming, lets attempts finish for a grace period, then interrupts them:
   they end ``cancelled`` and their tasks go back to ``queued`` without spending a retry.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -38,6 +46,7 @@ from executors.base import (
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from server import lifecycle, logs, placeholders
+from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
@@ -82,6 +91,10 @@ class RunnerConfig:
     lease_seconds: float = 30.0
     poll_seconds: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    caps: Caps = field(default_factory=Caps)
+    max_lost_attempts: int = lifecycle.MAX_LOST_ATTEMPTS
+    # How often other nodes' expired leases are looked for (PostgreSQL); None: LEASE_SECONDS/3.
+    rescue_seconds: float | None = None
 
 
 def _dump(value: Any) -> Any:
@@ -99,34 +112,46 @@ class Runner:
         self.executors = executors
         self.config = config
         self.clock = clock
-        self.worker_id = worker_id
+        self.worker_id = worker_id  # the lease owner: the node's stable identity
+        # What attempts record as their workerId: the node and this process of it.
+        self.instance_id = f"{worker_id}/{os.getpid()}"
         self.artifacts = artifacts
         self.draw = draw
         self.running: dict[str, Running] = {}
         self._wake = asyncio.Event()
         self._finished: asyncio.Queue[Finished] = asyncio.Queue()
         self._claiming = True
-        self._tasks: list[asyncio.Task[None]] = []
-        self.claimed_total = 0
         self._paused_all = False
         self._paused_types: frozenset[str] = frozenset()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.claimed_total = 0
         self.metrics = Metrics()  # the app's own is set by server/app.py
+        self.claims = 0  # claim statements that took something, and the most one took
+        self.claimed_max = 0
 
     # --- control ---------------------------------------------------------------------------
 
     def wake(self) -> None:
         self._wake.set()
 
+    def pause(self, everything: bool, types: frozenset[str]) -> None:
+        """The autorun switch (CONTRACT §10): no attempt of a paused type starts; running ones finish."""  # noqa: E501
+        self._paused_all = everything
+        self._paused_types = frozenset(types)
+        self._wake.set()
+
     async def start(self) -> None:
         """Recover what a dead process left, then start claiming."""
         if self.db.is_sqlite:
             # One process owns an SQLite file: anything in progress at start was orphaned.
-            await self.rescue_expired(orphans_only=True)
+            await self.rescue_expired(every=True)
         else:
-            await self.rescue_expired()
+            # This node's leases from before a restart are orphans by definition.
+            await self.rescue_expired(own=True)
         self._tasks = [asyncio.create_task(self._claim_loop(), name="runner-claim"),
                        asyncio.create_task(self._complete_loop(), name="runner-complete"),
-                       asyncio.create_task(self._heartbeat_loop(), name="runner-heartbeat")]
+                       asyncio.create_task(self._heartbeat_loop(), name="runner-heartbeat"),
+                       asyncio.create_task(self._rescue_loop(), name="runner-rescue")]
 
     def dead_loops(self) -> list[str]:
         """Names of this runner's loops that have stopped (for /readyz)."""
@@ -164,39 +189,51 @@ class Runner:
 
     # --- claiming --------------------------------------------------------------------------
 
+    def room(self) -> Room:
+        """Free slots, and the types and hosts this process may not start more of now."""
+        return room(concurrency=self.config.concurrency,
+                    running=[(r.task.task_type, r.task.dest_host) for r in self.running.values()],
+                    caps=self.config.caps, paused=self._paused_types)
+
     async def _claim_loop(self) -> None:
         while self._claiming:
-            free = self.config.concurrency - len(self.running)
-            claimed = 0
-            if free > 0:
-                try:
-                    claimed = await self._claim(free)
-                except Exception:
-                    log.exception("claiming tasks failed; retrying shortly")
-                    await asyncio.sleep(1)
-            if claimed and claimed == free:
+            again = False
+            if not self._paused_all:
+                left = self.room()
+                if left.free > 0:
+                    try:
+                        again = await self._claim(left)
+                    except Exception:
+                        log.exception("claiming tasks failed; retrying shortly")
+                        await asyncio.sleep(1)
+            if again:
                 await asyncio.sleep(0)
-                if len(self.running) < self.config.concurrency:
-                    continue
+                continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_seconds)
 
-    async def _claim(self, limit: int) -> int:
-        if self._paused_all:
-            return 0
+    async def _claim(self, left: Room) -> bool:
+        """One claim of at most ``left.free`` tasks; True when another may find more at once."""
         async with self.writer.transaction() as cs:
             now = cs.now
-            rows = await repo.task_claim_due(
-                cs.conn, dialect=self.db.dialect, limit=limit, worker=self.worker_id, now=now,
-                lease_until=now + timedelta(seconds=self.config.lease_seconds),
-                skip_types=self._paused_types)
+            picked = await repo.task_claim_candidates(
+                cs.conn, dialect=self.db.dialect, limit=left.free,
+                skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts))
+            # A task this process still runs (its lease was taken while it ran) waits until
+            # that attempt has ended here.
+            candidates = [Candidate(r.id, r.task_type, r.dest_host) for r in picked
+                          if r.id not in self.running]
+            chosen = fit(candidates, left, self.config.caps.per_host)
+            rows = await repo.task_claim_ids(
+                cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,
+                lease_until=now + timedelta(seconds=self.config.lease_seconds))
             if not rows:
-                return 0
+                return False
             executions = await repo.execution_insert(cs.conn, [{
                 "id": new_id("exe"), "task_id": row.id, "attempt_number": row.attempts,
                 "triggered_by": row.next_trigger, "status": "running", "started_at": now,
-                "worker_id": self.worker_id, "steps": [], "artifacts": [],
+                "worker_id": self.instance_id, "steps": [], "artifacts": [],
             } for row in rows])
             for row, ex in zip(rows, executions, strict=True):
                 cs.emit("execution", row, ex)
@@ -206,7 +243,11 @@ class Runner:
             self.running[row.id] = running
             running.handle = asyncio.create_task(self._attempt(running), name=f"attempt-{row.id}")
         self.claimed_total += len(rows)
-        return len(rows)
+        self.claims += 1
+        self.claimed_max = max(self.claimed_max, len(rows))
+        # Full batch: more may be queued. Some skipped: their group is full now, the next
+        # claim leaves it out and may find others.
+        return len(candidates) == left.free or len(chosen) < len(candidates)
 
     # --- one attempt -----------------------------------------------------------------------
 
@@ -214,7 +255,7 @@ class Runner:
         row = running.task
         ctx = ExecutionContext(task_id=row.id, execution_id=running.execution_id,
                                attempt_number=row.attempts, triggered_by=row.next_trigger,
-                               worker_id=self.worker_id, clock=self.clock,
+                               worker_id=self.instance_id, clock=self.clock,
                                artifacts_sink=self.artifacts)
         logs.bind(taskId=row.id, executionId=running.execution_id, attempt=row.attempts,
                   workerId=self.worker_id)  # this attempt's own asyncio task: no leak
@@ -294,13 +335,6 @@ class Runner:
             raise PermanentError(str(exc), error_type="placeholder") from None
         return resolved
 
-    def pause(self, everything: bool, types: frozenset[str]) -> None:
-        """The autorun switch (CONTRACT §10): no attempt of a paused type starts; running ones finish."""  # noqa: E501
-        changed = (everything, types) != (self._paused_all, self._paused_types)
-        self._paused_all, self._paused_types = everything, types
-        if changed:
-            self._wake.set()
-
     # --- recording -------------------------------------------------------------------------
 
     async def _complete_loop(self) -> None:
@@ -337,10 +371,12 @@ class Runner:
         by one executemany, tasks by one CAS executemany, both read back for the events."""
         async with self.writer.transaction() as cs:
             now = cs.now
+            batch = sorted(batch, key=lambda item: item.task.id)  # the one lock order
             plans = [(item, lifecycle.after_attempt(
                 outcome=item.outcome, error_count=item.task.error_count,
                 max_retries=item.task.max_retries, now=now, policy=self.config.retry,
-                draw=self.draw())) for item in batch]
+                draw=self.draw(), lost_streak=item.task.lost_streak,
+                max_lost=self.config.max_lost_attempts)) for item in batch]
             executions = await repo.executions_end(
                 cs.conn, [execution_values(item, tr, now) for item, tr in plans])
             await repo.task_end_attempts(cs.conn, self.worker_id, [
@@ -375,7 +411,8 @@ class Runner:
             try:
                 until = self.clock() + timedelta(seconds=self.config.lease_seconds)
                 async with self.db.write() as conn:
-                    held = await repo.task_heartbeat(conn, self.worker_id, ids, until)
+                    held = await repo.task_heartbeat(conn, self.worker_id, ids, until,
+                                                     dialect=self.db.dialect)
             except Exception:
                 log.exception("lease heartbeat failed")
                 continue
@@ -383,12 +420,28 @@ class Runner:
                 if task_id in self.running:  # cancelled elsewhere, or the lease was taken
                     self.cancel_local(task_id, "cancel")
 
-    async def rescue_expired(self, *, orphans_only: bool = False) -> int:
-        """End attempts whose worker is gone as ``lost`` and retry their tasks."""
+    async def _rescue_loop(self) -> None:
+        """Other nodes' expired leases, looked for often (one indexed query), so a node that
+        never returns has its work taken over within a second of its leases' end."""
+        every = self.config.rescue_seconds or self.config.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.rescue_expired()
+            except Exception:
+                log.warning("looking for expired leases failed; trying again shortly",
+                            exc_info=True)
+
+    async def rescue_expired(self, *, every: bool = False, own: bool = False) -> int:
+        """End attempts whose worker is gone as ``lost`` and queue their tasks again."""
         now = self.clock()
         async with self.writer.transaction() as cs:
             rows = await repo.task_lease_expired(
-                cs.conn, now, any_owner_but=self.worker_id if orphans_only else None)
+                cs.conn, now, every=every, owner=self.worker_id if own else None)
+            # Attempts this process is running are alive, whatever their lease says (a late
+            # heartbeat extends it); only other nodes may take them.
+            rows = [r for r in rows
+                    if not (r.lease_owner == self.worker_id and r.id in self.running)]
             for row in rows:
                 await self._rescue_one(cs, row)
         self.metrics.lease_recovered(len(rows))
@@ -401,7 +454,9 @@ class Runner:
                           error=f"worker {row.lease_owner} stopped before the attempt ended")
         tr = lifecycle.after_attempt(outcome=outcome, error_count=row.error_count,
                                      max_retries=row.max_retries, now=cs.now,
-                                     policy=self.config.retry, draw=self.draw())
+                                     policy=self.config.retry, draw=self.draw(),
+                                     lost_streak=row.lost_streak,
+                                     max_lost=self.config.max_lost_attempts)
         running = await repo.execution_running_for_task(cs.conn, row.id)
         ex = None
         if running is not None:
@@ -445,6 +500,7 @@ def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime,
         "result": task.result, "result_summary": task.result_summary,
         "completed_at": task.completed_at, "due_at": None, "next_trigger": task.next_trigger,
         "queued_at": task.queued_at, "next_attempt_at": tr.next_attempt_at, "updated_at": now,
+        "lost_streak": tr.lost_streak,
     }
     if tr.status == Status.COMPLETED and item is not None:
         values.update(result=item.output, result_summary=item.summary, completed_at=now)

@@ -131,6 +131,29 @@ def _choice(*choices: str, upper: bool = False) -> Callable[[str, str], str]:
     return parse
 
 
+def parse_type_caps(name: str, raw: str) -> dict[str, int]:
+    """``type=n,...`` (TYPE_CONCURRENCY): each type a known taskType, each n 1..1024."""
+    from schemas.configs import CONFIG_TYPES
+
+    caps: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        task_type, sep, number = (x.strip() for x in item.partition("="))
+        if not sep or not task_type:
+            raise ConfigurationError(f"{name} items must look like type=n, got {item!r}")
+        if task_type not in CONFIG_TYPES:
+            raise ConfigurationError(f"{name}: unknown task type {task_type!r} "
+                                     f"(types: {', '.join(sorted(CONFIG_TYPES))})")
+        caps[task_type] = _int(f"{name} ({task_type})", number, 1, 1024)
+    return caps
+
+
+def _node_id(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not 1 <= len(value) <= 64 or not value.isprintable() or "/" in value:
+        raise ConfigurationError(f"{name} must be 1..64 printable characters without '/'")
+    return value
+
+
 def _delays(name: str, raw: str) -> tuple[float, ...]:
     """Comma-separated seconds, e.g. ``5,30,120,600,2700``; empty means no retries."""
     try:
@@ -216,6 +239,10 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("STALLED_ACTION", "stalled_action", _stalled_action),
     ("STALLED_WEBHOOK_ID", "stalled_webhook_id", _str),
     ("AUDIT_RETENTION_DAYS", "audit_retention_days", _int_in(0, 36500)),
+    ("TYPE_CONCURRENCY", "type_concurrency", parse_type_caps),
+    ("HOST_CONCURRENCY", "host_concurrency", _int_in(1, 1024)),
+    ("MAX_LOST_ATTEMPTS", "max_lost_attempts", _int_in(1, 1000)),
+    ("NODE_ID", "node_id", lambda name, raw: _node_id(name, raw)),
 )
 
 
@@ -265,6 +292,20 @@ class Settings:
     access_log: bool = False
     metrics_public: bool = False
     task_retention_days: int = 0  # 0: keep terminal tasks forever
+    # Claim caps (per process). TYPE_CONCURRENCY entries replace these defaults type by type;
+    # browser_automation and data_extraction default to BROWSER_CONCURRENCY.
+    type_concurrency: dict[str, int] = field(default_factory=dict)
+    host_concurrency: int = 4
+    # Lost attempts in a row (the worker died under them) that end a task as failed.
+    max_lost_attempts: int = 5
+    # This node's stable identity (lease owner); default "<hostname>:<PORT>".
+    node_id: str | None = None
+
+    @property
+    def type_caps(self) -> dict[str, int]:
+        """TYPE_CONCURRENCY over its defaults."""
+        return {"browser_automation": self.browser_concurrency,
+                "data_extraction": self.browser_concurrency, **self.type_concurrency}
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")

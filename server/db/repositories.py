@@ -1,4 +1,4 @@
-"""Queries, one function per statement, named noun first (``task_claim_due``).
+"""Queries, one function per statement, named noun first (``task_claim_ids``).
 
 Every status write is compare-and-set: it names the statuses it expects and returns the new
 row, or ``None`` when another writer got there first — losing a race is normal, not an error.
@@ -84,22 +84,38 @@ async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequ
     return row
 
 
-async def task_claim_due(conn: AsyncConnection, *, dialect: str, limit: int, worker: str,
-                         now: datetime, lease_until: datetime,
-                         skip_types: frozenset[str] = frozenset()) -> list[Row]:
-    """Move up to ``limit`` queued tasks to in_progress for ``worker``, most urgent first.
+async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: int,
+                                skip_types: Sequence[str] = (), skip_hosts: Sequence[str] = ()
+                                ) -> list[Row]:
+    """Step one of a claim: up to ``limit`` queued tasks (id, type, host), most urgent first,
+    leaving out the types and hosts that are full.
 
-    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes claim disjoint sets. SQLite has
-    one writer at a time, so the sub-select cannot race.
+    The ids are picked by this statement alone, before anything is updated, so a claim can
+    never take more than it asked for (an ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE
+    SKIP LOCKED)`` may run its sub-select once per outer row on PostgreSQL and take far more).
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes pick disjoint sets. SQLite has one
+    writer at a time, so nothing can race between the two steps.
     """
-    pick = (sa.select(tasks.c.id).where(tasks.c.status == "queued")
-            .order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(limit))
-    if skip_types:  # paused by the autorun switch
-        pick = pick.where(tasks.c.task_type.not_in(sorted(skip_types)))
+    pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host)
+            .where(tasks.c.status == "queued"))
+    if skip_types:
+        pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
+    if skip_hosts:
+        pick = pick.where(sa.or_(tasks.c.dest_host.is_(None),
+                                 tasks.c.dest_host.not_in(list(skip_hosts))))
+    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(limit)
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
-                                 tasks.c.status == "queued")
+    rows: list[Row] = list((await conn.execute(pick)).all())  # type: ignore[arg-type]
+    return rows
+
+
+async def task_claim_ids(conn: AsyncConnection, ids: Sequence[str], *, worker: str,
+                         now: datetime, lease_until: datetime) -> list[Row]:
+    """Step two of a claim: move exactly these (picked, still queued) tasks to in_progress."""
+    if not ids:
+        return []
+    stmt = (tasks.update().where(tasks.c.id.in_(sorted(ids)), tasks.c.status == "queued")
             .values(status="in_progress", status_reason=None, started_at=now, updated_at=now,
                     attempts=tasks.c.attempts + 1, lease_owner=worker,
                     lease_expires_at=lease_until, next_attempt_at=None, stalled_since=None)
@@ -127,27 +143,40 @@ async def task_next_due_at(conn: AsyncConnection) -> datetime | None:
 
 
 async def task_heartbeat(conn: AsyncConnection, worker: str, ids: Sequence[str],
-                         lease_until: datetime) -> set[str]:
+                         lease_until: datetime, dialect: str = "sqlite") -> set[str]:
     """Extend the leases ``worker`` holds; returns the ids it still holds."""
     if not ids:
         return set()
+    # PostgreSQL: lock the rows in id order first (SELECT … ORDER BY id FOR UPDATE), as every
+    # other writer of several task rows does, so a heartbeat and a completion never deadlock.
+    held = list(ids)
+    if dialect == "postgresql":
+        lock = (sa.select(tasks.c.id)
+                .where(tasks.c.id.in_(sorted(ids)), tasks.c.lease_owner == worker,
+                       tasks.c.status == "in_progress")
+                .order_by(tasks.c.id).with_for_update())
+        held = [r.id for r in await conn.execute(lock)]
+        if not held:
+            return set()
     stmt = (tasks.update()
-            .where(tasks.c.id.in_(list(ids)), tasks.c.lease_owner == worker,
+            .where(tasks.c.id.in_(held), tasks.c.lease_owner == worker,
                    tasks.c.status == "in_progress")
             .values(lease_expires_at=lease_until).returning(tasks.c.id))
     return {r.id for r in await conn.execute(stmt)}
 
 
 async def task_lease_expired(conn: AsyncConnection, now: datetime, *,
-                             any_owner_but: str | None = None, limit: int = 500) -> list[Row]:
-    """in_progress tasks whose lease ran out (or, at SQLite start, held by a dead process)."""
+                             every: bool = False, owner: str | None = None,
+                             limit: int = 500) -> list[Row]:
+    """in_progress tasks whose lease ran out, in id order; with ``every`` (SQLite at start,
+    where one process owns the file) all of them; with ``owner`` (a node at start) also every
+    one this node held before it restarted."""
     stmt = sa.select(tasks).where(tasks.c.status == "in_progress")
-    if any_owner_but is not None:
-        stmt = stmt.where(sa.or_(tasks.c.lease_owner.is_(None),
-                                 tasks.c.lease_owner != any_owner_but))
-    else:
+    if owner is not None:
+        stmt = stmt.where(sa.or_(tasks.c.lease_expires_at < now, tasks.c.lease_owner == owner))
+    elif not every:
         stmt = stmt.where(tasks.c.lease_expires_at < now)
-    return list((await conn.execute(stmt.limit(limit))).all())
+    return list((await conn.execute(stmt.order_by(tasks.c.id).limit(limit))).all())
 
 
 async def task_dependents(conn: AsyncConnection, task_id: str) -> list[Row]:
@@ -174,7 +203,7 @@ async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
 # serves a whole batch (values that should not change are passed as they are).
 ATTEMPT_END_COLUMNS = ("status", "status_reason", "error_count", "last_error", "result",
                        "result_summary", "completed_at", "due_at", "next_trigger", "queued_at",
-                       "next_attempt_at", "updated_at")
+                       "next_attempt_at", "updated_at", "lost_streak")
 _TASK_END = (tasks.update()
              .where(tasks.c.id == sa.bindparam("_id"), tasks.c.status == "in_progress",
                     tasks.c.lease_owner == sa.bindparam("_owner"))
@@ -186,10 +215,10 @@ async def task_end_attempts(conn: AsyncConnection, worker: str,
                             rows: Sequence[dict[str, Any]]) -> None:
     """CAS for a batch: each task is written only while in_progress under ``worker``'s lease.
     Read the rows back to see which writes won."""
-    if rows:
+    if rows:  # in id order, the one lock order of every multi-row task write
         await conn.execute(_TASK_END, [
             {"_id": r["id"], "_owner": worker, **{f"_{c}": r[c] for c in ATTEMPT_END_COLUMNS}}
-            for r in rows])
+            for r in sorted(rows, key=lambda r: str(r["id"]))])
 
 
 async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
@@ -245,6 +274,13 @@ async def execution_finish(conn: AsyncConnection, execution_id: str, values: dic
             .values(**values).returning(task_executions))
     row: Row | None = (await conn.execute(stmt)).one_or_none()
     return row
+
+
+async def executions_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+    if not ids:
+        return {}
+    stmt = sa.select(task_executions).where(task_executions.c.id.in_(sorted(set(ids))))
+    return {r.id: r for r in await conn.execute(stmt)}
 
 
 async def execution_running_for_task(conn: AsyncConnection, task_id: str) -> Row | None:

@@ -85,10 +85,15 @@ tasks = sa.Table(
     sa.Column("lease_expires_at", UTCDateTime),
     # When the task was found waiting too long in its status (CONTRACT §10); NULL otherwise.
     sa.Column("stalled_since", UTCDateTime),
+    # Attempts lost in a row (the worker died under them); MAX_LOST_ATTEMPTS ends the task.
+    sa.Column("lost_streak", sa.Integer, nullable=False, server_default="0"),
+    # The host[:port] the task's requests go to (HOST_CONCURRENCY), computed at create.
+    sa.Column("dest_host", sa.String(255)),
     sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "queued_at", "id"),
     sa.Index("ix_tasks_due", "status", "due_at"),
     sa.Index("ix_tasks_created", "created_at", "id"),
     sa.Index("ix_tasks_lease", "status", "lease_expires_at"),
+    sa.Index("ix_tasks_dest_host", "status", "dest_host"),
 )
 
 task_executions = sa.Table(

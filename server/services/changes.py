@@ -2,7 +2,8 @@
 
 ``async with writer.transaction() as cs:`` gives a :class:`ChangeSet` on one write
 connection. Events emitted on it are inserted as ``task_events`` rows inside the same
-transaction; after commit they are published, the runner is woken if work became ready, and
+transaction (in their compact stored form, server/services/task_events.py); after commit
+they are published, the runner is woken if work became ready, and
 the timer is armed for the earliest new due time. Nothing is signalled for a rolled-back
 transaction.
 """
@@ -25,6 +26,7 @@ from server.db.engine import Database
 from server.db.repositories import Row, event_insert
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
+from server.services.task_events import compact_event
 from server.services.views import execution_view, task_view
 
 EventType = Literal["created", "status", "execution", "stalled"]
@@ -64,7 +66,8 @@ class Signals:
 class ChangeSet:
     conn: AsyncConnection
     now: datetime
-    events: list[tuple[str, bytes]] = field(default_factory=list)
+    # (task id, the full TaskEvent for live subscribers, the compact form that is stored)
+    events: list[tuple[str, bytes, bytes]] = field(default_factory=list)
     wake: bool = False
     due: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
@@ -80,7 +83,8 @@ class ChangeSet:
     def emit(self, type_: EventType, task: Row, execution: Row | None = None) -> None:
         event = TaskEvent(type=type_, task=task_view(task),
                           execution=execution_view(execution) if execution is not None else None)
-        self.events.append((task.id, _encoder.encode(event)))
+        self.events.append((task.id, _encoder.encode(event),
+                            compact_event(type_, task, execution)))
         if task.status == "queued":
             self.wake = True
         elif task.status == "scheduled" and task.due_at is not None:
@@ -151,8 +155,8 @@ class Writer:
             cs = ChangeSet(conn, self.clock())
             yield cs
             ids = await event_insert(conn, [
-                {"task_id": task_id, "payload": payload, "created_at": cs.now}
-                for task_id, payload in cs.events
+                {"task_id": task_id, "payload": stored, "created_at": cs.now}
+                for task_id, _, stored in cs.events
             ])
             await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
@@ -160,7 +164,7 @@ class Writer:
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
         if ids:
             self.signals.publish([PublishedEvent(i, t, p)
-                                  for i, (t, p) in zip(ids, cs.events, strict=True)])
+                                  for i, (t, p, _) in zip(ids, cs.events, strict=True)])
         if cs.wake:
             self.signals.wake_runner()
         if cs.due:

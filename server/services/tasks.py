@@ -20,6 +20,7 @@ from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
 from schemas.tasks import Task, TaskCreate, TaskExecution, TaskList, TaskPage
 from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
 from server import lifecycle, placeholders
+from server.claims import dest_host
 from server.db import repositories as repo
 from server.db import workflows as wf
 from server.db.engine import Database
@@ -163,6 +164,7 @@ class TaskService:
             "completed_at": now if status == Status.CANCELLED else None,
             "due_at": place.due_at if status == Status.SCHEDULED else None,
             "attempts": 0, "next_trigger": trigger,
+            "dest_host": dest_host(data.task_type, data.execution_config),
         }
         row = await repo.task_insert(cs.conn, values, depends_on)
         cs.emit("created", row)

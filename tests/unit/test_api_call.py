@@ -154,6 +154,30 @@ async def test_configured_headers_are_sent_and_client_defaults_are_not(
     assert "x-shared-client" not in headers
 
 
+async def test_every_attempt_carries_the_task_idempotency_key_and_its_execution_id(
+        server: HttpServer, http: httpx.AsyncClient) -> None:
+    exe = executor(http)
+    spec = TaskSpec(id="task-1", title="call", task_type="api_call", timeout_seconds=60,
+                    config=config(apiEndpoint=server.url_for("/echo"), apiMethod="POST"))
+    for execution_id in ("exec-1", "exec-2"):
+        ctx = ExecutionContext(task_id="task-1", execution_id=execution_id, attempt_number=1,
+                               triggered_by="recovery", worker_id="w", clock=lambda: NOW)
+        await exe.execute(spec, ctx)
+
+    sent = [r.headers for r in server.requests]
+    assert [h["idempotency-key"] for h in sent] == ["task-1", "task-1"]
+    assert [h["x-errands-execution-id"] for h in sent] == ["exec-1", "exec-2"]
+
+
+async def test_a_configured_idempotency_key_wins(server: HttpServer,
+                                                 http: httpx.AsyncClient) -> None:
+    await run(executor(http), apiEndpoint=server.url_for("/echo"),
+              headers={"Idempotency-Key": "order-77"})
+
+    assert server.requests[0].headers["idempotency-key"] == "order-77"
+    assert server.requests[0].headers["x-errands-execution-id"] == "exec-1"
+
+
 @pytest.mark.parametrize(
     ("body_fields", "content_type", "raw"),
     [
@@ -343,6 +367,19 @@ async def test_a_slow_answer_times_out(server: HttpServer, http: httpx.AsyncClie
     assert isinstance(error, RetryableError)
     assert error.error_type == "timeout"
     assert f"GET {server.url}/slow" in error.message
+
+
+async def test_timeout_ms_is_bounded_by_the_task_timeout(server: HttpServer,
+                                                           http: httpx.AsyncClient) -> None:
+    server.route("/slow", delay=30)
+    spec = TaskSpec(id="task-1", title="call", task_type="api_call", timeout_seconds=1,
+                    config=config(apiEndpoint=server.url_for("/slow"), timeoutMs=600_000))
+
+    with pytest.raises(RetryableError) as caught:
+        await executor(http).execute(spec, context())
+
+    assert caught.value.error_type == "timeout"
+    assert "timed out after 1000 ms" in caught.value.message
 
 
 async def test_connection_refused_is_a_retryable_network_error(

@@ -119,6 +119,47 @@ async def test_add_contact_updates_an_existing_contact(fake: FakeGhl,
     assert result.summary == f"Updated existing contact {existing['id']}"
 
 
+@pytest.mark.parametrize(("attempt", "triggered_by"), [(2, "retry"), (1, "recovery")])
+async def test_add_contact_that_may_be_a_replay_looks_the_contact_up_first(
+        fake: FakeGhl, http: httpx.AsyncClient, attempt: int, triggered_by: str) -> None:
+    created = fake.seed_contact(email="ada@example.com", firstName="A")  # by the lost attempt
+    ctx = ExecutionContext(task_id="task-1", execution_id="exec-2", attempt_number=attempt,
+                           triggered_by=triggered_by, worker_id="worker-1",
+                           clock=lambda: datetime.now(UTC))
+
+    result = await executor(fake, http).execute(
+        task(ghlAction="add_contact", email="ada@example.com", firstName="Ada"), ctx)
+
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/contacts/search/duplicate"), ("PUT", f"/contacts/{created['id']}")]
+    assert result.output["contactId"] == created["id"]
+    assert result.output["new"] is False and result.output["replayed"] is True
+    assert fake.contacts[created["id"]]["firstName"] == "Ada"
+    assert len(fake.contacts) == 1
+
+
+async def test_a_replayed_add_contact_that_finds_nobody_upserts(
+        fake: FakeGhl, http: httpx.AsyncClient) -> None:
+    ctx = ExecutionContext(task_id="task-1", execution_id="exec-2", attempt_number=2,
+                           triggered_by="recovery", worker_id="worker-1",
+                           clock=lambda: datetime.now(UTC))
+
+    result = await executor(fake, http).execute(
+        task(ghlAction="add_contact", email="new@example.com", phone="+15550100"), ctx)
+
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/contacts/search/duplicate"), ("GET", "/contacts/search/duplicate"),
+        ("POST", "/contacts/upsert")]
+    assert result.output["new"] is True
+
+
+async def test_a_first_add_contact_does_not_look_up(fake: FakeGhl,
+                                                    http: httpx.AsyncClient) -> None:
+    await run(executor(fake, http), ghlAction="add_contact", email="ada@example.com")
+
+    assert [(r.method, r.path) for r in fake.requests] == [("POST", "/contacts/upsert")]
+
+
 async def test_config_location_wins_over_the_setting(http: httpx.AsyncClient) -> None:
     with FakeGhl(tokens={TOKEN: "loc-other"}) as other:
         result = await run(executor(other, http), ghlAction="add_contact", email="a@b.co",

@@ -93,8 +93,8 @@ POLICY = RetryPolicy(base_seconds=2, cap_seconds=60)
         (Outcome("failure", retryable=False), 0, 3, Status.FAILED, "failed", 1),
         (Outcome("timeout"), 0, 3, Status.SCHEDULED, "timed_out", 1),
         (Outcome("timeout"), 3, 3, Status.FAILED, "timed_out", 4),
-        (Outcome("lost"), 0, 3, Status.QUEUED, "lost", 1),
-        (Outcome("lost"), 3, 3, Status.FAILED, "lost", 4),
+        (Outcome("lost"), 0, 3, Status.QUEUED, "lost", 0),
+        (Outcome("lost"), 3, 3, Status.QUEUED, "lost", 3),
         (Outcome("interrupted"), 1, 3, Status.QUEUED, "cancelled", 1),
         (Outcome("interrupted"), 3, 3, Status.QUEUED, "cancelled", 3),
         (Outcome("cancelled"), 0, 3, Status.CANCELLED, "cancelled", 0),
@@ -109,6 +109,30 @@ def test_after_attempt(outcome: Outcome, errors: int, max_retries: int, status: 
         assert tr.next_attempt_at is not None and tr.next_attempt_at > NOW
     else:
         assert tr.next_attempt_at is None
+
+
+@pytest.mark.parametrize(
+    ("outcome", "streak", "max_lost", "status", "new_streak"),
+    [
+        (Outcome("lost"), 0, 5, Status.QUEUED, 1),
+        (Outcome("lost"), 3, 5, Status.QUEUED, 4),
+        (Outcome("lost"), 4, 5, Status.FAILED, 5),
+        (Outcome("lost"), 0, 1, Status.FAILED, 1),
+        (Outcome("interrupted"), 4, 5, Status.QUEUED, 4),
+        (Outcome("success"), 4, 5, Status.COMPLETED, 0),
+        (Outcome("failure", retryable=True), 4, 5, Status.SCHEDULED, 0),
+        (Outcome("timeout"), 2, 5, Status.SCHEDULED, 0),
+    ],
+)
+def test_lost_attempts_spend_no_retry_and_stop_after_a_streak(
+        outcome: Outcome, streak: int, max_lost: int, status: Status, new_streak: int) -> None:
+    tr = lifecycle.after_attempt(outcome=outcome, error_count=2, max_retries=3, now=NOW,
+                                 policy=POLICY, draw=0.5, lost_streak=streak, max_lost=max_lost)
+    assert (tr.status, tr.lost_streak) == (status, new_streak)
+    if outcome.kind in ("lost", "interrupted"):
+        assert tr.error_count == 2 and not tr.spends_attempt
+    if status == Status.FAILED:
+        assert tr.reason is not None and f"lost {new_streak} attempts in a row" in tr.reason
 
 
 def test_retry_after_wins_when_later_than_backoff() -> None:

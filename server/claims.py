@@ -1,0 +1,104 @@
+"""PURE: what one claim may take — caps per task type and per destination host, and pauses.
+
+CONTRACT §10 "Per-type concurrency" and "Autorun switch". The caps are per process: the
+runner counts what it has in flight, these functions say which types and hosts are full
+(skipped by the claim's SQL) and which of the candidates the claim picked fit the room left,
+in claim order. A task that does not fit stays ``queued`` and holds no worker slot.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Attempts allowed at once in one process, by task type and by destination host."""
+
+    per_type: Mapping[str, int] = field(default_factory=dict)
+    per_host: int = 4
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    task_type: str
+    dest_host: str | None
+
+
+@dataclass(frozen=True)
+class Room:
+    """What is left for the next claim: free slots, and the types and hosts already full."""
+
+    free: int
+    full_types: frozenset[str]
+    full_hosts: frozenset[str]
+    type_left: Mapping[str, int]
+    host_left: Mapping[str, int]
+
+
+def room(*, concurrency: int, running: Iterable[tuple[str, str | None]], caps: Caps,
+         paused: frozenset[str] = frozenset()) -> Room:
+    """``running`` holds (task type, destination host) of each attempt in flight."""
+    items = list(running)
+    by_type = Counter(t for t, _ in items)
+    by_host = Counter(h for _, h in items if h is not None)
+    type_left = {t: cap - by_type[t] for t, cap in caps.per_type.items()}
+    host_left = {h: caps.per_host - n for h, n in by_host.items()}
+    full_types = frozenset(t for t, left in type_left.items() if left <= 0) | paused
+    full_hosts = frozenset(h for h, left in host_left.items() if left <= 0)
+    return Room(max(0, concurrency - len(items)), full_types, full_hosts, type_left, host_left)
+
+
+def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Candidate]:
+    """The candidates (in claim order) that fit the free slots and each cap's room left."""
+    type_left = dict(room.type_left)
+    host_left = dict(room.host_left)
+    chosen: list[Candidate] = []
+    for c in candidates:
+        if len(chosen) >= room.free:
+            break
+        if c.task_type in room.full_types:
+            continue
+        if type_left.get(c.task_type, 1) <= 0:
+            continue
+        if c.dest_host is not None and host_left.get(c.dest_host, per_host) <= 0:
+            continue
+        chosen.append(c)
+        if c.task_type in type_left:
+            type_left[c.task_type] -= 1
+        if c.dest_host is not None:
+            host_left[c.dest_host] = host_left.get(c.dest_host, per_host) - 1
+    return chosen
+
+
+def dest_host(task_type: str, config: Mapping[str, Any]) -> str | None:
+    """The host (``name[:port]``, lower case) a task's config sends its requests to, from the
+    wire form of ``executionConfig``; ``None`` for types without one."""
+    url: object = None
+    if task_type == "api_call":
+        url = config.get("apiEndpoint")
+    elif task_type == "data_extraction":
+        url = config.get("url")
+    elif task_type == "browser_automation":
+        url = config.get("startUrl")
+        if not url:
+            steps = config.get("steps")
+            for step in steps if isinstance(steps, list) else []:
+                if isinstance(step, dict) and step.get("action") == "navigate":
+                    url = step.get("url")
+                    break
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"{host}:{port}"[:255] if port is not None else host[:255]
