@@ -74,6 +74,9 @@ class TypeStep(Input, tag_field="action", tag="type"):
     selector: NonEmptyStr
     text: str
     press_enter: bool = False
+    #: The text is a secret: masked wherever the config is shown, never traced. Typing into
+    #: a password field (by selector, or an element of type password) is secret anyway.
+    secret: bool = False
 
 
 class WaitStep(Input, tag_field="action", tag="wait"):

@@ -20,8 +20,9 @@ import contextlib
 import logging
 import random
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
+from schemas.secrets import scrub, secret_values
 from server import lifecycle
 from server.db import repositories as repo
 from server.db.engine import Database
@@ -222,11 +224,13 @@ class Runner:
                                        retry_after=exc.retry_after, error=exc.message)
             finished.error_type, finished.output = exc.error_type, _dump(exc.output)
         except Exception as exc:
-            log.exception("executor for task %s raised", row.id)
+            log.error("executor for task %s raised\n%s", row.id, scrub(
+                "".join(traceback.format_exception(exc)), _secrets(row)))
             finished.outcome = Outcome("failure", retryable=True,
                                        error=f"{type(exc).__name__}: {exc}")
             finished.error_type = type(exc).__name__
         finished.duration_ms = int((time.monotonic() - started) * 1000)
+        _scrub_secrets(finished)
         self._finished.put_nowait(finished)
 
     async def _execute(self, row: Row, ctx: ExecutionContext) -> ExecutionResult:
@@ -365,6 +369,27 @@ class Runner:
             cs.emit("execution" if ex is not None else "status", new, ex)
             if new.status in lifecycle.TERMINAL:
                 await settle_dependents(cs, new)
+
+
+def _secrets(row: Row) -> tuple[str, ...]:
+    return secret_values(row.task_type, row.execution_config, row.meta)
+
+
+def _scrub_secrets(finished: Finished) -> None:
+    """Every secret of the task's config and metadata, replaced by the mask wherever the
+    attempt's output, summary, error, steps or artifacts quote it (an echoing remote)."""
+    secrets = _secrets(finished.task)
+    if not secrets:
+        return
+    finished.output = scrub(finished.output, secrets)
+    finished.summary = scrub(finished.summary, secrets)
+    if finished.outcome.error:
+        finished.outcome = replace(finished.outcome, error=scrub(finished.outcome.error, secrets))
+    ctx = finished.ctx
+    ctx.steps[:] = [msgspec.structs.replace(s, detail=scrub(s.detail, secrets))
+                    for s in ctx.steps]
+    ctx.artifacts[:] = [msgspec.structs.replace(a, name=scrub(a.name, secrets))
+                        for a in ctx.artifacts]
 
 
 def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime
