@@ -58,9 +58,10 @@ from executors.base import (
     PermanentError,
     RetryableError,
     TaskSpec,
+    from_outbound,
 )
-from executors.network_guard import NetworkGuard
 from executors.retry_after import parse_retry_after
+from outbound import NetworkGuard, OutboundError
 from schemas.configs import ApiCallConfig
 from schemas.secrets import is_secret_header, scrub, secret_values
 
@@ -154,7 +155,10 @@ class ApiCallExecutor:
             raise PermanentError("expected an api_call config", error_type="invalid_config")
         secrets = secret_values(self.task_type, msgspec.to_builtins(config))
         try:
-            return await self._execute(config, ctx, secrets)
+            try:
+                return await self._execute(config, ctx, secrets)
+            except OutboundError as exc:
+                raise from_outbound(exc) from None
         except ExecutorError as exc:
             # Belt and braces: messages are built from safe parts, but a secret must not
             # reach task_executions even if one slipped into a message.
@@ -201,6 +205,8 @@ class ApiCallExecutor:
         client = next(self._clients)
         for hop in range(MAX_REDIRECTS + 1):
             url = outgoing.url
+            # Checked here to refuse before any connection; the pinned transport of the
+            # server's clients checks again as it connects, to the address it checked.
             await self._guard.check_host(url.raw_host.decode("ascii"), url.port)
             request = httpx.Request(outgoing.method, url, headers=outgoing.headers,
                                     content=outgoing.content, extensions={"timeout": timeout})

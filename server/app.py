@@ -31,8 +31,8 @@ from executors.browser_pool import BrowserPool
 from executors.extraction import DataExtractionExecutor
 from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget
-from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
+from outbound import NetworkGuard, PinnedTransport
 from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
 from server.context import Context, Services
@@ -85,12 +85,14 @@ def _map_error(exc: BaseException) -> TRPCError | None:
     return to_trpc(exc)
 
 
-def http_client(max_connections: int) -> httpx.AsyncClient:
-    """An outbound client. Cookies are refused: one task's answers must not reach another."""
+def http_client(max_connections: int, guard: NetworkGuard) -> httpx.AsyncClient:
+    """An outbound client. Cookies are refused: one task's answers must not reach another.
+    Connections go to the addresses the guard checked (``outbound.PinnedTransport``)."""
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0), cookies=no_cookies,
-                             limits=httpx.Limits(max_connections=max_connections,
-                                                 max_keepalive_connections=max_connections))
+                             transport=PinnedTransport(guard, limits=limits))
 
 
 def build_executors(settings: Settings, http: httpx.AsyncClient,
@@ -121,15 +123,15 @@ class Errands:
         self.signals = Signals(publish=self.hub.publish if self.event_feed is None
                                else self.event_feed.kick)
         self.writer = Writer(self.db, self.signals, clock)
-        self.http = http_client(100)
+        self.guard = NetworkGuard(allow_private=settings.allow_private_network)
+        self.http = http_client(100, self.guard)
         # api_call gets several small pools (httpcore scans a whole pool on every request).
         shards = max(1, min(8, settings.worker_concurrency // 8))
-        self.api_clients = [http_client(max(8, settings.worker_concurrency // shards + 1))
-                            for _ in range(shards)]
-        self.guard = NetworkGuard(allow_private=settings.allow_private_network)
+        self.api_clients = [http_client(max(8, settings.worker_concurrency // shards + 1),
+                                        self.guard) for _ in range(shards)]
         self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
                                         concurrency=settings.browser_concurrency,
-                                        guard=self.guard)
+                                        guard=self.guard, http=self.http)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         self.executors = ExecutorRegistry(build_executors(settings, self.http, self.api_clients,
                                                           self.guard, self.browser_pool))
