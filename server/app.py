@@ -34,7 +34,7 @@ from executors.ghl_rate import LocalRateBudget
 from executors.registry import ExecutorRegistry
 from outbound import NetworkGuard, PinnedTransport
 from server.artifacts import FileArtifactStore
-from server.auth import KeyRing, Principal
+from server.auth import ANONYMOUS, KeyRing, Principal
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db.engine import Database
@@ -161,6 +161,7 @@ class Errands:
                                  started_monotonic=time.monotonic(), version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))
         self.services.extra["automations"] = self.automations
+        self.router: Router | None = None
 
     async def _promote_due(self) -> datetime | None:
         async with self.writer.transaction() as cs:
@@ -220,10 +221,18 @@ class Errands:
         if authorization is None and info.connection_params:
             authorization = info.connection_params.get("authorization") or \
                 info.connection_params.get("Authorization")
+        if authorization is None and info.paths and all(
+                self._public(path) for path in info.paths):
+            return Context(ANONYMOUS, self.services)  # system.health needs no key
         principal: Principal = self.keyring.authenticate(authorization)
         return Context(principal, self.services)
 
+    def _public(self, path: str) -> bool:
+        procedure = self.router.get(path) if self.router is not None else None
+        return procedure is not None and procedure.permission is None
+
     def trpc_app(self, router: Router) -> TRPCApp:
+        self.router = router
         return TRPCApp(router, create_context=self.context, authorize=_authorize,
                        map_error=_map_error, max_batch_size=self.settings.max_batch_size,
                        max_body_bytes=self.settings.max_body_bytes,
@@ -250,8 +259,18 @@ async def artifact(artifact_id: str, request: Request[Any, Any, State], state: S
     if found is None:
         return Response({"error": f"no artifact with id {artifact_id!r}"}, status_code=404)
     path, content_type = found
-    return File(path=path, media_type=content_type, filename=path.name,
-                content_disposition_type="inline")
+    # Screenshots and JSON reports show inline; anything else (traces: zip) downloads. The
+    # browser must not guess another type from the bytes (a page's HTML in a trace).
+    inline, extension = _ARTIFACT_DISPOSITION.get(content_type, (False, "bin"))
+    return File(path=path, media_type=content_type, filename=f"{artifact_id}.{extension}",
+                content_disposition_type="inline" if inline else "attachment",
+                headers={"X-Content-Type-Options": "nosniff"})
+
+
+_ARTIFACT_DISPOSITION: dict[str, tuple[bool, str]] = {
+    "image/png": (True, "png"), "image/jpeg": (True, "jpg"),
+    "application/json": (True, "json"), "application/zip": (False, "zip"),
+}
 
 
 @get("/healthz", include_in_schema=False)
