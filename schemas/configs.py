@@ -3,7 +3,8 @@
 ``CONFIG_TYPES`` maps a taskType to its Struct. ``tasks.create`` decodes ``executionConfig``
 with ``msgspec.convert`` into that Struct (so wrong types and unknown fields are named by
 path), then asks :func:`config_problems` for the rules msgspec cannot express.
-``SECRET_FIELDS`` lists the fields that are never returned (they read ``"********"``).
+``SECRET_FIELDS`` lists the fields that are never returned (they read ``"********"``); every
+other masking rule is in ``schemas/secrets.py``.
 """
 
 from __future__ import annotations
@@ -209,10 +210,6 @@ CONFIG_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 SECRET_FIELDS: Final[dict[str, frozenset[str]]] = {
     "api_call": frozenset({"bearerToken", "apiKey", "basicPassword"}),
 }
-# Header names whose values are secrets wherever they appear in a config.
-SECRET_HEADERS: Final[frozenset[str]] = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
-)
 MASK: Final[str] = "********"
 
 # Default attempt deadline (seconds) by taskType when timeoutSeconds is not given.
