@@ -22,7 +22,7 @@ Contract:
   Every hop passes the :class:`NetworkGuard` before connecting (a refusal is the permanent
   ``BlockedDestination``). 303, and 301/302 after POST, continue as GET without a body.
   A hop to another origin (scheme, host or port; http→https on the same host is the same)
-  drops Authorization, Cookie, the API-key header and every header in ``SECRET_HEADERS``.
+  drops the API-key header and every header ``schemas.secrets.is_secret_header`` names.
   A redirect status listed in ``expectStatus`` is an answer, not followed.
 - Result ``{status, headers, body, contentType, durationMs}`` (+ ``bodyTruncated: true``):
   header names lower-case, repeated ones joined with ", ", ``set-cookie`` dropped; ``body``
@@ -63,10 +63,12 @@ from executors.base import (
     PermanentError,
     RetryableError,
     TaskSpec,
+    from_outbound,
 )
-from executors.network_guard import NetworkGuard
 from executors.retry_after import parse_retry_after
-from schemas.configs import MASK, SECRET_HEADERS, ApiCallConfig
+from outbound import NetworkGuard, OutboundError
+from schemas.configs import ApiCallConfig
+from schemas.secrets import is_secret_header, scrub, secret_values
 
 MAX_REDIRECTS: Final = 10
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
@@ -156,13 +158,16 @@ class ApiCallExecutor:
         config = task.config
         if not isinstance(config, ApiCallConfig):
             raise PermanentError("expected an api_call config", error_type="invalid_config")
-        secrets = _secrets_of(config)
+        secrets = secret_values(self.task_type, msgspec.to_builtins(config))
         try:
-            return await self._execute(config, ctx, secrets, task.timeout_seconds)
+            try:
+                return await self._execute(config, ctx, secrets, task.timeout_seconds)
+            except OutboundError as exc:
+                raise from_outbound(exc) from None
         except ExecutorError as exc:
             # Belt and braces: messages are built from safe parts, but a secret must not
             # reach task_executions even if one slipped into a message.
-            exc.message = _scrub(exc.message, secrets)
+            exc.message = scrub(exc.message, secrets)
             exc.args = (exc.message,)
             raise
 
@@ -186,7 +191,7 @@ class ApiCallExecutor:
         except httpx.HTTPError as exc:
             raise _translate(exc, method, shown) from exc
         duration_ms = round((time.perf_counter() - started) * 1000)
-        record = _scrub(self._record(answer, duration_ms), secrets)
+        record = scrub(self._record(answer, duration_ms), secrets)
         status = answer.response.status_code
         where = _where(answer)
         if _is_expected(status, config.expect_status):
@@ -209,6 +214,8 @@ class ApiCallExecutor:
         client = next(self._clients)
         for hop in range(MAX_REDIRECTS + 1):
             url = outgoing.url
+            # Checked here to refuse before any connection; the pinned transport of the
+            # server's clients checks again as it connects, to the address it checked.
             await self._guard.check_host(url.raw_host.decode("ascii"), url.port)
             request = httpx.Request(outgoing.method, url, headers=outgoing.headers,
                                     content=outgoing.content, extensions={"timeout": timeout})
@@ -340,7 +347,8 @@ def _redirected(outgoing: _Outgoing, response: httpx.Response,
         for name in ("content-type", "content-length", "transfer-encoding"):
             headers.pop(name, None)
     if not _same_origin(outgoing.url, url):
-        for name in _credential_headers(config):
+        key_header = config.api_key_header.lower()
+        for name in [n for n in headers if is_secret_header(n) or n.lower() == key_header]:
             headers.pop(name, None)
     return replace(outgoing, method=method, url=url, headers=headers, content=content)
 
@@ -357,12 +365,6 @@ def _same_origin(before: httpx.URL, after: httpx.URL) -> bool:
     return (before.scheme, after.scheme) == ("http", "https") and \
         before.raw_host.lower() == after.raw_host.lower() and \
         before.port in (None, 80) and after.port in (None, 443)
-
-
-def _credential_headers(config: ApiCallConfig) -> set[str]:
-    names = set(SECRET_HEADERS) | {"authorization", "proxy-authorization", "cookie"}
-    names.add(config.api_key_header.lower())
-    return names
 
 
 # --- the answer ---------------------------------------------------------------------------
@@ -433,42 +435,6 @@ def _translate(exc: httpx.HTTPError, method: str, shown: str) -> ExecutorError:
 def _shown(url: httpx.URL) -> str:
     """The URL as messages show it: no userinfo, no query string, no fragment."""
     return str(url.copy_with(query=None, fragment=None, userinfo=b""))
-
-
-def _secrets_of(config: ApiCallConfig) -> tuple[str, ...]:
-    """Every secret string of the config, longest first (so a longer one masks whole)."""
-    found: set[str] = {s for s in (config.bearer_token, config.api_key, config.basic_password)
-                       if s}
-    if config.auth_type == "basic" and config.basic_username is not None:
-        found.add(_basic_credential(config.basic_username, config.basic_password or ""))
-    for name, value in (config.headers or {}).items():
-        if name.lower() in SECRET_HEADERS and value:
-            found.add(value)
-            found.update(part for part in value.split(" ", 1)[1:] if part)
-    try:
-        url = httpx.URL(config.api_endpoint)
-    except (httpx.InvalidURL, TypeError):
-        url = None
-    if url is not None and url.userinfo:
-        found.add(_basic_credential(url.username, url.password or ""))
-        if url.password:
-            found.add(url.password)
-    return tuple(sorted(found, key=len, reverse=True))
-
-
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    """``value`` with each secret replaced by the mask, in every string it holds."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {_scrub(k, secrets): _scrub(v, secrets) for k, v in value.items()}
-    return value
 
 
 # --- create-time checks -------------------------------------------------------------------

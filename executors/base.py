@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+from outbound import AddressRefused, OutboundError
 from schemas.tasks import Artifact, StepRecord
 
 
@@ -72,6 +73,16 @@ class RetryableError(ExecutorError):
 
     retryable = True
     error_type = "transient"
+
+
+def from_outbound(exc: OutboundError) -> ExecutorError:
+    """The outbound guard's refusal as an executor error (executors call it at their
+    boundary): a refused address is :class:`BlockedDestination`, DNS failure retryable."""
+    if isinstance(exc, AddressRefused):
+        return BlockedDestination(exc.message)
+    if exc.retryable:
+        return RetryableError(exc.message, error_type=exc.kind)
+    return PermanentError(exc.message, error_type=exc.kind)
 
 
 class ArtifactSink(Protocol):

@@ -16,7 +16,9 @@ Contract (CONTRACT §5, §6):
   (``blocked_destination``); a browser that dies mid-attempt is retryable
   (``browser_crashed``); an invalid selector is permanent (``invalid_selector``).
 - ``recordTrace``: the Playwright trace zip is saved as an artifact of kind ``trace``, after
-  success and after failure alike.
+  success and after failure alike — unless the attempt types a secret (a ``type`` step with
+  ``secret: true``, a password-looking selector, or an element of type password): a trace
+  records typed values, so none is kept.
 - ``extract`` of one element waits for it (missing → ``step_timeout``); with ``all`` it
   returns the matches present now, possibly ``[]``. Text is the trimmed ``innerText``;
   ``href``/``src`` attributes are made absolute. Typed text is never echoed in ``detail``.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,6 +55,7 @@ from schemas.configs import (
     TypeStep,
     WaitStep,
 )
+from schemas.secrets import is_password_selector
 from schemas.tasks import Artifact, StepRecord
 
 FAILURE_SCREENSHOT_TIMEOUT_MS = 5_000
@@ -79,6 +83,7 @@ class _Run:
         self.timeout_ms = timeout_ms
         self.extracted: dict[str, Any] = {}
         self.screenshots: list[Artifact] = []
+        self.typed_secret = False
 
 
 def _describe(step: Step) -> str:
@@ -139,8 +144,10 @@ class BrowserAutomationExecutor:
         steps: list[Step] = list(config.steps)
         if config.start_url:
             steps.insert(0, NavigateStep(url=config.start_url))
+        # A trace records what is typed: a task typing a known secret records none.
+        record_trace = config.record_trace and not any(_is_secret_step(s) for s in steps)
         async with self.pool.context(viewport=viewport,
-                                     record_trace=config.record_trace) as (context, session_id):
+                                     record_trace=record_trace) as (context, session_id):
             ctx.browser_session_id = session_id
             try:
                 page = await context.new_page()
@@ -154,15 +161,15 @@ class BrowserAutomationExecutor:
                 final_url = self.pool.final_url(session_id, page.url)
                 title = await page.title()
             except ExecutorError:
-                if config.record_trace:
-                    await self._save_trace(context, ctx)
+                if record_trace:
+                    await self._save_trace(context, run)
                 raise
             except Error as exc:  # the page went away between steps
-                if config.record_trace:
-                    await self._save_trace(context, ctx)
+                if record_trace:
+                    await self._save_trace(context, run)
                 raise self.pool.explain(exc, session_id, "reading the page") from exc
-            if config.record_trace:
-                await self._save_trace(context, ctx)
+            if record_trace:
+                await self._save_trace(context, run)
         output = {
             "finalUrl": final_url,
             "title": title,
@@ -216,6 +223,8 @@ class BrowserAutomationExecutor:
         elif isinstance(step, ClickStep):
             await page.click(step.selector)
         elif isinstance(step, TypeStep):
+            if not _is_secret_step(step) and await _is_password_field(page, step.selector):
+                run.typed_secret = True  # the trace would hold it: it is not kept
             await page.fill(step.selector, step.text)
             if step.press_enter:
                 await page.press(step.selector, "Enter")
@@ -260,7 +269,12 @@ class BrowserAutomationExecutor:
         await run.ctx.save_artifact(kind="screenshot", content_type="image/png", data=data,
                                     name="failure")
 
-    async def _save_trace(self, context: BrowserContext, ctx: ExecutionContext) -> None:
+    async def _save_trace(self, context: BrowserContext, run: _Run) -> None:
+        ctx = run.ctx
+        if run.typed_secret:
+            with suppress(Error):
+                await context.tracing.stop()
+            return
         with tempfile.TemporaryDirectory(prefix="errands-trace-") as tmp:
             path = Path(tmp) / "trace.zip"
             try:
@@ -270,6 +284,20 @@ class BrowserAutomationExecutor:
             data = await asyncio.to_thread(path.read_bytes)
         await ctx.save_artifact(kind="trace", content_type="application/zip", data=data,
                                 name="trace")
+
+
+def _is_secret_step(step: Step) -> bool:
+    return isinstance(step, TypeStep) and (step.secret or is_password_selector(step.selector))
+
+
+async def _is_password_field(page: Page, selector: str) -> bool:
+    """Whether ``selector``'s element is a password input (``False`` when there is none yet:
+    the fill that follows waits for it and names the failure)."""
+    try:
+        kind = await page.locator(selector).first.get_attribute("type", timeout=1000)
+    except Error:
+        return False
+    return (kind or "").lower() == "password"
 
 
 def _step_detail(step: Step) -> dict[str, Any]:

@@ -15,10 +15,13 @@ Contract:
 - With ``guard.allow_private`` off every request of a context — documents, subresources and
   WebSockets — passes the :class:`NetworkGuard` first, and a refused one is aborted. Chromium
   follows redirects without showing them to a route handler, so a document is fetched by the
-  handler hop by hop (``max_redirects=0``), each ``Location`` checked before it is requested,
-  and the final response handed to the page. Consequence: after a redirect the page's
-  ``location`` is still the URL that was asked for; :meth:`BrowserPool.final_url` gives the
-  one that answered. Subresources are checked on their first hop only.
+  handler hop by hop, each ``Location`` checked before it is requested, and the final
+  response handed to the page. Documents are fetched with a client whose connections go to
+  the address the guard checked (``outbound.PinnedTransport``: no DNS rebinding), carrying
+  the context's cookies; subresources and WebSockets are checked, then left to Chromium.
+  Consequence: after a redirect the page's ``location`` is still the URL that was asked
+  for; :meth:`BrowserPool.final_url` gives the one that answered. Subresources are checked
+  on their first hop only.
 - :meth:`BrowserPool.explain` turns a Playwright error into the executor error tree (a
   navigation the guard refused → :class:`BlockedDestination`, a timeout → retryable
   ``step_timeout``, a dead browser → retryable ``browser_crashed``).
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
+import httpx
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -52,8 +56,9 @@ from executors.base import (
     ExecutorError,
     PermanentError,
     RetryableError,
+    from_outbound,
 )
-from executors.network_guard import NetworkGuard
+from outbound import NetworkGuard, OutboundError, PinnedTransport
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +83,17 @@ _HOP_DROPPED_HEADERS: Final = frozenset(
 )
 
 
+# Headers of a document request the client sets itself (or the cookie jar does).
+_FETCH_DROPPED_HEADERS: Final = frozenset(
+    {"host", "content-length", "connection", "cookie", "accept-encoding", "transfer-encoding"}
+)
+# Headers of a fetched answer that describe the wire form httpx already undid.
+_ANSWER_DROPPED_HEADERS: Final = frozenset(
+    {"content-encoding", "content-length", "transfer-encoding", "connection"}
+)
+DOCUMENT_TIMEOUT_SECONDS: Final = 60.0
+
+
 @dataclass
 class NetworkLog:
     """What the guard did in one session: refusals in order, redirects followed."""
@@ -90,12 +106,16 @@ class BrowserPool:
     """Shared Chromium; see the module docstring for the contract."""
 
     def __init__(self, *, chromium_path: str | None, concurrency: int,
-                 guard: NetworkGuard) -> None:
+                 guard: NetworkGuard, http: httpx.AsyncClient | None = None) -> None:
+        """``http`` fetches documents when the guard is on; it must connect through the guard
+        (``outbound.PinnedTransport``). Without one the pool makes (and closes) its own."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.chromium_path = chromium_path
         self.concurrency = concurrency
         self.guard = guard
+        self._http = http
+        self._own_http: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(concurrency)
         self._launch_lock = asyncio.Lock()
         self._playwright: Playwright | None = None
@@ -172,6 +192,9 @@ class BrowserPool:
         async with self._launch_lock:
             browser, self._browser = self._browser, None
             playwright, self._playwright = self._playwright, None
+            own_http, self._own_http = self._own_http, None
+            if own_http is not None:
+                await own_http.aclose()
             if browser is not None:
                 with suppress(Error):
                     await browser.close()
@@ -256,19 +279,36 @@ class BrowserPool:
                 await route.continue_()
                 return
             await self._fetch_document(network_log, route)
-        except Error:
+        except OutboundError as exc:  # the pinned connection refused what DNS answered then
+            network_log.refusals.append(from_outbound(exc))
+            with suppress(Error):
+                await route.abort("blockedbyclient")
+        except (Error, httpx.HTTPError):
             # The context closed under the handler, or the fetch failed: the page sees a
             # failed request either way.
             with suppress(Error):
                 await route.abort("failed")
 
+    def _documents_client(self) -> httpx.AsyncClient:
+        if self._http is not None:
+            return self._http
+        if self._own_http is None:
+            self._own_http = httpx.AsyncClient(transport=PinnedTransport(self.guard))
+        return self._own_http
+
     async def _fetch_document(self, network_log: NetworkLog, route: Route) -> None:
+        """Fetch a document hop by hop through the pinned client (the connection goes to the
+        address the guard checked: no DNS rebinding), then hand the answer to the page."""
         request = route.request
         url = request.url
         method = request.method
-        response = await route.fetch(max_redirects=0)
+        headers = {k: v for k, v in (await request.all_headers()).items()
+                   if not k.startswith(":") and k.lower() not in _FETCH_DROPPED_HEADERS}
+        body = request.post_data_buffer
+        context = request.frame.page.context
+        response = await self._fetch_hop(context, method, url, headers, body)
         hops = 0
-        while response.status in _REDIRECT_STATUSES and response.headers.get("location"):
+        while response.status_code in _REDIRECT_STATUSES and response.headers.get("location"):
             hops += 1
             if hops > MAX_REDIRECTS:
                 network_log.refusals.append(RetryableError(
@@ -281,25 +321,40 @@ class BrowserPool:
                 await route.abort("blockedbyclient")
                 return
             # 307/308 repeat the request; 303, and 301/302 after a POST, become a GET.
-            keep_body = response.status in (307, 308)
-            if not keep_body and (response.status == 303 or method == "POST"):
+            keep_body = response.status_code in (307, 308)
+            if not keep_body and (response.status_code == 303 or method == "POST"):
                 method = "GET"
-            headers = {k: v for k, v in request.headers.items()
+            headers = {k: v for k, v in headers.items()
                        if k.lower() not in _HOP_DROPPED_HEADERS}
-            # post_data=None would mean "the original body": send an empty one instead.
-            body = request.post_data_buffer if keep_body else b""
-            response = await route.fetch(url=next_url, method=method, headers=headers,
-                                         max_redirects=0, post_data=body)
+            response = await self._fetch_hop(context, method, next_url, headers,
+                                              body if keep_body else None)
             url = next_url
         if hops:
             network_log.redirects[request.url] = url
-        await route.fulfill(response=response)
+        answer_headers: dict[str, str] = {}
+        for name, value in response.headers.multi_items():
+            if name.lower() in _ANSWER_DROPPED_HEADERS:
+                continue
+            previous = answer_headers.get(name)
+            answer_headers[name] = value if previous is None else f"{previous}\n{value}"
+        await route.fulfill(status=response.status_code, headers=answer_headers,
+                            body=response.content)
+
+    async def _fetch_hop(self, context: BrowserContext, method: str, url: str,
+                         headers: dict[str, str], body: bytes | None) -> httpx.Response:
+        cookies = await context.cookies(url)
+        hop_headers = dict(headers)
+        if cookies:
+            hop_headers["cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+        return await self._documents_client().request(
+            method, url, headers=hop_headers, content=body, follow_redirects=False,
+            timeout=DOCUMENT_TIMEOUT_SECONDS)
 
     async def _allowed(self, network_log: NetworkLog, url: str) -> bool:
         try:
             await self.guard.check_url(url)
-        except ExecutorError as exc:
-            network_log.refusals.append(exc)
+        except OutboundError as exc:
+            network_log.refusals.append(from_outbound(exc))
             return False
         return True
 

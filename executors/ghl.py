@@ -54,8 +54,10 @@ from executors.base import (
     PermanentError,
     RetryableError,
     TaskSpec,
+    from_outbound,
 )
 from executors.ghl_rate import RateBudget, RateBudgetExhausted
+from outbound import OutboundError
 from schemas.configs import GhlActionConfig
 
 CONTACTS_VERSION: Final = "2021-07-28"
@@ -180,6 +182,8 @@ class GhlExecutor:
         except httpx.TimeoutException as exc:
             raise RetryableError(f"HighLevel did not answer {method} {path} in time "
                                  f"({type(exc).__name__})", error_type="ghl_timeout") from None
+        except OutboundError as exc:  # GHL_BASE_URL resolved to a refused address
+            raise from_outbound(exc) from None
         except httpx.HTTPError as exc:
             raise RetryableError(f"could not reach HighLevel for {method} {path}: "
                                  f"{self._redact(str(exc)) or type(exc).__name__}",

@@ -3,7 +3,8 @@
 ``CONFIG_TYPES`` maps a taskType to its Struct. ``tasks.create`` decodes ``executionConfig``
 with ``msgspec.convert`` into that Struct (so wrong types and unknown fields are named by
 path), then asks :func:`config_problems` for the rules msgspec cannot express.
-``SECRET_FIELDS`` lists the fields that are never returned (they read ``"********"``).
+``SECRET_FIELDS`` lists the fields that are never returned (they read ``"********"``); every
+other masking rule is in ``schemas/secrets.py``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class TypeStep(Input, tag_field="action", tag="type"):
     selector: NonEmptyStr
     text: str
     press_enter: bool = False
+    #: The text is a secret: masked wherever the config is shown, never traced. Typing into
+    #: a password field (by selector, or an element of type password) is secret anyway.
+    secret: bool = False
 
 
 class WaitStep(Input, tag_field="action", tag="wait"):
@@ -206,10 +210,6 @@ CONFIG_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
 SECRET_FIELDS: Final[dict[str, frozenset[str]]] = {
     "api_call": frozenset({"bearerToken", "apiKey", "basicPassword"}),
 }
-# Header names whose values are secrets wherever they appear in a config.
-SECRET_HEADERS: Final[frozenset[str]] = frozenset(
-    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
-)
 MASK: Final[str] = "********"
 
 # Default attempt deadline (seconds) by taskType when timeoutSeconds is not given.

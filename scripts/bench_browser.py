@@ -29,7 +29,7 @@ import msgspec
 from executors.base import ExecutionContext, TaskSpec
 from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
-from executors.network_guard import NetworkGuard
+from outbound import NetworkGuard
 from schemas.configs import BrowserAutomationConfig
 from server.artifacts import FileArtifactStore
 from tests.support.pages import serve_pages

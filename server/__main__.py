@@ -9,11 +9,34 @@ import sys
 from types import FrameType
 from typing import Any
 
+import msgspec
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.app import create_app
 from server.errors import ConfigurationError
 from server.settings import Settings
+
+
+class TRPCHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering requests it cannot parse in tRPC's shape.
+
+    httptools refuses a request line of 64 KiB or more (a long ``?input=``, a batch of
+    thousands of paths) and malformed HTTP before any ASGI app sees the request; uvicorn's
+    own answer is a plain-text 400. This one is a tRPC error envelope (``BAD_REQUEST``).
+    """
+
+    def send_400_response(self, msg: str) -> None:
+        body = msgspec.json.encode({"error": {
+            "message": "Invalid HTTP request: malformed, or a URL of 64 KiB or more "
+                       "(send large inputs as a POST body)",
+            "code": -32600, "data": {"code": "BAD_REQUEST", "httpStatus": 400}}})
+        self.transport.write(b"".join([
+            b"HTTP/1.1 400 Bad Request\r\n",
+            b"content-type: application/json\r\n",
+            b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+            b"connection: close\r\n\r\n", body]))
+        self.transport.close()
 
 
 def _is_loopback(host: str) -> bool:
@@ -51,7 +74,7 @@ def main() -> int:
         settings.database_url.split("://")[0], loop, http)
     # log_config=None: uvicorn's own warnings go through our handler (LOG_FORMAT) too.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            loop="auto", http="auto",
+                            loop="auto", http=TRPCHttpToolsProtocol,
                             access_log=False, lifespan="on", log_config=None,
                             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10)
     _DrainingServer(config, app.state.errands).run()

@@ -31,11 +31,11 @@ from executors.browser_pool import BrowserPool
 from executors.extraction import DataExtractionExecutor
 from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget
-from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
+from outbound import NetworkGuard, PinnedTransport
 from server import logs
 from server.artifacts import FileArtifactStore
-from server.auth import KeyRing, Principal
+from server.auth import ANONYMOUS, KeyRing, Principal
 from server.claims import Caps
 from server.context import Context, Services
 from server.db import repositories as repo
@@ -99,12 +99,14 @@ def _map_error(exc: BaseException) -> TRPCError | None:
     return to_trpc(exc)
 
 
-def http_client(max_connections: int) -> httpx.AsyncClient:
-    """An outbound client. Cookies are refused: one task's answers must not reach another."""
+def http_client(max_connections: int, guard: NetworkGuard) -> httpx.AsyncClient:
+    """An outbound client. Cookies are refused: one task's answers must not reach another.
+    Connections go to the addresses the guard checked (``outbound.PinnedTransport``)."""
     no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0), cookies=no_cookies,
-                             limits=httpx.Limits(max_connections=max_connections,
-                                                 max_keepalive_connections=max_connections))
+                             transport=PinnedTransport(guard, limits=limits))
 
 
 def build_executors(settings: Settings, http: httpx.AsyncClient,
@@ -135,15 +137,15 @@ class Errands:
         self.signals = Signals(publish=self.hub.publish if self.event_feed is None
                                else self.event_feed.kick)
         self.writer = Writer(self.db, self.signals, clock)
-        self.http = http_client(100)
+        self.guard = NetworkGuard(allow_private=settings.allow_private_network)
+        self.http = http_client(100, self.guard)
         # api_call gets several small pools (httpcore scans a whole pool on every request).
         shards = max(1, min(8, settings.worker_concurrency // 8))
-        self.api_clients = [http_client(max(8, settings.worker_concurrency // shards + 1))
-                            for _ in range(shards)]
-        self.guard = NetworkGuard(allow_private=settings.allow_private_network)
+        self.api_clients = [http_client(max(8, settings.worker_concurrency // shards + 1),
+                                        self.guard) for _ in range(shards)]
         self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
                                         concurrency=settings.browser_concurrency,
-                                        guard=self.guard)
+                                        guard=self.guard, http=self.http)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         self.executors = ExecutorRegistry(build_executors(settings, self.http, self.api_clients,
                                                           self.guard, self.browser_pool))
@@ -234,6 +236,7 @@ class Errands:
                  "attempts in flight get %g s", grace)
         self._drain = asyncio.ensure_future(asyncio.gather(
             self.runner.stop(grace), self.automations.stop(grace), return_exceptions=True))
+        self.router: Router | None = None
 
     async def _promote_due(self) -> datetime | None:
         async with self.writer.transaction() as cs:
@@ -337,10 +340,18 @@ class Errands:
         if authorization is None and info.connection_params:
             authorization = info.connection_params.get("authorization") or \
                 info.connection_params.get("Authorization")
+        if authorization is None and info.paths and all(
+                self._public(path) for path in info.paths):
+            return Context(ANONYMOUS, self.services)  # system.health needs no key
         principal: Principal = self.keyring.authenticate(authorization)
         return Context(principal, self.services, request_id=logs.request_id_var.get())
 
+    def _public(self, path: str) -> bool:
+        procedure = self.router.get(path) if self.router is not None else None
+        return procedure is not None and procedure.permission is None
+
     def trpc_app(self, router: Router) -> TRPCApp:
+        self.router = router
         return TRPCApp(router, create_context=self.context, authorize=_authorize,
                        map_error=_map_error, max_batch_size=self.settings.max_batch_size,
                        max_body_bytes=self.settings.max_body_bytes,
@@ -367,8 +378,18 @@ async def artifact(artifact_id: str, request: Request[Any, Any, State], state: S
     if found is None:
         return Response({"error": f"no artifact with id {artifact_id!r}"}, status_code=404)
     path, content_type = found
-    return File(path=path, media_type=content_type, filename=path.name,
-                content_disposition_type="inline")
+    # Screenshots and JSON reports show inline; anything else (traces: zip) downloads. The
+    # browser must not guess another type from the bytes (a page's HTML in a trace).
+    inline, extension = _ARTIFACT_DISPOSITION.get(content_type, (False, "bin"))
+    return File(path=path, media_type=content_type, filename=f"{artifact_id}.{extension}",
+                content_disposition_type="inline" if inline else "attachment",
+                headers={"X-Content-Type-Options": "nosniff"})
+
+
+_ARTIFACT_DISPOSITION: dict[str, tuple[bool, str]] = {
+    "image/png": (True, "png"), "image/jpeg": (True, "jpg"),
+    "application/json": (True, "json"), "application/zip": (False, "zip"),
+}
 
 
 def create_app(settings: Settings | None = None, *,

@@ -22,6 +22,7 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
                            "schedules"}),
     "reviewer": frozenset({"read", "review"}),
     "viewer": frozenset({"read"}),
+    "anonymous": frozenset(),
 }
 
 
@@ -37,6 +38,8 @@ class Principal:
 
 
 LOCAL = Principal("local", "admin")
+#: A request without a key whose procedures all need none (``system.health``).
+ANONYMOUS = Principal("anonymous", "anonymous")
 
 
 class KeyRing:

@@ -28,8 +28,9 @@ import logging
 import os
 import random
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -45,6 +46,7 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
+from schemas.secrets import mask_config, scrub, secret_values
 from server import lifecycle, logs, placeholders
 from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
@@ -57,7 +59,6 @@ from server.retry import RetryPolicy
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
 from server.services.tasks import settle_dependents
-from server.services.views import mask_config
 
 log = logging.getLogger("errands.runner")
 
@@ -281,11 +282,13 @@ class Runner:
                                        retry_after=exc.retry_after, error=exc.message)
             finished.error_type, finished.output = exc.error_type, _dump(exc.output)
         except Exception as exc:
-            log.exception("executor for task %s raised", row.id)
+            log.error("executor for task %s raised\n%s", row.id, scrub(
+                "".join(traceback.format_exception(exc)), _secrets(row)))
             finished.outcome = Outcome("failure", retryable=True,
                                        error=f"{type(exc).__name__}: {exc}")
             finished.error_type = type(exc).__name__
         finished.duration_ms = int((time.monotonic() - started) * 1000)
+        _scrub_secrets(finished)
         log.info("attempt ended: %s in %d ms%s", finished.outcome.kind, finished.duration_ms,
                  f" ({finished.error_type})" if finished.error_type else "",
                  extra={"fields": {"outcome": finished.outcome.kind,
@@ -471,6 +474,27 @@ class Runner:
             cs.audit(SYSTEM, "recovered", "task", row.id, {"error": outcome.error})
             if new.status in lifecycle.TERMINAL:
                 await settle_dependents(cs, new)
+
+
+def _secrets(row: Row) -> tuple[str, ...]:
+    return secret_values(row.task_type, row.execution_config, row.meta)
+
+
+def _scrub_secrets(finished: Finished) -> None:
+    """Every secret of the task's config and metadata, replaced by the mask wherever the
+    attempt's output, summary, error, steps or artifacts quote it (an echoing remote)."""
+    secrets = _secrets(finished.task)
+    if not secrets:
+        return
+    finished.output = scrub(finished.output, secrets)
+    finished.summary = scrub(finished.summary, secrets)
+    if finished.outcome.error:
+        finished.outcome = replace(finished.outcome, error=scrub(finished.outcome.error, secrets))
+    ctx = finished.ctx
+    ctx.steps[:] = [msgspec.structs.replace(s, detail=scrub(s.detail, secrets))
+                    for s in ctx.steps]
+    ctx.artifacts[:] = [msgspec.structs.replace(a, name=scrub(a.name, secrets))
+                        for a in ctx.artifacts]
 
 
 def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime

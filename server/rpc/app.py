@@ -30,7 +30,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 import msgspec
 
 from server.rpc.errors import TRPCError
-from server.rpc.inputs import UNDEFINED, InputSpec, parse_json
+from server.rpc.inputs import UNDEFINED, InputSpec, check_depth, parse_json
 from server.rpc.registry import Procedure, ProcedureKind, Router
 from server.rpc.streams import JSON_HEADERS, VARY, Receive, Send, SSEPump, send_jsonl
 
@@ -179,8 +179,9 @@ def _connection_params(raw: str | None) -> dict[str, str] | None:
     if raw is None:
         return None
     try:
+        check_depth(raw)
         value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError, TRPCError):
         raise TRPCError("PARSE_ERROR", "Not JSON-parsable query params") from None
     if value is None:
         return None

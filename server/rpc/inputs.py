@@ -7,7 +7,9 @@ Contract:
   the same thing: the input type's "empty" value if it has one (``None`` when it accepts
   ``None``, else ``{}`` decoded into it when every field has a default), otherwise
   ``BAD_REQUEST "input is required"``.
-- A malformed JSON text is ``PARSE_ERROR``; a ``msgspec.ValidationError`` is ``BAD_REQUEST``
+- A malformed JSON text, or one nested deeper than ``MAX_DEPTH`` arrays/objects, is
+  ``PARSE_ERROR`` (checked before decoding, so no decoder or later walk can recurse too
+  far); a ``msgspec.ValidationError`` is ``BAD_REQUEST``
   whose message names the field (``executionConfig.apiEndpoint: Expected `str`, got `int```)
   and whose ``issues`` is ``[{"path": [...], "message": ...}]``.
 """
@@ -28,6 +30,11 @@ _AT: Final = " - at `"
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[([^\]]*)\]")
 _FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(.+)`$")
 _JSON_DECODER: Final = msgspec.json.Decoder()
+_STRINGS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS: Final = re.compile(rb"[\[\]{}]")
+
+#: Deepest nesting of arrays and objects accepted in any input (the whole JSON text).
+MAX_DEPTH: Final = 64
 
 _NO_INPUT: Final = 0
 _EMPTY_IS_NONE: Final = 1
@@ -54,12 +61,38 @@ def parse_error(exc: msgspec.DecodeError) -> TRPCError:
     return TRPCError("PARSE_ERROR", f"Input is not valid JSON: {exc}")
 
 
+def _too_deep() -> TRPCError:
+    return TRPCError("PARSE_ERROR", f"Input is nested deeper than {MAX_DEPTH} levels")
+
+
+def check_depth(raw: bytes | str) -> None:
+    """``PARSE_ERROR`` when the JSON text nests arrays/objects deeper than ``MAX_DEPTH``.
+
+    Counting brackets is enough for nearly every input (fewer than ``MAX_DEPTH`` of them
+    cannot nest deeper); only the rest are scanned, with strings removed first.
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b"", data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _too_deep()
+        else:
+            depth -= 1
+
+
 def parse_json(raw: bytes | str) -> Any:
     """Decode a JSON text into plain Python values; ``PARSE_ERROR`` if it is malformed."""
+    check_depth(raw)
     try:
         return _JSON_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise parse_error(exc) from None
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def _empty_mode(input_type: Any) -> int:
@@ -110,6 +143,7 @@ class InputSpec:
             return None
         if not raw:
             return self.empty()
+        check_depth(raw)
         try:
             return decoder.decode(raw)
         except msgspec.ValidationError as exc:
@@ -118,6 +152,8 @@ class InputSpec:
             raise validation_error(exc) from None
         except msgspec.DecodeError as exc:
             raise parse_error(exc) from None
+        except RecursionError:
+            raise _too_deep() from None
 
     def from_value(self, value: Any) -> Any:
         """Convert an already parsed JSON value (or ``UNDEFINED``) into the input type."""
@@ -129,3 +165,5 @@ class InputSpec:
             return msgspec.convert(value, self.input_type)
         except msgspec.ValidationError as exc:
             raise validation_error(exc) from None
+        except RecursionError:
+            raise _too_deep() from None

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from schemas.secrets import mask_value
 from schemas.workflows import AuditEntry, AuditList, AuditPage
 from server.db import audit as audit_db
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
 from server.services.pagination import decode_cursor, encode_key
-from server.services.views import mask_value
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from executors.base import Executor
-from executors.network_guard import NetworkGuard
 from executors.notification import NotificationExecutor
 from executors.registry import ExecutorRegistry
 from executors.reminder import ReminderExecutor
 from executors.report import ReportExecutor
+from outbound import NetworkGuard
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.scheduling import DueTimer

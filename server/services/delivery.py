@@ -11,7 +11,8 @@ Delivery (contract):
   data, sentAt}``, signed by Standard Webhooks headers (server/services/signing.py); the
   ``webhook-id`` is the message id on every retry, so receivers can de-duplicate.
 - The network guard (ALLOW_PRIVATE_NETWORK) is asked first; a refused address fails the
-  message at once. Redirects are not followed.
+  message at once. The client's pinned transport (``outbound``) connects to the address the
+  guard checked as it connects (no DNS rebinding). Redirects are not followed.
 - ``DELIVERY_TIMEOUT_SECONDS`` (= 10) per attempt. 2xx delivers. A timeout, a network error,
   408, 429 and 5xx are retryable; any other status (3xx, 4xx) and a missing/inactive webhook
   fail at once.
@@ -43,8 +44,7 @@ import httpx
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
-from executors.base import ExecutorError
-from executors.network_guard import NetworkGuard
+from outbound import NetworkGuard, OutboundError
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
 from server.db.engine import Database
 from server.db.repositories import Row
@@ -275,7 +275,7 @@ class DeliveryService:
             return Attempt(False, error="webhook is not active")
         try:
             await self.guard.check_url(target.url)
-        except ExecutorError as exc:
+        except OutboundError as exc:
             return Attempt(False, retryable=exc.retryable, error=exc.message)
         now = self.clock()
         body = payload(row, now)
@@ -284,6 +284,8 @@ class DeliveryService:
             async with self.http.stream("POST", target.url, content=body, headers=headers,
                                         timeout=self.timeout, follow_redirects=False) as resp:
                 return classify(resp.status_code)
+        except OutboundError as exc:  # the pinned connection's own check (DNS changed)
+            return Attempt(False, retryable=exc.retryable, error=exc.message)
         except httpx.TimeoutException:
             return Attempt(False, retryable=True, error=f"timed out after {self.timeout:g} s")
         except httpx.HTTPError as exc:

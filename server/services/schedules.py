@@ -30,6 +30,7 @@ import msgspec
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
 from schemas.schedules import Schedule, ScheduleCreate
+from schemas.secrets import mask_config
 from schemas.tasks import TaskCreate
 from schemas.workflows import SchedulePreview, SchedulePreviewInput
 from server import cron
@@ -40,7 +41,6 @@ from server.ids import new_id
 from server.services import automation_queries as q
 from server.services.audit import SYSTEM, Actor, record
 from server.services.tasks import TaskService, decode_config
-from server.services.views import mask_config
 
 log = logging.getLogger("errands.schedules")
 BATCH = 500

@@ -63,6 +63,17 @@ def _issues_error(issues: list[Issue],
                                   for i in items), items)
 
 
+SCHEDULE_KEY_PREFIX = "schedule:"
+
+
+def _same_task_type(found: Row, data: TaskCreate) -> Row:
+    """The task already holding the idempotency key, if it is the same kind of task."""
+    if found.task_type != data.task_type:
+        raise Conflict(f"idempotencyKey {data.idempotency_key!r} is already used by task "
+                       f"{found.id} of taskType {found.task_type}, not {data.task_type}")
+    return found
+
+
 class TaskService:
     def __init__(self, db: Database, writer: Writer, executors: ExecutorRegistry, *,
                  review_required_types: frozenset[str], clock: Callable[[], datetime],
@@ -92,12 +103,19 @@ class TaskService:
 
     async def create(self, data: TaskCreate, *, triggered_by: str = "create",
                      actor: Actor = SYSTEM) -> Task:
-        """Create a task, or return the existing one with the same ``idempotencyKey``."""
-        if data.idempotency_key is not None:
+        """Create a task, or return the existing one with the same ``idempotencyKey`` (the
+        same key with another taskType is ``CONFLICT``; ``schedule:`` keys are the
+        scheduler's own)."""
+        key = data.idempotency_key
+        if key is not None and key.startswith(SCHEDULE_KEY_PREFIX) \
+                and triggered_by != "automation":
+            raise InvalidInput.at(["idempotencyKey"], f"the prefix {SCHEDULE_KEY_PREFIX!r} is "
+                                  "reserved for tasks created by schedules")
+        if key is not None:
             async with self.db.read() as conn:
-                found = await repo.task_get_by_idempotency_key(conn, data.idempotency_key)
+                found = await repo.task_get_by_idempotency_key(conn, key)
             if found is not None:
-                return task_view(found)
+                return task_view(_same_task_type(found, data))
         self._check_config(data.task_type, data.execution_config,
                            dependencies=len(dict.fromkeys(data.depends_on or [])),
                            source_webhook_id=data.source_webhook_id)
@@ -111,7 +129,7 @@ class TaskService:
                 found = await repo.task_get_by_idempotency_key(conn, data.idempotency_key)
             if found is None:
                 raise
-            row = found
+            row = _same_task_type(found, data)
         return task_view(row)
 
     async def _check_webhook(self, webhook_id: str | None) -> None:
@@ -150,7 +168,9 @@ class TaskService:
             "id": new_id("tsk"), "title": data.title, "description": data.description,
             "task_type": data.task_type, "execution_type": data.execution_type,
             "assigned_to_bot": data.assigned_to_bot,
-            "requires_human_review": data.requires_human_review,
+            # True as well when the taskType always needs review (REVIEW_REQUIRED_TYPES).
+            "requires_human_review": data.requires_human_review
+            or data.task_type in self.review_required_types,
             "execution_config": data.execution_config, "scheduled_for": data.scheduled_for,
             "priority": data.priority, "priority_rank": PRIORITY_RANK[data.priority],
             "max_retries": data.max_retries,

@@ -1,42 +1,15 @@
-"""Rows to wire schemas, with secrets masked. Nothing secret leaves through these."""
+"""Rows to wire schemas, with secrets masked (rules: ``schemas.secrets``). Nothing secret
+leaves through these."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from schemas.configs import MASK, SECRET_FIELDS, SECRET_HEADERS
+from schemas.secrets import mask_config, mask_metadata, mask_value
 from schemas.tasks import Artifact, StepRecord, Task, TaskExecution
 from server.db.repositories import Row
 
-_SECRET_SUFFIXES = ("password", "token", "secret", "apikey")
-
-
-def _is_secret_name(name: str) -> bool:
-    low = name.lower().replace("_", "").replace("-", "")
-    return low.endswith(_SECRET_SUFFIXES) or low in ("authorization", "cookie")
-
-
-def mask_value(value: Any) -> Any:
-    """Mask every string under a secret-sounding key, at any depth."""
-    if isinstance(value, dict):
-        return {k: (MASK if isinstance(v, str) and v and (_is_secret_name(k)
-                                                          or k.lower() in SECRET_HEADERS)
-                    else mask_value(v))
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_value(v) for v in value]
-    return value
-
-
-def mask_config(task_type: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The executionConfig as clients may see it: secrets read ``"********"``."""
-    secret = SECRET_FIELDS.get(task_type, frozenset())
-    masked = mask_value(config)
-    assert isinstance(masked, dict)
-    for key in secret:
-        if masked.get(key):
-            masked[key] = MASK
-    return masked
+__all__ = ["execution_view", "mask_config", "task_view"]
 
 
 def task_view(row: Row) -> Task:
@@ -49,7 +22,7 @@ def task_view(row: Row) -> Task:
         timeout_seconds=row.timeout_seconds, notify_on_complete=row.notify_on_complete,
         notify_on_failure=row.notify_on_failure, source_webhook_id=row.source_webhook_id,
         idempotency_key=row.idempotency_key, depends_on=list(row.depends_on or []),
-        metadata=row.meta, status=row.status, status_reason=row.status_reason,
+        metadata=mask_metadata(row.meta), status=row.status, status_reason=row.status_reason,
         error_count=row.error_count, last_error=row.last_error, result=row.result,
         result_summary=row.result_summary, reviewed_by=row.reviewed_by,
         reviewed_at=row.reviewed_at, review_notes=row.review_notes, created_at=row.created_at,
@@ -65,7 +38,7 @@ def execution_view(row: Row) -> TaskExecution:
         triggered_by=row.triggered_by, status=row.status, started_at=row.started_at,
         completed_at=row.completed_at, duration_ms=row.duration_ms, worker_id=row.worker_id,
         output=row.output, error=row.error, error_type=row.error_type, retryable=row.retryable,
-        steps=[StepRecord(**s) for s in _snake(row.steps)],
+        steps=[StepRecord(**s) for s in _snake(mask_value(row.steps))],
         artifacts=[Artifact(**a) for a in _snake(row.artifacts)],
         browser_session_id=row.browser_session_id, debug_url=row.debug_url,
         input=row.input,

@@ -687,6 +687,8 @@ export interface TypeStep {
   text: string;
   /** default: false */
   pressEnter?: boolean;
+  /** default: false */
+  secret?: boolean;
 }
 
 export interface Viewport {

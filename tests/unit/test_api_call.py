@@ -23,7 +23,7 @@ from executors.base import (
     RetryableError,
     TaskSpec,
 )
-from executors.network_guard import NetworkGuard
+from outbound import NetworkGuard
 from schemas.configs import ApiCallConfig
 from tests.support.http_servers import HttpServer, Reply
 

@@ -19,7 +19,7 @@ from executors.base import (
 )
 from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
-from executors.network_guard import NetworkGuard
+from outbound import NetworkGuard
 from schemas.configs import BrowserAutomationConfig
 from server.artifacts import FileArtifactStore
 from tests.support.pages import PageServer, serve_pages

@@ -23,7 +23,7 @@ from executors.extraction import (
     css_selector_problem,
     number_from_text,
 )
-from executors.network_guard import NetworkGuard
+from outbound import NetworkGuard
 from schemas.configs import DataExtractionConfig
 from server.artifacts import FileArtifactStore
 from tests.support.pages import PageServer, serve_pages

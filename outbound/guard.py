@@ -1,9 +1,10 @@
-"""The network guard: executors reach public addresses only, unless told otherwise.
+"""The network guard: outbound connections reach public addresses only, unless told otherwise.
 
-Used before every outbound connection an executor makes on a task's behalf (api_call and
-each of its redirect hops, the browser's navigations, webhook delivery), because a task's URL
+Used for every outbound connection made on a task's behalf (api_call and each of its
+redirect hops, GoHighLevel, the browser's requests, webhook delivery), because a task's URL
 comes from outside and must not reach the server's own loopback, the cloud metadata service
-(169.254.169.254) or the private network around it.
+(169.254.169.254) or the private network around it. :mod:`outbound.transport` connects to
+the very addresses the guard checked (no second DNS answer, no rebinding).
 
 Contract:
 
@@ -15,15 +16,16 @@ Contract:
   single-tenant installs: ``ALLOW_PRIVATE_NETWORK``); ``allowed_networks`` is an explicit
   allow-list of CIDRs that wins over the refusal.
 - :meth:`NetworkGuard.check_host` resolves the name through the event loop's
-  ``getaddrinfo`` (so ``2130706433``, ``0x7f000001`` and ``127.1`` are normalised by the same
-  resolver that the connection will use) and refuses with :class:`BlockedDestination` when
-  ANY resolved address is refused — a name with one public and one private address is
-  refused. ``localhost`` and ``*.localhost`` are refused without asking DNS (RFC 6761).
-  A name that does not resolve is a :class:`RetryableError` (``error_type="dns"``).
+  ``getaddrinfo`` (so ``2130706433``, ``0x7f000001`` and ``127.1`` are normalised by the
+  system resolver), or through the ``resolver`` given (tests), and refuses with
+  :class:`AddressRefused` when ANY resolved address is refused — a name with one public and
+  one private address is refused. ``localhost`` and ``*.localhost`` are refused without
+  asking DNS (RFC 6761). A name that does not resolve is :class:`ResolutionFailed`
+  (retryable); an empty or malformed name :class:`InvalidDestination`.
 - :meth:`NetworkGuard.check_url` accepts ``http``/``https`` URLs with a host only.
 
-The check happens before connecting and the connection resolves the name again, so a DNS
-answer that changes between the two (rebinding with a near-zero TTL) is not caught here.
+Errors are this package's own (:class:`OutboundError`); executors translate them into
+their error tree at their boundary, webhook delivery reads them as they are.
 """
 
 from __future__ import annotations
@@ -31,11 +33,42 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
-from executors.base import BlockedDestination, PermanentError, RetryableError
+#: ``(host, port) -> addresses``: how names are resolved (default: the event loop's).
+Resolver = Callable[[str, int | None], Awaitable[list[str]]]
+
+
+class OutboundError(Exception):
+    """A destination the guard will not connect to; ``retryable`` says whether it may pass."""
+
+    retryable = False
+    kind = "invalid_url"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AddressRefused(OutboundError):
+    """The destination is a private, loopback, link-local (...) address."""
+
+    kind = "blocked_destination"
+
+
+class InvalidDestination(OutboundError):
+    """Not an http(s) URL with a valid host name."""
+
+    kind = "invalid_url"
+
+
+class ResolutionFailed(OutboundError):
+    """The name did not resolve (may pass: DNS is sometimes down)."""
+
+    retryable = True
+    kind = "dns"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -94,12 +127,15 @@ def refusal_reason(address: IPAddress) -> str | None:
 class NetworkGuard:
     """Refuses destinations that are not public addresses; see the module docstring."""
 
-    def __init__(self, *, allow_private: bool, allowed_networks: Sequence[str] = ()) -> None:
+    def __init__(self, *, allow_private: bool, allowed_networks: Sequence[str] = (),
+                 resolver: Resolver | None = None) -> None:
         """``allowed_networks``: CIDR strings ("10.1.2.0/24", "fd00::/8", "127.0.0.2/32").
+        ``resolver`` replaces the system's (tests control DNS answers with it).
 
         Raises ValueError naming a CIDR that does not parse.
         """
         self.allow_private = allow_private
+        self._resolver: Resolver = resolver or _system_resolve
         networks: list[IPNetwork] = []
         for cidr in allowed_networks:
             try:
@@ -140,20 +176,20 @@ class NetworkGuard:
     async def check_host(self, host: str, port: int | None = None) -> list[str]:
         """Resolve ``host`` and return its addresses when all of them are allowed.
 
-        Raises BlockedDestination naming the host and the first refused address,
-        RetryableError(error_type="dns") when the name does not resolve, and
-        PermanentError(error_type="invalid_url") for an empty or malformed name.
+        Raises AddressRefused naming the host and the first refused address,
+        ResolutionFailed when the name does not resolve, and InvalidDestination for an
+        empty or malformed name.
         """
         name = host.strip().removeprefix("[").removesuffix("]")
         if not name:
-            raise PermanentError("the URL has no host", error_type="invalid_url")
+            raise InvalidDestination("the URL has no host")
         if not self.allow_private and _is_localhost_name(name):
-            raise BlockedDestination(f"refusing to connect to {name}: a loopback name")
-        addresses = await _resolve(name, port)
+            raise AddressRefused(f"refusing to connect to {name}: a loopback name")
+        addresses = await self._resolve(name, port)
         for address in addresses:
             reason = self._refusal(address)
             if reason is not None:
-                raise BlockedDestination(
+                raise AddressRefused(
                     f"refusing to connect to {name}: {address} is a {reason} address"
                 )
         return addresses
@@ -163,15 +199,26 @@ class NetworkGuard:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise PermanentError(f"invalid URL: {exc}", error_type="invalid_url") from None
+            raise InvalidDestination(f"invalid URL: {exc}") from None
         if parsed.scheme not in ("http", "https"):
-            raise PermanentError(
-                f"only http and https URLs are allowed, not {parsed.scheme or 'none'!r}",
-                error_type="invalid_url",
-            )
+            raise InvalidDestination(
+                f"only http and https URLs are allowed, not {parsed.scheme or 'none'!r}")
         if not parsed.raw_host:
-            raise PermanentError("the URL has no host", error_type="invalid_url")
+            raise InvalidDestination("the URL has no host")
         await self.check_host(parsed.raw_host.decode("ascii"), parsed.port)
+
+    async def _resolve(self, name: str, port: int | None) -> list[str]:
+        """Every address ``name`` resolves to, in resolver order, without duplicates."""
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            pass
+        else:
+            return [name]
+        addresses = list(dict.fromkeys(await self._resolver(name, port)))
+        if not addresses:
+            raise ResolutionFailed(f"could not resolve {name}: no addresses")
+        return addresses
 
 
 def _is_localhost_name(name: str) -> bool:
@@ -179,28 +226,13 @@ def _is_localhost_name(name: str) -> bool:
     return lowered == "localhost" or lowered.endswith(".localhost")
 
 
-async def _resolve(name: str, port: int | None) -> list[str]:
-    """Every address ``name`` resolves to, in resolver order, without duplicates."""
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        pass
-    else:
-        return [name]
+async def _system_resolve(name: str, port: int | None) -> list[str]:
+    """The event loop's ``getaddrinfo`` answers for ``name``, in resolver order."""
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     except UnicodeError:
-        raise PermanentError(f"{name!r} is not a valid host name",
-                             error_type="invalid_url") from None
+        raise InvalidDestination(f"{name!r} is not a valid host name") from None
     except OSError as exc:  # socket.gaierror and friends
-        raise RetryableError(f"could not resolve {name}: {exc.strerror or exc}",
-                             error_type="dns") from exc
-    addresses: list[str] = []
-    for _family, _type, _proto, _canonname, sockaddr in infos:
-        address = str(sockaddr[0])
-        if address not in addresses:
-            addresses.append(address)
-    if not addresses:
-        raise RetryableError(f"could not resolve {name}: no addresses", error_type="dns")
-    return addresses
+        raise ResolutionFailed(f"could not resolve {name}: {exc.strerror or exc}") from exc
+    return [str(sockaddr[0]) for _family, _type, _proto, _canonname, sockaddr in infos]

@@ -1,0 +1,224 @@
+"""Which parts of a task's config and metadata are secret — the one copy of each rule.
+
+Two uses of the same walk:
+
+- :func:`mask_config` / :func:`mask_metadata`: what clients see (answers, events, audit, step
+  detail) — every secret reads ``"********"``;
+- :func:`secret_values`: the secret strings themselves, so the runner can scrub them by value
+  (:func:`scrub`) from whatever an attempt saw (a remote that echoes its request, an error
+  quoting a URL), before anything is recorded or logged.
+
+What is secret:
+
+- the fields of ``SECRET_FIELDS`` (``bearerToken``, ``apiKey``, ``basicPassword``);
+- any string under a key that sounds secret (:func:`is_secret_key`: ``password``, ``token``,
+  ``secret``, ``apiKey``, ``signature``, ``authorization``, ``cookie``, ``session`` ...) at any
+  depth, ``metadata`` included;
+- header values whose name contains auth/key/token/secret/signature/cookie/session/password/
+  credential (:func:`is_secret_header`), and the header named by ``apiKeyHeader``;
+- in every string that holds a URL: the userinfo password and the values of secret-looking
+  query parameters (:func:`is_secret_query`: ``api_key``, ``key``, ``token``, ``sig`` ...);
+- the ``text`` of a browser ``type`` step with ``secret: true`` or whose selector names a
+  password field (``input[type=password]``, ``#password``); the executor also treats typing
+  into an element that turns out to be a password field as secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any, Final
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from schemas.configs import MASK, SECRET_FIELDS
+
+_KEY_SUFFIXES: Final = ("password", "passwd", "passphrase", "token", "secret", "apikey",
+                        "accesskey", "secretkey", "privatekey", "signature", "credential",
+                        "credentials", "cookie", "sessionid")
+_KEY_EXACT: Final = frozenset({"authorization", "auth", "key", "sig", "pwd", "pass",
+                               "session", "otp", "pin"})
+_HEADER_WORDS: Final = ("auth", "key", "token", "secret", "signature", "cookie", "session",
+                        "password", "credential")
+_QUERY_EXACT: Final = frozenset({"key", "sig", "signature", "code", "auth", "pwd", "pass",
+                                 "xamzsignature", "xamzcredential", "xamzsecuritytoken",
+                                 "xgoogsignature", "xgoogcredential"})
+_PASSWORD_SELECTOR: Final = re.compile(r"password|passwd|type\s*=\s*['\"]?password", re.I)
+#: Secrets shorter than this are masked where shown but not scrubbed by value (a one-letter
+#: "secret" would otherwise erase that letter from every output).
+MIN_SCRUB_LENGTH: Final = 4
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(".", "")
+
+
+def is_secret_key(name: str) -> bool:
+    """A JSON key whose string value is a secret (``password``, ``accessToken``, ``api_key``)."""
+    low = _norm(name)
+    return low.endswith(_KEY_SUFFIXES) or low in _KEY_EXACT
+
+
+def is_secret_header(name: str) -> bool:
+    """A header whose value is a secret (``Authorization``, ``X-Custom-Key``, ``Cookie``)."""
+    low = name.lower()
+    return any(word in low for word in _HEADER_WORDS)
+
+
+def is_secret_query(name: str) -> bool:
+    """A query parameter whose value is a secret (``api_key``, ``token``, ``sig``)."""
+    return is_secret_key(name) or _norm(name) in _QUERY_EXACT
+
+
+def is_password_selector(selector: str) -> bool:
+    """A ``type`` step's selector that names a password field."""
+    return bool(_PASSWORD_SELECTOR.search(selector))
+
+
+class _Walk:
+    """Masks a value, collecting the original secret strings in ``found``."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def secret(self, value: Any) -> Any:
+        if isinstance(value, str) and value:
+            self.found.add(value)
+            self.found.update(part for part in value.split(" ", 1)[1:] if part)
+            return MASK
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            self.found.add(str(value))
+            return MASK
+        return self.any(value)
+
+    def url(self, text: str) -> str:
+        """``text`` with a URL's password and secret query values masked."""
+        if "://" not in text and "?" not in text:
+            return text
+        try:
+            parts = urlsplit(text.strip())
+        except ValueError:
+            self.found.add(text)
+            return MASK
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, host = netloc.rpartition("@")
+            user, colon, password = userinfo.partition(":")
+            if colon and password:
+                self.found.update({password, unquote(password)})
+                self.found.add(base64.b64encode(
+                    f"{unquote(user)}:{unquote(password)}".encode()).decode())
+                text = text.replace(f"{userinfo}@{host}", f"{user}:{MASK}@{host}", 1)
+        if parts.query:
+            pairs = []
+            changed = False
+            for pair in parts.query.split("&"):
+                name, eq, value = pair.partition("=")
+                if eq and value and is_secret_query(unquote_plus(name)):
+                    self.found.update({value, unquote_plus(value)})
+                    pair, changed = f"{name}={MASK}", True
+                pairs.append(pair)
+            if changed:
+                text = text.replace(f"?{parts.query}", "?" + "&".join(pairs), 1)
+        return text
+
+    def any(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.url(value)
+        if isinstance(value, dict):
+            return {k: self.secret(v) if isinstance(k, str) and is_secret_key(k)
+                    else self.any(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.any(v) for v in value]
+        return value
+
+    def headers(self, value: Any, also: str | None) -> Any:
+        if not isinstance(value, dict):
+            return self.any(value)
+        extra = also.lower() if isinstance(also, str) else None
+        return {k: self.secret(v) if isinstance(k, str) and (
+            is_secret_header(k) or k.lower() == extra) else self.any(v)
+            for k, v in value.items()}
+
+    def query(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return self.any(value)
+        return {k: self.secret(v) if isinstance(k, str) and is_secret_query(k)
+                and not isinstance(v, list) else
+                [self.secret(x) for x in v] if isinstance(k, str) and is_secret_query(k)
+                else self.any(v) for k, v in value.items()}
+
+    def step(self, value: Any) -> Any:
+        if not isinstance(value, dict) or value.get("action") != "type":
+            return self.any(value)
+        step = self.any(value)
+        selector = value.get("selector")
+        if value.get("secret") is True or (isinstance(selector, str)
+                                           and is_password_selector(selector)):
+            step["text"] = self.secret(value.get("text"))
+        return step
+
+    def config(self, task_type: str, config: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            if key in SECRET_FIELDS.get(task_type, ()) or is_secret_key(key):
+                out[key] = self.secret(value)
+            elif key == "headers":
+                out[key] = self.headers(value, config.get("apiKeyHeader"))
+            elif key == "query":
+                out[key] = self.query(value)
+            elif key == "steps" and isinstance(value, list):
+                out[key] = [self.step(s) for s in value]
+            else:
+                out[key] = self.any(value)
+        if task_type == "api_call" and config.get("authType") == "basic":
+            user, password = config.get("basicUsername"), config.get("basicPassword")
+            if isinstance(user, str) and isinstance(password, str):
+                self.found.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+        return out
+
+
+def mask_config(task_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The executionConfig (wire form, camelCase) as clients may see it."""
+    return _Walk().config(task_type, config)
+
+
+def mask_metadata(metadata: Any) -> Any:
+    """Task metadata as clients may see it: secret-sounding keys and URL secrets masked."""
+    return _Walk().any(metadata)
+
+
+def mask_value(value: Any) -> Any:
+    """Any JSON value with secret-sounding keys and URL secrets masked, at any depth."""
+    return _Walk().any(value)
+
+
+def secret_values(task_type: str, config: dict[str, Any] | None,
+                  metadata: Any = None) -> tuple[str, ...]:
+    """Every secret string of a task, longest first (so a longer secret is replaced whole)."""
+    walk = _Walk()
+    if config:
+        walk.config(task_type, config)
+    if metadata:
+        walk.any(metadata)
+    return tuple(sorted((s for s in walk.found if len(s) >= MIN_SCRUB_LENGTH and s != MASK),
+                        key=len, reverse=True))
+
+
+def scrub(value: Any, secrets: tuple[str, ...]) -> Any:
+    """``value`` with each secret replaced by the mask in every string (and key) it holds."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, list):
+        return [scrub(item, secrets) for item in value]
+    if isinstance(value, tuple):
+        return tuple(scrub(item, secrets) for item in value)
+    if isinstance(value, dict):
+        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+    return value
