@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +41,7 @@ import httpx
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
-from executors.base import ExecutorError
+from executors.base import DeliveryAttempt, ExecutorError, FiledMessage, NewMessage
 from executors.network_guard import NetworkGuard
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
 from server.db.engine import Database
@@ -60,14 +59,7 @@ _encoder = msgspec.json.Encoder()
 
 # --- pure --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Attempt:
-    """One delivery attempt's outcome."""
-
-    delivered: bool
-    retryable: bool = False
-    response_status: int | None = None
-    error: str | None = None
+Attempt = DeliveryAttempt  # one delivery attempt's outcome (executors/base.py)
 
 
 def classify(status: int) -> Attempt:
@@ -115,17 +107,9 @@ def message_view(row: Row) -> OutboundMessage:
         next_attempt_at=row.next_attempt_at if row.status == "scheduled" else None)
 
 
-@dataclass(frozen=True)
-class NewMessage:
-    kind: str
-    webhook_id: str
-    body: str
-    send_at: datetime
-    dedupe_key: str
-    task_id: str | None = None
-    recipient: str | None = None
-    subject: str | None = None
-    data: Any = None
+def filed(row: Row) -> FiledMessage:
+    return FiledMessage(id=row.id, status=row.status, send_at=row.send_at,
+                        response_status=row.response_status, delivered_at=row.delivered_at)
 
 
 def _ignore_time(_at: datetime) -> None:
@@ -135,6 +119,8 @@ def _ignore_time(_at: datetime) -> None:
 # --- the service -----------------------------------------------------------------------------
 
 class DeliveryService:
+    """The server's :class:`~executors.base.Outbox`, and the delivery timer's work."""
+
     def __init__(self, db: Database, http: httpx.AsyncClient, guard: NetworkGuard,
                  webhooks: WebhookService, clock: Callable[[], datetime], *,
                  retry_delays: Sequence[float], timeout_seconds: float,
@@ -155,11 +141,14 @@ class DeliveryService:
 
     # --- filing ----------------------------------------------------------------------------
 
-    async def file(self, msg: NewMessage) -> Row:
+    async def file(self, msg: NewMessage) -> FiledMessage:
         """Store a message due at ``send_at`` (idempotent on ``dedupe_key``) and arm the timer.
 
         A second call with the same ``dedupe_key`` returns the first message unchanged.
         """
+        return filed(await self._file(msg))
+
+    async def _file(self, msg: NewMessage) -> Row:
         now = self.clock()
         try:
             async with self.db.write() as conn:
@@ -186,7 +175,7 @@ class DeliveryService:
             "updated_at": now, "dedupe_key": msg.dedupe_key,
         }
 
-    async def send_now(self, msg: NewMessage) -> tuple[Row, Attempt]:
+    async def send_now(self, msg: NewMessage) -> tuple[FiledMessage, Attempt]:
         """Deliver ``msg`` now, once, for a task's attempt (no timer retries).
 
         The same ``dedupe_key`` reuses the same message: a message already delivered is not
@@ -201,13 +190,13 @@ class DeliveryService:
                     **self._values(msg, now, "queued"), "claim_id": claim,
                     "claimed_until": now + self.lease})
             elif row.status == "delivered":
-                return row, Attempt(True, response_status=row.response_status)
+                return filed(row), Attempt(True, response_status=row.response_status)
             else:
                 claimed = await q.message_claim(conn, row.id, ["scheduled", "queued", "failed"],
                                                 claim, now, now + self.lease)
                 if claimed is None:
-                    return row, Attempt(False, retryable=True,
-                                        error="the message is being delivered elsewhere")
+                    return filed(row), Attempt(
+                        False, retryable=True, error="the message is being delivered elsewhere")
                 row = claimed
         try:
             attempt = await self._attempt(row)
@@ -216,7 +205,7 @@ class DeliveryService:
             await asyncio.shield(self._record(row, claim, interrupted, retry_delays=None))
             raise
         recorded = await self._record(row, claim, attempt, retry_delays=None)
-        return recorded or row, attempt
+        return filed(recorded or row), attempt
 
     # --- the timer -------------------------------------------------------------------------
 

@@ -64,6 +64,8 @@ async def _percentiles(conn: AsyncConnection, value: sa.ColumnElement[Any],
 
 
 class ReportService:
+    """The server's :class:`~executors.base.ReportSource`."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
