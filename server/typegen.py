@@ -38,6 +38,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from schemas.configs import CONFIG_TYPES
+from server.procedures import build_router
 from server.rpc.errors import TRPCError
 from server.rpc.inputs import InputSpec
 from server.rpc.registry import Procedure, Router, Tracked
@@ -530,8 +531,6 @@ def main(argv: list[str] | None = None) -> int:
     FILE differs from what the router generates now (``-`` as FILE: standard output/input)."""
     import argparse
     from pathlib import Path
-
-    from server.app import build_router  # here: the app imports this module
 
     parser = argparse.ArgumentParser(prog="gen_client", description=main.__doc__)
     parser.add_argument("--ts", action="append", default=[], metavar="FILE",
