@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,7 +22,12 @@ log = logging.getLogger("errands.scheduling")
 
 
 class DueTimer:
-    """One armed job; ``fire()`` does the due work and returns the next due time, if any."""
+    """One armed job; ``fire()`` does the due work and returns the next due time, if any.
+
+    Runs never overlap, and none is lost: a run requested while one is in progress (an
+    ``arm()`` or a ``run()`` from another path) is remembered, and the run in progress runs
+    again as soon as it ends when that time has come, else arms the job for it.
+    """
 
     def __init__(self, scheduler: AsyncIOScheduler, name: str,
                  fire: Callable[[], Awaitable[datetime | None]],
@@ -33,28 +37,52 @@ class DueTimer:
         self._fire = fire
         self.clock = clock
         self.armed_for: datetime | None = None
-        self._lock = asyncio.Lock()
+        self._running = False
+        self._requested: datetime | None = None  # earliest time asked for during a run
 
     def arm(self, at: datetime) -> None:
         """Make sure the timer fires no later than ``at``."""
+        if self._running:
+            self._request(at)
+            return
         if self.armed_for is not None and self.armed_for <= at:
             return
         self.armed_for = at
+        # The timer serialises its runs itself (above); APScheduler must never skip one.
         self.scheduler.add_job(self.run, DateTrigger(run_date=max(at, self.clock())),
                                id=f"due:{self.name}", replace_existing=True,
-                               misfire_grace_time=None, coalesce=True)
+                               misfire_grace_time=None, coalesce=True, max_instances=8)
+
+    def _request(self, at: datetime) -> None:
+        self._requested = at if self._requested is None else min(self._requested, at)
 
     async def run(self) -> None:
-        async with self._lock:
+        """Do the due work now (again, right after the run in progress if there is one)."""
+        if self._running:
+            self._request(self.clock())
+            return
+        self._running = True
+        try:
+            upcoming = await self._run_until_idle()
+        finally:
+            self._running = False
+        if upcoming is not None:
+            self.arm(upcoming)
+
+    async def _run_until_idle(self) -> datetime | None:
+        while True:
             self.armed_for = None
+            self._requested = None
             try:
                 upcoming = await self._fire()
             except Exception:
                 log.exception("timer %s failed; trying again in 1 s", self.name)
                 upcoming = self.clock().replace(microsecond=0)
                 upcoming = datetime.fromtimestamp(upcoming.timestamp() + 1, UTC)
-            if upcoming is not None:
-                self.arm(upcoming)
+            due = [t for t in (upcoming, self._requested) if t is not None]
+            following = min(due) if due else None
+            if following is None or following > self.clock():
+                return following
 
 
 def make_scheduler() -> AsyncIOScheduler:
