@@ -1,4 +1,4 @@
-"""notification: deliver one signed message to a webhook now (CONTRACT §5).
+"""notification: deliver one signed message to a webhook now (docs/CONTRACT.md §5).
 
 The webhook is ``webhookId`` or else the task's ``sourceWebhookId`` (``check`` refuses a task
 with neither, at ``["webhookId"]``). One message per task (``notification:<task id>``): each

@@ -1,4 +1,4 @@
-"""reminder: file a message due at ``remindAt`` or now + ``delaySeconds`` (CONTRACT §5).
+"""reminder: file a message due at ``remindAt`` or now + ``delaySeconds`` (docs/CONTRACT.md §5).
 
 The task completes at once with ``{messageId, sendAt}``; the delivery timer sends the message
 at its time (also after a restart) and retries it on the delivery schedule. ``check`` wants

@@ -1,4 +1,4 @@
-"""report_generation: a report computed in SQL over ``[dateFrom, dateTo)`` (CONTRACT §5).
+"""report_generation: a report computed in SQL over ``[dateFrom, dateTo)`` (docs/CONTRACT.md §5).
 
 The period defaults to the 7 days before now (either end may be given alone). ``notify``
 files a ``report`` message (body: the summary; data: the result) to ``webhookId`` or the

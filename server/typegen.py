@@ -116,7 +116,7 @@ class Discriminator:
     map_name: str
 
 
-#: ``executionConfig`` typed by ``taskType`` (CONTRACT §5), from ``schemas.configs``.
+#: ``executionConfig`` typed by ``taskType`` (docs/CONTRACT.md §5), from ``schemas.configs``.
 TASK_CONFIG: Final = Discriminator("task_type", "execution_config", CONFIG_TYPES,
                                    "ExecutionConfigByTaskType")
 

@@ -1,4 +1,4 @@
-"""Reports computed in SQL over a period ``[from, to)`` (report_generation, CONTRACT §5).
+"""Reports computed in SQL over a period ``[from, to)`` (report_generation, docs/CONTRACT.md §5).
 
 - ``task_summary``: tasks CREATED in the period — ``total``, ``byStatus``, ``byType``,
   ``byPriority``.

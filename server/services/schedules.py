@@ -1,4 +1,4 @@
-"""ScheduleService: cron schedules that create tasks (CONTRACT §2).
+"""ScheduleService: cron schedules that create tasks (docs/CONTRACT.md §2).
 
 - ``create`` validates ``cron`` and ``timezone`` (BAD_REQUEST naming the field; an expression
   that never fires is refused too) and the template ``task`` exactly as ``tasks.create`` would
