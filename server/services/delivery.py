@@ -44,10 +44,11 @@ from sqlalchemy.exc import IntegrityError
 from executors.base import DeliveryAttempt, ExecutorError, FiledMessage, NewMessage
 from executors.network_guard import NetworkGuard
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
+from server.db import messages as message_rows
+from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
-from server.services import automation_queries as q
 from server.services.pagination import decode_cursor, encode_cursor
 from server.services.secrets_box import SecretUnreadable
 from server.services.signing import signed_headers
@@ -152,13 +153,13 @@ class DeliveryService:
         now = self.clock()
         try:
             async with self.db.write() as conn:
-                existing = await q.message_get_by_dedupe_key(conn, msg.dedupe_key)
+                existing = await message_rows.message_get_by_dedupe_key(conn, msg.dedupe_key)
                 if existing is not None:
                     return existing
-                row = await q.message_insert(conn, self._values(msg, now, "scheduled"))
+                row = await message_rows.message_insert(conn, self._values(msg, now, "scheduled"))
         except IntegrityError:  # another node filed it between our read and insert
             async with self.db.read() as conn:
-                found = await q.message_get_by_dedupe_key(conn, msg.dedupe_key)
+                found = await message_rows.message_get_by_dedupe_key(conn, msg.dedupe_key)
             if found is None:
                 raise
             return found
@@ -184,16 +185,16 @@ class DeliveryService:
         now = self.clock()
         claim = new_id("clm")
         async with self.db.write() as conn:
-            row = await q.message_get_by_dedupe_key(conn, msg.dedupe_key)
+            row = await message_rows.message_get_by_dedupe_key(conn, msg.dedupe_key)
             if row is None:
-                row = await q.message_insert(conn, {
+                row = await message_rows.message_insert(conn, {
                     **self._values(msg, now, "queued"), "claim_id": claim,
                     "claimed_until": now + self.lease})
             elif row.status == "delivered":
                 return filed(row), Attempt(True, response_status=row.response_status)
             else:
-                claimed = await q.message_claim(conn, row.id, ["scheduled", "queued", "failed"],
-                                                claim, now, now + self.lease)
+                claimed = await message_rows.message_claim(
+                    conn, row.id, ["scheduled", "queued", "failed"], claim, now, now + self.lease)
                 if claimed is None:
                     return filed(row), Attempt(
                         False, retryable=True, error="the message is being delivered elsewhere")
@@ -214,9 +215,9 @@ class DeliveryService:
         now = self.clock()
         claim = new_id("clm")
         async with self.db.write() as conn:
-            released = await q.message_release_stale(
+            released = await message_rows.message_release_stale(
                 conn, now, all_claims=self._first_fire and self.db.is_sqlite)
-            rows = await q.message_claim_due(conn, dialect=self.db.dialect, now=now,
+            rows = await message_rows.message_claim_due(conn, dialect=self.db.dialect, now=now,
                                              claim_id=claim, until=now + self.lease,
                                              limit=self.batch)
         if released:
@@ -229,7 +230,7 @@ class DeliveryService:
         if len(rows) == self.batch:
             return self.clock()
         async with self.db.read() as conn:
-            return await q.message_next_due_at(conn)
+            return await message_rows.message_next_due_at(conn)
 
     async def _deliver(self, row: Row, claim: str) -> None:
         try:
@@ -275,9 +276,9 @@ class DeliveryService:
         values = attempt_values(attempt, attempts_before=row.attempts, send_at=row.send_at,
                                 now=now, retry_delays=retry_delays)
         async with self.db.write() as conn:
-            recorded = await q.message_finish(conn, row.id, claim, values)
+            recorded = await message_rows.message_finish(conn, row.id, claim, values)
             if recorded is not None and attempt.delivered:
-                await q.webhook_touch(conn, row.webhook_id, now)
+                await webhook_rows.webhook_touch(conn, row.webhook_id, now)
         if recorded is None:
             log.warning("message %s changed hands during delivery; attempt not recorded", row.id)
         return recorded
@@ -298,7 +299,7 @@ class DeliveryService:
     async def page(self, query: MessageList) -> MessagePage:
         after = decode_cursor(query.cursor, procedure="messages.list") if query.cursor else None
         async with self.db.read() as conn:
-            rows = await q.message_list(conn, task_id=query.task_id,
+            rows = await message_rows.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,
                                         limit=query.limit + 1, after=after)
         more = len(rows) > query.limit

@@ -32,11 +32,11 @@ from executors.registry import ExecutorRegistry
 from schemas.schedules import Schedule, ScheduleCreate
 from schemas.tasks import TaskCreate
 from server import cron
+from server.db import schedules as schedule_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.errors import InvalidInput, NotFound
 from server.ids import new_id
-from server.services import automation_queries as q
 from server.services.tasks import TaskService, decode_config
 from server.services.views import mask_config
 
@@ -122,7 +122,7 @@ class ScheduleService:
         if first is None:
             raise InvalidInput.at(["cron"], "never fires")
         async with self.db.write() as conn:
-            row = await q.schedule_insert(conn, {
+            row = await schedule_rows.schedule_insert(conn, {
                 "id": new_id("sch"), "name": data.name, "cron": data.cron,
                 "timezone": data.timezone, "task": msgspec.to_builtins(data.task),
                 "enabled": True, "missed_run_policy": data.missed_run_policy,
@@ -133,12 +133,12 @@ class ScheduleService:
 
     async def list(self) -> list[Schedule]:
         async with self.db.read() as conn:
-            return [schedule_view(r) for r in await q.schedule_list(conn)]
+            return [schedule_view(r) for r in await schedule_rows.schedule_list(conn)]
 
     async def pause(self, schedule_id: str) -> Schedule:
         now = self.clock()
         async with self.db.write() as conn:
-            row = await q.schedule_set_enabled_if(conn, schedule_id, was=True, values={
+            row = await schedule_rows.schedule_set_enabled_if(conn, schedule_id, was=True, values={
                 "enabled": False, "next_run_at": None, "updated_at": now})
             row = row or await self._get(conn, schedule_id)
         return schedule_view(row)
@@ -148,7 +148,7 @@ class ScheduleService:
         async with self.db.write() as conn:
             current = await self._get(conn, schedule_id)
             spec, tz = self._parse(current.cron, current.timezone)
-            row = await q.schedule_set_enabled_if(conn, schedule_id, was=False, values={
+            row = await schedule_rows.schedule_set_enabled_if(conn, schedule_id, was=False, values={
                 "enabled": True, "next_run_at": cron.next_fire(spec, tz, now),
                 "updated_at": now})
             row = row or await self._get(conn, schedule_id)
@@ -158,14 +158,14 @@ class ScheduleService:
 
     async def delete(self, schedule_id: str) -> Schedule:
         async with self.db.write() as conn:
-            row = await q.schedule_delete(conn, schedule_id)
+            row = await schedule_rows.schedule_delete(conn, schedule_id)
         if row is None:
             raise NotFound(f"no schedule with id {schedule_id!r}")
         return schedule_view(row)
 
     @staticmethod
     async def _get(conn: Any, schedule_id: str) -> Row:
-        row = await q.schedule_get(conn, schedule_id)
+        row = await schedule_rows.schedule_get(conn, schedule_id)
         if row is None:
             raise NotFound(f"no schedule with id {schedule_id!r}")
         return row
@@ -176,7 +176,7 @@ class ScheduleService:
         """Run every schedule whose slot has come; returns the next slot of any schedule."""
         now = self.clock()
         async with self.db.read() as conn:
-            due = await q.schedule_due(conn, now, BATCH)
+            due = await schedule_rows.schedule_due(conn, now, BATCH)
         for row in due:
             try:
                 await self._run(row, now)
@@ -185,7 +185,7 @@ class ScheduleService:
         if len(due) == BATCH:
             return self.clock()
         async with self.db.read() as conn:
-            return await q.schedule_next_due_at(conn)
+            return await schedule_rows.schedule_next_due_at(conn)
 
     async def _run(self, row: Row, now: datetime) -> None:
         spec, tz = cron.parse(row.cron), cron.zone(row.timezone)
@@ -204,6 +204,6 @@ class ScheduleService:
             log.info("schedule %s: skipping slot %s missed while the server was down",
                      row.id, slot)
         async with self.db.write() as conn:
-            await q.schedule_advance_if(conn, row.id, row.next_run_at, {
+            await schedule_rows.schedule_advance_if(conn, row.id, row.next_run_at, {
                 "next_run_at": cron.next_fire(spec, tz, now),
                 "last_run_at": slot if run else row.last_run_at, "updated_at": now})

@@ -1,8 +1,9 @@
 """The ``tasks.onChange`` stream: replay from ``task_events`` after a resume point, then live.
 
-Every item carries its event id; a client that reconnects with ``lastEventId`` gets exactly
-the events after it (events are kept for EVENT_RETENTION; older resume points replay what is
-left). Items are sent as pre-encoded JSON (``msgspec.Raw``): no re-encoding per subscriber.
+Every item is ``(event id, payload)`` (sent as the SSE id and data); a client that
+reconnects with ``lastEventId`` gets exactly the events after it (events are kept for
+EVENT_RETENTION; older resume points replay what is left). Items are sent as pre-encoded
+JSON (``msgspec.Raw``): no re-encoding per subscriber.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import msgspec
 
@@ -18,7 +19,6 @@ from server.db import repositories as repo
 from server.db.engine import Database
 from server.errors import InvalidInput
 from server.events import EventHub, PublishedEvent
-from server.rpc.registry import Tracked
 
 log = logging.getLogger("errands.events")
 
@@ -37,7 +37,7 @@ def _parse_event_id(value: str | None) -> int | None:
 
 async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
                             last_event_id: str | None
-                            ) -> AsyncIterator[Tracked[msgspec.Raw]]:
+                            ) -> AsyncGenerator[tuple[str, msgspec.Raw], None]:
     after = _parse_event_id(last_event_id)
     sub = hub.subscribe(task_id)
     try:
@@ -48,7 +48,7 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
                     rows = await repo.events_after(conn, last, task_id=task_id)
                 for row in rows:
                     last = row.id
-                    yield Tracked(str(row.id), msgspec.Raw(row.payload))
+                    yield str(row.id), msgspec.Raw(row.payload)
                 if len(rows) < 1000:
                     break
         else:
@@ -61,12 +61,12 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
                     rows = await repo.events_after(conn, last, task_id=task_id)
                 for row in rows:
                     last = row.id
-                    yield Tracked(str(row.id), msgspec.Raw(row.payload))
+                    yield str(row.id), msgspec.Raw(row.payload)
                 continue
             if event.id <= last:
                 continue
             last = event.id
-            yield Tracked(str(event.id), msgspec.Raw(event.payload))
+            yield str(event.id), msgspec.Raw(event.payload)
     finally:
         hub.unsubscribe(sub)
 
