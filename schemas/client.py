@@ -41,6 +41,12 @@ Contract:
   ``schedules.*``; on ``errands``, on ``errands.batch()`` and on :class:`AsyncErrands` alike.
 - ``call(Call(...))`` reaches any procedure by path, e.g. ones this module has no method for:
   ``errands.call(Call("system.health", "query", None, Health))``.
+
+Each procedure is written once, as a call builder (``TaskCalls.get`` ...); the sync, async and
+batch methods at the end of this file are generated from the builders by
+``scripts/gen_client --py schemas/client.py`` (server/clientgen.py), and
+tests/unit/test_clientgen.py fails when a procedure of the router has no builder or the
+generated methods are stale.
 """
 
 from __future__ import annotations
@@ -351,6 +357,7 @@ class TaskCalls:
 
     @staticmethod
     def create(task: TaskCreate) -> Call[Task]:
+        """Create a task; with an idempotencyKey already used, that task."""
         return Call("tasks.create", "mutation", task, Task)
 
     @staticmethod
@@ -361,6 +368,7 @@ class TaskCalls:
     def list(*, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
              cursor: str | None = None) -> Call[TaskPage]:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return Call("tasks.list", "query", TaskList(status=status, task_type=task_type,
                                                     search=search, limit=limit, cursor=cursor),
                     TaskPage)
@@ -392,6 +400,7 @@ class TaskCalls:
 
     @staticmethod
     def on_change(id: str | None = None) -> Call[TaskEvent]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
         # a subscription: only for subscribe(); its kind is the HTTP method's (GET)
         return Call("tasks.onChange", "query", OnChangeInput(id=id), TaskEvent)
 
@@ -413,11 +422,13 @@ class WebhookCalls:
 
     @staticmethod
     def create(name: str, url: str, secret: str | None = None) -> Call[WebhookCreated]:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
         return Call("webhooks.create", "mutation",
                     WebhookCreate(name=name, url=url, secret=secret), WebhookCreated)
 
     @staticmethod
     def list() -> Call[AllWebhooks]:
+        """Every webhook, oldest first, without secrets."""
         return Call("webhooks.list", "query", WebhookList(), list[Webhook])
 
     @staticmethod
@@ -432,6 +443,7 @@ class MessageCalls:
     def list(*, task_id: str | None = None, webhook_id: str | None = None,
              status: MessageStatus | None = None, limit: int = 50,
              cursor: str | None = None) -> Call[MessagePage]:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
         return Call("messages.list", "query",
                     MessageList(task_id=task_id, webhook_id=webhook_id, status=status,
                                 limit=limit, cursor=cursor), MessagePage)
@@ -443,6 +455,7 @@ class ScheduleCalls:
     @staticmethod
     def create(name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
                missed_run_policy: MissedRunPolicy = "run_once") -> Call[Schedule]:
+        """A schedule; each cron slot creates one task from ``task``."""
         return Call("schedules.create", "mutation",
                     ScheduleCreate(name=name, cron=cron, task=task, timezone=timezone,
                                    missed_run_policy=missed_run_policy), Schedule)
@@ -457,6 +470,7 @@ class ScheduleCalls:
 
     @staticmethod
     def resume(id: str) -> Call[Schedule]:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
         return Call("schedules.resume", "mutation", IdInput(id=id), Schedule)
 
     @staticmethod
@@ -563,119 +577,6 @@ class Errands:
         self.close()
 
 
-class Tasks:
-    """``errands.tasks``: each method sends one call and returns its output."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def create(self, task: TaskCreate) -> Task:
-        """Create a task; with an idempotencyKey already used, that task."""
-        return self._c.call(TaskCalls.create(task))
-
-    def get(self, id: str) -> Task:
-        return self._c.call(TaskCalls.get(id))
-
-    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
-             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> TaskPage:
-        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
-        return self._c.call(TaskCalls.list(status=status, task_type=task_type, search=search,
-                                           limit=limit, cursor=cursor))
-
-    def execute(self, id: str) -> Task:
-        return self._c.call(TaskCalls.execute(id))
-
-    def approve(self, id: str, notes: str | None = None) -> Task:
-        return self._c.call(TaskCalls.approve(id, notes))
-
-    def reject(self, id: str, notes: str | None = None) -> Task:
-        return self._c.call(TaskCalls.reject(id, notes))
-
-    def cancel(self, id: str, reason: str | None = None) -> Task:
-        return self._c.call(TaskCalls.cancel(id, reason))
-
-    def retry(self, id: str) -> Task:
-        return self._c.call(TaskCalls.retry(id))
-
-    def executions(self, task_id: str) -> Executions:
-        return self._c.call(TaskCalls.executions(task_id))
-
-    def on_change(self, id: str | None = None, last_event_id: str | None = None
-                  ) -> Generator[Tracked[TaskEvent], None, None]:
-        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
-        return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
-
-
-class System:
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def health(self) -> Health:
-        return self._c.call(SystemCalls.health())
-
-    def stats(self) -> Stats:
-        return self._c.call(SystemCalls.stats())
-
-
-class Webhooks:
-    """``errands.webhooks``."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
-        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
-        return self._c.call(WebhookCalls.create(name, url, secret))
-
-    def list(self) -> AllWebhooks:
-        """Every webhook, oldest first, without secrets."""
-        return self._c.call(WebhookCalls.list())
-
-    def delete(self, id: str) -> IdOutput:
-        return self._c.call(WebhookCalls.delete(id))
-
-
-class Messages:
-    """``errands.messages``."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
-             status: MessageStatus | None = None, limit: int = 50,
-             cursor: str | None = None) -> MessagePage:
-        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
-        return self._c.call(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
-                                              status=status, limit=limit, cursor=cursor))
-
-
-class Schedules:
-    """``errands.schedules``."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
-               missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
-        """A schedule; each cron slot creates one task from ``task``."""
-        return self._c.call(ScheduleCalls.create(name, cron, task, timezone,
-                                                 missed_run_policy))
-
-    def list(self) -> AllSchedules:
-        return self._c.call(ScheduleCalls.list())
-
-    def pause(self, id: str) -> Schedule:
-        return self._c.call(ScheduleCalls.pause(id))
-
-    def resume(self, id: str) -> Schedule:
-        """Enable again from the next slot after now (slots while paused are skipped)."""
-        return self._c.call(ScheduleCalls.resume(id))
-
-    def delete(self, id: str) -> Schedule:
-        return self._c.call(ScheduleCalls.delete(id))
-
-
 # --- batches ---------------------------------------------------------------------------------
 
 class Pending(Generic[T]):
@@ -742,102 +643,6 @@ class Batch(_Collector):
                  tb: TracebackType | None) -> None:
         if et is None and self.pending and not self.pending[0].sent:
             self.send()
-
-
-class BatchTasks:
-    """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
-
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def create(self, task: TaskCreate) -> Pending[Task]:
-        return self._b.add(TaskCalls.create(task))
-
-    def get(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.get(id))
-
-    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
-             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> Pending[TaskPage]:
-        return self._b.add(TaskCalls.list(status=status, task_type=task_type, search=search,
-                                          limit=limit, cursor=cursor))
-
-    def execute(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.execute(id))
-
-    def approve(self, id: str, notes: str | None = None) -> Pending[Task]:
-        return self._b.add(TaskCalls.approve(id, notes))
-
-    def reject(self, id: str, notes: str | None = None) -> Pending[Task]:
-        return self._b.add(TaskCalls.reject(id, notes))
-
-    def cancel(self, id: str, reason: str | None = None) -> Pending[Task]:
-        return self._b.add(TaskCalls.cancel(id, reason))
-
-    def retry(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.retry(id))
-
-    def executions(self, task_id: str) -> Pending[Executions]:
-        return self._b.add(TaskCalls.executions(task_id))
-
-
-class BatchSystem:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def health(self) -> Pending[Health]:
-        return self._b.add(SystemCalls.health())
-
-    def stats(self) -> Pending[Stats]:
-        return self._b.add(SystemCalls.stats())
-
-
-class BatchWebhooks:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def create(self, name: str, url: str, secret: str | None = None
-               ) -> Pending[WebhookCreated]:
-        return self._b.add(WebhookCalls.create(name, url, secret))
-
-    def list(self) -> Pending[AllWebhooks]:
-        return self._b.add(WebhookCalls.list())
-
-    def delete(self, id: str) -> Pending[IdOutput]:
-        return self._b.add(WebhookCalls.delete(id))
-
-
-class BatchMessages:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
-             status: MessageStatus | None = None, limit: int = 50,
-             cursor: str | None = None) -> Pending[MessagePage]:
-        return self._b.add(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
-                                             status=status, limit=limit, cursor=cursor))
-
-
-class BatchSchedules:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
-               missed_run_policy: MissedRunPolicy = "run_once") -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.create(name, cron, task, timezone,
-                                                missed_run_policy))
-
-    def list(self) -> Pending[AllSchedules]:
-        return self._b.add(ScheduleCalls.list())
-
-    def pause(self, id: str) -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.pause(id))
-
-    def resume(self, id: str) -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.resume(id))
-
-    def delete(self, id: str) -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.delete(id))
 
 
 # --- async -----------------------------------------------------------------------------------
@@ -937,23 +742,164 @@ class AsyncErrands:
         await self.aclose()
 
 
-class AsyncTasks:
-    """``errands.tasks`` of :class:`AsyncErrands`."""
+class AsyncBatch(_Collector):
+    """``async with errands.batch() as batch:`` — calls are sent when the block ends."""
 
     def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+        super().__init__()
+        self._client = client
+
+    async def send(self) -> None:
+        self._settle(await self._client.send_batch([p.call for p in self.pending]))
+
+    async def __aenter__(self) -> AsyncBatch:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if et is None and self.pending and not self.pending[0].sent:
+            await self.send()
+
+
+# --- generated by scripts/gen_client --py from the call builders above; do not edit ---
+
+
+class Tasks:
+    """``errands.tasks``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, task: TaskCreate) -> Task:
+        """Create a task; with an idempotencyKey already used, that task."""
+        return self._c.call(TaskCalls.create(task))
+
+    def get(self, id: str) -> Task:
+        return self._c.call(TaskCalls.get(id))
+
+    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return self._c.call(
+            TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
+                           cursor=cursor))
+
+    def execute(self, id: str) -> Task:
+        return self._c.call(TaskCalls.execute(id))
+
+    def approve(self, id: str, notes: str | None = None) -> Task:
+        return self._c.call(TaskCalls.approve(id, notes))
+
+    def reject(self, id: str, notes: str | None = None) -> Task:
+        return self._c.call(TaskCalls.reject(id, notes))
+
+    def cancel(self, id: str, reason: str | None = None) -> Task:
+        return self._c.call(TaskCalls.cancel(id, reason))
+
+    def retry(self, id: str) -> Task:
+        return self._c.call(TaskCalls.retry(id))
+
+    def executions(self, task_id: str) -> Executions:
+        return self._c.call(TaskCalls.executions(task_id))
+
+    def on_change(self, id: str | None = None, last_event_id: str | None = None
+                ) -> Generator[Tracked[TaskEvent], None, None]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
+        return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
+
+
+class System:
+    """``errands.system``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def health(self) -> Health:
+        return self._c.call(SystemCalls.health())
+
+    def stats(self) -> Stats:
+        return self._c.call(SystemCalls.stats())
+
+
+class Webhooks:
+    """``errands.webhooks``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
+        return self._c.call(WebhookCalls.create(name, url, secret))
+
+    def list(self) -> AllWebhooks:
+        """Every webhook, oldest first, without secrets."""
+        return self._c.call(WebhookCalls.list())
+
+    def delete(self, id: str) -> IdOutput:
+        return self._c.call(WebhookCalls.delete(id))
+
+
+class Messages:
+    """``errands.messages``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50, cursor: str | None = None
+           ) -> MessagePage:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._c.call(
+            MessageCalls.list(task_id=task_id, webhook_id=webhook_id, status=status, limit=limit,
+                              cursor=cursor))
+
+
+class Schedules:
+    """``errands.schedules``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
+        """A schedule; each cron slot creates one task from ``task``."""
+        return self._c.call(ScheduleCalls.create(name, cron, task, timezone, missed_run_policy))
+
+    def list(self) -> AllSchedules:
+        return self._c.call(ScheduleCalls.list())
+
+    def pause(self, id: str) -> Schedule:
+        return self._c.call(ScheduleCalls.pause(id))
+
+    def resume(self, id: str) -> Schedule:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
+        return self._c.call(ScheduleCalls.resume(id))
+
+    def delete(self, id: str) -> Schedule:
+        return self._c.call(ScheduleCalls.delete(id))
+
+
+class AsyncTasks:
+    """``errands.tasks`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def create(self, task: TaskCreate) -> Task:
+        """Create a task; with an idempotencyKey already used, that task."""
         return await self._c.call(TaskCalls.create(task))
 
     async def get(self, id: str) -> Task:
         return await self._c.call(TaskCalls.get(id))
 
     async def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
-                   task_type: TaskType | None = None, search: str | None = None,
-                   limit: int = 50, cursor: str | None = None) -> TaskPage:
-        return await self._c.call(TaskCalls.list(status=status, task_type=task_type,
-                                                 search=search, limit=limit, cursor=cursor))
+                   task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+                   cursor: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return await self._c.call(
+            TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
+                           cursor=cursor))
 
     async def execute(self, id: str) -> Task:
         return await self._c.call(TaskCalls.execute(id))
@@ -974,14 +920,16 @@ class AsyncTasks:
         return await self._c.call(TaskCalls.executions(task_id))
 
     def on_change(self, id: str | None = None, last_event_id: str | None = None
-                  ) -> AsyncGenerator[Tracked[TaskEvent], None]:
-        """``async for event in errands.tasks.on_change(...)``: see :meth:`Tasks.on_change`."""
+                ) -> AsyncGenerator[Tracked[TaskEvent], None]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
         return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
 
 
 class AsyncSystem:
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    """``errands.system`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def health(self) -> Health:
         return await self._c.call(SystemCalls.health())
@@ -991,15 +939,17 @@ class AsyncSystem:
 
 
 class AsyncWebhooks:
-    """``errands.webhooks`` of :class:`AsyncErrands`."""
+    """``errands.webhooks`` of :class:`AsyncErrands`: each method is awaited."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
         return await self._c.call(WebhookCalls.create(name, url, secret))
 
     async def list(self) -> AllWebhooks:
+        """Every webhook, oldest first, without secrets."""
         return await self._c.call(WebhookCalls.list())
 
     async def delete(self, id: str) -> IdOutput:
@@ -1007,29 +957,31 @@ class AsyncWebhooks:
 
 
 class AsyncMessages:
-    """``errands.messages`` of :class:`AsyncErrands`."""
+    """``errands.messages`` of :class:`AsyncErrands`: each method is awaited."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
-                   status: MessageStatus | None = None, limit: int = 50,
-                   cursor: str | None = None) -> MessagePage:
-        return await self._c.call(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
-                                                     status=status, limit=limit,
-                                                     cursor=cursor))
+                   status: MessageStatus | None = None, limit: int = 50, cursor: str | None = None
+                 ) -> MessagePage:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return await self._c.call(
+            MessageCalls.list(task_id=task_id, webhook_id=webhook_id, status=status, limit=limit,
+                              cursor=cursor))
 
 
 class AsyncSchedules:
-    """``errands.schedules`` of :class:`AsyncErrands`."""
+    """``errands.schedules`` of :class:`AsyncErrands`: each method is awaited."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
                      missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
-        return await self._c.call(ScheduleCalls.create(name, cron, task, timezone,
-                                                       missed_run_policy))
+        """A schedule; each cron slot creates one task from ``task``."""
+        return await self._c.call(
+            ScheduleCalls.create(name, cron, task, timezone, missed_run_policy))
 
     async def list(self) -> AllSchedules:
         return await self._c.call(ScheduleCalls.list())
@@ -1038,26 +990,120 @@ class AsyncSchedules:
         return await self._c.call(ScheduleCalls.pause(id))
 
     async def resume(self, id: str) -> Schedule:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
         return await self._c.call(ScheduleCalls.resume(id))
 
     async def delete(self, id: str) -> Schedule:
         return await self._c.call(ScheduleCalls.delete(id))
 
 
-class AsyncBatch(_Collector):
-    """``async with errands.batch() as batch:`` — calls are sent when the block ends."""
+class BatchTasks:
+    """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        super().__init__()
-        self._client = client
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
 
-    async def send(self) -> None:
-        self._settle(await self._client.send_batch([p.call for p in self.pending]))
+    def create(self, task: TaskCreate) -> Pending[Task]:
+        """Create a task; with an idempotencyKey already used, that task."""
+        return self._b.add(TaskCalls.create(task))
 
-    async def __aenter__(self) -> AsyncBatch:
-        return self
+    def get(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.get(id))
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if et is None and self.pending and not self.pending[0].sent:
-            await self.send()
+    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Pending[TaskPage]:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return self._b.add(
+            TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
+                           cursor=cursor))
+
+    def execute(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.execute(id))
+
+    def approve(self, id: str, notes: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.approve(id, notes))
+
+    def reject(self, id: str, notes: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.reject(id, notes))
+
+    def cancel(self, id: str, reason: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.cancel(id, reason))
+
+    def retry(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.retry(id))
+
+    def executions(self, task_id: str) -> Pending[Executions]:
+        return self._b.add(TaskCalls.executions(task_id))
+
+
+class BatchSystem:
+    """``batch.system``: like ``errands.system``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def health(self) -> Pending[Health]:
+        return self._b.add(SystemCalls.health())
+
+    def stats(self) -> Pending[Stats]:
+        return self._b.add(SystemCalls.stats())
+
+
+class BatchWebhooks:
+    """``batch.webhooks``: like ``errands.webhooks``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, name: str, url: str, secret: str | None = None) -> Pending[WebhookCreated]:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
+        return self._b.add(WebhookCalls.create(name, url, secret))
+
+    def list(self) -> Pending[AllWebhooks]:
+        """Every webhook, oldest first, without secrets."""
+        return self._b.add(WebhookCalls.list())
+
+    def delete(self, id: str) -> Pending[IdOutput]:
+        return self._b.add(WebhookCalls.delete(id))
+
+
+class BatchMessages:
+    """``batch.messages``: like ``errands.messages``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50, cursor: str | None = None
+           ) -> Pending[MessagePage]:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._b.add(
+            MessageCalls.list(task_id=task_id, webhook_id=webhook_id, status=status, limit=limit,
+                              cursor=cursor))
+
+
+class BatchSchedules:
+    """``batch.schedules``: like ``errands.schedules``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Pending[Schedule]:
+        """A schedule; each cron slot creates one task from ``task``."""
+        return self._b.add(ScheduleCalls.create(name, cron, task, timezone, missed_run_policy))
+
+    def list(self) -> Pending[AllSchedules]:
+        return self._b.add(ScheduleCalls.list())
+
+    def pause(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.pause(id))
+
+    def resume(self, id: str) -> Pending[Schedule]:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
+        return self._b.add(ScheduleCalls.resume(id))
+
+    def delete(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.delete(id))
+
