@@ -78,18 +78,19 @@ async def task_claim_due(conn: AsyncConnection, *, dialect: str, limit: int, wor
                          now: datetime, lease_until: datetime) -> list[Row]:
     """Move up to ``limit`` queued tasks to in_progress for ``worker``, most urgent first.
 
-    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes claim disjoint sets. SQLite has
-    one writer at a time. The ids are picked first, in their own statement: as a sub-select
-    of the UPDATE, PostgreSQL may run the ``LIMIT`` more than once and claim more than asked.
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes claim disjoint sets, and the ids
+    are picked first, in their own statement: as a sub-select of the UPDATE, PostgreSQL may
+    run the ``LIMIT`` more than once and claim more than asked. SQLite has one writer at a
+    time, so the sub-select cannot race.
     """
     pick = (sa.select(tasks.c.id).where(tasks.c.status == "queued")
             .order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(limit))
+    chosen: Any = pick.scalar_subquery()
     if dialect == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    ids = list((await conn.execute(pick)).scalars())
-    if not ids:
-        return []
-    stmt = (tasks.update().where(tasks.c.id.in_(ids), tasks.c.status == "queued")
+        chosen = list((await conn.execute(pick.with_for_update(skip_locked=True))).scalars())
+        if not chosen:
+            return []
+    stmt = (tasks.update().where(tasks.c.id.in_(chosen), tasks.c.status == "queued")
             .values(status="in_progress", status_reason=None, started_at=now, updated_at=now,
                     attempts=tasks.c.attempts + 1, lease_owner=worker,
                     lease_expires_at=lease_until, next_attempt_at=None)
