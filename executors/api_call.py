@@ -1,4 +1,4 @@
-"""The ``api_call`` executor: one HTTP request as configured (CONTRACT §5), its answer recorded.
+"""The ``api_call`` executor: one HTTP request as configured (docs/CONTRACT.md §5), recorded.
 
 Contract:
 

@@ -17,6 +17,11 @@ Exception tree (``retryable`` decides whether the runner schedules another attem
 Any other exception escaping an executor is a retryable failure whose ``error_type`` is
 the exception's class name; the runner turns a deadline into ``timed_out`` and a shutdown
 into an interruption that spends no retry.
+
+Executors import nothing of the server. What they need of it is a protocol here, which the
+server implements and hands them when it builds them (server/services/automations.py):
+:class:`Outbox` (server/services/delivery.py) files and delivers webhook messages,
+:class:`ReportSource` (server/services/reports.py) computes reports.
 """
 
 from __future__ import annotations
@@ -90,6 +95,65 @@ class ArtifactSink(Protocol):
 
     async def save(self, *, kind: str, content_type: str, data: bytes,
                    name: str | None = None) -> Artifact: ...
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A webhook message to file; ``dedupe_key`` makes filing it idempotent."""
+
+    kind: str
+    webhook_id: str
+    body: str
+    send_at: datetime
+    dedupe_key: str
+    task_id: str | None = None
+    recipient: str | None = None
+    subject: str | None = None
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class FiledMessage:
+    """What the outbox holds of a message after filing or sending it."""
+
+    id: str
+    status: str
+    send_at: datetime
+    response_status: int | None = None
+    delivered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One delivery try's outcome; ``retryable`` says whether trying again may help."""
+
+    delivered: bool
+    retryable: bool = False
+    response_status: int | None = None
+    error: str | None = None
+
+
+class Outbox(Protocol):
+    """Files webhook messages for later delivery, or delivers one now."""
+
+    async def file(self, msg: NewMessage) -> FiledMessage:
+        """Store ``msg`` for delivery at ``send_at`` (its retries included); idempotent on
+        ``dedupe_key``: a second call returns the message filed first."""
+        ...
+
+    async def send_now(self, msg: NewMessage) -> tuple[FiledMessage, DeliveryAttempt]:
+        """Deliver ``msg`` once, now; the same ``dedupe_key`` reuses the same message, and a
+        message already delivered is not sent again."""
+        ...
+
+
+class ReportSource(Protocol):
+    """Computes a report over ``[start, end)``."""
+
+    async def generate(self, report_type: str, start: datetime, end: datetime
+                       ) -> tuple[dict[str, Any], str]:
+        """``(data, summary)``; ValueError for an unknown ``report_type``."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """browser_automation: drive a page through a list of steps in a shared Chromium.
 
-Contract (CONTRACT §5, §6):
+Contract (docs/CONTRACT.md §5, §6):
 
 - One fresh browser context per attempt (:class:`BrowserPool`); ``ctx.browser_session_id``
   names it. ``startUrl`` is loaded first, then ``steps`` in order, each bounded by

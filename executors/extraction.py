@@ -1,6 +1,6 @@
 """data_extraction: load a page in the shared Chromium and read typed data out of it by schema.
 
-Contract (CONTRACT §5):
+Contract (docs/CONTRACT.md §5):
 
 - One fresh browser context per attempt (``ctx.browser_session_id``). ``url`` is loaded
   (at most 30 s, and never beyond the task's deadline); ``waitFor`` then waits up to 15 s

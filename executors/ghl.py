@@ -1,4 +1,4 @@
-"""The ``ghl_action`` executor: five HighLevel (LeadConnector API v2) actions (GHL.md).
+"""The ``ghl_action`` executor: five HighLevel (LeadConnector API v2) actions (docs/GHL.md).
 
 =====================  =========================================  ========
 ghlAction              request                                    Version

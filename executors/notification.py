@@ -1,4 +1,4 @@
-"""notification: deliver one signed message to a webhook now (CONTRACT §5).
+"""notification: deliver one signed message to a webhook now (docs/CONTRACT.md §5).
 
 The webhook is ``webhookId`` or else the task's ``sourceWebhookId`` (``check`` refuses a task
 with neither, at ``["webhookId"]``). One message per task (``notification:<task id>``): each
@@ -16,12 +16,13 @@ from executors.base import (
     ExecutionContext,
     ExecutionResult,
     Issue,
+    NewMessage,
+    Outbox,
     PermanentError,
     RetryableError,
     TaskSpec,
 )
 from schemas.configs import NotificationConfig
-from server.services.delivery import DeliveryService, NewMessage
 
 NO_WEBHOOK = "a webhookId is required when the task has no sourceWebhookId"
 
@@ -29,7 +30,7 @@ NO_WEBHOOK = "a webhookId is required when the task has no sourceWebhookId"
 class NotificationExecutor:
     task_type: ClassVar[str] = "notification"
 
-    def __init__(self, delivery: DeliveryService) -> None:
+    def __init__(self, delivery: Outbox) -> None:
         self.delivery = delivery
 
     def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:

@@ -1,4 +1,4 @@
-"""reminder: file a message due at ``remindAt`` or now + ``delaySeconds`` (CONTRACT §5).
+"""reminder: file a message due at ``remindAt`` or now + ``delaySeconds`` (docs/CONTRACT.md §5).
 
 The task completes at once with ``{messageId, sendAt}``; the delivery timer sends the message
 at its time (also after a restart) and retries it on the delivery schedule. ``check`` wants
@@ -12,16 +12,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from executors.base import ExecutionContext, ExecutionResult, Issue, PermanentError, TaskSpec
+from executors.base import (
+    ExecutionContext,
+    ExecutionResult,
+    Issue,
+    NewMessage,
+    Outbox,
+    PermanentError,
+    TaskSpec,
+)
 from executors.notification import NO_WEBHOOK
 from schemas.configs import ReminderConfig
-from server.services.delivery import DeliveryService, NewMessage
 
 
 class ReminderExecutor:
     task_type: ClassVar[str] = "reminder"
 
-    def __init__(self, delivery: DeliveryService) -> None:
+    def __init__(self, delivery: Outbox) -> None:
         self.delivery = delivery
 
     def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:

@@ -1,4 +1,4 @@
-"""report_generation: a report computed in SQL over ``[dateFrom, dateTo)`` (CONTRACT §5).
+"""report_generation: a report computed in SQL over ``[dateFrom, dateTo)`` (docs/CONTRACT.md §5).
 
 The period defaults to the 7 days before now (either end may be given alone). ``notify``
 files a ``report`` message (body: the summary; data: the result) to ``webhookId`` or the
@@ -12,11 +12,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from executors.base import ExecutionContext, ExecutionResult, Issue, TaskSpec
+from executors.base import (
+    ExecutionContext,
+    ExecutionResult,
+    Issue,
+    NewMessage,
+    Outbox,
+    ReportSource,
+    TaskSpec,
+)
 from executors.notification import NO_WEBHOOK
 from schemas.configs import ReportConfig
-from server.services.delivery import DeliveryService, NewMessage
-from server.services.reports import ReportService
 
 DEFAULT_SPAN = timedelta(days=7)
 
@@ -24,7 +30,7 @@ DEFAULT_SPAN = timedelta(days=7)
 class ReportExecutor:
     task_type: ClassVar[str] = "report_generation"
 
-    def __init__(self, reports: ReportService, delivery: DeliveryService) -> None:
+    def __init__(self, reports: ReportSource, delivery: Outbox) -> None:
         self.reports = reports
         self.delivery = delivery
 

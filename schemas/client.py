@@ -41,6 +41,12 @@ Contract:
   ``schedules.*``; on ``errands``, on ``errands.batch()`` and on :class:`AsyncErrands` alike.
 - ``call(Call(...))`` reaches any procedure by path, e.g. ones this module has no method for:
   ``errands.call(Call("system.health", "query", None, Health))``.
+
+Each procedure is written once, as a call builder (``TaskCalls.get`` ...); the sync, async and
+batch methods at the end of this file are generated from the builders by
+``scripts/gen_client --py schemas/client.py`` (server/clientgen.py), and
+tests/unit/test_clientgen.py fails when a procedure of the router has no builder or the
+generated methods are stale.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Generator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, TypeVar
 
@@ -81,6 +88,22 @@ from schemas.webhooks import (
     WebhookCreate,
     WebhookCreated,
     WebhookList,
+)
+from schemas.workflows import (
+    ApproveManyInput,
+    AuditList,
+    AuditPage,
+    Autorun,
+    BulkResult,
+    CancelManyInput,
+    CompleteInput,
+    Ids,
+    RetryManyInput,
+    SchedulePreview,
+    SchedulePreviewInput,
+    SetAutorun,
+    TaskPatch,
+    TaskUpdate,
 )
 
 T = TypeVar("T")
@@ -351,6 +374,7 @@ class TaskCalls:
 
     @staticmethod
     def create(task: TaskCreate) -> Call[Task]:
+        """Create a task; with an idempotencyKey already used, that task."""
         return Call("tasks.create", "mutation", task, Task)
 
     @staticmethod
@@ -361,6 +385,7 @@ class TaskCalls:
     def list(*, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
              cursor: str | None = None) -> Call[TaskPage]:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return Call("tasks.list", "query", TaskList(status=status, task_type=task_type,
                                                     search=search, limit=limit, cursor=cursor),
                     TaskPage)
@@ -391,7 +416,33 @@ class TaskCalls:
                     list[TaskExecution])
 
     @staticmethod
+    def update(id: str, patch: TaskPatch) -> Call[Task]:
+        """Change a task that has not started (pending, awaiting_review, scheduled)."""
+        return Call("tasks.update", "mutation", TaskUpdate(id=id, patch=patch), Task)
+
+    @staticmethod
+    def complete(id: str, result: Any = None, notes: str | None = None) -> Call[Task]:
+        """Mark a pending task done by a person."""
+        return Call("tasks.complete", "mutation", CompleteInput(id=id, result=result,
+                                                                 notes=notes), Task)
+
+    @staticmethod
+    def approve_many(ids: Ids, notes: str | None = None) -> Call[BulkResult]:
+        return Call("tasks.approveMany", "mutation", ApproveManyInput(ids=ids, notes=notes),
+                    BulkResult)
+
+    @staticmethod
+    def cancel_many(ids: Ids, reason: str | None = None) -> Call[BulkResult]:
+        return Call("tasks.cancelMany", "mutation", CancelManyInput(ids=ids, reason=reason),
+                    BulkResult)
+
+    @staticmethod
+    def retry_many(ids: Ids) -> Call[BulkResult]:
+        return Call("tasks.retryMany", "mutation", RetryManyInput(ids=ids), BulkResult)
+
+    @staticmethod
     def on_change(id: str | None = None) -> Call[TaskEvent]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
         # a subscription: only for subscribe(); its kind is the HTTP method's (GET)
         return Call("tasks.onChange", "query", OnChangeInput(id=id), TaskEvent)
 
@@ -407,17 +458,30 @@ class SystemCalls:
     def stats() -> Call[Stats]:
         return Call("system.stats", "query", None, Stats)
 
+    @staticmethod
+    def autorun() -> Call[Autorun]:
+        return Call("system.autorun", "query", None, Autorun)
+
+    @staticmethod
+    def set_autorun(enabled: bool | None = None,
+                    paused_types: list[TaskType] | None = None) -> Call[Autorun]:
+        """The autorun switch (admin): stop every bot, or some task types."""
+        return Call("system.setAutorun", "mutation",
+                    SetAutorun(enabled=enabled, paused_types=paused_types), Autorun)
+
 
 class WebhookCalls:
     """``webhooks.*`` calls, described."""
 
     @staticmethod
     def create(name: str, url: str, secret: str | None = None) -> Call[WebhookCreated]:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
         return Call("webhooks.create", "mutation",
                     WebhookCreate(name=name, url=url, secret=secret), WebhookCreated)
 
     @staticmethod
     def list() -> Call[AllWebhooks]:
+        """Every webhook, oldest first, without secrets."""
         return Call("webhooks.list", "query", WebhookList(), list[Webhook])
 
     @staticmethod
@@ -432,6 +496,7 @@ class MessageCalls:
     def list(*, task_id: str | None = None, webhook_id: str | None = None,
              status: MessageStatus | None = None, limit: int = 50,
              cursor: str | None = None) -> Call[MessagePage]:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
         return Call("messages.list", "query",
                     MessageList(task_id=task_id, webhook_id=webhook_id, status=status,
                                 limit=limit, cursor=cursor), MessagePage)
@@ -443,6 +508,7 @@ class ScheduleCalls:
     @staticmethod
     def create(name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
                missed_run_policy: MissedRunPolicy = "run_once") -> Call[Schedule]:
+        """A schedule; each cron slot creates one task from ``task``."""
         return Call("schedules.create", "mutation",
                     ScheduleCreate(name=name, cron=cron, task=task, timezone=timezone,
                                    missed_run_policy=missed_run_policy), Schedule)
@@ -457,11 +523,32 @@ class ScheduleCalls:
 
     @staticmethod
     def resume(id: str) -> Call[Schedule]:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
         return Call("schedules.resume", "mutation", IdInput(id=id), Schedule)
 
     @staticmethod
     def delete(id: str) -> Call[Schedule]:
         return Call("schedules.delete", "mutation", IdInput(id=id), Schedule)
+
+    @staticmethod
+    def preview(cron: str, timezone: str = "UTC", count: int = 5) -> Call[SchedulePreview]:
+        """The next ``count`` fire times of ``cron`` in ``timezone``."""
+        return Call("schedules.preview", "query",
+                    SchedulePreviewInput(cron=cron, timezone=timezone, count=count),
+                    SchedulePreview)
+
+
+class AuditCalls:
+    """``audit.*`` calls, described."""
+
+    @staticmethod
+    def list(*, target_id: str | None = None, actor: str | None = None,
+             action: str | None = None, since: datetime | None = None, limit: int = 50,
+             cursor: str | None = None) -> Call[AuditPage]:
+        """Audit entries, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return Call("audit.list", "query",
+                    AuditList(target_id=target_id, actor=actor, action=action, since=since,
+                              limit=limit, cursor=cursor), AuditPage)
 
 
 # --- sync ------------------------------------------------------------------------------------
@@ -486,6 +573,7 @@ class Errands:
         self.webhooks = Webhooks(self)
         self.messages = Messages(self)
         self.schedules = Schedules(self)
+        self.audit = Audit(self)
 
     def call(self, call: Call[T]) -> T:
         """Send one call; its output, or ErrandsError."""
@@ -563,119 +651,6 @@ class Errands:
         self.close()
 
 
-class Tasks:
-    """``errands.tasks``: each method sends one call and returns its output."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def create(self, task: TaskCreate) -> Task:
-        """Create a task; with an idempotencyKey already used, that task."""
-        return self._c.call(TaskCalls.create(task))
-
-    def get(self, id: str) -> Task:
-        return self._c.call(TaskCalls.get(id))
-
-    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
-             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> TaskPage:
-        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
-        return self._c.call(TaskCalls.list(status=status, task_type=task_type, search=search,
-                                           limit=limit, cursor=cursor))
-
-    def execute(self, id: str) -> Task:
-        return self._c.call(TaskCalls.execute(id))
-
-    def approve(self, id: str, notes: str | None = None) -> Task:
-        return self._c.call(TaskCalls.approve(id, notes))
-
-    def reject(self, id: str, notes: str | None = None) -> Task:
-        return self._c.call(TaskCalls.reject(id, notes))
-
-    def cancel(self, id: str, reason: str | None = None) -> Task:
-        return self._c.call(TaskCalls.cancel(id, reason))
-
-    def retry(self, id: str) -> Task:
-        return self._c.call(TaskCalls.retry(id))
-
-    def executions(self, task_id: str) -> Executions:
-        return self._c.call(TaskCalls.executions(task_id))
-
-    def on_change(self, id: str | None = None, last_event_id: str | None = None
-                  ) -> Generator[Tracked[TaskEvent], None, None]:
-        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
-        return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
-
-
-class System:
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def health(self) -> Health:
-        return self._c.call(SystemCalls.health())
-
-    def stats(self) -> Stats:
-        return self._c.call(SystemCalls.stats())
-
-
-class Webhooks:
-    """``errands.webhooks``."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
-        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
-        return self._c.call(WebhookCalls.create(name, url, secret))
-
-    def list(self) -> AllWebhooks:
-        """Every webhook, oldest first, without secrets."""
-        return self._c.call(WebhookCalls.list())
-
-    def delete(self, id: str) -> IdOutput:
-        return self._c.call(WebhookCalls.delete(id))
-
-
-class Messages:
-    """``errands.messages``."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
-             status: MessageStatus | None = None, limit: int = 50,
-             cursor: str | None = None) -> MessagePage:
-        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
-        return self._c.call(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
-                                              status=status, limit=limit, cursor=cursor))
-
-
-class Schedules:
-    """``errands.schedules``."""
-
-    def __init__(self, client: Errands) -> None:
-        self._c = client
-
-    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
-               missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
-        """A schedule; each cron slot creates one task from ``task``."""
-        return self._c.call(ScheduleCalls.create(name, cron, task, timezone,
-                                                 missed_run_policy))
-
-    def list(self) -> AllSchedules:
-        return self._c.call(ScheduleCalls.list())
-
-    def pause(self, id: str) -> Schedule:
-        return self._c.call(ScheduleCalls.pause(id))
-
-    def resume(self, id: str) -> Schedule:
-        """Enable again from the next slot after now (slots while paused are skipped)."""
-        return self._c.call(ScheduleCalls.resume(id))
-
-    def delete(self, id: str) -> Schedule:
-        return self._c.call(ScheduleCalls.delete(id))
-
-
 # --- batches ---------------------------------------------------------------------------------
 
 class Pending(Generic[T]):
@@ -711,6 +686,7 @@ class _Collector:
         self.webhooks = BatchWebhooks(self)
         self.messages = BatchMessages(self)
         self.schedules = BatchSchedules(self)
+        self.audit = BatchAudit(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
         """Add any call; its :class:`Pending`."""
@@ -744,102 +720,6 @@ class Batch(_Collector):
             self.send()
 
 
-class BatchTasks:
-    """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
-
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def create(self, task: TaskCreate) -> Pending[Task]:
-        return self._b.add(TaskCalls.create(task))
-
-    def get(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.get(id))
-
-    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
-             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> Pending[TaskPage]:
-        return self._b.add(TaskCalls.list(status=status, task_type=task_type, search=search,
-                                          limit=limit, cursor=cursor))
-
-    def execute(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.execute(id))
-
-    def approve(self, id: str, notes: str | None = None) -> Pending[Task]:
-        return self._b.add(TaskCalls.approve(id, notes))
-
-    def reject(self, id: str, notes: str | None = None) -> Pending[Task]:
-        return self._b.add(TaskCalls.reject(id, notes))
-
-    def cancel(self, id: str, reason: str | None = None) -> Pending[Task]:
-        return self._b.add(TaskCalls.cancel(id, reason))
-
-    def retry(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.retry(id))
-
-    def executions(self, task_id: str) -> Pending[Executions]:
-        return self._b.add(TaskCalls.executions(task_id))
-
-
-class BatchSystem:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def health(self) -> Pending[Health]:
-        return self._b.add(SystemCalls.health())
-
-    def stats(self) -> Pending[Stats]:
-        return self._b.add(SystemCalls.stats())
-
-
-class BatchWebhooks:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def create(self, name: str, url: str, secret: str | None = None
-               ) -> Pending[WebhookCreated]:
-        return self._b.add(WebhookCalls.create(name, url, secret))
-
-    def list(self) -> Pending[AllWebhooks]:
-        return self._b.add(WebhookCalls.list())
-
-    def delete(self, id: str) -> Pending[IdOutput]:
-        return self._b.add(WebhookCalls.delete(id))
-
-
-class BatchMessages:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
-             status: MessageStatus | None = None, limit: int = 50,
-             cursor: str | None = None) -> Pending[MessagePage]:
-        return self._b.add(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
-                                             status=status, limit=limit, cursor=cursor))
-
-
-class BatchSchedules:
-    def __init__(self, batch: _Collector) -> None:
-        self._b = batch
-
-    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
-               missed_run_policy: MissedRunPolicy = "run_once") -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.create(name, cron, task, timezone,
-                                                missed_run_policy))
-
-    def list(self) -> Pending[AllSchedules]:
-        return self._b.add(ScheduleCalls.list())
-
-    def pause(self, id: str) -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.pause(id))
-
-    def resume(self, id: str) -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.resume(id))
-
-    def delete(self, id: str) -> Pending[Schedule]:
-        return self._b.add(ScheduleCalls.delete(id))
-
-
 # --- async -----------------------------------------------------------------------------------
 
 class AsyncErrands:
@@ -861,6 +741,7 @@ class AsyncErrands:
         self.webhooks = AsyncWebhooks(self)
         self.messages = AsyncMessages(self)
         self.schedules = AsyncSchedules(self)
+        self.audit = AsyncAudit(self)
 
     async def call(self, call: Call[T]) -> T:
         (outcome,) = await self._send([call], batched=False)
@@ -937,23 +818,208 @@ class AsyncErrands:
         await self.aclose()
 
 
-class AsyncTasks:
-    """``errands.tasks`` of :class:`AsyncErrands`."""
+class AsyncBatch(_Collector):
+    """``async with errands.batch() as batch:`` — calls are sent when the block ends."""
 
     def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+        super().__init__()
+        self._client = client
+
+    async def send(self) -> None:
+        self._settle(await self._client.send_batch([p.call for p in self.pending]))
+
+    async def __aenter__(self) -> AsyncBatch:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if et is None and self.pending and not self.pending[0].sent:
+            await self.send()
+
+
+# --- generated by scripts/gen_client --py from the call builders above; do not edit ---
+
+
+class Tasks:
+    """``errands.tasks``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, task: TaskCreate) -> Task:
+        """Create a task; with an idempotencyKey already used, that task."""
+        return self._c.call(TaskCalls.create(task))
+
+    def get(self, id: str) -> Task:
+        return self._c.call(TaskCalls.get(id))
+
+    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return self._c.call(
+            TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
+                           cursor=cursor))
+
+    def execute(self, id: str) -> Task:
+        return self._c.call(TaskCalls.execute(id))
+
+    def approve(self, id: str, notes: str | None = None) -> Task:
+        return self._c.call(TaskCalls.approve(id, notes))
+
+    def reject(self, id: str, notes: str | None = None) -> Task:
+        return self._c.call(TaskCalls.reject(id, notes))
+
+    def cancel(self, id: str, reason: str | None = None) -> Task:
+        return self._c.call(TaskCalls.cancel(id, reason))
+
+    def retry(self, id: str) -> Task:
+        return self._c.call(TaskCalls.retry(id))
+
+    def executions(self, task_id: str) -> Executions:
+        return self._c.call(TaskCalls.executions(task_id))
+
+    def update(self, id: str, patch: TaskPatch) -> Task:
+        """Change a task that has not started (pending, awaiting_review, scheduled)."""
+        return self._c.call(TaskCalls.update(id, patch))
+
+    def complete(self, id: str, result: Any = None, notes: str | None = None) -> Task:
+        """Mark a pending task done by a person."""
+        return self._c.call(TaskCalls.complete(id, result, notes))
+
+    def approve_many(self, ids: Ids, notes: str | None = None) -> BulkResult:
+        return self._c.call(TaskCalls.approve_many(ids, notes))
+
+    def cancel_many(self, ids: Ids, reason: str | None = None) -> BulkResult:
+        return self._c.call(TaskCalls.cancel_many(ids, reason))
+
+    def retry_many(self, ids: Ids) -> BulkResult:
+        return self._c.call(TaskCalls.retry_many(ids))
+
+    def on_change(self, id: str | None = None, last_event_id: str | None = None
+                ) -> Generator[Tracked[TaskEvent], None, None]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
+        return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
+
+
+class System:
+    """``errands.system``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def health(self) -> Health:
+        return self._c.call(SystemCalls.health())
+
+    def stats(self) -> Stats:
+        return self._c.call(SystemCalls.stats())
+
+    def autorun(self) -> Autorun:
+        return self._c.call(SystemCalls.autorun())
+
+    def set_autorun(self, enabled: bool | None = None, paused_types: list[TaskType] | None = None
+                  ) -> Autorun:
+        """The autorun switch (admin): stop every bot, or some task types."""
+        return self._c.call(SystemCalls.set_autorun(enabled, paused_types))
+
+
+class Webhooks:
+    """``errands.webhooks``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
+        return self._c.call(WebhookCalls.create(name, url, secret))
+
+    def list(self) -> AllWebhooks:
+        """Every webhook, oldest first, without secrets."""
+        return self._c.call(WebhookCalls.list())
+
+    def delete(self, id: str) -> IdOutput:
+        return self._c.call(WebhookCalls.delete(id))
+
+
+class Messages:
+    """``errands.messages``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50, cursor: str | None = None
+           ) -> MessagePage:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._c.call(
+            MessageCalls.list(task_id=task_id, webhook_id=webhook_id, status=status, limit=limit,
+                              cursor=cursor))
+
+
+class Schedules:
+    """``errands.schedules``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
+        """A schedule; each cron slot creates one task from ``task``."""
+        return self._c.call(ScheduleCalls.create(name, cron, task, timezone, missed_run_policy))
+
+    def list(self) -> AllSchedules:
+        return self._c.call(ScheduleCalls.list())
+
+    def pause(self, id: str) -> Schedule:
+        return self._c.call(ScheduleCalls.pause(id))
+
+    def resume(self, id: str) -> Schedule:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
+        return self._c.call(ScheduleCalls.resume(id))
+
+    def delete(self, id: str) -> Schedule:
+        return self._c.call(ScheduleCalls.delete(id))
+
+    def preview(self, cron: str, timezone: str = "UTC", count: int = 5) -> SchedulePreview:
+        """The next ``count`` fire times of ``cron`` in ``timezone``."""
+        return self._c.call(ScheduleCalls.preview(cron, timezone, count))
+
+
+class Audit:
+    """``errands.audit``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def list(self, *, target_id: str | None = None, actor: str | None = None,
+             action: str | None = None, since: datetime | None = None, limit: int = 50,
+             cursor: str | None = None) -> AuditPage:
+        """Audit entries, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._c.call(
+            AuditCalls.list(target_id=target_id, actor=actor, action=action, since=since,
+                            limit=limit, cursor=cursor))
+
+
+class AsyncTasks:
+    """``errands.tasks`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def create(self, task: TaskCreate) -> Task:
+        """Create a task; with an idempotencyKey already used, that task."""
         return await self._c.call(TaskCalls.create(task))
 
     async def get(self, id: str) -> Task:
         return await self._c.call(TaskCalls.get(id))
 
     async def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
-                   task_type: TaskType | None = None, search: str | None = None,
-                   limit: int = 50, cursor: str | None = None) -> TaskPage:
-        return await self._c.call(TaskCalls.list(status=status, task_type=task_type,
-                                                 search=search, limit=limit, cursor=cursor))
+                   task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+                   cursor: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return await self._c.call(
+            TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
+                           cursor=cursor))
 
     async def execute(self, id: str) -> Task:
         return await self._c.call(TaskCalls.execute(id))
@@ -973,15 +1039,34 @@ class AsyncTasks:
     async def executions(self, task_id: str) -> Executions:
         return await self._c.call(TaskCalls.executions(task_id))
 
+    async def update(self, id: str, patch: TaskPatch) -> Task:
+        """Change a task that has not started (pending, awaiting_review, scheduled)."""
+        return await self._c.call(TaskCalls.update(id, patch))
+
+    async def complete(self, id: str, result: Any = None, notes: str | None = None) -> Task:
+        """Mark a pending task done by a person."""
+        return await self._c.call(TaskCalls.complete(id, result, notes))
+
+    async def approve_many(self, ids: Ids, notes: str | None = None) -> BulkResult:
+        return await self._c.call(TaskCalls.approve_many(ids, notes))
+
+    async def cancel_many(self, ids: Ids, reason: str | None = None) -> BulkResult:
+        return await self._c.call(TaskCalls.cancel_many(ids, reason))
+
+    async def retry_many(self, ids: Ids) -> BulkResult:
+        return await self._c.call(TaskCalls.retry_many(ids))
+
     def on_change(self, id: str | None = None, last_event_id: str | None = None
-                  ) -> AsyncGenerator[Tracked[TaskEvent], None]:
-        """``async for event in errands.tasks.on_change(...)``: see :meth:`Tasks.on_change`."""
+                ) -> AsyncGenerator[Tracked[TaskEvent], None]:
+        """Task events (of one task with ``id``) from after ``last_event_id``, live."""
         return self._c.subscribe(TaskCalls.on_change(id), last_event_id)
 
 
 class AsyncSystem:
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    """``errands.system`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def health(self) -> Health:
         return await self._c.call(SystemCalls.health())
@@ -989,17 +1074,27 @@ class AsyncSystem:
     async def stats(self) -> Stats:
         return await self._c.call(SystemCalls.stats())
 
+    async def autorun(self) -> Autorun:
+        return await self._c.call(SystemCalls.autorun())
+
+    async def set_autorun(self, enabled: bool | None = None,
+                          paused_types: list[TaskType] | None = None) -> Autorun:
+        """The autorun switch (admin): stop every bot, or some task types."""
+        return await self._c.call(SystemCalls.set_autorun(enabled, paused_types))
+
 
 class AsyncWebhooks:
-    """``errands.webhooks`` of :class:`AsyncErrands`."""
+    """``errands.webhooks`` of :class:`AsyncErrands`: each method is awaited."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def create(self, name: str, url: str, secret: str | None = None) -> WebhookCreated:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
         return await self._c.call(WebhookCalls.create(name, url, secret))
 
     async def list(self) -> AllWebhooks:
+        """Every webhook, oldest first, without secrets."""
         return await self._c.call(WebhookCalls.list())
 
     async def delete(self, id: str) -> IdOutput:
@@ -1007,29 +1102,31 @@ class AsyncWebhooks:
 
 
 class AsyncMessages:
-    """``errands.messages`` of :class:`AsyncErrands`."""
+    """``errands.messages`` of :class:`AsyncErrands`: each method is awaited."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
-                   status: MessageStatus | None = None, limit: int = 50,
-                   cursor: str | None = None) -> MessagePage:
-        return await self._c.call(MessageCalls.list(task_id=task_id, webhook_id=webhook_id,
-                                                     status=status, limit=limit,
-                                                     cursor=cursor))
+                   status: MessageStatus | None = None, limit: int = 50, cursor: str | None = None
+                 ) -> MessagePage:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return await self._c.call(
+            MessageCalls.list(task_id=task_id, webhook_id=webhook_id, status=status, limit=limit,
+                              cursor=cursor))
 
 
 class AsyncSchedules:
-    """``errands.schedules`` of :class:`AsyncErrands`."""
+    """``errands.schedules`` of :class:`AsyncErrands`: each method is awaited."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        self._c = client
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
     async def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
                      missed_run_policy: MissedRunPolicy = "run_once") -> Schedule:
-        return await self._c.call(ScheduleCalls.create(name, cron, task, timezone,
-                                                       missed_run_policy))
+        """A schedule; each cron slot creates one task from ``task``."""
+        return await self._c.call(
+            ScheduleCalls.create(name, cron, task, timezone, missed_run_policy))
 
     async def list(self) -> AllSchedules:
         return await self._c.call(ScheduleCalls.list())
@@ -1038,26 +1135,183 @@ class AsyncSchedules:
         return await self._c.call(ScheduleCalls.pause(id))
 
     async def resume(self, id: str) -> Schedule:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
         return await self._c.call(ScheduleCalls.resume(id))
 
     async def delete(self, id: str) -> Schedule:
         return await self._c.call(ScheduleCalls.delete(id))
 
+    async def preview(self, cron: str, timezone: str = "UTC", count: int = 5) -> SchedulePreview:
+        """The next ``count`` fire times of ``cron`` in ``timezone``."""
+        return await self._c.call(ScheduleCalls.preview(cron, timezone, count))
 
-class AsyncBatch(_Collector):
-    """``async with errands.batch() as batch:`` — calls are sent when the block ends."""
 
-    def __init__(self, client: AsyncErrands) -> None:
-        super().__init__()
-        self._client = client
+class AsyncAudit:
+    """``errands.audit`` of :class:`AsyncErrands`: each method is awaited."""
 
-    async def send(self) -> None:
-        self._settle(await self._client.send_batch([p.call for p in self.pending]))
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
 
-    async def __aenter__(self) -> AsyncBatch:
-        return self
+    async def list(self, *, target_id: str | None = None, actor: str | None = None,
+                   action: str | None = None, since: datetime | None = None, limit: int = 50,
+                   cursor: str | None = None) -> AuditPage:
+        """Audit entries, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return await self._c.call(
+            AuditCalls.list(target_id=target_id, actor=actor, action=action, since=since,
+                            limit=limit, cursor=cursor))
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        if et is None and self.pending and not self.pending[0].sent:
-            await self.send()
+
+class BatchTasks:
+    """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, task: TaskCreate) -> Pending[Task]:
+        """Create a task; with an idempotencyKey already used, that task."""
+        return self._b.add(TaskCalls.create(task))
+
+    def get(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.get(id))
+
+    def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
+             task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Pending[TaskPage]:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+        return self._b.add(
+            TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
+                           cursor=cursor))
+
+    def execute(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.execute(id))
+
+    def approve(self, id: str, notes: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.approve(id, notes))
+
+    def reject(self, id: str, notes: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.reject(id, notes))
+
+    def cancel(self, id: str, reason: str | None = None) -> Pending[Task]:
+        return self._b.add(TaskCalls.cancel(id, reason))
+
+    def retry(self, id: str) -> Pending[Task]:
+        return self._b.add(TaskCalls.retry(id))
+
+    def executions(self, task_id: str) -> Pending[Executions]:
+        return self._b.add(TaskCalls.executions(task_id))
+
+    def update(self, id: str, patch: TaskPatch) -> Pending[Task]:
+        """Change a task that has not started (pending, awaiting_review, scheduled)."""
+        return self._b.add(TaskCalls.update(id, patch))
+
+    def complete(self, id: str, result: Any = None, notes: str | None = None) -> Pending[Task]:
+        """Mark a pending task done by a person."""
+        return self._b.add(TaskCalls.complete(id, result, notes))
+
+    def approve_many(self, ids: Ids, notes: str | None = None) -> Pending[BulkResult]:
+        return self._b.add(TaskCalls.approve_many(ids, notes))
+
+    def cancel_many(self, ids: Ids, reason: str | None = None) -> Pending[BulkResult]:
+        return self._b.add(TaskCalls.cancel_many(ids, reason))
+
+    def retry_many(self, ids: Ids) -> Pending[BulkResult]:
+        return self._b.add(TaskCalls.retry_many(ids))
+
+
+class BatchSystem:
+    """``batch.system``: like ``errands.system``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def health(self) -> Pending[Health]:
+        return self._b.add(SystemCalls.health())
+
+    def stats(self) -> Pending[Stats]:
+        return self._b.add(SystemCalls.stats())
+
+    def autorun(self) -> Pending[Autorun]:
+        return self._b.add(SystemCalls.autorun())
+
+    def set_autorun(self, enabled: bool | None = None, paused_types: list[TaskType] | None = None
+                  ) -> Pending[Autorun]:
+        """The autorun switch (admin): stop every bot, or some task types."""
+        return self._b.add(SystemCalls.set_autorun(enabled, paused_types))
+
+
+class BatchWebhooks:
+    """``batch.webhooks``: like ``errands.webhooks``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, name: str, url: str, secret: str | None = None) -> Pending[WebhookCreated]:
+        """Register a webhook; the answer carries its signing secret (``whsec_...``), once."""
+        return self._b.add(WebhookCalls.create(name, url, secret))
+
+    def list(self) -> Pending[AllWebhooks]:
+        """Every webhook, oldest first, without secrets."""
+        return self._b.add(WebhookCalls.list())
+
+    def delete(self, id: str) -> Pending[IdOutput]:
+        return self._b.add(WebhookCalls.delete(id))
+
+
+class BatchMessages:
+    """``batch.messages``: like ``errands.messages``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def list(self, *, task_id: str | None = None, webhook_id: str | None = None,
+             status: MessageStatus | None = None, limit: int = 50, cursor: str | None = None
+           ) -> Pending[MessagePage]:
+        """Outbound messages, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._b.add(
+            MessageCalls.list(task_id=task_id, webhook_id=webhook_id, status=status, limit=limit,
+                              cursor=cursor))
+
+
+class BatchSchedules:
+    """``batch.schedules``: like ``errands.schedules``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, name: str, cron: str, task: TaskCreate, timezone: str = "UTC",
+               missed_run_policy: MissedRunPolicy = "run_once") -> Pending[Schedule]:
+        """A schedule; each cron slot creates one task from ``task``."""
+        return self._b.add(ScheduleCalls.create(name, cron, task, timezone, missed_run_policy))
+
+    def list(self) -> Pending[AllSchedules]:
+        return self._b.add(ScheduleCalls.list())
+
+    def pause(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.pause(id))
+
+    def resume(self, id: str) -> Pending[Schedule]:
+        """Enable again from the next slot after now (slots while paused are skipped)."""
+        return self._b.add(ScheduleCalls.resume(id))
+
+    def delete(self, id: str) -> Pending[Schedule]:
+        return self._b.add(ScheduleCalls.delete(id))
+
+    def preview(self, cron: str, timezone: str = "UTC", count: int = 5) -> Pending[SchedulePreview]:
+        """The next ``count`` fire times of ``cron`` in ``timezone``."""
+        return self._b.add(ScheduleCalls.preview(cron, timezone, count))
+
+
+class BatchAudit:
+    """``batch.audit``: like ``errands.audit``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def list(self, *, target_id: str | None = None, actor: str | None = None,
+             action: str | None = None, since: datetime | None = None, limit: int = 50,
+             cursor: str | None = None) -> Pending[AuditPage]:
+        """Audit entries, newest first; pass ``page.next_cursor`` as ``cursor``."""
+        return self._b.add(
+            AuditCalls.list(target_id=target_id, actor=actor, action=action, since=since,
+                            limit=limit, cursor=cursor))
+

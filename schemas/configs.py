@@ -1,4 +1,4 @@
-"""Execution configs, one Struct per taskType (CONTRACT §5).
+"""Execution configs, one Struct per taskType (docs/CONTRACT.md §5).
 
 ``CONFIG_TYPES`` maps a taskType to its Struct. ``tasks.create`` decodes ``executionConfig``
 with ``msgspec.convert`` into that Struct (so wrong types and unknown fields are named by

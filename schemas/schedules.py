@@ -1,4 +1,4 @@
-"""Cron schedules on the wire (CONTRACT §2)."""
+"""Cron schedules on the wire (docs/CONTRACT.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tasks, attempts and task events on the wire (CONTRACT §3, §4, §6, §7)."""
+"""Tasks, attempts and task events on the wire (docs/CONTRACT.md §3, §4, §6, §7)."""
 
 from __future__ import annotations
 

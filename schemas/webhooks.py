@@ -1,4 +1,4 @@
-"""Webhooks and outbound messages on the wire (CONTRACT §2, §7)."""
+"""Webhooks and outbound messages on the wire (docs/CONTRACT.md §2, §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m server``: serve Errands with uvicorn on HOST:PORT (CONTRACT §9)."""
+"""``python -m server``: serve Errands with uvicorn on HOST:PORT (docs/CONTRACT.md §9)."""
 
 from __future__ import annotations
 

@@ -47,13 +47,7 @@ from server.events import EventHub
 from server.metrics import Metrics, Sources
 from server.operations import ROUTES as OPERATIONS_ROUTES
 from server.operations import request_middleware
-from server.procedures import audit as audit_procedures
-from server.procedures import messages as message_procedures
-from server.procedures import schedules as schedule_procedures
-from server.procedures import system as system_procedures
-from server.procedures import tasks as task_procedures
-from server.procedures import webhooks as webhook_procedures
-from server.procedures import workflows as workflow_procedures
+from server.procedures import build_router
 from server.retry import RetryPolicy
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
@@ -77,18 +71,6 @@ log = logging.getLogger("errands")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def build_router() -> Router:
-    router = Router()
-    task_procedures.register(router)
-    system_procedures.register(router)
-    webhook_procedures.register(router)
-    message_procedures.register(router)
-    schedule_procedures.register(router)
-    workflow_procedures.register(router)
-    audit_procedures.register(router)
-    return router
 
 
 def _authorize(ctx: Context, procedure: Procedure) -> None:

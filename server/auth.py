@@ -1,4 +1,4 @@
-"""API keys and roles (CONTRACT §8).
+"""API keys and roles (docs/CONTRACT.md §8).
 
 ``Authorization: Bearer <key>`` (or, for subscriptions, tRPC connectionParams
 ``{"authorization": "Bearer <key>"}``). With no keys configured the server only listens on

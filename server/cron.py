@@ -1,6 +1,6 @@
 """Cron expressions, PURE: parse once, then ``next_fire(spec, tz, after)``.
 
-Syntax (CONTRACT §2): 5 fields ``minute hour day-of-month month day-of-week``, or 6 with
+Syntax (docs/CONTRACT.md §2): 5 fields ``minute hour day-of-month month day-of-week``, or 6 with
 seconds first ``second minute hour day-of-month month day-of-week`` (node-cron, Spring). Each
 field is ``*``, a number, a range ``a-b``, a step ``*/n``, ``a-b/n`` or ``a/n``, or a comma list
 of those. Months also take ``jan``..``dec``; days of week ``sun``..``sat``, where 0 and 7 are

@@ -1,6 +1,6 @@
 """PURE: task statuses, the transition table, and what an attempt's outcome does to a task.
 
-CONTRACT §4. Nothing here does IO: callers pass ``now`` and the random draw for jitter, and
+docs/CONTRACT.md §4. Nothing here does IO: callers pass ``now`` and the random draw for jitter, and
 apply the returned :class:`Transition` with a compare-and-set write (``WHERE status = from``).
 """
 

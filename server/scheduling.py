@@ -23,7 +23,12 @@ log = logging.getLogger("errands.scheduling")
 
 
 class DueTimer:
-    """One armed job; ``fire()`` does the due work and returns the next due time, if any."""
+    """One armed job; ``fire()`` does the due work and returns the next due time, if any.
+
+    Runs never overlap, and none is lost: a run requested while one is in progress (an
+    ``arm()`` or a ``run()`` from another path) is remembered, and the run in progress runs
+    again as soon as it ends when that time has come, else arms the job for it.
+    """
 
     def __init__(self, scheduler: AsyncIOScheduler, name: str,
                  fire: Callable[[], Awaitable[datetime | None]],
@@ -34,30 +39,54 @@ class DueTimer:
         self.clock = clock
         self.armed_for: datetime | None = None
         self.last_lag = 0.0  # seconds the last firing came after its armed time (/metrics)
-        self._lock = asyncio.Lock()
+        self._running = False
+        self._requested: datetime | None = None  # earliest time asked for during a run
 
     def arm(self, at: datetime) -> None:
         """Make sure the timer fires no later than ``at``."""
+        if self._running:
+            self._request(at)
+            return
         if self.armed_for is not None and self.armed_for <= at:
             return
         self.armed_for = at
+        # The timer serialises its runs itself (above); APScheduler must never skip one.
         self.scheduler.add_job(self.run, DateTrigger(run_date=max(at, self.clock())),
                                id=f"due:{self.name}", replace_existing=True,
-                               misfire_grace_time=None, coalesce=True)
+                               misfire_grace_time=None, coalesce=True, max_instances=8)
+
+    def _request(self, at: datetime) -> None:
+        self._requested = at if self._requested is None else min(self._requested, at)
 
     async def run(self) -> None:
-        async with self._lock:
+        """Do the due work now (again, right after the run in progress if there is one)."""
+        if self._running:
+            self._request(self.clock())
+            return
+        self._running = True
+        try:
+            upcoming = await self._run_until_idle()
+        finally:
+            self._running = False
+        if upcoming is not None:
+            self.arm(upcoming)
+
+    async def _run_until_idle(self) -> datetime | None:
+        while True:
             if self.armed_for is not None:
                 self.last_lag = max(0.0, (self.clock() - self.armed_for).total_seconds())
             self.armed_for = None
+            self._requested = None
             try:
                 upcoming = await self._fire()
             except Exception:
                 log.exception("timer %s failed; trying again in 1 s", self.name)
                 upcoming = self.clock().replace(microsecond=0)
                 upcoming = datetime.fromtimestamp(upcoming.timestamp() + 1, UTC)
-            if upcoming is not None:
-                self.arm(upcoming)
+            due = [t for t in (upcoming, self._requested) if t is not None]
+            following = min(due) if due else None
+            if following is None or following > self.clock():
+                return following
 
 
 async def stop_scheduler(scheduler: AsyncIOScheduler, timeout: float = 5.0) -> None:

@@ -38,6 +38,8 @@ import msgspec
 import msgspec.inspect as mi
 
 from schemas.configs import CONFIG_TYPES
+from server import clientgen
+from server.procedures import build_router
 from server.rpc.errors import TRPCError
 from server.rpc.inputs import InputSpec
 from server.rpc.registry import Procedure, Router, Tracked
@@ -115,7 +117,7 @@ class Discriminator:
     map_name: str
 
 
-#: ``executionConfig`` typed by ``taskType`` (CONTRACT §5), from ``schemas.configs``.
+#: ``executionConfig`` typed by ``taskType`` (docs/CONTRACT.md §5), from ``schemas.configs``.
 TASK_CONFIG: Final = Discriminator("task_type", "execution_config", CONFIG_TYPES,
                                    "ExecutionConfigByTaskType")
 
@@ -531,15 +533,20 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     from pathlib import Path
 
-    from server.app import build_router  # here: the app imports this module
-
     parser = argparse.ArgumentParser(prog="gen_client", description=main.__doc__)
     parser.add_argument("--ts", action="append", default=[], metavar="FILE",
                         help="write the TypeScript AppRouter module to FILE")
     parser.add_argument("--check", action="append", default=[], metavar="FILE",
                         help="exit 1 if FILE is not what would be generated")
+    parser.add_argument("--py", metavar="FILE",
+                        help="rewrite the generated methods of the Python client FILE")
+    parser.add_argument("--check-py", metavar="FILE",
+                        help="exit 1 if the Python client FILE is stale")
     args = parser.parse_args(argv)
-    text = render_typescript(build_router())
+    router = build_router()
+    text = render_typescript(router)
+    if args.py or args.check_py:
+        return python_client(router, args.py, args.check_py)
     if not args.ts and not args.check:
         sys.stdout.write(text)
     for target in args.ts:
@@ -559,6 +566,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{target} is stale: regenerate with scripts/gen_client --ts {target}",
                   file=sys.stderr)
     return 1 if stale else 0
+
+
+def python_client(router: Router, write: str | None, check: str | None) -> int:
+    """``--py FILE`` / ``--check-py FILE`` (server/clientgen.py); 1 when stale or uncovered."""
+    from pathlib import Path
+
+    import schemas.client as client
+
+    problems = clientgen.differences(router.procedures, clientgen.builder_calls(client))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    subscriptions = {p.path for p in router.procedures.values() if p.kind == "subscription"}
+    target = Path(write or check or "")
+    current = target.read_text(encoding="utf-8")
+    fresh = clientgen.regenerate(current, client, subscriptions)
+    if write:
+        target.write_text(fresh, encoding="utf-8")
+        print(f"wrote {target}", file=sys.stderr)
+    elif fresh != current:
+        print(f"{target} is stale: regenerate with scripts/gen_client --py {target}",
+              file=sys.stderr)
+        return 1
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ tasks = sa.Table(
     sa.Column("due_at", UTCDateTime),
     # Attempts started so far; the next attempt is number attempts + 1.
     sa.Column("attempts", sa.Integer, nullable=False),
-    # How the next attempt is triggered (CONTRACT §6 triggeredBy).
+    # How the next attempt is triggered (docs/CONTRACT.md §6 triggeredBy).
     sa.Column("next_trigger", sa.String(16), nullable=False),
     sa.Column("lease_owner", sa.String(80)),
     sa.Column("lease_expires_at", UTCDateTime),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
@@ -76,5 +76,15 @@ def register(router: Router) -> None:
         """Task events (all tasks, or one with ``id``), resumable with ``lastEventId``."""
         if data.id is not None:
             await ctx.services.tasks.get(data.id)  # NOT_FOUND for an unknown id
-        return task_event_stream(ctx.services.db, ctx.services.hub, task_id=data.id,
-                                 last_event_id=data.last_event_id)
+        return _tracked(task_event_stream(ctx.services.db, ctx.services.hub, task_id=data.id,
+                                          last_event_id=data.last_event_id))
+
+
+async def _tracked(events: AsyncGenerator[tuple[str, msgspec.Raw], None]
+                   ) -> AsyncIterator[Tracked[msgspec.Raw]]:
+    """Each ``(event id, payload)`` as a tracked item, so the client can resume after it."""
+    try:
+        async for event_id, payload in events:
+            yield Tracked(event_id, payload)
+    finally:
+        await events.aclose()

@@ -1,4 +1,4 @@
-"""The tRPC v11 HTTP protocol (PROTOCOL.md): registry, errors, the ASGI app, Litestar mount."""
+"""The tRPC v11 HTTP protocol (docs/PROTOCOL.md): registry, errors, the ASGI app, Litestar mount."""
 
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import CODES, TRPCError

@@ -1,6 +1,6 @@
 """``TRPCApp``: a plain ASGI application speaking the tRPC v11 HTTP protocol for a ``Router``.
 
-What it does, in the order ``@trpc/server`` does it (PROTOCOL.md):
+What it does, in the order ``@trpc/server`` does it (docs/PROTOCOL.md):
 
 1. ``HEAD`` → 204.
 2. Request checks, each answered as ONE error object (not an array) because no call ran:

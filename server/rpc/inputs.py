@@ -21,14 +21,12 @@ from typing import Any, Final
 
 import msgspec
 
+from schemas.base import validation_issue
 from server.rpc.errors import TRPCError
 
 #: An input that was not sent at all (JSON has no ``undefined``).
 UNDEFINED: Final = msgspec.UNSET
 
-_AT: Final = " - at `"
-_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[([^\]]*)\]")
-_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(.+)`$")
 _JSON_DECODER: Final = msgspec.json.Decoder()
 _STRINGS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKETS: Final = re.compile(rb"[\[\]{}]")
@@ -44,14 +42,7 @@ _REQUIRED: Final = 3
 
 def validation_error(exc: msgspec.ValidationError) -> TRPCError:
     """``BAD_REQUEST`` naming the field, from msgspec's ``"... - at `$.a.b[0]`"`` message."""
-    message, sep, where = str(exc).partition(_AT)
-    path: list[str | int] = []
-    if sep:
-        for key, index, other in _STEP.findall(where.rstrip("`")[1:]):
-            path.append(key or (int(index) if index else other))
-    field = _FIELD.match(message)
-    if field:
-        path.append(field.group(1))
+    path, message = validation_issue(exc)
     named = ".".join(str(p) for p in path)
     return TRPCError("BAD_REQUEST", f"{named}: {message}" if named else message,
                      issues=[{"path": path, "message": message}])

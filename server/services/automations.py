@@ -23,7 +23,7 @@ from datetime import datetime
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from executors.base import Executor
+from executors.base import Executor, NewMessage
 from executors.notification import NotificationExecutor
 from executors.registry import ExecutorRegistry
 from executors.reminder import ReminderExecutor
@@ -33,7 +33,7 @@ from server.db.engine import Database
 from server.db.repositories import Row
 from server.scheduling import DueTimer
 from server.services.changes import Signals
-from server.services.delivery import DeliveryService, NewMessage
+from server.services.delivery import DeliveryService
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box

@@ -36,7 +36,6 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,12 +43,14 @@ import httpx
 import msgspec
 from sqlalchemy.exc import IntegrityError
 
+from executors.base import DeliveryAttempt, FiledMessage, NewMessage
 from outbound import NetworkGuard, OutboundError
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
+from server.db import messages as message_rows
+from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
-from server.services import automation_queries as q
 from server.services.pagination import decode_cursor, encode_cursor
 from server.services.secrets_box import SecretUnreadable
 from server.services.signing import signed_headers
@@ -61,14 +62,7 @@ _encoder = msgspec.json.Encoder()
 
 # --- pure --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Attempt:
-    """One delivery attempt's outcome."""
-
-    delivered: bool
-    retryable: bool = False
-    response_status: int | None = None
-    error: str | None = None
+Attempt = DeliveryAttempt  # one delivery attempt's outcome (executors/base.py)
 
 
 def classify(status: int) -> Attempt:
@@ -123,17 +117,9 @@ def message_view(row: Row) -> OutboundMessage:
         next_attempt_at=row.next_attempt_at if row.status == "scheduled" else None)
 
 
-@dataclass(frozen=True)
-class NewMessage:
-    kind: str
-    webhook_id: str
-    body: str
-    send_at: datetime
-    dedupe_key: str
-    task_id: str | None = None
-    recipient: str | None = None
-    subject: str | None = None
-    data: Any = None
+def filed(row: Row) -> FiledMessage:
+    return FiledMessage(id=row.id, status=row.status, send_at=row.send_at,
+                        response_status=row.response_status, delivered_at=row.delivered_at)
 
 
 def _ignore_time(_at: datetime) -> None:
@@ -143,6 +129,8 @@ def _ignore_time(_at: datetime) -> None:
 # --- the service -----------------------------------------------------------------------------
 
 class DeliveryService:
+    """The server's :class:`~executors.base.Outbox`, and the delivery timer's work."""
+
     def __init__(self, db: Database, http: httpx.AsyncClient, guard: NetworkGuard,
                  webhooks: WebhookService, clock: Callable[[], datetime], *,
                  retry_delays: Sequence[float], timeout_seconds: float,
@@ -164,21 +152,24 @@ class DeliveryService:
 
     # --- filing ----------------------------------------------------------------------------
 
-    async def file(self, msg: NewMessage) -> Row:
+    async def file(self, msg: NewMessage) -> FiledMessage:
         """Store a message due at ``send_at`` (idempotent on ``dedupe_key``) and arm the timer.
 
         A second call with the same ``dedupe_key`` returns the first message unchanged.
         """
+        return filed(await self._file(msg))
+
+    async def _file(self, msg: NewMessage) -> Row:
         now = self.clock()
         try:
             async with self.db.write() as conn:
-                existing = await q.message_get_by_dedupe_key(conn, msg.dedupe_key)
+                existing = await message_rows.message_get_by_dedupe_key(conn, msg.dedupe_key)
                 if existing is not None:
                     return existing
-                row = await q.message_insert(conn, self._values(msg, now, "scheduled"))
+                row = await message_rows.message_insert(conn, self._values(msg, now, "scheduled"))
         except IntegrityError:  # another node filed it between our read and insert
             async with self.db.read() as conn:
-                found = await q.message_get_by_dedupe_key(conn, msg.dedupe_key)
+                found = await message_rows.message_get_by_dedupe_key(conn, msg.dedupe_key)
             if found is None:
                 raise
             return found
@@ -195,7 +186,7 @@ class DeliveryService:
             "updated_at": now, "dedupe_key": msg.dedupe_key,
         }
 
-    async def send_now(self, msg: NewMessage) -> tuple[Row, Attempt]:
+    async def send_now(self, msg: NewMessage) -> tuple[FiledMessage, Attempt]:
         """Deliver ``msg`` now, once, for a task's attempt (no timer retries).
 
         The same ``dedupe_key`` reuses the same message: a message already delivered is not
@@ -204,19 +195,19 @@ class DeliveryService:
         now = self.clock()
         claim = new_id("clm")
         async with self.db.write() as conn:
-            row = await q.message_get_by_dedupe_key(conn, msg.dedupe_key)
+            row = await message_rows.message_get_by_dedupe_key(conn, msg.dedupe_key)
             if row is None:
-                row = await q.message_insert(conn, {
+                row = await message_rows.message_insert(conn, {
                     **self._values(msg, now, "queued"), "claim_id": claim,
                     "claimed_until": now + self.lease})
             elif row.status == "delivered":
-                return row, Attempt(True, response_status=row.response_status)
+                return filed(row), Attempt(True, response_status=row.response_status)
             else:
-                claimed = await q.message_claim(conn, row.id, ["scheduled", "queued", "failed"],
-                                                claim, now, now + self.lease)
+                claimed = await message_rows.message_claim(
+                    conn, row.id, ["scheduled", "queued", "failed"], claim, now, now + self.lease)
                 if claimed is None:
-                    return row, Attempt(False, retryable=True,
-                                        error="the message is being delivered elsewhere")
+                    return filed(row), Attempt(
+                        False, retryable=True, error="the message is being delivered elsewhere")
                 row = claimed
         try:
             attempt = await self._attempt(row)
@@ -225,7 +216,7 @@ class DeliveryService:
             await asyncio.shield(self._record(row, claim, interrupted, retry_delays=None))
             raise
         recorded = await self._record(row, claim, attempt, retry_delays=None)
-        return recorded or row, attempt
+        return filed(recorded or row), attempt
 
     # --- the timer -------------------------------------------------------------------------
 
@@ -234,9 +225,9 @@ class DeliveryService:
         now = self.clock()
         claim = new_id("clm")
         async with self.db.write() as conn:
-            released = await q.message_release_stale(
+            released = await message_rows.message_release_stale(
                 conn, now, all_claims=self._first_fire and self.db.is_sqlite)
-            rows = await q.message_claim_due(conn, dialect=self.db.dialect, now=now,
+            rows = await message_rows.message_claim_due(conn, dialect=self.db.dialect, now=now,
                                              claim_id=claim, until=now + self.lease,
                                              limit=self.batch)
         if released:
@@ -249,7 +240,7 @@ class DeliveryService:
         if len(rows) == self.batch:
             return self.clock()
         async with self.db.read() as conn:
-            return await q.message_next_due_at(conn)
+            return await message_rows.message_next_due_at(conn)
 
     async def _deliver(self, row: Row, claim: str) -> None:
         try:
@@ -297,9 +288,9 @@ class DeliveryService:
         values = attempt_values(attempt, attempts_before=row.attempts, send_at=row.send_at,
                                 now=now, retry_delays=retry_delays)
         async with self.db.write() as conn:
-            recorded = await q.message_finish(conn, row.id, claim, values)
+            recorded = await message_rows.message_finish(conn, row.id, claim, values)
             if recorded is not None and attempt.delivered:
-                await q.webhook_touch(conn, row.webhook_id, now)
+                await webhook_rows.webhook_touch(conn, row.webhook_id, now)
         self.outcomes[outcome_of(recorded)] += 1
         if recorded is None:
             log.warning("message %s changed hands during delivery; attempt not recorded", row.id)
@@ -321,7 +312,7 @@ class DeliveryService:
     async def page(self, query: MessageList) -> MessagePage:
         after = decode_cursor(query.cursor, procedure="messages.list") if query.cursor else None
         async with self.db.read() as conn:
-            rows = await q.message_list(conn, task_id=query.task_id,
+            rows = await message_rows.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,
                                         limit=query.limit + 1, after=after)
         more = len(rows) > query.limit

@@ -1,4 +1,4 @@
-"""Reports computed in SQL over a period ``[from, to)`` (report_generation, CONTRACT §5).
+"""Reports computed in SQL over a period ``[from, to)`` (report_generation, docs/CONTRACT.md §5).
 
 - ``task_summary``: tasks CREATED in the period — ``total``, ``byStatus``, ``byType``,
   ``byPriority``.
@@ -20,50 +20,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from server.db import reports as report_sql
 from server.db.engine import Database
-from server.db.tables import outbound_messages as messages
-from server.db.tables import task_executions, tasks, webhooks
-
-PERCENTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-async def _counts(conn: AsyncConnection, column: sa.ColumnElement[Any],
-                  where: sa.ColumnElement[bool]) -> dict[str, int]:
-    stmt = sa.select(column, sa.func.count()).where(where).group_by(column).order_by(column)
-    return {str(key): int(n) for key, n in await conn.execute(stmt)}
-
-
-async def _percentiles(conn: AsyncConnection, value: sa.ColumnElement[Any],
-                       group: sa.ColumnElement[Any] | None, source: Any,
-                       where: sa.ColumnElement[bool],
-                       names: tuple[tuple[str, float], ...] = PERCENTILES
-                       ) -> dict[str | None, dict[str, int | None]]:
-    """Nearest-rank percentiles of ``value`` per ``group`` (or overall, key None)."""
-    partition = [group] if group is not None else []
-    ranked = (sa.select(
-        (group if group is not None else sa.literal(None)).label("grp"),
-        value.label("v"),
-        sa.func.row_number().over(partition_by=partition, order_by=value).label("rn"),
-        sa.func.count().over(partition_by=partition).label("n"))
-        .select_from(source).where(where, value.is_not(None)).subquery())
-    stmt = sa.select(ranked.c.grp, *[
-        sa.func.min(sa.case((ranked.c.rn >= p * ranked.c.n, ranked.c.v))).label(name)
-        for name, p in names]).group_by(ranked.c.grp)
-    out: dict[str | None, dict[str, int | None]] = {}
-    for row in await conn.execute(stmt):
-        out[row.grp] = {name: None if row[i + 1] is None else int(row[i + 1])
-                        for i, (name, _) in enumerate(names)}
-    return out
 
 
 class ReportService:
+    """The server's :class:`~executors.base.ReportSource`."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -72,85 +35,15 @@ class ReportService:
         """``(data, summary)`` for ``report_type`` over ``[start, end)``."""
         async with self.db.read() as conn:
             if report_type == "task_summary":
-                data = await task_summary(conn, start, end)
+                data = await report_sql.task_summary(conn, start, end)
                 return data, summarize_tasks(data, start, end)
             if report_type == "execution_stats":
-                data = await execution_stats(conn, start, end)
+                data = await report_sql.execution_stats(conn, start, end)
                 return data, summarize_executions(data, start, end)
             if report_type == "webhook_activity":
-                data = await webhook_activity(conn, start, end)
+                data = await report_sql.webhook_activity(conn, start, end)
                 return data, summarize_webhooks(data, start, end)
         raise ValueError(f"unknown report type {report_type!r}")
-
-
-async def task_summary(conn: AsyncConnection, start: datetime, end: datetime
-                       ) -> dict[str, Any]:
-    period = sa.and_(tasks.c.created_at >= start, tasks.c.created_at < end)
-    by_status = await _counts(conn, tasks.c.status, period)
-    return {"total": sum(by_status.values()), "byStatus": by_status,
-            "byType": await _counts(conn, tasks.c.task_type, period),
-            "byPriority": await _counts(conn, tasks.c.priority, period)}
-
-
-async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime
-                          ) -> dict[str, Any]:
-    te = task_executions
-    source = te.join(tasks, tasks.c.id == te.c.task_id)
-    where = sa.and_(te.c.started_at >= start, te.c.started_at < end, te.c.status != "running")
-    totals = sa.select(tasks.c.task_type, sa.func.count().label("n"),
-                       sa.func.sum(sa.case((te.c.status == "success", 1), else_=0)).label("ok")
-                       ).select_from(source).where(where).group_by(tasks.c.task_type)
-    failures = (sa.select(tasks.c.task_type, sa.func.coalesce(te.c.error_type, te.c.status),
-                          sa.func.count()).select_from(source)
-                .where(where, te.c.status != "success")
-                .group_by(tasks.c.task_type, sa.func.coalesce(te.c.error_type, te.c.status)))
-    by_type: dict[str, dict[str, Any]] = {}
-    for task_type, n, ok in await conn.execute(totals):
-        n, ok = int(n), int(ok or 0)
-        by_type[task_type] = {"attempts": n, "succeeded": ok, "failed": n - ok,
-                              "successRate": _rate(ok, n), "durationMs": {},
-                              "failuresByErrorType": {}}
-    for task_type, error_type, n in await conn.execute(failures):
-        by_type[task_type]["failuresByErrorType"][str(error_type)] = int(n)
-    durations = await _percentiles(conn, te.c.duration_ms, tasks.c.task_type, source, where)
-    overall = await _percentiles(conn, te.c.duration_ms, None, source, where)
-    for task_type, entry in by_type.items():
-        entry["durationMs"] = durations.get(task_type, {name: None for name, _ in PERCENTILES})
-    attempts = sum(e["attempts"] for e in by_type.values())
-    succeeded = sum(e["succeeded"] for e in by_type.values())
-    return {"attempts": attempts, "succeeded": succeeded, "failed": attempts - succeeded,
-            "successRate": _rate(succeeded, attempts),
-            "durationMs": overall.get(None, {name: None for name, _ in PERCENTILES}),
-            "byType": dict(sorted(by_type.items()))}
-
-
-async def webhook_activity(conn: AsyncConnection, start: datetime, end: datetime
-                           ) -> dict[str, Any]:
-    m = messages
-    period = sa.and_(m.c.created_at >= start, m.c.created_at < end)
-    by_status = await _counts(conn, m.c.status, period)
-    attempts = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.c.attempts), 0))
-                                   .where(period))).scalar()
-    delivered = sa.and_(period, m.c.status == "delivered")
-    agg = (await conn.execute(sa.select(sa.func.avg(m.c.latency_ms), sa.func.max(m.c.latency_ms))
-                              .where(delivered, m.c.latency_ms.is_not(None)))).one()
-    pct = await _percentiles(conn, m.c.latency_ms, None, m, delivered,
-                             (("p50", 0.5), ("p95", 0.95)))
-    latency: dict[str, Any] = {"avg": None if agg[0] is None else round(float(agg[0]), 1),
-                               **pct.get(None, {"p50": None, "p95": None}),
-                               "max": None if agg[1] is None else int(agg[1])}
-    failed = sa.func.sum(sa.case((m.c.status == "failed", 1), else_=0))
-    ok = sa.func.sum(sa.case((m.c.status == "delivered", 1), else_=0))
-    failing_stmt = (sa.select(m.c.webhook_id, webhooks.c.name, failed.label("failed"),
-                              ok.label("delivered"))
-                    .select_from(m.outerjoin(webhooks, webhooks.c.id == m.c.webhook_id))
-                    .where(period).group_by(m.c.webhook_id, webhooks.c.name)
-                    .having(failed > 0).order_by(failed.desc(), m.c.webhook_id))
-    failing = [{"webhookId": r.webhook_id, "name": r.name, "failed": int(r.failed),
-                "delivered": int(r.delivered)} for r in await conn.execute(failing_stmt)]
-    return {"total": sum(by_status.values()), "byStatus": by_status,
-            "byKind": await _counts(conn, m.c.kind, period), "attempts": int(attempts or 0),
-            "deliveryLatencyMs": latency, "failingWebhooks": failing}
 
 
 # --- summaries (pure) ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ScheduleService: cron schedules that create tasks (CONTRACT §2).
+"""ScheduleService: cron schedules that create tasks (docs/CONTRACT.md §2).
 
 - ``create`` validates ``cron`` and ``timezone`` (BAD_REQUEST naming the field; an expression
   that never fires is refused too) and the template ``task`` exactly as ``tasks.create`` would
@@ -34,11 +34,11 @@ from schemas.secrets import mask_config
 from schemas.tasks import TaskCreate
 from schemas.workflows import SchedulePreview, SchedulePreviewInput
 from server import cron
+from server.db import schedules as schedule_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.errors import InvalidInput, NotFound
 from server.ids import new_id
-from server.services import automation_queries as q
 from server.services.audit import SYSTEM, Actor, record
 from server.services.tasks import TaskService, decode_config
 
@@ -124,7 +124,7 @@ class ScheduleService:
         if first is None:
             raise InvalidInput.at(["cron"], "never fires")
         async with self.db.write() as conn:
-            row = await q.schedule_insert(conn, {
+            row = await schedule_rows.schedule_insert(conn, {
                 "id": new_id("sch"), "name": data.name, "cron": data.cron,
                 "timezone": data.timezone, "task": msgspec.to_builtins(data.task),
                 "enabled": True, "missed_run_policy": data.missed_run_policy,
@@ -138,12 +138,12 @@ class ScheduleService:
 
     async def list(self) -> list[Schedule]:
         async with self.db.read() as conn:
-            return [schedule_view(r) for r in await q.schedule_list(conn)]
+            return [schedule_view(r) for r in await schedule_rows.schedule_list(conn)]
 
     async def pause(self, schedule_id: str, actor: Actor = SYSTEM) -> Schedule:
         now = self.clock()
         async with self.db.write() as conn:
-            row = await q.schedule_set_enabled_if(conn, schedule_id, was=True, values={
+            row = await schedule_rows.schedule_set_enabled_if(conn, schedule_id, was=True, values={
                 "enabled": False, "next_run_at": None, "updated_at": now})
             row = row or await self._get(conn, schedule_id)
             await record(conn, actor, "schedules.pause", "schedule", row.id, {}, now)
@@ -154,7 +154,7 @@ class ScheduleService:
         async with self.db.write() as conn:
             current = await self._get(conn, schedule_id)
             spec, tz = self._parse(current.cron, current.timezone)
-            row = await q.schedule_set_enabled_if(conn, schedule_id, was=False, values={
+            row = await schedule_rows.schedule_set_enabled_if(conn, schedule_id, was=False, values={
                 "enabled": True, "next_run_at": cron.next_fire(spec, tz, now),
                 "updated_at": now})
             row = row or await self._get(conn, schedule_id)
@@ -165,7 +165,7 @@ class ScheduleService:
 
     async def delete(self, schedule_id: str, actor: Actor = SYSTEM) -> Schedule:
         async with self.db.write() as conn:
-            row = await q.schedule_delete(conn, schedule_id)
+            row = await schedule_rows.schedule_delete(conn, schedule_id)
             if row is None:
                 raise NotFound(f"no schedule with id {schedule_id!r}")
             await record(conn, actor, "schedules.delete", "schedule", row.id, {},
@@ -187,7 +187,7 @@ class ScheduleService:
 
     @staticmethod
     async def _get(conn: Any, schedule_id: str) -> Row:
-        row = await q.schedule_get(conn, schedule_id)
+        row = await schedule_rows.schedule_get(conn, schedule_id)
         if row is None:
             raise NotFound(f"no schedule with id {schedule_id!r}")
         return row
@@ -198,7 +198,7 @@ class ScheduleService:
         """Run every schedule whose slot has come; returns the next slot of any schedule."""
         now = self.clock()
         async with self.db.read() as conn:
-            due = await q.schedule_due(conn, now, BATCH)
+            due = await schedule_rows.schedule_due(conn, now, BATCH)
         for row in due:
             try:
                 await self._run(row, now)
@@ -207,7 +207,7 @@ class ScheduleService:
         if len(due) == BATCH:
             return self.clock()
         async with self.db.read() as conn:
-            return await q.schedule_next_due_at(conn)
+            return await schedule_rows.schedule_next_due_at(conn)
 
     async def _run(self, row: Row, now: datetime) -> None:
         spec, tz = cron.parse(row.cron), cron.zone(row.timezone)
@@ -226,6 +226,6 @@ class ScheduleService:
             log.info("schedule %s: skipping slot %s missed while the server was down",
                      row.id, slot)
         async with self.db.write() as conn:
-            await q.schedule_advance_if(conn, row.id, row.next_run_at, {
+            await schedule_rows.schedule_advance_if(conn, row.id, row.next_run_at, {
                 "next_run_at": cron.next_fire(spec, tz, now),
                 "last_run_at": slot if run else row.last_run_at, "updated_at": now})

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from executors.base import NewMessage
 from server import lifecycle
 from server.db import workflows as wf
 from server.db.repositories import Row
 from server.lifecycle import Status
 from server.services.audit import SYSTEM
 from server.services.changes import Writer
-from server.services.delivery import DeliveryService, NewMessage
+from server.services.delivery import DeliveryService
 
 log = logging.getLogger("errands.stalls")
 

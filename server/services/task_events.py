@@ -1,8 +1,9 @@
 """The ``tasks.onChange`` stream: replay from ``task_events`` after a resume point, then live.
 
-Every item carries its event id; a client that reconnects with ``lastEventId`` gets exactly
-the events after it (events are kept for EVENT_RETENTION; older resume points replay what is
-left). Items are sent as pre-encoded JSON (``msgspec.Raw``): no re-encoding per subscriber.
+Every item is ``(event id, payload)`` (sent as the SSE id and data); a client that
+reconnects with ``lastEventId`` gets exactly the events after it (events are kept for
+EVENT_RETENTION; older resume points replay what is left). Items are sent as pre-encoded
+JSON (``msgspec.Raw``): no re-encoding per subscriber.
 
 Stored events are compact (:class:`StoredEvent`): the event type, the task's changing fields
 (status, reason, errors, times) and the attempt's (status, error, times) — not the whole task
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,6 @@ from server.db.engine import Database
 from server.db.repositories import Row
 from server.errors import InvalidInput
 from server.events import EventHub, PublishedEvent
-from server.rpc.registry import Tracked
 from server.services.views import execution_view, task_view
 
 log = logging.getLogger("errands.events")
@@ -142,7 +142,7 @@ def _parse_event_id(value: str | None) -> int | None:
 
 async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
                             last_event_id: str | None
-                            ) -> AsyncIterator[Tracked[msgspec.Raw]]:
+                            ) -> AsyncGenerator[tuple[str, msgspec.Raw], None]:
     after = _parse_event_id(last_event_id)
     sub = hub.subscribe(task_id)
     try:
@@ -152,8 +152,8 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
                 async with db.read() as conn:
                     rows = await repo.events_after(conn, last, task_id=task_id)
                     events = await expand_events(conn, rows)
-                for event in events:
-                    yield Tracked(str(event.id), msgspec.Raw(event.payload))
+                for item in events:
+                    yield str(item.id), msgspec.Raw(item.payload)
                 if rows:
                     last = rows[-1].id
                 if len(rows) < 1000:
@@ -167,15 +167,15 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
                 async with db.read() as conn:
                     rows = await repo.events_after(conn, last, task_id=task_id)
                     events = await expand_events(conn, rows)
-                for event in events:
-                    yield Tracked(str(event.id), msgspec.Raw(event.payload))
+                for item in events:
+                    yield str(item.id), msgspec.Raw(item.payload)
                 if rows:
                     last = rows[-1].id
                 continue
             if event.id <= last:
                 continue
             last = event.id
-            yield Tracked(str(event.id), msgspec.Raw(event.payload))
+            yield str(event.id), msgspec.Raw(event.payload)
     finally:
         hub.unsubscribe(sub)
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
+from schemas.base import validation_issue
 from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
 from schemas.tasks import Task, TaskCreate, TaskExecution, TaskList, TaskPage
 from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
@@ -35,7 +36,6 @@ from server.errors import (
 )
 from server.ids import new_id
 from server.lifecycle import Status
-from server.rpc.inputs import validation_error
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.pagination import decode_cursor, encode_cursor
@@ -50,9 +50,8 @@ def decode_config(task_type: str, raw: dict[str, Any],
     try:
         return msgspec.convert(raw, CONFIG_TYPES[task_type])
     except msgspec.ValidationError as exc:
-        found = validation_error(exc).issues or []
-        raise _issues_error([Issue(tuple(i["path"]), i["message"]) for i in found],
-                            prefix) from None
+        path, message = validation_issue(exc)
+        raise _issues_error([Issue(tuple(path), message)], prefix) from None
 
 
 def _issues_error(issues: list[Issue],

@@ -18,11 +18,11 @@ import httpx
 
 from schemas.base import IdOutput
 from schemas.webhooks import Webhook, WebhookCreate, WebhookCreated
+from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.errors import InvalidInput, NotFound
 from server.ids import new_id
-from server.services import automation_queries as q
 from server.services import signing
 from server.services.audit import SYSTEM, Actor, record
 from server.services.secrets_box import SecretBox
@@ -70,7 +70,7 @@ class WebhookService:
             raise InvalidInput.at(["secret"], str(exc)) from None
         webhook_id = new_id("whk")
         async with self.db.write() as conn:
-            row = await q.webhook_insert(conn, {
+            row = await webhook_rows.webhook_insert(conn, {
                 "id": webhook_id, "name": data.name, "url": url, "active": True,
                 "secret_sealed": self.box.seal(secret, context=webhook_id),
                 "created_at": self.clock(), "last_delivery_at": None})
@@ -83,11 +83,11 @@ class WebhookService:
 
     async def list(self) -> list[Webhook]:
         async with self.db.read() as conn:
-            return [webhook_view(r) for r in await q.webhook_list(conn)]
+            return [webhook_view(r) for r in await webhook_rows.webhook_list(conn)]
 
     async def delete(self, webhook_id: str, actor: Actor = SYSTEM) -> IdOutput:
         async with self.db.write() as conn:
-            if not await q.webhook_delete(conn, webhook_id):
+            if not await webhook_rows.webhook_delete(conn, webhook_id):
                 raise NotFound(f"no webhook with id {webhook_id!r}")
             await record(conn, actor, "webhooks.delete", "webhook", webhook_id, {},
                          self.clock())
@@ -95,7 +95,7 @@ class WebhookService:
 
     async def exists(self, webhook_id: str) -> bool:
         async with self.db.read() as conn:
-            return await q.webhook_get(conn, webhook_id) is not None
+            return await webhook_rows.webhook_get(conn, webhook_id) is not None
 
     async def target(self, webhook_id: str) -> SigningTarget | None:
         """URL and signing key, or None when the webhook is gone.
@@ -103,7 +103,7 @@ class WebhookService:
         Raises SecretUnreadable when the server's key cannot open the stored secret.
         """
         async with self.db.read() as conn:
-            row = await q.webhook_get(conn, webhook_id)
+            row = await webhook_rows.webhook_get(conn, webhook_id)
         if row is None:
             return None
         secret = self.box.open(row.secret_sealed, context=row.id)

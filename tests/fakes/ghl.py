@@ -1,4 +1,4 @@
-"""A fake HighLevel API v2 over real HTTP on 127.0.0.1, enforcing GHL.md.
+"""A fake HighLevel API v2 over real HTTP on 127.0.0.1, enforcing docs/GHL.md.
 
 Use it from any test (sync or async: it serves from its own thread)::
 

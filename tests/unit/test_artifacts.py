@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from executors.base import ArtifactSink
+from executors.base import ArtifactSink, ExecutionContext, PermanentError
 from server.artifacts import FileArtifactStore
 
 
@@ -36,9 +36,28 @@ async def test_ids_are_unique_and_url_prefix_is_honoured(tmp_path: Path) -> None
     assert first.url == f"/files/{first.id}"
 
 
-def test_store_satisfies_the_executor_sink_protocol(tmp_path: Path) -> None:
-    sink: ArtifactSink = FileArtifactStore(tmp_path)
-    assert sink is not None
+def _context(sink: ArtifactSink | None) -> ExecutionContext:
+    return ExecutionContext(task_id="t_1", execution_id="exe_1", attempt_number=1,
+                            triggered_by="create", worker_id="w", clock=lambda: datetime.now(UTC),
+                            artifacts_sink=sink)
+
+
+async def test_an_executor_saves_through_the_store_and_the_attempt_lists_it(
+        tmp_path: Path) -> None:
+    store = FileArtifactStore(tmp_path)
+    ctx = _context(store)
+    artifact = await ctx.save_artifact(kind="screenshot", content_type="image/png",
+                                       data=b"png", name="failure")
+    assert ctx.artifacts == [artifact]
+    opened = store.open(artifact.id)
+    assert opened is not None and opened[0].read_bytes() == b"png"
+
+
+async def test_saving_without_a_store_is_a_permanent_config_error() -> None:
+    ctx = _context(None)
+    with pytest.raises(PermanentError) as raised:
+        await ctx.save_artifact(kind="report", content_type="text/plain", data=b"x")
+    assert raised.value.error_type == "config" and ctx.artifacts == []
 
 
 @pytest.mark.parametrize("artifact_id", [

@@ -1,4 +1,4 @@
-"""The fake HighLevel server holds to GHL.md (sync client: the fake serves from its thread)."""
+"""The fake HighLevel server holds to docs/GHL.md (sync client: the fake serves from its thread)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 
 import pytest
 
@@ -30,9 +31,17 @@ async def take(b: LocalRateBudget, n: int, location: str = "L") -> None:
         await b.acquire(location)
 
 
-def test_it_is_a_rate_budget() -> None:
-    b: RateBudget = LocalRateBudget()
-    assert isinstance(b, LocalRateBudget)
+def test_local_budget_has_every_method_of_the_protocol_with_its_signature() -> None:
+    """The executor calls a RateBudget; a method renamed, made sync or given other parameters
+    in LocalRateBudget would only break at run time (a Protocol is not checked at runtime)."""
+    wanted = [name for name, member in vars(RateBudget).items()
+              if callable(member) and not name.startswith("_")]
+    assert sorted(wanted) == ["acquire", "observe", "penalize", "release"]
+    for name in wanted:
+        expected, actual = getattr(RateBudget, name), getattr(LocalRateBudget, name)
+        assert inspect.iscoroutinefunction(actual) == inspect.iscoroutinefunction(expected), name
+        assert [(p.name, p.kind) for p in inspect.signature(actual).parameters.values()] == [
+            (p.name, p.kind) for p in inspect.signature(expected).parameters.values()], name
 
 
 def test_capacity_keeps_a_margin() -> None:

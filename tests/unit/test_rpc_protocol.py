@@ -133,7 +133,7 @@ def test_json_exchanges_match_the_captures(client: httpx.Client, title: str) -> 
     capture = CAPTURED[title]
     response = send(client, capture)
     assert response.status_code == capture.status
-    # PROTOCOL.md: always application/json (the standalone adapter said text/plain for some)
+    # docs/PROTOCOL.md: always application/json (the standalone adapter said text/plain for some)
     assert_json_headers(response)
     assert response.headers.get("allow") == capture.response_headers.get("allow")
     expected = json.loads(capture.response_body)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import msgspec
 import pytest
 
-from server.app import build_router
+from server.procedures import build_router
 from server.rpc.registry import Router, Tracked
 from server.typegen import Discriminator, main, render_typescript
 

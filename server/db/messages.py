@@ -1,8 +1,7 @@
-"""Queries for webhooks, outbound messages and schedules — one function per statement.
+"""Queries on ``outbound_messages``, one function per statement, named noun first.
 
-Named noun first like server/db/repositories.py. Every status write is compare-and-set: it
-names what it expects (status, claim, next run) and returns the new row, or ``None`` when
-another writer got there first.
+Every status write is compare-and-set: it names what it expects (status, claim) and returns
+the new row, or ``None`` when another writer got there first.
 """
 
 from __future__ import annotations
@@ -16,37 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.repositories import Row
 from server.db.tables import outbound_messages as messages
-from server.db.tables import schedules, webhooks
-
-# --- webhooks --------------------------------------------------------------------------------
-
-
-async def webhook_insert(conn: AsyncConnection, values: dict[str, Any]) -> Row:
-    row: Row = (await conn.execute(webhooks.insert().values(**values).returning(webhooks))).one()
-    return row
-
-
-async def webhook_get(conn: AsyncConnection, webhook_id: str) -> Row | None:
-    return (await conn.execute(sa.select(webhooks).where(webhooks.c.id == webhook_id))
-            ).one_or_none()
-
-
-async def webhook_list(conn: AsyncConnection) -> list[Row]:
-    stmt = sa.select(webhooks).order_by(webhooks.c.created_at, webhooks.c.id)
-    return list((await conn.execute(stmt)).all())
-
-
-async def webhook_delete(conn: AsyncConnection, webhook_id: str) -> bool:
-    result = await conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id))
-    return bool(result.rowcount)
-
-
-async def webhook_touch(conn: AsyncConnection, webhook_id: str, at: datetime) -> None:
-    await conn.execute(webhooks.update().where(webhooks.c.id == webhook_id)
-                       .values(last_delivery_at=at))
-
-
-# --- outbound messages -----------------------------------------------------------------------
 
 
 async def message_insert(conn: AsyncConnection, values: dict[str, Any]) -> Row:
@@ -147,61 +115,3 @@ async def message_next_due_at(conn: AsyncConnection) -> datetime | None:
     found = [t for t in ((await conn.execute(due)).scalar(), (await conn.execute(stale)).scalar())
              if t is not None]
     return min(found) if found else None
-
-
-# --- schedules -------------------------------------------------------------------------------
-
-
-async def schedule_insert(conn: AsyncConnection, values: dict[str, Any]) -> Row:
-    row: Row = (await conn.execute(schedules.insert().values(**values).returning(schedules))
-                ).one()
-    return row
-
-
-async def schedule_get(conn: AsyncConnection, schedule_id: str) -> Row | None:
-    return (await conn.execute(sa.select(schedules).where(schedules.c.id == schedule_id))
-            ).one_or_none()
-
-
-async def schedule_list(conn: AsyncConnection) -> list[Row]:
-    stmt = sa.select(schedules).order_by(schedules.c.created_at, schedules.c.id)
-    return list((await conn.execute(stmt)).all())
-
-
-async def schedule_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Row]:
-    stmt = (sa.select(schedules)
-            .where(schedules.c.enabled.is_(True), schedules.c.next_run_at <= now)
-            .order_by(schedules.c.next_run_at).limit(limit))
-    return list((await conn.execute(stmt)).all())
-
-
-async def schedule_next_due_at(conn: AsyncConnection) -> datetime | None:
-    stmt = sa.select(sa.func.min(schedules.c.next_run_at)).where(schedules.c.enabled.is_(True))
-    value: datetime | None = (await conn.execute(stmt)).scalar()
-    return value
-
-
-async def schedule_advance_if(conn: AsyncConnection, schedule_id: str, expected_next: datetime,
-                              values: dict[str, Any]) -> Row | None:
-    """CAS on (enabled, next_run_at): one node moves a schedule past a slot."""
-    stmt = (schedules.update()
-            .where(schedules.c.id == schedule_id, schedules.c.enabled.is_(True),
-                   schedules.c.next_run_at == expected_next)
-            .values(**values).returning(schedules))
-    row: Row | None = (await conn.execute(stmt)).one_or_none()
-    return row
-
-
-async def schedule_set_enabled_if(conn: AsyncConnection, schedule_id: str, *, was: bool,
-                                  values: dict[str, Any]) -> Row | None:
-    """CAS on ``enabled``: pause (was True) or resume (was False)."""
-    stmt = (schedules.update()
-            .where(schedules.c.id == schedule_id, schedules.c.enabled.is_(was))
-            .values(**values).returning(schedules))
-    row: Row | None = (await conn.execute(stmt)).one_or_none()
-    return row
-
-
-async def schedule_delete(conn: AsyncConnection, schedule_id: str) -> Row | None:
-    stmt = schedules.delete().where(schedules.c.id == schedule_id).returning(schedules)
-    return (await conn.execute(stmt)).one_or_none()

@@ -1,0 +1,234 @@
+"""The core in process, on real SQLite files and PostgreSQL, with a clock the test moves.
+
+No server subprocess and no sleeping for time: the runner, the group-commit Writer and the
+task service are built as server/app.py builds them, around an executor the test scripts
+(the Executor seam of executors/base.py). Waiting is for events (a task reaching a status),
+bounded by ``asyncio.wait_for`` only so that a bug fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import msgspec
+import pytest
+
+from executors.base import (
+    ExecutionContext,
+    ExecutionResult,
+    Issue,
+    PermanentError,
+    RetryableError,
+    TaskSpec,
+)
+from executors.registry import ExecutorRegistry
+from schemas.tasks import TaskCreate
+from server.db import repositories as repo
+from server.db.engine import Database
+from server.events import PublishedEvent
+from server.retry import RetryPolicy, backoff_seconds
+from server.runner import Runner, RunnerConfig
+from server.services.changes import ChangeSet, Signals, Writer
+from server.services.tasks import TaskService
+
+T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
+POLICY = RetryPolicy(2.0)
+
+
+class Clock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class ScriptedExecutor:
+    """``api_call`` whose attempts follow ``script``: an exception to raise or an output."""
+
+    task_type: ClassVar[str] = "api_call"
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = script
+        self.seen: list[tuple[str, int, str]] = []
+
+    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+        return []
+
+    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+        self.seen.append((task.id, ctx.attempt_number, ctx.triggered_by))
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return ExecutionResult(step, summary="done")
+
+
+@dataclass
+class Core:
+    db: Database
+    clock: Clock
+    writer: Writer
+    tasks: TaskService
+    runner: Runner
+    statuses: dict[str, list[str]] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_publish(self, events: list[PublishedEvent]) -> None:
+        for event in events:
+            status = _status_of(event.payload)
+            seen = self.statuses.setdefault(event.task_id, [])
+            if not seen or seen[-1] != status:
+                seen.append(status)
+        self.changed.set()
+
+    async def until(self, task_id: str, status: str) -> None:
+        async def wait() -> None:
+            while status not in self.statuses.get(task_id, []):
+                self.changed.clear()
+                await self.changed.wait()
+        await asyncio.wait_for(wait(), 10)
+
+    async def promote_due(self) -> None:
+        """What the task timer does when it fires (server/app.py)."""
+        async with self.writer.transaction() as cs:
+            for row in await repo.task_promote_due(cs.conn, cs.now):
+                cs.emit("status", row)
+
+
+def _status_of(payload: bytes) -> str:
+    decoded: dict[str, Any] = msgspec.json.decode(payload)
+    return str(decoded["task"]["status"])
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    await db.migrate()
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def build(database: Database) -> Callable[[ScriptedExecutor], Core]:
+    def make(executor: ScriptedExecutor) -> Core:
+        clock = Clock()
+        signals = Signals()
+        writer = Writer(database, signals, clock)
+        registry = ExecutorRegistry([executor])
+        tasks = TaskService(database, writer, registry, review_required_types=frozenset(),
+                            clock=clock)
+        runner = Runner(db=database, writer=writer, executors=registry,
+                        config=RunnerConfig(concurrency=4, lease_seconds=30, poll_seconds=60,
+                                            retry=POLICY),
+                        clock=clock, worker_id="test-worker", draw=lambda: 1.0)
+        core = Core(database, clock, writer, tasks, runner)
+        signals.publish = core.on_publish
+        signals.wake_runner = runner.wake
+        return core
+    return make
+
+
+def _task(title: str, **extra: Any) -> TaskCreate:
+    return TaskCreate(title=title, task_type="api_call",
+                      execution_config={"apiEndpoint": "https://example.test/"}, **extra)
+
+
+async def test_runner_claims_records_schedules_a_retry_and_succeeds_on_it(
+        build: Callable[[ScriptedExecutor], Core]) -> None:
+    executor = ScriptedExecutor([RetryableError("upstream 503"), {"ok": True}])
+    core = build(executor)
+    await core.runner.start()
+    try:
+        task = await core.tasks.create(_task("flaky"))
+        await core.until(task.id, "scheduled")  # the failed attempt scheduled a retry
+        async with core.db.read() as conn:
+            row = await repo.task_get(conn, task.id)
+        assert row is not None
+        delay = backoff_seconds(1, POLICY, 1.0)
+        assert (row.error_count, row.next_trigger, row.last_error) == (1, "retry", "upstream 503")
+        assert row.due_at == T0 + timedelta(seconds=delay)
+
+        core.clock.now = T0 + timedelta(seconds=delay - 0.001)
+        await core.promote_due()  # not yet due
+        assert core.statuses[task.id][-1] == "scheduled"
+        core.clock.now = T0 + timedelta(seconds=delay)
+        await core.promote_due()
+        await core.until(task.id, "completed")
+    finally:
+        await core.runner.stop(5)
+    assert executor.seen == [(task.id, 1, "create"), (task.id, 2, "retry")]
+    done = await core.tasks.get(task.id)
+    assert (done.status, done.result, done.error_count) == ("completed", {"ok": True}, 1)
+    attempts = await core.tasks.executions(task.id)
+    assert [(a.attempt_number, a.status, a.triggered_by) for a in attempts] == [
+        (1, "failed", "create"), (2, "success", "retry")]
+    assert attempts[0].started_at == T0 and attempts[1].started_at == core.clock.now
+
+
+async def test_a_permanent_error_fails_the_task_without_a_retry(
+        build: Callable[[ScriptedExecutor], Core]) -> None:
+    executor = ScriptedExecutor([PermanentError("HTTP 404", error_type="http_status")])
+    core = build(executor)
+    await core.runner.start()
+    try:
+        task = await core.tasks.create(_task("missing page"))
+        await core.until(task.id, "failed")
+    finally:
+        await core.runner.stop(5)
+    failed = await core.tasks.get(task.id)
+    assert (failed.error_count, failed.last_error) == (1, "HTTP 404")
+    assert [a.error_type for a in await core.tasks.executions(task.id)] == ["http_status"]
+
+
+async def test_writer_group_commits_and_one_bad_job_fails_alone(
+        build: Callable[[ScriptedExecutor], Core]) -> None:
+    core = build(ScriptedExecutor([]))
+    transactions: list[ChangeSet] = []  # kept alive, so their ids stay distinct
+
+    def job(n: int) -> Callable[[ChangeSet], Any]:
+        async def run(cs: ChangeSet) -> int:
+            transactions.append(cs)
+            if n == 3:
+                raise ValueError("job 3 is bad")
+            await repo.task_insert(cs.conn, {**_row(f"t_{n}"), "created_at": cs.now,
+                                             "updated_at": cs.now}, [])
+            return n
+        return run
+
+    outcomes = await asyncio.gather(*[core.writer.run(job(n)) for n in range(6)],
+                                    return_exceptions=True)
+    assert outcomes[:3] == [0, 1, 2] and outcomes[4:] == [4, 5]
+    assert isinstance(outcomes[3], ValueError)
+    # jobs 0-3 ran in one transaction, which job 3 rolled back; then each job ran alone
+    assert len(transactions) == 4 + 6
+    assert len({id(cs) for cs in transactions[:4]}) == 1
+    assert len({id(cs) for cs in transactions[4:]}) == 6
+    async with core.db.read() as conn:
+        rows = await repo.tasks_by_ids(conn, [f"t_{n}" for n in range(6)])
+    assert sorted(rows) == ["t_0", "t_1", "t_2", "t_4", "t_5"]
+    assert {r.created_at for r in rows.values()} == {T0}
+
+    transactions.clear()
+    good = await asyncio.gather(*[core.writer.run(job(n)) for n in range(10, 15)])
+    assert good == [10, 11, 12, 13, 14]
+    assert len(transactions) == 5 and len({id(cs) for cs in transactions}) == 1  # one commit
+
+
+def _row(task_id: str) -> dict[str, Any]:
+    return {
+        "id": task_id, "title": task_id, "description": None, "task_type": "api_call",
+        "execution_type": "manual", "assigned_to_bot": False, "requires_human_review": False,
+        "execution_config": {}, "scheduled_for": None, "priority": "normal",
+        "priority_rank": 1, "max_retries": 0, "timeout_seconds": 30,
+        "notify_on_complete": False, "notify_on_failure": False, "source_webhook_id": None,
+        "idempotency_key": None, "depends_on": [], "meta": None, "status": "pending",
+        "status_reason": None, "error_count": 0, "last_error": None, "result": None,
+        "result_summary": None, "queued_at": None, "due_at": None, "attempts": 0,
+        "next_trigger": "manual",
+    }

@@ -1,0 +1,170 @@
+"""Conformance suite of server/db/repositories.py: every test runs on SQLite and on PostgreSQL.
+
+Each test migrates a fresh database as the server does and calls the query functions directly,
+with times it chooses (no clock is read). Two concurrent writers are played by two connections
+in turn where a race matters (compare-and-set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from server.db import repositories as repo
+from server.db.engine import Database
+
+T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
+RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await database.migrate()
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+def task_values(task_id: str, *, status: str = "queued", priority: str = "normal",
+                queued_at: datetime | None = T0, due_at: datetime | None = None,
+                created_at: datetime = T0, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": task_id, "title": f"task {task_id}", "description": None,
+        "task_type": "api_call", "execution_type": "automatic", "assigned_to_bot": True,
+        "requires_human_review": False, "execution_config": {"apiEndpoint": "https://x.test"},
+        "scheduled_for": None, "priority": priority, "priority_rank": RANK[priority],
+        "max_retries": 3, "timeout_seconds": 30, "notify_on_complete": False,
+        "notify_on_failure": False, "source_webhook_id": None, "idempotency_key": None,
+        "depends_on": [], "meta": None, "status": status, "status_reason": None,
+        "error_count": 0, "last_error": None, "result": None, "result_summary": None,
+        "created_at": created_at, "updated_at": created_at, "queued_at": queued_at,
+        "due_at": due_at, "attempts": 0, "next_trigger": "create", **extra,
+    }
+
+
+async def insert(db: Database, *values: dict[str, Any]) -> None:
+    async with db.write() as conn:
+        for v in values:
+            await repo.task_insert(conn, v, [])
+
+
+async def claim(db: Database, limit: int, worker: str = "w1",
+                now: datetime = T0) -> list[Any]:
+    async with db.write() as conn:
+        return await repo.task_claim_due(conn, dialect=db.dialect, limit=limit, worker=worker,
+                                         now=now, lease_until=now + timedelta(seconds=30))
+
+
+async def test_claim_takes_the_most_urgent_first_then_the_oldest(db: Database) -> None:
+    await insert(db,
+                 task_values("t_low", priority="low", queued_at=T0),
+                 task_values("t_old", queued_at=T0),
+                 task_values("t_new", queued_at=T0 + timedelta(seconds=5)),
+                 task_values("t_urgent", priority="urgent", queued_at=T0 + timedelta(minutes=1)),
+                 task_values("t_sched", status="scheduled", queued_at=None,
+                             due_at=T0 - timedelta(hours=1)))
+    first = await claim(db, 2)
+    assert sorted(r.id for r in first) == ["t_old", "t_urgent"]
+    assert {(r.status, r.lease_owner, r.attempts) for r in first} == {("in_progress", "w1", 1)}
+    assert {r.lease_expires_at for r in first} == {T0 + timedelta(seconds=30)}
+    rest = await claim(db, 10, worker="w2")
+    assert sorted(r.id for r in rest) == ["t_low", "t_new"]  # never a scheduled task
+    assert await claim(db, 10) == []
+
+
+async def test_claim_never_returns_more_than_asked(db: Database) -> None:
+    await insert(db, *[task_values(f"t_{i:02}") for i in range(12)])
+    assert len(await claim(db, 5)) == 5
+    assert len(await claim(db, 5)) == 5
+    assert len(await claim(db, 5)) == 2
+
+
+async def test_set_status_if_losing_a_race_returns_none(db: Database) -> None:
+    await insert(db, task_values("t_1", status="pending", queued_at=None))
+    async with db.write() as conn:
+        won = await repo.task_set_status_if(conn, "t_1", ["pending"],
+                                            {"status": "queued", "queued_at": T0})
+    assert won is not None and won.status == "queued"
+    async with db.write() as conn:  # a second writer that read "pending" before the first won
+        lost = await repo.task_set_status_if(conn, "t_1", ["pending"],
+                                             {"status": "cancelled"})
+        missing = await repo.task_set_status_if(conn, "t_none", ["pending"],
+                                                {"status": "cancelled"})
+    assert lost is None and missing is None
+    async with db.read() as conn:
+        row = await repo.task_get(conn, "t_1")
+    assert row is not None and row.status == "queued"
+
+
+async def test_promote_due_queues_only_what_came_due(db: Database) -> None:
+    await insert(db,
+                 task_values("t_due", status="scheduled", queued_at=None, due_at=T0),
+                 task_values("t_later", status="scheduled", queued_at=None,
+                             due_at=T0 + timedelta(minutes=5)),
+                 task_values("t_waiting", status="scheduled", queued_at=None, due_at=None))
+    async with db.write() as conn:
+        promoted = await repo.task_promote_due(conn, T0)
+        upcoming = await repo.task_next_due_at(conn)
+    assert [(r.id, r.status, r.queued_at, r.due_at) for r in promoted] == [
+        ("t_due", "queued", T0, None)]
+    assert upcoming == T0 + timedelta(minutes=5)
+    async with db.write() as conn:
+        assert await repo.task_promote_due(conn, T0) == []
+        later = await repo.task_promote_due(conn, T0 + timedelta(hours=1))
+        assert [r.id for r in later] == ["t_later"]
+        assert await repo.task_next_due_at(conn) is None  # dependency waits have no time
+
+
+async def test_heartbeat_extends_only_the_leases_the_worker_holds(db: Database) -> None:
+    await insert(db, task_values("t_a"), task_values("t_b"), task_values("t_c"))
+    await claim(db, 2, worker="w1")  # t_a, t_b (same rank: by queued_at, then id)
+    await claim(db, 1, worker="w2")  # t_c
+    until = T0 + timedelta(minutes=2)
+    async with db.write() as conn:
+        held = await repo.task_heartbeat(conn, "w1", ["t_a", "t_b", "t_c", "t_none"], until)
+        assert await repo.task_heartbeat(conn, "w1", [], until) == set()
+        rows = await repo.tasks_by_ids(conn, ["t_a", "t_b", "t_c"])
+    assert held == {"t_a", "t_b"}
+    assert rows["t_a"].lease_expires_at == until and rows["t_b"].lease_expires_at == until
+    assert rows["t_c"].lease_expires_at == T0 + timedelta(seconds=30)
+
+
+async def test_lease_expired_finds_run_out_leases_or_other_owners(db: Database) -> None:
+    await insert(db, task_values("t_a"), task_values("t_b"), task_values("t_q"))
+    await claim(db, 1, worker="w1", now=T0)  # t_a, lease until T0+30s
+    await claim(db, 1, worker="w2", now=T0 + timedelta(minutes=1))  # t_b, until T0+90s
+    at = T0 + timedelta(seconds=60)
+    async with db.read() as conn:
+        expired = await repo.task_lease_expired(conn, at)
+        others = await repo.task_lease_expired(conn, at, any_owner_but="w2")
+        none_yet = await repo.task_lease_expired(conn, T0)
+    assert [r.id for r in expired] == ["t_a"]
+    assert [r.id for r in others] == ["t_a"]
+    assert none_yet == []
+
+
+async def test_events_keep_their_order_and_resume_after_an_id(db: Database) -> None:
+    async with db.write() as conn:
+        assert await repo.event_last_id(conn) == 0
+        ids = await repo.event_insert(conn, [
+            {"task_id": t, "payload": f'{{"n":{n}}}'.encode(), "created_at": T0 + timedelta(
+                seconds=n)} for n, t in enumerate(["t_a", "t_b", "t_a", "t_c"])])
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    async with db.read() as conn:
+        everything = await repo.events_after(conn, 0, task_id=None)
+        of_a = await repo.events_after(conn, ids[0], task_id="t_a")
+        page = await repo.events_after(conn, 0, task_id=None, limit=2)
+        assert await repo.event_last_id(conn) == ids[-1]
+    assert [r.id for r in everything] == ids
+    assert [(r.id, r.payload) for r in of_a] == [(ids[2], b'{"n":2}')]
+    assert [r.id for r in page] == ids[:2]
+    async with db.write() as conn:
+        pruned = await repo.events_prune(conn, T0 + timedelta(seconds=2))
+    async with db.read() as conn:
+        left = await repo.events_after(conn, 0, task_id=None)
+    assert pruned == 2 and [r.id for r in left] == ids[2:]

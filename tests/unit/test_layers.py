@@ -1,0 +1,44 @@
+"""The layering rules of the packages, read from the source with ``ast`` (scripts/import_graph
+prints the whole graph): executors import nothing of the server, services never import the
+protocol layer, and the SQL of services lives in server/db/."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def modules(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", modules("executors"), ids=lambda p: p.name)
+def test_executors_import_nothing_of_the_server(path: Path) -> None:
+    assert not [m for m in imports_of(path) if m == "server" or m.startswith("server.")]
+
+
+@pytest.mark.parametrize("path", modules("server/services"), ids=lambda p: p.name)
+def test_services_do_not_import_the_rpc_layer_or_write_sql(path: Path) -> None:
+    found = imports_of(path)
+    assert not [m for m in found if m.startswith("server.rpc")]
+    if path.name in ("delivery.py", "reports.py", "schedules.py", "webhooks.py"):
+        assert "sqlalchemy" not in found and "server.db.tables" not in found
+
+
+def test_the_app_and_the_type_generator_do_not_import_each_other() -> None:
+    assert "server.app" not in imports_of(ROOT / "server" / "typegen.py")
+    assert "server.typegen" in imports_of(ROOT / "server" / "app.py")
