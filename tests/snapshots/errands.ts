@@ -329,6 +329,8 @@ export interface ReviewInput {
   notes?: string | null;
 }
 
+export type Role = "admin" | "operator" | "reviewer" | "viewer";
+
 export interface Schedule {
   id: string;
   name: string;
@@ -607,6 +609,13 @@ export interface WebhookCreated {
 export interface WebhookList {
 }
 
+/** The caller's API key: its name (null when no keys are configured), role and permissions. */
+export interface WhoAmI {
+  name: string | null;
+  role: Role;
+  permissions: string[];
+}
+
 /** Every procedure, by path: `createTRPCClient<AppRouter>(...)`. */
 export type AppRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: ErrandsErrorShape; transformer: false },
@@ -628,6 +637,8 @@ export type AppRouter = TRPCBuiltRouter<
       /** ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not. */
       health: TRPCQueryProcedure<{ input: void; output: Health; meta: object }>;
       stats: TRPCQueryProcedure<{ input: void; output: Stats; meta: object }>;
+      /** The caller's key name and role, and what that role may do (for the console). */
+      whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
     };
     tasks: {
       approve: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
