@@ -35,6 +35,7 @@ from executors.network_guard import NetworkGuard
 from executors.registry import ExecutorRegistry
 from server.artifacts import FileArtifactStore
 from server.auth import KeyRing, Principal
+from server.console import console_router
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db.engine import Database
@@ -229,11 +230,6 @@ class Errands:
                        allow_method_override=self.settings.allow_method_override)
 
 
-@get("/", include_in_schema=False)
-async def index() -> dict[str, Any]:
-    return {"name": "Errands", "version": VERSION, "trpc": "/trpc"}
-
-
 @get("/artifacts/{artifact_id:str}", include_in_schema=False)
 async def artifact(artifact_id: str, request: Request[Any, Any, State], state: State
                    ) -> Response[Any]:
@@ -288,7 +284,7 @@ def create_app(settings: Settings | None = None, *,
             await errands.stop()
 
     return Litestar(
-        route_handlers=[trpc_mount(errands.trpc_app(router)), index, healthz, artifact,
+        route_handlers=[trpc_mount(errands.trpc_app(router)), console_router(), healthz, artifact,
                         trpc_types],
         lifespan=[lifespan],
         state=State({"errands": errands}),
