@@ -109,7 +109,8 @@ class Console:
 
 
 @pytest.fixture
-def console(browser: Browser, server: ErrandsServer, shots: Path) -> Iterator[Callable[[], Console]]:
+def console(browser: Browser, server: ErrandsServer,
+            shots: Path) -> Iterator[Callable[[], Console]]:
     opened: list[tuple[Any, Console]] = []
 
     def open_console() -> Console:
@@ -445,6 +446,15 @@ def test_every_page_as_admin(console: Callable[[], Console], server: ErrandsServ
     c.page.get_by_role("button", name="Create webhook").click()
     expect(c.page.get_by_label("Signing secret")).to_contain_text("whsec_")
     expect(c.page.get_by_role("cell", name="CRM inbox")).to_be_visible()
+    (hook,) = [w for w in server.call("webhooks.list") if w["name"] == "CRM inbox"]
+    outside.route("/hook", status=503, json={"error": "down for maintenance"})
+    told = create(server, title="tell the CRM", taskType="notification", maxRetries=0,
+                  executionConfig={"message": "hello", "webhookId": hook["id"]})
+    server.wait_for(told["id"], {"failed"})
+    c.page.get_by_role("button", name="Refresh").click()
+    message = c.page.locator("tbody tr", has_text="notification").first
+    expect(message.locator(".badge")).to_have_text("failed")
+    expect(message).to_contain_text("503")
     c.shoot("webhooks")
 
     c.go("/schedules")

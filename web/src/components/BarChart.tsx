@@ -10,9 +10,12 @@ export interface Series {
   color: string;
 }
 
-export function BarChart(props: { labels: string[]; series: Series[]; height?: number; title: string }) {
+export function BarChart(props: {
+  labels: string[]; series: Series[]; height?: number; title: string;
+  /** show every n-th label only (e.g. every third hour) */ every?: number;
+}) {
   const box = useRef<HTMLDivElement>(null);
-  const { labels, series, height = 220, title } = props;
+  const { labels, series, height = 220, title, every = 1 } = props;
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -20,6 +23,7 @@ export function BarChart(props: { labels: string[]; series: Series[]; height?: n
     const n = series.length;
     const groupWidth = 0.7;
     const x = labels.map((_, i) => i);
+    const long = every === 1 && (labels.length > 4 || labels.some((l) => l.length > 10));
     const opts: uPlot.Options = {
       width, height,
       legend: { show: n > 1, live: false },
@@ -28,8 +32,9 @@ export function BarChart(props: { labels: string[]; series: Series[]; height?: n
       axes: [
         {
           splits: () => x,
-          values: (_u, splits) => splits.map((i) => labels[i] ?? ''),
-          gap: 4, size: 36, grid: { show: false },
+          values: (_u, splits) => splits.map((i) => (i % every === 0 ? labels[i] ?? '' : '')),
+          rotate: long ? -30 : 0,
+          gap: 4, size: long ? 70 : 36, grid: { show: false },
           stroke: '#5b6478',
         },
         { stroke: '#5b6478', grid: { stroke: '#e8ebf2' }, size: 44 },
@@ -49,6 +54,6 @@ export function BarChart(props: { labels: string[]; series: Series[]; height?: n
     };
     const plot = new uPlot(opts, [x, ...series.map((s) => s.values)], el);
     return () => plot.destroy();
-  }, [labels, series, height]);
+  }, [labels, series, height, every]);
   return <div className="chart" ref={box} role="img" aria-label={title} />;
 }

@@ -39,7 +39,7 @@ export function Overview() {
     const now = Date.now();
     const start = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
     const labels = Array.from({ length: 24 }, (_, i) =>
-      new Date(start + i * HOUR).toLocaleTimeString(undefined, { hour: '2-digit' }));
+      `${String(new Date(start + i * HOUR).getHours()).padStart(2, '0')}:00`);
     const attempts = new Array<number>(24).fill(0);
     const failed = new Array<number>(24).fill(0);
     for (const task of recent.data?.tasks ?? []) {
@@ -78,7 +78,7 @@ export function Overview() {
       <div className="grid-2">
         <section className="card">
           <h2>Attempts and failures, last 24 hours</h2>
-          <BarChart title="Attempts and failed attempts per hour" labels={chart.labels} series={chart.series} />
+          <BarChart title="Attempts and failed attempts per hour" labels={chart.labels} series={chart.series} every={3} />
           <p className="hint">
             By the hour each task was created: ended attempts of the {recent.data?.tasks.length ?? 0} tasks
             created in the last 24 hours{recent.data && !recent.data.complete ? ' (the newest 1,000 only)' : ''}.
