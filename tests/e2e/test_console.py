@@ -102,9 +102,9 @@ class Console:
         self.page.evaluate("(p) => { history.pushState(null, '', p); "
                            "dispatchEvent(new PopStateEvent('popstate')); }", path)
 
-    def shoot(self, name: str) -> Path:
+    def shoot(self, name: str, *, full_page: bool = True) -> Path:
         path = self.shots / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        self.page.screenshot(path=str(path), full_page=full_page)
         return path
 
 
@@ -342,7 +342,9 @@ def test_failed_browser_task_shows_its_screenshot(console: Callable[[], Console]
     large = c.page.get_by_role("dialog").locator("img")
     expect(large).to_be_visible()
     assert large.evaluate("(img) => img.naturalWidth") > 0
-    c.shoot("task-detail-screenshot-enlarged")
+    thumbnail_width = image.evaluate("(img) => img.clientWidth")
+    assert large.evaluate("(img) => img.clientWidth") > 2 * thumbnail_width  # really larger
+    c.shoot("task-detail-screenshot-enlarged", full_page=False)
     c.page.keyboard.press("Escape")
     expect(c.page.get_by_role("dialog")).to_have_count(0)
 
