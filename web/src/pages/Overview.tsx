@@ -15,8 +15,10 @@ export function Overview() {
   const stats = useLoad(() => client.system.stats.query(), [client]);
   const recent = useLoad(() => recentTasks(), [client]);
   const failures = useLoad(() => client.tasks.list.query({ status: 'failed', limit: 5 }), [client]);
-  const refresh = useDebounced(() => { stats.reload(); recent.reload(); failures.reload(); }, 500);
-  useTaskEvents(refresh);
+  // counts at most every second; the chart (up to 1,000 tasks) at most every 15 s
+  const refreshCounts = useDebounced(() => { stats.reload(); failures.reload(); }, 1000);
+  const refreshChart = useDebounced(recent.reload, 15_000);
+  useTaskEvents(() => { refreshCounts(); refreshChart(); });
 
   async function recentTasks(): Promise<{ tasks: Task[]; complete: boolean }> {
     const since = Date.now() - 24 * HOUR;
