@@ -65,7 +65,7 @@ import msgspec
 from schemas.base import IdInput, IdOutput
 from schemas.configs import TaskType
 from schemas.schedules import MissedRunPolicy, Schedule, ScheduleCreate, ScheduleList
-from schemas.system import Health, Stats
+from schemas.system import Health, Stats, WhoAmI
 from schemas.tasks import (
     CancelInput,
     ExecutionsInput,
@@ -457,6 +457,11 @@ class SystemCalls:
     @staticmethod
     def stats() -> Call[Stats]:
         return Call("system.stats", "query", None, Stats)
+
+    @staticmethod
+    def whoami() -> Call[WhoAmI]:
+        """The key's name, role and permissions."""
+        return Call("system.whoami", "query", None, WhoAmI)
 
     @staticmethod
     def autorun() -> Call[Autorun]:
@@ -914,6 +919,10 @@ class System:
     def stats(self) -> Stats:
         return self._c.call(SystemCalls.stats())
 
+    def whoami(self) -> WhoAmI:
+        """The key's name, role and permissions."""
+        return self._c.call(SystemCalls.whoami())
+
     def autorun(self) -> Autorun:
         return self._c.call(SystemCalls.autorun())
 
@@ -1074,6 +1083,10 @@ class AsyncSystem:
     async def stats(self) -> Stats:
         return await self._c.call(SystemCalls.stats())
 
+    async def whoami(self) -> WhoAmI:
+        """The key's name, role and permissions."""
+        return await self._c.call(SystemCalls.whoami())
+
     async def autorun(self) -> Autorun:
         return await self._c.call(SystemCalls.autorun())
 
@@ -1229,6 +1242,10 @@ class BatchSystem:
 
     def stats(self) -> Pending[Stats]:
         return self._b.add(SystemCalls.stats())
+
+    def whoami(self) -> Pending[WhoAmI]:
+        """The key's name, role and permissions."""
+        return self._b.add(SystemCalls.whoami())
 
     def autorun(self) -> Pending[Autorun]:
         return self._b.add(SystemCalls.autorun())

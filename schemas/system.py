@@ -22,3 +22,14 @@ class Stats(Output):
     running: int
     queued: int
     uptime_seconds: float
+
+
+Role = Literal["admin", "operator", "reviewer", "viewer"]
+
+
+class WhoAmI(Output):
+    """The caller's API key: its name (null when no keys are configured), role and permissions."""
+
+    name: str | None
+    role: Role
+    permissions: list[str]

@@ -37,6 +37,7 @@ from server import logs
 from server.artifacts import FileArtifactStore
 from server.auth import ANONYMOUS, KeyRing, Principal
 from server.claims import Caps
+from server.console import console_router
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db import retention
@@ -341,11 +342,6 @@ class Errands:
                        allow_method_override=self.settings.allow_method_override)
 
 
-@get("/", include_in_schema=False)
-async def index() -> dict[str, Any]:
-    return {"name": "Errands", "version": VERSION, "trpc": "/trpc"}
-
-
 @get("/artifacts/{artifact_id:str}", include_in_schema=False)
 async def artifact(artifact_id: str, request: Request[Any, Any, State], state: State
                    ) -> Response[Any]:
@@ -399,7 +395,7 @@ def create_app(settings: Settings | None = None, *,
             await errands.stop()
 
     return Litestar(
-        route_handlers=[trpc_mount(errands.trpc_app(router)), index, artifact,
+        route_handlers=[trpc_mount(errands.trpc_app(router)), console_router(), artifact,
                         trpc_types, *OPERATIONS_ROUTES],
         middleware=[request_middleware(lambda: errands, access=settings.access_log)],
         lifespan=[lifespan],

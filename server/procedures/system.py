@@ -1,11 +1,13 @@
-"""system.* — health and statistics."""
+"""system.* — health, statistics and the caller's identity."""
 
 from __future__ import annotations
 
 import time
+from typing import cast
 
-from schemas.system import Health, Stats
+from schemas.system import Health, Role, Stats, WhoAmI
 from schemas.workflows import Autorun, SetAutorun
+from server.auth import ROLE_PERMISSIONS
 from server.context import Context
 from server.db import repositories as repo
 from server.errors import ErrandsError
@@ -56,3 +58,12 @@ def register(router: Router) -> None:
             queued=by_status.get("queued", 0),
             uptime_seconds=round(time.monotonic() - ctx.services.started_monotonic, 3),
         )
+
+    @router.query("system.whoami", output=WhoAmI, permission="read")
+    async def whoami(ctx: Context, _: None) -> WhoAmI:
+        """The caller's key name and role, and what that role may do (for the console)."""
+        principal = ctx.principal
+        open_mode = not ctx.services.settings.api_keys  # loopback, no keys: everyone is admin
+        return WhoAmI(name=None if open_mode else principal.name,
+                      role=cast(Role, principal.role),
+                      permissions=sorted(ROLE_PERMISSIONS[principal.role]))

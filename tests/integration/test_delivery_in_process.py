@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from outbound import NetworkGuard
 
 from executors.base import NewMessage
+from outbound import NetworkGuard
 from schemas.webhooks import MessageList, WebhookCreate
 from server.db.engine import Database
 from server.services.delivery import DeliveryService

@@ -355,3 +355,22 @@ def test_roles(shared_server: ErrandsServer, outside: HttpServer, key: str | Non
             assert role in body["error"]["message"]
         if key:
             assert key not in body["error"]["message"]  # the key itself is never echoed
+
+
+@pytest.mark.parametrize(("key", "name", "role"), [
+    ("admin-key", "admin", "admin"), ("op-key", "op", "operator"),
+    ("rev-key", "rev", "reviewer"), ("view-key", "view", "viewer")])
+def test_whoami_names_the_key_and_its_role(shared_server: ErrandsServer, key: str, name: str,
+                                           role: str) -> None:
+    me = shared_server.call("system.whoami", headers={"authorization": f"Bearer {key}"})
+    assert me["name"] == name and me["role"] == role
+    assert "read" in me["permissions"]
+    assert ("review" in me["permissions"]) == (role in ("admin", "reviewer"))
+    assert ("create" in me["permissions"]) == (role in ("admin", "operator"))
+    assert key not in str(me)
+
+
+def test_whoami_refuses_a_wrong_key(shared_server: ErrandsServer) -> None:
+    refused = error_of(shared_server.call, "system.whoami",
+                       headers={"authorization": "Bearer nope"})
+    assert refused.code == "UNAUTHORIZED" and refused.status == 401

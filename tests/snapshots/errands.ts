@@ -413,6 +413,8 @@ export interface ReviewInput {
   notes?: string | null;
 }
 
+export type Role = "admin" | "operator" | "reviewer" | "viewer";
+
 export interface Schedule {
   id: string;
   name: string;
@@ -744,6 +746,13 @@ export interface WebhookCreated {
 export interface WebhookList {
 }
 
+/** The caller's API key: its name (null when no keys are configured), role and permissions. */
+export interface WhoAmI {
+  name: string | null;
+  role: Role;
+  permissions: string[];
+}
+
 /** Every procedure, by path: `createTRPCClient<AppRouter>(...)`. */
 export type AppRouter = TRPCBuiltRouter<
   { ctx: object; meta: object; errorShape: ErrandsErrorShape; transformer: false },
@@ -775,6 +784,8 @@ export type AppRouter = TRPCBuiltRouter<
       /** Stop or resume starting attempts, on every node within 2 s (running ones finish). */
       setAutorun: TRPCMutationProcedure<{ input: SetAutorun | undefined; output: Autorun; meta: object }>;
       stats: TRPCQueryProcedure<{ input: void; output: Stats; meta: object }>;
+      /** The caller's key name and role, and what that role may do (for the console). */
+      whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
     };
     tasks: {
       approve: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;

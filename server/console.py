@@ -1,0 +1,57 @@
+"""The operator console (CONTRACT §11): the single-page app built into ``web/dist``.
+
+``index.html`` is served at ``/`` and at the app's own routes (so a reload or a shared link
+works) with ``Cache-Control: no-cache``; the hashed files under ``/assets/`` are cached for a
+year (their names change whenever their content does). The app calls only ``/trpc``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import mimetypes
+from pathlib import Path
+from typing import Any, Final
+
+from litestar import Request, Router, get
+from litestar.response import Response
+
+DIST: Final = Path(__file__).resolve().parents[1] / "web" / "dist"
+# The console's client-side routes (web/src/routes.ts): each answers with index.html.
+APP_ROUTES: Final = ["/", "/login", "/tasks", "/tasks/{rest:path}", "/review", "/new",
+                     "/schedules", "/webhooks", "/reports", "/audit"]
+LONG_CACHE: Final = "public, max-age=31536000, immutable"
+
+
+def console_router(dist: Path = DIST) -> Router:
+    compressed: dict[Path, tuple[float, bytes]] = {}  # gzip of each asset, made once
+
+    def gzipped(path: Path) -> bytes:
+        mtime = path.stat().st_mtime
+        cached = compressed.get(path)
+        if cached is None or cached[0] != mtime:
+            cached = (mtime, gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+            compressed[path] = cached
+        return cached[1]
+
+    @get(APP_ROUTES, include_in_schema=False)
+    async def index() -> Response[Any]:
+        page = dist / "index.html"
+        if not page.is_file():
+            return Response("The console is not built: run `npm ci && npm run build` in web/.\n",
+                            media_type="text/plain", status_code=503)
+        return Response(page.read_bytes(), media_type="text/html",
+                        headers={"cache-control": "no-cache"})
+
+    @get("/assets/{name:str}", include_in_schema=False)
+    async def asset(name: str, request: Request[Any, Any, Any]) -> Response[Any]:
+        path = dist / "assets" / name
+        if "/" in name or name.startswith(".") or not path.is_file():
+            return Response({"error": f"no asset {name!r}"}, status_code=404)
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        headers = {"cache-control": LONG_CACHE, "vary": "accept-encoding"}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(gzipped(path), media_type=media_type,
+                            headers={**headers, "content-encoding": "gzip"})
+        return Response(path.read_bytes(), media_type=media_type, headers=headers)
+
+    return Router(path="", route_handlers=[index, asset])

@@ -1,0 +1,58 @@
+import { useState } from 'react';
+import type { Task } from '../errands';
+import { useAction } from '../hooks';
+import { useFreshest, useSession } from '../session';
+import { Alert } from './ui';
+
+const CANCELLABLE = new Set(['pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress']);
+
+/** The buttons the role allows for this task's status; a refusal shows the server's message. */
+export function TaskActions(props: { task: Task; onDone: (task: Task) => void }) {
+  const { client, can } = useSession();
+  const { task } = props;
+  const action = useAction();
+  const freshest = useFreshest();
+  const [notes, setNotes] = useState('');
+  const [reason, setReason] = useState('');
+  const act = async (fn: () => Promise<Task>) => {
+    const done = await action.run(fn);
+    if (done) { props.onDone(freshest(done)); setNotes(''); setReason(''); }
+  };
+  const review = task.status === 'awaiting_review' && can('review');
+  const execute = (task.status === 'pending' || task.status === 'scheduled') && can('execute');
+  const cancel = CANCELLABLE.has(task.status) && can('cancel');
+  const retry = task.status === 'failed' && can('retry');
+  if (!review && !execute && !cancel && !retry) return null;
+  return (
+    <section className="card actions" aria-label="Actions">
+      {review ? (
+        <div className="review-box">
+          <label htmlFor={`notes-${task.id}`}>Review notes</label>
+          <textarea id={`notes-${task.id}`} rows={2} value={notes} onChange={(e) => setNotes(e.target.value)}
+            placeholder="optional: why you approve or reject" />
+          <div className="button-row">
+            <button type="button" className="primary" disabled={action.busy}
+              onClick={() => act(() => client.tasks.approve.mutate({ id: task.id, notes: notes || null }))}>Approve</button>
+            <button type="button" className="danger" disabled={action.busy}
+              onClick={() => act(() => client.tasks.reject.mutate({ id: task.id, notes: notes || null }))}>Reject</button>
+          </div>
+        </div>
+      ) : null}
+      <div className="button-row">
+        {execute ? <button type="button" className="primary" disabled={action.busy}
+          onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
+        {retry ? <button type="button" className="primary" disabled={action.busy}
+          onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
+        {cancel ? (
+          <>
+            <input aria-label="Cancel reason" placeholder="reason (optional)" value={reason}
+              onChange={(e) => setReason(e.target.value)} />
+            <button type="button" className="danger" disabled={action.busy}
+              onClick={() => act(() => client.tasks.cancel.mutate({ id: task.id, reason: reason || null }))}>Cancel task</button>
+          </>
+        ) : null}
+      </div>
+      {action.error ? <Alert>{action.error}</Alert> : null}
+    </section>
+  );
+}

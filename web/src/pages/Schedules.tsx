@@ -1,0 +1,112 @@
+import { useState } from 'react';
+import { errorMessage, issuesByPath } from '../api';
+import type { Schedule } from '../errands';
+import { useAction, useLoad } from '../hooks';
+import { TYPE_LABELS } from '../labels';
+import { useSession } from '../session';
+import { DraftError, emptyDraft, Field, TaskFormFields, toTaskCreate } from '../components/TaskForm';
+import type { TaskDraft } from '../components/TaskForm';
+import { Alert, Empty, PageHeader, StatusBadge, Time } from '../components/ui';
+
+export function Schedules() {
+  const { client, can } = useSession();
+  const list = useLoad(() => client.schedules.list.query(), [client]);
+  const webhooks = useLoad(() => can('webhooks') ? client.webhooks.list.query() : Promise.resolve([]), [client]);
+  const row = useAction();
+  const [creating, setCreating] = useState(false);
+  async function act(fn: () => Promise<Schedule>) {
+    if (await row.run(fn)) list.reload();
+  }
+  return (
+    <>
+      <PageHeader title="Schedules" sub="Each cron slot creates one task from the template.">
+        {can('schedules') && !creating ? <button type="button" className="primary" onClick={() => setCreating(true)}>New schedule</button> : null}
+      </PageHeader>
+      {creating ? <NewSchedule webhooks={webhooks.data ?? []} onClose={(made) => { setCreating(false); if (made) list.reload(); }} /> : null}
+      {list.error ? <Alert>{list.error}</Alert> : null}
+      {row.error ? <Alert>{row.error}</Alert> : null}
+      {list.data && list.data.length === 0 ? <Empty>No schedules yet.</Empty> : null}
+      {list.data && list.data.length ? (
+        <div className="table-wrap">
+          <table className="table">
+            <thead><tr><th>Name</th><th>Cron</th><th>Time zone</th><th>Creates</th><th>State</th><th>Next run</th><th>Last run</th><th /></tr></thead>
+            <tbody>
+              {list.data.map((s) => (
+                <tr key={s.id} data-schedule-id={s.id}>
+                  <td>{s.name}</td>
+                  <td><code>{s.cron}</code></td>
+                  <td>{s.timezone}</td>
+                  <td>{s.task.title} <span className="muted">({TYPE_LABELS[s.task.taskType]})</span></td>
+                  <td><StatusBadge status={s.enabled ? 'active' : 'paused'} /></td>
+                  <td><Time at={s.nextRunAt} /></td>
+                  <td><Time at={s.lastRunAt} /></td>
+                  <td className="row-actions">
+                    {can('schedules') ? <>
+                      {s.enabled
+                        ? <button type="button" disabled={row.busy} onClick={() => act(() => client.schedules.pause.mutate({ id: s.id }))}>Pause</button>
+                        : <button type="button" disabled={row.busy} onClick={() => act(() => client.schedules.resume.mutate({ id: s.id }))}>Resume</button>}
+                      <button type="button" className="danger" disabled={row.busy}
+                        onClick={() => { if (window.confirm(`Delete the schedule “${s.name}”?`)) void act(() => client.schedules.delete.mutate({ id: s.id })); }}>Delete</button>
+                    </> : null}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </>
+  );
+}
+
+function NewSchedule(props: { webhooks: { id: string; name: string }[]; onClose: (made: boolean) => void }) {
+  const { client } = useSession();
+  const [name, setName] = useState('');
+  const [cron, setCron] = useState('0 9 * * 1-5');
+  const [timezone, setTimezone] = useState(() => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC');
+  const [policy, setPolicy] = useState<'run_once' | 'skip'>('run_once');
+  const [draft, setDraft] = useState<TaskDraft>(() => emptyDraft());
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [message, setMessage] = useState<string | null>(null);
+  async function submit(e: React.FormEvent) {
+    e.preventDefault();
+    setErrors({});
+    setMessage(null);
+    try {
+      await client.schedules.create.mutate({ name, cron, timezone, missedRunPolicy: policy, task: toTaskCreate(draft) });
+      props.onClose(true);
+    } catch (err) {
+      if (err instanceof DraftError) { setErrors({ [`task.${err.path}`]: err.message }); return; }
+      const issues = issuesByPath(err);
+      setErrors(issues);
+      const list = Object.entries(issues).map(([path, text]) => `${path}: ${text}`).join('; ');
+      setMessage(list ? `The server refused the schedule — ${list}` : errorMessage(err));
+    }
+  }
+  return (
+    <form className="card form" onSubmit={submit} noValidate aria-label="New schedule">
+      <h2>New schedule</h2>
+      <div className="form-grid">
+        <Field label="Name" path="name" errors={errors}><input value={name} onChange={(e) => setName(e.target.value)} /></Field>
+        <Field label="Cron" path="cron" errors={errors} hint="minute hour day month weekday (or seconds first)">
+          <input className="mono" value={cron} onChange={(e) => setCron(e.target.value)} />
+        </Field>
+        <Field label="Time zone" path="timezone" errors={errors} hint="IANA name, e.g. Europe/Paris">
+          <input value={timezone} onChange={(e) => setTimezone(e.target.value)} />
+        </Field>
+        <Field label="Missed slots" path="missedRunPolicy" errors={errors}>
+          <select value={policy} onChange={(e) => setPolicy(e.target.value as 'run_once' | 'skip')}>
+            <option value="run_once">run the latest once</option><option value="skip">skip</option>
+          </select>
+        </Field>
+      </div>
+      <h3>Task template</h3>
+      <TaskFormFields draft={draft} onChange={setDraft} errors={errors} webhooks={props.webhooks} prefix="task." />
+      {message ? <Alert>{message}</Alert> : null}
+      <div className="button-row">
+        <button type="submit" className="primary">Create schedule</button>
+        <button type="button" onClick={() => props.onClose(false)}>Close</button>
+      </div>
+    </form>
+  );
+}
