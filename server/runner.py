@@ -259,7 +259,7 @@ class Runner:
                                worker_id=self.instance_id, clock=self.clock,
                                artifacts_sink=self.artifacts)
         logs.bind(taskId=row.id, executionId=running.execution_id, attempt=row.attempts,
-                  workerId=self.worker_id)  # this attempt's own asyncio task: no leak
+                  workerId=self.instance_id)  # this attempt's own asyncio task: no leak
         log.info("attempt started (%s, triggeredBy %s)", row.task_type, row.next_trigger)
         started = time.monotonic()
         finished = Finished(row, running.execution_id, Outcome("success"), ctx, 0)

@@ -73,7 +73,7 @@ def _subscribe(base: str, ended: list[float], stop: threading.Event) -> None:
 
 def test_sigterm_with_subscriptions_and_16_attempts_in_flight(
         database_url: str, tmp_path: Path) -> None:
-    env = {"WORKER_CONCURRENCY": "16", "SHUTDOWN_GRACE_SECONDS": "10"}
+    env = {"WORKER_CONCURRENCY": "16", "HOST_CONCURRENCY": "16", "SHUTDOWN_GRACE_SECONDS": "10"}
     with HttpServer() as outside:
         outside.route("/slow", delay=120.0, json={"slow": True})
         first = ErrandsServer(database_url=database_url, workdir=tmp_path, env=env).start()

@@ -55,9 +55,11 @@ async def insert(db: Database, *values: dict[str, Any]) -> None:
 
 async def claim(db: Database, limit: int, worker: str = "w1",
                 now: datetime = T0) -> list[Any]:
+    """Both steps of a claim in one transaction, as the runner does."""
     async with db.write() as conn:
-        return await repo.task_claim_due(conn, dialect=db.dialect, limit=limit, worker=worker,
-                                         now=now, lease_until=now + timedelta(seconds=30))
+        picked = await repo.task_claim_candidates(conn, dialect=db.dialect, limit=limit)
+        return await repo.task_claim_ids(conn, [r.id for r in picked], worker=worker, now=now,
+                                         lease_until=now + timedelta(seconds=30))
 
 
 async def test_claim_takes_the_most_urgent_first_then_the_oldest(db: Database) -> None:
@@ -141,10 +143,12 @@ async def test_lease_expired_finds_run_out_leases_or_other_owners(db: Database) 
     at = T0 + timedelta(seconds=60)
     async with db.read() as conn:
         expired = await repo.task_lease_expired(conn, at)
-        others = await repo.task_lease_expired(conn, at, any_owner_but="w2")
+        with_own = await repo.task_lease_expired(conn, at, owner="w2")  # w2 restarted
+        every = await repo.task_lease_expired(conn, T0, every=True)  # SQLite at start
         none_yet = await repo.task_lease_expired(conn, T0)
     assert [r.id for r in expired] == ["t_a"]
-    assert [r.id for r in others] == ["t_a"]
+    assert [r.id for r in with_own] == ["t_a", "t_b"]
+    assert [r.id for r in every] == ["t_a", "t_b"]
     assert none_yet == []
 
 

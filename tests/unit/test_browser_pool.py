@@ -67,7 +67,9 @@ def browser_pids() -> list[int]:
             pid = _parent_of(pid)  # type: ignore[arg-type]
         if pid == me:
             found.append(int(entry.name))
-    return found
+    # A child the browser has forked but not yet exec'd still has the browser's command line:
+    # it is not another browser (its parent is one).
+    return [p for p in found if _parent_of(p) not in found]
 
 
 @pytest.fixture
