@@ -10,6 +10,7 @@ directory (and copied to ``$CONSOLE_SHOTS_DIR`` when set) so that a person can l
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -544,6 +545,12 @@ def test_edit_then_approve_runs_the_edited_config(console: Callable[[], Console]
     c.shoot("task-edit-field-error")
     form.get_by_label("apiEndpoint").fill(outside.url_for("/ok"))
     form.get_by_label("Title").fill("call the right place")
+    # a setting the task did not have: added in the whole config, as JSON
+    form.get_by_role("button", name=re.compile("^Edit the whole config as JSON")).click()
+    whole = form.get_by_label("Config (JSON)")
+    expect(whole).to_contain_text(outside.url_for("/ok"))  # the edit so far is kept
+    whole.fill(json.dumps({"apiEndpoint": outside.url_for("/ok"), "timeoutMs": 5000}))
+    c.shoot("task-edit-whole-config")
     form.get_by_role("button", name="Save").click()
     expect(form).to_have_count(0)
     expect(c.page.get_by_role("heading", name="call the right place")).to_be_visible()
@@ -561,6 +568,7 @@ def test_edit_then_approve_runs_the_edited_config(console: Callable[[], Console]
     (execution,) = server.call("tasks.executions", {"taskId": task["id"]})
     assert execution["status"] == "success"
     assert execution["input"]["apiEndpoint"] == outside.url_for("/ok")
+    assert execution["input"]["timeoutMs"] == 5000
 
 
 def test_bulk_approve_shows_each_tasks_result(console: Callable[[], Console],
@@ -737,10 +745,11 @@ def test_audit_log_pages_by_cursor(console: Callable[[], Console], server: Erran
         create(server, **api_task(outside.url_for("/ok"), f"paged {n}", executionType="manual"))
     c = console()
     c.sign_in("admin")
-    c.go("/audit")
-    c.page.get_by_label("Action").fill("tasks.create")
+    c.go("/audit?action=tasks.create")  # a filter can come in the address
+    expect(c.page.get_by_label("Action")).to_have_value("tasks.create")
     rows = c.page.locator("table.audit tbody tr")
     expect(rows).to_have_count(50)
+    expect(c.page.locator("table.audit tbody tr", has_not_text="tasks.create")).to_have_count(0)
     first = rows.nth(0).get_attribute("data-audit-id")
     c.page.get_by_role("button", name="Older").click()
     expect(c.page.get_by_text("Page 2")).to_be_visible()

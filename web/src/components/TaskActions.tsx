@@ -47,32 +47,37 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
               onClick={() => act(() => client.tasks.approve.mutate({ id: task.id, notes: notes || null }))}>Approve</button>
             <button type="button" className="danger" disabled={action.busy}
               onClick={() => act(() => client.tasks.reject.mutate({ id: task.id, notes: notes || null }))}>Reject</button>
+            {edit && !editing ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
           </div>
         </div>
       ) : null}
+      {execute || retry || (edit && !editing && !review) ? (
+        <div className="button-row">
+          {execute ? <button type="button" className="primary" disabled={action.busy}
+            onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
+          {retry ? <button type="button" className="primary" disabled={action.busy}
+            onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
+          {edit && !editing && !review ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
+        </div>
+      ) : null}
       {complete ? (
-        <div className="complete-box">
-          <input aria-label="Completion notes" placeholder="done by hand? notes (optional)" value={completion}
+        <div className="action-line">
+          <span className="action-label">Done by hand?</span>
+          <input aria-label="Completion notes" placeholder="notes (optional)" value={completion}
             onChange={(e) => setCompletion(e.target.value)} />
-          <button type="button" className="primary" disabled={action.busy}
+          <button type="button" disabled={action.busy}
             onClick={() => act(() => client.tasks.complete.mutate({ id: task.id, notes: completion || null }))}>Complete</button>
         </div>
       ) : null}
-      <div className="button-row">
-        {edit && !editing ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
-        {execute ? <button type="button" className="primary" disabled={action.busy}
-          onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
-        {retry ? <button type="button" className="primary" disabled={action.busy}
-          onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
-        {cancel ? (
-          <>
-            <input aria-label="Cancel reason" placeholder="reason (optional)" value={reason}
-              onChange={(e) => setReason(e.target.value)} />
-            <button type="button" className="danger" disabled={action.busy}
-              onClick={() => act(() => client.tasks.cancel.mutate({ id: task.id, reason: reason || null }))}>Cancel task</button>
-          </>
-        ) : null}
-      </div>
+      {cancel ? (
+        <div className="action-line">
+          <span className="action-label">Not needed?</span>
+          <input aria-label="Cancel reason" placeholder="reason (optional)" value={reason}
+            onChange={(e) => setReason(e.target.value)} />
+          <button type="button" className="danger" disabled={action.busy}
+            onClick={() => act(() => client.tasks.cancel.mutate({ id: task.id, reason: reason || null }))}>Cancel task</button>
+        </div>
+      ) : null}
       {action.error ? <Alert>{action.error}</Alert> : null}
     </section>
   );

@@ -41,6 +41,8 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
   }));
   const [cfg, setCfg] = useState<Values>(() =>
     Object.fromEntries(Object.entries(config).map(([k, v]) => [k, asText(v)])));
+  const [whole, setWhole] = useState<string | null>(null); // the config as one JSON text, when chosen
+  const [shape, setShape] = useState<Record<string, JsonValue>>(config); // the settings shown, by kind
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -56,10 +58,18 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
     if (fields.scheduledFor && fields.scheduledFor !== toLocal(task.scheduledFor)) {
       out.scheduledFor = new Date(fields.scheduledFor).toISOString();
     }
-    const next: Record<string, JsonValue> = {};
-    for (const [key, old] of Object.entries(config)) {
-      try { next[key] = fromText(cfg[key] ?? '', old); } catch (e) {
-        bad[`patch.executionConfig.${key}`] = (e as Error).message;
+    let next: Record<string, JsonValue> = {};
+    if (whole !== null) {
+      try {
+        const parsed = JSON.parse(whole) as JsonValue;
+        if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error();
+        next = parsed;
+      } catch { bad['patch.executionConfig'] = 'is not a JSON object'; }
+    } else {
+      for (const [key, old] of Object.entries(shape)) {
+        try { next[key] = fromText(cfg[key] ?? '', old); } catch (e) {
+          bad[`patch.executionConfig.${key}`] = (e as Error).message;
+        }
       }
     }
     if (Object.keys(bad).length) { setErrors(bad); throw new Error('fix the fields marked in red'); }
@@ -83,8 +93,9 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
       const placed: Record<string, string> = {};
       for (const [path, text] of Object.entries(issues)) {
         const parts = path.split('.');
-        const at = parts[1] === 'executionConfig' && parts.length > 3 ? parts.slice(0, 3).join('.') : path;
-        const note = at === path ? text : `${parts.slice(3).join('.')}: ${text}`;
+        const depth = whole !== null ? 2 : 3; // the one JSON field, or the config key's field
+        const at = parts[1] === 'executionConfig' && parts.length > depth ? parts.slice(0, depth).join('.') : path;
+        const note = at === path ? text : `${parts.slice(depth).join('.')}: ${text}`;
         placed[at] = placed[at] ? `${placed[at]}; ${note}` : note;
       }
       setErrors(placed);
@@ -92,6 +103,24 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
       setMessage(list ? `The server refused the change — ${list}` : errorMessage(err));
     } finally {
       setBusy(false);
+    }
+  }
+
+  function toWhole() {
+    setWhole(JSON.stringify(Object.fromEntries(Object.entries(shape).map(([k, v]) => {
+      try { return [k, fromText(cfg[k] ?? '', v)]; } catch { return [k, v]; }
+    })), null, 2));
+  }
+  function toSettings() {
+    try {
+      const parsed = JSON.parse(whole ?? '{}') as JsonValue;
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error();
+      setShape(parsed);
+      setCfg(Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, asText(v)])));
+      setWhole(null);
+      setErrors({});
+    } catch {
+      setErrors({ 'patch.executionConfig': 'is not a JSON object: fix it before switching back' });
     }
   }
 
@@ -118,10 +147,20 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
           <input type="datetime-local" value={fields.scheduledFor} onChange={set('scheduledFor')} />
         </Field>
       </div>
-      <h3>Execution config</h3>
+      <div className="section-head edit-config-head">
+        <h3>Execution config</h3>
+        <button type="button" className="link" onClick={() => whole === null ? toWhole() : toSettings()}>
+          {whole === null ? 'Edit the whole config as JSON (to add a setting)' : 'Edit setting by setting'}
+        </button>
+      </div>
       <p className="hint">Secrets read <code>********</code>; leave them so to keep the stored value. Lists and objects are JSON.</p>
-      <div className="form-grid">
-        {Object.entries(config).map(([key, old]) => {
+      {whole !== null ? (
+        <Field label="Config (JSON)" path="patch.executionConfig" errors={errors}>
+          <textarea className="mono" rows={Math.min(16, whole.split('\n').length + 1)} value={whole}
+            onChange={(e) => setWhole(e.target.value)} />
+        </Field>
+      ) : <div className="form-grid">
+        {Object.entries(shape).map(([key, old]) => {
           const path = `patch.executionConfig.${key}`;
           const value = cfg[key] ?? '';
           const onChange = (e: React.ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) =>
@@ -134,7 +173,7 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
             </Field>
           );
         })}
-      </div>
+      </div>}
       {message ? <Alert>{message}</Alert> : null}
       <div className="button-row">
         <button type="submit" className="primary" disabled={busy}>Save</button>

@@ -14,13 +14,15 @@ export function AuditLog() {
   const [text, setText] = useState(() => ({
     actor: params.get('actor') ?? '', action: params.get('action') ?? '', target: params.get('target') ?? '',
   }));
-  const [filter, setFilter] = useState(text);
+  const [filter, setFilter] = useState(() => ({
+    actor: text.actor.trim(), action: text.action.trim(), target: text.target.trim(),
+  }));
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const cursor = cursors[cursors.length - 1];
   useEffect(() => {
-    const t = window.setTimeout(() => setFilter({
-      actor: text.actor.trim(), action: text.action.trim(), target: text.target.trim(),
-    }), 300);
+    const next = { actor: text.actor.trim(), action: text.action.trim(), target: text.target.trim() };
+    const t = window.setTimeout(() => setFilter((f) =>
+      f.actor === next.actor && f.action === next.action && f.target === next.target ? f : next), 300);
     return () => window.clearTimeout(t);
   }, [text]);
   useEffect(() => { setCursors([null]); }, [filter]);

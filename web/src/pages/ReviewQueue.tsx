@@ -61,6 +61,8 @@ export function ReviewQueue() {
   const reload = useDebounced(queue.reload, 500);
   useTaskEvents((event) => {
     setDecided((list) => list.map((t) => t.id === event.task.id ? latest(t, event.task) : t));
+    setResults((list) => list && list.map((r) => r.item.task && r.item.id === event.task.id
+      ? { ...r, item: { ...r.item, task: latest(r.item.task, event.task) } } : r));
     if (event.type === 'created' && event.task.status === 'awaiting_review') reload();
     if (event.task.status !== 'awaiting_review') {
       setWaiting((list) => list.filter((t) => t.id !== event.task.id));
