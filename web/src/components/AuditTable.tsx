@@ -1,10 +1,12 @@
 // Audit entries (audit.list) as a table; the detail in words: "field: before → after".
 import { Link } from 'wouter';
 import type { AuditEntry, JsonValue } from '../errands';
-import { Time } from './ui';
+import { formatTime, Time } from './ui';
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 const short = (v: JsonValue | undefined): string => {
-  const text = typeof v === 'string' ? v : JSON.stringify(v ?? null);
+  const text = typeof v === 'string' ? (ISO.test(v) ? formatTime(new Date(v)) : v) : JSON.stringify(v ?? null);
   return text.length > 160 ? `${text.slice(0, 157)}…` : text;
 };
 

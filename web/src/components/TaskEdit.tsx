@@ -107,6 +107,8 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
   }
 
   function toWhole() {
+    setErrors({});
+    setMessage(null);
     setWhole(JSON.stringify(Object.fromEntries(Object.entries(shape).map(([k, v]) => {
       try { return [k, fromText(cfg[k] ?? '', v)]; } catch { return [k, v]; }
     })), null, 2));
@@ -119,6 +121,7 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
       setCfg(Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, asText(v)])));
       setWhole(null);
       setErrors({});
+      setMessage(null);
     } catch {
       setErrors({ 'patch.executionConfig': 'is not a JSON object: fix it before switching back' });
     }
@@ -156,7 +159,7 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
       <p className="hint">Secrets read <code>********</code>; leave them so to keep the stored value. Lists and objects are JSON.</p>
       {whole !== null ? (
         <Field label="Config (JSON)" path="patch.executionConfig" errors={errors}>
-          <textarea className="mono" rows={Math.min(16, whole.split('\n').length + 1)} value={whole}
+          <textarea className="mono" rows={Math.max(4, Math.min(16, whole.split('\n').length + 1))} value={whole}
             onChange={(e) => setWhole(e.target.value)} />
         </Field>
       ) : <div className="form-grid">

@@ -99,22 +99,6 @@ export function ReviewQueue() {
           </table>
         </section>
       ) : null}
-      {can('review') && waiting.length > 0 ? (
-        <section className="card bulk-bar" aria-label="Approve several">
-          <label className="check">
-            <input type="checkbox" checked={allSelected}
-              onChange={(e) => setSelected(e.target.checked ? new Set(waiting.map((t) => t.id)) : new Set())} />
-            Select all ({waiting.length})
-          </label>
-          <input aria-label="Notes for the selected" placeholder="notes for all selected (optional)" value={bulkNotes}
-            onChange={(e) => setBulkNotes(e.target.value)} />
-          <button type="button" className="primary" disabled={bulk.busy || selected.size === 0}
-            onClick={() => void approveSelected()}>
-            Approve selected ({selected.size})
-          </button>
-          {bulk.error ? <Alert>{bulk.error}</Alert> : null}
-        </section>
-      ) : null}
       {decided.length ? (
         <section className="card" aria-label="Decided just now">
           <h2>Decided just now</h2>
@@ -130,6 +114,22 @@ export function ReviewQueue() {
               ))}
             </tbody>
           </table>
+        </section>
+      ) : null}
+      {can('review') && waiting.length > 0 ? (
+        <section className="card bulk-bar" aria-label="Approve several">
+          <label className="check">
+            <input type="checkbox" checked={allSelected}
+              onChange={(e) => setSelected(e.target.checked ? new Set(waiting.map((t) => t.id)) : new Set())} />
+            Select all ({waiting.length})
+          </label>
+          <input aria-label="Notes for the selected" placeholder="notes for all selected (optional)" value={bulkNotes}
+            onChange={(e) => setBulkNotes(e.target.value)} />
+          <button type="button" className="primary" disabled={bulk.busy || selected.size === 0}
+            onClick={() => void approveSelected()}>
+            Approve selected ({selected.size})
+          </button>
+          {bulk.error ? <Alert>{bulk.error}</Alert> : null}
         </section>
       ) : null}
       {queue.loading && !queue.data ? <div className="center"><Spinner /></div> : null}
