@@ -10,9 +10,11 @@ directory (and copied to ``$CONSOLE_SHOTS_DIR`` when set) so that a person can l
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,10 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErrandsServer]:
     workdir = tmp_path_factory.mktemp("console")
     keys = ",".join(f"{NAMES[role]}:{role}:{key}" for role, key in KEYS.items())
+    # pending tasks stall after 3 s here, so that the stalled views have something to show
     with ErrandsServer(database_url=sqlite_url(workdir), workdir=workdir, api_key="admin-key",
-                       env={"ERRANDS_API_KEYS": keys}) as running:
+                       env={"ERRANDS_API_KEYS": keys, "STALLED_AFTER": "pending=3s",
+                            "STALLED_CHECK_SECONDS": "0.5"}) as running:
         yield running
 
 
@@ -196,7 +200,15 @@ def test_each_role_sees_only_its_actions(console: Callable[[], Console], server:
     for name in ACTIONS:
         expect(c.page.get_by_role("button", name=name, exact=True)).to_have_count(
             1 if name in buttons else 0)
+    # every role but the viewer may edit a task awaiting review (tasks.update)
+    edit = c.page.get_by_role("button", name="Edit", exact=True)
+    expect(edit).to_have_count(0 if role == "viewer" else 1)
     c.shoot(f"task-detail-as-{role}")
+    if role != "viewer":
+        edit.click()
+        expect(c.page.get_by_role("button", name="Save", exact=True)).to_have_count(1)
+        c.page.get_by_role("button", name="Discard changes").click()
+        expect(c.page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
     if role == "viewer":
         c.go("/review")
         expect(c.page.get_by_role("link", name=task["title"])).to_be_visible()
@@ -491,6 +503,9 @@ def test_every_page_as_admin(console: Callable[[], Console], server: ErrandsServ
     c.go("/review")
     expect(c.page.get_by_role("heading", name="Review queue")).to_be_visible()
     c.shoot("review-queue-admin")
+    c.go("/audit")
+    expect(c.page.locator("table.audit tbody tr").first).to_be_visible()
+    c.shoot("audit-log-admin")
     c.go("/")
     expect(c.page.get_by_role("heading", name="Overview")).to_be_visible()
     c.page.wait_for_timeout(300)
@@ -502,3 +517,269 @@ def test_login_page(console: Callable[[], Console]) -> None:
     c.page.goto(c.base + "/")
     expect(c.page.get_by_label("API key")).to_be_visible()
     c.shoot("login")
+
+
+# --- workflows (CONTRACT §10) ------------------------------------------------------------------
+
+def as_key(role: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {KEYS[role]}"}
+
+
+def test_edit_then_approve_runs_the_edited_config(console: Callable[[], Console],
+                                                  server: ErrandsServer,
+                                                  outside: HttpServer) -> None:
+    task = create(server, **api_task(outside.url_for("/missing"), "call the wrong place",
+                                     requiresHumanReview=True, maxRetries=0))
+    c = console()
+    c.allowed.append("status of 400")  # the refused first save, as the browser logs it
+    c.sign_in("reviewer")
+    c.go(f"/tasks/{task['id']}")
+    c.page.get_by_role("button", name="Edit", exact=True).click()
+    form = c.page.get_by_role("form", name="Edit task")
+    form.get_by_label("apiEndpoint").fill("not a url")
+    form.get_by_role("button", name="Save").click()
+    field_error = form.locator(".field[data-path='patch.executionConfig.apiEndpoint'] .field-error")
+    expect(field_error).to_contain_text("http or https URL")
+    assert server.call("tasks.get", {"id": task["id"]})["executionConfig"]["apiEndpoint"] == (
+        outside.url_for("/missing"))  # refused: nothing changed
+    c.shoot("task-edit-field-error")
+    form.get_by_label("apiEndpoint").fill(outside.url_for("/ok"))
+    form.get_by_label("Title").fill("call the right place")
+    # a setting the task did not have: added in the whole config, as JSON
+    form.get_by_role("button", name=re.compile("^Edit the whole config as JSON")).click()
+    whole = form.get_by_label("Config (JSON)")
+    expect(whole).to_contain_text(outside.url_for("/ok"))  # the edit so far is kept
+    whole.fill(json.dumps({"apiEndpoint": outside.url_for("/ok"), "timeoutMs": 5000}))
+    c.shoot("task-edit-whole-config")
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_have_count(0)
+    expect(c.page.get_by_role("heading", name="call the right place")).to_be_visible()
+    expect(c.page.get_by_label("Execution config")).to_contain_text(outside.url_for("/ok"))
+    trail = c.page.get_by_role("region", name="Audit trail")
+    expect(trail).to_contain_text("tasks.update")
+    expect(trail).to_contain_text("executionConfig.apiEndpoint")
+    c.page.get_by_role("button", name="Approve", exact=True).click()
+    expect(c.page.locator(".page-header .badge").first).to_have_text("completed", timeout=30_000)
+    attempt = c.page.locator("li.attempt[data-attempt='1']")
+    attempt.get_by_text("Input (the config this attempt ran with)").click()
+    expect(attempt.get_by_label("Attempt 1 input")).to_contain_text(outside.url_for("/ok"))
+    expect(trail).to_contain_text("tasks.approve")
+    c.shoot("task-detail-edited-and-run")
+    (execution,) = server.call("tasks.executions", {"taskId": task["id"]})
+    assert execution["status"] == "success"
+    assert execution["input"]["apiEndpoint"] == outside.url_for("/ok")
+    assert execution["input"]["timeoutMs"] == 5000
+
+
+def test_bulk_approve_shows_each_tasks_result(console: Callable[[], Console],
+                                              server: ErrandsServer,
+                                              outside: HttpServer) -> None:
+    tasks = [create(server, **api_task(outside.url_for("/ok"), f"bulk item {n}",
+                                       requiresHumanReview=True)) for n in range(3)]
+    c = console()
+    # This page misses live events (as a tab on a bad network would), so it still offers the
+    # task that another reviewer rejects meanwhile; the server refuses that one alone.
+    c.allowed.extend(["ERR_FAILED", "onChange", "EventSource"])
+    c.page.route("**/trpc/tasks.onChange*", lambda route: route.abort())
+    c.sign_in("reviewer")
+    c.go("/review")
+    for task in tasks:
+        c.page.get_by_label(f"Select {task['title']}").check()
+    bar = c.page.get_by_role("region", name="Approve several")
+    approve = bar.get_by_role("button", name="Approve selected (3)")
+    expect(approve).to_be_enabled()
+    c.shoot("review-queue-bulk-selected")
+    server.call("tasks.reject", {"id": tasks[1]["id"], "notes": "not this"}, mutation=True,
+                headers=as_key("admin"))
+    approve.click()
+    results = c.page.get_by_role("region", name="Bulk approval results")
+    expect(results.get_by_role("heading")).to_have_text("Approved together: 2 of 3")
+    refused = results.locator(f"tr[data-task-id='{tasks[1]['id']}']")
+    expect(refused).to_contain_text("not approved")
+    expect(refused).to_contain_text("CONFLICT")
+    expect(refused).to_contain_text("rejected")
+    for ok in (tasks[0], tasks[2]):
+        expect(results.locator(f"tr[data-task-id='{ok['id']}']")).to_contain_text("approved")
+    expect(c.page.locator("li.review-item", has_text="bulk item")).to_have_count(0)
+    c.shoot("review-queue-bulk-results")
+    for ok in (tasks[0], tasks[2]):
+        done = server.wait_for(ok["id"], {"completed"})
+        assert done["reviewedBy"] == "rita"
+    assert server.call("tasks.get", {"id": tasks[1]["id"]})["status"] == "rejected"
+
+
+def test_complete_a_pending_task_by_hand(console: Callable[[], Console], server: ErrandsServer,
+                                         outside: HttpServer) -> None:
+    task = create(server, **api_task(outside.url_for("/ok"), "phone the client",
+                                     executionType="manual"))
+    c = console()
+    c.sign_in("operator")
+    c.go(f"/tasks/{task['id']}")
+    expect(c.page.get_by_role("button", name="Execute", exact=True)).to_be_visible()
+    c.page.get_by_label("Completion notes").fill("called, all fine")
+    c.shoot("task-detail-pending")
+    c.page.get_by_role("button", name="Complete", exact=True).click()
+    expect(c.page.locator(".page-header .badge").first).to_have_text("completed")
+    expect(c.page.get_by_role("button", name="Complete", exact=True)).to_have_count(0)
+    attempt = c.page.locator("li.attempt[data-attempt='1']")
+    expect(attempt).to_contain_text("manual")
+    expect(attempt).to_contain_text("person:olly")
+    done = server.call("tasks.get", {"id": task["id"]})
+    assert done["status"] == "completed" and done["statusReason"] == "called, all fine"
+    v = console()  # a viewer sees no action on a pending task
+    v.sign_in("viewer")
+    other = create(server, **api_task(outside.url_for("/ok"), "viewer looks",
+                                      executionType="manual"))
+    v.go(f"/tasks/{other['id']}")
+    expect(v.page.get_by_role("heading", name="viewer looks")).to_be_visible()
+    for name in [*ACTIONS, "Edit"]:
+        expect(v.page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+
+
+def autorun_becomes(server: ErrandsServer, wanted: dict[str, Any]) -> None:
+    start = time.monotonic()
+    while (now := server.call("system.autorun")) != wanted:
+        assert time.monotonic() - start < 10, now
+        time.sleep(0.05)
+
+
+def test_admin_switches_autorun_off_and_on(console: Callable[[], Console], server: ErrandsServer,
+                                           outside: HttpServer) -> None:
+    c = console()
+    c.sign_in("admin")
+    panel = c.page.get_by_role("region", name="Autorun")
+    switch = panel.get_by_role("switch", name="Run tasks automatically")
+    expect(switch).to_be_checked()
+    try:
+        switch.click()
+        expect(panel.locator("[data-autorun]")).to_have_text("off")
+        expect(switch).not_to_be_checked()
+        autorun_becomes(server, {"enabled": False, "pausedTypes": []})
+        held = create(server, **api_task(outside.url_for("/ok"), "held by the switch"))
+        c.page.wait_for_timeout(2500)  # autorun is seen by the runner within 2 s
+        assert server.call("tasks.get", {"id": held["id"]})["status"] == "queued"
+        panel.get_by_label("Pause Report").check()
+        expect(panel).to_contain_text("Paused types: Report")
+        autorun_becomes(server, {"enabled": False, "pausedTypes": ["report_generation"]})
+        c.shoot("overview-autorun-off")
+
+        v = console()
+        v.sign_in("viewer")
+        seen = v.page.get_by_role("region", name="Autorun")
+        expect(seen.locator("[data-autorun]")).to_have_text("off")
+        expect(seen).to_contain_text("Only an admin may change this")
+        expect(seen.get_by_role("switch")).to_have_count(0)
+        expect(seen.get_by_role("checkbox")).to_have_count(0)
+        v.shoot("overview-as-viewer")
+
+        panel.get_by_label("Pause Report").uncheck()
+        expect(panel).not_to_contain_text("Paused types")
+        switch.click()
+        expect(panel.locator("[data-autorun]")).to_have_text("on")
+        expect(switch).to_be_checked()
+        server.wait_for(held["id"], {"completed"})
+    finally:
+        server.call("system.setAutorun", {"enabled": True, "pausedTypes": []}, mutation=True)
+    assert server.call("system.autorun") == {"enabled": True, "pausedTypes": []}
+
+
+def test_stalled_tasks_are_listed_and_marked(console: Callable[[], Console],
+                                             server: ErrandsServer, outside: HttpServer) -> None:
+    task = create(server, **api_task(outside.url_for("/ok"), "nobody picked this up",
+                                     executionType="manual"))
+    start = time.monotonic()
+    while server.call("tasks.get", {"id": task["id"]})["stalledSince"] is None:
+        assert time.monotonic() - start < 30, "the task never stalled"
+        time.sleep(0.2)
+    c = console()
+    c.sign_in("operator")
+    stalled = c.page.get_by_role("region", name="Stalled tasks")
+    expect(stalled.locator(f"li[data-task-id='{task['id']}']")).to_be_visible()
+    c.shoot("overview-stalled")
+    c.go("/tasks")
+    row = c.page.locator(f"tr[data-task-id='{task['id']}']")
+    expect(row.locator(".badge-stalled")).to_have_text("stalled")
+    c.page.get_by_label("Stalled only").check()
+    expect(c.page.locator("table.table tbody tr .badge-stalled").first).to_be_visible()
+    c.go(f"/tasks/{task['id']}")
+    expect(c.page.locator(".page-header .badge-stalled")).to_be_visible()
+    expect(c.page.get_by_role("region", name="Audit trail")).to_contain_text("stalled")
+    c.shoot("task-detail-stalled")
+
+
+def test_audit_log_filters_by_target_and_actor(console: Callable[[], Console],
+                                               server: ErrandsServer,
+                                               outside: HttpServer) -> None:
+    task = create(server, **api_task(outside.url_for("/ok"), "audited errand",
+                                     executionType="manual"))
+    server.call("tasks.cancel", {"id": task["id"], "reason": "changed my mind"}, mutation=True,
+                headers=as_key("operator"))
+    c = console()
+    c.sign_in("viewer")
+    c.page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    expect(c.page.get_by_role("heading", name="Audit log")).to_be_visible()
+    expect(c.page.locator("table.audit tbody tr").first).to_be_visible()
+    c.shoot("audit-log")
+    c.page.get_by_label("Target").fill(task["id"])
+    rows = c.page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(2)  # created by ada, cancelled by olly
+    expect(rows.nth(0)).to_contain_text("tasks.cancel")
+    expect(rows.nth(0)).to_contain_text("olly")
+    expect(rows.nth(0)).to_contain_text("reason: changed my mind")
+    expect(rows.nth(1)).to_contain_text("tasks.create")
+    expect(rows.nth(1)).to_contain_text("ada")
+    c.shoot("audit-log-by-target")
+    c.page.get_by_label("Actor").fill("olly")
+    expect(rows).to_have_count(1)
+    c.page.get_by_label("Actor").fill("")
+    c.page.get_by_label("Action").fill("tasks.create")
+    expect(rows).to_have_count(1)
+    expect(rows.nth(0)).to_contain_text("ada")
+    entries = server.call("audit.list", {"targetId": task["id"]})["items"]
+    assert [e["action"] for e in entries] == ["tasks.cancel", "tasks.create"]
+
+
+def test_audit_log_pages_by_cursor(console: Callable[[], Console], server: ErrandsServer,
+                                   outside: HttpServer) -> None:
+    for n in range(55):  # more than one page of 50
+        create(server, **api_task(outside.url_for("/ok"), f"paged {n}", executionType="manual"))
+    c = console()
+    c.sign_in("admin")
+    c.go("/audit?action=tasks.create")  # a filter can come in the address
+    expect(c.page.get_by_label("Action")).to_have_value("tasks.create")
+    rows = c.page.locator("table.audit tbody tr")
+    expect(rows).to_have_count(50)
+    expect(c.page.locator("table.audit tbody tr", has_not_text="tasks.create")).to_have_count(0)
+    first = rows.nth(0).get_attribute("data-audit-id")
+    c.page.get_by_role("button", name="Older").click()
+    expect(c.page.get_by_text("Page 2")).to_be_visible()
+    expect(rows.nth(0)).not_to_have_attribute("data-audit-id", first or "")
+    c.page.get_by_role("button", name="Newer").click()
+    expect(rows.nth(0)).to_have_attribute("data-audit-id", first or "")
+
+
+def test_cron_preview_shows_the_next_five_times(console: Callable[[], Console],
+                                                server: ErrandsServer) -> None:
+    c = console()
+    c.allowed.append("status of 400")  # the refused preview of a bad cron
+    c.sign_in("operator")
+    c.go("/schedules")
+    c.page.get_by_role("button", name="New schedule").click()
+    form = c.page.get_by_role("form", name="New schedule")
+    form.get_by_label("Time zone").fill("Asia/Tokyo")
+    form.get_by_label("Cron").fill("30 8 * * 1-5")
+    preview = form.get_by_role("region", name="Next runs")
+    times = preview.locator("ol.run-times li time")
+    expected = server.call("schedules.preview", {"cron": "30 8 * * 1-5",
+                                                 "timezone": "Asia/Tokyo", "count": 5})["times"]
+    expect(times).to_have_count(5)
+    expect(times.first).to_have_attribute("datetime", expected[0])
+    assert [t.get_attribute("datetime") for t in times.all()] == expected
+    expect(times.first).to_contain_text("08:30")  # shown in the chosen zone
+    c.shoot("schedules-cron-preview")
+    form.get_by_label("Cron").fill("61 * * * *")
+    expect(preview.get_by_role("alert")).to_be_visible()
+    expect(times).to_have_count(0)
+    message = preview.get_by_role("alert").inner_text()
+    assert "BAD_REQUEST" in message, message
+    c.shoot("schedules-cron-preview-invalid")

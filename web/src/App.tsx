@@ -13,6 +13,7 @@ import { NewTask } from './pages/NewTask';
 import { Schedules } from './pages/Schedules';
 import { Webhooks } from './pages/Webhooks';
 import { Reports } from './pages/Reports';
+import { AuditLog } from './pages/AuditLog';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -92,6 +93,7 @@ const NAV: { href: string; label: string; permission?: Permission }[] = [
   { href: '/schedules', label: 'Schedules', permission: 'schedules' },
   { href: '/webhooks', label: 'Webhooks & messages' },
   { href: '/reports', label: 'Reports' },
+  { href: '/audit', label: 'Audit log' },
 ];
 
 function Shell() {
@@ -132,6 +134,7 @@ function Shell() {
           <Route path="/schedules"><Schedules /></Route>
           <Route path="/webhooks"><Webhooks /></Route>
           <Route path="/reports"><Reports /></Route>
+          <Route path="/audit"><AuditLog /></Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>

@@ -2,9 +2,11 @@ import { useState } from 'react';
 import type { Task } from '../errands';
 import { useAction } from '../hooks';
 import { useFreshest, useSession } from '../session';
+import { TaskEdit } from './TaskEdit';
 import { Alert } from './ui';
 
 const CANCELLABLE = new Set(['pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress']);
+const EDITABLE = new Set(['pending', 'awaiting_review', 'scheduled']);
 
 /** The buttons the role allows for this task's status; a refusal shows the server's message. */
 export function TaskActions(props: { task: Task; onDone: (task: Task) => void }) {
@@ -14,17 +16,27 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
   const freshest = useFreshest();
   const [notes, setNotes] = useState('');
   const [reason, setReason] = useState('');
+  const [completion, setCompletion] = useState('');
+  const [editing, setEditing] = useState(false);
   const act = async (fn: () => Promise<Task>) => {
     const done = await action.run(fn);
-    if (done) { props.onDone(freshest(done)); setNotes(''); setReason(''); }
+    if (done) { props.onDone(freshest(done)); setNotes(''); setReason(''); setCompletion(''); }
   };
   const review = task.status === 'awaiting_review' && can('review');
   const execute = (task.status === 'pending' || task.status === 'scheduled') && can('execute');
   const cancel = CANCELLABLE.has(task.status) && can('cancel');
   const retry = task.status === 'failed' && can('retry');
-  if (!review && !execute && !cancel && !retry) return null;
+  const complete = task.status === 'pending' && can('execute');
+  // tasks.update: an operator while pending/awaiting_review/scheduled, a reviewer while awaiting_review
+  const edit = (EDITABLE.has(task.status) && can('create')) || (task.status === 'awaiting_review' && can('review'));
+  if (!review && !execute && !cancel && !retry && !complete && !edit) return null;
   return (
     <section className="card actions" aria-label="Actions">
+      {edit && editing ? (
+        <TaskEdit task={task} onClose={() => setEditing(false)}
+          save={(patch) => client.tasks.update.mutate({ id: task.id, patch })}
+          onSaved={(saved) => { setEditing(false); props.onDone(freshest(saved)); }} />
+      ) : null}
       {review ? (
         <div className="review-box">
           <label htmlFor={`notes-${task.id}`}>Review notes</label>
@@ -35,23 +47,37 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
               onClick={() => act(() => client.tasks.approve.mutate({ id: task.id, notes: notes || null }))}>Approve</button>
             <button type="button" className="danger" disabled={action.busy}
               onClick={() => act(() => client.tasks.reject.mutate({ id: task.id, notes: notes || null }))}>Reject</button>
+            {edit && !editing ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
           </div>
         </div>
       ) : null}
-      <div className="button-row">
-        {execute ? <button type="button" className="primary" disabled={action.busy}
-          onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
-        {retry ? <button type="button" className="primary" disabled={action.busy}
-          onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
-        {cancel ? (
-          <>
-            <input aria-label="Cancel reason" placeholder="reason (optional)" value={reason}
-              onChange={(e) => setReason(e.target.value)} />
-            <button type="button" className="danger" disabled={action.busy}
-              onClick={() => act(() => client.tasks.cancel.mutate({ id: task.id, reason: reason || null }))}>Cancel task</button>
-          </>
-        ) : null}
-      </div>
+      {execute || retry || (edit && !editing && !review) ? (
+        <div className="button-row">
+          {execute ? <button type="button" className="primary" disabled={action.busy}
+            onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
+          {retry ? <button type="button" className="primary" disabled={action.busy}
+            onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
+          {edit && !editing && !review ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
+        </div>
+      ) : null}
+      {complete ? (
+        <div className="action-line">
+          <span className="action-label">Done by hand?</span>
+          <input aria-label="Completion notes" placeholder="notes (optional)" value={completion}
+            onChange={(e) => setCompletion(e.target.value)} />
+          <button type="button" disabled={action.busy}
+            onClick={() => act(() => client.tasks.complete.mutate({ id: task.id, notes: completion || null }))}>Complete</button>
+        </div>
+      ) : null}
+      {cancel ? (
+        <div className="action-line">
+          <span className="action-label">Not needed?</span>
+          <input aria-label="Cancel reason" placeholder="reason (optional)" value={reason}
+            onChange={(e) => setReason(e.target.value)} />
+          <button type="button" className="danger" disabled={action.busy}
+            onClick={() => act(() => client.tasks.cancel.mutate({ id: task.id, reason: reason || null }))}>Cancel task</button>
+        </div>
+      ) : null}
       {action.error ? <Alert>{action.error}</Alert> : null}
     </section>
   );

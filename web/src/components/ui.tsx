@@ -5,6 +5,12 @@ export function StatusBadge(props: { status: string }) {
   return <span className={`badge badge-${props.status}`}>{props.status.replace(/_/g, ' ')}</span>;
 }
 
+/** "stalled" when the task has waited longer than its limit (Task.stalledSince). */
+export function StalledBadge(props: { since: string | null }) {
+  if (!props.since) return null;
+  return <span className="badge badge-stalled" title={`stalled since ${new Date(props.since).toLocaleString()}`}>stalled</span>;
+}
+
 export function Time(props: { at: string | null | undefined }) {
   if (!props.at) return <span className="muted">—</span>;
   const date = new Date(props.at);

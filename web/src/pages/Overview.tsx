@@ -5,6 +5,7 @@ import { useDebounced, useLoad } from '../hooks';
 import { STATUSES, TYPE_LABELS } from '../labels';
 import { useSession, useTaskEvents } from '../session';
 import { BarChart } from '../components/BarChart';
+import { AutorunPanel } from '../components/Autorun';
 import { Alert, Ago, Empty, PageHeader, StatusBadge } from '../components/ui';
 
 const HOUR = 3_600_000;
@@ -15,8 +16,9 @@ export function Overview() {
   const stats = useLoad(() => client.system.stats.query(), [client]);
   const recent = useLoad(() => recentTasks(), [client]);
   const failures = useLoad(() => client.tasks.list.query({ status: 'failed', limit: 5 }), [client]);
+  const stalled = useLoad(() => client.tasks.list.query({ stalled: true, limit: 20 }), [client]);
   // counts at most every second; the chart (up to 1,000 tasks) at most every 15 s
-  const refreshCounts = useDebounced(() => { stats.reload(); failures.reload(); }, 1000);
+  const refreshCounts = useDebounced(() => { stats.reload(); failures.reload(); stalled.reload(); }, 1000);
   const refreshChart = useDebounced(recent.reload, 15_000);
   useTaskEvents(() => { refreshCounts(); refreshChart(); });
 
@@ -101,6 +103,25 @@ export function Overview() {
             ))}
           </ul>
         </section>
+      </div>
+      <div className="grid-2">
+        <section className="card" aria-label="Stalled tasks">
+          <h2>Stalled tasks</h2>
+          <p className="hint">Waiting longer than their limit (pending, awaiting review, queued, or overdue).</p>
+          {stalled.error ? <Alert>{stalled.error}</Alert> : null}
+          {stalled.data && stalled.data.items.length === 0 ? <Empty>Nothing is stalled.</Empty> : null}
+          <ul className="plain-list">
+            {(stalled.data?.items ?? []).map((task) => (
+              <li key={task.id} data-task-id={task.id}>
+                <Link href={`/tasks/${task.id}`}>{task.title}</Link>{' '}
+                <StatusBadge status={task.status} />
+                <span className="muted"> · {TYPE_LABELS[task.taskType]} · stalled <Ago at={task.stalledSince} /></span>
+              </li>
+            ))}
+          </ul>
+          {stalled.data?.nextCursor ? <p className="hint"><Link href="/tasks?stalled=1">All stalled tasks</Link></p> : null}
+        </section>
+        <AutorunPanel />
       </div>
     </>
   );

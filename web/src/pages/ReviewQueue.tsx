@@ -1,11 +1,11 @@
 import { useEffect, useState } from 'react';
 import { Link } from 'wouter';
-import type { Task } from '../errands';
-import { useDebounced, useLoad } from '../hooks';
+import type { BulkItem, Task } from '../errands';
+import { useAction, useDebounced, useLoad } from '../hooks';
 import { latest, TYPE_LABELS } from '../labels';
-import { useSession, useTaskEvents } from '../session';
+import { useFreshest, useSession, useTaskEvents } from '../session';
 import { TaskActions } from '../components/TaskActions';
-import { Ago, Alert, Empty, Json, PageHeader, Spinner, StatusBadge } from '../components/ui';
+import { Ago, Alert, Empty, Json, PageHeader, Spinner, StalledBadge, StatusBadge } from '../components/ui';
 
 const MAX_PAGES = 10;
 
@@ -25,10 +25,44 @@ export function ReviewQueue() {
   }, [client]);
   const [waiting, setWaiting] = useState<Task[]>([]);
   const [decided, setDecided] = useState<Task[]>([]); // decided here, followed live
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [bulkNotes, setBulkNotes] = useState('');
+  const [results, setResults] = useState<{ item: BulkItem; title: string }[] | null>(null);
+  const bulk = useAction();
+  const freshest = useFreshest();
   useEffect(() => { if (queue.data) setWaiting(queue.data); }, [queue.data]);
+  // a task that leaves the queue (decided here or elsewhere) leaves the selection
+  useEffect(() => {
+    setSelected((s) => {
+      const ids = new Set(waiting.map((t) => t.id));
+      const kept = new Set([...s].filter((id) => ids.has(id)));
+      return kept.size === s.size ? s : kept;
+    });
+  }, [waiting]);
+  const toggle = (id: string, on: boolean) => setSelected((s) => {
+    const next = new Set(s);
+    if (on) next.add(id); else next.delete(id);
+    return next;
+  });
+  const allSelected = waiting.length > 0 && waiting.every((t) => selected.has(t.id));
+  async function approveSelected() {
+    const chosen = waiting.filter((t) => selected.has(t.id));
+    const titles = new Map(chosen.map((t) => [t.id, t.title]));
+    const answer = await bulk.run(() => client.tasks.approveMany.mutate({
+      ids: chosen.map((t) => t.id), notes: bulkNotes || null,
+    }));
+    if (!answer) return;
+    setResults(answer.results.map((item) => ({ item, title: titles.get(item.id) ?? item.id })));
+    for (const item of answer.results) if (item.ok && item.task) done(freshest(item.task));
+    if (answer.results.some((r) => !r.ok)) queue.reload(); // those refused may have left the queue
+    setSelected(new Set());
+    setBulkNotes('');
+  }
   const reload = useDebounced(queue.reload, 500);
   useTaskEvents((event) => {
     setDecided((list) => list.map((t) => t.id === event.task.id ? latest(t, event.task) : t));
+    setResults((list) => list && list.map((r) => r.item.task && r.item.id === event.task.id
+      ? { ...r, item: { ...r.item, task: latest(r.item.task, event.task) } } : r));
     if (event.type === 'created' && event.task.status === 'awaiting_review') reload();
     if (event.task.status !== 'awaiting_review') {
       setWaiting((list) => list.filter((t) => t.id !== event.task.id));
@@ -45,6 +79,26 @@ export function ReviewQueue() {
       <PageHeader title="Review queue"
         sub={`Tasks awaiting review, oldest first.${can('review') ? '' : ' Your role may look but not decide.'}`} />
       {queue.error ? <Alert>{queue.error}</Alert> : null}
+      {results ? (
+        <section className="card" aria-label="Bulk approval results">
+          <div className="section-head">
+            <h2>Approved together: {results.filter((r) => r.item.ok).length} of {results.length}</h2>
+            <button type="button" className="link" onClick={() => setResults(null)}>Dismiss</button>
+          </div>
+          <table className="table compact">
+            <tbody>
+              {results.map(({ item, title }) => (
+                <tr key={item.id} data-task-id={item.id} className={item.ok ? 'result-ok' : 'result-failed'}>
+                  <td><Link href={`/tasks/${item.id}`}>{title}</Link></td>
+                  <td>{item.ok ? <span className="ok-mark">approved</span> : <span className="fail-mark">not approved</span>}</td>
+                  <td>{item.ok ? (item.task ? <StatusBadge status={item.task.status} /> : null)
+                    : <span className="error-line"><code>{item.error?.code}</code> {item.error?.message}</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      ) : null}
       {decided.length ? (
         <section className="card" aria-label="Decided just now">
           <h2>Decided just now</h2>
@@ -62,13 +116,32 @@ export function ReviewQueue() {
           </table>
         </section>
       ) : null}
+      {can('review') && waiting.length > 0 ? (
+        <section className="card bulk-bar" aria-label="Approve several">
+          <label className="check">
+            <input type="checkbox" checked={allSelected}
+              onChange={(e) => setSelected(e.target.checked ? new Set(waiting.map((t) => t.id)) : new Set())} />
+            Select all ({waiting.length})
+          </label>
+          <input aria-label="Notes for the selected" placeholder="notes for all selected (optional)" value={bulkNotes}
+            onChange={(e) => setBulkNotes(e.target.value)} />
+          <button type="button" className="primary" disabled={bulk.busy || selected.size === 0}
+            onClick={() => void approveSelected()}>
+            Approve selected ({selected.size})
+          </button>
+          {bulk.error ? <Alert>{bulk.error}</Alert> : null}
+        </section>
+      ) : null}
       {queue.loading && !queue.data ? <div className="center"><Spinner /></div> : null}
       {queue.data && waiting.length === 0 ? <Empty>Nothing is waiting for review.</Empty> : null}
       <ol className="review-list">
         {waiting.map((task) => (
           <li key={task.id} className="card review-item" data-task-id={task.id}>
             <div className="review-head">
+              {can('review') ? <input type="checkbox" className="select-box" aria-label={`Select ${task.title}`}
+                checked={selected.has(task.id)} onChange={(e) => toggle(task.id, e.target.checked)} /> : null}
               <h2><Link href={`/tasks/${task.id}`}>{task.title}</Link></h2>
+              <StalledBadge since={task.stalledSince} />
               <span className="muted">{TYPE_LABELS[task.taskType]} · {task.priority} priority · waiting since <Ago at={task.createdAt} /></span>
             </div>
             {task.description ? <p>{task.description}</p> : null}

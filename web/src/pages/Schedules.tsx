@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { errorMessage, issuesByPath } from '../api';
 import type { Schedule } from '../errands';
 import { useAction, useLoad } from '../hooks';
@@ -100,6 +100,7 @@ function NewSchedule(props: { webhooks: { id: string; name: string }[]; onClose:
           </select>
         </Field>
       </div>
+      <CronPreview cron={cron} timezone={timezone} />
       <h3>Task template</h3>
       <TaskFormFields draft={draft} onChange={setDraft} errors={errors} webhooks={props.webhooks} prefix="task." />
       {message ? <Alert>{message}</Alert> : null}
@@ -108,5 +109,51 @@ function NewSchedule(props: { webhooks: { id: string; name: string }[]; onClose:
         <button type="button" onClick={() => props.onClose(false)}>Close</button>
       </div>
     </form>
+  );
+}
+
+/** In `timezone` when the browser knows it, else in the browser's own zone (said so). */
+function inZone(iso: string, timezone: string): string {
+  const options: Intl.DateTimeFormatOptions = {
+    weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    timeZoneName: 'short',
+  };
+  try {
+    return new Date(iso).toLocaleString(undefined, { ...options, timeZone: timezone });
+  } catch {
+    return new Date(iso).toLocaleString(undefined, options);
+  }
+}
+
+/** The next five fire times (schedules.preview), asked again 400 ms after the last keystroke. */
+function CronPreview(props: { cron: string; timezone: string }) {
+  const { client } = useSession();
+  const [state, setState] = useState<{ times?: string[]; error?: string; for?: string }>({});
+  const key = `${props.cron}\u0000${props.timezone}`;
+  useEffect(() => {
+    let alive = true;
+    const cron = props.cron.trim();
+    const timezone = props.timezone.trim() || 'UTC';
+    if (!cron) { setState({ error: 'Type a cron expression to see when it fires.', for: key }); return; }
+    const t = window.setTimeout(() => {
+      client.schedules.preview.query({ cron, timezone, count: 5 }).then(
+        (got) => { if (alive) setState({ times: got.times, for: key }); },
+        (err: unknown) => { if (alive) setState({ error: errorMessage(err), for: key }); },
+      );
+    }, 400);
+    return () => { alive = false; window.clearTimeout(t); };
+  }, [client, props.cron, props.timezone, key]);
+  const stale = state.for !== key;
+  return (
+    <section className={stale ? 'cron-preview stale' : 'cron-preview'} aria-label="Next runs" aria-busy={stale}>
+      <h3>Next runs <span className="muted small">({props.timezone.trim() || 'UTC'})</span></h3>
+      {state.error ? <div className="field-error" role="alert">{state.error}</div> : null}
+      {state.times ? (
+        <ol className="run-times">
+          {state.times.map((t) => <li key={t}><time dateTime={t}>{inZone(t, props.timezone.trim() || 'UTC')}</time></li>)}
+        </ol>
+      ) : null}
+      {!state.times && !state.error ? <span className="muted">…</span> : null}
+    </section>
   );
 }

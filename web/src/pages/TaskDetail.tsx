@@ -6,7 +6,8 @@ import { latest, TYPE_LABELS } from '../labels';
 import { useSession, useTaskEvents } from '../session';
 import { Download, Screenshot } from '../components/Artifacts';
 import { TaskActions } from '../components/TaskActions';
-import { Alert, formatDuration, Json, PageHeader, Spinner, StatusBadge, Time } from '../components/ui';
+import { AuditTable } from '../components/AuditTable';
+import { Alert, formatDuration, Json, PageHeader, Spinner, StalledBadge, StatusBadge, Time } from '../components/ui';
 
 export function TaskDetail(props: { id: string }) {
   const { client } = useSession();
@@ -14,11 +15,14 @@ export function TaskDetail(props: { id: string }) {
   const attempts = useLoad(() => client.tasks.executions.query({ taskId: props.id }), [client, props.id]);
   const [task, setTask] = useState<Task | undefined>(undefined);
   useEffect(() => { const got = loaded.data; if (got) setTask((t) => latest(t, got)); }, [loaded.data]);
+  const audit = useLoad(() => client.audit.list.query({ targetId: props.id, limit: 50 }), [client, props.id]);
   const reloadAttempts = useDebounced(attempts.reload, 200);
+  const reloadAudit = useDebounced(audit.reload, 500);
   useTaskEvents((event) => {
     if (event.task.id !== props.id) return;
     setTask((t) => latest(t, event.task));
     if (event.type === 'execution') reloadAttempts();
+    reloadAudit();
   });
   if (loaded.error) return <><PageHeader title="Task" /><Alert>{loaded.error}</Alert></>;
   if (!task) return <div className="center"><Spinner /></div>;
@@ -28,9 +32,10 @@ export function TaskDetail(props: { id: string }) {
         <Link href="/tasks">Tasks</Link> / <code>{task.id}</code>
       </>}>
         <StatusBadge status={task.status} />
+        <StalledBadge since={task.stalledSince} />
       </PageHeader>
       {task.statusReason ? <p className="status-reason">{task.statusReason}</p> : null}
-      <TaskActions task={task} onDone={(done) => { setTask((t) => latest(t, done)); reloadAttempts(); }} />
+      <TaskActions task={task} onDone={(done) => { setTask((t) => latest(t, done)); reloadAttempts(); reloadAudit(); }} />
       {task.lastError ? (
         <section className="card error-card" aria-label="Last error">
           <h2>Last error</h2>
@@ -61,6 +66,13 @@ export function TaskDetail(props: { id: string }) {
         <ol className="timeline">
           {(attempts.data ?? []).map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
         </ol>
+      </section>
+      <section className="card" aria-label="Audit trail">
+        <h2>Audit trail</h2>
+        <p className="hint">Who did what to this task, newest first. <Link href={`/audit?target=${task.id}`}>Open in the audit log</Link></p>
+        {audit.error ? <Alert>{audit.error}</Alert> : null}
+        {audit.data && audit.data.items.length === 0 ? <p className="muted">No entries yet.</p> : null}
+        {audit.data && audit.data.items.length ? <AuditTable entries={audit.data.items} showTarget={false} /> : null}
       </section>
     </>
   );
@@ -136,6 +148,12 @@ function Attempt(props: { attempt: TaskExecution }) {
           {files.map((f) => <Download key={f.id} artifact={f}
             label={f.kind === 'trace' ? 'Download trace (zip)' : `Download ${f.name ?? f.kind}`} />)}
         </div>
+      ) : null}
+      {a.input !== null ? (
+        <details className="attempt-input">
+          <summary>Input (the config this attempt ran with)</summary>
+          <Json value={a.input} label={`Attempt ${a.attemptNumber} input`} />
+        </details>
       ) : null}
       {a.output !== null ? (
         <details>

@@ -4,7 +4,7 @@ import type { Task, TaskStatus, TaskType } from '../errands';
 import { useLoad } from '../hooks';
 import { latest, STATUSES, TASK_TYPES, TYPE_LABELS } from '../labels';
 import { useSession, useTaskEvents } from '../session';
-import { Ago, Alert, Empty, PageHeader, Spinner, StatusBadge } from '../components/ui';
+import { Ago, Alert, Empty, PageHeader, Spinner, StalledBadge, StatusBadge } from '../components/ui';
 
 const PAGE = 50;
 
@@ -13,17 +13,19 @@ export function TaskList() {
   const params = new URLSearchParams(useSearch());
   const [status, setStatus] = useState<TaskStatus | ''>((params.get('status') as TaskStatus | null) ?? '');
   const [taskType, setTaskType] = useState<TaskType | ''>('');
+  const [stalled, setStalled] = useState(params.get('stalled') === '1');
   const [text, setText] = useState('');
   const [search, setSearch] = useState('');
   const [cursors, setCursors] = useState<(string | null)[]>([null]); // the pages seen so far
   const cursor = cursors[cursors.length - 1];
   const page = useLoad(() => client.tasks.list.query({
     status: status || null, taskType: taskType || null, search: search || null, limit: PAGE, cursor,
-  }), [client, status, taskType, search, cursor]);
+    stalled: stalled || null,
+  }), [client, status, taskType, search, cursor, stalled]);
   const [rows, setRows] = useState<Task[]>([]);
   const [fresh, setFresh] = useState(0);
   useEffect(() => { if (page.data) { setRows(page.data.items); setFresh(0); } }, [page.data]);
-  useEffect(() => { setCursors([null]); }, [status, taskType, search]);
+  useEffect(() => { setCursors([null]); }, [status, taskType, search, stalled]);
   useEffect(() => {
     const t = window.setTimeout(() => setSearch(text.trim()), 300);
     return () => window.clearTimeout(t);
@@ -50,6 +52,8 @@ export function TaskList() {
             {TASK_TYPES.map((t) => <option key={t} value={t}>{TYPE_LABELS[t]}</option>)}
           </select>
         </label>
+        <label className="check filter-check"><input type="checkbox" checked={stalled}
+          onChange={(e) => setStalled(e.target.checked)} /> Stalled only</label>
         <label className="grow">Search
           <input type="search" value={text} placeholder="title or description"
             onChange={(e) => setText(e.target.value)} />
@@ -72,7 +76,7 @@ export function TaskList() {
                 <td><Link href={`/tasks/${task.id}`}>{task.title}</Link>
                   {task.statusReason ? <div className="muted small">{task.statusReason}</div> : null}</td>
                 <td>{TYPE_LABELS[task.taskType]}</td>
-                <td><StatusBadge status={task.status} /></td>
+                <td><StatusBadge status={task.status} /> <StalledBadge since={task.stalledSince} /></td>
                 <td><span className={`priority priority-${task.priority}`}>{task.priority}</span></td>
                 <td className="num">{task.errorCount}</td>
                 <td><Ago at={task.createdAt} /></td>
