@@ -33,7 +33,7 @@ from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget
 from executors.registry import ExecutorRegistry
 from outbound import NetworkGuard, PinnedTransport
-from server import logs
+from server import logs, tracing
 from server.artifacts import FileArtifactStore
 from server.auth import ANONYMOUS, KeyRing, Principal
 from server.claims import Caps
@@ -89,7 +89,8 @@ def http_client(max_connections: int, guard: NetworkGuard) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=max_connections,
                           max_keepalive_connections=max_connections)
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0), cookies=no_cookies,
-                             transport=PinnedTransport(guard, limits=limits))
+                             transport=PinnedTransport(guard, limits=limits),
+                             event_hooks=tracing.httpx_hooks())  # traceparent when tracing
 
 
 def build_executors(settings: Settings, http: httpx.AsyncClient,
@@ -374,6 +375,7 @@ def create_app(settings: Settings | None = None, *,
                clock: Callable[[], datetime] = utc_now) -> Litestar:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
+    tracing.setup(settings.otel_endpoint)  # OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set
     errands = Errands(settings, clock)
     router = build_router()
     typescript = render_typescript(router)

@@ -47,7 +47,7 @@ from executors.base import (
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from schemas.secrets import mask_config, scrub, secret_values
-from server import lifecycle, logs, placeholders
+from server import lifecycle, logs, placeholders, tracing
 from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
 from server.db.engine import Database
@@ -261,6 +261,7 @@ class Runner:
         logs.bind(taskId=row.id, executionId=running.execution_id, attempt=row.attempts,
                   workerId=self.instance_id)  # this attempt's own asyncio task: no leak
         log.info("attempt started (%s, triggeredBy %s)", row.task_type, row.next_trigger)
+        span = tracing.attempt_started(row.task_type, row.id, running.execution_id, row.attempts)
         started = time.monotonic()
         finished = Finished(row, running.execution_id, Outcome("success"), ctx, 0)
         try:
@@ -289,6 +290,7 @@ class Runner:
             finished.error_type = type(exc).__name__
         finished.duration_ms = int((time.monotonic() - started) * 1000)
         _scrub_secrets(finished)
+        tracing.attempt_ended(span, finished.outcome.kind, finished.error_type)
         log.info("attempt ended: %s in %d ms%s", finished.outcome.kind, finished.duration_ms,
                  f" ({finished.error_type})" if finished.error_type else "",
                  extra={"fields": {"outcome": finished.outcome.kind,

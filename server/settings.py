@@ -199,6 +199,15 @@ def _stalled_action(name: str, raw: str) -> str:
     return raw
 
 
+def _otel_endpoint(name: str, raw: str) -> str:
+    from server import tracing
+
+    if not tracing.available():
+        raise ConfigurationError(f"{name} is set but the OpenTelemetry packages are not "
+                                 f"installed: {tracing.INSTALL_HINT} (or unset {name})")
+    return raw
+
+
 # (variable, Settings attribute, parser); GHL_API_KEY and ERRANDS_SECRET_KEY are read apart.
 _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("DATABASE_URL", "database_url", _database_url),
@@ -243,6 +252,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("HOST_CONCURRENCY", "host_concurrency", _int_in(1, 1024)),
     ("MAX_LOST_ATTEMPTS", "max_lost_attempts", _int_in(1, 1000)),
     ("NODE_ID", "node_id", lambda name, raw: _node_id(name, raw)),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint", _otel_endpoint),
 )
 
 
@@ -300,6 +310,8 @@ class Settings:
     max_lost_attempts: int = 5
     # This node's stable identity (lease owner); default "<hostname>:<PORT>".
     node_id: str | None = None
+    # OpenTelemetry tracing (server/tracing.py): on when set; needs `pip install errands[otel]`.
+    otel_endpoint: str | None = None
 
     @property
     def type_caps(self) -> dict[str, int]:
