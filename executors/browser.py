@@ -45,6 +45,7 @@ from executors.base import (
     TaskSpec,
 )
 from executors.browser_pool import BrowserPool
+from outbound.http import is_http_url
 from schemas.configs import (
     BrowserAutomationConfig,
     ClickStep,
@@ -97,11 +98,6 @@ def _describe(step: Step) -> str:
     return str(action)
 
 
-def _is_http_url(value: str) -> bool:
-    scheme, sep, rest = value.partition("://")
-    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
-
-
 class BrowserAutomationExecutor:
     """Runs ``browser_automation`` tasks; see the module docstring."""
 
@@ -117,12 +113,12 @@ class BrowserAutomationExecutor:
         issues: list[Issue] = []
         if not config.steps and not config.start_url:
             issues.append(Issue(("steps",), "give a startUrl or at least one step"))
-        if config.start_url is not None and not _is_http_url(config.start_url):
+        if config.start_url is not None and not is_http_url(config.start_url):
             issues.append(Issue(("startUrl",), "must be an http or https URL"))
         names: set[str] = set()
         for index, step in enumerate(config.steps):
             path: tuple[str | int, ...] = ("steps", index)
-            if isinstance(step, NavigateStep) and not _is_http_url(step.url):
+            if isinstance(step, NavigateStep) and not is_http_url(step.url):
                 issues.append(Issue((*path, "url"), "must be an http or https URL"))
             elif isinstance(step, WaitStep):
                 if step.selector is None and step.ms is None and step.state is None:

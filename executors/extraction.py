@@ -37,6 +37,7 @@ from executors.base import (
     TaskSpec,
 )
 from executors.browser_pool import BrowserPool
+from outbound.http import is_http_url
 from schemas.configs import DataExtractionConfig, ExtractionField
 
 NAVIGATION_TIMEOUT_MS: Final = 30_000
@@ -183,11 +184,6 @@ def _convert_numbers(fields: list[ExtractionField], record: dict[str, Any]) -> d
     return record
 
 
-def _is_http_url(value: str) -> bool:
-    scheme, sep, rest = value.partition("://")
-    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
-
-
 class DataExtractionExecutor:
     """Runs ``data_extraction`` tasks; see the module docstring."""
 
@@ -200,7 +196,7 @@ class DataExtractionExecutor:
         """http(s) url; field types with what they need; unique names per level; CSS syntax."""
         assert isinstance(config, DataExtractionConfig)
         issues: list[Issue] = []
-        if not _is_http_url(config.url):
+        if not is_http_url(config.url):
             issues.append(Issue(("url",), "must be an http or https URL"))
         if not config.schema.fields:
             issues.append(Issue(("schema", "fields"), "give at least one field"))

@@ -45,13 +45,14 @@ from sqlalchemy.exc import IntegrityError
 
 from executors.base import DeliveryAttempt, FiledMessage, NewMessage
 from outbound import NetworkGuard, OutboundError
+from outbound.http import status_retryable
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
 from server.db import messages as message_rows
 from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
-from server.services.pagination import decode_cursor, encode_cursor
+from server.services.pagination import decode_cursor, page_of
 from server.services.secrets_box import SecretUnreadable
 from server.services.signing import signed_headers
 from server.services.webhooks import WebhookService
@@ -69,8 +70,7 @@ def classify(status: int) -> Attempt:
     """2xx delivered; 408, 429 and 5xx retryable; anything else fails at once."""
     if 200 <= status < 300:
         return Attempt(True, response_status=status)
-    retryable = status in (408, 429) or status >= 500
-    return Attempt(False, retryable=retryable, response_status=status,
+    return Attempt(False, retryable=status_retryable(status), response_status=status,
                    error=f"webhook answered HTTP {status}")
 
 
@@ -315,7 +315,5 @@ class DeliveryService:
             rows = await message_rows.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,
                                         limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        return MessagePage(items=[message_view(r) for r in rows],
-                           next_cursor=encode_cursor(rows[-1]) if more and rows else None)
+        kept, cursor = page_of(rows, query.limit)
+        return MessagePage(items=[message_view(r) for r in kept], next_cursor=cursor)

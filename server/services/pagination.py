@@ -1,8 +1,13 @@
-"""Keyset cursors for newest-first lists: opaque to clients, (createdAt, id) inside."""
+"""Keyset cursors for newest-first lists: opaque to clients, (createdAt, id) inside.
+
+A list asks its repository for ``limit + 1`` rows; :func:`page_of` keeps ``limit`` of them and
+gives the next cursor only when the extra row came (there is more).
+"""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from server.db.repositories import Row
@@ -17,6 +22,19 @@ def encode_key(at: datetime, row_id: str) -> str:
     """A cursor for lists ordered by another time than createdAt (audit entries' ``at``)."""
     raw = f"{at.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_of(rows: Sequence[Row], limit: int,
+            key: Callable[[Row], str] | None = None) -> tuple[Sequence[Row], str | None]:
+    """The first ``limit`` of ``rows`` (fetched with ``limit + 1``) and the next page's cursor.
+
+    ``key`` makes the cursor of the last row kept (default :func:`encode_cursor`); None when
+    ``rows`` held no more than ``limit``.
+    """
+    kept = rows[:limit]
+    more = len(rows) > limit
+    cursor = (key or encode_cursor)(kept[-1]) if more and kept else None
+    return kept, cursor
 
 
 def decode_cursor(cursor: str, *, procedure: str) -> tuple[datetime, str]:

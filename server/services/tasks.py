@@ -38,7 +38,7 @@ from server.ids import new_id
 from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
-from server.services.pagination import decode_cursor, encode_cursor
+from server.services.pagination import decode_cursor, page_of
 from server.services.views import execution_view, mask_config, task_view
 
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -208,10 +208,8 @@ class TaskService:
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after,
                                         stalled=query.stalled)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        return TaskPage(items=[task_view(r) for r in rows],
-                        next_cursor=encode_cursor(rows[-1]) if more and rows else None)
+        kept, cursor = page_of(rows, query.limit)
+        return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 
     async def executions(self, task_id: str) -> list[TaskExecution]:
         async with self.db.read() as conn:
