@@ -84,6 +84,14 @@ class TaskService:
         self.clock = clock
         self.webhook_exists = webhook_exists
 
+    async def promote_due(self) -> datetime | None:
+        """The task timer's work: scheduled and retrying tasks whose time came become queued;
+        returns when the next one comes due."""
+        async with self.writer.transaction() as cs:
+            for row in await repo.task_promote_due(cs.conn, cs.now):
+                cs.emit("status", row)
+            return await repo.task_next_due_at(cs.conn)
+
     # --- create ----------------------------------------------------------------------------
 
     def _check_config(self, task_type: str, raw: dict[str, Any], *, dependencies: int,
