@@ -125,10 +125,8 @@ class ApiCallExecutor:
 
     # --- create time ---------------------------------------------------------------------
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: ApiCallConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """Endpoint, auth fields, headers, body on GET, empty expectStatus. No IO."""
-        if not isinstance(config, ApiCallConfig):
-            return [Issue((), "expected an api_call config")]
         issues = self._endpoint_issues(config.api_endpoint)
         issues += _auth_issues(config)
         issues += _header_issues(config)
@@ -151,11 +149,10 @@ class ApiCallExecutor:
 
     # --- run time ------------------------------------------------------------------------
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[ApiCallConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         """One exchange; raises the errors listed in the module docstring."""
         config = task.config
-        if not isinstance(config, ApiCallConfig):
-            raise PermanentError("expected an api_call config", error_type="invalid_config")
         secrets = secret_values(self.task_type, msgspec.to_builtins(config))
         try:
             try:

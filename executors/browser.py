@@ -106,10 +106,10 @@ class BrowserAutomationExecutor:
     def __init__(self, pool: BrowserPool) -> None:
         self.pool = pool
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: BrowserAutomationConfig, *,
+              source_webhook_id: str | None) -> list[Issue]:
         """startUrl or steps required, http(s) URLs, waits that wait on something, and
         extract names unique."""
-        assert isinstance(config, BrowserAutomationConfig)
         issues: list[Issue] = []
         if not config.steps and not config.start_url:
             issues.append(Issue(("steps",), "give a startUrl or at least one step"))
@@ -133,9 +133,9 @@ class BrowserAutomationExecutor:
                 names.add(step.name)
         return issues
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[BrowserAutomationConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         config = task.config
-        assert isinstance(config, BrowserAutomationConfig)
         viewport = (config.viewport.width, config.viewport.height) if config.viewport else None
         steps: list[Step] = list(config.steps)
         if config.start_url:

@@ -192,9 +192,8 @@ class DataExtractionExecutor:
     def __init__(self, pool: BrowserPool) -> None:
         self.pool = pool
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: DataExtractionConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """http(s) url; field types with what they need; unique names per level; CSS syntax."""
-        assert isinstance(config, DataExtractionConfig)
         issues: list[Issue] = []
         if not is_http_url(config.url):
             issues.append(Issue(("url",), "must be an http or https URL"))
@@ -207,9 +206,9 @@ class DataExtractionExecutor:
         issues.extend(_field_issues(config.schema.fields, ("schema", "fields")))
         return issues
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[DataExtractionConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         config = task.config
-        assert isinstance(config, DataExtractionConfig)
         deadline_ms = task.timeout_seconds * 1000
         async with self.pool.context() as (context, session_id):
             ctx.browser_session_id = session_id

@@ -108,9 +108,8 @@ class GhlExecutor:
 
     # --- create time -----------------------------------------------------------------------
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: GhlActionConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """What a ``GhlActionConfig`` lacks for its action; paths are camelCase."""
-        assert isinstance(config, GhlActionConfig)
         issues: list[Issue] = []
         action = config.ghl_action
         if not _present(config.location_id) and self._location_id is None:
@@ -140,9 +139,9 @@ class GhlExecutor:
 
     # --- run time --------------------------------------------------------------------------
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[GhlActionConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         config = task.config
-        assert isinstance(config, GhlActionConfig)
         if self._api_key is None:
             raise PermanentError(
                 "GHL_API_KEY is not set: give the server a HighLevel Private Integration Token "

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from executors.base import Executor, NewMessage
 from executors.notification import NotificationExecutor
@@ -34,7 +35,8 @@ from server.services.webhooks import WebhookService
 log = logging.getLogger("errands.automations")
 
 
-def automation_executors(delivery: DeliveryService, reports: ReportService) -> list[Executor]:
+def automation_executors(delivery: DeliveryService, reports: ReportService
+                         ) -> list[Executor[Any]]:
     """notification, reminder and report: executors that file messages through delivery."""
     return [NotificationExecutor(delivery), ReminderExecutor(delivery),
             ReportExecutor(reports, delivery)]
