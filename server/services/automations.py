@@ -25,7 +25,7 @@ from executors.base import Executor, NewMessage
 from executors.notification import NotificationExecutor
 from executors.reminder import ReminderExecutor
 from executors.report import ReportExecutor
-from server.db.repositories import Row
+from server.db.rows import TaskRow
 from server.scheduling import DueTimer
 from server.services.delivery import DeliveryService
 from server.services.reports import ReportService
@@ -70,16 +70,17 @@ class Automations:
 
     # --- task-end notices ------------------------------------------------------------------
 
-    def on_task_ended(self, row: Row) -> None:
+    def on_task_ended(self, row: TaskRow) -> None:
         wanted = (row.status == "completed" and row.notify_on_complete) or \
             (row.status == "failed" and row.notify_on_failure)
         if not wanted or row.source_webhook_id is None:
             return
-        notice = asyncio.get_running_loop().create_task(self._file_notice(row))
+        notice = asyncio.get_running_loop().create_task(
+            self._file_notice(row, row.source_webhook_id))
         self._notices.add(notice)
         notice.add_done_callback(self._notices.discard)
 
-    async def _file_notice(self, row: Row) -> None:
+    async def _file_notice(self, row: TaskRow, webhook_id: str) -> None:
         kind = f"task.{row.status}"
         body = (f"Task {row.title!r} completed" if row.status == "completed"
                 else f"Task {row.title!r} failed: {row.last_error or 'no error recorded'}")
@@ -89,7 +90,7 @@ class Automations:
                 "completedAt": row.completed_at, "metadata": row.meta}
         try:
             await self.delivery.file(NewMessage(
-                kind=kind, webhook_id=row.source_webhook_id, task_id=row.id, body=body,
+                kind=kind, webhook_id=webhook_id, task_id=row.id, body=body,
                 subject=f"Task {row.status}: {row.title}", send_at=self.clock(),
                 data={"task": task}, dedupe_key=f"{kind}:{row.id}:{row.attempts}"))
         except Exception:

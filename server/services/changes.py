@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.tasks import TaskEvent
 from server.db.audit import audit_insert
 from server.db.engine import Database
-from server.db.repositories import Row, event_insert
+from server.db.repositories import event_insert
+from server.db.rows import ExecutionRow, TaskRow
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
 from server.services.task_events import compact_event
@@ -42,7 +43,7 @@ class Listeners:
     wake_runner: Callable[[], None]  # work became ready
     arm_timer: Callable[[datetime], None]  # the task timer: a task comes due at this time
     cancel_attempt: Callable[[str], None]  # stop this task's attempt if it runs here
-    task_ended: Sequence[Callable[[Row], None]] = ()  # a task reached completed or failed
+    task_ended: Sequence[Callable[[TaskRow], None]] = ()  # a task reached completed or failed
 
 
 class Signals:
@@ -75,7 +76,7 @@ class ChangeSet:
     wake: bool = False
     due: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
-    ended: list[Row] = field(default_factory=list)
+    ended: list[TaskRow] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
 
     def audit(self, actor: Actor, action: str, target_type: str, target_id: str | None,
@@ -84,7 +85,8 @@ class ChangeSet:
         self.audits.append(entry_values(actor, action, target_type, target_id, detail or {},
                                         self.now))
 
-    def emit(self, type_: EventType, task: Row, execution: Row | None = None) -> None:
+    def emit(self, type_: EventType, task: TaskRow, execution: ExecutionRow | None = None
+             ) -> None:
         event = TaskEvent(type=type_, task=task_view(task),
                           execution=execution_view(execution) if execution is not None else None)
         self.events.append((task.id, _encoder.encode(event),

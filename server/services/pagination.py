@@ -9,12 +9,25 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
-from server.db.repositories import Row
 from server.errors import InvalidInput
 
 
-def encode_cursor(row: Row) -> str:
+class Keyed(Protocol):
+    """A row a newest-first list is ordered by."""
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Keyed)
+
+
+def encode_cursor(row: Keyed) -> str:
     return encode_key(row.created_at, row.id)
 
 
@@ -24,8 +37,8 @@ def encode_key(at: datetime, row_id: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def page_of(rows: Sequence[Row], limit: int,
-            key: Callable[[Row], str] | None = None) -> tuple[Sequence[Row], str | None]:
+def page_of(rows: Sequence[R], limit: int,
+            key: Callable[[R], str] | None = None) -> tuple[Sequence[R], str | None]:
     """The first ``limit`` of ``rows`` (fetched with ``limit + 1``) and the next page's cursor.
 
     ``key`` makes the cursor of the last row kept (default :func:`encode_cursor`); None when
@@ -33,8 +46,10 @@ def page_of(rows: Sequence[Row], limit: int,
     """
     kept = rows[:limit]
     more = len(rows) > limit
-    cursor = (key or encode_cursor)(kept[-1]) if more and kept else None
-    return kept, cursor
+    if not (more and kept):
+        return kept, None
+    last = kept[-1]
+    return kept, key(last) if key is not None else encode_cursor(last)
 
 
 def decode_cursor(cursor: str, *, procedure: str) -> tuple[datetime, str]:
