@@ -65,14 +65,13 @@ from executors.base import (
     TaskSpec,
     from_outbound,
 )
-from executors.retry_after import parse_retry_after
 from outbound import NetworkGuard, OutboundError
+from outbound.http import NotHttpUrl, http_url, parse_retry_after, status_retryable
 from schemas.configs import ApiCallConfig
 from schemas.secrets import is_secret_header, scrub, secret_values
 
 MAX_REDIRECTS: Final = 10
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
-_RETRYABLE_STATUSES: Final = frozenset({408, 429})
 _HEADER_NAME: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE_FORBIDDEN: Final = re.compile(r"[\r\n\x00]")
 _DEFAULT_HEADERS: Final = (
@@ -80,6 +79,9 @@ _DEFAULT_HEADERS: Final = (
     ("accept", "*/*"),
     ("accept-encoding", "gzip, deflate"),
 )
+_ENDPOINT_PROBLEMS: Final = {"invalid": "is not a valid URL",
+                             "scheme": "must be an absolute http or https URL",
+                             "host": "must name a host"}
 _DROPPED_RESPONSE_HEADERS: Final = frozenset({"set-cookie", "set-cookie2"})
 
 
@@ -123,10 +125,8 @@ class ApiCallExecutor:
 
     # --- create time ---------------------------------------------------------------------
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: ApiCallConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """Endpoint, auth fields, headers, body on GET, empty expectStatus. No IO."""
-        if not isinstance(config, ApiCallConfig):
-            return [Issue((), "expected an api_call config")]
         issues = self._endpoint_issues(config.api_endpoint)
         issues += _auth_issues(config)
         issues += _header_issues(config)
@@ -139,13 +139,9 @@ class ApiCallExecutor:
     def _endpoint_issues(self, endpoint: str) -> list[Issue]:
         path: tuple[str | int, ...] = ("apiEndpoint",)
         try:
-            url = httpx.URL(endpoint)
-        except (httpx.InvalidURL, TypeError):
-            return [Issue(path, "is not a valid URL")]
-        if url.scheme not in ("http", "https"):
-            return [Issue(path, "must be an absolute http or https URL")]
-        if not url.raw_host:
-            return [Issue(path, "must name a host")]
+            url = http_url(endpoint)
+        except NotHttpUrl as exc:
+            return [Issue(path, _ENDPOINT_PROBLEMS[exc.reason])]
         host = url.raw_host.decode("ascii")
         if _is_ip_literal(host) and not self._guard.is_allowed_ip(host):
             return [Issue(path, f"{host} is not a public address")]
@@ -153,11 +149,10 @@ class ApiCallExecutor:
 
     # --- run time ------------------------------------------------------------------------
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[ApiCallConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         """One exchange; raises the errors listed in the module docstring."""
         config = task.config
-        if not isinstance(config, ApiCallConfig):
-            raise PermanentError("expected an api_call config", error_type="invalid_config")
         secrets = secret_values(self.task_type, msgspec.to_builtins(config))
         try:
             try:
@@ -200,7 +195,7 @@ class ApiCallExecutor:
         message = f"{method} {shown} answered {status}{where}"
         if config.expect_status:
             message += f", expected {', '.join(map(str, config.expect_status))}"
-        if status in _RETRYABLE_STATUSES or status >= 500:
+        if status_retryable(status):
             retry_after = parse_retry_after(answer.response.headers.get("retry-after"),
                                             ctx.clock())
             raise RetryableError(message, error_type="http_status", retry_after=retry_after,
@@ -270,9 +265,11 @@ def _first_request(config: ApiCallConfig) -> _Outgoing:
     except (httpx.InvalidURL, TypeError):
         raise PermanentError("apiEndpoint is not a valid URL", error_type="invalid_config") \
             from None
-    if url.scheme not in ("http", "https") or not url.raw_host:
+    try:
+        http_url(url)
+    except NotHttpUrl:
         raise PermanentError("apiEndpoint must be an absolute http or https URL",
-                             error_type="invalid_config")
+                             error_type="invalid_config") from None
     if config.body is not None and config.api_method == "GET":
         raise PermanentError("body is not allowed with GET", error_type="invalid_config")
     headers = httpx.Headers(list(_DEFAULT_HEADERS))
@@ -335,9 +332,12 @@ def _redirected(outgoing: _Outgoing, response: httpx.Response,
     except (httpx.InvalidURL, TypeError):
         raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to an "
                              "invalid URL", error_type="invalid_redirect") from None
-    if url.scheme not in ("http", "https") or not url.raw_host:
+    try:
+        http_url(url)
+    except NotHttpUrl:
         raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to a "
-                             f"{url.scheme or 'relative'} URL", error_type="invalid_redirect")
+                             f"{url.scheme or 'relative'} URL", error_type="invalid_redirect") \
+            from None
     url = url.copy_with(userinfo=b"")  # credentials never come from a server's Location
     headers = httpx.Headers(outgoing.headers)
     method, content = outgoing.method, outgoing.content

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from outbound import AddressRefused, OutboundError
 from schemas.tasks import Artifact, StepRecord
@@ -156,14 +156,18 @@ class ReportSource(Protocol):
         ...
 
 
+#: An executor's config type: the Struct of ``schemas.configs.CONFIG_TYPES[task_type]``.
+ConfigT = TypeVar("ConfigT")
+
+
 @dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(Generic[ConfigT]):
     """What an executor sees of its task."""
 
     id: str
     title: str
     task_type: str
-    config: Any  # the Struct of schemas.configs.CONFIG_TYPES[task_type]
+    config: ConfigT  # decoded by the runner with CONFIG_TYPES[task_type]
     timeout_seconds: int
     source_webhook_id: str | None = None
     metadata: dict[str, Any] | None = None
@@ -211,15 +215,20 @@ class Issue:
     message: str
 
 
-class Executor(Protocol):
-    """One class per taskType, built once at start with what it needs (clients, pools)."""
+class Executor(Protocol[ConfigT]):
+    """One class per taskType, built once at start with what it needs (clients, pools).
+
+    Generic over its config type: the server decodes ``executionConfig`` with
+    ``CONFIG_TYPES[task_type]`` before calling :meth:`check` or :meth:`execute`, so an
+    executor takes its own Struct as given (tests/unit/test_layers.py checks the pairing).
+    """
 
     task_type: ClassVar[str]
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: ConfigT, *, source_webhook_id: str | None) -> list[Issue]:
         """Rules msgspec cannot express, checked at ``tasks.create``; [] when fine."""
         ...
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[ConfigT], ctx: ExecutionContext) -> ExecutionResult:
         """Run one attempt. Must honour cancellation (the runner cancels on deadline)."""
         ...

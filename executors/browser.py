@@ -45,6 +45,7 @@ from executors.base import (
     TaskSpec,
 )
 from executors.browser_pool import BrowserPool
+from outbound.http import is_http_url
 from schemas.configs import (
     BrowserAutomationConfig,
     ClickStep,
@@ -97,11 +98,6 @@ def _describe(step: Step) -> str:
     return str(action)
 
 
-def _is_http_url(value: str) -> bool:
-    scheme, sep, rest = value.partition("://")
-    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
-
-
 class BrowserAutomationExecutor:
     """Runs ``browser_automation`` tasks; see the module docstring."""
 
@@ -110,19 +106,19 @@ class BrowserAutomationExecutor:
     def __init__(self, pool: BrowserPool) -> None:
         self.pool = pool
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: BrowserAutomationConfig, *,
+              source_webhook_id: str | None) -> list[Issue]:
         """startUrl or steps required, http(s) URLs, waits that wait on something, and
         extract names unique."""
-        assert isinstance(config, BrowserAutomationConfig)
         issues: list[Issue] = []
         if not config.steps and not config.start_url:
             issues.append(Issue(("steps",), "give a startUrl or at least one step"))
-        if config.start_url is not None and not _is_http_url(config.start_url):
+        if config.start_url is not None and not is_http_url(config.start_url):
             issues.append(Issue(("startUrl",), "must be an http or https URL"))
         names: set[str] = set()
         for index, step in enumerate(config.steps):
             path: tuple[str | int, ...] = ("steps", index)
-            if isinstance(step, NavigateStep) and not _is_http_url(step.url):
+            if isinstance(step, NavigateStep) and not is_http_url(step.url):
                 issues.append(Issue((*path, "url"), "must be an http or https URL"))
             elif isinstance(step, WaitStep):
                 if step.selector is None and step.ms is None and step.state is None:
@@ -137,9 +133,9 @@ class BrowserAutomationExecutor:
                 names.add(step.name)
         return issues
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[BrowserAutomationConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         config = task.config
-        assert isinstance(config, BrowserAutomationConfig)
         viewport = (config.viewport.width, config.viewport.height) if config.viewport else None
         steps: list[Step] = list(config.steps)
         if config.start_url:

@@ -37,6 +37,7 @@ from executors.base import (
     TaskSpec,
 )
 from executors.browser_pool import BrowserPool
+from outbound.http import is_http_url
 from schemas.configs import DataExtractionConfig, ExtractionField
 
 NAVIGATION_TIMEOUT_MS: Final = 30_000
@@ -183,11 +184,6 @@ def _convert_numbers(fields: list[ExtractionField], record: dict[str, Any]) -> d
     return record
 
 
-def _is_http_url(value: str) -> bool:
-    scheme, sep, rest = value.partition("://")
-    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
-
-
 class DataExtractionExecutor:
     """Runs ``data_extraction`` tasks; see the module docstring."""
 
@@ -196,11 +192,10 @@ class DataExtractionExecutor:
     def __init__(self, pool: BrowserPool) -> None:
         self.pool = pool
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: DataExtractionConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """http(s) url; field types with what they need; unique names per level; CSS syntax."""
-        assert isinstance(config, DataExtractionConfig)
         issues: list[Issue] = []
-        if not _is_http_url(config.url):
+        if not is_http_url(config.url):
             issues.append(Issue(("url",), "must be an http or https URL"))
         if not config.schema.fields:
             issues.append(Issue(("schema", "fields"), "give at least one field"))
@@ -211,9 +206,9 @@ class DataExtractionExecutor:
         issues.extend(_field_issues(config.schema.fields, ("schema", "fields")))
         return issues
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[DataExtractionConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         config = task.config
-        assert isinstance(config, DataExtractionConfig)
         deadline_ms = task.timeout_seconds * 1000
         async with self.pool.context() as (context, session_id):
             ctx.browser_session_id = session_id

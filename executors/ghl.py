@@ -36,11 +36,9 @@ second contact, whatever the location's duplicate setting.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
@@ -58,6 +56,7 @@ from executors.base import (
 )
 from executors.ghl_rate import RateBudget, RateBudgetExhausted
 from outbound import OutboundError
+from outbound.http import parse_retry_after, status_retryable
 from schemas.configs import GhlActionConfig
 
 CONTACTS_VERSION: Final = "2021-07-28"
@@ -109,9 +108,8 @@ class GhlExecutor:
 
     # --- create time -----------------------------------------------------------------------
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
+    def check(self, config: GhlActionConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """What a ``GhlActionConfig`` lacks for its action; paths are camelCase."""
-        assert isinstance(config, GhlActionConfig)
         issues: list[Issue] = []
         action = config.ghl_action
         if not _present(config.location_id) and self._location_id is None:
@@ -141,9 +139,9 @@ class GhlExecutor:
 
     # --- run time --------------------------------------------------------------------------
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
+    async def execute(self, task: TaskSpec[GhlActionConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
         config = task.config
-        assert isinstance(config, GhlActionConfig)
         if self._api_key is None:
             raise PermanentError(
                 "GHL_API_KEY is not set: give the server a HighLevel Private Integration Token "
@@ -203,9 +201,9 @@ class GhlExecutor:
             return _Answer(status, body)
         message = f"HighLevel answered {status}: {self._message(body, response)}"
         output = {"status": status, "body": body}
-        if status in PERMANENT_STATUSES or (400 <= status < 500 and status not in (408, 429)):
+        if status in PERMANENT_STATUSES or (400 <= status < 500 and not status_retryable(status)):
             raise PermanentError(message, error_type=f"ghl_http_{status}", output=output)
-        retry_after = _retry_after(response.headers.get("retry-after"), clock)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), clock())
         if status == 429:
             self.rate_limited += 1  # read by /metrics
             self._budget.penalize(location_id, retry_after)
@@ -383,22 +381,3 @@ _ACTIONS: Final[dict[str, _Handler]] = {
     "add_tag": _add_tag,
 }
 
-
-def _retry_after(raw: str | None, clock: Callable[[], datetime]) -> float | None:
-    """``Retry-After`` as seconds (delta-seconds or an HTTP date); ``None`` when absent/bad."""
-    if raw is None or not raw.strip():
-        return None
-    raw = raw.strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - clock()).total_seconds())

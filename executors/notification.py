@@ -10,7 +10,7 @@ Result: ``{messageId, deliveredAt, responseStatus}``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from executors.base import (
     ExecutionContext,
@@ -33,14 +33,14 @@ class NotificationExecutor:
     def __init__(self, delivery: Outbox) -> None:
         self.delivery = delivery
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
-        assert isinstance(config, NotificationConfig)
+    def check(self, config: NotificationConfig, *, source_webhook_id: str | None) -> list[Issue]:
         if config.webhook_id is None and source_webhook_id is None:
             return [Issue(("webhookId",), NO_WEBHOOK)]
         return []
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
-        config: NotificationConfig = task.config
+    async def execute(self, task: TaskSpec[NotificationConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
+        config = task.config
         webhook_id = config.webhook_id or task.source_webhook_id
         if webhook_id is None:
             raise PermanentError(NO_WEBHOOK, error_type="invalid_config")

@@ -10,7 +10,7 @@ returns the message filed first.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from executors.base import (
     ExecutionContext,
@@ -31,8 +31,7 @@ class ReminderExecutor:
     def __init__(self, delivery: Outbox) -> None:
         self.delivery = delivery
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
-        assert isinstance(config, ReminderConfig)
+    def check(self, config: ReminderConfig, *, source_webhook_id: str | None) -> list[Issue]:
         issues: list[Issue] = []
         if (config.remind_at is None) == (config.delay_seconds is None):
             issues.append(Issue(("remindAt",), "give exactly one of remindAt or delaySeconds"))
@@ -40,8 +39,9 @@ class ReminderExecutor:
             issues.append(Issue(("webhookId",), NO_WEBHOOK))
         return issues
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
-        config: ReminderConfig = task.config
+    async def execute(self, task: TaskSpec[ReminderConfig],
+                      ctx: ExecutionContext) -> ExecutionResult:
+        config = task.config
         webhook_id = config.webhook_id or task.source_webhook_id
         if webhook_id is None:
             raise PermanentError(NO_WEBHOOK, error_type="invalid_config")

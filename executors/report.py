@@ -10,7 +10,7 @@ report service documents each report's data (server/services/reports.py).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from executors.base import (
     ExecutionContext,
@@ -34,8 +34,7 @@ class ReportExecutor:
         self.reports = reports
         self.delivery = delivery
 
-    def check(self, config: Any, *, source_webhook_id: str | None) -> list[Issue]:
-        assert isinstance(config, ReportConfig)
+    def check(self, config: ReportConfig, *, source_webhook_id: str | None) -> list[Issue]:
         issues: list[Issue] = []
         if config.date_from and config.date_to and config.date_from >= config.date_to:
             issues.append(Issue(("dateTo",), "must be after dateFrom"))
@@ -44,8 +43,8 @@ class ReportExecutor:
                                                 "no sourceWebhookId"))
         return issues
 
-    async def execute(self, task: TaskSpec, ctx: ExecutionContext) -> ExecutionResult:
-        config: ReportConfig = task.config
+    async def execute(self, task: TaskSpec[ReportConfig], ctx: ExecutionContext) -> ExecutionResult:
+        config = task.config
         end = config.date_to or ((config.date_from + DEFAULT_SPAN) if config.date_from
                                  else ctx.clock())
         start = config.date_from or end - DEFAULT_SPAN

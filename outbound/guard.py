@@ -35,7 +35,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
-import httpx
+from outbound.http import NotHttpUrl, http_url
 
 #: ``(host, port) -> addresses``: how names are resolved (default: the event loop's).
 Resolver = Callable[[str, int | None], Awaitable[list[str]]]
@@ -197,14 +197,14 @@ class NetworkGuard:
     async def check_url(self, url: str) -> None:
         """Refuse anything but an http(s) URL with a host, then :meth:`check_host` it."""
         try:
-            parsed = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidDestination(f"invalid URL: {exc}") from None
-        if parsed.scheme not in ("http", "https"):
-            raise InvalidDestination(
-                f"only http and https URLs are allowed, not {parsed.scheme or 'none'!r}")
-        if not parsed.raw_host:
-            raise InvalidDestination("the URL has no host")
+            parsed = http_url(url)
+        except NotHttpUrl as exc:
+            if exc.reason == "invalid":
+                raise InvalidDestination(f"invalid URL: {exc}") from None
+            if exc.reason == "scheme":
+                raise InvalidDestination(
+                    f"only http and https URLs are allowed, not {exc.scheme or 'none'!r}") from None
+            raise InvalidDestination("the URL has no host") from None
         await self.check_host(parsed.raw_host.decode("ascii"), parsed.port)
 
     async def _resolve(self, name: str, port: int | None) -> list[str]:

@@ -7,13 +7,12 @@ import ipaddress
 import logging
 import sys
 from types import FrameType
-from typing import Any
 
 import msgspec
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.app import create_app
+from server.app import Node, create_app
 from server.errors import ConfigurationError
 from server.settings import Settings
 
@@ -77,7 +76,7 @@ def main() -> int:
                             loop="auto", http=TRPCHttpToolsProtocol,
                             access_log=False, lifespan="on", log_config=None,
                             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10)
-    _DrainingServer(config, app.state.errands).run()
+    _DrainingServer(config, app.state.node).run()
     return 0
 
 
@@ -86,12 +85,12 @@ class _DrainingServer(uvicorn.Server):
     closed) while uvicorn stops accepting connections; the lifespan's shutdown then waits
     for attempts up to SHUTDOWN_GRACE_SECONDS."""
 
-    def __init__(self, config: uvicorn.Config, errands: Any) -> None:
+    def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
-        self.errands = errands
+        self.node = node
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.errands.request_drain()
+        self.node.drain.request()
         super().handle_exit(sig, frame)
 
 

@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from server.auth import Principal
 from server.db.engine import Database
 from server.events import EventHub
-from server.services.audit import Actor
+from server.services.audit import Actor, AuditService
+from server.services.automations import Automations
+from server.services.autorun import AutorunService
 from server.services.tasks import TaskService
 from server.settings import Settings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
-    """Built once in the app's lifespan; ``extra`` holds services added by other areas."""
+    """What procedures use, built once by the wiring point (server/app.py)."""
 
     settings: Settings
     db: Database
     tasks: TaskService
     hub: EventHub
+    automations: Automations  # webhooks, messages, reports, schedules
+    audit: AuditService
+    autorun: AutorunService
     started_monotonic: float
     version: str
-    scheduler_running: Any = None  # () -> bool
-    extra: dict[str, Any] = field(default_factory=dict)
+    scheduler_running: Callable[[], bool]
 
 
 @dataclass(frozen=True)

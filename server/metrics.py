@@ -59,6 +59,11 @@ class _Readings(Collector):
     snapshot: gauges.Snapshot = field(default_factory=gauges.Snapshot)
     sql_ok: bool = True
 
+    def describe(self) -> Iterator[Metric]:
+        """Nothing at registration: the sources read parts the node builds after the metrics
+        (the runner), so they are read at scrape time only."""
+        return iter(())
+
     def collect(self) -> Iterator[Metric]:
         yield from self._sql()
         src = self.sources

@@ -33,13 +33,56 @@ from server.db.engine import Database, alembic_config
 from server.errors import Forbidden, Unauthorized
 from server.metrics import CONTENT_TYPE
 
+log = logging.getLogger("errands")
 access_log = logging.getLogger("errands.access")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _HEADER = b"x-request-id"
 
 
+class Drain:
+    """Draining the node (SIGTERM): at once not ready, no claiming, subscriptions ended (the
+    middleware watches ``draining``); what is in flight gets ``grace_seconds`` to finish.
+
+    ``stoppers`` are awaited together with the grace (the runner's and the automations'
+    ``stop``); :meth:`begin` starts them once, :meth:`wait` gives their failures.
+    """
+
+    def __init__(self, grace_seconds: float,
+                 stoppers: Iterable[Callable[[float], Awaitable[object]]]) -> None:
+        self.grace_seconds = grace_seconds
+        self.stoppers = list(stoppers)
+        self.draining = asyncio.Event()
+        self._drain: asyncio.Future[list[object]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind_loop(self) -> None:
+        """Remember the running loop, for :meth:`request` from a signal handler."""
+        self._loop = asyncio.get_running_loop()
+
+    def request(self) -> None:
+        """From a signal handler: begin draining on the event loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.begin)
+
+    def begin(self) -> None:
+        if self._drain is not None:
+            return
+        self.draining.set()
+        grace = self.grace_seconds
+        log.info("draining: not ready, claiming stopped, subscriptions closed; "
+                 "attempts in flight get %g s", grace)
+        self._drain = asyncio.ensure_future(asyncio.gather(
+            *(stop(grace) for stop in self.stoppers), return_exceptions=True))
+
+    async def wait(self) -> list[BaseException]:
+        """Begin if not yet, wait for the stoppers; the exceptions they raised."""
+        self.begin()
+        assert self._drain is not None
+        return [failure for failure in await self._drain if isinstance(failure, BaseException)]
+
+
 class Node(Protocol):
-    """What the probes need from the app (``server.app.Errands``)."""
+    """What the probes need from the app (``server.app.Node``)."""
 
     db: Database
     draining: asyncio.Event
@@ -59,7 +102,7 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 
 def request_middleware(node: Callable[[], Any], *, access: bool) -> Callable[[ASGIApp], ASGIApp]:
-    """Litestar middleware factory; ``node()`` returns the app's ``Errands`` (its drain event)."""
+    """Litestar middleware factory; ``node()`` returns the app's ``Node`` (its drain event)."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         inner: Any = app
@@ -165,7 +208,7 @@ async def healthz() -> Response[dict[str, str]]:
 
 @get("/readyz", include_in_schema=False)
 async def readyz(state: State) -> Response[dict[str, Any]]:
-    problems = await readiness(state.errands)
+    problems = await readiness(state.node)
     if problems:
         return Response({"status": "unavailable", "problems": problems}, status_code=503)
     return Response({"status": "ready"})
@@ -173,15 +216,15 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
 
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, State], state: State) -> Response[Any]:
-    errands = state.errands
-    if not errands.settings.metrics_public:
+    node = state.node
+    if not node.settings.metrics_public:
         try:
-            errands.keyring.authenticate(request.headers.get("authorization")).require("read")
+            node.keyring.authenticate(request.headers.get("authorization")).require("read")
         except (Unauthorized, Forbidden) as exc:
             return Response({"error": exc.message}, status_code=401 if isinstance(
                 exc, Unauthorized) else 403)
-    await errands.metrics.refresh(errands.db, errands.clock())
-    return Response(errands.metrics.exposition(), media_type=CONTENT_TYPE)
+    await node.metrics.refresh(node.db, node.clock())
+    return Response(node.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
 ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [healthz, readyz, metrics]

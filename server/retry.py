@@ -36,8 +36,3 @@ def next_retry_at(now: datetime, error_count: int, policy: RetryPolicy, draw: fl
     if retry_after is not None and retry_after > delay:
         delay = min(retry_after, policy.cap_seconds * 24)
     return now + timedelta(seconds=delay)
-
-
-def http_status_retryable(status: int) -> bool:
-    """408, 429 and 5xx may pass; any other 4xx will not."""
-    return status in (408, 429) or status >= 500

@@ -107,6 +107,7 @@ class Runner:
     def __init__(self, *, db: Database, writer: Writer, executors: ExecutorRegistry,
                  config: RunnerConfig, clock: Callable[[], datetime], worker_id: str,
                  artifacts: ArtifactSink | None = None,
+                 metrics: Metrics | None = None,
                  draw: Callable[[], float] = random.random) -> None:
         self.db = db
         self.writer = writer
@@ -126,7 +127,7 @@ class Runner:
         self._paused_types: frozenset[str] = frozenset()
         self._tasks: list[asyncio.Task[None]] = []
         self.claimed_total = 0
-        self.metrics = Metrics()  # the app's own is set by server/app.py
+        self.metrics = metrics or Metrics()
         self.claims = 0  # claim statements that took something, and the most one took
         self.claimed_max = 0
 

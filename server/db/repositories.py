@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.rows import ExecutionRow, TaskRow
 from server.db.tables import task_dependencies, task_events, task_executions, tasks
 
 Row = sa.Row[Any]
@@ -23,8 +24,8 @@ Row = sa.Row[Any]
 _TASK_INSERT = tasks.insert().returning(tasks)  # built once: parameters vary, SQL does not
 
 async def task_insert(conn: AsyncConnection, values: dict[str, Any],
-                      depends_on: Sequence[str]) -> Row:
-    row: Row = (await conn.execute(_TASK_INSERT, values)).one()
+                      depends_on: Sequence[str]) -> TaskRow:
+    row: TaskRow = (await conn.execute(_TASK_INSERT, values)).one()
     if depends_on:
         await conn.execute(task_dependencies.insert(),
                            [{"task_id": values["id"], "depends_on_id": d} for d in depends_on])
@@ -35,11 +36,11 @@ async def task_insert(conn: AsyncConnection, values: dict[str, Any],
 _TASK_GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
 
 
-async def task_get(conn: AsyncConnection, task_id: str) -> Row | None:
+async def task_get(conn: AsyncConnection, task_id: str) -> TaskRow | None:
     return (await conn.execute(_TASK_GET, {"task_id": task_id})).one_or_none()
 
 
-async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> Row | None:
+async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> TaskRow | None:
     stmt = sa.select(tasks).where(tasks.c.idempotency_key == key)
     return (await conn.execute(stmt)).one_or_none()
 
@@ -52,7 +53,7 @@ async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
                     after: tuple[datetime, str] | None, stalled: bool | None = None
-                    ) -> list[Row]:
+                    ) -> Sequence[TaskRow]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page."""
     stmt = sa.select(tasks)
     if stalled is not None:
@@ -75,12 +76,13 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
 
 
 async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequence[str],
-                             values: dict[str, Any]) -> Row | None:
+                             values: dict[str, Any]) -> TaskRow | None:
     """CAS: update only while the task is in one of ``expected``."""
     stmt = tasks.update().where(tasks.c.id == task_id, tasks.c.status.in_(list(expected)))
     if "status" in values:  # a stall ends with the status it was found in (CONTRACT §10)
         values = {"stalled_since": None, **values}
-    row: Row | None = (await conn.execute(stmt.values(**values).returning(tasks))).one_or_none()
+    row: TaskRow | None = (
+        await conn.execute(stmt.values(**values).returning(tasks))).one_or_none()
     return row
 
 
@@ -290,7 +292,8 @@ async def execution_running_for_task(conn: AsyncConnection, task_id: str) -> Row
     return (await conn.execute(stmt)).one_or_none()
 
 
-async def executions_for_task(conn: AsyncConnection, task_id: str) -> list[Row]:
+async def executions_for_task(conn: AsyncConnection, task_id: str
+                              ) -> Sequence[ExecutionRow]:
     stmt = (sa.select(task_executions).where(task_executions.c.task_id == task_id)
             .order_by(task_executions.c.attempt_number))
     return list((await conn.execute(stmt)).all())

@@ -5,12 +5,10 @@ from __future__ import annotations
 from schemas.workflows import AuditList, AuditPage
 from server.context import Context
 from server.rpc.registry import Router
-from server.services.audit import AuditService
 
 
 def register(router: Router) -> None:
     @router.query("audit.list", input=AuditList, output=AuditPage, permission="read")
     async def list_(ctx: Context, data: AuditList) -> AuditPage:
         """Audit entries filtered by targetId, actor, action and since; paged by cursor."""
-        service: AuditService = ctx.services.extra["audit"]
-        return await service.page(data)
+        return await ctx.services.audit.page(data)

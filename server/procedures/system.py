@@ -12,7 +12,6 @@ from server.context import Context
 from server.db import repositories as repo
 from server.errors import ErrandsError
 from server.rpc.registry import Router
-from server.services.autorun import AutorunService
 
 
 class Unavailable(ErrandsError):
@@ -28,21 +27,19 @@ def register(router: Router) -> None:
         services = ctx.services
         if not await services.db.ping():
             raise Unavailable("database is not reachable")
-        if services.scheduler_running is not None and not services.scheduler_running():
+        if not services.scheduler_running():
             raise Unavailable("scheduler is not running")
         return Health(status="ok", database="ok", scheduler="running", version=services.version)
 
     @router.query("system.autorun", output=Autorun, permission="read")
     async def autorun(ctx: Context, _: None) -> Autorun:
         """The autorun switch: whether attempts start, and the task types paused."""
-        service: AutorunService = ctx.services.extra["autorun"]
-        return await service.get()
+        return await ctx.services.autorun.get()
 
     @router.mutation("system.setAutorun", input=SetAutorun, output=Autorun, permission="admin")
     async def set_autorun(ctx: Context, data: SetAutorun) -> Autorun:
         """Stop or resume starting attempts, on every node within 2 s (running ones finish)."""
-        service: AutorunService = ctx.services.extra["autorun"]
-        return await service.set(data, ctx.actor)
+        return await ctx.services.autorun.set(data, ctx.actor)
 
     @router.query("system.stats", output=Stats, permission="read")
     async def stats(ctx: Context, _: None) -> Stats:

@@ -10,8 +10,7 @@ from server.services.automations import Automations
 
 
 def automations(ctx: Context) -> Automations:
-    found: Automations = ctx.services.extra["automations"]
-    return found
+    return ctx.services.automations
 
 
 def register(router: Router) -> None:

@@ -20,7 +20,7 @@ from server.db import audit as audit_db
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
-from server.services.pagination import decode_cursor, encode_key
+from server.services.pagination import decode_cursor, encode_key, page_of
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,8 @@ class AuditService:
             rows = await audit_db.audit_list(conn, target_id=query.target_id, actor=query.actor,
                                              action=query.action, since=query.since,
                                              limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        cursor = encode_key(rows[-1].at, rows[-1].id) if more and rows else None
-        return AuditPage(items=[audit_view(r) for r in rows], next_cursor=cursor)
+        kept, cursor = page_of(rows, query.limit, key=lambda row: encode_key(row.at, row.id))
+        return AuditPage(items=[audit_view(r) for r in kept], next_cursor=cursor)
 
 
 async def record(conn: AsyncConnection, actor: Actor, action: str, target_type: str,

@@ -11,7 +11,7 @@ transaction.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.tasks import TaskEvent
 from server.db.audit import audit_insert
 from server.db.engine import Database
-from server.db.repositories import Row, event_insert
+from server.db.repositories import event_insert
+from server.db.rows import ExecutionRow, TaskRow
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
 from server.services.task_events import compact_event
@@ -35,31 +36,35 @@ Job = Callable[["ChangeSet"], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()
 
 
-def _nothing() -> None:
-    return None
+@dataclass(frozen=True)
+class Listeners:
+    """Who hears of committed changes besides event subscribers (see :meth:`Signals.connect`)."""
+
+    wake_runner: Callable[[], None]  # work became ready
+    arm_timer: Callable[[datetime], None]  # the task timer: a task comes due at this time
+    cancel_attempt: Callable[[str], None]  # stop this task's attempt if it runs here
+    task_ended: Sequence[Callable[[TaskRow], None]] = ()  # a task reached completed or failed
 
 
-def _ignore_time(_at: datetime) -> None:
-    return None
-
-
-def _ignore_events(_events: list[PublishedEvent]) -> None:
-    return None
-
-
-def _ignore_task(_task_id: str) -> None:
-    return None
-
-
-@dataclass
 class Signals:
-    """Where a committed change is announced; wired in the app's lifespan."""
+    """Where the writer announces a committed change (after commit, never on rollback).
 
-    wake_runner: Callable[[], None] = _nothing
-    arm_timer: Callable[[datetime], None] = _ignore_time
-    publish: Callable[[list[PublishedEvent]], None] = _ignore_events
-    cancel_attempt: Callable[[str], None] = _ignore_task
-    task_ended: list[Callable[[Row], None]] = field(default_factory=list)
+    ``publish`` (events to subscribers) is given at construction. The runner, the task timer
+    and the task-end notices are all built on the :class:`Writer` that announces through these
+    signals, so they cannot be given to it: the wiring point (server/app.py) hands them over
+    once with :meth:`connect` — the one late binding of the wiring. Before that (or in a test
+    without a runner) a change wakes and arms nothing.
+    """
+
+    def __init__(self, publish: Callable[[list[PublishedEvent]], None] | None = None) -> None:
+        self.publish = publish
+        self.listeners: Listeners | None = None
+
+    def connect(self, listeners: Listeners) -> None:
+        """Give the listeners built after the writer; once."""
+        if self.listeners is not None:
+            raise RuntimeError("Signals.connect() was already called")
+        self.listeners = listeners
 
 
 @dataclass
@@ -71,7 +76,7 @@ class ChangeSet:
     wake: bool = False
     due: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
-    ended: list[Row] = field(default_factory=list)
+    ended: list[TaskRow] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
 
     def audit(self, actor: Actor, action: str, target_type: str, target_id: str | None,
@@ -80,7 +85,8 @@ class ChangeSet:
         self.audits.append(entry_values(actor, action, target_type, target_id, detail or {},
                                         self.now))
 
-    def emit(self, type_: EventType, task: Row, execution: Row | None = None) -> None:
+    def emit(self, type_: EventType, task: TaskRow, execution: ExecutionRow | None = None
+             ) -> None:
         event = TaskEvent(type=type_, task=task_view(task),
                           execution=execution_view(execution) if execution is not None else None)
         self.events.append((task.id, _encoder.encode(event),
@@ -162,15 +168,18 @@ class Writer:
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
-        if ids:
+        if ids and self.signals.publish is not None:
             self.signals.publish([PublishedEvent(i, t, p)
                                   for i, (t, p, _) in zip(ids, cs.events, strict=True)])
+        listeners = self.signals.listeners
+        if listeners is None:
+            return
         if cs.wake:
-            self.signals.wake_runner()
+            listeners.wake_runner()
         if cs.due:
-            self.signals.arm_timer(min(cs.due))
+            listeners.arm_timer(min(cs.due))
         for task_id in cs.cancels:
-            self.signals.cancel_attempt(task_id)
+            listeners.cancel_attempt(task_id)
         for row in cs.ended:
-            for hook in self.signals.task_ended:
+            for hook in listeners.task_ended:
                 hook(row)

@@ -41,17 +41,20 @@ from typing import Any
 
 import httpx
 import msgspec
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import IntegrityError
 
 from executors.base import DeliveryAttempt, FiledMessage, NewMessage
 from outbound import NetworkGuard, OutboundError
+from outbound.http import status_retryable
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
 from server.db import messages as message_rows
 from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.ids import new_id
-from server.services.pagination import decode_cursor, encode_cursor
+from server.scheduling import DueTimer
+from server.services.pagination import decode_cursor, page_of
 from server.services.secrets_box import SecretUnreadable
 from server.services.signing import signed_headers
 from server.services.webhooks import WebhookService
@@ -69,8 +72,7 @@ def classify(status: int) -> Attempt:
     """2xx delivered; 408, 429 and 5xx retryable; anything else fails at once."""
     if 200 <= status < 300:
         return Attempt(True, response_status=status)
-    retryable = status in (408, 429) or status >= 500
-    return Attempt(False, retryable=retryable, response_status=status,
+    return Attempt(False, retryable=status_retryable(status), response_status=status,
                    error=f"webhook answered HTTP {status}")
 
 
@@ -122,10 +124,6 @@ def filed(row: Row) -> FiledMessage:
                         response_status=row.response_status, delivered_at=row.delivered_at)
 
 
-def _ignore_time(_at: datetime) -> None:
-    return None
-
-
 # --- the service -----------------------------------------------------------------------------
 
 class DeliveryService:
@@ -134,7 +132,10 @@ class DeliveryService:
     def __init__(self, db: Database, http: httpx.AsyncClient, guard: NetworkGuard,
                  webhooks: WebhookService, clock: Callable[[], datetime], *,
                  retry_delays: Sequence[float], timeout_seconds: float,
-                 concurrency: int = 64, batch: int = 500) -> None:
+                 concurrency: int = 64, batch: int = 500,
+                 scheduler: AsyncIOScheduler | None = None) -> None:
+        """``scheduler``: where the delivery timer (:meth:`fire` when a message is due) runs;
+        without one nothing is armed and the caller fires (tests with a moved clock)."""
         self.db = db
         self.http = http
         self.guard = guard
@@ -144,11 +145,17 @@ class DeliveryService:
         self.timeout = timeout_seconds
         self.lease = timedelta(seconds=timeout_seconds + 30)
         self.batch = batch
-        self.arm: Callable[[datetime], None] = _ignore_time  # the delivery timer's arm
+        self.timer = None if scheduler is None else DueTimer(scheduler, "messages", self.fire,
+                                                              clock)
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._first_fire = True
         self.outcomes: collections.Counter[str] = collections.Counter()  # read by /metrics
+
+    def arm(self, at: datetime) -> None:
+        """Make sure the delivery timer fires no later than ``at``."""
+        if self.timer is not None:
+            self.timer.arm(at)
 
     # --- filing ----------------------------------------------------------------------------
 
@@ -315,7 +322,5 @@ class DeliveryService:
             rows = await message_rows.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,
                                         limit=query.limit + 1, after=after)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        return MessagePage(items=[message_view(r) for r in rows],
-                           next_cursor=encode_cursor(rows[-1]) if more and rows else None)
+        kept, cursor = page_of(rows, query.limit)
+        return MessagePage(items=[message_view(r) for r in kept], next_cursor=cursor)

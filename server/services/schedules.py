@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
@@ -39,6 +40,7 @@ from server.db.engine import Database
 from server.db.repositories import Row
 from server.errors import InvalidInput, NotFound
 from server.ids import new_id
+from server.scheduling import DueTimer
 from server.services.audit import SYSTEM, Actor, record
 from server.services.tasks import TaskService, decode_config
 
@@ -60,21 +62,26 @@ def schedule_view(row: Row) -> Schedule:
                     last_run_at=row.last_run_at, created_at=row.created_at)
 
 
-def _ignore_time(_at: datetime) -> None:
-    return None
-
-
 class ScheduleService:
     def __init__(self, db: Database, tasks: TaskService, executors: ExecutorRegistry,
                  webhook_exists: Callable[[str], Awaitable[bool]],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], *,
+                 scheduler: AsyncIOScheduler | None = None) -> None:
+        """``scheduler``: where the schedule timer (:meth:`fire` when a slot is due) runs;
+        without one nothing is armed and the caller fires (tests with a moved clock)."""
         self.db = db
         self.tasks = tasks
         self.executors = executors
         self.webhook_exists = webhook_exists
         self.clock = clock
         self.started_at = clock()
-        self.arm: Callable[[datetime], None] = _ignore_time  # the schedule timer's arm
+        self.timer = None if scheduler is None else DueTimer(scheduler, "schedules", self.fire,
+                                                              clock)
+
+    def arm(self, at: datetime) -> None:
+        """Make sure the schedule timer fires no later than ``at``."""
+        if self.timer is not None:
+            self.timer.arm(at)
 
     # --- validation ------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from schemas.tasks import TaskEvent
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
+from server.db.rows import ExecutionRow, TaskRow
 from server.errors import InvalidInput
 from server.events import EventHub, PublishedEvent
 from server.services.views import execution_view, task_view
@@ -83,7 +84,7 @@ _stored_decoder = msgspec.json.Decoder(StoredEvent)
 _event_encoder = msgspec.json.Encoder()
 
 
-def compact_event(type_: str, task: Row, execution: Row | None) -> bytes:
+def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> bytes:
     """The stored form of an event: ids and the changing fields only."""
     state = TaskState(**{f: getattr(task, f) for f in _TASK_STATE})
     attempt = None if execution is None else AttemptState(

@@ -25,7 +25,7 @@ from server.claims import dest_host
 from server.db import repositories as repo
 from server.db import workflows as wf
 from server.db.engine import Database
-from server.db.repositories import Row
+from server.db.rows import TaskRow
 from server.errors import (
     Conflict,
     ErrandsError,
@@ -38,7 +38,7 @@ from server.ids import new_id
 from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
-from server.services.pagination import decode_cursor, encode_cursor
+from server.services.pagination import decode_cursor, page_of
 from server.services.views import execution_view, mask_config, task_view
 
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -65,7 +65,7 @@ def _issues_error(issues: list[Issue],
 SCHEDULE_KEY_PREFIX = "schedule:"
 
 
-def _same_task_type(found: Row, data: TaskCreate) -> Row:
+def _same_task_type(found: TaskRow, data: TaskCreate) -> TaskRow:
     """The task already holding the idempotency key, if it is the same kind of task."""
     if found.task_type != data.task_type:
         raise Conflict(f"idempotencyKey {data.idempotency_key!r} is already used by task "
@@ -83,6 +83,14 @@ class TaskService:
         self.review_required_types = review_required_types
         self.clock = clock
         self.webhook_exists = webhook_exists
+
+    async def promote_due(self) -> datetime | None:
+        """The task timer's work: scheduled and retrying tasks whose time came become queued;
+        returns when the next one comes due."""
+        async with self.writer.transaction() as cs:
+            for row in await repo.task_promote_due(cs.conn, cs.now):
+                cs.emit("status", row)
+            return await repo.task_next_due_at(cs.conn)
 
     # --- create ----------------------------------------------------------------------------
 
@@ -138,7 +146,7 @@ class TaskService:
             raise InvalidInput.at(["sourceWebhookId"], f"no webhook with id {webhook_id!r}")
 
     async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
-                      actor: Actor) -> Row:
+                      actor: Actor) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
         broken: str | None = None
         open_deps = False
@@ -208,10 +216,8 @@ class TaskService:
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after,
                                         stalled=query.stalled)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        return TaskPage(items=[task_view(r) for r in rows],
-                        next_cursor=encode_cursor(rows[-1]) if more and rows else None)
+        kept, cursor = page_of(rows, query.limit)
+        return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 
     async def executions(self, task_id: str) -> list[TaskExecution]:
         async with self.db.read() as conn:
@@ -222,7 +228,8 @@ class TaskService:
 
     # --- actions ---------------------------------------------------------------------------
 
-    async def _current(self, cs: ChangeSet, task_id: str, action: lifecycle.Action) -> Row:
+    async def _current(self, cs: ChangeSet, task_id: str, action: lifecycle.Action
+                       ) -> TaskRow:
         row = await repo.task_get(cs.conn, task_id)
         if row is None:
             raise NotFound(f"no task with id {task_id!r}")
@@ -232,7 +239,7 @@ class TaskService:
             raise (PreconditionFailed if code == "PRECONDITION_FAILED" else Conflict)(message)
         return row
 
-    async def _cas(self, cs: ChangeSet, row: Row, values: dict[str, Any]) -> Row:
+    async def _cas(self, cs: ChangeSet, row: TaskRow, values: dict[str, Any]) -> TaskRow:
         new = await repo.task_set_status_if(cs.conn, row.id, [row.status],
                                             {"updated_at": cs.now, **values})
         if new is None:
@@ -241,7 +248,7 @@ class TaskService:
             raise Conflict(f"task changed concurrently; it is now {status}")
         return new
 
-    async def _placement_values(self, cs: ChangeSet, row: Row, *,
+    async def _placement_values(self, cs: ChangeSet, row: TaskRow, *,
                                 scheduled_for: datetime | None, trigger: str) -> dict[str, Any]:
         """Columns placing ``row`` for the bots: queued now, or scheduled for its time or its
         open dependencies."""
@@ -253,7 +260,7 @@ class TaskService:
                 "queued_at": cs.now if place.status == Status.QUEUED else None,
                 "next_trigger": trigger, "next_attempt_at": None}
 
-    async def _refuse_broken(self, cs: ChangeSet, row: Row) -> None:
+    async def _refuse_broken(self, cs: ChangeSet, row: TaskRow) -> None:
         """PRECONDITION_FAILED naming a dependency that can no longer complete."""
         if not row.depends_on:
             return
@@ -336,7 +343,7 @@ class TaskService:
             await self._reopen_dependents(cs, new, actor, action)
         return task_view(new)
 
-    async def _reopen_dependents(self, cs: ChangeSet, retried: Row, actor: Actor,
+    async def _reopen_dependents(self, cs: ChangeSet, retried: TaskRow, actor: Actor,
                                  action: str) -> None:
         """Place again, as on create, every dependent the cascade cancelled because of
         ``retried`` (their reasons name it, however far down they are)."""
@@ -471,7 +478,7 @@ _WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "schedule
                "meta": "metadata"}
 
 
-def _changes(row: Row, values: dict[str, Any]) -> dict[str, Any]:
+def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:
     """The fields an update changes, before and after, with configs masked."""
     out: dict[str, Any] = {}
     for name, after in values.items():
@@ -489,7 +496,7 @@ def _changes(row: Row, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _cancel_dependent(cs: ChangeSet, dep: Row, root: Row) -> Row | None:
+async def _cancel_dependent(cs: ChangeSet, dep: TaskRow, root: TaskRow) -> TaskRow | None:
     """CAS-cancel ``dep``; when someone moved it meanwhile (an approval), decide again on
     what it is now, so that it cannot be left waiting on a broken dependency."""
     reason = lifecycle.cascade_reason(root.id, root.status)
@@ -507,12 +514,12 @@ async def _cancel_dependent(cs: ChangeSet, dep: Row, root: Row) -> Row | None:
     return None
 
 
-async def settle_dependents(cs: ChangeSet, ended: Row, actor: Actor = SYSTEM) -> None:
+async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM) -> None:
     """After ``ended`` reached a terminal status: release the tasks waiting on it, or — when it
     broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
     # The cancellations name the task that broke (the root), however far down they are.
     root = ended
-    pending: list[Row] = [ended]
+    pending: list[TaskRow] = [ended]
     while pending:
         current = pending.pop()
         for dep in await repo.task_dependents(cs.conn, current.id):

@@ -3,16 +3,16 @@ leaves through these."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from schemas.secrets import mask_config, mask_metadata, mask_value
-from schemas.tasks import Artifact, StepRecord, Task, TaskExecution
-from server.db.repositories import Row
+from schemas.tasks import Artifact, ExecutionStatus, StepRecord, Task, TaskExecution, TaskStatus
+from server.db.rows import ExecutionRow, TaskRow
 
 __all__ = ["execution_view", "mask_config", "task_view"]
 
 
-def task_view(row: Row) -> Task:
+def task_view(row: TaskRow) -> Task:
     return Task(
         id=row.id, title=row.title, description=row.description, task_type=row.task_type,
         execution_type=row.execution_type, assigned_to_bot=row.assigned_to_bot,
@@ -22,7 +22,8 @@ def task_view(row: Row) -> Task:
         timeout_seconds=row.timeout_seconds, notify_on_complete=row.notify_on_complete,
         notify_on_failure=row.notify_on_failure, source_webhook_id=row.source_webhook_id,
         idempotency_key=row.idempotency_key, depends_on=list(row.depends_on or []),
-        metadata=mask_metadata(row.meta), status=row.status, status_reason=row.status_reason,
+        metadata=mask_metadata(row.meta), status=cast(TaskStatus, row.status),
+        status_reason=row.status_reason,
         error_count=row.error_count, last_error=row.last_error, result=row.result,
         result_summary=row.result_summary, reviewed_by=row.reviewed_by,
         reviewed_at=row.reviewed_at, review_notes=row.review_notes, created_at=row.created_at,
@@ -32,10 +33,11 @@ def task_view(row: Row) -> Task:
     )
 
 
-def execution_view(row: Row) -> TaskExecution:
+def execution_view(row: ExecutionRow) -> TaskExecution:
     return TaskExecution(
         id=row.id, task_id=row.task_id, attempt_number=row.attempt_number,
-        triggered_by=row.triggered_by, status=row.status, started_at=row.started_at,
+        triggered_by=row.triggered_by, status=cast(ExecutionStatus, row.status),
+        started_at=row.started_at,
         completed_at=row.completed_at, duration_ms=row.duration_ms, worker_id=row.worker_id,
         output=row.output, error=row.error, error_type=row.error_type, retryable=row.retryable,
         steps=[StepRecord(**s) for s in _snake(mask_value(row.steps))],

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
-
+from outbound.http import NotHttpUrl, http_url
 from schemas.base import IdOutput
 from schemas.webhooks import Webhook, WebhookCreate, WebhookCreated
 from server.db import webhooks as webhook_rows
@@ -26,6 +25,9 @@ from server.ids import new_id
 from server.services import signing
 from server.services.audit import SYSTEM, Actor, record
 from server.services.secrets_box import SecretBox
+
+_URL_PROBLEMS = {"invalid": "is not a valid URL", "scheme": "must be an http or https URL",
+                 "host": "must name a host"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,9 @@ def webhook_view(row: Row) -> Webhook:
 def check_webhook_url(url: str) -> str:
     """The URL if it is http(s) with a host; InvalidInput naming ``url`` otherwise."""
     try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        raise InvalidInput.at(["url"], "is not a valid URL") from None
-    if parsed.scheme not in ("http", "https"):
-        raise InvalidInput.at(["url"], "must be an http or https URL")
-    if not parsed.host:
-        raise InvalidInput.at(["url"], "must name a host")
+        http_url(url)
+    except NotHttpUrl as exc:
+        raise InvalidInput.at(["url"], _URL_PROBLEMS[exc.reason]) from None
     return url
 
 

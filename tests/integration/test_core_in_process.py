@@ -32,7 +32,7 @@ from server.db.engine import Database
 from server.events import PublishedEvent
 from server.retry import RetryPolicy, backoff_seconds
 from server.runner import Runner, RunnerConfig
-from server.services.changes import ChangeSet, Signals, Writer
+from server.services.changes import ChangeSet, Listeners, Signals, Writer
 from server.services.tasks import TaskService
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
@@ -94,9 +94,7 @@ class Core:
 
     async def promote_due(self) -> None:
         """What the task timer does when it fires (server/app.py)."""
-        async with self.writer.transaction() as cs:
-            for row in await repo.task_promote_due(cs.conn, cs.now):
-                cs.emit("status", row)
+        await self.tasks.promote_due()
 
 
 def _status_of(payload: bytes) -> str:
@@ -129,7 +127,8 @@ def build(database: Database) -> Callable[[ScriptedExecutor], Core]:
                         clock=clock, worker_id="test-worker", draw=lambda: 1.0)
         core = Core(database, clock, writer, tasks, runner)
         signals.publish = core.on_publish
-        signals.wake_runner = runner.wake
+        signals.connect(Listeners(wake_runner=runner.wake, arm_timer=lambda _at: None,
+                                  cancel_attempt=runner.cancel_local))
         return core
     return make
 

@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from server.app import Errands, create_app
+from server.app import Node as ServerNode
+from server.app import create_app
 from server.db import retention
 from server.db.tables import outbound_messages, task_events, task_executions, tasks
 from server.metrics import parse
@@ -42,7 +43,7 @@ class Clock:
 @dataclass
 class Node:
     client: httpx.AsyncClient
-    errands: Errands
+    node: ServerNode
     clock: Clock
 
     async def call(self, path: str, data: Any = None, *, mutation: bool = False,
@@ -99,7 +100,7 @@ async def node(database_url: str, tmp_path: Path, **settings: Any) -> AsyncItera
         await asyncio.sleep(0.01)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
-            yield Node(client, app.state.errands, clock)
+            yield Node(client, app.state.node, clock)
     finally:
         server.should_exit = True
         await serving
@@ -155,7 +156,7 @@ async def test_metrics_count_known_work_exactly(database_url: str, tmp_path: Pat
     assert not [k for k in got if k[0] == "errands_oldest_queued_task_age_seconds"]
     assert sample(got, "errands_timer_lag_seconds", timer="tasks") is not None
     # The second scrape, within the cache interval, ran no SQL and saw the same counts.
-    assert n.errands.metrics.sql_refreshes == 1
+    assert n.node.metrics.sql_refreshes == 1
     assert sample(again, "errands_tasks", status="completed", task_type="api_call") == 3
 
 
@@ -179,7 +180,7 @@ async def test_metrics_need_a_viewer_key_unless_public(sqlite_database_url: str,
 async def test_queued_age_and_subscriptions_are_gauged(sqlite_database_url: str,
                                                        tmp_path: Path) -> None:
     async with node(sqlite_database_url, tmp_path, worker_concurrency=1) as n:
-        await n.errands.runner.stop(0)
+        await n.node.runner.stop(0)
         await n.call("tasks.create", api_task("http://127.0.0.1:9/", executionType="automatic"),
                      mutation=True)
         n.clock.offset = timedelta(seconds=90)
@@ -188,7 +189,7 @@ async def test_queued_age_and_subscriptions_are_gauged(sqlite_database_url: str,
             lines = stream.aiter_lines()  # kept: a dropped iterator closes the stream
             await anext(lines)  # connected; the subscription follows
             for _ in range(100):
-                if n.errands.hub.subscriber_count:
+                if n.node.hub.subscriber_count:
                     break
                 await asyncio.sleep(0.01)
             got = await n.metrics()
@@ -204,12 +205,12 @@ async def test_healthz_and_readyz(sqlite_database_url: str, tmp_path: Path) -> N
         health = await n.client.get("/healthz")
         ready = await n.client.get("/readyz")
         # A runner loop that died makes the node unready (liveness is unaffected).
-        claim_loop = next(t for t in n.errands.runner._tasks if t.get_name() == "runner-claim")
+        claim_loop = next(t for t in n.node.runner._tasks if t.get_name() == "runner-claim")
         claim_loop.cancel()
         await asyncio.sleep(0.05)
         dead = await n.client.get("/readyz")
         alive = await n.client.get("/healthz")
-        n.errands.begin_drain()
+        n.node.drain.begin()
         draining = await n.client.get("/readyz")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
@@ -222,21 +223,21 @@ async def test_healthz_and_readyz(sqlite_database_url: str, tmp_path: Path) -> N
 async def test_readyz_is_503_when_the_database_is_unreachable(sqlite_database_url: str,
                                                               tmp_path: Path) -> None:
     async with node(sqlite_database_url, tmp_path) as n:
-        await n.errands.db.engine.dispose()
-        real_read = n.errands.db.read
+        await n.node.db.engine.dispose()
+        real_read = n.node.db.read
 
         @asynccontextmanager
         async def broken() -> AsyncIterator[Any]:
             raise ConnectionRefusedError("database down")
             yield  # pragma: no cover
 
-        n.errands.db.read = broken  # type: ignore[method-assign]
+        n.node.db.read = broken  # type: ignore[method-assign]
         try:
             down = await n.client.get("/readyz")
             live = await n.client.get("/healthz")
             scraped = await n.metrics()  # still answers, saying its SQL gauges are stale
         finally:
-            n.errands.db.read = real_read  # type: ignore[method-assign]
+            n.node.db.read = real_read  # type: ignore[method-assign]
     assert down.status_code == 503
     assert down.json()["problems"] == ["database unreachable"]
     assert live.status_code == 200
@@ -271,13 +272,13 @@ async def test_draining_ends_open_subscriptions(sqlite_database_url: str, tmp_pa
             lines = stream.aiter_lines()
             assert (await anext(lines)) == "event: connected"
             for _ in range(100):
-                if n.errands.hub.subscriber_count:
+                if n.node.hub.subscriber_count:
                     break
                 await asyncio.sleep(0.01)
-            assert n.errands.hub.subscriber_count == 1
-            n.errands.begin_drain()
+            assert n.node.hub.subscriber_count == 1
+            n.node.drain.begin()
             rest = [line async for line in lines]
-        assert n.errands.hub.subscriber_count == 0
+        assert n.node.hub.subscriber_count == 0
     # The stream simply ended: no "return" event, so the client reconnects elsewhere.
     assert "event: return" not in rest
     assert "event: serialized-error" not in rest
@@ -286,7 +287,7 @@ async def test_draining_ends_open_subscriptions(sqlite_database_url: str, tmp_pa
 # --- retention ------------------------------------------------------------------------------
 
 async def _count(n: Node, table: sa.Table, ids: list[str]) -> int:
-    async with n.errands.db.read() as conn:
+    async with n.node.db.read() as conn:
         return int(await conn.scalar(sa.select(sa.func.count()).select_from(table)
                                      .where(table.c.task_id.in_(ids))) or 0)
 
@@ -335,12 +336,12 @@ async def test_retention_deletes_exactly_old_terminal_tasks(database_url: str,
             recent = await n.call("tasks.create", api_task(outside.url_for("/ok")),
                                   mutation=True)
             await n.wait(recent["id"], {"completed"})
-            nothing = await retention.prune(n.errands.db, n.clock() - timedelta(days=3))
-            deleted = await retention.prune(n.errands.db, n.clock() - timedelta(days=1),
+            nothing = await retention.prune(n.node.db, n.clock() - timedelta(days=3))
+            deleted = await retention.prune(n.node.db, n.clock() - timedelta(days=1),
                                             batch=1)  # one task per transaction
-            again = await n.errands.prune_tasks()
+            again = await n.node.maintenance.prune_tasks()
 
-            async with n.errands.db.read() as conn:
+            async with n.node.db.read() as conn:
                 left = set(await conn.scalars(sa.select(tasks.c.id)))
             gone_executions = await _count(n, task_executions, old)
             gone_messages = await _count(n, outbound_messages, old)

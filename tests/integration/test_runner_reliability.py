@@ -20,7 +20,7 @@ from server.db.engine import Database
 from server.db.tables import tasks
 from server.ids import new_id
 from server.runner import Runner, RunnerConfig
-from server.services.changes import Signals, Writer
+from server.services.changes import Listeners, Signals, Writer
 
 
 class Gate:
@@ -69,7 +69,8 @@ def _runner(db: Database, gate: Gate, caps: Caps) -> Runner:
                     executors=ExecutorRegistry([gate]),
                     config=RunnerConfig(concurrency=8, caps=caps, max_lost_attempts=3),
                     clock=lambda: datetime.now(UTC), worker_id="node-t")
-    signals.wake_runner = runner.wake
+    signals.connect(Listeners(wake_runner=runner.wake, arm_timer=lambda _at: None,
+                              cancel_attempt=runner.cancel_local))
     return runner
 
 

@@ -141,7 +141,7 @@ async def test_off_by_default_nothing_is_traced_or_sent(sqlite_database_url: str
     with HttpServer() as upstream:
         upstream.route("/ping", json={"ok": True})
         async with node(sqlite_database_url, tmp_path) as n:
-            assert not n.errands.http.event_hooks["request"]
+            assert not n.node.http.event_hooks["request"]
             task = await n.call("tasks.create", api_task(upstream.url_for("/ping")),
                                 mutation=True)
             await n.wait(task["id"], {"completed"})

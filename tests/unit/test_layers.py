@@ -42,3 +42,30 @@ def test_services_do_not_import_the_rpc_layer_or_write_sql(path: Path) -> None:
 def test_the_app_and_the_type_generator_do_not_import_each_other() -> None:
     assert "server.app" not in imports_of(ROOT / "server" / "typegen.py")
     assert "server.typegen" in imports_of(ROOT / "server" / "app.py")
+
+
+def _executor_classes() -> list[type]:
+    from executors.api_call import ApiCallExecutor
+    from executors.browser import BrowserAutomationExecutor
+    from executors.extraction import DataExtractionExecutor
+    from executors.ghl import GhlExecutor
+    from executors.notification import NotificationExecutor
+    from executors.reminder import ReminderExecutor
+    from executors.report import ReportExecutor
+    return [ApiCallExecutor, GhlExecutor, BrowserAutomationExecutor, DataExtractionExecutor,
+            NotificationExecutor, ReminderExecutor, ReportExecutor]
+
+
+@pytest.mark.parametrize("cls", _executor_classes(), ids=lambda c: c.task_type)
+def test_each_executor_takes_the_config_its_task_type_decodes_to(cls: type) -> None:
+    """The runner and tasks.create decode executionConfig with CONFIG_TYPES[task_type]; an
+    executor's ``check`` and ``execute`` are typed for that very Struct (no assertions)."""
+    import typing
+
+    from executors.base import TaskSpec
+    from schemas.configs import CONFIG_TYPES
+
+    expected = CONFIG_TYPES[cls.task_type]  # type: ignore[attr-defined]
+    assert typing.get_type_hints(cls.check)["config"] is expected  # type: ignore[attr-defined]
+    assert typing.get_type_hints(cls.execute)["task"] == TaskSpec[expected]  # type: ignore[attr-defined,valid-type]
+    assert set(CONFIG_TYPES) == {c.task_type for c in _executor_classes()}  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import pytest
 
 from server import lifecycle
 from server.lifecycle import Outcome, Status
-from server.retry import RetryPolicy, backoff_seconds, http_status_retryable, next_retry_at
+from server.retry import RetryPolicy, backoff_seconds, next_retry_at
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -153,13 +153,6 @@ def test_backoff_grows_exponentially_with_jitter_and_cap(errors: int, draw: floa
 
 def test_next_retry_at_keeps_backoff_when_retry_after_is_shorter() -> None:
     assert next_retry_at(NOW, 3, POLICY, 1.0, retry_after=1) == NOW + timedelta(seconds=8)
-
-
-@pytest.mark.parametrize(("status", "retryable"),
-                         [(400, False), (401, False), (404, False), (408, True), (422, False),
-                          (429, True), (500, True), (503, True)])
-def test_http_status_retryable(status: int, retryable: bool) -> None:
-    assert http_status_retryable(status) is retryable
 
 
 @pytest.mark.parametrize("module", ["server/lifecycle.py", "server/retry.py"])

@@ -1,0 +1,115 @@
+"""The node's periodic jobs, on its APScheduler (installed by :meth:`Maintenance.start`).
+
+- maintenance, every ``LEASE_SECONDS/3``: run the task timer and the automation timers, so work
+  filed by other nodes (PostgreSQL) comes due here too;
+- housekeeping, every 10 minutes and at start: old task events (kept a day, for resuming), audit
+  entries, artifacts and terminal tasks past their retention;
+- the autorun switch, every second (read once before the runner starts);
+- stalled work, every ``STALLED_CHECK_SECONDS``.
+
+A job that fails logs and waits for its next turn; shutdown interrupting one is not a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from server.artifacts import FileArtifactStore
+from server.db import repositories as repo
+from server.db import retention
+from server.db.audit import audit_prune
+from server.db.engine import Database
+from server.scheduling import DueTimer
+from server.services.automations import Automations
+from server.services.autorun import AutorunService
+from server.services.stalls import StallWatch
+from server.settings import Settings
+
+log = logging.getLogger("errands")
+
+
+class Maintenance:
+    def __init__(self, settings: Settings, clock: Callable[[], datetime], *, db: Database,
+                 scheduler: AsyncIOScheduler, task_timer: DueTimer, automations: Automations,
+                 autorun: AutorunService, stalls: StallWatch,
+                 artifacts: FileArtifactStore) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.db = db
+        self.scheduler = scheduler
+        self.task_timer = task_timer
+        self.automations = automations
+        self.autorun = autorun
+        self.stalls = stalls
+        self.artifacts = artifacts
+
+    async def start(self) -> None:
+        """Add the jobs to the (started) scheduler; the autorun switch is read once first."""
+        self.scheduler.add_job(self.maintenance, "interval",
+                               seconds=max(1.0, self.settings.lease_seconds / 3),
+                               id="maintenance", coalesce=True)
+        self.scheduler.add_job(self.housekeeping, "interval", minutes=10, id="housekeeping",
+                               coalesce=True, next_run_time=self.clock())
+        await self.poll_autorun()
+        self.scheduler.add_job(self.poll_autorun, "interval", seconds=1, id="autorun",
+                               coalesce=True, max_instances=1)
+        self.scheduler.add_job(self.check_stalls, "interval",
+                               seconds=self.settings.stalled_check_seconds, id="stalls",
+                               coalesce=True, max_instances=1)
+
+    async def maintenance(self) -> None:
+        try:
+            await self.task_timer.run()
+            await self.automations.start()  # work filed by other nodes
+        except asyncio.CancelledError:  # shutdown caught it mid-run: nothing went wrong
+            log.debug("maintenance interrupted by shutdown")
+        except Exception:
+            log.exception("maintenance failed")
+
+    async def housekeeping(self) -> None:
+        """Old task events (kept a day, for resuming) and artifacts past their retention."""
+        try:
+            async with self.db.write() as conn:
+                await repo.events_prune(conn, self.clock() - timedelta(days=1))
+            if self.settings.audit_retention_days > 0:
+                async with self.db.write() as conn:
+                    await audit_prune(conn, self.clock()
+                                      - timedelta(days=self.settings.audit_retention_days))
+            if self.settings.artifact_retention_days > 0:
+                cutoff = self.clock() - timedelta(days=self.settings.artifact_retention_days)
+                await asyncio.to_thread(self.artifacts.prune, cutoff)
+            await self.prune_tasks()
+        except asyncio.CancelledError:
+            log.debug("housekeeping interrupted by shutdown")
+        except Exception:
+            log.exception("housekeeping failed")
+
+    async def poll_autorun(self) -> None:
+        try:
+            await self.autorun.poll()
+        except Exception:
+            log.exception("reading the autorun switch failed")
+
+    async def check_stalls(self) -> None:
+        try:
+            await self.stalls.check()
+        except Exception:
+            log.exception("checking for stalled tasks failed")
+
+    async def prune_tasks(self) -> int:
+        """TASK_RETENTION_DAYS: old terminal tasks and what hangs off them, in small batches."""
+        if self.settings.task_retention_days <= 0:
+            return 0
+        cutoff = self.clock() - timedelta(days=self.settings.task_retention_days)
+        deleted, artifact_ids = await retention.prune(self.db, cutoff)
+        if artifact_ids:
+            await asyncio.to_thread(self.artifacts.remove, artifact_ids)
+        if deleted:
+            log.info("retention: deleted %d task(s) that ended before %s", deleted,
+                     cutoff.isoformat())
+        return deleted
