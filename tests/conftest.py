@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from server.db.engine import Database
 from tests.support.databases import (
     create_postgres_database,
     drop_postgres_database,
@@ -29,6 +30,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database (SQLite and PostgreSQL), for in-process tests."""
+    db = Database(database_url)
+    await db.migrate()
+    try:
+        yield db
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ bounded by ``asyncio.wait_for`` only so that a bug fails instead of hanging.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ClassVar
 
 import msgspec
@@ -34,17 +34,9 @@ from server.retry import RetryPolicy, backoff_seconds
 from server.runner import Runner, RunnerConfig
 from server.services.changes import ChangeSet, Listeners, Signals, Writer
 from server.services.tasks import TaskService
+from tests.support.clock import T0, StillClock
 
-T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 POLICY = RetryPolicy(2.0)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class ScriptedExecutor:
@@ -70,7 +62,7 @@ class ScriptedExecutor:
 @dataclass
 class Core:
     db: Database
-    clock: Clock
+    clock: StillClock
     writer: Writer
     tasks: TaskService
     runner: Runner
@@ -103,19 +95,9 @@ def _status_of(payload: bytes) -> str:
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
 def build(database: Database) -> Callable[[ScriptedExecutor], Core]:
     def make(executor: ScriptedExecutor) -> Core:
-        clock = Clock()
+        clock = StillClock()
         signals = Signals()
         writer = Writer(database, signals, clock)
         registry = ExecutorRegistry([executor])

@@ -8,7 +8,7 @@ PostgreSQL; the receiver is a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -20,28 +20,10 @@ from server.db.engine import Database
 from server.services.delivery import DeliveryService
 from server.services.secrets_box import SecretBox
 from server.services.webhooks import WebhookService
+from tests.support.clock import T0, StillClock
 from tests.support.http_servers import HttpServer, Reply
 
-T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 DELAYS = (5.0, 30.0)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture
@@ -51,8 +33,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _setup(database: Database, http: httpx.AsyncClient, url: str
-                 ) -> tuple[DeliveryService, str, Clock]:
-    clock = Clock()
+                 ) -> tuple[DeliveryService, str, StillClock]:
+    clock = StillClock()
     webhooks = WebhookService(database, SecretBox(b"k" * 32), clock)
     delivery = DeliveryService(database, http, NetworkGuard(allow_private=True), webhooks, clock,
                                retry_delays=DELAYS, timeout_seconds=5)

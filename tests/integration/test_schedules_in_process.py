@@ -4,11 +4,8 @@ after a restart by ``missedRunPolicy``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-
-import pytest
 
 from executors.base import ExecutionContext, ExecutionResult, Issue, TaskSpec
 from executors.registry import ExecutorRegistry
@@ -18,17 +15,9 @@ from server.db.engine import Database
 from server.services.changes import Signals, Writer
 from server.services.schedules import ScheduleService, slot_key
 from server.services.tasks import TaskService
+from tests.support.clock import StillClock
 
-T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)  # 11:00 in Paris (CEST)
 PARIS_9AM = datetime(2030, 5, 2, 7, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class NeverRuns:
@@ -41,17 +30,7 @@ class NeverRuns:
         raise AssertionError("no runner here")
 
 
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-def _services(db: Database, clock: Clock) -> tuple[TaskService, ScheduleService]:
+def _services(db: Database, clock: StillClock) -> tuple[TaskService, ScheduleService]:
     registry = ExecutorRegistry([NeverRuns()])
     tasks = TaskService(db, Writer(db, Signals(), clock), registry,
                         review_required_types=frozenset(), clock=clock)
@@ -75,7 +54,7 @@ async def _keys(tasks: TaskService, name: str) -> list[str | None]:
 
 
 async def test_one_task_per_slot_at_the_next_run_in_the_time_zone(database: Database) -> None:
-    clock = Clock()
+    clock = StillClock()
     tasks, schedules = _services(database, clock)
     created = await schedules.create(_schedule("daily"))
     assert created.next_run_at == PARIS_9AM
@@ -91,7 +70,7 @@ async def test_one_task_per_slot_at_the_next_run_in_the_time_zone(database: Data
 
 
 async def test_slots_missed_while_down_run_once_or_are_skipped(database: Database) -> None:
-    clock = Clock()
+    clock = StillClock()
     _, before = _services(database, clock)
     once = await before.create(_schedule("once"))
     skip = await before.create(_schedule("skip", "skip"))
