@@ -10,8 +10,10 @@ Contract:
   ``concurrency`` blocks are open at once (the rest wait their turn), and the context is
   always closed when the block ends, also on error or cancellation.
 - Chromium is ``chromium_path`` (``CHROMIUM_PATH``) when given, else Playwright's own build if
-  it is installed, else ``/usr/bin/chromium``; none of them → :class:`PermanentError` saying
-  how to install one.
+  it is installed, else Debian's headless shell (package ``chromium-headless-shell``, the
+  same Chromium without the desktop browser around it: what Playwright itself runs headless;
+  a fresh context and page cost it a fraction of the CPU), else ``/usr/bin/chromium``; none
+  of them → :class:`PermanentError` saying how to install one.
 - With ``guard.allow_private`` off every request of a context — documents, subresources and
   WebSockets — passes the :class:`NetworkGuard` first, and a refused one is aborted. Chromium
   follows redirects without showing them to a route handler, so a document is fetched by the
@@ -63,6 +65,9 @@ from outbound import NetworkGuard, OutboundError, PinnedTransport
 log = logging.getLogger(__name__)
 
 SYSTEM_CHROMIUM: Final = Path("/usr/bin/chromium")
+# The binary itself: /usr/bin/chromium-headless-shell is a shell script that does not exec it,
+# so a signal to the launched process would not reach the browser.
+SYSTEM_HEADLESS_SHELL: Final = Path("/usr/lib/chromium/chromium-headless-shell")
 # The machine may have no route out: without these Chromium stalls on background connections.
 LAUNCH_ARGS: Final[tuple[str, ...]] = (
     "--headless",
@@ -249,10 +254,11 @@ class BrowserPool:
         with suppress(Error):
             if Path(playwright.chromium.executable_path).is_file():
                 return None
-        if SYSTEM_CHROMIUM.is_file():
-            return str(SYSTEM_CHROMIUM)
+        for system in (SYSTEM_HEADLESS_SHELL, SYSTEM_CHROMIUM):
+            if system.is_file():
+                return str(system)
         raise PermanentError(
-            "no Chromium found: install one with `apt-get install chromium` or "
+            "no Chromium found: install one with `apt-get install chromium-headless-shell` or "
             "`playwright install chromium`, or set CHROMIUM_PATH",
             error_type="browser_missing",
         )

@@ -12,6 +12,7 @@ whether the browser reached it. Routes:
 - ``/secret``: a page the guard must keep the browser away from. ``/pixel.png``: a PNG.
 - ``/hold?ms=N``: a page that answers after N ms, counting how many are in flight at once.
 - ``/never``: a page whose ``#never`` element never appears.
+- ``/shadow``: ``.price`` items in the document and inside an open shadow root.
 """
 
 from __future__ import annotations
@@ -96,6 +97,15 @@ PRODUCTS_PAGE = """<!doctype html><html><head><title>Products</title></head><bod
 NEVER_PAGE = """<!doctype html><html><head><title>Never</title></head><body>
 <p id="here">here</p></body></html>"""
 
+SHADOW_PAGE = """<!doctype html><html><head><title>Shadow</title></head><body>
+<b class="price">$1</b>
+<div id="host"></div>
+<b class="price">$3</b>
+<script>
+document.getElementById('host').attachShadow({mode: 'open'}).innerHTML =
+  '<b class="price">$2</b><span class="inner">inside</span>';
+</script></body></html>"""
+
 
 @dataclass
 class PageServer:
@@ -160,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._hold(int(query.get("ms", "300")))
         elif path == "/never":
             self._send(200, NEVER_PAGE)
+        elif path == "/shadow":
+            self._send(200, SHADOW_PAGE)
         else:
             self._send(404, "<title>Not found</title>")
 

@@ -180,6 +180,40 @@ async def test_extract_attributes_are_made_absolute(site: PageServer, pool: Brow
 
 
 @pytest.mark.browser
+async def test_extract_keeps_playwright_selectors_and_pierces_shadow_roots(
+        site: PageServer, pool: BrowserPool, store: FileArtifactStore) -> None:
+    executor = BrowserAutomationExecutor(pool)
+    products = await executor.execute(task_of({
+        "startUrl": site.url("/products"),
+        "steps": [
+            {"action": "extract", "name": "text", "selector": "text=Gadget"},
+            {"action": "extract", "name": "chained", "selector": ".product >> .price",
+             "all": True},
+            {"action": "extract", "name": "visible", "selector": ".price:visible", "all": True},
+            {"action": "extract", "name": "has_text", "selector": ".product:has-text('Free')",
+             "attribute": "data-sku"},
+        ],
+    }), context_for(store))
+    shadow = await executor.execute(task_of({
+        "startUrl": site.url("/shadow"),
+        "steps": [
+            {"action": "extract", "name": "prices", "selector": ".price", "all": True},
+            {"action": "extract", "name": "inner", "selector": ".inner"},
+        ],
+    }), context_for(store))
+
+    assert products.output["extracted"] == {
+        "text": "Gadget",
+        "chained": ["$1,299.00", "1.299,50 €", "Free"],
+        "visible": ["$1,299.00", "1.299,50 €", "Free"],
+        "has_text": "C3",
+    }
+    # Playwright's CSS reaches into open shadow roots (after the document's own matches); the
+    # page's querySelectorAll would not.
+    assert shadow.output["extracted"] == {"prices": ["$1", "$3", "$2"], "inner": "inside"}
+
+
+@pytest.mark.browser
 async def test_failing_selector_names_the_step_and_keeps_a_failure_screenshot(
         site: PageServer, pool: BrowserPool, store: FileArtifactStore) -> None:
     ctx = context_for(store)

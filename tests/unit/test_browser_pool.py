@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from playwright.async_api import Error
+from playwright.async_api import Error, async_playwright
 
 from executors.base import (
     ExecutionContext,
@@ -21,7 +21,7 @@ from executors.base import (
     TaskSpec,
 )
 from executors.browser import BrowserAutomationExecutor
-from executors.browser_pool import BrowserPool
+from executors.browser_pool import SYSTEM_HEADLESS_SHELL, BrowserPool
 from outbound import NetworkGuard
 from schemas.configs import BrowserAutomationConfig
 from server.artifacts import FileArtifactStore
@@ -174,6 +174,20 @@ async def test_close_then_reuse_launches_again(site: PageServer, pool: BrowserPo
         await page.goto(site.url("/products"))
         assert await page.title() == "Products"
     assert pool.launch_count == 2
+
+
+@pytest.mark.browser
+async def test_without_chromium_path_debians_headless_shell_is_launched(
+        site: PageServer, pool: BrowserPool) -> None:
+    async with async_playwright() as playwright:
+        if Path(playwright.chromium.executable_path).is_file():
+            pytest.skip("Playwright's own Chromium is installed: it comes first")
+    assert SYSTEM_HEADLESS_SHELL.is_file(), "scripts/setup installs chromium-headless-shell"
+    async with pool.context() as (context, _):
+        page = await context.new_page()
+        await page.goto(site.url("/products"))
+        [pid] = browser_pids()
+        assert Path(f"/proc/{pid}/exe").resolve() == SYSTEM_HEADLESS_SHELL.resolve()
 
 
 async def test_missing_chromium_path_is_a_permanent_error(tmp_path: Path) -> None:
