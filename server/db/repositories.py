@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.rows import ExecutionRow, TaskRow
@@ -38,6 +39,22 @@ _TASK_GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
 
 async def task_get(conn: AsyncConnection, task_id: str) -> TaskRow | None:
     return (await conn.execute(_TASK_GET, {"task_id": task_id})).one_or_none()
+
+
+# PostgreSQL: one prepared statement whatever the number of ids (an expanding IN would make
+# one per length); SQLite has no arrays.
+_TASK_GET_MANY_PG = sa.select(tasks).where(
+    tasks.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
+_TASK_GET_MANY = sa.select(tasks).where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+async def task_get_many(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
+    """The tasks of ``ids`` that exist, by id."""
+    if len(ids) == 1:
+        row = await task_get(conn, ids[0])
+        return {} if row is None else {row.id: row}
+    stmt = _TASK_GET_MANY_PG if conn.dialect.name == "postgresql" else _TASK_GET_MANY
+    return {row.id: row for row in await conn.execute(stmt, {"ids": list(ids)})}
 
 
 async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> TaskRow | None:

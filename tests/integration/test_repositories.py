@@ -172,3 +172,15 @@ async def test_events_keep_their_order_and_resume_after_an_id(db: Database) -> N
     async with db.read() as conn:
         left = await repo.events_after(conn, 0, task_id=None)
     assert pruned == 2 and [r.id for r in left] == ids[2:]
+
+
+async def test_task_get_many_returns_the_tasks_that_exist_by_id(db: Database) -> None:
+    await insert(db, task_values("t1"), task_values("t2"), task_values("t3"))
+    async with db.read() as conn:
+        found = await repo.task_get_many(conn, ["t3", "t1", "nope"])
+        one = await repo.task_get_many(conn, ["t2"])
+        none = await repo.task_get_many(conn, ["nope"])
+        # every length goes through the same statement (no expanding IN on PostgreSQL)
+        many = await repo.task_get_many(conn, [f"x{i}" for i in range(40)] + ["t2"])
+    assert sorted(found) == ["t1", "t3"] and found["t3"].title == "task t3"
+    assert list(one) == ["t2"] and none == {} and list(many) == ["t2"]
