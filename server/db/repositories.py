@@ -323,14 +323,21 @@ async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
 
 # --- events --------------------------------------------------------------------------------
 
+_EVENT_INSERT = task_events.insert().returning(task_events.c.id, sort_by_parameter_order=True)
+_EVENT_INSERT_SQLITE = task_events.insert().returning(task_events.c.id)
+
+
 async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert events in order; returns their ids in the same order."""
     if not rows:
         return []
-    result = await conn.execute(task_events.insert().returning(task_events.c.id,
-                                                               sort_by_parameter_order=True),
-                                list(rows))
-    return [r.id for r in result]
+    if conn.dialect.name == "sqlite":
+        # sort_by_parameter_order sends one INSERT per row on SQLite (10,000 events: 2.4 s
+        # of CPU instead of 0.25). One writer at a time, and rows inserted in the order of
+        # their VALUES each take the next AUTOINCREMENT id, so the ids sorted are the ids in
+        # parameter order (RETURNING itself promises no order).
+        return sorted(r.id for r in await conn.execute(_EVENT_INSERT_SQLITE, list(rows)))
+    return [r.id for r in await conn.execute(_EVENT_INSERT, list(rows))]
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,

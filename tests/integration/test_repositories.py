@@ -184,3 +184,14 @@ async def test_task_get_many_returns_the_tasks_that_exist_by_id(db: Database) ->
         many = await repo.task_get_many(conn, [f"x{i}" for i in range(40)] + ["t2"])
     assert sorted(found) == ["t1", "t3"] and found["t3"].title == "task t3"
     assert list(one) == ["t2"] and none == {} and list(many) == ["t2"]
+
+
+async def test_event_insert_returns_the_ids_in_the_order_of_the_rows(db: Database) -> None:
+    rows = [{"task_id": f"t{i % 7}", "payload": f"p{i}".encode(), "created_at": T0}
+            for i in range(2500)]  # several INSERT statements (1,000 rows a page)
+    async with db.write() as conn:
+        ids = await repo.event_insert(conn, rows)
+        stored = {r.id: (r.task_id, bytes(r.payload)) for r in
+                  await repo.events_after(conn, 0, task_id=None, limit=5000)}
+    assert len(set(ids)) == 2500
+    assert [stored[i] for i in ids] == [(r["task_id"], r["payload"]) for r in rows]
