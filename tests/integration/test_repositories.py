@@ -8,7 +8,7 @@ in turn where a race matters (compare-and-set).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -195,3 +195,15 @@ async def test_event_insert_returns_the_ids_in_the_order_of_the_rows(db: Databas
                   await repo.events_after(conn, 0, task_id=None, limit=5000)}
     assert len(set(ids)) == 2500
     assert [stored[i] for i in ids] == [(r["task_id"], r["payload"]) for r in rows]
+
+
+async def test_timestamps_come_back_aware_utc_to_the_microsecond(db: Database) -> None:
+    at = datetime(2030, 5, 1, 9, 0, 1, 123456, tzinfo=UTC)
+    local = at.astimezone(timezone(timedelta(hours=-5)))  # any zone in: UTC out
+    await insert(db, task_values("t1", created_at=local, due_at=datetime.max.replace(tzinfo=UTC)))
+    async with db.read() as conn:
+        row = await repo.task_get(conn, "t1")
+    assert row is not None
+    assert row.created_at == at and row.created_at.tzinfo is UTC
+    assert row.due_at == datetime.max.replace(tzinfo=UTC) and row.queued_at == T0
+    assert row.started_at is None
