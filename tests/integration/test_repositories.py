@@ -15,6 +15,7 @@ import pytest
 
 from server.db import repositories as repo
 from server.db.engine import Database
+from server.db.tables import tasks
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -207,3 +208,17 @@ async def test_timestamps_come_back_aware_utc_to_the_microsecond(db: Database) -
     assert row.created_at == at and row.created_at.tzinfo is UTC
     assert row.due_at == datetime.max.replace(tzinfo=UTC) and row.queued_at == T0
     assert row.started_at is None
+
+
+async def test_promote_due_takes_a_burst_of_ten_thousand_in_one_statement(db: Database) -> None:
+    """10,000 due in the same second become queued together (P4), the rest next time."""
+    rows = [task_values(f"t{i:05d}", status="scheduled", queued_at=None, due_at=T0)
+            for i in range(10_001)]
+    async with db.write() as conn:
+        for start in range(0, len(rows), 2000):
+            await conn.execute(tasks.insert(), rows[start:start + 2000])
+    async with db.write() as conn:
+        promoted = await repo.task_promote_due(conn, T0)
+        assert len(promoted) == 10_000 and {r.queued_at for r in promoted} == {T0}
+        assert await repo.task_next_due_at(conn) == T0  # one left: the timer runs again
+        assert len(await repo.task_promote_due(conn, T0)) == 1
