@@ -23,9 +23,10 @@ V = TypeVar("V")
 
 
 class _Group(Generic[K, V]):
-    __slots__ = ("waiters",)
+    __slots__ = ("loop", "waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop  # a group left open by a loop that closed is never joined
         self.waiters: dict[K, list[asyncio.Future[V | None]]] = {}
 
 
@@ -46,8 +47,9 @@ class KeyedReads(Generic[K, V]):
     async def get(self, key: K) -> V | None:
         loop = asyncio.get_running_loop()
         group = self._open
-        if group is None or (key not in group.waiters and len(group.waiters) >= self._max_keys):
-            group = self._open = _Group()
+        if group is None or group.loop is not loop or (
+                key not in group.waiters and len(group.waiters) >= self._max_keys):
+            group = self._open = _Group(loop)
             loop.call_soon(self._start, group)
         waiter: asyncio.Future[V | None] = loop.create_future()
         group.waiters.setdefault(key, []).append(waiter)

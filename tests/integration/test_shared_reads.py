@@ -150,3 +150,4 @@ async def test_concurrent_pings_share_one_select(database: Database) -> None:
     finally:
         sa.event.remove(database.engine.sync_engine, "before_cursor_execute", count)
     assert selects.count("SELECT 1") == 1
+
