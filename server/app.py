@@ -53,7 +53,7 @@ from server.procedures import build_router
 from server.retry import RetryPolicy
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
-from server.rpc.litestar import trpc_mount
+from server.rpc.litestar import TRPCFirst, trpc_mount
 from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
@@ -327,14 +327,20 @@ def create_app(settings: Settings | None = None, *,
         finally:
             await node.stop()
 
-    return Litestar(
-        route_handlers=[trpc_mount(node.trpc_app()), console_router(), artifact,
+    trpc = node.trpc_app()
+    middleware = [request_middleware(lambda: node, access=settings.access_log)]
+    app = TRPCFirst(
+        route_handlers=[trpc_mount(trpc), console_router(), artifact,
                         trpc_types, *OPERATIONS_ROUTES],
-        middleware=[request_middleware(lambda: node, access=settings.access_log)],
+        middleware=middleware,
         lifespan=[lifespan],
         state=State({"node": node}),
         openapi_config=None,
         logging_config=None,  # ours (basicConfig above); Litestar's would log every request
         debug=False,
     )
+    # /trpc is nearly all the traffic: answered before Litestar's routing, through the same
+    # middleware (request id, access log, drain) and the same TRPCApp as the mount above.
+    app.serve_first(trpc, middleware)
+    return app
 

@@ -22,6 +22,8 @@ from alembic.config import Config
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from server.db.shared_reads import SharedCall
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x45_52_52_41  # "ERRA": one node migrates at a time
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a ping through
@@ -106,6 +108,7 @@ class Database:
             event.listen(self.engine.sync_engine, "checkout", _pg_on_checkout)
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._pings = SharedCall(self._ping_once)
 
     @staticmethod
     def _ensure_sqlite_dir(url: str) -> None:
@@ -146,6 +149,11 @@ class Database:
             await conn.run_sync(upgrade)
 
     async def ping(self) -> bool:
+        """Whether the database answers a ``SELECT 1`` (the pings asked for in the same loop
+        turn share one: server/db/shared_reads.py)."""
+        return await self._pings.call()
+
+    async def _ping_once(self) -> bool:
         try:
             async with self._read_engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.rows import ExecutionRow, TaskRow
@@ -38,6 +39,22 @@ _TASK_GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
 
 async def task_get(conn: AsyncConnection, task_id: str) -> TaskRow | None:
     return (await conn.execute(_TASK_GET, {"task_id": task_id})).one_or_none()
+
+
+# PostgreSQL: one prepared statement whatever the number of ids (an expanding IN would make
+# one per length); SQLite has no arrays.
+_TASK_GET_MANY_PG = sa.select(tasks).where(
+    tasks.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
+_TASK_GET_MANY = sa.select(tasks).where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+async def task_get_many(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
+    """The tasks of ``ids`` that exist, by id."""
+    if len(ids) == 1:
+        row = await task_get(conn, ids[0])
+        return {} if row is None else {row.id: row}
+    stmt = _TASK_GET_MANY_PG if conn.dialect.name == "postgresql" else _TASK_GET_MANY
+    return {row.id: row for row in await conn.execute(stmt, {"ids": list(ids)})}
 
 
 async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> TaskRow | None:
@@ -125,9 +142,13 @@ async def task_claim_ids(conn: AsyncConnection, ids: Sequence[str], *, worker: s
     return list((await conn.execute(stmt)).all())
 
 
-async def task_promote_due(conn: AsyncConnection, now: datetime, limit: int = 5000
+async def task_promote_due(conn: AsyncConnection, now: datetime, limit: int = 10_000
                            ) -> list[Row]:
-    """scheduled → queued for tasks whose time has come."""
+    """scheduled → queued for tasks whose time has come, at most ``limit`` in one statement.
+
+    A burst of 10,000 due in the same second goes in one transaction: split in two, the
+    second half waited behind the claims and completions of the first (the runner is woken
+    by its commit) and came due seconds later; SQLite's writer is held ~1 s for 10,000."""
     pick = (sa.select(tasks.c.id).where(tasks.c.status == "scheduled", tasks.c.due_at <= now)
             .order_by(tasks.c.due_at).limit(limit))
     stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
@@ -306,14 +327,21 @@ async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
 
 # --- events --------------------------------------------------------------------------------
 
+_EVENT_INSERT = task_events.insert().returning(task_events.c.id, sort_by_parameter_order=True)
+_EVENT_INSERT_SQLITE = task_events.insert().returning(task_events.c.id)
+
+
 async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert events in order; returns their ids in the same order."""
     if not rows:
         return []
-    result = await conn.execute(task_events.insert().returning(task_events.c.id,
-                                                               sort_by_parameter_order=True),
-                                list(rows))
-    return [r.id for r in result]
+    if conn.dialect.name == "sqlite":
+        # sort_by_parameter_order sends one INSERT per row on SQLite (10,000 events: 2.4 s
+        # of CPU instead of 0.25). One writer at a time, and rows inserted in the order of
+        # their VALUES each take the next AUTOINCREMENT id, so the ids sorted are the ids in
+        # parameter order (RETURNING itself promises no order).
+        return sorted(r.id for r in await conn.execute(_EVENT_INSERT_SQLITE, list(rows)))
+    return [r.id for r in await conn.execute(_EVENT_INSERT, list(rows))]
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,

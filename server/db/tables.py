@@ -6,6 +6,7 @@ JSON columns are encoded with msgspec (see engine.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,31 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC)
+
+    def result_processor(self, dialect: Dialect, coltype: Any
+                         ) -> Callable[[Any], datetime | None]:
+        """What ``process_result_value`` does, cheaper: a task row has ten timestamps, and
+        ``datetime.replace(tzinfo=...)`` costs several µs (keyword parsing) where epoch
+        arithmetic or parsing the text with its offset costs a fraction of that."""
+        return _utc_result
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc_result(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite: "2030-05-01 09:00:00.000000", naive UTC
+        try:
+            return datetime.fromisoformat(value + "+00:00")
+        except ValueError:  # not the stored form (an offset of its own?): the slow way
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    if value.tzinfo is not None:
+        return value.replace(tzinfo=UTC)
+    return _UTC_EPOCH + (value - _NAIVE_EPOCH)  # naive UTC (asyncpg) → aware
 
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -7,7 +7,7 @@ task is in now.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -26,6 +26,7 @@ from server.db import repositories as repo
 from server.db import workflows as wf
 from server.db.engine import Database
 from server.db.rows import TaskRow
+from server.db.shared_reads import KeyedReads
 from server.errors import (
     Conflict,
     ErrandsError,
@@ -83,6 +84,7 @@ class TaskService:
         self.review_required_types = review_required_types
         self.clock = clock
         self.webhook_exists = webhook_exists
+        self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
 
     async def promote_due(self) -> datetime | None:
         """The task timer's work: scheduled and retrying tasks whose time came become queued;
@@ -203,11 +205,16 @@ class TaskService:
     # --- reads -----------------------------------------------------------------------------
 
     async def get(self, task_id: str) -> Task:
-        async with self.db.read() as conn:
-            row = await repo.task_get(conn, task_id)
+        """One task; the gets asked in the same loop turn share one query (a tRPC batch of
+        gets, concurrent requests: server/db/shared_reads.py)."""
+        row = await self._by_id.get(task_id)
         if row is None:
             raise NotFound(f"no task with id {task_id!r}")
         return task_view(row)
+
+    async def _get_many(self, ids: Sequence[str]) -> dict[str, TaskRow]:
+        async with self.db.read() as conn:
+            return await repo.task_get_many(conn, ids)
 
     async def page(self, query: TaskList) -> TaskPage:
         statuses = [query.status] if isinstance(query.status, str) else query.status

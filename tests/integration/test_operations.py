@@ -45,6 +45,7 @@ class Node:
     client: httpx.AsyncClient
     node: ServerNode
     clock: Clock
+    app: Any = None  # the Litestar app served
 
     async def call(self, path: str, data: Any = None, *, mutation: bool = False,
                    headers: dict[str, str] | None = None) -> Any:
@@ -100,7 +101,7 @@ async def node(database_url: str, tmp_path: Path, **settings: Any) -> AsyncItera
         await asyncio.sleep(0.01)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
-            yield Node(client, app.state.node, clock)
+            yield Node(client, app.state.node, clock, app)
     finally:
         server.should_exit = True
         await serving

@@ -8,13 +8,14 @@ in turn where a race matters (compare-and-set).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from server.db import repositories as repo
 from server.db.engine import Database
+from server.db.tables import tasks
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -172,3 +173,52 @@ async def test_events_keep_their_order_and_resume_after_an_id(db: Database) -> N
     async with db.read() as conn:
         left = await repo.events_after(conn, 0, task_id=None)
     assert pruned == 2 and [r.id for r in left] == ids[2:]
+
+
+async def test_task_get_many_returns_the_tasks_that_exist_by_id(db: Database) -> None:
+    await insert(db, task_values("t1"), task_values("t2"), task_values("t3"))
+    async with db.read() as conn:
+        found = await repo.task_get_many(conn, ["t3", "t1", "nope"])
+        one = await repo.task_get_many(conn, ["t2"])
+        none = await repo.task_get_many(conn, ["nope"])
+        # every length goes through the same statement (no expanding IN on PostgreSQL)
+        many = await repo.task_get_many(conn, [f"x{i}" for i in range(40)] + ["t2"])
+    assert sorted(found) == ["t1", "t3"] and found["t3"].title == "task t3"
+    assert list(one) == ["t2"] and none == {} and list(many) == ["t2"]
+
+
+async def test_event_insert_returns_the_ids_in_the_order_of_the_rows(db: Database) -> None:
+    rows = [{"task_id": f"t{i % 7}", "payload": f"p{i}".encode(), "created_at": T0}
+            for i in range(2500)]  # several INSERT statements (1,000 rows a page)
+    async with db.write() as conn:
+        ids = await repo.event_insert(conn, rows)
+        stored = {r.id: (r.task_id, bytes(r.payload)) for r in
+                  await repo.events_after(conn, 0, task_id=None, limit=5000)}
+    assert len(set(ids)) == 2500
+    assert [stored[i] for i in ids] == [(r["task_id"], r["payload"]) for r in rows]
+
+
+async def test_timestamps_come_back_aware_utc_to_the_microsecond(db: Database) -> None:
+    at = datetime(2030, 5, 1, 9, 0, 1, 123456, tzinfo=UTC)
+    local = at.astimezone(timezone(timedelta(hours=-5)))  # any zone in: UTC out
+    await insert(db, task_values("t1", created_at=local, due_at=datetime.max.replace(tzinfo=UTC)))
+    async with db.read() as conn:
+        row = await repo.task_get(conn, "t1")
+    assert row is not None
+    assert row.created_at == at and row.created_at.tzinfo is UTC
+    assert row.due_at == datetime.max.replace(tzinfo=UTC) and row.queued_at == T0
+    assert row.started_at is None
+
+
+async def test_promote_due_takes_a_burst_of_ten_thousand_in_one_statement(db: Database) -> None:
+    """10,000 due in the same second become queued together (P4), the rest next time."""
+    rows = [task_values(f"t{i:05d}", status="scheduled", queued_at=None, due_at=T0)
+            for i in range(10_001)]
+    async with db.write() as conn:
+        for start in range(0, len(rows), 2000):
+            await conn.execute(tasks.insert(), rows[start:start + 2000])
+    async with db.write() as conn:
+        promoted = await repo.task_promote_due(conn, T0)
+        assert len(promoted) == 10_000 and {r.queued_at for r in promoted} == {T0}
+        assert await repo.task_next_due_at(conn) == T0  # one left: the timer runs again
+        assert len(await repo.task_promote_due(conn, T0)) == 1
