@@ -205,7 +205,7 @@ class ApiCallExecutor:
     async def _exchange(self, outgoing: _Outgoing, config: ApiCallConfig,
                         seconds: float) -> _Answer:
         """Send, following redirects by hand; the guard checks each hop before connecting."""
-        timeout = httpx.Timeout(seconds).as_dict()
+        timeout = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
         client = next(self._clients)
         for hop in range(MAX_REDIRECTS + 1):
             url = outgoing.url
@@ -281,8 +281,9 @@ def _first_request(config: ApiCallConfig) -> _Outgoing:
     auth = _auth_header(config) or _userinfo_header(url)
     if auth is not None:
         headers[auth[0]] = auth[1]
-    # httpx would turn userinfo into Basic auth over our header; it was taken into account
-    return _Outgoing(config.api_method, url.copy_with(userinfo=b""), headers, content)
+    if url.userinfo:  # httpx would turn it into Basic auth over our header; taken into account
+        url = url.copy_with(userinfo=b"")
+    return _Outgoing(config.api_method, url, headers, content)
 
 
 def _encode_body(config: ApiCallConfig) -> tuple[bytes | None, str | None]:
@@ -433,8 +434,23 @@ def _translate(exc: httpx.HTTPError, method: str, shown: str) -> ExecutorError:
 
 
 def _shown(url: httpx.URL) -> str:
-    """The URL as messages show it: no userinfo, no query string, no fragment."""
-    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+    """The URL as messages show it: no userinfo, no query string, no fragment.
+
+    Cut from the URL's text (``str(url.copy_with(query=None, fragment=None, userinfo=b""))``
+    says the same, but parses the whole URL again): after ``scheme://`` and the userinfo come
+    the host, the port and the path, which hold no ``?`` or ``#`` (httpx encodes them).
+    """
+    text = str(url)
+    start = len(url.scheme) + 3
+    if url.userinfo:
+        start += len(url.userinfo) + 1
+    rest = text[start:]
+    end = len(rest)
+    for mark in "?#":
+        found = rest.find(mark)
+        if 0 <= found < end:
+            end = found
+    return f"{url.scheme}://{rest[:end]}"
 
 
 # --- create-time checks -------------------------------------------------------------------
