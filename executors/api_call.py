@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import functools
 import ipaddress
 import itertools
 import re
@@ -139,7 +140,7 @@ class ApiCallExecutor:
     def _endpoint_issues(self, endpoint: str) -> list[Issue]:
         path: tuple[str | int, ...] = ("apiEndpoint",)
         try:
-            url = http_url(endpoint)
+            url = _endpoint_url(endpoint)
         except NotHttpUrl as exc:
             return [Issue(path, _ENDPOINT_PROBLEMS[exc.reason])]
         host = url.raw_host.decode("ascii")
@@ -257,19 +258,27 @@ class ApiCallExecutor:
 
 # --- building the request -----------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1024)
+def _endpoint_url(endpoint: str) -> httpx.URL:
+    """:func:`http_url` of an ``apiEndpoint``, parsed once for the many tasks that name it
+    (at create time and at run time; httpx's URL parsing is costly and its URLs immutable).
+    Raises :class:`NotHttpUrl` (not cached)."""
+    return http_url(endpoint)
+
+
 def _first_request(config: ApiCallConfig) -> _Outgoing:
     try:
-        url = httpx.URL(config.api_endpoint)
-        if config.query:
+        url = _endpoint_url(config.api_endpoint)
+    except NotHttpUrl as exc:
+        message = "apiEndpoint is not a valid URL" if exc.reason == "invalid" \
+            else "apiEndpoint must be an absolute http or https URL"
+        raise PermanentError(message, error_type="invalid_config") from None
+    if config.query:
+        try:
             url = url.copy_merge_params(dict(config.query))
-    except (httpx.InvalidURL, TypeError):
-        raise PermanentError("apiEndpoint is not a valid URL", error_type="invalid_config") \
-            from None
-    try:
-        http_url(url)
-    except NotHttpUrl:
-        raise PermanentError("apiEndpoint must be an absolute http or https URL",
-                             error_type="invalid_config") from None
+        except (httpx.InvalidURL, TypeError):
+            raise PermanentError("apiEndpoint is not a valid URL",
+                                 error_type="invalid_config") from None
     if config.body is not None and config.api_method == "GET":
         raise PermanentError("body is not allowed with GET", error_type="invalid_config")
     headers = httpx.Headers(list(_DEFAULT_HEADERS))
