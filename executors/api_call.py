@@ -46,10 +46,8 @@ import base64
 import codecs
 import functools
 import ipaddress
-import itertools
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final
 
@@ -110,17 +108,11 @@ class ApiCallExecutor:
 
     task_type: ClassVar[str] = "api_call"
 
-    def __init__(self, http: httpx.AsyncClient | Sequence[httpx.AsyncClient],
-                 guard: NetworkGuard, *, response_body_limit: int = 65536) -> None:
-        """``http`` may be several clients: attempts take them in turn. httpcore scans every
-        connection of a pool on each request, so a few small pools beat one large one when
-        many calls run at once."""
+    def __init__(self, http: httpx.AsyncClient, guard: NetworkGuard, *,
+                 response_body_limit: int = 65536) -> None:
         if response_body_limit < 0:
             raise ValueError("response_body_limit must be >= 0")
-        clients = [http] if isinstance(http, httpx.AsyncClient) else list(http)
-        if not clients:
-            raise ValueError("at least one httpx client is needed")
-        self._clients = itertools.cycle(clients)
+        self._http = http
         self._guard = guard
         self._body_limit = response_body_limit
 
@@ -207,7 +199,7 @@ class ApiCallExecutor:
                         seconds: float) -> _Answer:
         """Send, following redirects by hand; the guard checks each hop before connecting."""
         timeout = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
-        client = next(self._clients)
+        client = self._http
         for hop in range(MAX_REDIRECTS + 1):
             url = outgoing.url
             # Checked here to refuse before any connection; the pinned transport of the
