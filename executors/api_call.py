@@ -44,11 +44,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import functools
 import ipaddress
-import itertools
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final
 
@@ -109,17 +108,11 @@ class ApiCallExecutor:
 
     task_type: ClassVar[str] = "api_call"
 
-    def __init__(self, http: httpx.AsyncClient | Sequence[httpx.AsyncClient],
-                 guard: NetworkGuard, *, response_body_limit: int = 65536) -> None:
-        """``http`` may be several clients: attempts take them in turn. httpcore scans every
-        connection of a pool on each request, so a few small pools beat one large one when
-        many calls run at once."""
+    def __init__(self, http: httpx.AsyncClient, guard: NetworkGuard, *,
+                 response_body_limit: int = 65536) -> None:
         if response_body_limit < 0:
             raise ValueError("response_body_limit must be >= 0")
-        clients = [http] if isinstance(http, httpx.AsyncClient) else list(http)
-        if not clients:
-            raise ValueError("at least one httpx client is needed")
-        self._clients = itertools.cycle(clients)
+        self._http = http
         self._guard = guard
         self._body_limit = response_body_limit
 
@@ -139,7 +132,7 @@ class ApiCallExecutor:
     def _endpoint_issues(self, endpoint: str) -> list[Issue]:
         path: tuple[str | int, ...] = ("apiEndpoint",)
         try:
-            url = http_url(endpoint)
+            url = _endpoint_url(endpoint)
         except NotHttpUrl as exc:
             return [Issue(path, _ENDPOINT_PROBLEMS[exc.reason])]
         host = url.raw_host.decode("ascii")
@@ -205,8 +198,8 @@ class ApiCallExecutor:
     async def _exchange(self, outgoing: _Outgoing, config: ApiCallConfig,
                         seconds: float) -> _Answer:
         """Send, following redirects by hand; the guard checks each hop before connecting."""
-        timeout = httpx.Timeout(seconds).as_dict()
-        client = next(self._clients)
+        timeout = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+        client = self._http
         for hop in range(MAX_REDIRECTS + 1):
             url = outgoing.url
             # Checked here to refuse before any connection; the pinned transport of the
@@ -257,19 +250,27 @@ class ApiCallExecutor:
 
 # --- building the request -----------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1024)
+def _endpoint_url(endpoint: str) -> httpx.URL:
+    """:func:`http_url` of an ``apiEndpoint``, parsed once for the many tasks that name it
+    (at create time and at run time; httpx's URL parsing is costly and its URLs immutable).
+    Raises :class:`NotHttpUrl` (not cached)."""
+    return http_url(endpoint)
+
+
 def _first_request(config: ApiCallConfig) -> _Outgoing:
     try:
-        url = httpx.URL(config.api_endpoint)
-        if config.query:
+        url = _endpoint_url(config.api_endpoint)
+    except NotHttpUrl as exc:
+        message = "apiEndpoint is not a valid URL" if exc.reason == "invalid" \
+            else "apiEndpoint must be an absolute http or https URL"
+        raise PermanentError(message, error_type="invalid_config") from None
+    if config.query:
+        try:
             url = url.copy_merge_params(dict(config.query))
-    except (httpx.InvalidURL, TypeError):
-        raise PermanentError("apiEndpoint is not a valid URL", error_type="invalid_config") \
-            from None
-    try:
-        http_url(url)
-    except NotHttpUrl:
-        raise PermanentError("apiEndpoint must be an absolute http or https URL",
-                             error_type="invalid_config") from None
+        except (httpx.InvalidURL, TypeError):
+            raise PermanentError("apiEndpoint is not a valid URL",
+                                 error_type="invalid_config") from None
     if config.body is not None and config.api_method == "GET":
         raise PermanentError("body is not allowed with GET", error_type="invalid_config")
     headers = httpx.Headers(list(_DEFAULT_HEADERS))
@@ -281,8 +282,9 @@ def _first_request(config: ApiCallConfig) -> _Outgoing:
     auth = _auth_header(config) or _userinfo_header(url)
     if auth is not None:
         headers[auth[0]] = auth[1]
-    # httpx would turn userinfo into Basic auth over our header; it was taken into account
-    return _Outgoing(config.api_method, url.copy_with(userinfo=b""), headers, content)
+    if url.userinfo:  # httpx would turn it into Basic auth over our header; taken into account
+        url = url.copy_with(userinfo=b"")
+    return _Outgoing(config.api_method, url, headers, content)
 
 
 def _encode_body(config: ApiCallConfig) -> tuple[bytes | None, str | None]:
@@ -433,8 +435,23 @@ def _translate(exc: httpx.HTTPError, method: str, shown: str) -> ExecutorError:
 
 
 def _shown(url: httpx.URL) -> str:
-    """The URL as messages show it: no userinfo, no query string, no fragment."""
-    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+    """The URL as messages show it: no userinfo, no query string, no fragment.
+
+    Cut from the URL's text (``str(url.copy_with(query=None, fragment=None, userinfo=b""))``
+    says the same, but parses the whole URL again): after ``scheme://`` and the userinfo come
+    the host, the port and the path, which hold no ``?`` or ``#`` (httpx encodes them).
+    """
+    text = str(url)
+    start = len(url.scheme) + 3
+    if url.userinfo:
+        start += len(url.userinfo) + 1
+    rest = text[start:]
+    end = len(rest)
+    for mark in "?#":
+        found = rest.find(mark)
+        if 0 <= found < end:
+            end = found
+    return f"{url.scheme}://{rest[:end]}"
 
 
 # --- create-time checks -------------------------------------------------------------------

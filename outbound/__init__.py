@@ -11,7 +11,7 @@ from outbound.guard import (
     ResolutionFailed,
     Resolver,
 )
-from outbound.transport import GuardedBackend, PinnedTransport
+from outbound.transport import PinnedTransport
 
-__all__ = ["AddressRefused", "GuardedBackend", "InvalidDestination", "NetworkGuard",
-           "OutboundError", "PinnedTransport", "ResolutionFailed", "Resolver"]
+__all__ = ["AddressRefused", "InvalidDestination", "NetworkGuard", "OutboundError",
+           "PinnedTransport", "ResolutionFailed", "Resolver"]

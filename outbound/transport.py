@@ -4,81 +4,165 @@ A guard that resolves a name, checks the answer and then lets the HTTP client re
 again can be fooled by a name whose second answer differs (rebinding with a near-zero TTL:
 public first, ``127.0.0.1`` next). Here the name is resolved once, inside the connection:
 
-- :class:`GuardedBackend` is an ``httpcore`` network backend whose ``connect_tcp`` asks
-  :meth:`NetworkGuard.check_host` for the host's addresses (all must be allowed) and opens
-  the TCP connection to those very addresses, in order, never resolving again;
-- httpcore then speaks to that socket for the request's origin: the ``Host`` header is the
-  URL's host, and TLS uses the URL's host name for SNI and certificate verification — what
-  changes is only where the socket goes;
-- :class:`PinnedTransport` is ``httpx.AsyncHTTPTransport`` with that backend (no proxy).
-  A refused destination raises :class:`~outbound.guard.AddressRefused` out of ``send``
-  (not an ``httpx`` error): callers translate it at their boundary.
+- :class:`PinnedTransport` is an ``httpx.AsyncBaseTransport`` that speaks HTTP/1.1 through
+  an ``aiohttp`` client session (a fraction of the CPU httpcore and anyio spend per request):
+  callers keep httpx's API (``httpx.AsyncClient``, ``Request``, ``Response``, its exceptions);
+- its connector resolves every destination, names and IP literals alike, through
+  :meth:`NetworkGuard.check_host` (all addresses must be allowed), with no DNS cache, and
+  opens the TCP connection to those very addresses, never resolving again;
+- the ``Host`` header is the URL's host, and TLS uses the URL's host name for SNI and
+  certificate verification — what changes is only where the socket goes;
+- no proxy from the environment, no cookie jar, no decompression (httpx decodes the body as
+  the ``Content-Encoding`` says, once), no redirects (httpx's ``follow_redirects`` and the
+  callers' own redirect handling see every 3xx), no header the request does not carry;
+- a refused destination raises :class:`~outbound.guard.AddressRefused` (any
+  :class:`~outbound.guard.OutboundError`) out of ``send``, not an ``httpx`` error: callers
+  translate it at their boundary. aiohttp's failures come out as the httpx exceptions
+  httpcore would raise (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
+  ``RemoteProtocolError`` ...).
 
 Pooled keep-alive connections were checked when they were opened.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
-import typing
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Final
 
-import httpcore
+import aiohttp
 import httpx
+import yarl
+from aiohttp.abc import ResolveResult
 
 from outbound.guard import NetworkGuard
 
-SocketOption = (tuple[int, int, int] | tuple[int, int, bytes | bytearray]
-                | tuple[int, int, None, int])
-_DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+_DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+# aiohttp adds these when a request lacks them; httpx sends only what the request carries.
+_NO_AUTO_HEADERS: Final = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves through the guard and connects to the checked addresses only."""
+class _GuardedConnector(aiohttp.TCPConnector):
+    """Every destination, IP literals included, resolved by the guard; no DNS cache.
 
-    def __init__(self, guard: NetworkGuard,
-                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self.guard = guard
-        self.inner = inner or httpcore.AnyIOBackend()
+    aiohttp hands IP literals past its resolver, so the override is of the one method
+    through which every direct connection learns its addresses (tests/unit/
+    test_outbound_guard.py proves a loopback literal is refused).
+    """
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: typing.Iterable[SocketOption] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
-        addresses = await self.guard.check_host(host, port)
-        options = list(socket_options or ())
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self.inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address,
-                    socket_options=options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None  # check_host returns at least one address
-        raise failure
+    def __init__(self, guard: NetworkGuard, *, limit: int, keepalive_timeout: float | None,
+                 force_close: bool, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(use_dns_cache=False, limit=limit, limit_per_host=0,
+                         keepalive_timeout=None if force_close else keepalive_timeout,
+                         force_close=force_close, ssl=ssl_context)
+        self._guard = guard
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: typing.Iterable[SocketOption] | None = None,
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not outbound destinations")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    async def _resolve_host(self, host: str, port: int,
+                            traces: object = None) -> list[ResolveResult]:
+        addresses = await self._guard.check_host(host, port)
+        return [ResolveResult(hostname=host, host=address, port=port,
+                              family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                              proto=0, flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV)
+                for address in addresses]
 
 
-class PinnedTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` whose connections go through :class:`GuardedBackend`."""
+class PinnedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport whose connections go to the addresses the guard checked."""
 
     def __init__(self, guard: NetworkGuard, *, limits: httpx.Limits = _DEFAULT_LIMITS,
-                 verify: ssl.SSLContext | bool = True, http2: bool = False) -> None:
-        super().__init__(verify=verify, limits=limits, http2=http2)
-        # httpx builds its httpcore pool without a way to pass a network backend: the same
-        # pool, built again with one (httpx.AsyncHTTPTransport keeps it in ``_pool``).
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True, http2=http2,
-            network_backend=GuardedBackend(guard),
-        )
+                 verify: ssl.SSLContext | bool = True) -> None:
+        self.guard = guard
+        self._limits = limits
+        self._ssl_context = httpx.create_ssl_context(verify=verify)
+        self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            limits = self._limits
+            connector = _GuardedConnector(
+                self.guard, limit=limits.max_connections or 0,
+                keepalive_timeout=limits.keepalive_expiry,
+                force_close=limits.max_keepalive_connections == 0,
+                ssl_context=self._ssl_context)
+            self._session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                auto_decompress=False, skip_auto_headers=_NO_AUTO_HEADERS,
+                timeout=aiohttp.ClientTimeout(total=None), requote_redirect_url=False)
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(
+                f"Request URL has an unsupported protocol '{url.scheme}://'.")
+        timeouts = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.get("pool"),
+                                        sock_connect=timeouts.get("connect"),
+                                        sock_read=timeouts.get("read"))
+        body = await request.aread()
+        session = self._client_session()
+        with _translated(connecting=True):
+            response = await session.request(
+                request.method, yarl.URL(str(url), encoded=True),
+                headers=request.headers.multi_items(), data=body or None,
+                allow_redirects=False, timeout=timeout)
+        version = response.version
+        http_version = f"HTTP/{version.major}.{version.minor}" if version else "HTTP/1.1"
+        return httpx.Response(
+            response.status, headers=list(response.raw_headers),
+            stream=_ResponseBody(response),
+            extensions={"http_version": http_version.encode("ascii"),
+                        "reason_phrase": (response.reason or "").encode("latin-1", "replace")})
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _ResponseBody(httpx.AsyncByteStream):
+    """The body as it arrives (encoded: httpx decodes); closing returns the connection to the
+    pool when the body was read to its end, and closes it otherwise."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _translated(connecting=False):
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+@contextmanager
+def _translated(*, connecting: bool) -> Iterator[None]:
+    """aiohttp's failures as the httpx exceptions httpcore raises for the same events.
+
+    The guard's :class:`~outbound.guard.OutboundError` passes through untouched.
+    """
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise httpx.ConnectTimeout(str(exc) or "connect timed out") from exc
+    except aiohttp.ServerTimeoutError as exc:
+        raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
+    except aiohttp.ClientConnectorError as exc:  # TLS failures included (certificate ...)
+        raise httpx.ConnectError(str(exc)) from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        raise httpx.RemoteProtocolError(
+            "Server disconnected without sending a response." if connecting
+            else "peer closed connection without sending complete message body") from exc
+    except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
+        raise httpx.RemoteProtocolError(str(exc)) from exc
+    except aiohttp.InvalidURL as exc:
+        raise httpx.UnsupportedProtocol(str(exc)) from exc
+    except aiohttp.ClientOSError as exc:
+        error = httpx.WriteError if connecting else httpx.ReadError
+        raise error(str(exc)) from exc
+    except aiohttp.ClientError as exc:
+        raise httpx.TransportError(str(exc)) from exc
+    except ValueError as exc:  # a header aiohttp will not write (a line break in it ...)
+        raise httpx.LocalProtocolError(str(exc)) from exc

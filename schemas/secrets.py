@@ -26,7 +26,9 @@ What is secret:
 from __future__ import annotations
 
 import base64
+import functools
 import re
+from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import unquote, unquote_plus, urlsplit
 
@@ -52,18 +54,34 @@ def _norm(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "").replace(".", "")
 
 
+def _kept(rule: Callable[[str], bool]) -> Callable[[str], bool]:
+    """A name rule whose answers are kept for short names (bounded): the rules are pure and meet
+    the same few names (config fields, header and query names) on every task created, viewed
+    and run."""
+    cached = functools.lru_cache(maxsize=2048)(rule)
+
+    @functools.wraps(rule)
+    def check(name: str) -> bool:
+        return cached(name) if len(name) <= 64 else rule(name)
+
+    return check
+
+
+@_kept
 def is_secret_key(name: str) -> bool:
     """A JSON key whose string value is a secret (``password``, ``accessToken``, ``api_key``)."""
     low = _norm(name)
     return low.endswith(_KEY_SUFFIXES) or low in _KEY_EXACT
 
 
+@_kept
 def is_secret_header(name: str) -> bool:
     """A header whose value is a secret (``Authorization``, ``X-Custom-Key``, ``Cookie``)."""
     low = name.lower()
     return any(word in low for word in _HEADER_WORDS)
 
 
+@_kept
 def is_secret_query(name: str) -> bool:
     """A query parameter whose value is a secret (``api_key``, ``token``, ``sig``)."""
     return is_secret_key(name) or _norm(name) in _QUERY_EXACT

@@ -123,10 +123,8 @@ class Node:
         self.writer = Writer(self.db, self.signals, clock)
         self.guard = NetworkGuard(allow_private=settings.allow_private_network)
         self.http = http_client(100, self.guard)
-        # api_call gets several small pools (httpcore scans a whole pool on every request).
-        shards = max(1, min(8, settings.worker_concurrency // 8))
-        self.api_clients = [http_client(max(8, settings.worker_concurrency // shards + 1),
-                                        self.guard) for _ in range(shards)]
+        # api_call's own pool: a connection for each slot a worker may run at once.
+        self.api_http = http_client(max(8, settings.worker_concurrency), self.guard)
         self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
                                         concurrency=settings.browser_concurrency,
                                         guard=self.guard, http=self.http)
@@ -144,7 +142,7 @@ class Node:
                                location_id=settings.ghl_location_id,
                                base_url=settings.ghl_base_url, budget=self.ghl_budget)
         self.executors = ExecutorRegistry([
-            ApiCallExecutor(self.api_clients, self.guard,
+            ApiCallExecutor(self.api_http, self.guard,
                             response_body_limit=settings.response_body_limit),
             self.ghl,
             BrowserAutomationExecutor(self.browser_pool),
@@ -248,7 +246,7 @@ class Node:
             await self.event_feed.stop()
         await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
-        for client in (self.http, *self.api_clients):
+        for client in (self.http, self.api_http):
             await client.aclose()
         await self.db.dispose()
 

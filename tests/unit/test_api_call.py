@@ -23,7 +23,7 @@ from executors.base import (
     RetryableError,
     TaskSpec,
 )
-from outbound import NetworkGuard
+from outbound import NetworkGuard, PinnedTransport
 from schemas.configs import ApiCallConfig
 from tests.support.http_servers import HttpServer, Reply
 
@@ -39,9 +39,12 @@ def server() -> Iterator[HttpServer]:
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
+@pytest.fixture(params=["httpx", "pinned"])
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """httpx's own transport, and the pinned one the server's clients use (outbound)."""
+    transport = PinnedTransport(NetworkGuard(allow_private=True)) \
+        if request.param == "pinned" else None
+    async with httpx.AsyncClient(transport=transport) as client:
         yield client
 
 
@@ -606,3 +609,16 @@ async def test_check_allows_private_literals_when_the_guard_does(
     exe = ApiCallExecutor(http, NetworkGuard(allow_private=True))
 
     assert exe.check(config(apiEndpoint="http://127.0.0.1:8000/x"), source_webhook_id=None) == []
+
+
+async def test_messages_show_the_url_without_userinfo_query_or_fragment(
+        server: HttpServer, http: httpx.AsyncClient) -> None:
+    server.route("/no", status=404)
+    netloc = server.url.removeprefix("http://")
+    with pytest.raises(PermanentError) as caught:
+        await run(executor(http), apiEndpoint=f"http://someone:pa%3Fss@{netloc}/no?token=abc#part")
+    assert caught.value.message == f"GET {server.url}/no answered 404"
+    server.route("/", status=200)
+    result = await run(executor(http), apiEndpoint=f"HTTP://{netloc}?x=1")  # no path
+    assert result.summary is not None
+    assert result.summary.startswith(f"GET {server.url} → 200 in ")

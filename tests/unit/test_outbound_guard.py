@@ -26,7 +26,7 @@ from outbound import (
     PinnedTransport,
     ResolutionFailed,
 )
-from tests.support.http_servers import HttpServer
+from tests.support.http_servers import HttpServer, Reply
 
 REFUSED = [
     # IPv4: loopback, private, link-local (cloud metadata), unspecified, "this network"
@@ -284,3 +284,77 @@ async def test_the_pinned_transport_verifies_tls_for_the_host_name(
     finally:
         listener.close()
     assert seen_sni == ["tls.test"]  # the name, not the pinned address
+
+
+# --- the pinned transport: httpx semantics over its aiohttp wire ---------------------------
+
+async def test_an_ip_literal_passes_the_guard_as_the_connection_opens() -> None:
+    """aiohttp resolves no IP literal: the pinned transport still asks the guard for it."""
+    with HttpServer(host="127.0.0.1") as loopback:
+        loopback.route("/", body="loopback")
+        strict = NetworkGuard(allow_private=False)
+        async with httpx.AsyncClient(transport=PinnedTransport(strict)) as client:
+            with pytest.raises(AddressRefused, match=r"127\.0\.0\.1 is a loopback"):
+                await client.get(f"{loopback.url}/")
+            with pytest.raises(AddressRefused):
+                await client.get(f"http://[::ffff:127.0.0.1]:{loopback.port}/")
+    assert loopback.requests == []
+
+
+async def test_the_pinned_transport_sends_only_the_headers_of_the_request() -> None:
+    with HttpServer() as server:
+        server.route("/echo", echo=True)
+        guard = NetworkGuard(allow_private=True)
+        async with httpx.AsyncClient(transport=PinnedTransport(guard)) as client:
+            request = httpx.Request("POST", f"{server.url}/echo?a=1&b=%2F",
+                                    headers={"X-One": "1"}, content=b"raw bytes")
+            answer = await client.send(request)
+    assert answer.status_code == 200
+    received = server.requests[0]
+    assert received.raw_target == "/echo?a=1&b=%2F"  # the URL as httpx encoded it
+    assert received.body == b"raw bytes"
+    # httpx's Host and Content-Length, nothing added (no User-Agent, Accept, Content-Type)
+    assert set(received.headers) == {"host", "x-one", "content-length"}
+    assert received.headers["host"] == f"127.0.0.1:{server.port}"
+
+
+async def test_the_pinned_transport_leaves_decoding_and_redirects_to_httpx() -> None:
+    import gzip
+
+    with HttpServer() as server:
+        server.route("/zipped", body=gzip.compress(b"hello " * 100),
+                     headers=[("Content-Encoding", "gzip"), ("Set-Cookie", "a=1"),
+                              ("Set-Cookie", "b=2")])
+        server.route("/moved", redirect_to="/zipped")
+        guard = NetworkGuard(allow_private=True)
+        async with httpx.AsyncClient(transport=PinnedTransport(guard)) as client:
+            moved = await client.get(f"{server.url}/moved")
+            zipped = await client.get(f"{server.url}/zipped")
+    assert moved.status_code == 302  # not followed below httpx
+    assert zipped.content == b"hello " * 100  # decoded once, by httpx
+    assert zipped.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert zipped.http_version == "HTTP/1.1"
+    assert zipped.reason_phrase == "OK"
+    assert len(server.requests) == 2
+
+
+async def test_pinned_transport_failures_are_httpx_errors() -> None:
+    with HttpServer() as server:
+        server.route("/hangup", reply=Reply(drop=True))
+        server.route("/slow", delay=2.0)
+        guard = NetworkGuard(allow_private=True)
+        async with httpx.AsyncClient(transport=PinnedTransport(guard)) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.get(f"{server.url}/hangup")
+            with pytest.raises(httpx.ReadTimeout):
+                await client.get(f"{server.url}/slow", timeout=0.2)
+            with pytest.raises(httpx.UnsupportedProtocol):
+                await client.get("ftp://127.0.0.1/file")
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: the connection is refused
+    try:
+        async with httpx.AsyncClient(transport=PinnedTransport(guard)) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{closed.getsockname()[1]}/")
+    finally:
+        closed.close()
