@@ -328,6 +328,32 @@ async def event_last_id(conn: AsyncConnection) -> int:
     return int((await conn.execute(sa.select(sa.func.max(task_events.c.id)))).scalar() or 0)
 
 
+_EVENT_AT_OR_AFTER = (sa.select(task_events.c.id, task_events.c.created_at)
+                      .where(task_events.c.id >= sa.bindparam("from_id"))
+                      .order_by(task_events.c.id).limit(1))
+
+
 async def events_prune(conn: AsyncConnection, before: datetime) -> int:
-    result = await conn.execute(task_events.delete().where(task_events.c.created_at < before))
+    """Delete events older than ``before``. Event times grow with their ids, so the last id
+    before ``before`` is found by bisecting the ids (primary-key lookups: no index on
+    created_at to pay for on every event), and only ids up to it whose time is before
+    ``before`` go — an event out of order is kept, never one that is too young deleted."""
+    bounds = (await conn.execute(sa.select(sa.func.min(task_events.c.id),
+                                           sa.func.max(task_events.c.id)))).one()
+    if bounds[0] is None:
+        return 0
+    lo, hi = int(bounds[0]), int(bounds[1])  # the answer is in [lo - 1, hi]
+    last_old = lo - 1
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        found = (await conn.execute(_EVENT_AT_OR_AFTER, {"from_id": mid})).one()
+        if found.created_at < before:
+            last_old = int(found.id)
+            lo = int(found.id) + 1
+        else:
+            hi = mid - 1
+    if last_old < int(bounds[0]):
+        return 0
+    result = await conn.execute(task_events.delete().where(
+        task_events.c.id <= last_old, task_events.c.created_at < before))
     return int(result.rowcount or 0)

@@ -92,8 +92,13 @@ tasks = sa.Table(
     sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "queued_at", "id"),
     sa.Index("ix_tasks_due", "status", "due_at"),
     sa.Index("ix_tasks_created", "created_at", "id"),
-    sa.Index("ix_tasks_lease", "status", "lease_expires_at"),
-    sa.Index("ix_tasks_dest_host", "status", "dest_host"),
+    # Partial: a finished task leaves no entry in these (DB bytes per task, P6).
+    sa.Index("ix_tasks_lease", "status", "lease_expires_at",
+             sqlite_where=sa.text("status = 'in_progress'"),
+             postgresql_where=sa.text("status = 'in_progress'")),
+    sa.Index("ix_tasks_dest_host", "status", "dest_host",
+             sqlite_where=sa.text("status = 'queued'"),
+             postgresql_where=sa.text("status = 'queued'")),
 )
 
 task_executions = sa.Table(
@@ -138,8 +143,8 @@ task_events = sa.Table(
     sa.Column("task_id", sa.String(40), nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # No index on created_at: events are pruned by id (repositories.events_prune).
     sa.Index("ix_task_events_task", "task_id", "id"),
-    sa.Index("ix_task_events_created", "created_at"),
     sqlite_autoincrement=True,
 )
 

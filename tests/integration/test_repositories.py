@@ -172,3 +172,25 @@ async def test_events_keep_their_order_and_resume_after_an_id(db: Database) -> N
     async with db.read() as conn:
         left = await repo.events_after(conn, 0, task_id=None)
     assert pruned == 2 and [r.id for r in left] == ids[2:]
+
+
+async def test_event_pruning_keeps_every_event_younger_than_the_cut(db: Database) -> None:
+    """Pruning bisects the ids; an event whose time is out of id order is kept, never one
+    younger than the cut deleted, and gaps in the ids change nothing."""
+    seconds = [0, 1, 2, 9, 3, 4, 5, 6, 7, 8]  # the fourth event came late (another node)
+    async with db.write() as conn:
+        ids = await repo.event_insert(conn, [
+            {"task_id": "t_a", "payload": b"{}", "created_at": T0 + timedelta(seconds=n)}
+            for n in seconds])
+        gone = await repo.events_prune(conn, T0 - timedelta(seconds=1))
+        none_left_out = await repo.events_prune(conn, T0 + timedelta(seconds=5))
+    async with db.read() as conn:
+        left = [r.id for r in await repo.events_after(conn, 0, task_id=None)]
+    assert gone == 0
+    young = {i for i, n in zip(ids, seconds, strict=True) if n >= 5}
+    assert young <= set(left) and ids[3] in left  # the late one (9 s) stays
+    assert none_left_out == 5 and len(left) == 5  # 0, 1, 2, 3 and 4 s went
+    async with db.write() as conn:
+        everything = await repo.events_prune(conn, T0 + timedelta(days=1))
+        again = await repo.events_prune(conn, T0 + timedelta(days=1))
+    assert everything == len(left) and again == 0
