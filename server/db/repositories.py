@@ -17,6 +17,8 @@ from server.db.rows import ExecutionRow, TaskRow
 from server.db.tables import task_dependencies, task_events, task_executions, tasks
 
 Row = sa.Row[Any]
+# 'queued' written into the SQL, not bound: the claim index is partial on exactly this.
+QUEUED_LITERAL: sa.ColumnElement[str] = sa.literal_column("'queued'")
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
     writer at a time, so nothing can race between the two steps.
     """
     pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host)
-            .where(tasks.c.status == "queued"))
+            .where(tasks.c.status == QUEUED_LITERAL))
     if skip_types:
         pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
     if skip_hosts:
