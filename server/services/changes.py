@@ -56,8 +56,12 @@ class Signals:
     without a runner) a change wakes and arms nothing.
     """
 
-    def __init__(self, publish: Callable[[list[PublishedEvent]], None] | None = None) -> None:
+    def __init__(self, publish: Callable[[list[PublishedEvent]], None] | None = None, *,
+                 wants_payloads: Callable[[], bool] = lambda: True) -> None:
         self.publish = publish
+        # Whether ``publish`` reads the events' payloads now (someone subscribed on SQLite);
+        # when not, the full TaskEvents are not built and each payload is empty.
+        self.wants_payloads = wants_payloads
         self.listeners: Listeners | None = None
 
     def connect(self, listeners: Listeners) -> None:
@@ -71,8 +75,10 @@ class Signals:
 class ChangeSet:
     conn: AsyncConnection
     now: datetime
-    # (task id, the full TaskEvent for live subscribers, the compact form that is stored)
-    events: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    # (event type, task row, attempt row, the compact form that is stored); the full
+    # TaskEvent for live subscribers is built after commit, only if someone listens.
+    events: list[tuple[EventType, TaskRow, ExecutionRow | None, bytes]] = field(
+        default_factory=list)
     wake: bool = False
     due: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
@@ -87,16 +93,20 @@ class ChangeSet:
 
     def emit(self, type_: EventType, task: TaskRow, execution: ExecutionRow | None = None
              ) -> None:
-        event = TaskEvent(type=type_, task=task_view(task),
-                          execution=execution_view(execution) if execution is not None else None)
-        self.events.append((task.id, _encoder.encode(event),
-                            compact_event(type_, task, execution)))
+        self.events.append((type_, task, execution, compact_event(type_, task, execution)))
         if task.status == "queued":
             self.wake = True
         elif task.status == "scheduled" and task.due_at is not None:
             self.due.append(task.due_at)
         if task.status in ("completed", "failed", "cancelled", "rejected") and type_ != "created":
             self.ended.append(task)
+
+
+def _full_event(type_: EventType, task: TaskRow, execution: ExecutionRow | None) -> bytes:
+    """The TaskEvent live subscribers receive, JSON-encoded."""
+    return _encoder.encode(TaskEvent(
+        type=type_, task=task_view(task),
+        execution=execution_view(execution) if execution is not None else None))
 
 
 class Writer:
@@ -161,16 +171,18 @@ class Writer:
             cs = ChangeSet(conn, self.clock())
             yield cs
             ids = await event_insert(conn, [
-                {"task_id": task_id, "payload": stored, "created_at": cs.now}
-                for task_id, _, stored in cs.events
+                {"task_id": task.id, "payload": stored, "created_at": cs.now}
+                for _, task, _, stored in cs.events
             ])
             await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
         if ids and self.signals.publish is not None:
-            self.signals.publish([PublishedEvent(i, t, p)
-                                  for i, (t, p, _) in zip(ids, cs.events, strict=True)])
+            full = self.signals.wants_payloads()
+            self.signals.publish([
+                PublishedEvent(i, task.id, _full_event(type_, task, ex) if full else b"")
+                for i, (type_, task, ex, _) in zip(ids, cs.events, strict=True)])
         listeners = self.signals.listeners
         if listeners is None:
             return
