@@ -6,9 +6,10 @@ row, or ``None`` when another writer got there first — losing a race is normal
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -32,6 +33,26 @@ async def task_insert(conn: AsyncConnection, values: dict[str, Any],
         await conn.execute(task_dependencies.insert(),
                            [{"task_id": values["id"], "depends_on_id": d} for d in depends_on])
     return row
+
+
+# A task row as its INSERT writes it, without reading it back: every column not given is
+# NULL but lost_streak (server default 0); times as the UTC column gives them back.
+_TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
+_TASK_DEFAULTS: dict[str, Any] = {c.name: None for c in tasks.c} | {"lost_streak": 0}
+
+
+def task_row_of(values: dict[str, Any]) -> TaskRow:
+    """The row :func:`tasks_insert` writes for ``values`` (as ``RETURNING`` would give it)."""
+    row = _TASK_DEFAULTS | {k: v.astimezone(UTC) if isinstance(v, datetime) else v
+                            for k, v in values.items()}
+    return cast(TaskRow, _TaskValues(**row))
+
+
+async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert tasks without dependencies (each dict with the same keys), one executemany;
+    their rows are :func:`task_row_of` the values."""
+    if rows:
+        await conn.execute(tasks.insert(), list(rows))
 
 
 # built once: a fresh select costs ~40 µs a call to build and to compute its cache key

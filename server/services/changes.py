@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.tasks import TaskEvent
 from server.db.audit import audit_insert
 from server.db.engine import Database
-from server.db.repositories import event_insert
+from server.db.repositories import event_insert, task_row_of, tasks_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
@@ -84,6 +84,21 @@ class ChangeSet:
     cancels: list[str] = field(default_factory=list)
     ended: list[TaskRow] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    # Tasks created in this transaction, inserted together (one executemany) before commit or
+    # before anything in it reads tasks (:meth:`flush_tasks`).
+    new_tasks: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert_task(self, values: dict[str, Any]) -> TaskRow:
+        """A task without dependencies, inserted with the others of this transaction; its
+        row as the insert writes it."""
+        self.new_tasks.append(values)
+        return task_row_of(values)
+
+    async def flush_tasks(self) -> None:
+        """Insert the tasks created so far (before a read that must see them)."""
+        if self.new_tasks:
+            rows, self.new_tasks = self.new_tasks, []
+            await tasks_insert(self.conn, rows)
 
     def audit(self, actor: Actor, action: str, target_type: str, target_id: str | None,
               detail: dict[str, Any] | None = None) -> None:
@@ -170,6 +185,7 @@ class Writer:
         async with self.db.write() as conn:
             cs = ChangeSet(conn, self.clock())
             yield cs
+            await cs.flush_tasks()
             ids = await event_insert(conn, [
                 {"task_id": task.id, "payload": stored, "created_at": cs.now}
                 for _, task, _, stored in cs.events

@@ -8,7 +8,7 @@ in turn where a race matters (compare-and-set).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -194,3 +194,20 @@ async def test_event_pruning_keeps_every_event_younger_than_the_cut(db: Database
         everything = await repo.events_prune(conn, T0 + timedelta(days=1))
         again = await repo.events_prune(conn, T0 + timedelta(days=1))
     assert everything == len(left) and again == 0
+
+
+async def test_inserted_tasks_are_the_rows_their_values_say(db: Database) -> None:
+    """tasks.create does not read its row back: task_row_of(values) is what the database
+    returns for that row, column for column (times in UTC whatever their offset)."""
+    plus2 = timezone(timedelta(hours=2))
+    given = [task_values("t_a", scheduled_for=datetime(2030, 5, 1, 11, 30, tzinfo=plus2),
+                         meta={"k": [1, "x"]}, description="d"),
+             task_values("t_b", execution_config={"apiEndpoint": "https://y.test", "n": 1.5},
+                         depends_on=["t_a"])]
+    async with db.write() as conn:
+        await repo.tasks_insert(conn, given)
+    async with db.read() as conn:
+        for values in given:
+            stored = await repo.task_get(conn, values["id"])
+            assert stored is not None
+            assert tuple(repo.task_row_of(values)) == tuple(stored)  # type: ignore[arg-type]
