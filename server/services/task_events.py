@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -106,23 +107,28 @@ _msgpack_decoder = msgspec.msgpack.Decoder(list[Any])
 assert set(_V3_TASK) == set(_TASK_STATE) and set(_V3_ATTEMPT) == {"id", *_ATTEMPT_STATE}
 
 
-def _v3_fields(row: Any, names: tuple[str, ...], at: datetime, skip: str | None = None
-               ) -> list[Any]:
-    values: list[Any] = []
-    for name in names:
-        value = None if name == skip else getattr(row, name)
-        if name in _V3_TIMES and value is not None and value == at:
-            value = True
-        values.append(value)
+_V3_TASK_GET = attrgetter(*_V3_TASK)
+_V3_ATTEMPT_GET = attrgetter(*_V3_ATTEMPT)
+_V3_TIME_AT = (frozenset(i for i, n in enumerate(_V3_TASK) if n in _V3_TIMES),
+               frozenset(i for i, n in enumerate(_V3_ATTEMPT) if n in _V3_TIMES))
+_V3_SUMMARY = _V3_TASK.index("result_summary")
+_V3_ERRORS = _V3_TASK.index("error_count")
+
+
+def _v3_fields(values: list[Any], times: frozenset[int], at: datetime) -> list[Any]:
+    for i in times:
+        if values[i] is not None and values[i] == at:
+            values[i] = True
     end = len(values)
-    while end > 1 and (values[end - 1] is None
-                       or (names[end - 1] == "error_count" and values[end - 1] == 0)):
+    while end > 1 and values[end - 1] is None:
         end -= 1
     return values[:end]
 
 
 def _v3_read(names: tuple[str, ...], values: list[Any], at: datetime | None) -> dict[str, Any]:
     out = dict(zip(names, values, strict=False))
+    if out.get("error_count", 0) is None:
+        out["error_count"] = 0
     for name in _V3_TIMES.intersection(out):
         if out[name] is True:
             out[name] = at
@@ -132,10 +138,14 @@ def _v3_read(names: tuple[str, ...], values: list[Any], at: datetime | None) -> 
 def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> bytes:
     """The stored form of an event: ids and the changing fields only (v3)."""
     at = task.updated_at
-    item: list[Any] = [_V3, _V3_TYPE_CODE[type_], _v3_fields(
-        task, _V3_TASK, at, skip="result_summary" if task.status == "completed" else None)]
+    values = list(_V3_TASK_GET(task))
+    if task.status == "completed":
+        values[_V3_SUMMARY] = None
+    if values[_V3_ERRORS] == 0:
+        values[_V3_ERRORS] = None  # read back as its default, 0
+    item: list[Any] = [_V3, _V3_TYPE_CODE[type_], _v3_fields(values, _V3_TIME_AT[0], at)]
     if execution is not None:
-        item.append(_v3_fields(execution, _V3_ATTEMPT, at))
+        item.append(_v3_fields(list(_V3_ATTEMPT_GET(execution)), _V3_TIME_AT[1], at))
     return _msgpack_encoder.encode(item)
 
 
