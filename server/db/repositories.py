@@ -38,14 +38,15 @@ async def task_insert(conn: AsyncConnection, values: dict[str, Any],
 # A task row as its INSERT writes it, without reading it back: every column not given is
 # NULL but lost_streak (server default 0); times as the UTC column gives them back.
 _TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
-_TASK_DEFAULTS: dict[str, Any] = {c.name: None for c in tasks.c} | {"lost_streak": 0}
+_TASK_DEFAULTS = tuple((c.name, 0 if c.name == "lost_streak" else None) for c in tasks.c)
 
 
 def task_row_of(values: dict[str, Any]) -> TaskRow:
     """The row :func:`tasks_insert` writes for ``values`` (as ``RETURNING`` would give it)."""
-    row = _TASK_DEFAULTS | {k: v.astimezone(UTC) if isinstance(v, datetime) else v
-                            for k, v in values.items()}
-    return cast(TaskRow, _TaskValues(**row))
+    get = values.get
+    row = [get(name, default) for name, default in _TASK_DEFAULTS]
+    return cast(TaskRow, _TaskValues._make(
+        [v.astimezone(UTC) if isinstance(v, datetime) else v for v in row]))
 
 
 async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
