@@ -334,10 +334,20 @@ async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     """Insert events in order; returns their ids in the same order."""
     if not rows:
         return []
+    if conn.dialect.name == "sqlite":
+        # One writer at a time (the write lock), ids from AUTOINCREMENT: one executemany takes
+        # consecutive ids ending at last_insert_rowid() — cheaper than RETURNING's batches.
+        await conn.execute(_EVENT_INSERT, list(rows))
+        last = int((await conn.execute(_LAST_ROWID)).scalar_one())
+        return list(range(last - len(rows) + 1, last + 1))
     result = await conn.execute(task_events.insert().returning(task_events.c.id,
                                                                sort_by_parameter_order=True),
                                 list(rows))
     return [r.id for r in result]
+
+
+_EVENT_INSERT = task_events.insert()
+_LAST_ROWID = sa.text("SELECT last_insert_rowid()")
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,

@@ -194,6 +194,12 @@ async def test_event_pruning_keeps_every_event_younger_than_the_cut(db: Database
         everything = await repo.events_prune(conn, T0 + timedelta(days=1))
         again = await repo.events_prune(conn, T0 + timedelta(days=1))
     assert everything == len(left) and again == 0
+    async with db.write() as conn:  # ids go on after the deleted ones, as returned
+        more = await repo.event_insert(conn, [
+            {"task_id": "t_b", "payload": b"{}", "created_at": T0} for _ in range(3)])
+    async with db.read() as conn:
+        assert [r.id for r in await repo.events_after(conn, 0, task_id=None)] == more
+    assert more[0] > ids[-1]
 
 
 async def test_inserted_tasks_are_the_rows_their_values_say(db: Database) -> None:
