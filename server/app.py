@@ -118,8 +118,11 @@ class Node:
         # SQLite: one process writes, so committed events go straight to subscribers.
         # PostgreSQL: other nodes write too, so events reach subscribers from the table.
         self.event_feed = None if self.db.is_sqlite else EventFeed(self.db, self.hub)
-        self.signals = Signals(publish=self.hub.publish if self.event_feed is None
-                               else self.event_feed.kick)
+        # Full events are encoded only while someone subscribes (the feed re-reads the table).
+        self.signals = Signals(
+            publish=self.hub.publish if self.event_feed is None else self.event_feed.kick,
+            wants_payloads=(lambda: self.hub.subscriber_count > 0) if self.event_feed is None
+            else lambda: False)
         self.writer = Writer(self.db, self.signals, clock)
         self.guard = NetworkGuard(allow_private=settings.allow_private_network)
         self.http = http_client(100, self.guard)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.tasks import TaskEvent
 from server.db.audit import audit_insert
 from server.db.engine import Database
-from server.db.repositories import event_insert
+from server.db.repositories import event_insert, task_row_of, tasks_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
@@ -56,8 +56,12 @@ class Signals:
     without a runner) a change wakes and arms nothing.
     """
 
-    def __init__(self, publish: Callable[[list[PublishedEvent]], None] | None = None) -> None:
+    def __init__(self, publish: Callable[[list[PublishedEvent]], None] | None = None, *,
+                 wants_payloads: Callable[[], bool] = lambda: True) -> None:
         self.publish = publish
+        # Whether ``publish`` reads the events' payloads now (someone subscribed on SQLite);
+        # when not, the full TaskEvents are not built and each payload is empty.
+        self.wants_payloads = wants_payloads
         self.listeners: Listeners | None = None
 
     def connect(self, listeners: Listeners) -> None:
@@ -71,13 +75,30 @@ class Signals:
 class ChangeSet:
     conn: AsyncConnection
     now: datetime
-    # (task id, the full TaskEvent for live subscribers, the compact form that is stored)
-    events: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    # (event type, task row, attempt row, the compact form that is stored); the full
+    # TaskEvent for live subscribers is built after commit, only if someone listens.
+    events: list[tuple[EventType, TaskRow, ExecutionRow | None, bytes]] = field(
+        default_factory=list)
     wake: bool = False
     due: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     ended: list[TaskRow] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    # Tasks created in this transaction, inserted together (one executemany) before commit or
+    # before anything in it reads tasks (:meth:`flush_tasks`).
+    new_tasks: list[dict[str, Any]] = field(default_factory=list)
+
+    def insert_task(self, values: dict[str, Any]) -> TaskRow:
+        """A task without dependencies, inserted with the others of this transaction; its
+        row as the insert writes it."""
+        self.new_tasks.append(values)
+        return task_row_of(values)
+
+    async def flush_tasks(self) -> None:
+        """Insert the tasks created so far (before a read that must see them)."""
+        if self.new_tasks:
+            rows, self.new_tasks = self.new_tasks, []
+            await tasks_insert(self.conn, rows)
 
     def audit(self, actor: Actor, action: str, target_type: str, target_id: str | None,
               detail: dict[str, Any] | None = None) -> None:
@@ -87,16 +108,20 @@ class ChangeSet:
 
     def emit(self, type_: EventType, task: TaskRow, execution: ExecutionRow | None = None
              ) -> None:
-        event = TaskEvent(type=type_, task=task_view(task),
-                          execution=execution_view(execution) if execution is not None else None)
-        self.events.append((task.id, _encoder.encode(event),
-                            compact_event(type_, task, execution)))
+        self.events.append((type_, task, execution, compact_event(type_, task, execution)))
         if task.status == "queued":
             self.wake = True
         elif task.status == "scheduled" and task.due_at is not None:
             self.due.append(task.due_at)
         if task.status in ("completed", "failed", "cancelled", "rejected") and type_ != "created":
             self.ended.append(task)
+
+
+def _full_event(type_: EventType, task: TaskRow, execution: ExecutionRow | None) -> bytes:
+    """The TaskEvent live subscribers receive, JSON-encoded."""
+    return _encoder.encode(TaskEvent(
+        type=type_, task=task_view(task),
+        execution=execution_view(execution) if execution is not None else None))
 
 
 class Writer:
@@ -160,17 +185,20 @@ class Writer:
         async with self.db.write() as conn:
             cs = ChangeSet(conn, self.clock())
             yield cs
+            await cs.flush_tasks()
             ids = await event_insert(conn, [
-                {"task_id": task_id, "payload": stored, "created_at": cs.now}
-                for task_id, _, stored in cs.events
+                {"task_id": task.id, "payload": stored, "created_at": cs.now}
+                for _, task, _, stored in cs.events
             ])
             await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
         if ids and self.signals.publish is not None:
-            self.signals.publish([PublishedEvent(i, t, p)
-                                  for i, (t, p, _) in zip(ids, cs.events, strict=True)])
+            full = self.signals.wants_payloads()
+            self.signals.publish([
+                PublishedEvent(i, task.id, _full_event(type_, task, ex) if full else b"")
+                for i, (type_, task, ex, _) in zip(ids, cs.events, strict=True)])
         listeners = self.signals.listeners
         if listeners is None:
             return

@@ -5,12 +5,15 @@ reconnects with ``lastEventId`` gets exactly the events after it (events are kep
 EVENT_RETENTION; older resume points replay what is left). Items are sent as pre-encoded
 JSON (``msgspec.Raw``): no re-encoding per subscriber.
 
-Stored events are compact (:class:`StoredEvent`): the event type, the task's changing fields
-(status, reason, errors, times) and the attempt's (status, error, times) — not the whole task
-with its config and result, nor the attempt's output. Subscribers still receive full ``Task``
-and ``TaskExecution`` objects: events read from the table are expanded with the current rows
-(:func:`expand_events`), whose other fields do not change once written; a task's ``result``
-shows only in a ``completed`` state, an attempt's ``output``, steps and artifacts only once it
+Stored events are compact: the event type, the task's changing fields (status, reason,
+errors, times) and the attempt's (status, error, times) — not the whole task with its config
+and result, nor the attempt's output. They are written as MessagePack arrays in a fixed field
+order, trailing empty fields left out (``v`` 3, :func:`compact_event`: about a quarter of the
+JSON form, v2 :class:`StoredEvent`, which is still read, as are whole v1 TaskEvents).
+Subscribers still receive full ``Task`` and ``TaskExecution`` objects: events read from the
+table are expanded with the current rows (:func:`expand_events`), whose other fields do not
+change once written; a task's ``result`` (and, from v3, ``resultSummary``) shows only in a
+``completed`` state, an attempt's ``output``, steps and artifacts only once it
 ended. Live events on SQLite are sent as they were built, never re-read.
 """
 
@@ -21,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -69,7 +73,8 @@ class AttemptState(msgspec.Struct, omit_defaults=True):
 
 
 class StoredEvent(msgspec.Struct, omit_defaults=True):
-    """A ``task_events`` payload: ``v`` 2 (a payload without it is a whole TaskEvent)."""
+    """A stored event read back; as JSON, the ``v`` 2 payload (a JSON payload without ``v``
+    is a whole TaskEvent)."""
 
     v: int
     type: str
@@ -79,17 +84,85 @@ class StoredEvent(msgspec.Struct, omit_defaults=True):
 
 _TASK_STATE = TaskState.__struct_fields__
 _ATTEMPT_STATE = tuple(f for f in AttemptState.__struct_fields__ if f != "id")
-_stored_encoder = msgspec.json.Encoder()
 _stored_decoder = msgspec.json.Decoder(StoredEvent)
 _event_encoder = msgspec.json.Encoder()
 
+# v3, MessagePack: [3, type code, [task fields in _V3_TASK order], [attempt fields]?], each
+# list cut after its last empty field. The order puts what most events carry first. A time
+# equal to the task's updated_at (the event's own time, mostly) is written as ``true``. A
+# completed task's result_summary is not written: completed is final, so it is the current
+# row's (as its result is).
+_V3 = 3
+_V3_TASK = ("status", "updated_at", "queued_at", "started_at", "completed_at",
+            "result_summary", "status_reason", "error_count", "last_error", "next_attempt_at",
+            "reviewed_by", "reviewed_at", "review_notes")
+_V3_ATTEMPT = ("id", "status", "completed_at", "duration_ms", "error", "error_type",
+               "retryable")
+_V3_TYPES = ("created", "status", "execution", "stalled")
+_V3_TYPE_CODE = {name: code for code, name in enumerate(_V3_TYPES)}
+_V3_TIMES = frozenset({"queued_at", "started_at", "completed_at", "next_attempt_at",
+                       "reviewed_at"})
+_msgpack_encoder = msgspec.msgpack.Encoder()
+_msgpack_decoder = msgspec.msgpack.Decoder(list[Any])
+assert set(_V3_TASK) == set(_TASK_STATE) and set(_V3_ATTEMPT) == {"id", *_ATTEMPT_STATE}
+
+
+_V3_TASK_GET = attrgetter(*_V3_TASK)
+_V3_ATTEMPT_GET = attrgetter(*_V3_ATTEMPT)
+_V3_TIME_AT = (frozenset(i for i, n in enumerate(_V3_TASK) if n in _V3_TIMES),
+               frozenset(i for i, n in enumerate(_V3_ATTEMPT) if n in _V3_TIMES))
+_V3_SUMMARY = _V3_TASK.index("result_summary")
+_V3_ERRORS = _V3_TASK.index("error_count")
+
+
+def _v3_fields(values: list[Any], times: frozenset[int], at: datetime) -> list[Any]:
+    for i in times:
+        if values[i] is not None and values[i] == at:
+            values[i] = True
+    end = len(values)
+    while end > 1 and values[end - 1] is None:
+        end -= 1
+    return values[:end]
+
+
+def _v3_read(names: tuple[str, ...], values: list[Any], at: datetime | None) -> dict[str, Any]:
+    out = dict(zip(names, values, strict=False))
+    if out.get("error_count", 0) is None:
+        out["error_count"] = 0
+    for name in _V3_TIMES.intersection(out):
+        if out[name] is True:
+            out[name] = at
+    return out
+
 
 def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> bytes:
-    """The stored form of an event: ids and the changing fields only."""
-    state = TaskState(**{f: getattr(task, f) for f in _TASK_STATE})
-    attempt = None if execution is None else AttemptState(
-        id=execution.id, **{f: getattr(execution, f) for f in _ATTEMPT_STATE})
-    return _stored_encoder.encode(StoredEvent(2, type_, state, attempt))
+    """The stored form of an event: ids and the changing fields only (v3)."""
+    at = task.updated_at
+    values = list(_V3_TASK_GET(task))
+    if task.status == "completed":
+        values[_V3_SUMMARY] = None
+    if values[_V3_ERRORS] == 0:
+        values[_V3_ERRORS] = None  # read back as its default, 0
+    item: list[Any] = [_V3, _V3_TYPE_CODE[type_], _v3_fields(values, _V3_TIME_AT[0], at)]
+    if execution is not None:
+        item.append(_v3_fields(list(_V3_ATTEMPT_GET(execution)), _V3_TIME_AT[1], at))
+    return _msgpack_encoder.encode(item)
+
+
+def stored_event(payload: bytes) -> StoredEvent | None:
+    """A stored payload read back (v3 or v2); ``None`` for a whole v1 TaskEvent. A v3
+    completed task's result_summary is None here: the reader takes the current row's."""
+    if payload[:1] and 0x90 <= payload[0] <= 0x9F:  # a MessagePack array: v3
+        _, code, task, *rest = _msgpack_decoder.decode(payload)
+        fields = _v3_read(_V3_TASK, task, None)
+        at = msgspec.convert(fields["updated_at"], datetime)
+        state = msgspec.convert(_v3_read(_V3_TASK, task, at), TaskState)
+        attempt = msgspec.convert(_v3_read(_V3_ATTEMPT, rest[0], at), AttemptState) \
+            if rest else None
+        return StoredEvent(_V3, _V3_TYPES[code], state, attempt)
+    if payload.startswith(b'{"v":'):
+        return _stored_decoder.decode(payload)
+    return None
 
 
 async def expand_events(conn: AsyncConnection, rows: list[Row]) -> list[PublishedEvent]:
@@ -97,9 +170,7 @@ async def expand_events(conn: AsyncConnection, rows: list[Row]) -> list[Publishe
     is gone is dropped; whole payloads from before compaction pass through as they are."""
     decoded: list[tuple[Row, StoredEvent | None]] = []
     for row in rows:
-        payload = bytes(row.payload)
-        decoded.append((row, _stored_decoder.decode(payload) if payload.startswith(b'{"v":')
-                        else None))
+        decoded.append((row, stored_event(bytes(row.payload))))
     tasks = await repo.tasks_by_ids(conn, list({r.task_id for r, e in decoded if e is not None}))
     attempt_ids = [e.execution.id for _, e in decoded if e is not None and e.execution]
     attempts = await repo.executions_by_ids(conn, attempt_ids)
@@ -114,6 +185,8 @@ async def expand_events(conn: AsyncConnection, rows: list[Row]) -> list[Publishe
         changes: dict[str, Any] = {f: getattr(stored.task, f) for f in _TASK_STATE}
         if stored.task.status != "completed":
             changes["result"] = None
+        elif stored.v == _V3:
+            changes["result_summary"] = current.result_summary
         task = msgspec.structs.replace(task_view(current), **changes)
         execution = None
         if stored.execution is not None and stored.execution.id in attempts:

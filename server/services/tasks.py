@@ -153,6 +153,7 @@ class TaskService:
         broken: str | None = None
         open_deps = False
         if depends_on:
+            await cs.flush_tasks()  # a dependency may be a task created in this transaction
             statuses = await wf.task_statuses_locked(cs.conn, depends_on)
             for i, dep in enumerate(depends_on):
                 status = statuses.get(dep)
@@ -195,7 +196,9 @@ class TaskService:
             "attempts": 0, "next_trigger": trigger,
             "dest_host": dest_host(data.task_type, data.execution_config),
         }
-        row = await repo.task_insert(cs.conn, values, depends_on)
+        # Without dependencies, inserted with the other creates of this group commit.
+        row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
+               else cs.insert_task(values))
         cs.emit("created", row)
         action = "automation" if triggered_by == "automation" else "tasks.create"
         cs.audit(actor, action, "task", row.id,

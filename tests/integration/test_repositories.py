@@ -222,3 +222,48 @@ async def test_promote_due_takes_a_burst_of_ten_thousand_in_one_statement(db: Da
         assert len(promoted) == 10_000 and {r.queued_at for r in promoted} == {T0}
         assert await repo.task_next_due_at(conn) == T0  # one left: the timer runs again
         assert len(await repo.task_promote_due(conn, T0)) == 1
+
+
+async def test_event_pruning_keeps_every_event_younger_than_the_cut(db: Database) -> None:
+    """Pruning bisects the ids; an event whose time is out of id order is kept, never one
+    younger than the cut deleted, and gaps in the ids change nothing."""
+    seconds = [0, 1, 2, 9, 3, 4, 5, 6, 7, 8]  # the fourth event came late (another node)
+    async with db.write() as conn:
+        ids = await repo.event_insert(conn, [
+            {"task_id": "t_a", "payload": b"{}", "created_at": T0 + timedelta(seconds=n)}
+            for n in seconds])
+        gone = await repo.events_prune(conn, T0 - timedelta(seconds=1))
+        none_left_out = await repo.events_prune(conn, T0 + timedelta(seconds=5))
+    async with db.read() as conn:
+        left = [r.id for r in await repo.events_after(conn, 0, task_id=None)]
+    assert gone == 0
+    young = {i for i, n in zip(ids, seconds, strict=True) if n >= 5}
+    assert young <= set(left) and ids[3] in left  # the late one (9 s) stays
+    assert none_left_out == 5 and len(left) == 5  # 0, 1, 2, 3 and 4 s went
+    async with db.write() as conn:
+        everything = await repo.events_prune(conn, T0 + timedelta(days=1))
+        again = await repo.events_prune(conn, T0 + timedelta(days=1))
+    assert everything == len(left) and again == 0
+    async with db.write() as conn:  # ids go on after the deleted ones, as returned
+        more = await repo.event_insert(conn, [
+            {"task_id": "t_b", "payload": b"{}", "created_at": T0} for _ in range(3)])
+    async with db.read() as conn:
+        assert [r.id for r in await repo.events_after(conn, 0, task_id=None)] == more
+    assert more[0] > ids[-1]
+
+
+async def test_inserted_tasks_are_the_rows_their_values_say(db: Database) -> None:
+    """tasks.create does not read its row back: task_row_of(values) is what the database
+    returns for that row, column for column (times in UTC whatever their offset)."""
+    plus2 = timezone(timedelta(hours=2))
+    given = [task_values("t_a", scheduled_for=datetime(2030, 5, 1, 11, 30, tzinfo=plus2),
+                         meta={"k": [1, "x"]}, description="d"),
+             task_values("t_b", execution_config={"apiEndpoint": "https://y.test", "n": 1.5},
+                         depends_on=["t_a"])]
+    async with db.write() as conn:
+        await repo.tasks_insert(conn, given)
+    async with db.read() as conn:
+        for values in given:
+            stored = await repo.task_get(conn, values["id"])
+            assert stored is not None
+            assert tuple(repo.task_row_of(values)) == tuple(stored)  # type: ignore[arg-type]
