@@ -31,7 +31,9 @@ const check = () => {
   if (seen.some((e) => ['completed', 'failed'].includes(e.status))) finish();
 };
 const done = new Promise((resolve, reject) => {
-  finish = () => { sub.unsubscribe(); resolve(); };
+  // The timer is cleared once done: a pending one would keep node alive for its 20 s.
+  const timer = setTimeout(() => reject(new Error('timed out: ' + JSON.stringify(seen))), 20000);
+  finish = () => { clearTimeout(timer); sub.unsubscribe(); resolve(); };
   const sub = c.tasks.onChange.subscribe({}, {
     onStarted: async () => {
       created = await c.tasks.create.mutate({ title: 'live', taskType: 'api_call',
@@ -45,9 +47,8 @@ const done = new Promise((resolve, reject) => {
                  execution: ev.data.execution ? ev.data.execution.status : null });
       check();
     },
-    onError: (err) => reject(err),
+    onError: (err) => { clearTimeout(timer); reject(err); },
   });
-  setTimeout(() => reject(new Error('timed out: ' + JSON.stringify(seen))), 20000);
 });
 await done;
 const executions = await c.tasks.executions.query({ taskId: created.id });
