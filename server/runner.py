@@ -52,6 +52,7 @@ from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
+from server.db.rows import TaskRow
 from server.ids import new_id
 from server.lifecycle import Outcome, Status
 from server.metrics import Metrics
@@ -389,7 +390,7 @@ class Runner:
                 {"id": item.task.id, **task_values(tr, item, now)}
                 for item, tr in plans if item.outcome.kind != "cancelled"])
             after = await repo.tasks_by_ids(cs.conn, [item.task.id for item in batch])
-            ended: list[Row] = []
+            ended: list[TaskRow] = []
             for item, tr in plans:
                 task = after.get(item.task.id)
                 ex = executions.get(item.execution_id)

@@ -72,15 +72,6 @@ _TASK_GET_MANY_PG = sa.select(tasks).where(
 _TASK_GET_MANY = sa.select(tasks).where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
-async def task_get_many(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
-    """The tasks of ``ids`` that exist, by id."""
-    if len(ids) == 1:
-        row = await task_get(conn, ids[0])
-        return {} if row is None else {row.id: row}
-    stmt = _TASK_GET_MANY_PG if conn.dialect.name == "postgresql" else _TASK_GET_MANY
-    return {row.id: row for row in await conn.execute(stmt, {"ids": list(ids)})}
-
-
 async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> TaskRow | None:
     stmt = sa.select(tasks).where(tasks.c.idempotency_key == key)
     return (await conn.execute(stmt)).one_or_none()
@@ -268,11 +259,15 @@ async def task_end_attempts(conn: AsyncConnection, worker: str,
             for r in sorted(rows, key=lambda r: str(r["id"]))])
 
 
-async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
+async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
+    """The tasks of ``ids`` that exist, by id (one statement for any count on PostgreSQL)."""
     if not ids:
         return {}
-    stmt = sa.select(tasks).where(tasks.c.id.in_(list(ids)))
-    return {r.id: r for r in await conn.execute(stmt)}
+    if len(ids) == 1:
+        row = await task_get(conn, ids[0])
+        return {} if row is None else {row.id: row}
+    stmt = _TASK_GET_MANY_PG if conn.dialect.name == "postgresql" else _TASK_GET_MANY
+    return {row.id: row for row in await conn.execute(stmt, {"ids": list(ids)})}
 
 
 async def tasks_with_dependents(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:

@@ -217,7 +217,7 @@ class TaskService:
 
     async def _get_many(self, ids: Sequence[str]) -> dict[str, TaskRow]:
         async with self.db.read() as conn:
-            return await repo.task_get_many(conn, ids)
+            return await repo.tasks_by_ids(conn, ids)
 
     async def page(self, query: TaskList) -> TaskPage:
         statuses = [query.status] if isinstance(query.status, str) else query.status

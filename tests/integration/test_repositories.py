@@ -7,7 +7,6 @@ in turn where a race matters (compare-and-set).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -22,13 +21,8 @@ RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    try:
-        yield database
-    finally:
-        await database.dispose()
+def db(database: Database) -> Database:
+    return database  # tests/conftest.py: a migrated database
 
 
 def task_values(task_id: str, *, status: str = "queued", priority: str = "normal",
@@ -175,14 +169,14 @@ async def test_events_keep_their_order_and_resume_after_an_id(db: Database) -> N
     assert pruned == 2 and [r.id for r in left] == ids[2:]
 
 
-async def test_task_get_many_returns_the_tasks_that_exist_by_id(db: Database) -> None:
+async def test_tasks_by_ids_returns_the_tasks_that_exist_by_id(db: Database) -> None:
     await insert(db, task_values("t1"), task_values("t2"), task_values("t3"))
     async with db.read() as conn:
-        found = await repo.task_get_many(conn, ["t3", "t1", "nope"])
-        one = await repo.task_get_many(conn, ["t2"])
-        none = await repo.task_get_many(conn, ["nope"])
+        found = await repo.tasks_by_ids(conn, ["t3", "t1", "nope"])
+        one = await repo.tasks_by_ids(conn, ["t2"])
+        none = await repo.tasks_by_ids(conn, ["nope"])
         # every length goes through the same statement (no expanding IN on PostgreSQL)
-        many = await repo.task_get_many(conn, [f"x{i}" for i in range(40)] + ["t2"])
+        many = await repo.tasks_by_ids(conn, [f"x{i}" for i in range(40)] + ["t2"])
     assert sorted(found) == ["t1", "t3"] and found["t3"].title == "task t3"
     assert list(one) == ["t2"] and none == {} and list(many) == ["t2"]
 
