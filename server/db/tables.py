@@ -29,19 +29,12 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC).replace(tzinfo=None)
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC)
-
     def result_processor(self, dialect: Dialect, coltype: Any
                          ) -> Callable[[Any], datetime | None]:
-        """What ``process_result_value`` does, cheaper: a task row has ten timestamps, and
-        ``datetime.replace(tzinfo=...)`` costs several µs (keyword parsing) where epoch
-        arithmetic or parsing the text with its offset costs a fraction of that."""
+        """Stored values back as aware UTC datetimes (the only way results are converted): a
+        task row has ten timestamps, and ``datetime.replace(tzinfo=...)`` costs several µs
+        (keyword parsing) where epoch arithmetic or parsing the text with its offset costs a
+        fraction of that."""
         return _utc_result
 
 
