@@ -225,7 +225,7 @@ class DataExtractionExecutor:
                     await page.wait_for_selector(config.wait_for, state="attached")
                 doing = "reading the schema"
                 raw = await page.evaluate(EXTRACT_JS, msgspec.to_builtins(config.schema))
-                final_url = self.pool.final_url(session_id, page.url)
+                final_url = page.url
             except Error as exc:
                 raise self.pool.explain(exc, session_id, doing) from exc
         fields = config.schema.fields
