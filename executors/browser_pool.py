@@ -44,6 +44,7 @@ from playwright.async_api import (
     Browser,
     BrowserContext,
     Error,
+    Page,
     Playwright,
     TimeoutError,
     async_playwright,
@@ -80,6 +81,8 @@ GUARDED_LAUNCH_ARGS: Final[tuple[str, ...]] = (
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 LAUNCH_TIMEOUT_MS: Final = 60_000
+# What a page that is only read (never looked at) does not fetch: CDP Fetch resource types.
+SKIPPED_WHEN_READING: Final = ("Image", "Font", "Media")
 # The proxy's errors as Chromium reports them for a connection the guard refused.
 _PROXY_ERRORS: Final = ("ERR_SOCKS_CONNECTION_FAILED", "ERR_PROXY_CONNECTION_FAILED",
                         "ERR_SOCKS_CONNECTION_HOST_UNREACHABLE", "ERR_TUNNEL_CONNECTION_FAILED")
@@ -181,6 +184,33 @@ class BrowserPool:
         if "net::ERR_" in message:
             return RetryableError(f"{doing}: {message}", error_type="navigation_failed")
         return RetryableError(f"{doing}: {message}", error_type="browser_error")
+
+    async def skip_media(self, page: Page) -> None:
+        """Make ``page`` fail its image, font and media requests (``blockedbyclient``) without
+        fetching them, for a page that is read and never looked at (no screenshot).
+
+        Only those requests are intercepted (CDP ``Fetch`` patterns by resource type), so the
+        document, styles (which decide what ``innerText`` sees), scripts and XHR load as
+        before and cost nothing more. The guard still applies to everything. Frames in
+        another renderer process (cross-site iframes) keep their media.
+        """
+        session = await page.context.new_cdp_session(page)
+        pending: set[asyncio.Task[None]] = set()
+
+        async def fail(request_id: str) -> None:
+            with suppress(Error):  # the page may be gone already
+                await session.send("Fetch.failRequest",
+                                   {"requestId": request_id, "errorReason": "BlockedByClient"})
+
+        def paused(event: dict[str, Any]) -> None:
+            task = asyncio.get_running_loop().create_task(fail(event["requestId"]))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        session.on("Fetch.requestPaused", paused)
+        await session.send("Fetch.enable", {"patterns": [
+            {"urlPattern": "*", "resourceType": kind, "requestStage": "Request"}
+            for kind in SKIPPED_WHEN_READING]})
 
     async def close(self) -> None:
         """Close the browser and stop Playwright; the pool may be used again afterwards."""
