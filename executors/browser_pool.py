@@ -56,8 +56,7 @@ from executors.base import (
     RetryableError,
     from_outbound,
 )
-from outbound import NetworkGuard, OutboundError
-from outbound.proxy import DestinationUnreachable, GuardedProxy
+from outbound import DestinationUnreachable, GuardedProxy, NetworkGuard, OutboundError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from outbound import AddressRefused, NetworkGuard, OutboundError
-from outbound.proxy import DestinationUnreachable, GuardedProxy
+from outbound import (
+    AddressRefused,
+    DestinationUnreachable,
+    GuardedProxy,
+    NetworkGuard,
+    OutboundError,
+)
 
 ALLOWED = "127.0.0.2"  # the strict guard below treats it as public
 
