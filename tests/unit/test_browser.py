@@ -397,6 +397,28 @@ async def test_subresource_redirected_to_a_private_address_is_blocked(
 
 
 @pytest.mark.browser
+async def test_names_are_resolved_by_the_guard_not_by_chromium(
+        public_site: PageServer, store: FileArtifactStore) -> None:
+    # shop.test is in no DNS: only the guard's resolver knows it.
+    async def names(host: str, port: int | None) -> list[str]:
+        return ["127.0.0.2"] if host == "shop.test" else []
+
+    guard = NetworkGuard(allow_private=False, allowed_networks=["127.0.0.2/32"],
+                         resolver=names)
+    pool = BrowserPool(chromium_path=None, concurrency=1, guard=guard)
+    url = f"http://shop.test:{public_site.port}/products"
+    try:
+        result = await BrowserAutomationExecutor(pool).execute(
+            task_of({"startUrl": url, "steps": [
+                {"action": "extract", "name": "heading", "selector": "#heading"}]}),
+            context_for(store))
+    finally:
+        await pool.close()
+    assert result.output["extracted"] == {"heading": "Our products"}
+    assert result.output["finalUrl"] == url
+
+
+@pytest.mark.browser
 async def test_a_loopback_name_is_blocked_without_reaching_it(
         site: PageServer, strict_pool: BrowserPool, store: FileArtifactStore) -> None:
     with pytest.raises(BlockedDestination) as caught:
