@@ -23,10 +23,11 @@ Contract:
   :meth:`BrowserPool.explain`. Chromium follows redirects itself, so ``page.url`` is
   the URL that answered. The proxy closes with the context. WebRTC may not send UDP
   outside the proxy (``--force-webrtc-ip-handling-policy``).
-- :meth:`BrowserPool.explain` turns a Playwright error into the executor error tree (a
-  navigation the guard refused → :class:`BlockedDestination` naming the address — the
-  session's latest proxy failure is taken as the reason of a proxy error — a timeout → retryable
-  ``step_timeout``, a dead browser → retryable ``browser_crashed``).
+- :meth:`BrowserPool.explain` turns a Playwright error into the executor error tree: a
+  connection the proxy failed → why, as the session's latest proxy failure says (a guard
+  refusal → :class:`BlockedDestination` naming the address; an allowed destination that did
+  not answer → retryable ``navigation_failed``), a timeout → retryable ``step_timeout``, a
+  dead browser → retryable ``browser_crashed``.
 """
 
 from __future__ import annotations
