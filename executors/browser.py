@@ -175,7 +175,7 @@ class BrowserAutomationExecutor:
             run = _Run(page, ctx, config.step_timeout_ms)
             try:
                 await self._run_steps(run, steps, session_id)
-                final_url = self.pool.final_url(session_id, page.url)
+                final_url = page.url
                 title = await page.title()
             except ExecutorError:
                 if record_trace:
@@ -235,7 +235,7 @@ class BrowserAutomationExecutor:
         detail = _step_detail(step)
         if isinstance(step, NavigateStep):
             response = await page.goto(step.url, wait_until="load")
-            detail["finalUrl"] = self.pool.final_url(session_id, page.url)
+            detail["finalUrl"] = page.url
             detail["status"] = response.status if response is not None else None
         elif isinstance(step, ClickStep):
             await page.click(step.selector)

@@ -2,7 +2,8 @@
 
 Contract (docs/CONTRACT.md §5):
 
-- One fresh browser context per attempt (``ctx.browser_session_id``). ``url`` is loaded
+- One fresh browser context per attempt (``ctx.browser_session_id``). The page fetches no
+  images, fonts or media (:meth:`BrowserPool.skip_media`: nothing looks at it). ``url`` is loaded
   (at most 30 s, and never beyond the task's deadline); ``waitFor`` then waits up to 15 s
   for that selector, for content that scripts render after load.
 - Selectors in the schema are CSS, evaluated in the page. With ``baseSelector`` the result
@@ -215,6 +216,7 @@ class DataExtractionExecutor:
             doing = f"loading {config.url}"
             try:
                 page = await context.new_page()
+                await self.pool.skip_media(page)  # read, never looked at
                 page.set_default_timeout(min(WAIT_FOR_TIMEOUT_MS, deadline_ms))
                 response = await page.goto(
                     config.url, timeout=min(NAVIGATION_TIMEOUT_MS, deadline_ms))
@@ -225,7 +227,7 @@ class DataExtractionExecutor:
                     await page.wait_for_selector(config.wait_for, state="attached")
                 doing = "reading the schema"
                 raw = await page.evaluate(EXTRACT_JS, msgspec.to_builtins(config.schema))
-                final_url = self.pool.final_url(session_id, page.url)
+                final_url = page.url
             except Error as exc:
                 raise self.pool.explain(exc, session_id, doing) from exc
         fields = config.schema.fields

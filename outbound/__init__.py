@@ -1,4 +1,5 @@
-"""Outbound connections made on a task's behalf: the address guard and the pinned transport.
+"""Outbound connections made on a task's behalf: the address guard, the pinned transport and
+the guarded proxy a browser connects through.
 
 Neutral: imported by executors and by server services (webhook delivery), importing neither.
 """
@@ -11,7 +12,8 @@ from outbound.guard import (
     ResolutionFailed,
     Resolver,
 )
+from outbound.proxy import DestinationUnreachable, GuardedProxy
 from outbound.transport import PinnedTransport
 
-__all__ = ["AddressRefused", "InvalidDestination", "NetworkGuard", "OutboundError",
-           "PinnedTransport", "ResolutionFailed", "Resolver"]
+__all__ = ["AddressRefused", "DestinationUnreachable", "GuardedProxy", "InvalidDestination",
+           "NetworkGuard", "OutboundError", "PinnedTransport", "ResolutionFailed", "Resolver"]

@@ -5,7 +5,10 @@
 Each task is browser_automation on a local page (navigate, extract, screenshot).
 "server" files the tasks through the running server (one tRPC batch) and times them from the
 create to the last completion, with BROWSER_CONCURRENCY=--concurrency; "shared" runs them on
-one BrowserPool through the executor directly; "per task" gives every task its own pool, so
+one BrowserPool through the executor directly, with the network guard off as the server
+runs here (ALLOW_PRIVATE_NETWORK=true: the page is on loopback) and on ("guard on": every
+connection through the guard's proxy, the page's loopback address allow-listed as a public
+one would pass); "per task" gives every task its own pool, so
 its own Chromium launch and shutdown (the peer: what a script without a pool does). All keep
 ``--concurrency`` tasks in flight. The table shows tasks/s, the ratio to the peer (target:
 >= 5 tasks/s through the server on 2 cores) and the CPU seconds per task of the whole process
@@ -91,14 +94,15 @@ def _context(store: FileArtifactStore) -> ExecutionContext:
                             clock=lambda: datetime.now(UTC), artifacts_sink=store)
 
 
-def _pool(concurrency: int) -> BrowserPool:
-    return BrowserPool(chromium_path=None, concurrency=concurrency,
-                       guard=NetworkGuard(allow_private=True))
+def _pool(concurrency: int, *, guarded: bool = False) -> BrowserPool:
+    guard = (NetworkGuard(allow_private=False, allowed_networks=["127.0.0.1/32"]) if guarded
+             else NetworkGuard(allow_private=True))
+    return BrowserPool(chromium_path=None, concurrency=concurrency, guard=guard)
 
 
 async def _shared(url: str, tasks: int, concurrency: int, store: FileArtifactStore,
-                  cpu: _Cpu) -> float:
-    pool = _pool(concurrency)
+                  cpu: _Cpu, *, guarded: bool = False) -> float:
+    pool = _pool(concurrency, guarded=guarded)
     executor = BrowserAutomationExecutor(pool)
     async with pool.context():  # launch outside the timing, as a running server would have
         pass
@@ -170,11 +174,13 @@ async def main() -> None:
     with serve_pages("127.0.0.1") as site, tempfile.TemporaryDirectory() as tmp:
         store = FileArtifactStore(Path(tmp))
         url = site.url("/products")
-        cpus = (_Cpu(), _Cpu(), _Cpu())
+        cpus = (_Cpu(), _Cpu(), _Cpu(), _Cpu())
         served = await asyncio.to_thread(_through_server, url, args.tasks, args.concurrency,
                                          Path(tmp), cpus[0])
         shared = await _shared(url, args.tasks, args.concurrency, store, cpus[1])
-        per_task = await _per_task(url, args.tasks, args.concurrency, store, cpus[2])
+        guarded = await _shared(url, args.tasks, args.concurrency, store, cpus[2],
+                                guarded=True)
+        per_task = await _per_task(url, args.tasks, args.concurrency, store, cpus[3])
     peer = args.tasks / per_task
     print(f"P5 — {args.tasks} browser tasks (navigate + extract + screenshot, local page), "
           f"{args.concurrency} at a time; machine: {os.cpu_count()} cores; "
@@ -182,7 +188,8 @@ async def main() -> None:
     print(f"{'':<32} {'tasks/s':>8} {'seconds':>8} {'vs peer':>8} {'CPU s/task':>11}")
     for label, elapsed, cpu in (("errands, through the server", served, cpus[0]),
                                 ("errands executor, shared pool", shared, cpus[1]),
-                                ("peer: a browser per task", per_task, cpus[2])):
+                                ("  the same, guard on", guarded, cpus[2]),
+                                ("peer: a browser per task", per_task, cpus[3])):
         rate = args.tasks / elapsed
         print(f"{label:<32} {rate:>8.2f} {elapsed:>8.2f} {rate / peer:>7.2f}x "
               f"{cpu.spent / args.tasks:>11.3f}")

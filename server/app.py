@@ -130,7 +130,7 @@ class Node:
         self.api_http = http_client(max(8, settings.worker_concurrency), self.guard)
         self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
                                         concurrency=settings.browser_concurrency,
-                                        guard=self.guard, http=self.http)
+                                        guard=self.guard)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         # Webhooks, delivery, reports, schedules: server/services/automations.py
         self.webhooks = WebhookService(self.db, load_secret_box(settings), clock)

@@ -92,3 +92,21 @@ def test_invalid_extraction_schema_is_refused_at_create(
     assert resp.status_code == 400
     paths = [i["path"] for i in body["error"]["data"]["issues"]]
     assert ["executionConfig", "schema", "fields", 0, "attribute"] in paths
+
+
+def test_the_guard_keeps_the_servers_browser_off_private_addresses(
+        sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    # The guard as deployed: its proxy inside the running server's event loop.
+    server = errands_server(sqlite_database_url, env={"ALLOW_PRIVATE_NETWORK": "false"})
+    with serve_pages() as site:
+        task = server.call("tasks.create", {
+            "title": "internal", "taskType": "browser_automation", "maxRetries": 0,
+            "executionConfig": {"startUrl": site.url("/secret"), "steps": [
+                {"action": "extract", "name": "secret", "selector": "#secret"}]}},
+            mutation=True)
+        done = server.wait_for(task["id"], {"completed", "failed"}, timeout=60)
+    assert done["status"] == "failed"
+    (attempt,) = server.call("tasks.executions", {"taskId": task["id"]})
+    assert attempt["errorType"] == "blocked_destination"
+    assert "127.0.0.1" in attempt["error"]
+    assert site.hits == []

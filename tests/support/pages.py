@@ -13,6 +13,8 @@ whether the browser reached it. Routes:
 - ``/hold?ms=N``: a page that answers after N ms, counting how many are in flight at once.
 - ``/never``: a page whose ``#never`` element never appears.
 - ``/shadow``: ``.price`` items in the document and inside an open shadow root.
+- ``/media-page``: a page with a stylesheet (``/style.css``, which hides ``#hidden`` and uses
+  a web font ``/font.woff2``), an image ``/photo.png`` and a video ``/clip.webm``.
 """
 
 from __future__ import annotations
@@ -107,6 +109,29 @@ document.getElementById('host').attachShadow({mode: 'open'}).innerHTML =
 </script></body></html>"""
 
 
+MEDIA_PAGE = """<!doctype html><html><head><title>Media</title>
+<link rel="stylesheet" href="/style.css"></head><body>
+<h1 id="heading">Media</h1><p id="hidden">hidden by the stylesheet</p>
+<img src="/photo.png" alt="p"><video src="/clip.webm" autoplay muted preload="auto"></video>
+</body></html>"""
+
+MEDIA_STYLE = """@font-face { font-family: Brand; src: url(/font.woff2) format("woff2"); }
+body { font-family: Brand, sans-serif; } #hidden { display: none; }"""
+
+
+# path → (body, content type): the routes that always answer the same.
+STATIC: dict[str, tuple[str | bytes, str]] = {
+    "/products": (PRODUCTS_PAGE, "text/html"),
+    "/secret": ("<title>Secret</title><p id='secret'>internal data</p>", "text/html"),
+    "/pixel.png": (PIXEL_PNG, "image/png"),
+    "/never": (NEVER_PAGE, "text/html"),
+    "/shadow": (SHADOW_PAGE, "text/html"),
+    "/media-page": (MEDIA_PAGE, "text/html"),
+    "/style.css": (MEDIA_STYLE, "text/css"),
+    "/photo.png": (PIXEL_PNG, "image/png"),
+}
+
+
 @dataclass
 class PageServer:
     host: str
@@ -152,8 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, f"<title>Done</title><p id='result'>Thanks, {who}</p>")
         elif path == "/delayed":
             self._send(200, DELAYED_PAGE % int(query.get("ms", "600")))
-        elif path == "/products":
-            self._send(200, PRODUCTS_PAGE)
+        elif path in STATIC:
+            self._send(200, *STATIC[path])
         elif path == "/redirect":
             self.send_response(302)
             self.send_header("Location", query["to"])
@@ -162,16 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/image-page":
             src = html.escape(query["src"])
             self._send(200, f"<title>Image</title><p id='ok'>ok</p><img id='img' src='{src}'>")
-        elif path == "/secret":
-            self._send(200, "<title>Secret</title><p id='secret'>internal data</p>")
-        elif path == "/pixel.png":
-            self._send(200, PIXEL_PNG, "image/png")
         elif path == "/hold":
             self._hold(int(query.get("ms", "300")))
-        elif path == "/never":
-            self._send(200, NEVER_PAGE)
-        elif path == "/shadow":
-            self._send(200, SHADOW_PAGE)
         else:
             self._send(404, "<title>Not found</title>")
 

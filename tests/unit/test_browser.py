@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import zipfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -374,3 +378,149 @@ async def test_subresource_from_a_private_address_is_blocked(
     assert result.output["extracted"] == {"ok": "ok"}
     assert site.hits == []
     assert "/pixel.png" in public_site.hits  # the same image from an allowed host loads
+
+
+@pytest.mark.browser
+async def test_subresource_redirected_to_a_private_address_is_blocked(
+        public_site: PageServer, site: PageServer, strict_pool: BrowserPool,
+        store: FileArtifactStore) -> None:
+    # The image's first hop is allowed; the hop it redirects to is not.
+    hop = public_site.url(f"/redirect?to={site.url('/pixel.png')}")
+    task = task_of({"startUrl": public_site.url(f"/image-page?src={hop}"), "steps": [
+        {"action": "extract", "name": "ok", "selector": "#ok"}]})
+
+    result = await BrowserAutomationExecutor(strict_pool).execute(task, context_for(store))
+
+    assert result.output["extracted"] == {"ok": "ok"}
+    assert "/redirect" in public_site.hits
+    assert site.hits == []
+
+
+@pytest.mark.browser
+async def test_names_are_resolved_by_the_guard_not_by_chromium(
+        public_site: PageServer, store: FileArtifactStore) -> None:
+    # shop.test is in no DNS: only the guard's resolver knows it.
+    async def names(host: str, port: int | None) -> list[str]:
+        return ["127.0.0.2"] if host == "shop.test" else []
+
+    guard = NetworkGuard(allow_private=False, allowed_networks=["127.0.0.2/32"],
+                         resolver=names)
+    pool = BrowserPool(chromium_path=None, concurrency=1, guard=guard)
+    url = f"http://shop.test:{public_site.port}/products"
+    try:
+        result = await BrowserAutomationExecutor(pool).execute(
+            task_of({"startUrl": url, "steps": [
+                {"action": "extract", "name": "heading", "selector": "#heading"}]}),
+            context_for(store))
+    finally:
+        await pool.close()
+    assert result.output["extracted"] == {"heading": "Our products"}
+    assert result.output["finalUrl"] == url
+
+
+@pytest.mark.browser
+async def test_a_loopback_name_is_blocked_without_reaching_it(
+        site: PageServer, strict_pool: BrowserPool, store: FileArtifactStore) -> None:
+    with pytest.raises(BlockedDestination) as caught:
+        await BrowserAutomationExecutor(strict_pool).execute(
+            task_of({"startUrl": f"http://localhost:{site.port}/secret", "steps": []}),
+            context_for(store))
+    assert "localhost" in caught.value.message
+    assert site.hits == []
+
+
+@pytest.mark.browser
+async def test_an_allowed_destination_that_does_not_answer_is_retryable_after_a_refusal(
+        public_site: PageServer, site: PageServer, strict_pool: BrowserPool,
+        store: FileArtifactStore) -> None:
+    # The page's image is refused first; the navigation then fails for another reason,
+    # and is not taken for a refusal.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        closed_port = probe.getsockname()[1]
+    task = task_of({"startUrl": public_site.url(f"/image-page?src={site.url('/pixel.png')}"),
+                    "steps": [{"action": "navigate", "url": f"http://127.0.0.2:{closed_port}/"}]})
+
+    with pytest.raises(RetryableError) as caught:
+        await BrowserAutomationExecutor(strict_pool).execute(task, context_for(store))
+
+    assert caught.value.error_type == "navigation_failed"
+    assert "connection refused" in caught.value.message
+
+
+@dataclass
+class Listener:
+    """A TCP listener that only counts the connections it accepts."""
+
+    host: str
+    accepted: int = 0
+    port: int = 0
+
+    def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        writer.close()
+
+
+OPEN_SOCKETS_JS = """async (urls) => Promise.all(urls.map(url => new Promise(done => {
+  const socket = new WebSocket(url);
+  socket.onopen = () => done('open');
+  socket.onerror = () => done('error');
+  setTimeout(() => done('timeout'), 5000);
+})))"""
+
+
+@pytest.mark.browser
+async def test_websockets_reach_allowed_addresses_only(
+        public_site: PageServer, strict_pool: BrowserPool) -> None:
+    private, public = Listener("127.0.0.1"), Listener("127.0.0.2")
+    servers = []
+    for listener in (private, public):
+        server = await asyncio.start_server(listener.accept, listener.host, 0)
+        listener.port = server.sockets[0].getsockname()[1]
+        servers.append(server)
+    try:
+        async with strict_pool.context() as (context, _):
+            page = await context.new_page()
+            await page.goto(public_site.url("/form"))
+            outcomes = await page.evaluate(OPEN_SOCKETS_JS, [
+                f"ws://127.0.0.1:{private.port}/", f"ws://localhost:{private.port}/",
+                f"ws://127.0.0.2:{public.port}/"])
+    finally:
+        for server in servers:
+            server.close()
+    assert outcomes == ["error", "error", "error"]  # the public one is no WebSocket server
+    assert private.accepted == 0
+    assert public.accepted == 1  # ...but it was reached: this test sees connections
+
+
+GATHER_ICE_JS = """async (port) => {
+  const pc = new RTCPeerConnection({iceServers: [{urls: 'stun:127.0.0.1:' + port}]});
+  pc.createDataChannel('x');
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise(done => setTimeout(done, 1500));
+  pc.close();
+}"""
+
+
+async def stun_packets(pool: BrowserPool, page_url: str) -> int:
+    """UDP packets a page's WebRTC sends to a STUN "server" on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        udp.setblocking(False)
+        async with pool.context() as (context, _):
+            page = await context.new_page()
+            await page.goto(page_url)
+            await page.evaluate(GATHER_ICE_JS, udp.getsockname()[1])
+        count = 0
+        with suppress(BlockingIOError):
+            while udp.recv(2048):
+                count += 1
+    return count
+
+
+@pytest.mark.browser
+async def test_webrtc_sends_no_udp_around_the_guard(
+        public_site: PageServer, strict_pool: BrowserPool, pool: BrowserPool) -> None:
+    page_url = public_site.url("/form")
+    assert await stun_packets(strict_pool, page_url) == 0
+    assert await stun_packets(pool, page_url) > 0  # without the guard it would

@@ -17,6 +17,7 @@ from executors.base import (
     RetryableError,
     TaskSpec,
 )
+from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
 from executors.extraction import (
     DataExtractionExecutor,
@@ -24,7 +25,7 @@ from executors.extraction import (
     number_from_text,
 )
 from outbound import NetworkGuard
-from schemas.configs import DataExtractionConfig
+from schemas.configs import BrowserAutomationConfig, DataExtractionConfig
 from server.artifacts import FileArtifactStore
 from tests.support.pages import PageServer, serve_pages
 
@@ -263,3 +264,28 @@ async def test_redirect_to_a_private_address_is_blocked(site: PageServer, tmp_pa
             await pool.close()
         assert public.hits == ["/redirect"]
     assert site.hits == []
+
+
+@pytest.mark.browser
+async def test_images_fonts_and_media_are_not_fetched_styles_are(
+        site: PageServer, pool: BrowserPool, tmp_path: Path) -> None:
+    task = task_of({"url": site.url("/media-page"), "schema": {"fields": [
+        {"name": "heading", "selector": "#heading"},
+        {"name": "photo", "selector": "img", "type": "attribute", "attribute": "src"}]}})
+
+    result = await DataExtractionExecutor(pool).execute(task, context_for(tmp_path))
+
+    assert result.output["data"] == {"heading": "Media", "photo": site.url("/photo.png")}
+    assert sorted(site.hits) == ["/media-page", "/style.css"]
+
+
+@pytest.mark.browser
+async def test_a_page_that_is_looked_at_still_fetches_its_media(
+        site: PageServer, pool: BrowserPool, tmp_path: Path) -> None:
+    # The control for the test above: the same page in a browser_automation task.
+    task = TaskSpec(id="task_3", title="look", task_type="browser_automation",
+                    config=msgspec.convert({"startUrl": site.url("/media-page"), "steps": [
+                        {"action": "screenshot", "name": "page"}]}, BrowserAutomationConfig),
+                    timeout_seconds=120)
+    await BrowserAutomationExecutor(pool).execute(task, context_for(tmp_path))
+    assert {"/style.css", "/font.woff2", "/photo.png", "/clip.webm"} <= set(site.hits)
