@@ -11,7 +11,7 @@ from outbound.guard import (
     ResolutionFailed,
     Resolver,
 )
-from outbound.transport import PinnedTransport
+from outbound.transport import PinnedTransport, translated_errors
 
 __all__ = ["AddressRefused", "InvalidDestination", "NetworkGuard", "OutboundError",
-           "PinnedTransport", "ResolutionFailed", "Resolver"]
+           "PinnedTransport", "ResolutionFailed", "Resolver", "translated_errors"]
