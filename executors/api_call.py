@@ -174,7 +174,8 @@ class ApiCallExecutor:
                       ctx: ExecutionContext) -> ExecutionResult:
         """One exchange; raises the errors listed in the module docstring."""
         config = task.config
-        secrets = secret_values(self.task_type, msgspec.to_builtins(config))
+        secrets = ctx.secrets if ctx.secrets is not None else \
+            secret_values(self.task_type, msgspec.to_builtins(config))
         try:
             try:
                 return await self._execute(config, ctx, secrets, task.timeout_seconds)
