@@ -46,7 +46,7 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
-from schemas.secrets import mask_config, scrub, secret_values
+from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
 from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
@@ -310,9 +310,9 @@ class Runner:
         raw = await self._resolved_config(row)
         # Found once for the attempt: the executor scrubs its output with them, the runner
         # its record (placeholders resolved: a token taken from a dependency counts too).
-        ctx.secrets = secret_values(row.task_type, raw, row.meta)
+        masked, ctx.secrets = masked_config_and_secrets(row.task_type, raw, row.meta)
         if finished is not None:
-            finished.input = mask_config(row.task_type, raw)
+            finished.input = masked
         try:
             config = msgspec.convert(raw, CONFIG_TYPES[row.task_type])
         except msgspec.ValidationError as exc:
