@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import email.message
 import functools
 import ipaddress
 import re
@@ -51,8 +52,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final
 
+import aiohttp
 import httpx
 import msgspec
+from multidict import CIMultiDict
 
 from executors.base import (
     ExecutionContext,
@@ -64,7 +67,7 @@ from executors.base import (
     TaskSpec,
     from_outbound,
 )
-from outbound import NetworkGuard, OutboundError
+from outbound import NetworkGuard, OutboundError, PinnedTransport, translated_errors
 from outbound.http import NotHttpUrl, http_url, parse_retry_after, status_retryable
 from schemas.configs import ApiCallConfig
 from schemas.secrets import is_secret_header, scrub, secret_values
@@ -82,24 +85,46 @@ _ENDPOINT_PROBLEMS: Final = {"invalid": "is not a valid URL",
                              "scheme": "must be an absolute http or https URL",
                              "host": "must name a host"}
 _DROPPED_RESPONSE_HEADERS: Final = frozenset({"set-cookie", "set-cookie2"})
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
+
+
+# A request's headers by lower-case name: (the name as given, its value). Setting a name again
+# replaces the entry in place, taking the new spelling, as httpx.Headers does.
+_Headers = dict[str, tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """An ``apiEndpoint`` parsed once, for the many tasks that name it."""
+
+    url: httpx.URL  # without userinfo
+    base: str  # the URL as sent, without userinfo, query string or fragment
+    query: str  # its own query string, percent-encoded ("" when none)
+    host: str
+    port: int | None
+    shown: str
+    userinfo_auth: tuple[str, str] | None  # user:password@ as Basic auth
 
 
 @dataclass(frozen=True)
 class _Outgoing:
-    """One hop's request, before it is built."""
+    """One hop's request."""
 
     method: str
-    url: httpx.URL
-    headers: httpx.Headers
+    url: str  # absolute, percent-encoded
+    headers: _Headers
     content: bytes | None
+    host: str
+    port: int | None
 
 
 @dataclass(frozen=True)
 class _Answer:
-    response: httpx.Response
+    status: int
+    headers: dict[str, str]  # lower-case names, repeated ones joined, set-cookie dropped
     body: bytes
     truncated: bool
-    url: httpx.URL
+    url: str
     redirects: int
 
 
@@ -108,11 +133,14 @@ class ApiCallExecutor:
 
     task_type: ClassVar[str] = "api_call"
 
-    def __init__(self, http: httpx.AsyncClient, guard: NetworkGuard, *,
+    def __init__(self, transport: PinnedTransport, guard: NetworkGuard, *,
                  response_body_limit: int = 65536) -> None:
+        """``transport``: the pinned transport requests go through (its aiohttp session,
+        without httpx's objects: :meth:`PinnedTransport.open`); ``guard`` checks each hop's
+        host before connecting (the transport checks again as it connects)."""
         if response_body_limit < 0:
             raise ValueError("response_body_limit must be >= 0")
-        self._http = http
+        self._transport = transport
         self._guard = guard
         self._body_limit = response_body_limit
 
@@ -146,7 +174,8 @@ class ApiCallExecutor:
                       ctx: ExecutionContext) -> ExecutionResult:
         """One exchange; raises the errors listed in the module docstring."""
         config = task.config
-        secrets = secret_values(self.task_type, msgspec.to_builtins(config))
+        secrets = ctx.secrets if ctx.secrets is not None else \
+            secret_values(self.task_type, msgspec.to_builtins(config))
         try:
             try:
                 return await self._execute(config, ctx, secrets, task.timeout_seconds)
@@ -161,12 +190,12 @@ class ApiCallExecutor:
 
     async def _execute(self, config: ApiCallConfig, ctx: ExecutionContext,
                        secrets: tuple[str, ...], task_seconds: float) -> ExecutionResult:
-        first = _first_request(config)
+        first, endpoint = _first_request(config)
         if "idempotency-key" not in first.headers:
-            first.headers["idempotency-key"] = ctx.task_id
-        first.headers["x-errands-execution-id"] = ctx.execution_id
+            first.headers["idempotency-key"] = ("idempotency-key", ctx.task_id)
+        first.headers["x-errands-execution-id"] = ("x-errands-execution-id", ctx.execution_id)
         method = config.api_method
-        shown = _shown(first.url)
+        shown = endpoint.shown
         timeout_ms = min(config.timeout_ms, round(task_seconds * 1000))
         seconds = timeout_ms / 1000
         started = time.perf_counter()
@@ -180,7 +209,7 @@ class ApiCallExecutor:
             raise _translate(exc, method, shown) from exc
         duration_ms = round((time.perf_counter() - started) * 1000)
         record = scrub(self._record(answer, duration_ms), secrets)
-        status = answer.response.status_code
+        status = answer.status
         where = _where(answer)
         if _is_expected(status, config.expect_status):
             return ExecutionResult(
@@ -189,8 +218,7 @@ class ApiCallExecutor:
         if config.expect_status:
             message += f", expected {', '.join(map(str, config.expect_status))}"
         if status_retryable(status):
-            retry_after = parse_retry_after(answer.response.headers.get("retry-after"),
-                                            ctx.clock())
+            retry_after = parse_retry_after(answer.headers.get("retry-after"), ctx.clock())
             raise RetryableError(message, error_type="http_status", retry_after=retry_after,
                                  output=record)
         raise PermanentError(message, error_type="http_status", output=record)
@@ -198,48 +226,53 @@ class ApiCallExecutor:
     async def _exchange(self, outgoing: _Outgoing, config: ApiCallConfig,
                         seconds: float) -> _Answer:
         """Send, following redirects by hand; the guard checks each hop before connecting."""
-        timeout = {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
-        client = self._http
         for hop in range(MAX_REDIRECTS + 1):
-            url = outgoing.url
-            # Checked here to refuse before any connection; the pinned transport of the
-            # server's clients checks again as it connects, to the address it checked.
-            await self._guard.check_host(url.raw_host.decode("ascii"), url.port)
-            request = httpx.Request(outgoing.method, url, headers=outgoing.headers,
-                                    content=outgoing.content, extensions={"timeout": timeout})
-            response = await client.send(request, stream=True, follow_redirects=False)
+            # Checked here to refuse before any connection; the pinned transport checks
+            # again as it connects, to the address it checked.
+            await self._guard.check_host(outgoing.host, outgoing.port)
+            headers = CIMultiDict(outgoing.headers.values())
+            if outgoing.content is None and outgoing.method in _BODY_METHODS and not (
+                    "content-length" in outgoing.headers
+                    or "transfer-encoding" in outgoing.headers):
+                headers["Content-Length"] = "0"  # as httpx sends it
+            response = await self._transport.open(outgoing.method, outgoing.url, headers,
+                                                  outgoing.content, seconds=seconds)
             try:
-                if _should_follow(response, config.expect_status):
-                    outgoing = _redirected(outgoing, response, config)
+                status = response.status
+                location = response.headers.get("location")
+                if _should_follow(status, location, config.expect_status):
+                    assert location is not None
+                    outgoing = _redirected(outgoing, status, location, config)
                     continue
                 body, truncated = await self._read_body(response)
-                return _Answer(response, body, truncated, url, hop)
+                return _Answer(status, _response_headers(response.raw_headers), body,
+                               truncated, outgoing.url, hop)
             finally:
-                await response.aclose()
+                response.release()
         raise PermanentError(
             f"{config.api_method} {_shown(httpx.URL(config.api_endpoint))} redirected more "
             f"than {MAX_REDIRECTS} times", error_type="too_many_redirects")
 
-    async def _read_body(self, response: httpx.Response) -> tuple[bytes, bool]:
+    async def _read_body(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
         """At most ``response_body_limit`` decoded bytes, and whether more were there."""
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
-            if size + len(chunk) > self._body_limit:
-                chunks.append(chunk[: self._body_limit - size])
-                return b"".join(chunks), True
-            chunks.append(chunk)
-            size += len(chunk)
+        with translated_errors(connecting=False):
+            async for chunk in response.content.iter_any():
+                if size + len(chunk) > self._body_limit:
+                    chunks.append(chunk[: self._body_limit - size])
+                    return b"".join(chunks), True
+                chunks.append(chunk)
+                size += len(chunk)
         return b"".join(chunks), False
 
     def _record(self, answer: _Answer, duration_ms: int) -> dict[str, Any]:
-        response = answer.response
-        content_type = response.headers.get("content-type")
+        content_type = answer.headers.get("content-type")
         record: dict[str, Any] = {
-            "status": response.status_code,
-            "headers": _response_headers(response),
+            "status": answer.status,
+            "headers": answer.headers,
             "body": _decode_body(answer.body, answer.truncated, content_type,
-                                 response.charset_encoding),
+                                 _charset(content_type)),
             "contentType": content_type,
             "durationMs": duration_ms,
         }
@@ -258,33 +291,48 @@ def _endpoint_url(endpoint: str) -> httpx.URL:
     return http_url(endpoint)
 
 
-def _first_request(config: ApiCallConfig) -> _Outgoing:
+@functools.lru_cache(maxsize=1024)
+def _endpoint(endpoint: str) -> _Endpoint:
+    """What every request to ``endpoint`` shares. Raises :class:`NotHttpUrl` (not cached)."""
+    url = _endpoint_url(endpoint)
+    userinfo_auth = _userinfo_header(url)
+    if url.userinfo:  # httpx would turn it into Basic auth over our header; taken into account
+        url = url.copy_with(userinfo=b"")
+    return _Endpoint(url=url, base=str(url.copy_with(query=None, fragment=None)),
+                     query=url.query.decode("ascii"), host=url.raw_host.decode("ascii"),
+                     port=url.port, shown=_shown(url), userinfo_auth=userinfo_auth)
+
+
+def _first_request(config: ApiCallConfig) -> tuple[_Outgoing, _Endpoint]:
     try:
-        url = _endpoint_url(config.api_endpoint)
+        endpoint = _endpoint(config.api_endpoint)
     except NotHttpUrl as exc:
         message = "apiEndpoint is not a valid URL" if exc.reason == "invalid" \
             else "apiEndpoint must be an absolute http or https URL"
         raise PermanentError(message, error_type="invalid_config") from None
+    query = endpoint.query
     if config.query:
+        # httpx's URL.copy_merge_params, without parsing the whole URL again: the endpoint's
+        # own parameters, those of ``query`` replacing any of the same name, encoded again.
         try:
-            url = url.copy_merge_params(dict(config.query))
+            query = str(httpx.QueryParams(query).merge(dict(config.query)))
         except (httpx.InvalidURL, TypeError):
             raise PermanentError("apiEndpoint is not a valid URL",
                                  error_type="invalid_config") from None
     if config.body is not None and config.api_method == "GET":
         raise PermanentError("body is not allowed with GET", error_type="invalid_config")
-    headers = httpx.Headers(list(_DEFAULT_HEADERS))
+    headers: _Headers = {name: (name, value) for name, value in _DEFAULT_HEADERS}
     for name, value in (config.headers or {}).items():
-        headers[name] = value
+        headers[name.lower()] = (name, value)
     content, content_type = _encode_body(config)
     if content_type is not None and (config.content_type or "content-type" not in headers):
-        headers["content-type"] = content_type
-    auth = _auth_header(config) or _userinfo_header(url)
+        headers["content-type"] = ("content-type", content_type)
+    auth = _auth_header(config) or endpoint.userinfo_auth
     if auth is not None:
-        headers[auth[0]] = auth[1]
-    if url.userinfo:  # httpx would turn it into Basic auth over our header; taken into account
-        url = url.copy_with(userinfo=b"")
-    return _Outgoing(config.api_method, url, headers, content)
+        headers[auth[0].lower()] = auth
+    url = f"{endpoint.base}?{query}" if query else endpoint.base
+    return _Outgoing(config.api_method, url, headers, content, endpoint.host,
+                     endpoint.port), endpoint
 
 
 def _encode_body(config: ApiCallConfig) -> tuple[bytes | None, str | None]:
@@ -319,40 +367,42 @@ def _auth_header(config: ApiCallConfig) -> tuple[str, str] | None:
 
 # --- redirects ----------------------------------------------------------------------------
 
-def _should_follow(response: httpx.Response, expect_status: list[int] | None) -> bool:
-    status = response.status_code
-    if status not in _REDIRECT_STATUSES or "location" not in response.headers:
+def _should_follow(status: int, location: str | None,
+                   expect_status: list[int] | None) -> bool:
+    if status not in _REDIRECT_STATUSES or location is None:
         return False
     return not (expect_status and status in expect_status)
 
 
-def _redirected(outgoing: _Outgoing, response: httpx.Response,
+def _redirected(outgoing: _Outgoing, status: int, location: str,
                 config: ApiCallConfig) -> _Outgoing:
     """The next hop's request, per RFC 9110 §15.4 as browsers apply it."""
+    current = httpx.URL(outgoing.url)
     try:
-        url = outgoing.url.join(response.headers["location"])
+        url = current.join(location)
     except (httpx.InvalidURL, TypeError):
-        raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to an "
+        raise PermanentError(f"{outgoing.method} {_shown(current)} redirected to an "
                              "invalid URL", error_type="invalid_redirect") from None
     try:
         http_url(url)
     except NotHttpUrl:
-        raise PermanentError(f"{outgoing.method} {_shown(outgoing.url)} redirected to a "
+        raise PermanentError(f"{outgoing.method} {_shown(current)} redirected to a "
                              f"{url.scheme or 'relative'} URL", error_type="invalid_redirect") \
             from None
     url = url.copy_with(userinfo=b"")  # credentials never come from a server's Location
-    headers = httpx.Headers(outgoing.headers)
+    headers = dict(outgoing.headers)
     method, content = outgoing.method, outgoing.content
-    status = response.status_code
     if status == 303 or (status in (301, 302) and method == "POST"):
         method, content = "GET", None
         for name in ("content-type", "content-length", "transfer-encoding"):
             headers.pop(name, None)
-    if not _same_origin(outgoing.url, url):
+    if not _same_origin(current, url):
         key_header = config.api_key_header.lower()
-        for name in [n for n in headers if is_secret_header(n) or n.lower() == key_header]:
-            headers.pop(name, None)
-    return replace(outgoing, method=method, url=url, headers=headers, content=content)
+        for key in [k for k, (name, _) in headers.items()
+                    if is_secret_header(name) or k == key_header]:
+            del headers[key]
+    return replace(outgoing, method=method, url=str(url), headers=headers, content=content,
+                   host=url.raw_host.decode("ascii"), port=url.port)
 
 
 def _origin(url: httpx.URL) -> tuple[str, bytes, int]:
@@ -381,17 +431,43 @@ def _where(answer: _Answer) -> str:
     if not answer.redirects:
         return ""
     hops = "redirect" if answer.redirects == 1 else "redirects"
-    return f" (at {_shown(answer.url)} after {answer.redirects} {hops})"
+    return f" (at {_shown(httpx.URL(answer.url))} after {answer.redirects} {hops})"
 
 
-def _response_headers(response: httpx.Response) -> dict[str, str]:
+def _response_headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    """Names lower-case, repeated ones joined with ", ", set-cookie dropped; decoded as httpx
+    decodes a response's headers (ASCII, else UTF-8, else ISO-8859-1, for all of them)."""
+    encoding = _header_encoding(raw)
     headers: dict[str, str] = {}
-    for name, value in response.headers.multi_items():
-        key = name.lower()
+    for raw_name, raw_value in raw:
+        key = raw_name.decode(encoding).lower()
         if key in _DROPPED_RESPONSE_HEADERS:
             continue
+        value = raw_value.decode(encoding)
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
+
+
+def _header_encoding(raw: tuple[tuple[bytes, bytes], ...]) -> str:
+    for encoding in ("ascii", "utf-8"):
+        try:
+            for name, value in raw:
+                name.decode(encoding)
+                value.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    return "iso-8859-1"
+
+
+@functools.lru_cache(maxsize=256)
+def _charset(content_type: str | None) -> str | None:
+    """The ``charset`` parameter of a Content-Type, read as httpx reads it."""
+    if content_type is None:
+        return None
+    message = email.message.Message()
+    message["content-type"] = content_type
+    return message.get_content_charset(failobj=None)
 
 
 def _is_json(content_type: str | None) -> bool:

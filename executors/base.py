@@ -188,6 +188,10 @@ class ExecutionContext:
     artifacts: list[Artifact] = field(default_factory=list)
     browser_session_id: str | None = None
     debug_url: str | None = None
+    # Every secret of the task's resolved config and metadata (schemas.secrets.secret_values),
+    # found once by the runner for the attempt; None when the caller did not (an executor then
+    # finds its own).
+    secrets: tuple[str, ...] | None = None
 
     async def save_artifact(self, *, kind: str, content_type: str, data: bytes,
                             name: str | None = None) -> Artifact:

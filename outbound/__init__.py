@@ -13,7 +13,8 @@ from outbound.guard import (
     Resolver,
 )
 from outbound.proxy import DestinationUnreachable, GuardedProxy
-from outbound.transport import PinnedTransport
+from outbound.transport import PinnedTransport, translated_errors
 
 __all__ = ["AddressRefused", "DestinationUnreachable", "GuardedProxy", "InvalidDestination",
-           "NetworkGuard", "OutboundError", "PinnedTransport", "ResolutionFailed", "Resolver"]
+           "NetworkGuard", "OutboundError", "PinnedTransport", "ResolutionFailed", "Resolver",
+           "translated_errors"]

@@ -21,14 +21,19 @@ public first, ``127.0.0.1`` next). Here the name is resolved once, inside the co
   httpcore would raise (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
   ``RemoteProtocolError`` ...).
 
+:meth:`PinnedTransport.open` sends one request straight on the aiohttp session, for a caller
+that needs no httpx objects (api_call, where httpx's URL, request and response objects cost more
+CPU than the exchange itself): the same connector, guard and translated errors.
+
 Pooled keep-alive connections were checked when they were opened.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Final
 
@@ -36,6 +41,7 @@ import aiohttp
 import httpx
 import yarl
 from aiohttp.abc import ResolveResult
+from multidict import CIMultiDict
 
 from outbound.guard import NetworkGuard
 
@@ -72,9 +78,14 @@ class PinnedTransport(httpx.AsyncBaseTransport):
     """An httpx transport whose connections go to the addresses the guard checked."""
 
     def __init__(self, guard: NetworkGuard, *, limits: httpx.Limits = _DEFAULT_LIMITS,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True,
+                 header_hooks: Sequence[Callable[[MutableMapping[str, str]], None]] = ()
+                 ) -> None:
+        """``header_hooks`` see each :meth:`open` request's headers before it is sent (an
+        httpx client's ``event_hooks`` do that job for :meth:`handle_async_request`)."""
         self.guard = guard
         self._limits = limits
+        self._header_hooks = tuple(header_hooks)
         self._ssl_context = httpx.create_ssl_context(verify=verify)
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
 
@@ -103,7 +114,7 @@ class PinnedTransport(httpx.AsyncBaseTransport):
                                         sock_read=timeouts.get("read"))
         body = await request.aread()
         session = self._client_session()
-        with _translated(connecting=True):
+        with translated_errors(connecting=True):
             response = await session.request(
                 request.method, yarl.URL(str(url), encoded=True),
                 headers=request.headers.multi_items(), data=body or None,
@@ -116,9 +127,34 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": http_version.encode("ascii"),
                         "reason_phrase": (response.reason or "").encode("latin-1", "replace")})
 
+    async def open(self, method: str, url: str, headers: CIMultiDict[str], body: bytes | None,
+                   *, seconds: float) -> aiohttp.ClientResponse:
+        """Send one request (no redirects followed) and return the response once its head has
+        arrived; its body arrives decoded as ``Content-Encoding`` says (gzip, deflate).
+
+        ``url`` is an absolute http(s) URL, already percent-encoded (as ``str(httpx.URL)``
+        gives it); ``seconds`` bounds connecting and each read. The caller reads the body
+        inside :func:`translated_errors` and must ``release()`` the response. Raises the guard's
+        :class:`~outbound.guard.OutboundError` for a refused destination, else the httpx
+        exceptions of :func:`translated_errors`.
+        """
+        for hook in self._header_hooks:
+            hook(headers)
+        session = self._client_session()
+        with translated_errors(connecting=True):
+            return await session.request(
+                method, yarl.URL(url, encoded=True), headers=headers, data=body,
+                allow_redirects=False, timeout=_phase_timeout(seconds), auto_decompress=True)
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _phase_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds,
+                                 sock_read=seconds)
 
 
 class _ResponseBody(httpx.AsyncByteStream):
@@ -129,7 +165,7 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _translated(connecting=False):
+        with translated_errors(connecting=False):
             async for chunk in self._response.content.iter_any():
                 yield chunk
 
@@ -138,7 +174,7 @@ class _ResponseBody(httpx.AsyncByteStream):
 
 
 @contextmanager
-def _translated(*, connecting: bool) -> Iterator[None]:
+def translated_errors(*, connecting: bool) -> Iterator[None]:
     """aiohttp's failures as the httpx exceptions httpcore raises for the same events.
 
     The guard's :class:`~outbound.guard.OutboundError` passes through untouched.

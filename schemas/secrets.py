@@ -215,13 +215,20 @@ def mask_value(value: Any) -> Any:
 def secret_values(task_type: str, config: dict[str, Any] | None,
                   metadata: Any = None) -> tuple[str, ...]:
     """Every secret string of a task, longest first (so a longer secret is replaced whole)."""
+    return masked_config_and_secrets(task_type, config, metadata)[1]
+
+
+def masked_config_and_secrets(task_type: str, config: dict[str, Any] | None,
+                              metadata: Any = None
+                              ) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """:func:`mask_config` and :func:`secret_values` in one walk (an attempt needs both)."""
     walk = _Walk()
-    if config:
-        walk.config(task_type, config)
+    masked = walk.config(task_type, config) if config else {}
     if metadata:
         walk.any(metadata)
-    return tuple(sorted((s for s in walk.found if len(s) >= MIN_SCRUB_LENGTH and s != MASK),
-                        key=len, reverse=True))
+    return masked, tuple(sorted(
+        (s for s in walk.found if len(s) >= MIN_SCRUB_LENGTH and s != MASK),
+        key=len, reverse=True))
 
 
 def scrub(value: Any, secrets: tuple[str, ...]) -> Any:

@@ -127,7 +127,11 @@ class Node:
         self.guard = NetworkGuard(allow_private=settings.allow_private_network)
         self.http = http_client(100, self.guard)
         # api_call's own pool: a connection for each slot a worker may run at once.
-        self.api_http = http_client(max(8, settings.worker_concurrency), self.guard)
+        api_slots = max(8, settings.worker_concurrency)
+        self.api_transport = PinnedTransport(
+            self.guard, limits=httpx.Limits(max_connections=api_slots,
+                                            max_keepalive_connections=api_slots),
+            header_hooks=tracing.header_hooks())
         self.browser_pool = BrowserPool(chromium_path=settings.chromium_path,
                                         concurrency=settings.browser_concurrency,
                                         guard=self.guard)
@@ -145,7 +149,7 @@ class Node:
                                location_id=settings.ghl_location_id,
                                base_url=settings.ghl_base_url, budget=self.ghl_budget)
         self.executors = ExecutorRegistry([
-            ApiCallExecutor(self.api_http, self.guard,
+            ApiCallExecutor(self.api_transport, self.guard,
                             response_body_limit=settings.response_body_limit),
             self.ghl,
             BrowserAutomationExecutor(self.browser_pool),
@@ -249,8 +253,8 @@ class Node:
             await self.event_feed.stop()
         await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
-        for client in (self.http, self.api_http):
-            await client.aclose()
+        await self.http.aclose()
+        await self.api_transport.aclose()
         await self.db.dispose()
 
     async def context(self, info: RequestInfo) -> Context:

@@ -46,7 +46,7 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
-from schemas.secrets import mask_config, scrub, secret_values
+from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
 from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
@@ -308,8 +308,11 @@ class Runner:
             raise PermanentError(f"taskType {row.task_type} is not available on this server",
                                  error_type="unsupported")
         raw = await self._resolved_config(row)
+        # Found once for the attempt: the executor scrubs its output with them, the runner
+        # its record (placeholders resolved: a token taken from a dependency counts too).
+        masked, ctx.secrets = masked_config_and_secrets(row.task_type, raw, row.meta)
         if finished is not None:
-            finished.input = mask_config(row.task_type, raw)
+            finished.input = masked
         try:
             config = msgspec.convert(raw, CONFIG_TYPES[row.task_type])
         except msgspec.ValidationError as exc:
@@ -487,7 +490,8 @@ def _secrets(row: Row) -> tuple[str, ...]:
 def _scrub_secrets(finished: Finished) -> None:
     """Every secret of the task's config and metadata, replaced by the mask wherever the
     attempt's output, summary, error, steps or artifacts quote it (an echoing remote)."""
-    secrets = _secrets(finished.task)
+    secrets = finished.ctx.secrets if finished.ctx.secrets is not None \
+        else _secrets(finished.task)
     if not secrets:
         return
     finished.output = scrub(finished.output, secrets)

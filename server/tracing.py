@@ -22,7 +22,7 @@ httpx clients get no hook at all.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -228,3 +228,14 @@ async def _inject_traceparent(request: httpx.Request) -> None:
 def httpx_hooks() -> dict[str, list[Callable[[httpx.Request], Awaitable[Any]]]]:
     """``event_hooks`` for an outbound httpx client: none when tracing is off at start."""
     return {"request": [_inject_traceparent]} if _tracer is not None else {}
+
+
+def _inject_into(headers: MutableMapping[str, str]) -> None:
+    if "traceparent" not in headers:  # a case-insensitive mapping: an own one is kept
+        _w3c().inject(headers)
+
+
+def header_hooks() -> list[Callable[[MutableMapping[str, str]], None]]:
+    """``header_hooks`` for :class:`outbound.PinnedTransport`: none when tracing is off at
+    start."""
+    return [_inject_into] if _tracer is not None else []

@@ -23,6 +23,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.db.shared_reads import SharedCall
+from server.db.sqlite_driver import OneTripDBAPI
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x45_52_52_41  # "ERRA": one node migrates at a time
@@ -87,6 +88,7 @@ class Database:
         }
         if self.dialect == "sqlite":
             self._ensure_sqlite_dir(url)
+            kwargs["module"] = OneTripDBAPI()  # a statement is one trip to aiosqlite's thread
             kwargs["pool_size"] = 8
             kwargs["connect_args"] = {"timeout": 10}
         else:

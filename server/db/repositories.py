@@ -52,9 +52,16 @@ def task_row_of(values: dict[str, Any]) -> TaskRow:
 
 async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert tasks without dependencies (each dict with the same keys), one executemany;
-    their rows are :func:`task_row_of` the values."""
-    if rows:
-        await conn.execute(tasks.insert(), list(rows))
+    their rows are :func:`task_row_of` the values.
+
+    Columns that are None in every row are left out (NULL by default; a new task has a dozen:
+    times not reached yet, no result ...), so they cost no binding per row."""
+    if not rows:
+        return
+    names = [name for name in rows[0] if any(r[name] is not None for r in rows)]
+    if len(names) < len(rows[0]):
+        rows = [{name: r[name] for name in names} for r in rows]
+    await conn.execute(tasks.insert(), list(rows))
 
 
 # built once: a fresh select costs ~40 µs a call to build and to compute its cache key

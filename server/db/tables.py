@@ -29,6 +29,13 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC).replace(tzinfo=None)
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any]:
+        """What the driver is given, in one step: on SQLite the stored text itself (the form
+        SQLAlchemy's DATETIME writes, ``2030-05-01 09:00:00.000000``), elsewhere the naive UTC
+        datetime. A write of many rows binds the same ``now`` many times: the last value's
+        answer is kept (immutable values, compared by identity)."""
+        return _sqlite_bind if dialect.name == "sqlite" else _naive_bind
+
     def result_processor(self, dialect: Dialect, coltype: Any
                          ) -> Callable[[Any], datetime | None]:
         """Stored values back as aware UTC datetimes (the only way results are converted): a
@@ -54,6 +61,42 @@ def _utc_result(value: Any) -> datetime | None:
     if value.tzinfo is not None:
         return value.replace(tzinfo=UTC)
     return _UTC_EPOCH + (value - _NAIVE_EPOCH)  # naive UTC (asyncpg) → aware
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return _NAIVE_EPOCH + (value - _UTC_EPOCH)
+
+
+_last_naive: tuple[object, object] = (None, None)
+_last_text: tuple[object, object] = (None, None)
+
+
+def _naive_bind(value: datetime | None) -> datetime | None:
+    global _last_naive
+    if value is None:
+        return None
+    last, naive = _last_naive
+    if value is last:
+        return naive  # type: ignore[return-value]
+    naive = _naive_utc(value)
+    _last_naive = (value, naive)
+    return naive
+
+
+def _sqlite_bind(value: datetime | None) -> str | None:
+    global _last_text
+    if value is None:
+        return None
+    last, text = _last_text
+    if value is last:
+        return text  # type: ignore[return-value]
+    text = _naive_utc(value).isoformat(" ", "microseconds")
+    _last_text = (value, text)
+    return text
 
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import socket
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 
@@ -39,16 +40,15 @@ def server() -> Iterator[HttpServer]:
         yield running
 
 
-@pytest.fixture(params=["httpx", "pinned"])
-async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
-    """httpx's own transport, and the pinned one the server's clients use (outbound)."""
-    transport = PinnedTransport(NetworkGuard(allow_private=True)) \
-        if request.param == "pinned" else None
-    async with httpx.AsyncClient(transport=transport) as client:
-        yield client
+@pytest.fixture
+async def http() -> AsyncIterator[PinnedTransport]:
+    """The pinned transport the server's api_call executor sends through (outbound)."""
+    transport = PinnedTransport(NetworkGuard(allow_private=True))
+    yield transport
+    await transport.aclose()
 
 
-def executor(http: httpx.AsyncClient, guard: NetworkGuard | None = None,
+def executor(http: PinnedTransport, guard: NetworkGuard | None = None,
              limit: int = 65536) -> ApiCallExecutor:
     return ApiCallExecutor(http, guard or NetworkGuard(allow_private=True),
                            response_body_limit=limit)
@@ -86,7 +86,7 @@ def free_port() -> int:
 # --- what is sent ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
-async def test_every_method_arrives(server: HttpServer, http: httpx.AsyncClient,
+async def test_every_method_arrives(server: HttpServer, http: PinnedTransport,
                                     method: str) -> None:
     result = await run(executor(http), apiEndpoint=server.url_for("/echo"), apiMethod=method)
 
@@ -120,7 +120,7 @@ async def test_every_method_arrives(server: HttpServer, http: httpx.AsyncClient,
     ],
 )
 async def test_each_auth_type_arrives_and_is_masked_in_the_output(
-    server: HttpServer, http: httpx.AsyncClient, auth: dict[str, Any], header: str,
+    server: HttpServer, http: PinnedTransport, auth: dict[str, Any], header: str,
     expected: str | None,
 ) -> None:
     result = await run(executor(http), apiEndpoint=server.url_for("/echo"), **auth)
@@ -135,7 +135,7 @@ async def test_each_auth_type_arrives_and_is_masked_in_the_output(
 
 
 async def test_query_scalars_and_lists_merge_with_the_url_query(
-    server: HttpServer, http: httpx.AsyncClient,
+    server: HttpServer, http: PinnedTransport,
 ) -> None:
     await run(executor(http), apiEndpoint=server.url_for("/echo?keep=1"),
               query={"page": 2, "tags": ["a", "b"], "active": True, "ratio": 0.5, "q": "x y"})
@@ -144,21 +144,22 @@ async def test_query_scalars_and_lists_merge_with_the_url_query(
                                         "active": ["true"], "ratio": ["0.5"], "q": ["x y"]}
 
 
-async def test_configured_headers_are_sent_and_client_defaults_are_not(
-    server: HttpServer,
+async def test_configured_headers_are_sent_and_nothing_else_but_ours(
+    server: HttpServer, http: PinnedTransport,
 ) -> None:
-    async with httpx.AsyncClient(headers={"X-Shared-Client": "not-for-tasks"}) as shared:
-        await run(executor(shared), apiEndpoint=server.url_for("/echo"),
-                  headers={"X-Request-Id": "r-1", "Accept": "application/vnd.x+json"})
+    await run(executor(http), apiEndpoint=server.url_for("/echo"),
+              headers={"X-Request-Id": "r-1", "Accept": "application/vnd.x+json"})
 
     headers = server.requests[0].headers
     assert headers["x-request-id"] == "r-1"
     assert headers["accept"] == "application/vnd.x+json"
-    assert "x-shared-client" not in headers
+    # No header of the HTTP library's own (cookies, connection, a client's defaults).
+    assert set(headers) == {"host", "user-agent", "accept", "accept-encoding", "x-request-id",
+                            "idempotency-key", "x-errands-execution-id"}
 
 
 async def test_every_attempt_carries_the_task_idempotency_key_and_its_execution_id(
-        server: HttpServer, http: httpx.AsyncClient) -> None:
+        server: HttpServer, http: PinnedTransport) -> None:
     exe = executor(http)
     spec = TaskSpec(id="task-1", title="call", task_type="api_call", timeout_seconds=60,
                     config=config(apiEndpoint=server.url_for("/echo"), apiMethod="POST"))
@@ -173,7 +174,7 @@ async def test_every_attempt_carries_the_task_idempotency_key_and_its_execution_
 
 
 async def test_a_configured_idempotency_key_wins(server: HttpServer,
-                                                 http: httpx.AsyncClient) -> None:
+                                                 http: PinnedTransport) -> None:
     await run(executor(http), apiEndpoint=server.url_for("/echo"),
               headers={"Idempotency-Key": "order-77"})
 
@@ -200,7 +201,7 @@ async def test_a_configured_idempotency_key_wins(server: HttpServer,
          "application/merge-patch+json", b'{"a":1}'),
     ],
 )
-async def test_body_kinds(server: HttpServer, http: httpx.AsyncClient,
+async def test_body_kinds(server: HttpServer, http: PinnedTransport,
                           body_fields: dict[str, Any], content_type: str, raw: bytes) -> None:
     await run(executor(http), apiEndpoint=server.url_for("/echo"), apiMethod="POST",
               **body_fields)
@@ -211,7 +212,7 @@ async def test_body_kinds(server: HttpServer, http: httpx.AsyncClient,
 
 
 async def test_no_body_sends_no_content_type(server: HttpServer,
-                                             http: httpx.AsyncClient) -> None:
+                                             http: PinnedTransport) -> None:
     await run(executor(http), apiEndpoint=server.url_for("/echo"), apiMethod="DELETE")
 
     assert "content-type" not in server.requests[0].headers
@@ -221,7 +222,7 @@ async def test_no_body_sends_no_content_type(server: HttpServer,
 # --- what is recorded ------------------------------------------------------------------------
 
 async def test_response_record_headers_and_text_body(server: HttpServer,
-                                                     http: httpx.AsyncClient) -> None:
+                                                     http: PinnedTransport) -> None:
     server.route("/page", reply=Reply(
         status=200, body="héllo".encode("latin-1"),
         headers=[("Content-Type", "text/plain; charset=latin-1"), ("X-Multi", "a"),
@@ -238,6 +239,34 @@ async def test_response_record_headers_and_text_body(server: HttpServer,
     assert result.output["contentType"] == "text/plain; charset=latin-1"
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_compressed_body_is_recorded_decoded_and_limited_after_decoding(
+        server: HttpServer, http: PinnedTransport, encoding: str) -> None:
+    text = b'{"items": [' + b",".join(b"%d" % i for i in range(2000)) + b"]}"
+    packed = gzip.compress(text) if encoding == "gzip" else zlib.compress(text)
+    server.route("/packed", reply=Reply(body=packed, headers=[
+        ("Content-Type", "application/json"), ("Content-Encoding", encoding)]))
+
+    result = await run(executor(http), apiEndpoint=server.url_for("/packed"))
+    cut = await run(executor(http, limit=100), apiEndpoint=server.url_for("/packed"))
+
+    assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
+    assert result.output["body"] == {"items": list(range(2000))}
+    assert result.output["headers"]["content-encoding"] == encoding
+    assert cut.output["bodyTruncated"] is True
+    assert cut.output["body"] == text[:100].decode()
+
+
+async def test_non_ascii_response_headers_are_read_as_utf8(server: HttpServer,
+                                                          http: PinnedTransport) -> None:
+    server.route("/h", reply=Reply(status=200, body=b"ok", headers=[
+        ("X-Name", "Zoë".encode().decode("latin-1")), ("Content-Type", "text/plain")]))
+
+    result = await run(executor(http), apiEndpoint=server.url_for("/h"))
+
+    assert result.output["headers"]["x-name"] == "Zoë"
+
+
 @pytest.mark.parametrize(
     ("reply", "body"),
     [
@@ -249,7 +278,7 @@ async def test_response_record_headers_and_text_body(server: HttpServer,
     ],
 )
 async def test_json_is_parsed_only_when_the_response_says_json_and_parses(
-    server: HttpServer, http: httpx.AsyncClient, reply: Reply, body: Any,
+    server: HttpServer, http: PinnedTransport, reply: Reply, body: Any,
 ) -> None:
     server.route("/r", reply=reply)
 
@@ -269,7 +298,7 @@ async def test_json_is_parsed_only_when_the_response_says_json_and_parses(
     ],
 )
 async def test_body_is_truncated_at_the_limit(
-    server: HttpServer, http: httpx.AsyncClient, payload: bytes, limit: int, body: str,
+    server: HttpServer, http: PinnedTransport, payload: bytes, limit: int, body: str,
     truncated: bool,
 ) -> None:
     server.route("/big", body=payload, headers={"Content-Type": "text/plain; charset=utf-8"})
@@ -281,7 +310,7 @@ async def test_body_is_truncated_at_the_limit(
 
 
 async def test_truncated_json_is_kept_as_text(server: HttpServer,
-                                              http: httpx.AsyncClient) -> None:
+                                              http: PinnedTransport) -> None:
     server.route("/big", json={"items": list(range(100))})
 
     result = await run(executor(http, limit=20), apiEndpoint=server.url_for("/big"))
@@ -300,7 +329,7 @@ async def test_truncated_json_is_kept_as_text(server: HttpServer,
         (302, [302], True),  # a listed redirect status is the answer, not followed
     ],
 )
-async def test_expect_status(server: HttpServer, http: httpx.AsyncClient, status: int,
+async def test_expect_status(server: HttpServer, http: PinnedTransport, status: int,
                              expect: list[int] | None, succeeds: bool) -> None:
     server.route("/s", status=status, headers={"Location": "/echo"})
     wire: dict[str, Any] = {"apiEndpoint": server.url_for("/s")}
@@ -331,7 +360,7 @@ async def test_expect_status(server: HttpServer, http: httpx.AsyncClient, status
     ],
 )
 async def test_retryable_statuses_carry_retry_after_and_the_response(
-    server: HttpServer, http: httpx.AsyncClient, status: int, retry_after: str | None,
+    server: HttpServer, http: PinnedTransport, status: int, retry_after: str | None,
     seconds: float | None,
 ) -> None:
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -349,7 +378,7 @@ async def test_retryable_statuses_carry_retry_after_and_the_response(
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
-async def test_other_4xx_are_permanent(server: HttpServer, http: httpx.AsyncClient,
+async def test_other_4xx_are_permanent(server: HttpServer, http: PinnedTransport,
                                        status: int) -> None:
     server.route("/no", reply=Reply(status=status, body="nope", headers={"Retry-After": "5"}))
 
@@ -362,7 +391,7 @@ async def test_other_4xx_are_permanent(server: HttpServer, http: httpx.AsyncClie
     assert error.output["body"] == "nope"
 
 
-async def test_a_slow_answer_times_out(server: HttpServer, http: httpx.AsyncClient) -> None:
+async def test_a_slow_answer_times_out(server: HttpServer, http: PinnedTransport) -> None:
     server.route("/slow", delay=30)
 
     error = await fail(executor(http), apiEndpoint=server.url_for("/slow"), timeoutMs=200)
@@ -373,7 +402,7 @@ async def test_a_slow_answer_times_out(server: HttpServer, http: httpx.AsyncClie
 
 
 async def test_timeout_ms_is_bounded_by_the_task_timeout(server: HttpServer,
-                                                           http: httpx.AsyncClient) -> None:
+                                                           http: PinnedTransport) -> None:
     server.route("/slow", delay=30)
     spec = TaskSpec(id="task-1", title="call", task_type="api_call", timeout_seconds=1,
                     config=config(apiEndpoint=server.url_for("/slow"), timeoutMs=600_000))
@@ -386,7 +415,7 @@ async def test_timeout_ms_is_bounded_by_the_task_timeout(server: HttpServer,
 
 
 async def test_connection_refused_is_a_retryable_network_error(
-    http: httpx.AsyncClient,
+    http: PinnedTransport,
 ) -> None:
     url = f"http://127.0.0.1:{free_port()}/x"
 
@@ -398,7 +427,7 @@ async def test_connection_refused_is_a_retryable_network_error(
 
 
 async def test_a_dropped_connection_is_a_retryable_network_error(
-    server: HttpServer, http: httpx.AsyncClient,
+    server: HttpServer, http: PinnedTransport,
 ) -> None:
     server.route("/hangup", reply=Reply(drop=True))
 
@@ -410,7 +439,7 @@ async def test_a_dropped_connection_is_a_retryable_network_error(
 
 # --- redirects -------------------------------------------------------------------------------
 
-async def test_a_redirect_chain_is_followed(server: HttpServer, http: httpx.AsyncClient) -> None:
+async def test_a_redirect_chain_is_followed(server: HttpServer, http: PinnedTransport) -> None:
     server.route("/r1", redirect_to="/r2", status=301)
     server.route("/r2", redirect_to=server.url_for("/r3"), status=308)
     server.route("/r3", redirect_to="echo?from=r3", status=307)
@@ -434,7 +463,7 @@ async def test_a_redirect_chain_is_followed(server: HttpServer, http: httpx.Asyn
         (308, "PATCH", "PATCH", b'{"v":1}'), (302, "PUT", "PUT", b'{"v":1}'),
     ],
 )
-async def test_redirect_method_rules(server: HttpServer, http: httpx.AsyncClient, status: int,
+async def test_redirect_method_rules(server: HttpServer, http: PinnedTransport, status: int,
                                      method: str, method_after: str, body_after: bytes) -> None:
     server.route("/go", redirect_to="/echo", status=status)
 
@@ -446,7 +475,7 @@ async def test_redirect_method_rules(server: HttpServer, http: httpx.AsyncClient
 
 
 async def test_a_cross_origin_redirect_drops_credentials(server: HttpServer,
-                                                         http: httpx.AsyncClient) -> None:
+                                                         http: PinnedTransport) -> None:
     with HttpServer(host="127.0.0.2") as other:
         other.route("/echo", echo=True)
         server.route("/away", redirect_to=other.url_for("/echo"))
@@ -465,7 +494,7 @@ async def test_a_cross_origin_redirect_drops_credentials(server: HttpServer,
 
 
 async def test_a_redirect_loop_stops_after_the_hop_limit(server: HttpServer,
-                                                         http: httpx.AsyncClient) -> None:
+                                                         http: PinnedTransport) -> None:
     server.route("/loop", redirect_to="/loop")
 
     error = await fail(executor(http), apiEndpoint=server.url_for("/loop"))
@@ -476,7 +505,7 @@ async def test_a_redirect_loop_stops_after_the_hop_limit(server: HttpServer,
 
 
 async def test_a_redirect_to_another_scheme_is_refused(server: HttpServer,
-                                                       http: httpx.AsyncClient) -> None:
+                                                       http: PinnedTransport) -> None:
     server.route("/ftp", redirect_to="ftp://127.0.0.1/file")
 
     error = await fail(executor(http), apiEndpoint=server.url_for("/ftp"))
@@ -486,7 +515,7 @@ async def test_a_redirect_to_another_scheme_is_refused(server: HttpServer,
 
 
 async def test_a_redirect_into_a_blocked_address_is_refused_before_connecting(
-    server: HttpServer, http: httpx.AsyncClient,
+    server: HttpServer, http: PinnedTransport,
 ) -> None:
     guard = NetworkGuard(allow_private=False, allowed_networks=["127.0.0.2/32"])
     with HttpServer(host="127.0.0.2") as allowed:
@@ -502,7 +531,7 @@ async def test_a_redirect_into_a_blocked_address_is_refused_before_connecting(
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "127.1", "localhost"])
-async def test_a_blocked_endpoint_is_never_contacted(server: HttpServer, http: httpx.AsyncClient,
+async def test_a_blocked_endpoint_is_never_contacted(server: HttpServer, http: PinnedTransport,
                                                      host: str) -> None:
     error = await fail(executor(http, NetworkGuard(allow_private=False)),
                        apiEndpoint=f"http://{host}:{server.port}/echo")
@@ -515,7 +544,7 @@ async def test_a_blocked_endpoint_is_never_contacted(server: HttpServer, http: h
 
 @pytest.mark.parametrize("status", [200, 401, 503])
 async def test_no_secret_appears_in_output_summary_or_error(
-    server: HttpServer, http: httpx.AsyncClient, status: int,
+    server: HttpServer, http: PinnedTransport, status: int,
 ) -> None:
     server.route("/leaky", handler=lambda request: Reply(
         status=status, json=request.as_echo(),
@@ -545,7 +574,7 @@ async def test_no_secret_appears_in_output_summary_or_error(
 
 
 async def test_userinfo_is_basic_auth_when_no_auth_type_is_set(
-    server: HttpServer, http: httpx.AsyncClient,
+    server: HttpServer, http: PinnedTransport,
 ) -> None:
     url = server.url_for("/echo").replace("http://", "http://bob:url-SECRET@")
 
@@ -591,7 +620,7 @@ async def test_userinfo_is_basic_auth_when_no_auth_type_is_set(
         ({"apiEndpoint": "http://[::ffff:169.254.169.254]/"}, [("apiEndpoint",)]),
     ],
 )
-async def test_check_names_each_problem(http: httpx.AsyncClient, wire: dict[str, Any],
+async def test_check_names_each_problem(http: PinnedTransport, wire: dict[str, Any],
                                        paths: list[tuple[str, ...]]) -> None:
     exe = ApiCallExecutor(http, NetworkGuard(allow_private=False))
 
@@ -604,7 +633,7 @@ async def test_check_names_each_problem(http: httpx.AsyncClient, wire: dict[str,
 
 
 async def test_check_allows_private_literals_when_the_guard_does(
-    http: httpx.AsyncClient,
+    http: PinnedTransport,
 ) -> None:
     exe = ApiCallExecutor(http, NetworkGuard(allow_private=True))
 
@@ -612,7 +641,7 @@ async def test_check_allows_private_literals_when_the_guard_does(
 
 
 async def test_messages_show_the_url_without_userinfo_query_or_fragment(
-        server: HttpServer, http: httpx.AsyncClient) -> None:
+        server: HttpServer, http: PinnedTransport) -> None:
     server.route("/no", status=404)
     netloc = server.url.removeprefix("http://")
     with pytest.raises(PermanentError) as caught:

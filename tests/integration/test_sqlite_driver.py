@@ -1,0 +1,77 @@
+"""The one-trip SQLite cursor (server/db/sqlite_driver.py) as SQLAlchemy uses it: rows,
+rowcounts, last row ids, errors, and one trip to aiosqlite's thread a statement."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiosqlite
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from server.db.engine import Database
+from server.db.sqlite_driver import OneTripCursor
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    async with database.write() as conn:
+        await conn.execute(sa.text(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE)"))
+    yield database
+    await database.dispose()
+
+
+async def test_rows_rowcounts_and_last_row_ids(db: Database) -> None:
+    async with db.write() as conn:
+        many = await conn.execute(sa.text("INSERT INTO t (name) VALUES (:n)"),
+                                  [{"n": "a"}, {"n": "b"}, {"n": "c"}])
+        assert many.rowcount == 3  # summed over the executemany
+        one = await conn.execute(sa.text("INSERT INTO t (name) VALUES ('d')"))
+        assert one.lastrowid == 4
+        returned = await conn.execute(sa.text(
+            "UPDATE t SET name = name || '!' WHERE id > 2 RETURNING id, name"))
+        assert sorted(returned.all()) == [(3, "c!"), (4, "d!")]
+        assert (await conn.execute(sa.text("DELETE FROM t WHERE id = 1"))).rowcount == 1
+    async with db.read() as conn:
+        result = await conn.execute(sa.text("SELECT id, name FROM t ORDER BY id"))
+        assert list(result.keys()) == ["id", "name"]
+        assert result.all() == [(2, "b"), (3, "c!"), (4, "d!")]
+        assert (await conn.execute(sa.text("SELECT name FROM t WHERE id = 99"))).first() is None
+
+
+async def test_errors_come_out_as_sqlalchemy_errors_and_roll_back(db: Database) -> None:
+    with pytest.raises(exc.IntegrityError):
+        async with db.write() as conn:
+            await conn.execute(sa.text("INSERT INTO t (name) VALUES ('x')"))
+            await conn.execute(sa.text("INSERT INTO t (name) VALUES ('x')"))
+    with pytest.raises(exc.OperationalError, match="no such table"):
+        async with db.read() as conn:
+            await conn.execute(sa.text("SELECT * FROM missing"))
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 0
+
+
+async def test_a_statement_is_one_trip_to_the_database_thread(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await real(self, fn, *args)  # type: ignore[arg-type]
+
+    async with db.read() as conn:
+        await conn.execute(sa.text("SELECT 1"))  # the pooled connection is made
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        cursor_types: list[type] = []
+        sa.event.listen(conn.sync_engine, "before_cursor_execute",
+                        lambda _c, cursor, *_a: cursor_types.append(type(cursor)))
+        rows = (await conn.execute(sa.text("SELECT name FROM t"))).all()
+    assert rows == []
+    assert cursor_types == [OneTripCursor]
+    assert trips.count("_statement") == 1
+    assert "cursor" not in trips and "fetchall" not in trips
