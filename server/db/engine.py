@@ -89,6 +89,11 @@ class Database:
         if self.dialect == "sqlite":
             self._ensure_sqlite_dir(url)
             kwargs["module"] = OneTripDBAPI()  # a statement is one trip to aiosqlite's thread
+            # No rollback on return to the pool: every use ends its transaction itself
+            # (engine.begin() commits or rolls back, a closed Connection rolls back what it
+            # began), and on aiosqlite the pool's extra rollback was one more trip to the
+            # database thread after each commit — before the runner was woken for new work.
+            kwargs["pool_reset_on_return"] = None
             kwargs["pool_size"] = 8
             kwargs["connect_args"] = {"timeout": 10}
         else:

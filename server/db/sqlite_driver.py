@@ -9,7 +9,8 @@ steps in one function run on that thread (``aiosqlite.Connection._execute``, the
 aiosqlite call goes through) and keeps what the cursor told (description, rows, rowcount,
 lastrowid) for SQLAlchemy to read.
 
-Everything else is SQLAlchemy's: the connection adapter (commit, rollback, isolation level),
+:class:`OneTripConnection` skips the trip of a commit or rollback when SQLite has no
+transaction open. Everything else is SQLAlchemy's: the connection adapter (isolation level),
 server-side cursors (still a trip a fetch), the dialect, and the error translation —
 aiosqlite raises sqlite3's own exception classes, as before. Used through
 ``create_async_engine(url, module=OneTripDBAPI())`` (server/db/engine.py).
@@ -118,8 +119,25 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    """SQLAlchemy's connection adapter with :class:`OneTripCursor` cursors, whose commit and
+    rollback make no trip when SQLite has no transaction open (a connection that only read:
+    sqlite3 begins one only before a write)."""
+
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def _in_transaction(self) -> bool:
+        # sqlite3_get_autocommit() of the database handle: a flag read, safe from this thread
+        # while no statement of this connection runs (the pool hands it to one user at once).
+        return bool(self._connection._conn.in_transaction)
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

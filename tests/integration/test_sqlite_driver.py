@@ -75,3 +75,32 @@ async def test_a_statement_is_one_trip_to_the_database_thread(
     assert cursor_types == [OneTripCursor]
     assert trips.count("_statement") == 1
     assert "cursor" not in trips and "fetchall" not in trips
+
+
+async def test_a_write_is_its_statements_and_a_commit_and_a_read_ends_without_a_trip(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await real(self, fn, *args)  # type: ignore[arg-type]
+
+    async with db.read() as conn:
+        await conn.execute(sa.text("SELECT 1"))  # the pooled connections are made
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with db.write() as conn:
+        await conn.execute(sa.text("INSERT INTO t (name) VALUES ('a')"))
+    assert trips == ["_statement", "commit"]  # no rollback from the pool after the commit
+    trips.clear()
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT name FROM t"))).all() == [("a",)]
+    assert trips == ["_statement"]  # nothing to roll back: SQLite began no transaction
+    trips.clear()
+    with pytest.raises(RuntimeError):
+        async with db.write() as conn:
+            await conn.execute(sa.text("INSERT INTO t (name) VALUES ('b')"))
+            raise RuntimeError("the caller failed")
+    assert trips == ["_statement", "rollback"]
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 1
