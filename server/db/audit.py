@@ -16,7 +16,10 @@ Row = sa.Row[Any]
 
 async def audit_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(audit_entries.insert(), list(rows))
+        await conn.execute(_AUDIT_INSERT, list(rows))
+
+
+_AUDIT_INSERT = audit_entries.insert()  # built once: its compiled-cache key is kept
 
 
 async def audit_list(conn: AsyncConnection, *, target_id: str | None, actor: str | None,

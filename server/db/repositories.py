@@ -6,6 +6,7 @@ row, or ``None`` when another writer got there first — losing a race is normal
 
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -61,7 +62,10 @@ async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     names = [name for name in rows[0] if any(r[name] is not None for r in rows)]
     if len(names) < len(rows[0]):
         rows = [{name: r[name] for name in names} for r in rows]
-    await conn.execute(tasks.insert(), list(rows))
+    await conn.execute(_TASKS_INSERT, list(rows))
+
+
+_TASKS_INSERT = tasks.insert()
 
 
 # built once: a fresh select costs ~40 µs a call to build and to compute its cache key
@@ -137,6 +141,17 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes pick disjoint sets. SQLite has one
     writer at a time, so nothing can race between the two steps.
     """
+    pick = _claim_pick(dialect, tuple(skip_types), tuple(skip_hosts))
+    rows: list[Row] = list((await conn.execute(pick, {"limit": limit})).all())
+    return rows
+
+
+@functools.lru_cache(maxsize=128)
+def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...]
+                ) -> sa.Select[tuple[str, str, str | None]]:
+    """The candidates' SELECT, built once for each set of full types and hosts (a statement
+    object keeps its compiled-cache key; building one and computing it cost more than the
+    query itself)."""
     pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host)
             .where(tasks.c.status == QUEUED_LITERAL))
     if skip_types:
@@ -144,11 +159,11 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
     if skip_hosts:
         pick = pick.where(sa.or_(tasks.c.dest_host.is_(None),
                                  tasks.c.dest_host.not_in(list(skip_hosts))))
-    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(limit)
+    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(
+        sa.bindparam("limit", type_=sa.Integer))
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    rows: list[Row] = list((await conn.execute(pick)).all())  # type: ignore[arg-type]
-    return rows
+    return pick
 
 
 async def task_claim_ids(conn: AsyncConnection, ids: Sequence[str], *, worker: str,
@@ -156,12 +171,28 @@ async def task_claim_ids(conn: AsyncConnection, ids: Sequence[str], *, worker: s
     """Step two of a claim: move exactly these (picked, still queued) tasks to in_progress."""
     if not ids:
         return []
-    stmt = (tasks.update().where(tasks.c.id.in_(sorted(ids)), tasks.c.status == "queued")
-            .values(status="in_progress", status_reason=None, started_at=now, updated_at=now,
-                    attempts=tasks.c.attempts + 1, lease_owner=worker,
-                    lease_expires_at=lease_until, next_attempt_at=None, stalled_since=None)
+    stmt = _CLAIM_IDS_PG if conn.dialect.name == "postgresql" else _CLAIM_IDS
+    return list((await conn.execute(stmt, {"ids": sorted(ids), "worker": worker, "now": now,
+                                           "lease_until": lease_until})).all())
+
+
+def _claim_ids(ids: sa.ColumnElement[bool]) -> sa.UpdateBase:
+    return (tasks.update().where(ids, tasks.c.status == "queued")
+            .values(status="in_progress", status_reason=None,
+                    started_at=sa.bindparam("now", type_=tasks.c.started_at.type),
+                    updated_at=sa.bindparam("now", type_=tasks.c.updated_at.type),
+                    attempts=tasks.c.attempts + 1,
+                    lease_owner=sa.bindparam("worker", type_=tasks.c.lease_owner.type),
+                    lease_expires_at=sa.bindparam("lease_until",
+                                                  type_=tasks.c.lease_expires_at.type),
+                    next_attempt_at=None, stalled_since=None)
             .returning(tasks))
-    return list((await conn.execute(stmt)).all())
+
+
+# PostgreSQL: one prepared statement whatever the number of ids; SQLite: an expanding IN.
+_CLAIM_IDS_PG = _claim_ids(
+    tasks.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
+_CLAIM_IDS = _claim_ids(tasks.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 async def task_promote_due(conn: AsyncConnection, now: datetime, limit: int = 10_000
@@ -281,9 +312,16 @@ async def tasks_with_dependents(conn: AsyncConnection, ids: Sequence[str]) -> se
     """Which of ``ids`` some other task depends on."""
     if not ids:
         return set()
-    stmt = (sa.select(task_dependencies.c.depends_on_id).distinct()
-            .where(task_dependencies.c.depends_on_id.in_(list(ids))))
-    return {r[0] for r in await conn.execute(stmt)}
+    stmt = _WITH_DEPENDENTS_PG if conn.dialect.name == "postgresql" else _WITH_DEPENDENTS
+    return {r[0] for r in await conn.execute(stmt, {"ids": list(ids)})}
+
+
+_WITH_DEPENDENTS_PG = (sa.select(task_dependencies.c.depends_on_id).distinct().where(
+    task_dependencies.c.depends_on_id == sa.any_(
+        sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)))))
+_WITH_DEPENDENTS = (sa.select(task_dependencies.c.depends_on_id).distinct()
+                    .where(task_dependencies.c.depends_on_id.in_(
+                        sa.bindparam("ids", expanding=True))))
 
 
 # --- executions ----------------------------------------------------------------------------
@@ -304,15 +342,17 @@ async def executions_end(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
         return {}
     await conn.execute(_EXECUTION_END, [
         {"_id": r["id"], **{f"_{c}": r[c] for c in EXECUTION_END_COLUMNS}} for r in rows])
-    stmt = sa.select(task_executions).where(task_executions.c.id.in_([r["id"] for r in rows]))
-    return {r.id: r for r in await conn.execute(stmt)}
+    return await executions_by_ids(conn, [r["id"] for r in rows])
 
 async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
     """Insert attempts; returns their rows in the order given."""
     if not rows:
         return []
-    stmt = task_executions.insert().returning(task_executions, sort_by_parameter_order=True)
-    return list((await conn.execute(stmt, list(rows))).all())
+    return list((await conn.execute(_EXECUTIONS_INSERT, list(rows))).all())
+
+
+_EXECUTIONS_INSERT = task_executions.insert().returning(task_executions,
+                                                        sort_by_parameter_order=True)
 
 
 async def execution_finish(conn: AsyncConnection, execution_id: str, values: dict[str, Any]
@@ -328,8 +368,14 @@ async def execution_finish(conn: AsyncConnection, execution_id: str, values: dic
 async def executions_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Row]:
     if not ids:
         return {}
-    stmt = sa.select(task_executions).where(task_executions.c.id.in_(sorted(set(ids))))
-    return {r.id: r for r in await conn.execute(stmt)}
+    stmt = _EXECUTIONS_GET_PG if conn.dialect.name == "postgresql" else _EXECUTIONS_GET
+    return {r.id: r for r in await conn.execute(stmt, {"ids": sorted(set(ids))})}
+
+
+_EXECUTIONS_GET_PG = sa.select(task_executions).where(
+    task_executions.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
+_EXECUTIONS_GET = sa.select(task_executions).where(
+    task_executions.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 async def execution_running_for_task(conn: AsyncConnection, task_id: str) -> Row | None:
