@@ -148,6 +148,14 @@ task_executions = sa.Table(
     sa.Column("debug_url", sa.Text),
     # The executionConfig with placeholders resolved, secrets masked (CONTRACT §10).
     sa.Column("input", sa.JSON),
+    # An attempt that completed its task does not store a second copy of what the task row
+    # holds (DB bytes per task, P6): with output_is_result its output is the task's result,
+    # with input_is_config its input is the task's executionConfig masked, and the column
+    # itself is NULL. Set only when the task is `completed` (terminal: neither value changes
+    # again) and the copies are equal (server.runner.shared_with_task); read back by
+    # server.services.views.execution_view.
+    sa.Column("output_is_result", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("input_is_config", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("task_id", "attempt_number", name="uq_task_executions_attempt"),
     sa.Index("ix_task_executions_started", "started_at"),
 )
