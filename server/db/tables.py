@@ -267,7 +267,9 @@ audit_entries = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Column("request_id", sa.String(200)),
     sa.Index("ix_audit_entries_at", "at", "id"),
-    sa.Index("ix_audit_entries_target", "target_id", "at"),
+    # One entity's history (audit.list targetId): a few entries each, sorted after the
+    # lookup; a hash index on PostgreSQL like ix_task_events_task (bytes per task, P6).
+    sa.Index("ix_audit_entries_target", "target_id", postgresql_using="hash"),
 )
 
 # Small settings shared by every node (the autorun switch), one JSON value per key.
