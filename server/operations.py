@@ -22,14 +22,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.response import Response
 from litestar.types import ASGIApp
 
 from server import logs
-from server.db.engine import Database, alembic_config
+from server.db.engine import Database, migrations_head
 from server.errors import Forbidden, Unauthorized
 from server.metrics import CONTENT_TYPE
 
@@ -169,16 +168,6 @@ def _log_access(scope: Any, status: int, started: float, request_id: str) -> Non
 
 
 # --- probes ---------------------------------------------------------------------------------
-
-_HEAD: str | None = None
-
-
-def migrations_head() -> str | None:
-    global _HEAD
-    if _HEAD is None:
-        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    return _HEAD
-
 
 async def readiness(node: Node) -> list[str]:
     """Why this node should not get traffic now (empty: ready)."""

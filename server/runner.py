@@ -46,7 +46,7 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
-from schemas.secrets import masked_config_and_secrets, scrub, secret_values
+from schemas.secrets import mask_config, masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
 from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
@@ -387,12 +387,15 @@ class Runner:
                 max_retries=item.task.max_retries, now=now, policy=self.config.retry,
                 draw=self.draw(), lost_streak=item.task.lost_streak,
                 max_lost=self.config.max_lost_attempts)) for item in batch]
-            executions = await repo.executions_end(
-                cs.conn, [execution_values(item, tr, now) for item, tr in plans])
+            # Tasks first (the order a rescue locks them in too): an attempt shares the
+            # values its task row ends with (shared_with_task).
             await repo.task_end_attempts(cs.conn, self.worker_id, [
                 {"id": item.task.id, **task_values(tr, item, now)}
                 for item, tr in plans if item.outcome.kind != "cancelled"])
             after = await repo.tasks_by_ids(cs.conn, [item.task.id for item in batch])
+            executions = await repo.executions_end(cs.conn, [
+                shared_with_task(execution_values(item, tr, now), after.get(item.task.id))
+                for item, tr in plans])
             ended: list[TaskRow] = []
             for item, tr in plans:
                 task = after.get(item.task.id)
@@ -518,6 +521,30 @@ def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime
         "browser_session_id": ctx.browser_session_id, "debug_url": ctx.debug_url,
         "input": item.input,
     }
+
+
+def shared_with_task(values: dict[str, Any], task: TaskRow | None) -> dict[str, Any]:
+    """An attempt's end ``values`` without the copies its task row holds: when the task is
+    ``completed`` (terminal, so its result and executionConfig never change again) and the
+    attempt's output is the task's result, or its input the task's executionConfig masked
+    (equal as JSON text, so that 1 and 1.0 or key order never pass for each other), the
+    column is NULL and its flag says where to read it (views.execution_view)."""
+    values |= {"output_is_result": False, "input_is_config": False}
+    if task is None or task.status != Status.COMPLETED:
+        return values
+    if values["output"] is not None and _same_json(values["output"], task.result):
+        values.update(output=None, output_is_result=True)
+    if values["input"] is not None and _same_json(
+            values["input"], mask_config(task.task_type, task.execution_config)):
+        values.update(input=None, input_is_config=True)
+    return values
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    try:
+        return msgspec.json.encode(a) == msgspec.json.encode(b)
+    except (TypeError, ValueError, OverflowError):  # not JSON: never shared
+        return False
 
 
 def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime,

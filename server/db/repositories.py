@@ -328,7 +328,7 @@ _WITH_DEPENDENTS = (sa.select(task_dependencies.c.depends_on_id).distinct()
 
 EXECUTION_END_COLUMNS = ("status", "completed_at", "duration_ms", "output", "error",
                          "error_type", "retryable", "steps", "artifacts", "browser_session_id",
-                         "debug_url", "input")
+                         "debug_url", "input", "output_is_result", "input_is_config")
 _EXECUTION_END = (task_executions.update()
                   .where(task_executions.c.id == sa.bindparam("_id"),
                          task_executions.c.status == "running")

@@ -201,3 +201,9 @@ class ExecutionRow(Protocol):
 
     @property
     def input(self) -> Any: ...
+
+    @property
+    def output_is_result(self) -> bool: ...  # output is the task's result (tables.py)
+
+    @property
+    def input_is_config(self) -> bool: ...  # input is the task's executionConfig, masked

@@ -191,6 +191,14 @@ task_executions = sa.Table(
     sa.Column("debug_url", sa.Text),
     # The executionConfig with placeholders resolved, secrets masked (CONTRACT §10).
     sa.Column("input", sa.JSON),
+    # An attempt that completed its task does not store a second copy of what the task row
+    # holds (DB bytes per task, P6): with output_is_result its output is the task's result,
+    # with input_is_config its input is the task's executionConfig masked, and the column
+    # itself is NULL. Set only when the task is `completed` (terminal: neither value changes
+    # again) and the copies are equal (server.runner.shared_with_task); read back by
+    # server.services.views.execution_view.
+    sa.Column("output_is_result", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("input_is_config", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("task_id", "attempt_number", name="uq_task_executions_attempt"),
     sa.Index("ix_task_executions_started", "started_at"),
 )
@@ -212,7 +220,12 @@ task_events = sa.Table(
     sa.Column("payload", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # No index on created_at: events are pruned by id (repositories.events_prune).
-    sa.Index("ix_task_events_task", "task_id", "id"),
+    # One task's events (a subscription to one task, retention). A hash index on PostgreSQL:
+    # 4-byte hash codes instead of the 26-byte ids, in pages that do not split half-empty
+    # when a task's later events arrive (bytes per task, P6); the few events of a task are
+    # sorted by id after it. On SQLite, a plain index on task_id (its rowid, the event id,
+    # follows each entry: in id order already).
+    sa.Index("ix_task_events_task", "task_id", postgresql_using="hash"),
     sqlite_autoincrement=True,
 )
 
@@ -297,7 +310,9 @@ audit_entries = sa.Table(
     sa.Column("detail", sa.JSON, nullable=False),
     sa.Column("request_id", sa.String(200)),
     sa.Index("ix_audit_entries_at", "at", "id"),
-    sa.Index("ix_audit_entries_target", "target_id", "at"),
+    # One entity's history (audit.list targetId): a few entries each, sorted after the
+    # lookup; a hash index on PostgreSQL like ix_task_events_task (bytes per task, P6).
+    sa.Index("ix_audit_entries_target", "target_id", postgresql_using="hash"),
 )
 
 # Small settings shared by every node (the autorun switch), one JSON value per key.

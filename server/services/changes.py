@@ -121,7 +121,7 @@ def _full_event(type_: EventType, task: TaskRow, execution: ExecutionRow | None)
     """The TaskEvent live subscribers receive, JSON-encoded."""
     return _encoder.encode(TaskEvent(
         type=type_, task=task_view(task),
-        execution=execution_view(execution) if execution is not None else None))
+        execution=execution_view(execution, task) if execution is not None else None))
 
 
 class Writer:

@@ -16,14 +16,14 @@ import base64
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from server.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger("errands.secrets")
 _INFO = b"errands webhook secrets v1"
@@ -35,20 +35,39 @@ class SecretUnreadable(Exception):
 
 
 class SecretBox:
+    """Seals and opens webhook secrets. The cipher is built at the first seal or open:
+    ``cryptography`` (OpenSSL bindings, ~6 MB resident) is imported only by a server that
+    has webhook secrets to handle."""
+
     def __init__(self, material: bytes) -> None:
         if not material:
             raise ValueError("empty key material")
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(material)
-        self._aead = AESGCM(key)
+        self._material: bytes | None = material
+        self._cipher: AESGCM | None = None
+
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            assert self._material is not None
+            key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                       info=_INFO).derive(self._material)
+            self._cipher, self._material = AESGCM(key), None
+        return self._cipher
 
     def seal(self, plaintext: str, *, context: str) -> bytes:
         nonce = os.urandom(_NONCE)
-        return nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return nonce + self._aead().encrypt(nonce, plaintext.encode(), context.encode())
 
     def open(self, sealed: bytes, *, context: str) -> str:
         """The plaintext; SecretUnreadable when the key or the context differ."""
+        from cryptography.exceptions import InvalidTag
+
+        aead = self._aead()
         try:
-            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], context.encode()).decode()
+            return aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], context.encode()).decode()
         except (InvalidTag, ValueError):
             raise SecretUnreadable("cannot decrypt the webhook secret (was "
                                    "ERRANDS_SECRET_KEY or the key file changed?)") from None

@@ -195,7 +195,7 @@ async def expand_events(conn: AsyncConnection, rows: list[Row]) -> list[Publishe
             if stored.execution.status == "running":
                 ex_changes.update(output=None, steps=[], artifacts=[])
             execution = msgspec.structs.replace(
-                execution_view(attempts[stored.execution.id]), **ex_changes)
+                execution_view(attempts[stored.execution.id], current), **ex_changes)
         event = TaskEvent(type=stored.type, task=task,  # type: ignore[arg-type]
                           execution=execution)
         out.append(PublishedEvent(row.id, row.task_id, _event_encoder.encode(event)))

@@ -231,10 +231,11 @@ class TaskService:
 
     async def executions(self, task_id: str) -> list[TaskExecution]:
         async with self.db.read() as conn:
-            if await repo.task_get(conn, task_id) is None:
+            task = await repo.task_get(conn, task_id)
+            if task is None:
                 raise NotFound(f"no task with id {task_id!r}")
             rows = await repo.executions_for_task(conn, task_id)
-        return [execution_view(r) for r in rows]
+        return [execution_view(r, task) for r in rows]
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -453,7 +454,7 @@ class TaskService:
                 "id": new_id("exe"), "task_id": row.id, "attempt_number": attempt,
                 "triggered_by": "manual", "status": "success", "started_at": cs.now,
                 "completed_at": cs.now, "duration_ms": 0, "worker_id": f"person:{actor.name}",
-                "output": result, "steps": [], "artifacts": []}])
+                "output": None, "output_is_result": True, "steps": [], "artifacts": []}])
             cs.emit("execution", new, ex)
             cs.audit(actor, "tasks.complete", "task", new.id, {"notes": notes})
             await settle_dependents(cs, new, actor)

@@ -33,17 +33,23 @@ def task_view(row: TaskRow) -> Task:
     )
 
 
-def execution_view(row: ExecutionRow) -> TaskExecution:
+def execution_view(row: ExecutionRow, task: TaskRow) -> TaskExecution:
+    """An attempt of ``task`` as clients see it. An attempt that completed its task shares
+    the task's values instead of storing copies (``output_is_result``, ``input_is_config``:
+    server/db/tables.py); they are read back here from ``task``, the attempt's own task."""
+    output = task.result if row.output_is_result else row.output
+    input_ = (mask_config(task.task_type, task.execution_config) if row.input_is_config
+              else row.input)
     return TaskExecution(
         id=row.id, task_id=row.task_id, attempt_number=row.attempt_number,
         triggered_by=row.triggered_by, status=cast(ExecutionStatus, row.status),
         started_at=row.started_at,
         completed_at=row.completed_at, duration_ms=row.duration_ms, worker_id=row.worker_id,
-        output=row.output, error=row.error, error_type=row.error_type, retryable=row.retryable,
+        output=output, error=row.error, error_type=row.error_type, retryable=row.retryable,
         steps=[StepRecord(**s) for s in _snake(mask_value(row.steps))],
         artifacts=[Artifact(**a) for a in _snake(row.artifacts)],
         browser_session_id=row.browser_session_id, debug_url=row.debug_url,
-        input=row.input,
+        input=input_,
     )
 
 

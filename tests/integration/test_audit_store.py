@@ -53,3 +53,30 @@ async def test_entries_commit_with_the_change_and_are_pruned_by_age(database_url
         assert [e.target_id for e in left.items] == ["whk_2", "whk_1"]
     finally:
         await db.dispose()
+
+
+async def test_one_targets_history_pages_newest_first_through_its_index(
+        database: Database) -> None:
+    clock = [START]
+    writer = Writer(database, Signals(), lambda: clock[0])
+    service = AuditService(database)
+    alice = Actor("alice", "operator", "req-1")
+    for n in range(9):  # three targets, entries interleaved in time
+        clock[0] = START + timedelta(minutes=n)
+        async with writer.transaction() as cs:
+            cs.audit(alice, "tasks.update", "task", f"tsk_{n % 3}", {"n": n})
+    first = await service.page(AuditList(target_id="tsk_1", limit=2))
+    rest = await service.page(AuditList(target_id="tsk_1", limit=2, cursor=first.next_cursor))
+    assert [e.detail["n"] for e in first.items + rest.items] == [7, 4, 1]
+    assert rest.next_cursor is None
+    query = ("SELECT * FROM audit_entries WHERE target_id = 'tsk_1' "
+             "ORDER BY at DESC, id DESC LIMIT 50")
+    async with database.read() as conn:
+        if database.dialect == "postgresql":  # nine rows: show that the index serves at all
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(r[0] for r in await conn.exec_driver_sql("EXPLAIN " + query))
+            await conn.exec_driver_sql("RESET enable_seqscan")
+        else:
+            plan = " ".join(r[3] for r in await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + query))
+    assert "ix_audit_entries_target" in plan, plan

@@ -82,3 +82,23 @@ async def test_a_recently_used_connection_is_not_pinged_but_the_pool_recovers(
         with pytest.raises(DBAPIError):  # the one use of the dead connection fails ...
             await _backend_pid(db)
         assert await _backend_pid(db) != pid  # ... the pool was invalidated: the next works
+
+
+@pytest.mark.parametrize("query", ["", "?prepared_statement_cache_size=7"])
+async def test_prepared_statements_per_connection_are_bounded(pg_url: str, query: str) -> None:
+    """Each connection keeps at most PREPARED_STATEMENTS_PER_CONNECTION statements (RSS
+    stays flat as list lengths vary), unless DATABASE_URL says otherwise."""
+    database = Database(pg_url + query)
+    try:
+        async with database.engine.connect() as conn:
+            for n in range(1, 40):  # forty lengths of one IN list: forty statements
+                await conn.execute(sa.select(sa.literal(1)).where(
+                    sa.literal(1).in_(list(range(n)))))
+            raw = await conn.get_raw_connection()
+            cache = raw.dbapi_connection._prepared_statement_cache
+            expected = 7 if query else engine_module.PREPARED_STATEMENTS_PER_CONNECTION
+            assert cache.capacity == expected
+            # SQLAlchemy's LRU trims in steps, to its capacity once 1.5 times over it
+            assert len(cache) <= expected * 1.5 < 39
+    finally:
+        await database.dispose()

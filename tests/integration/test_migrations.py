@@ -7,16 +7,22 @@ nullable, a default, an index, a table) is a migration that is missing or wrong.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from server.db.engine import Database
+from server.db.engine import Database, alembic_config, migrations_head
 from server.db.tables import metadata
 
 CLAIM_INDEX = "ix_tasks_claim"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _is_claim_index_reflection(diff: Any) -> bool:
@@ -59,3 +65,47 @@ async def _differences(url: str) -> list[Any]:
 
 async def test_migrations_match_the_tables(database_url: str) -> None:
     assert await _differences(database_url) == []
+
+
+def test_migrations_head_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert migrations_head() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def test_a_database_at_head_starts_without_alembic_or_cryptography(
+        database_url: str) -> None:
+    """The second start (database at head) imports neither Alembic nor cryptography, which
+    would stay resident for the life of the process (~15 MB); the first start migrates."""
+    db = Database(database_url)
+    try:
+        assert await db.migrations_current() is None
+        await db.migrate()
+        assert await db.migrations_current() == migrations_head()
+    finally:
+        await db.dispose()
+    script = textwrap.dedent("""
+        import asyncio, sys
+        from server.app import create_app
+        from server.settings import Settings
+
+        async def main():  # the whole ASGI lifespan: startup (migrate ...), then shutdown
+            app = create_app(Settings.from_env())
+            events = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+            sent = []
+            async def receive():
+                return events.pop(0)
+            async def send(message):
+                sent.append(message["type"])
+            await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                      receive, send)
+            assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"], sent
+
+        asyncio.run(main())
+        print(sorted(m for m in ("alembic", "cryptography") if m in sys.modules))
+        """)
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(ROOT),
+           "ERRANDS_SECRET_KEY": "k"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
