@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -402,27 +402,57 @@ async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
 
 # --- events --------------------------------------------------------------------------------
 
-_EVENT_INSERT = task_events.insert().returning(task_events.c.id, sort_by_parameter_order=True)
-
-
 async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
-    """Insert events in order; returns their ids in the same order."""
+    """Insert events in order; returns their ids in the same order.
+
+    Several rows go to the driver as plain values, in one statement: built by SQLAlchemy's
+    executemany, each row's parameters cost ~13 µs — 0.13 s for the 10,000 status events of
+    a burst promoted together."""
     if not rows:
         return []
     if len(rows) == 1:  # one round trip (a light load's pickup latency counts them)
         return [int((await conn.execute(_EVENT_INSERT_ONE, rows[0])).scalar_one())]
+    bind = _event_time_binder(conn.dialect)
     if conn.dialect.name == "sqlite":
         # One writer at a time (the write lock), ids from AUTOINCREMENT: one executemany takes
         # consecutive ids ending at last_insert_rowid() — cheaper than RETURNING's batches.
-        await conn.execute(_EVENT_INSERT_PLAIN, list(rows))
+        await conn.exec_driver_sql(_EVENT_INSERT_SQLITE, [
+            (r["task_id"], r["payload"], bind(r["created_at"])) for r in rows])
         last = int((await conn.execute(_LAST_ROWID)).scalar_one())
         return list(range(last - len(rows) + 1, last + 1))
-    return [r.id for r in await conn.execute(_EVENT_INSERT, list(rows))]
+    result = await conn.exec_driver_sql(_EVENT_INSERT_PG, (
+        [r["task_id"] for r in rows], [r["payload"] for r in rows],
+        [bind(r["created_at"]) for r in rows]))
+    # The sequence gives ids in the order the rows are inserted, which ORDER BY n fixes to the
+    # given order (as SQLAlchemy's sort_by_parameter_order relies on): sorted, they match it.
+    return sorted(int(r[0]) for r in result)
 
 
-_EVENT_INSERT_PLAIN = task_events.insert()
 _EVENT_INSERT_ONE = task_events.insert().returning(task_events.c.id)
+_EVENT_INSERT_SQLITE = "INSERT INTO task_events (task_id, payload, created_at) VALUES (?, ?, ?)"
+_EVENT_INSERT_PG = (
+    "INSERT INTO task_events (task_id, payload, created_at) "
+    "SELECT e.task_id, e.payload, e.created_at "
+    "FROM unnest($1::text[], $2::bytea[], $3::timestamp[]) WITH ORDINALITY "
+    "AS e(task_id, payload, created_at, n) ORDER BY e.n RETURNING id")
 _LAST_ROWID = sa.text("SELECT last_insert_rowid()")
+_event_time_binders: dict[str, Callable[[datetime], Any]] = {}
+
+
+def _event_time_binder(dialect: sa.Dialect) -> Callable[[datetime], Any]:
+    """``created_at`` as the driver takes it (the column type's own conversion), memoised
+    for the one time most rows of a transaction share."""
+    convert = _event_time_binders.get(dialect.name)
+    if convert is None:
+        processor = task_events.c.created_at.type.bind_processor(dialect)
+        convert = _event_time_binders[dialect.name] = processor or (lambda value: value)
+    last: list[Any] = [None, None]
+
+    def bind(value: datetime) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+    return bind
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,

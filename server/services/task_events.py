@@ -156,17 +156,18 @@ def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> 
     return _msgpack_encoder.encode(item)
 
 
-def compact_events(type_: str, tasks: Iterable[Any]) -> list[bytes]:
-    """:func:`compact_event` of each task (no attempt), each given as a row holding at least
-    :data:`STORED_TASK_FIELDS`; tasks whose fields are equal share one encoding — the 10,000
-    tasks of a burst promoted together mostly have one."""
+def compact_events(type_: str, rows: Iterable[Any]) -> list[bytes]:
+    """:func:`compact_event` of each task (no attempt), each given as a row of its id and
+    :data:`STORED_TASK_FIELDS` in that order (as ``task_promote_due`` returns them); tasks
+    whose fields are equal share one encoding — the 10,000 tasks of a burst promoted together
+    mostly have one."""
     encoded: dict[tuple[Any, ...], bytes] = {}
     out: list[bytes] = []
-    for task in tasks:
-        key = _V3_TASK_GET(task)
+    for row in rows:
+        key = tuple(row[1:])  # by position: a row's attributes cost ~0.3 µs each
         stored = encoded.get(key)
         if stored is None:
-            stored = encoded[key] = compact_event(type_, task, None)
+            stored = encoded[key] = compact_event(type_, row, None)
         out.append(stored)
     return out
 

@@ -93,7 +93,7 @@ class TaskService:
         async with self.writer.transaction() as cs:
             # A burst of 10,000 is one statement that reads back only what the events store.
             rows = await repo.task_promote_due(cs.conn, cs.now, returning=STORED_TASK_FIELDS)
-            cs.emit_queued("status", [row.id for row in rows], compact_events("status", rows))
+            cs.emit_queued("status", [row[0] for row in rows], compact_events("status", rows))
             return await repo.task_next_due_at(cs.conn)
 
     # --- create ----------------------------------------------------------------------------
