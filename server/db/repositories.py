@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -412,17 +412,16 @@ async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
         return []
     if len(rows) == 1:  # one round trip (a light load's pickup latency counts them)
         return [int((await conn.execute(_EVENT_INSERT_ONE, rows[0])).scalar_one())]
-    bind = _event_time_binder(conn.dialect)
+    times = _event_times(conn.dialect, rows)
     if conn.dialect.name == "sqlite":
         # One writer at a time (the write lock), ids from AUTOINCREMENT: one executemany takes
         # consecutive ids ending at last_insert_rowid() — cheaper than RETURNING's batches.
         await conn.exec_driver_sql(_EVENT_INSERT_SQLITE, [
-            (r["task_id"], r["payload"], bind(r["created_at"])) for r in rows])
+            (r["task_id"], r["payload"], at) for r, at in zip(rows, times, strict=True)])
         last = int((await conn.execute(_LAST_ROWID)).scalar_one())
         return list(range(last - len(rows) + 1, last + 1))
     result = await conn.exec_driver_sql(_EVENT_INSERT_PG, (
-        [r["task_id"] for r in rows], [r["payload"] for r in rows],
-        [bind(r["created_at"]) for r in rows]))
+        [r["task_id"] for r in rows], [r["payload"] for r in rows], times))
     # The sequence gives ids in the order the rows are inserted, which ORDER BY n fixes to the
     # given order (as SQLAlchemy's sort_by_parameter_order relies on): sorted, they match it.
     return sorted(int(r[0]) for r in result)
@@ -436,23 +435,21 @@ _EVENT_INSERT_PG = (
     "FROM unnest($1::text[], $2::bytea[], $3::timestamp[]) WITH ORDINALITY "
     "AS e(task_id, payload, created_at, n) ORDER BY e.n RETURNING id")
 _LAST_ROWID = sa.text("SELECT last_insert_rowid()")
-_event_time_binders: dict[str, Callable[[datetime], Any]] = {}
 
 
-def _event_time_binder(dialect: sa.Dialect) -> Callable[[datetime], Any]:
-    """``created_at`` as the driver takes it (the column type's own conversion), memoised
-    for the one time most rows of a transaction share."""
-    convert = _event_time_binders.get(dialect.name)
-    if convert is None:
-        processor = task_events.c.created_at.type.bind_processor(dialect)
-        convert = _event_time_binders[dialect.name] = processor or (lambda value: value)
-    last: list[Any] = [None, None]
-
-    def bind(value: datetime) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, convert(value)
-        return last[1]
-    return bind
+def _event_times(dialect: sa.Dialect, rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """The rows' ``created_at`` as the driver takes them (the column type's own conversion),
+    each distinct time converted once: a transaction's events share one."""
+    convert = task_events.c.created_at.type.bind_processor(dialect)
+    converted: dict[datetime, Any] = {}
+    out = []
+    for row in rows:
+        at = row["created_at"]
+        value = converted.get(at)
+        if value is None:
+            value = converted[at] = at if convert is None else convert(at)
+        out.append(value)
+    return out
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,
