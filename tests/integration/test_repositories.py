@@ -219,6 +219,21 @@ async def test_promote_due_takes_a_burst_of_ten_thousand_in_one_statement(db: Da
         assert len(await repo.task_promote_due(conn, T0)) == 1
 
 
+async def test_event_insert_returns_each_event_its_id_in_order(db: Database) -> None:
+    """Several events go in one driver-level statement; the ids come back in the order given,
+    each the id of its own row (task, payload and time as given)."""
+    rows = [{"task_id": f"t_{i % 7}", "payload": bytes([i % 251]) * (1 + i % 3),
+             "created_at": T0 + timedelta(seconds=i % 2)} for i in range(300)]
+    async with db.write() as conn:
+        ids = await repo.event_insert(conn, rows)
+        single = await repo.event_insert(conn, [rows[0]])
+    async with db.read() as conn:
+        stored = {r.id: r for r in await repo.events_after(conn, 0, task_id=None)}
+    assert len(set(ids)) == 300 and ids == sorted(ids) and single[0] > ids[-1]
+    assert [(stored[i].task_id, bytes(stored[i].payload), stored[i].created_at) for i in ids] == [
+        (r["task_id"], r["payload"], r["created_at"]) for r in rows]
+
+
 async def test_event_pruning_keeps_every_event_younger_than_the_cut(db: Database) -> None:
     """Pruning bisects the ids; an event whose time is out of id order is kept, never one
     younger than the cut deleted, and gaps in the ids change nothing."""
