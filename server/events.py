@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 class PublishedEvent:
     id: int
     task_id: str
-    payload: bytes  # the TaskEvent, JSON-encoded
+    # The TaskEvent, JSON-encoded; empty when it was not built (nobody listened, or a bulk
+    # change did not read its rows back): a subscriber then reads the event from the table.
+    payload: bytes
 
 
 @dataclass(eq=False)

@@ -75,9 +75,10 @@ class Signals:
 class ChangeSet:
     conn: AsyncConnection
     now: datetime
-    # (event type, task row, attempt row, the compact form that is stored); the full
-    # TaskEvent for live subscribers is built after commit, only if someone listens.
-    events: list[tuple[EventType, TaskRow, ExecutionRow | None, bytes]] = field(
+    # (event type, task id, task row, attempt row, the compact form that is stored); the full
+    # TaskEvent for live subscribers is built after commit, only if someone listens, from the
+    # row — none for an event of a bulk change (emit_queued): it is published without one.
+    events: list[tuple[EventType, str, TaskRow | None, ExecutionRow | None, bytes]] = field(
         default_factory=list)
     wake: bool = False
     due: list[datetime] = field(default_factory=list)
@@ -108,13 +109,25 @@ class ChangeSet:
 
     def emit(self, type_: EventType, task: TaskRow, execution: ExecutionRow | None = None
              ) -> None:
-        self.events.append((type_, task, execution, compact_event(type_, task, execution)))
+        self.events.append((type_, task.id, task, execution,
+                            compact_event(type_, task, execution)))
         if task.status == "queued":
             self.wake = True
         elif task.status == "scheduled" and task.due_at is not None:
             self.due.append(task.due_at)
         if task.status in ("completed", "failed", "cancelled", "rejected") and type_ != "created":
             self.ended.append(task)
+
+    def emit_queued(self, type_: EventType, task_ids: Sequence[str], stored: Sequence[bytes]
+                    ) -> None:
+        """Events of tasks a bulk change made ``queued`` without reading them back whole (the
+        promotion of due tasks), each already in its stored form. They are stored like any
+        other and wake the runner; they are published without a payload, so a live
+        subscriber reads them from the table (server/services/task_events.py)."""
+        self.events.extend((type_, task_id, None, None, item)
+                           for task_id, item in zip(task_ids, stored, strict=True))
+        if task_ids:
+            self.wake = True
 
 
 def _full_event(type_: EventType, task: TaskRow, execution: ExecutionRow | None) -> bytes:
@@ -187,8 +200,8 @@ class Writer:
             yield cs
             await cs.flush_tasks()
             ids = await event_insert(conn, [
-                {"task_id": task.id, "payload": stored, "created_at": cs.now}
-                for _, task, _, stored in cs.events
+                {"task_id": task_id, "payload": stored, "created_at": cs.now}
+                for _, task_id, _, _, stored in cs.events
             ])
             await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
@@ -197,8 +210,9 @@ class Writer:
         if ids and self.signals.publish is not None:
             full = self.signals.wants_payloads()
             self.signals.publish([
-                PublishedEvent(i, task.id, _full_event(type_, task, ex) if full else b"")
-                for i, (type_, task, ex, _) in zip(ids, cs.events, strict=True)])
+                PublishedEvent(i, task_id, _full_event(type_, task, ex)
+                               if full and task is not None else b"")
+                for i, (type_, task_id, task, ex, _) in zip(ids, cs.events, strict=True)])
         listeners = self.signals.listeners
         if listeners is None:
             return

@@ -14,7 +14,9 @@ Subscribers still receive full ``Task`` and ``TaskExecution`` objects: events re
 table are expanded with the current rows (:func:`expand_events`), whose other fields do not
 change once written; a task's ``result`` (and, from v3, ``resultSummary``) shows only in a
 ``completed`` state, an attempt's ``output``, steps and artifacts only once it
-ended. Live events on SQLite are sent as they were built, never re-read.
+ended. Live events on SQLite are sent as they were built, never re-read — but for those
+published without a payload (a bulk change's, which did not read its rows back: the promotion
+of due tasks), which a subscriber reads from the table as one that fell behind does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -135,6 +137,11 @@ def _v3_read(names: tuple[str, ...], values: list[Any], at: datetime | None) -> 
     return out
 
 
+# The task fields a stored event holds, besides the task's id: what a bulk change that does
+# not read its rows back whole must return (repositories.task_promote_due).
+STORED_TASK_FIELDS: tuple[str, ...] = _V3_TASK
+
+
 def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> bytes:
     """The stored form of an event: ids and the changing fields only (v3)."""
     at = task.updated_at
@@ -147,6 +154,22 @@ def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> 
     if execution is not None:
         item.append(_v3_fields(list(_V3_ATTEMPT_GET(execution)), _V3_TIME_AT[1], at))
     return _msgpack_encoder.encode(item)
+
+
+def compact_events(type_: str, rows: Iterable[Any]) -> list[bytes]:
+    """:func:`compact_event` of each task (no attempt), each given as a row of its id and
+    :data:`STORED_TASK_FIELDS` in that order (as ``task_promote_due`` returns them); tasks
+    whose fields are equal share one encoding — the 10,000 tasks of a burst promoted together
+    mostly have one."""
+    encoded: dict[tuple[Any, ...], bytes] = {}
+    out: list[bytes] = []
+    for row in rows:
+        key = tuple(row[1:])  # by position: a row's attributes cost ~0.3 µs each
+        stored = encoded.get(key)
+        if stored is None:
+            stored = encoded[key] = compact_event(type_, row, None)
+        out.append(stored)
+    return out
 
 
 def stored_event(payload: bytes) -> StoredEvent | None:
@@ -236,7 +259,9 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
             last = hub.last_id
         while True:
             event = await sub.queue.get()
-            if sub.lagged:  # fell behind: re-read from the table, then carry on live
+            # Fell behind, or an event published without its payload (a bulk change's, see
+            # ChangeSet.emit_queued): re-read from the table, then carry on live.
+            if sub.lagged or (not event.payload and event.id > last):
                 sub.lagged = False
                 async with db.read() as conn:
                     rows = await repo.events_after(conn, last, task_id=task_id)

@@ -40,6 +40,7 @@ from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.pagination import decode_cursor, page_of
+from server.services.task_events import STORED_TASK_FIELDS, compact_events
 from server.services.views import execution_view, mask_config, task_view
 
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -90,8 +91,9 @@ class TaskService:
         """The task timer's work: scheduled and retrying tasks whose time came become queued;
         returns when the next one comes due."""
         async with self.writer.transaction() as cs:
-            for row in await repo.task_promote_due(cs.conn, cs.now):
-                cs.emit("status", row)
+            # A burst of 10,000 is one statement that reads back only what the events store.
+            rows = await repo.task_promote_due(cs.conn, cs.now, returning=STORED_TASK_FIELDS)
+            cs.emit_queued("status", [row[0] for row in rows], compact_events("status", rows))
             return await repo.task_next_due_at(cs.conn)
 
     # --- create ----------------------------------------------------------------------------

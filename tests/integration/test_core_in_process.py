@@ -29,10 +29,11 @@ from executors.registry import ExecutorRegistry
 from schemas.tasks import TaskCreate
 from server.db import repositories as repo
 from server.db.engine import Database
-from server.events import PublishedEvent
+from server.events import EventHub, PublishedEvent
 from server.retry import RetryPolicy, backoff_seconds
 from server.runner import Runner, RunnerConfig
 from server.services.changes import ChangeSet, Listeners, Signals, Writer
+from server.services.task_events import expand_events, task_event_stream
 from server.services.tasks import TaskService
 from tests.support.clock import T0, StillClock
 
@@ -68,13 +69,32 @@ class Core:
     runner: Runner
     statuses: dict[str, list[str]] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    unread: set[int] = field(default_factory=set)  # events published without a payload
 
     def on_publish(self, events: list[PublishedEvent]) -> None:
         for event in events:
-            status = _status_of(event.payload)
-            seen = self.statuses.setdefault(event.task_id, [])
-            if not seen or seen[-1] != status:
-                seen.append(status)
+            if event.payload:
+                self._saw(event.task_id, _status_of(event.payload))
+            else:
+                self.unread.add(event.id)
+        self.changed.set()
+
+    def _saw(self, task_id: str, status: str) -> None:
+        seen = self.statuses.setdefault(task_id, [])
+        if not seen or seen[-1] != status:
+            seen.append(status)
+
+    async def read_unread(self) -> None:
+        """Events published without a payload, read from the table as a subscriber does."""
+        if not self.unread:
+            return
+        ids, self.unread = self.unread, set()
+        async with self.db.read() as conn:
+            rows = await repo.events_after(conn, min(ids) - 1, task_id=None)
+            events = await expand_events(conn, [r for r in rows if r.id in ids])
+        assert {e.id for e in events} == ids
+        for event in events:
+            self._saw(event.task_id, _status_of(event.payload))
         self.changed.set()
 
     async def until(self, task_id: str, status: str) -> None:
@@ -87,6 +107,7 @@ class Core:
     async def promote_due(self) -> None:
         """What the task timer does when it fires (server/app.py)."""
         await self.tasks.promote_due()
+        await self.read_unread()
 
 
 def _status_of(payload: bytes) -> str:
@@ -150,6 +171,60 @@ async def test_runner_claims_records_schedules_a_retry_and_succeeds_on_it(
     assert [(a.attempt_number, a.status, a.triggered_by) for a in attempts] == [
         (1, "failed", "create"), (2, "success", "retry")]
     assert attempts[0].started_at == T0 and attempts[1].started_at == core.clock.now
+
+
+async def test_a_burst_is_promoted_whole_and_reaches_a_live_subscriber(
+        database: Database) -> None:
+    """Tasks due together become queued in one promotion, one status event each; the
+    promotion reads back only what the events store and publishes them without payloads, and
+    a live subscriber still gets every promoted task whole (read from the table), secrets
+    masked. The next promotion finds nothing: a task is promoted once."""
+    clock = StillClock()
+    hub = EventHub()
+    signals = Signals(publish=hub.publish, wants_payloads=lambda: hub.subscriber_count > 0)
+    writer = Writer(database, signals, clock)
+    tasks = TaskService(database, writer, ExecutorRegistry([ScriptedExecutor([])]),
+                        review_required_types=frozenset(), clock=clock)
+    due = T0 + timedelta(minutes=1)
+    created = await asyncio.gather(*(tasks.create(TaskCreate(
+        title=f"burst {i}", task_type="api_call", scheduled_for=due,
+        execution_config={"apiEndpoint": "https://example.test/", "authType": "bearer",
+                          "bearerToken": "tok-secret"})) for i in range(5)))
+    later = await tasks.create(_task("later", scheduled_for=due + timedelta(minutes=1)))
+    assert {t.status for t in created} == {"scheduled"}
+
+    received: list[bytes] = []
+    stream = task_event_stream(database, hub, task_id=None, last_event_id=None)
+
+    async def listen() -> None:
+        async for _event_id, raw in stream:
+            received.append(bytes(raw))
+            if len(received) == len(created):
+                return
+
+    listening = asyncio.create_task(listen())
+    while hub.subscriber_count == 0:
+        await asyncio.sleep(0)
+    clock.now = due
+    assert await tasks.promote_due() == later.scheduled_for
+    await asyncio.wait_for(listening, 10)
+    await stream.aclose()
+    assert await tasks.promote_due() == later.scheduled_for  # nothing promoted twice
+
+    events = [msgspec.json.decode(raw) for raw in received]
+    now = [msgspec.json.decode(msgspec.json.encode(await tasks.get(t.id))) for t in created]
+    assert sorted(e["task"]["id"] for e in events) == sorted(t.id for t in created)
+    assert {e["type"] for e in events} == {"status"}
+    assert sorted((e["task"] for e in events), key=lambda t: t["id"]) == sorted(
+        now, key=lambda t: t["id"])  # whole tasks, as tasks.get shows them
+    assert {t["status"] for t in now} == {"queued"} and {t["queuedAt"] for t in now} == {
+        "2030-05-01T09:01:00Z"}
+    assert not any(b"tok-secret" in raw for raw in received)
+    assert (await tasks.get(later.id)).status == "scheduled"
+    async with database.read() as conn:
+        stored = await repo.events_after(conn, 0, task_id=None)
+    assert sorted(r.task_id for r in stored if r.created_at == due) == sorted(
+        t.id for t in created)  # one stored status event each
 
 
 async def test_a_permanent_error_fails_the_task_without_a_retry(

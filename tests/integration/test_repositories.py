@@ -105,7 +105,8 @@ async def test_promote_due_queues_only_what_came_due(db: Database) -> None:
                              due_at=T0 + timedelta(minutes=5)),
                  task_values("t_waiting", status="scheduled", queued_at=None, due_at=None))
     async with db.write() as conn:
-        promoted = await repo.task_promote_due(conn, T0)
+        promoted = await repo.task_promote_due(conn, T0,
+                                               returning=("status", "queued_at", "due_at"))
         upcoming = await repo.task_next_due_at(conn)
     assert [(r.id, r.status, r.queued_at, r.due_at) for r in promoted] == [
         ("t_due", "queued", T0, None)]
@@ -113,7 +114,7 @@ async def test_promote_due_queues_only_what_came_due(db: Database) -> None:
     async with db.write() as conn:
         assert await repo.task_promote_due(conn, T0) == []
         later = await repo.task_promote_due(conn, T0 + timedelta(hours=1))
-        assert [r.id for r in later] == ["t_later"]
+        assert [tuple(r) for r in later] == [("t_later",)]  # the id alone unless asked
         assert await repo.task_next_due_at(conn) is None  # dependency waits have no time
 
 
@@ -212,10 +213,25 @@ async def test_promote_due_takes_a_burst_of_ten_thousand_in_one_statement(db: Da
         for start in range(0, len(rows), 2000):
             await conn.execute(tasks.insert(), rows[start:start + 2000])
     async with db.write() as conn:
-        promoted = await repo.task_promote_due(conn, T0)
+        promoted = await repo.task_promote_due(conn, T0, returning=("queued_at",))
         assert len(promoted) == 10_000 and {r.queued_at for r in promoted} == {T0}
         assert await repo.task_next_due_at(conn) == T0  # one left: the timer runs again
         assert len(await repo.task_promote_due(conn, T0)) == 1
+
+
+async def test_event_insert_returns_each_event_its_id_in_order(db: Database) -> None:
+    """Several events go in one driver-level statement; the ids come back in the order given,
+    each the id of its own row (task, payload and time as given)."""
+    rows = [{"task_id": f"t_{i % 7}", "payload": bytes([i % 251]) * (1 + i % 3),
+             "created_at": T0 + timedelta(seconds=i % 2)} for i in range(300)]
+    async with db.write() as conn:
+        ids = await repo.event_insert(conn, rows)
+        single = await repo.event_insert(conn, [rows[0]])
+    async with db.read() as conn:
+        stored = {r.id: r for r in await repo.events_after(conn, 0, task_id=None)}
+    assert len(set(ids)) == 300 and ids == sorted(ids) and single[0] > ids[-1]
+    assert [(stored[i].task_id, bytes(stored[i].payload), stored[i].created_at) for i in ids] == [
+        (r["task_id"], r["payload"], r["created_at"]) for r in rows]
 
 
 async def test_event_pruning_keeps_every_event_younger_than_the_cut(db: Database) -> None:
