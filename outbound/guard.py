@@ -31,6 +31,7 @@ their error tree at their boundary, webhook delivery reads them as they are.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
@@ -143,14 +144,27 @@ class NetworkGuard:
             except ValueError as exc:
                 raise ValueError(f"allowed network {cidr!r} is not a CIDR: {exc}") from None
         self.allowed_networks: tuple[IPNetwork, ...] = tuple(networks)
+        self._refusals: dict[str, str | None] = {}
 
     def is_allowed_ip(self, ip: str) -> bool:
         """True when ``ip`` may be connected to; False for refused or unparsable input."""
         return self._refusal(ip) is None
 
     def _refusal(self, ip: str) -> str | None:
+        """Why ``ip`` is refused, or None; the answers for the last 1,024 addresses kept (they
+        depend on the address and this guard's settings only, and every request asks)."""
         if self.allow_private:
             return None
+        try:
+            return self._refusals[ip]
+        except KeyError:
+            pass
+        if len(self._refusals) >= 1024:
+            self._refusals.clear()
+        reason = self._refusals[ip] = self._find_refusal(ip)
+        return reason
+
+    def _find_refusal(self, ip: str) -> str | None:
         try:
             address: IPAddress = ipaddress.ip_address(ip)
         except ValueError:
@@ -209,16 +223,21 @@ class NetworkGuard:
 
     async def _resolve(self, name: str, port: int | None) -> list[str]:
         """Every address ``name`` resolves to, in resolver order, without duplicates."""
-        try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            pass
-        else:
+        if _is_ip_literal(name):
             return [name]
         addresses = list(dict.fromkeys(await self._resolver(name, port)))
         if not addresses:
             raise ResolutionFailed(f"could not resolve {name}: no addresses")
         return addresses
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_localhost_name(name: str) -> bool:

@@ -92,6 +92,40 @@ def is_password_selector(selector: str) -> bool:
     return bool(_PASSWORD_SELECTOR.search(selector))
 
 
+@functools.lru_cache(maxsize=4096)
+def _url_secrets(text: str) -> tuple[str, tuple[str, ...]]:
+    """A URL text masked, and the secrets it holds (its password, secret query values).
+
+    Pure, and asked again for every task that names the same endpoint (several walks an
+    attempt): kept for the last 4,096 texts."""
+    found: set[str] = set()
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return MASK, (text,)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        if colon and password:
+            found.update({password, unquote(password)})
+            found.add(base64.b64encode(
+                f"{unquote(user)}:{unquote(password)}".encode()).decode())
+            text = text.replace(f"{userinfo}@{host}", f"{user}:{MASK}@{host}", 1)
+    if parts.query:
+        pairs = []
+        changed = False
+        for pair in parts.query.split("&"):
+            name, eq, value = pair.partition("=")
+            if eq and value and is_secret_query(unquote_plus(name)):
+                found.update({value, unquote_plus(value)})
+                pair, changed = f"{name}={MASK}", True
+            pairs.append(pair)
+        if changed:
+            text = text.replace(f"?{parts.query}", "?" + "&".join(pairs), 1)
+    return text, tuple(found)
+
+
 class _Walk:
     """Masks a value, collecting the original secret strings in ``found``."""
 
@@ -114,32 +148,9 @@ class _Walk:
         """``text`` with a URL's password and secret query values masked."""
         if "://" not in text and "?" not in text:
             return text
-        try:
-            parts = urlsplit(text.strip())
-        except ValueError:
-            self.found.add(text)
-            return MASK
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, host = netloc.rpartition("@")
-            user, colon, password = userinfo.partition(":")
-            if colon and password:
-                self.found.update({password, unquote(password)})
-                self.found.add(base64.b64encode(
-                    f"{unquote(user)}:{unquote(password)}".encode()).decode())
-                text = text.replace(f"{userinfo}@{host}", f"{user}:{MASK}@{host}", 1)
-        if parts.query:
-            pairs = []
-            changed = False
-            for pair in parts.query.split("&"):
-                name, eq, value = pair.partition("=")
-                if eq and value and is_secret_query(unquote_plus(name)):
-                    self.found.update({value, unquote_plus(value)})
-                    pair, changed = f"{name}={MASK}", True
-                pairs.append(pair)
-            if changed:
-                text = text.replace(f"?{parts.query}", "?" + "&".join(pairs), 1)
-        return text
+        masked, found = _url_secrets(text)
+        self.found.update(found)
+        return masked
 
     def any(self, value: Any) -> Any:
         if isinstance(value, str):

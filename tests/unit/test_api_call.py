@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
@@ -651,3 +652,20 @@ async def test_messages_show_the_url_without_userinfo_query_or_fragment(
     result = await run(executor(http), apiEndpoint=f"HTTP://{netloc}?x=1")  # no path
     assert result.summary is not None
     assert result.summary.startswith(f"GET {server.url} → 200 in ")
+
+
+@pytest.mark.parametrize("query", [
+    {"i": 5}, {"page": 2, "tags": ["a", "b"], "active": True, "ratio": 0.5, "q": "x y"},
+    {"a": -1.5e-7, "b": False, "c": [1, 2.0, True]}, {"é": "1"}, {"k": "a/b"}, {"k": ""},
+    {"": "v"}, {"n": float("inf")}, {"keep": "replaced"},
+])
+@pytest.mark.parametrize("endpoint", ["http://a.io/x", "http://a.io/x?keep=1&b=a+c",
+                                      "https://u:p@a.io:8443/p%20q#frag"])
+def test_the_request_url_is_the_one_httpx_would_build(endpoint: str,
+                                                      query: dict[str, Any]) -> None:
+    from executors.api_call import _first_request
+
+    built, _ = _first_request(config(apiEndpoint=endpoint, query=query))
+
+    expected = httpx.URL(endpoint).copy_merge_params(query)
+    assert built.url == str(expected.copy_with(userinfo=b"", fragment=None))
