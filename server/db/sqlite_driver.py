@@ -14,6 +14,10 @@ transaction open. Everything else is SQLAlchemy's: the connection adapter (isola
 server-side cursors (still a trip a fetch), the dialect, and the error translation —
 aiosqlite raises sqlite3's own exception classes, as before. Used through
 ``create_async_engine(url, module=OneTripDBAPI())`` (server/db/engine.py).
+
+:func:`insert_in_one_trip` goes further for a write transaction's closing inserts (its new
+tasks, events and audit entries: server/db/repositories.py ``changes_insert``): they are run
+together, in one trip, where each was a trip of its own.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ from __future__ import annotations
 import collections
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
@@ -149,3 +155,35 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         adapted = super().connect(*arg, **kw)
         return OneTripConnection(self, adapted._connection)
+
+
+def _inserts(db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]
+             ) -> int:
+    """Run on aiosqlite's thread: each INSERT over its rows; the last row id after them."""
+    cursor = db.cursor()
+    try:
+        for operation, rows in statements:
+            if rows:
+                cursor.executemany(operation, rows)
+        cursor.execute("SELECT last_insert_rowid()")
+        return int(cursor.fetchone()[0])
+    finally:
+        cursor.close()
+
+
+async def insert_in_one_trip(conn: AsyncConnection,
+                             statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> int:
+    """Run ``statements`` (driver-level INSERTs, qmark parameters already converted) in the
+    connection's open transaction, all in one trip to the database thread; the
+    ``last_insert_rowid()`` after them. A driver error comes out as SQLAlchemy's (an
+    ``IntegrityError`` for a duplicate key ...), as ``conn.execute`` raises it."""
+    raw = await conn.get_raw_connection()
+    connection = cast(aiosqlite.Connection, raw.driver_connection)
+    adapted = cast(OneTripConnection, raw.dbapi_connection)
+    try:
+        async with adapted._execute_mutex:
+            return cast(int, await connection._execute(  # type: ignore[no-untyped-call]
+                _inserts, connection._conn, statements))
+    except sqlite3.Error as error:
+        operation = statements[0][0] if statements else ""
+        raise sa_exc.DBAPIError.instance(operation, None, error, sqlite3.Error) from error

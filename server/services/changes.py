@@ -23,7 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas.tasks import TaskEvent
 from server.db.audit import audit_insert
 from server.db.engine import Database
-from server.db.repositories import event_insert, task_row_of, tasks_insert
+from server.db.repositories import (
+    changes_insert_sqlite,
+    event_insert,
+    task_row_of,
+    tasks_insert,
+)
 from server.db.rows import ExecutionRow, TaskRow
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
@@ -198,12 +203,15 @@ class Writer:
         async with self.db.write() as conn:
             cs = ChangeSet(conn, self.clock())
             yield cs
-            await cs.flush_tasks()
-            ids = await event_insert(conn, [
-                {"task_id": task_id, "payload": stored, "created_at": cs.now}
-                for _, task_id, _, _, stored in cs.events
-            ])
-            await audit_insert(conn, cs.audits)
+            events = [{"task_id": task_id, "payload": stored, "created_at": cs.now}
+                      for _, task_id, _, _, stored in cs.events]
+            if self.db.is_sqlite:  # one trip to the database thread for all three
+                new_tasks, cs.new_tasks = cs.new_tasks, []
+                ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
+            else:
+                await cs.flush_tasks()
+                ids = await event_insert(conn, events)
+                await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:

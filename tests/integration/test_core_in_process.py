@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
+import aiosqlite
 import msgspec
 import pytest
 
@@ -288,3 +289,46 @@ def _row(task_id: str) -> dict[str, Any]:
         "result_summary": None, "queued_at": None, "due_at": None, "attempts": 0,
         "next_trigger": "manual",
     }
+
+
+async def test_creates_with_one_idempotency_key_in_one_group_commit_make_one_task(
+        build: Callable[[ScriptedExecutor], Core]) -> None:
+    """The duplicate key is found as the group's closing inserts run (in one trip on SQLite):
+    the group is rolled back, each create runs alone, and every caller gets the one task."""
+    core = build(ScriptedExecutor([]))
+    created = await asyncio.gather(*[
+        core.tasks.create(_task(f"same {n}", idempotency_key="order-7")) for n in range(4)])
+    others = await asyncio.gather(*[core.tasks.create(_task(f"other {n}")) for n in range(3)])
+
+    assert len({task.id for task in created}) == 1
+    assert len({task.id for task in others}) == 3
+    async with core.db.read() as conn:
+        counts = await repo.task_counts_by_status(conn)
+        events = await repo.events_after(conn, 0, task_id=created[0].id)
+    assert sum(counts.values()) == 4
+    assert len(events) == 1  # its created event, once
+
+
+async def test_on_sqlite_a_create_is_two_trips_to_the_database_thread(
+        build: Callable[[ScriptedExecutor], Core], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task, its event and its audit entry go in one trip; the commit is the other."""
+    core = build(ScriptedExecutor([]))
+    if not core.db.is_sqlite:
+        pytest.skip("aiosqlite's database thread is SQLite's")
+    await core.tasks.create(_task("warm-up"))  # the pooled connection is made
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any) -> Any:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await real(self, fn, *args)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    task = await core.tasks.create(_task("counted"))
+    monkeypatch.undo()
+
+    assert trips == ["_inserts", "commit"]
+    async with core.db.read() as conn:
+        (row,) = (await repo.tasks_by_ids(conn, [task.id])).values()
+        events = await repo.events_after(conn, 0, task_id=task.id)
+    assert row.title == "counted" and row.created_at == T0 and len(events) == 1
