@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
-import aiosqlite
 import msgspec
 import pytest
 
@@ -308,27 +307,3 @@ async def test_creates_with_one_idempotency_key_in_one_group_commit_make_one_tas
     assert sum(counts.values()) == 4
     assert len(events) == 1  # its created event, once
 
-
-async def test_on_sqlite_a_create_is_two_trips_to_the_database_thread(
-        build: Callable[[ScriptedExecutor], Core], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The task, its event and its audit entry go in one trip; the commit is the other."""
-    core = build(ScriptedExecutor([]))
-    if not core.db.is_sqlite:
-        pytest.skip("aiosqlite's database thread is SQLite's")
-    await core.tasks.create(_task("warm-up"))  # the pooled connection is made
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any) -> Any:
-        trips.append(getattr(fn, "__name__", "?"))
-        return await real(self, fn, *args)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    task = await core.tasks.create(_task("counted"))
-    monkeypatch.undo()
-
-    assert trips == ["_inserts", "commit"]
-    async with core.db.read() as conn:
-        (row,) = (await repo.tasks_by_ids(conn, [task.id])).values()
-        events = await repo.events_after(conn, 0, task_id=task.id)
-    assert row.title == "counted" and row.created_at == T0 and len(events) == 1

@@ -11,8 +11,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc
 
+from executors.registry import ExecutorRegistry
+from schemas.tasks import TaskCreate
+from server.db import repositories
+from server.db.audit import audit_list
 from server.db.engine import Database
 from server.db.sqlite_driver import OneTripCursor
+from server.services.changes import Signals, Writer
+from server.services.tasks import TaskService
+from tests.support.clock import StillClock
 
 
 @pytest.fixture
@@ -104,3 +111,38 @@ async def test_a_write_is_its_statements_and_a_commit_and_a_read_ends_without_a_
     assert trips == ["_statement", "rollback"]
     async with db.read() as conn:
         assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 1
+
+
+async def test_a_create_is_two_trips_its_inserts_and_its_commit(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The task, its event and its audit entry go in one trip (changes_insert_sqlite)."""
+    await db.migrate()
+    clock = StillClock()
+    writer = Writer(db, Signals(), clock)
+    service = TaskService(db, writer, ExecutorRegistry([]), review_required_types=frozenset(),
+                          clock=clock)
+
+    def task(title: str) -> TaskCreate:
+        return TaskCreate(title=title, task_type="api_call",
+                          execution_config={"apiEndpoint": "https://example.test/hook"})
+
+    await service.create(task("warm-up"))  # the pooled connection is made
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await real(self, fn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    created = await service.create(task("counted"))
+    monkeypatch.undo()
+
+    assert trips == ["_inserts", "commit"]
+    async with db.read() as conn:
+        (row,) = (await repositories.tasks_by_ids(conn, [created.id])).values()
+        events = await repositories.events_after(conn, 0, task_id=created.id)
+        audits = await audit_list(conn, target_id=created.id, actor=None, action=None,
+                                  since=None, limit=10, after=None)
+    assert row.title == "counted" and row.created_at == clock() and row.status == "queued"
+    assert len(events) == 1 and [a.action for a in audits] == ["tasks.create"]
