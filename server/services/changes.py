@@ -26,6 +26,7 @@ from server.db.engine import Database
 from server.db.repositories import (
     changes_insert_sqlite,
     event_insert,
+    events_and_audits_insert_pg,
     task_row_of,
     tasks_insert,
 )
@@ -210,8 +211,11 @@ class Writer:
                 ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
             else:
                 await cs.flush_tasks()
-                ids = await event_insert(conn, events)
-                await audit_insert(conn, cs.audits)
+                if events and cs.audits:  # one round trip for both
+                    ids = await events_and_audits_insert_pg(conn, events, cs.audits)
+                else:
+                    ids = await event_insert(conn, events)
+                    await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
