@@ -46,7 +46,6 @@ import base64
 import codecs
 import email.message
 import functools
-import ipaddress
 import re
 import time
 from dataclasses import dataclass, replace
@@ -68,6 +67,7 @@ from executors.base import (
     from_outbound,
 )
 from outbound import NetworkGuard, OutboundError, PinnedTransport, translated_errors
+from outbound.guard import is_ip_literal
 from outbound.http import NotHttpUrl, http_url, parse_retry_after, status_retryable
 from schemas.configs import ApiCallConfig
 from schemas.secrets import is_secret_header, scrub, secret_values
@@ -176,7 +176,7 @@ class ApiCallExecutor:
         except NotHttpUrl as exc:
             return [Issue(path, _ENDPOINT_PROBLEMS[exc.reason])]
         host = url.raw_host.decode("ascii")
-        if _is_ip_literal(host) and not self._guard.is_allowed_ip(host):
+        if is_ip_literal(host) and not self._guard.is_allowed_ip(host):
             return [Issue(path, f"{host} is not a public address")]
         return []
 
@@ -588,11 +588,3 @@ def _header_issues(config: ApiCallConfig) -> list[Issue]:
     ):
         issues.append(Issue(("contentType",), "is not a valid content type"))
     return issues
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -223,7 +223,7 @@ class NetworkGuard:
 
     async def _resolve(self, name: str, port: int | None) -> list[str]:
         """Every address ``name`` resolves to, in resolver order, without duplicates."""
-        if _is_ip_literal(name):
+        if is_ip_literal(name):
             return [name]
         addresses = list(dict.fromkeys(await self._resolver(name, port)))
         if not addresses:
@@ -232,7 +232,8 @@ class NetworkGuard:
 
 
 @functools.lru_cache(maxsize=1024)
-def _is_ip_literal(name: str) -> bool:
+def is_ip_literal(name: str) -> bool:
+    """Whether ``name`` is an IPv4 or IPv6 address written out (no brackets)."""
     try:
         ipaddress.ip_address(name)
     except ValueError:

@@ -71,32 +71,27 @@ def _naive_utc(value: datetime) -> datetime:
     return _NAIVE_EPOCH + (value - _UTC_EPOCH)
 
 
-_last_naive: tuple[object, object] = (None, None)
-_last_text: tuple[object, object] = (None, None)
+class _LastKept:
+    """A conversion of bound times that keeps its last answer: a write of many rows binds the
+    same ``now`` many times (immutable values, compared by identity)."""
+
+    def __init__(self, convert: Callable[[datetime], Any]) -> None:
+        self._convert = convert
+        self._last: tuple[object, Any] = (None, None)
+
+    def __call__(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        last, answer = self._last
+        if value is last:
+            return answer
+        answer = self._convert(value)
+        self._last = (value, answer)
+        return answer
 
 
-def _naive_bind(value: datetime | None) -> datetime | None:
-    global _last_naive
-    if value is None:
-        return None
-    last, naive = _last_naive
-    if value is last:
-        return naive  # type: ignore[return-value]
-    naive = _naive_utc(value)
-    _last_naive = (value, naive)
-    return naive
-
-
-def _sqlite_bind(value: datetime | None) -> str | None:
-    global _last_text
-    if value is None:
-        return None
-    last, text = _last_text
-    if value is last:
-        return text  # type: ignore[return-value]
-    text = _naive_utc(value).isoformat(" ", "microseconds")
-    _last_text = (value, text)
-    return text
+_naive_bind = _LastKept(_naive_utc)
+_sqlite_bind = _LastKept(lambda value: _naive_utc(value).isoformat(" ", "microseconds"))
 
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

@@ -32,6 +32,22 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+@pytest.fixture
+def trips() -> list[str]:
+    """What each trip to aiosqlite's thread ran (after count_trips)."""
+    return []
+
+
+def count_trips(monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
+        trips.append(getattr(fn, "__name__", "?"))
+        return await real(self, fn, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+
 async def test_rows_rowcounts_and_last_row_ids(db: Database) -> None:
     async with db.write() as conn:
         many = await conn.execute(sa.text("INSERT INTO t (name) VALUES (:n)"),
@@ -63,17 +79,10 @@ async def test_errors_come_out_as_sqlalchemy_errors_and_roll_back(db: Database) 
 
 
 async def test_a_statement_is_one_trip_to_the_database_thread(
-        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
-        trips.append(getattr(fn, "__name__", "?"))
-        return await real(self, fn, *args)  # type: ignore[arg-type]
-
+        db: Database, monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
     async with db.read() as conn:
         await conn.execute(sa.text("SELECT 1"))  # the pooled connection is made
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        count_trips(monkeypatch, trips)
         cursor_types: list[type] = []
         sa.event.listen(conn.sync_engine, "before_cursor_execute",
                         lambda _c, cursor, *_a: cursor_types.append(type(cursor)))
@@ -85,17 +94,10 @@ async def test_a_statement_is_one_trip_to_the_database_thread(
 
 
 async def test_a_write_is_its_statements_and_a_commit_and_a_read_ends_without_a_trip(
-        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
-        trips.append(getattr(fn, "__name__", "?"))
-        return await real(self, fn, *args)  # type: ignore[arg-type]
-
+        db: Database, monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
     async with db.read() as conn:
         await conn.execute(sa.text("SELECT 1"))  # the pooled connections are made
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    count_trips(monkeypatch, trips)
     async with db.write() as conn:
         await conn.execute(sa.text("INSERT INTO t (name) VALUES ('a')"))
     assert trips == ["_statement", "commit"]  # no rollback from the pool after the commit
@@ -114,7 +116,7 @@ async def test_a_write_is_its_statements_and_a_commit_and_a_read_ends_without_a_
 
 
 async def test_a_create_is_two_trips_its_inserts_and_its_commit(
-        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Database, monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
     """The task, its event and its audit entry go in one trip (changes_insert_sqlite)."""
     await db.migrate()
     clock = StillClock()
@@ -127,14 +129,7 @@ async def test_a_create_is_two_trips_its_inserts_and_its_commit(
                           execution_config={"apiEndpoint": "https://example.test/hook"})
 
     await service.create(task("warm-up"))  # the pooled connection is made
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
-        trips.append(getattr(fn, "__name__", "?"))
-        return await real(self, fn, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    count_trips(monkeypatch, trips)
     created = await service.create(task("counted"))
     monkeypatch.undo()
 
