@@ -98,7 +98,6 @@ _Headers = dict[str, tuple[str, str]]
 class _Endpoint:
     """An ``apiEndpoint`` parsed once, for the many tasks that name it."""
 
-    url: httpx.URL  # without userinfo
     base: str  # the URL as sent, without userinfo, query string or fragment
     query: str  # its own query string, percent-encoded ("" when none)
     host: str
@@ -143,14 +142,13 @@ class ApiCallExecutor:
             raise ValueError("response_body_limit must be >= 0")
         self._transport = transport
         self._guard = guard
-        self._checked: dict[str, tuple[Issue, ...]] = {}
         self._body_limit = response_body_limit
 
     # --- create time ---------------------------------------------------------------------
 
     def check(self, config: ApiCallConfig, *, source_webhook_id: str | None) -> list[Issue]:
         """Endpoint, auth fields, headers, body on GET, empty expectStatus. No IO."""
-        issues = list(self._endpoint_issues_of(config.api_endpoint))
+        issues = self._endpoint_issues(config.api_endpoint)
         issues += _auth_issues(config)
         issues += _header_issues(config)
         if config.body is not None and config.api_method == "GET":
@@ -159,23 +157,12 @@ class ApiCallExecutor:
             issues.append(Issue(("expectStatus",), "must list at least one status"))
         return issues
 
-    def _endpoint_issues_of(self, endpoint: str) -> tuple[Issue, ...]:
-        """:meth:`_endpoint_issues`, kept for the last 1,024 endpoints (the same few are
-        named by many tasks; the answer depends only on the text and this guard)."""
-        found = self._checked.get(endpoint)
-        if found is None:
-            if len(self._checked) >= 1024:
-                self._checked.clear()
-            found = self._checked[endpoint] = tuple(self._endpoint_issues(endpoint))
-        return found
-
     def _endpoint_issues(self, endpoint: str) -> list[Issue]:
         path: tuple[str | int, ...] = ("apiEndpoint",)
         try:
-            url = _endpoint_url(endpoint)
+            host = _endpoint(endpoint).host
         except NotHttpUrl as exc:
             return [Issue(path, _ENDPOINT_PROBLEMS[exc.reason])]
-        host = url.raw_host.decode("ascii")
         if is_ip_literal(host) and not self._guard.is_allowed_ip(host):
             return [Issue(path, f"{host} is not a public address")]
         return []
@@ -296,21 +283,15 @@ class ApiCallExecutor:
 # --- building the request -----------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1024)
-def _endpoint_url(endpoint: str) -> httpx.URL:
-    """:func:`http_url` of an ``apiEndpoint``, parsed once for the many tasks that name it
-    (at create time and at run time; httpx's URL parsing is costly and its URLs immutable).
-    Raises :class:`NotHttpUrl` (not cached)."""
-    return http_url(endpoint)
-
-
-@functools.lru_cache(maxsize=1024)
 def _endpoint(endpoint: str) -> _Endpoint:
-    """What every request to ``endpoint`` shares. Raises :class:`NotHttpUrl` (not cached)."""
-    url = _endpoint_url(endpoint)
+    """What every request to ``endpoint`` shares, parsed once for the many tasks that name it
+    (at create time and at run time; httpx's URL parsing is costly). Raises
+    :class:`NotHttpUrl` (not cached)."""
+    url = http_url(endpoint)
     userinfo_auth = _userinfo_header(url)
     if url.userinfo:  # httpx would turn it into Basic auth over our header; taken into account
         url = url.copy_with(userinfo=b"")
-    return _Endpoint(url=url, base=str(url.copy_with(query=None, fragment=None)),
+    return _Endpoint(base=str(url.copy_with(query=None, fragment=None)),
                      query=url.query.decode("ascii"), host=url.raw_host.decode("ascii"),
                      port=url.port, shown=_shown(url), userinfo_auth=userinfo_auth)
 

@@ -46,7 +46,7 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
-from schemas.secrets import mask_config, masked_config_and_secrets, scrub, secret_values
+from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
 from server.claims import Candidate, Caps, Room, fit, room
 from server.db import repositories as repo
@@ -77,6 +77,7 @@ class Finished:
     summary: str | None = None
     error_type: str | None = None
     input: Any = None  # the resolved executionConfig, masked (CONTRACT §10)
+    config: Any = None  # the resolved executionConfig itself
 
 
 @dataclass
@@ -312,7 +313,7 @@ class Runner:
         # its record (placeholders resolved: a token taken from a dependency counts too).
         masked, ctx.secrets = masked_config_and_secrets(row.task_type, raw, row.meta)
         if finished is not None:
-            finished.input = masked
+            finished.input, finished.config = masked, raw
         try:
             config = msgspec.convert(raw, CONFIG_TYPES[row.task_type])
         except msgspec.ValidationError as exc:
@@ -394,7 +395,8 @@ class Runner:
                 for item, tr in plans if item.outcome.kind != "cancelled"])
             after = await repo.tasks_by_ids(cs.conn, [item.task.id for item in batch])
             executions = await repo.executions_end(cs.conn, [
-                shared_with_task(execution_values(item, tr, now), after.get(item.task.id))
+                shared_with_task(execution_values(item, tr, now), after.get(item.task.id),
+                                 item.config)
                 for item, tr in plans])
             ended: list[TaskRow] = []
             for item, tr in plans:
@@ -523,19 +525,20 @@ def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime
     }
 
 
-def shared_with_task(values: dict[str, Any], task: TaskRow | None) -> dict[str, Any]:
+def shared_with_task(values: dict[str, Any], task: TaskRow | None, config: Any
+                     ) -> dict[str, Any]:
     """An attempt's end ``values`` without the copies its task row holds: when the task is
     ``completed`` (terminal, so its result and executionConfig never change again) and the
-    attempt's output is the task's result, or its input the task's executionConfig masked
-    (equal as JSON text, so that 1 and 1.0 or key order never pass for each other), the
-    column is NULL and its flag says where to read it (views.execution_view)."""
+    attempt's output is the task's result, or the config it ran with (``config``, resolved;
+    its input is that masked) the task's executionConfig — equal as JSON text, so that 1 and
+    1.0 or key order never pass for each other — the column is NULL and its flag says where
+    to read it (views.execution_view, which masks the task's config as ``input`` was)."""
     values |= {"output_is_result": False, "input_is_config": False}
     if task is None or task.status != Status.COMPLETED:
         return values
     if values["output"] is not None and _same_json(values["output"], task.result):
         values.update(output=None, output_is_result=True)
-    if values["input"] is not None and _same_json(
-            values["input"], mask_config(task.task_type, task.execution_config)):
+    if values["input"] is not None and _same_json(config, task.execution_config):
         values.update(input=None, input_is_config=True)
     return values
 

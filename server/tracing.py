@@ -221,8 +221,7 @@ _PROPAGATOR: Any = None
 
 
 async def _inject_traceparent(request: httpx.Request) -> None:
-    if "traceparent" not in request.headers:
-        _w3c().inject(request.headers)
+    _inject_into(request.headers)
 
 
 def httpx_hooks() -> dict[str, list[Callable[[httpx.Request], Awaitable[Any]]]]:

@@ -60,10 +60,15 @@ async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     times not reached yet, no result ...), so they cost no binding per row."""
     if not rows:
         return
-    names = [name for name in rows[0] if any(r[name] is not None for r in rows)]
+    names = _columns_given(rows)
     if len(names) < len(rows[0]):
         rows = [{name: r[name] for name in names} for r in rows]
     await conn.execute(_TASKS_INSERT, list(rows))
+
+
+def _columns_given(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """The keys of ``rows`` (each with the same keys) that are not None in some row."""
+    return tuple(name for name in rows[0] if any(r[name] is not None for r in rows))
 
 
 _TASKS_INSERT = tasks.insert()
@@ -436,12 +441,12 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
     and its audit entries — in one trip to the database thread instead of one each (a light
     load's pickup latency counts them). Values are converted by each column type's own bind
     processor, as SQLAlchemy's execute converts them."""
+    if not (new_tasks or events or audits):
+        return []  # nothing to insert (a claim that found nothing): no trip
     dialect = conn.dialect
     statements: list[tuple[str, list[tuple[Any, ...]]]] = []
     if new_tasks:
-        names = tuple(name for name in new_tasks[0]
-                      if any(r[name] is not None for r in new_tasks))
-        statements.append(_driver_rows(dialect, tasks, names, new_tasks))
+        statements.append(_driver_rows(dialect, tasks, _columns_given(new_tasks), new_tasks))
     if audits:
         statements.append(_driver_rows(dialect, audit_entries, tuple(audits[0]), audits))
     if events:  # last: last_insert_rowid() is then the last event's id (consecutive ids)
@@ -454,7 +459,10 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
 
 def _driver_rows(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...],
                  rows: Sequence[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    sql, processors = _insert_plan(dialect, table, names)
+    """The qmark INSERT of these columns, and each row's values as the driver takes them."""
+    processors = _bind_processors(dialect, table, names)
+    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
+           f"VALUES ({', '.join('?' for _ in names)})")
     return sql, [tuple(value if convert is None else convert(value)
                        for convert, value in zip(processors, (r[n] for n in names),
                                                  strict=True))
@@ -462,14 +470,12 @@ def _driver_rows(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...],
 
 
 @functools.lru_cache(maxsize=64)
-def _insert_plan(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]
-                 ) -> tuple[str, tuple[Any, ...]]:
-    """The qmark INSERT of these columns, and each column's bind processor (None: as is)."""
-    processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                       for name in names)
-    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
-           f"VALUES ({', '.join('?' for _ in names)})")
-    return sql, processors
+def _bind_processors(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]
+                     ) -> tuple[Any, ...]:
+    """Each column's bind processor on ``dialect`` (None: the value as it is) — what
+    SQLAlchemy's execute applies, for statements sent to the driver directly."""
+    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                 for name in names)
 
 
 _EVENT_INSERT_ONE = task_events.insert().returning(task_events.c.id)
@@ -488,9 +494,9 @@ async def events_and_audits_insert_pg(conn: AsyncConnection, events: Sequence[di
     order) and its audit entries in one statement — one round trip where they were two (a
     create has both, and a light load's pickup latency counts its round trips)."""
     dialect = conn.dialect
+    processors = _bind_processors(dialect, audit_entries, _AUDIT_COLUMNS)
     columns = [[r[name] if convert is None else convert(r[name]) for r in audits]
-               for name, convert in zip(_AUDIT_COLUMNS, _audit_processors(dialect),
-                                        strict=True)]
+               for name, convert in zip(_AUDIT_COLUMNS, processors, strict=True)]
     result = await conn.exec_driver_sql(_EVENTS_AND_AUDITS_PG, (
         [r["task_id"] for r in events], [r["payload"] for r in events],
         _event_times(dialect, events), *columns))
@@ -510,26 +516,11 @@ _EVENTS_AND_AUDITS_PG = (
     + _EVENT_INSERT_PG)
 
 
-@functools.lru_cache(maxsize=8)
-def _audit_processors(dialect: sa.Dialect) -> tuple[Any, ...]:
-    """Each audit column's bind processor on ``dialect`` (None: the value as it is)."""
-    return tuple(audit_entries.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                 for name in _AUDIT_COLUMNS)
-
-
 def _event_times(dialect: sa.Dialect, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """The rows' ``created_at`` as the driver takes them (the column type's own conversion),
-    each distinct time converted once: a transaction's events share one."""
-    convert = task_events.c.created_at.type.bind_processor(dialect)
-    converted: dict[datetime, Any] = {}
-    out = []
-    for row in rows:
-        at = row["created_at"]
-        value = converted.get(at)
-        if value is None:
-            value = converted[at] = at if convert is None else convert(at)
-        out.append(value)
-    return out
+    """The rows' ``created_at`` as the driver takes them: the column type's own conversion
+    (UTCDateTime's keeps its last answer, and a transaction's events share one time)."""
+    (convert,) = _bind_processors(dialect, task_events, ("created_at",))
+    return [convert(row["created_at"]) for row in rows]
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,

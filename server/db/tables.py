@@ -23,11 +23,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        """Used only where SQLAlchemy renders a time as a literal; binds take
+        :meth:`bind_processor`."""
+        return None if value is None else _naive_utc(value)
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any]:
         """What the driver is given, in one step: on SQLite the stored text itself (the form

@@ -141,3 +141,15 @@ async def test_a_create_is_two_trips_its_inserts_and_its_commit(
                                   since=None, limit=10, after=None)
     assert row.title == "counted" and row.created_at == clock() and row.status == "queued"
     assert len(events) == 1 and [a.action for a in audits] == ["tasks.create"]
+
+
+async def test_a_transaction_that_inserts_nothing_makes_no_trip(
+        db: Database, monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
+    """A claim that found nothing ends without a trip to the database thread."""
+    writer = Writer(db, Signals(), StillClock())
+    async with db.read() as conn:
+        await conn.execute(sa.text("SELECT 1"))  # the pooled connection is made
+    count_trips(monkeypatch, trips)
+    async with writer.transaction():
+        pass
+    assert trips == []
