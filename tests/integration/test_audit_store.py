@@ -13,6 +13,7 @@ from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.services.audit import Actor, AuditService
 from server.services.changes import Signals, Writer
+from tests.support.databases import query_plan
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -72,11 +73,5 @@ async def test_one_targets_history_pages_newest_first_through_its_index(
     query = ("SELECT * FROM audit_entries WHERE target_id = 'tsk_1' "
              "ORDER BY at DESC, id DESC LIMIT 50")
     async with database.read() as conn:
-        if database.dialect == "postgresql":  # nine rows: show that the index serves at all
-            await conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = " ".join(r[0] for r in await conn.exec_driver_sql("EXPLAIN " + query))
-            await conn.exec_driver_sql("RESET enable_seqscan")
-        else:
-            plan = " ".join(r[3] for r in await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + query))
+        plan = await query_plan(conn, database.dialect, query)
     assert "ix_audit_entries_target" in plan, plan

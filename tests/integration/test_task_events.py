@@ -14,6 +14,7 @@ import msgspec
 
 from server.db import repositories as repo
 from server.db.engine import Database
+from tests.support.databases import query_plan
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer
 
@@ -86,11 +87,5 @@ async def test_one_tasks_events_are_read_through_its_index_in_id_order(
         assert {r.task_id for r in mine} == {"tsk_1"}
         query = ("SELECT * FROM task_events WHERE id > 5 AND task_id = 'tsk_1' "
                  "ORDER BY id LIMIT 1000")
-        if database.dialect == "postgresql":  # ten rows: show that the index serves at all
-            await conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = " ".join(r[0] for r in await conn.exec_driver_sql("EXPLAIN " + query))
-            await conn.exec_driver_sql("RESET enable_seqscan")
-        else:
-            plan = " ".join(r[3] for r in await conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + query))
+        plan = await query_plan(conn, database.dialect, query)
         assert "ix_task_events_task" in plan, plan

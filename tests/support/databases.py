@@ -11,6 +11,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,15 @@ def drop_postgres_database(name: str) -> None:
 
 def sqlite_url(directory: Path) -> str:
     return f"sqlite+aiosqlite:///{directory / 'errands.db'}"
+
+
+async def query_plan(conn: Any, dialect: str, query: str) -> str:
+    """The plan of ``query`` as one line. On PostgreSQL sequential scans are switched off for
+    it: a test table of a few rows would be scanned whole, and the question is whether an
+    index can serve the query at all."""
+    if dialect == "postgresql":
+        await conn.exec_driver_sql("SET enable_seqscan = off")
+        plan = " ".join(r[0] for r in await conn.exec_driver_sql("EXPLAIN " + query))
+        await conn.exec_driver_sql("RESET enable_seqscan")
+        return plan
+    return " ".join(r[3] for r in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + query))
