@@ -7,11 +7,13 @@ row, or ``None`` when another writer got there first — losing a race is normal
 from __future__ import annotations
 
 import functools
+import operator
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +25,27 @@ from server.db.tables import audit_entries, task_dependencies, task_events, task
 Row = sa.Row[Any]
 # 'queued' written into the SQL, not bound: the claim index is partial on exactly this.
 QUEUED_LITERAL: sa.ColumnElement[str] = sa.literal_column("'queued'")
+
+
+
+class _IdsAsJson(sa.TypeDecorator[Sequence[str]]):
+    """A list of ids bound as one JSON array (SQLite has no arrays): the statement's text stays
+    the same for any number of ids, so it is compiled once, where an expanding ``IN`` is
+    rewritten for each call."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else msgspec.json.encode(list(value)).decode()
+
+
+def _in_ids(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """SQLite: ``column IN`` the ids bound as ``ids`` (a list) — ``json_each`` of one JSON
+    array; each id is looked up through the column's index (PostgreSQL: ``= ANY(:ids)``)."""
+    ids: sa.Select[Any] = sa.select(sa.literal_column("value")).select_from(
+        sa.func.json_each(sa.bindparam("ids", type_=_IdsAsJson())))
+    return column.in_(ids.scalar_subquery())
 
 
 # --- tasks ---------------------------------------------------------------------------------
@@ -82,11 +105,11 @@ async def task_get(conn: AsyncConnection, task_id: str) -> TaskRow | None:
     return (await conn.execute(_TASK_GET, {"task_id": task_id})).one_or_none()
 
 
-# PostgreSQL: one prepared statement whatever the number of ids (an expanding IN would make
-# one per length); SQLite has no arrays.
+# One statement whatever the number of ids: PostgreSQL, one prepared statement (an expanding
+# IN would make one per length); SQLite, ids in a JSON array (_in_ids).
 _TASK_GET_MANY_PG = sa.select(tasks).where(
     tasks.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
-_TASK_GET_MANY = sa.select(tasks).where(tasks.c.id.in_(sa.bindparam("ids", expanding=True)))
+_TASK_GET_MANY = sa.select(tasks).where(_in_ids(tasks.c.id))
 
 
 async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> TaskRow | None:
@@ -182,8 +205,9 @@ async def task_claim_ids(conn: AsyncConnection, ids: Sequence[str], *, worker: s
                                            "lease_until": lease_until})).all())
 
 
-def _claim_ids(ids: sa.ColumnElement[bool]) -> sa.UpdateBase:
-    return (tasks.update().where(ids, tasks.c.status == "queued")
+def _claim_ids(ids: sa.ColumnElement[bool],
+               queued: sa.ColumnElement[bool] = tasks.c.status == "queued") -> sa.UpdateBase:
+    return (tasks.update().where(ids, queued)
             .values(status="in_progress", status_reason=None,
                     started_at=sa.bindparam("now", type_=tasks.c.started_at.type),
                     updated_at=sa.bindparam("now", type_=tasks.c.updated_at.type),
@@ -195,10 +219,12 @@ def _claim_ids(ids: sa.ColumnElement[bool]) -> sa.UpdateBase:
             .returning(tasks))
 
 
-# PostgreSQL: one prepared statement whatever the number of ids; SQLite: an expanding IN.
+# PostgreSQL: one prepared statement whatever the number of ids; SQLite: _in_ids.
 _CLAIM_IDS_PG = _claim_ids(
     tasks.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
-_CLAIM_IDS = _claim_ids(tasks.c.id.in_(sa.bindparam("ids", expanding=True)))
+# SQLite: ``+status`` keeps the planner on the primary key for the ids; on ``status`` it would
+# take the claim index and walk every queued task to find these few.
+_CLAIM_IDS = _claim_ids(_in_ids(tasks.c.id), sa.literal_column("+tasks.status") == QUEUED_LITERAL)
 
 
 async def task_promote_due(conn: AsyncConnection, now: datetime, *,
@@ -301,9 +327,39 @@ async def task_end_attempts(conn: AsyncConnection, worker: str,
     """CAS for a batch: each task is written only while in_progress under ``worker``'s lease.
     Read the rows back to see which writes won."""
     if rows:  # in id order, the one lock order of every multi-row task write
-        await conn.execute(_TASK_END, [
+        await _executemany(conn, _TASK_END, [
             {"_id": r["id"], "_owner": worker, **{f"_{c}": r[c] for c in ATTEMPT_END_COLUMNS}}
             for r in sorted(rows, key=lambda r: str(r["id"]))])
+
+
+async def _executemany(conn: AsyncConnection, stmt: sa.UpdateBase,
+                       rows: Sequence[dict[str, Any]]) -> None:
+    """``conn.execute(stmt, rows)`` for a statement without RESULT rows, its parameters
+    converted here and sent to the driver as they are: SQLAlchemy's executemany builds each
+    row's parameters through the compiler (~1 µs a value), twice what this costs."""
+    sql, binds = _driver_form(stmt, conn.dialect)
+    await conn.exec_driver_sql(sql, [
+        tuple(value if convert is None else convert(value)
+              for convert, value in ((convert, row[name] if name in row else default)
+                                     for name, convert, default in binds))
+        for row in rows])
+
+
+@functools.lru_cache(maxsize=32)
+def _driver_form(stmt: sa.UpdateBase, dialect: sa.Dialect
+                 ) -> tuple[str, tuple[tuple[str, Any, Any], ...]]:
+    """``stmt`` compiled once for ``dialect``, positional: its SQL, and for each parameter in
+    order its name, the bind processor of its type (None: the value as it is) and the value
+    the statement itself gives it (a constant such as ``lease_owner=None``)."""
+    compiled = stmt.compile(dialect=dialect)
+    assert compiled.positiontup is not None, "a positional paramstyle"
+    binds = []
+    for name in compiled.positiontup:
+        bind = compiled.binds[name]
+        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        default = bind.value
+        binds.append((name, convert, default))
+    return compiled.string, tuple(binds)
 
 
 async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
@@ -329,8 +385,7 @@ _WITH_DEPENDENTS_PG = (sa.select(task_dependencies.c.depends_on_id).distinct().w
     task_dependencies.c.depends_on_id == sa.any_(
         sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)))))
 _WITH_DEPENDENTS = (sa.select(task_dependencies.c.depends_on_id).distinct()
-                    .where(task_dependencies.c.depends_on_id.in_(
-                        sa.bindparam("ids", expanding=True))))
+                    .where(_in_ids(task_dependencies.c.depends_on_id)))
 
 
 # --- executions ----------------------------------------------------------------------------
@@ -349,7 +404,7 @@ async def executions_end(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     """Close running attempts (CAS on running) in one statement; returns the rows after."""
     if not rows:
         return {}
-    await conn.execute(_EXECUTION_END, [
+    await _executemany(conn, _EXECUTION_END, [
         {"_id": r["id"], **{f"_{c}": r[c] for c in EXECUTION_END_COLUMNS}} for r in rows])
     return await executions_by_ids(conn, [r["id"] for r in rows])
 
@@ -383,8 +438,7 @@ async def executions_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[s
 
 _EXECUTIONS_GET_PG = sa.select(task_executions).where(
     task_executions.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
-_EXECUTIONS_GET = sa.select(task_executions).where(
-    task_executions.c.id.in_(sa.bindparam("ids", expanding=True)))
+_EXECUTIONS_GET = sa.select(task_executions).where(_in_ids(task_executions.c.id))
 
 
 async def execution_running_for_task(conn: AsyncConnection, task_id: str) -> Row | None:
@@ -460,13 +514,32 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
 def _driver_rows(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...],
                  rows: Sequence[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
     """The qmark INSERT of these columns, and each row's values as the driver takes them."""
-    processors = _bind_processors(dialect, table, names)
+    sql, values_of, converted = _driver_insert(dialect, table, names)
+    if not converted:
+        return sql, [values_of(r) for r in rows]
+    out = []
+    for r in rows:
+        values = list(values_of(r))
+        for index, convert in converted:
+            values[index] = convert(values[index])
+        out.append(tuple(values))
+    return sql, out
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_insert(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]
+                   ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
+                              tuple[tuple[int, Callable[[Any], Any]], ...]]:
+    """The qmark INSERT of these columns; a function taking a row's values in that order (a
+    tuple, even for one column); and the columns whose values a bind processor converts, by
+    position (most columns have none: their values go as they are)."""
     sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
-    return sql, [tuple(value if convert is None else convert(value)
-                       for convert, value in zip(processors, (r[n] for n in names),
-                                                 strict=True))
-                 for r in rows]
+    getter = operator.itemgetter(*names)
+    values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
+    converted = tuple((index, convert) for index, convert
+                      in enumerate(_bind_processors(dialect, table, names)) if convert is not None)
+    return sql, values_of, converted
 
 
 @functools.lru_cache(maxsize=64)
