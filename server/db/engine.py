@@ -23,7 +23,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from server.db.shared_reads import SharedCall
-from server.db.sqlite_driver import OneTripDBAPI
+from server.db.sqlite_driver import OneTripDBAPI, statements_on_loop
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -134,7 +134,8 @@ class Database:
             # database thread after each commit — before the runner was woken for new work.
             kwargs["pool_reset_on_return"] = None
             kwargs["pool_size"] = 8
-            kwargs["connect_args"] = {"timeout": 10}
+            # Used by the loop's thread and aiosqlite's, one at a time (sqlite_driver).
+            kwargs["connect_args"] = {"timeout": 10, "check_same_thread": False}
         else:
             # At most 30 connections, as before (10 + 20 overflow), but all kept once opened:
             # overflow connections were closed on return and reopened under the next burst
@@ -170,14 +171,22 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: committed on exit, rolled back on error."""
+    async def write(self, *, on_loop: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: committed on exit, rolled back on error.
+
+        ``on_loop`` (SQLite): its statements run on the event loop's thread, not aiosqlite's
+        (server/db/sqlite_driver.py) — for the short transactions of the hot path (the
+        writer's: creates, claims, records); a long one (pruning) would hold the loop."""
         if self._write_lock is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
         async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+            if on_loop:
+                async with statements_on_loop(conn):
+                    yield conn
+            else:
+                yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

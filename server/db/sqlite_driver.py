@@ -18,13 +18,25 @@ aiosqlite raises sqlite3's own exception classes, as before. Used through
 :func:`insert_in_one_trip` goes further for a write transaction's closing inserts (its new
 tasks, events and audit entries: server/db/repositories.py ``changes_insert``): they are run
 together, in one trip, where each was a trip of its own.
+
+A write transaction's statements go further still: they run on the event loop's own thread
+(:func:`statements_on_loop`, which ``Database.write`` uses), no trip at all. A trip costs
+more than a short statement (the hand-over of Python's GIL between the two threads, each
+way, and the future resolved through the loop), and the write transactions are short by
+design and run one at a time under the process's write lock, so no statement of theirs waits
+for a lock this process holds (WAL: readers never block a writer). Their commit still goes
+to the database thread: the commit writes the WAL and may checkpoint, I/O that the loop
+should not wait for. The sqlite3 connections are opened with ``check_same_thread=False``
+(SQLite itself is built serialized: ``sqlite3.threadsafety == 3``); a connection is used by
+one thread at a time, as the pool hands it to one user.
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import aiosqlite
@@ -43,7 +55,7 @@ _Outcome = tuple[Any, Sequence[Any], int, int | None]
 
 def _statement(db: sqlite3.Connection, operation: str, parameters: Any,
                many: bool) -> _Outcome:
-    """Run on aiosqlite's thread: one statement from cursor to close."""
+    """One statement from cursor to close (on aiosqlite's thread, or the loop's)."""
     cursor = db.cursor()
     try:
         if many:
@@ -102,21 +114,28 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
-            return await_(self._run(operation, parameters, False))
+            await_(self._run(operation, parameters, False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         try:
-            return await_(self._run(operation, seq_of_parameters, True))
+            await_(self._run(operation, seq_of_parameters, True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     async def _run(self, operation: str, parameters: Any, many: bool) -> None:
+        # Awaited even on the loop's thread: SQLAlchemy's async engine requires an await in
+        # every execute (AwaitRequired), its check that the driver is an async one.
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        if cast(OneTripConnection, self._adapt_connection).on_loop:
+            self._keep(_statement(connection._conn, operation, parameters, many))
+            return
         async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _statement, connection._conn, operation, parameters, many)
+            self._keep(await connection._execute(  # type: ignore[no-untyped-call]
+                _statement, connection._conn, operation, parameters, many))
+
+    def _keep(self, outcome: _Outcome) -> None:
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
@@ -129,8 +148,12 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     rollback make no trip when SQLite has no transaction open (a connection that only read:
     sqlite3 begins one only before a write)."""
 
-    __slots__ = ()
+    __slots__ = ("on_loop",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.on_loop = False  # statements on the event loop's thread: statements_on_loop()
 
     def _in_transaction(self) -> bool:
         # sqlite3_get_autocommit() of the database handle: a flag read, safe from this thread
@@ -157,9 +180,23 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return OneTripConnection(self, adapted._connection)
 
 
+@asynccontextmanager
+async def statements_on_loop(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Within: ``conn``'s statements run on the event loop's thread (see the module
+    docstring) — only for a write transaction under the process's write lock. Its commit or
+    rollback, after, goes to the database thread as before."""
+    raw = await conn.get_raw_connection()
+    adapted = cast(OneTripConnection, raw.dbapi_connection)
+    adapted.on_loop = True
+    try:
+        yield
+    finally:
+        adapted.on_loop = False
+
+
 def _inserts(db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]
              ) -> int:
-    """Run on aiosqlite's thread: each INSERT over its rows; the last row id after them."""
+    """Each INSERT over its rows; the last row id after them (on either thread)."""
     cursor = db.cursor()
     try:
         for operation, rows in statements:
@@ -181,6 +218,8 @@ async def insert_in_one_trip(conn: AsyncConnection,
     connection = cast(aiosqlite.Connection, raw.driver_connection)
     adapted = cast(OneTripConnection, raw.dbapi_connection)
     try:
+        if adapted.on_loop:
+            return _inserts(connection._conn, statements)
         async with adapted._execute_mutex:
             return cast(int, await connection._execute(  # type: ignore[no-untyped-call]
                 _inserts, connection._conn, statements))

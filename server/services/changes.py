@@ -201,12 +201,12 @@ class Writer:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[ChangeSet]:
-        async with self.db.write() as conn:
+        async with self.db.write(on_loop=True) as conn:
             cs = ChangeSet(conn, self.clock())
             yield cs
             events = [{"task_id": task_id, "payload": stored, "created_at": cs.now}
                       for _, task_id, _, _, stored in cs.events]
-            if self.db.is_sqlite:  # one trip to the database thread for all three
+            if self.db.is_sqlite:  # one driver call for all three
                 new_tasks, cs.new_tasks = cs.new_tasks, []
                 ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
             else:

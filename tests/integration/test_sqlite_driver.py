@@ -1,8 +1,10 @@
 """The one-trip SQLite cursor (server/db/sqlite_driver.py) as SQLAlchemy uses it: rows,
-rowcounts, last row ids, errors, and one trip to aiosqlite's thread a statement."""
+rowcounts, last row ids, errors, one trip to aiosqlite's thread a statement — and none for
+the statements of a write transaction run on the loop's thread."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from sqlalchemy import exc
 
 from executors.registry import ExecutorRegistry
 from schemas.tasks import TaskCreate
-from server.db import repositories
+from server.db import repositories, sqlite_driver
 from server.db.audit import audit_list
 from server.db.engine import Database
 from server.db.sqlite_driver import OneTripCursor
@@ -48,6 +50,50 @@ def count_trips(monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
 
 
+def threads_running(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Which thread ran each statement (sqlite_driver's _statement and _inserts) from now."""
+    ran_on: list[tuple[str, str]] = []
+    for name in ("_statement", "_inserts"):
+        real = getattr(sqlite_driver, name)
+
+        def run(*args: object, _real: object = real, _name: str = name) -> object:
+            ran_on.append((_name, threading.current_thread().name))
+            return _real(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(sqlite_driver, name, run)
+    return ran_on
+
+
+async def test_a_write_on_the_loop_runs_its_statements_there_and_commits_on_the_thread(
+        db: Database, monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
+    async with db.read() as conn:
+        await conn.execute(sa.text("SELECT 1"))  # the pooled connections are made
+    count_trips(monkeypatch, trips)
+    ran_on = threads_running(monkeypatch)
+    async with db.write(on_loop=True) as conn:
+        await conn.execute(sa.text("INSERT INTO t (name) VALUES ('a')"))
+        returned = await conn.execute(sa.text("UPDATE t SET name = 'b' RETURNING id, name"))
+        assert returned.all() == [(1, "b")]
+    loop_thread = threading.main_thread().name
+    assert ran_on == [("_statement", loop_thread)] * 2
+    assert trips == ["commit"]
+    # Only for that transaction: the connection's next user goes to the database thread.
+    ran_on.clear()
+    async with db.write() as conn:
+        await conn.execute(sa.text("INSERT INTO t (name) VALUES ('c')"))
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT name FROM t ORDER BY id"))).all() == [
+            ("b",), ("c",)]
+    assert len(ran_on) == 2 and all(thread != loop_thread for _, thread in ran_on)
+    # And a rollback on the loop's transaction leaves nothing.
+    with pytest.raises(RuntimeError):
+        async with db.write(on_loop=True) as conn:
+            await conn.execute(sa.text("INSERT INTO t (name) VALUES ('d')"))
+            raise RuntimeError("the caller failed")
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 2
+
+
 async def test_rows_rowcounts_and_last_row_ids(db: Database) -> None:
     async with db.write() as conn:
         many = await conn.execute(sa.text("INSERT INTO t (name) VALUES (:n)"),
@@ -66,9 +112,11 @@ async def test_rows_rowcounts_and_last_row_ids(db: Database) -> None:
         assert (await conn.execute(sa.text("SELECT name FROM t WHERE id = 99"))).first() is None
 
 
-async def test_errors_come_out_as_sqlalchemy_errors_and_roll_back(db: Database) -> None:
+@pytest.mark.parametrize("on_loop", [False, True])
+async def test_errors_come_out_as_sqlalchemy_errors_and_roll_back(db: Database,
+                                                                  on_loop: bool) -> None:
     with pytest.raises(exc.IntegrityError):
-        async with db.write() as conn:
+        async with db.write(on_loop=on_loop) as conn:
             await conn.execute(sa.text("INSERT INTO t (name) VALUES ('x')"))
             await conn.execute(sa.text("INSERT INTO t (name) VALUES ('x')"))
     with pytest.raises(exc.OperationalError, match="no such table"):
@@ -115,7 +163,7 @@ async def test_a_write_is_its_statements_and_a_commit_and_a_read_ends_without_a_
         assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 1
 
 
-async def test_a_create_is_two_trips_its_inserts_and_its_commit(
+async def test_a_create_is_one_trip_its_commit(
         db: Database, monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
     """The task, its event and its audit entry go in one trip (changes_insert_sqlite)."""
     await db.migrate()
@@ -130,10 +178,14 @@ async def test_a_create_is_two_trips_its_inserts_and_its_commit(
 
     await service.create(task("warm-up"))  # the pooled connection is made
     count_trips(monkeypatch, trips)
+    ran_on = threads_running(monkeypatch)
     created = await service.create(task("counted"))
     monkeypatch.undo()
 
-    assert trips == ["_inserts", "commit"]
+    # The task, its event and its audit entry: one driver call, on the loop's thread; the
+    # commit, on the database thread.
+    assert ran_on == [("_inserts", threading.main_thread().name)]
+    assert trips == ["commit"]
     async with db.read() as conn:
         (row,) = (await repositories.tasks_by_ids(conn, [created.id])).values()
         events = await repositories.events_after(conn, 0, task_id=created.id)
