@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import random
 
+import msgspec
 import pytest
 
 from schemas.secrets import (
@@ -122,3 +124,38 @@ def test_nesting_up_to_the_limit_and_brackets_in_strings_are_fine() -> None:
     check_depth('["' + "[" * 500 + '", "\\"' + "{" * 500 + '"]')
     assert parse_json('{"a": "[[[["}') == {"a": "[[[["}
 
+
+
+def _deepest(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_deepest(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_deepest(v) for v in value), default=0)
+    return 0
+
+
+def _nested(rng: random.Random, depth: int) -> object:
+    """A JSON value nesting at least ``depth`` levels, with strings full of brackets, quotes
+    and backslashes beside the nesting (what the fast path of check_depth must see through)."""
+    noise = "".join(rng.choice('[]{}"\\ab\n') for _ in range(rng.randrange(12)))
+    if depth == 0:
+        return noise
+    inner = _nested(rng, depth - 1)
+    choices: list[object] = [noise, [noise], {"k": noise}]
+    siblings = choices[: rng.randrange(4)]
+    if rng.random() < 0.5:
+        return [*siblings, inner]
+    return {"s": siblings, noise: inner}
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_check_depth_agrees_with_the_nesting_of_the_decoded_value(seed: int) -> None:
+    rng = random.Random(seed)
+    depth = rng.choice([1, 2, 3, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH + 5])
+    value = [_nested(rng, depth - 1) for _ in range(rng.randrange(1, 30))]
+    raw = msgspec.json.encode(value)
+    if _deepest(msgspec.json.decode(raw)) > MAX_DEPTH:
+        with pytest.raises(TRPCError):
+            check_depth(raw)
+    else:
+        check_depth(raw)
