@@ -311,7 +311,8 @@ class EventFeed:
         cursor = self.hub.last_id
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kick.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # no inner task (see runner)
+                    await self._kick.wait()
             self._kick.clear()
             try:
                 async with self.db.read() as conn:
