@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
 from server.db.tables import audit_entries, task_dependencies, task_events, task_executions, tasks
@@ -561,32 +562,63 @@ _EVENT_INSERT_PG = (
 _LAST_ROWID = sa.text("SELECT last_insert_rowid()")
 
 
-async def events_and_audits_insert_pg(conn: AsyncConnection, events: Sequence[dict[str, Any]],
-                                      audits: Sequence[dict[str, Any]]) -> list[int]:
-    """PostgreSQL: a transaction's events (as :func:`event_insert`; their ids returned in
-    order) and its audit entries in one statement — one round trip where they were two (a
-    create has both, and a light load's pickup latency counts its round trips)."""
+async def changes_insert_pg(conn: AsyncConnection, new_tasks: Sequence[dict[str, Any]],
+                            events: Sequence[dict[str, Any]],
+                            audits: Sequence[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: what a write transaction inserts as it ends — its new tasks (as
+    :func:`tasks_insert`), its events (as :func:`event_insert`; their ids returned in order)
+    and its audit entries — in one statement where they were three round trips (a create has
+    all three, and a light load's pickup latency counts its round trips). The tasks and audit
+    entries go in data-modifying WITHs, which run whether or not the events' INSERT reads
+    them (the events' foreign keys are checked at the end of the statement, when the tasks are
+    there)."""
+    if not events:
+        await tasks_insert(conn, new_tasks)
+        await audit_insert(conn, audits)
+        return []
     dialect = conn.dialect
-    processors = _bind_processors(dialect, audit_entries, _AUDIT_COLUMNS)
-    columns = [[r[name] if convert is None else convert(r[name]) for r in audits]
-               for name, convert in zip(_AUDIT_COLUMNS, processors, strict=True)]
-    result = await conn.exec_driver_sql(_EVENTS_AND_AUDITS_PG, (
-        [r["task_id"] for r in events], [r["payload"] for r in events],
-        _event_times(dialect, events), *columns))
+    task_names = _columns_given(new_tasks) if new_tasks else ()
+    audit_names = tuple(audits[0]) if audits else ()
+    sql = _changes_insert_pg_sql(task_names, audit_names)
+    arrays: list[list[Any]] = [[r["task_id"] for r in events], [r["payload"] for r in events],
+                               _event_times(dialect, events)]
+    for table, names, rows in ((tasks, task_names, new_tasks),
+                               (audit_entries, audit_names, audits)):
+        for name, convert in zip(names, _bind_processors(dialect, table, names), strict=True):
+            arrays.append([r[name] for r in rows] if convert is None
+                          else [convert(r[name]) for r in rows])
+    result = await conn.exec_driver_sql(sql, tuple(arrays))
     return sorted(int(r[0]) for r in result)  # in the given order: see event_insert
 
 
-_AUDIT_COLUMNS = ("id", "at", "actor", "role", "action", "target_type", "target_id", "detail",
-                  "request_id")
-# The audit rows are inserted by a data-modifying WITH, which runs whether or not the outer
-# statement (the events' insert, as event_insert's) reads it.
-_EVENTS_AND_AUDITS_PG = (
-    f"WITH audit AS (INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "
-    "SELECT a.id, a.at, a.actor, a.role, a.action, a.target_type, a.target_id, "
-    "a.detail::json, a.request_id FROM unnest($4::text[], $5::timestamp[], $6::text[], "
-    "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) "
-    "AS a(id, at, actor, role, action, target_type, target_id, detail, request_id)) "
-    + _EVENT_INSERT_PG)
+@functools.lru_cache(maxsize=32)
+def _changes_insert_pg_sql(task_names: tuple[str, ...], audit_names: tuple[str, ...]) -> str:
+    """changes_insert_pg's statement: the events' INSERT (parameters 1-3) after a WITH for
+    each of the other tables given columns (their arrays numbered on from 4, tasks first)."""
+    withs: list[str] = []
+    first = 4
+    for name, table, names in (("new_tasks", tasks, task_names),
+                               ("new_audits", audit_entries, audit_names)):
+        if names:
+            withs.append(f"{name} AS ({_unnest_insert_pg(table, names, first)})")
+            first += len(names)
+    return (f"WITH {', '.join(withs)} " if withs else "") + _EVENT_INSERT_PG
+
+
+def _unnest_insert_pg(table: sa.Table, names: tuple[str, ...], first: int) -> str:
+    """``INSERT INTO table (names)`` from one array parameter per column (``$first`` on),
+    each typed as its column (JSON as text, cast back)."""
+    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+    arrays, picked = [], []
+    for i, name in enumerate(names):
+        column_type = table.c[name].type
+        is_json = isinstance(column_type, sa.JSON)
+        element = "text" if is_json else column_type.compile(dialect=dialect)
+        arrays.append(f"${first + i}::{element}[]")
+        picked.append(f"u.c{i}::json" if is_json else f"u.c{i}")
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    return (f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(picked)} "
+            f"FROM unnest({', '.join(arrays)}) AS u({aliases})")
 
 
 def _event_times(dialect: sa.Dialect, rows: Sequence[dict[str, Any]]) -> list[Any]:

@@ -21,12 +21,11 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.tasks import TaskEvent
-from server.db.audit import audit_insert
 from server.db.engine import Database
 from server.db.repositories import (
+    changes_insert_pg,
     changes_insert_sqlite,
     event_insert,
-    events_and_audits_insert_pg,
     task_row_of,
     tasks_insert,
 )
@@ -210,12 +209,11 @@ class Writer:
                 new_tasks, cs.new_tasks = cs.new_tasks, []
                 ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
             else:
-                await cs.flush_tasks()
-                if events and cs.audits:  # one round trip for both
-                    ids = await events_and_audits_insert_pg(conn, events, cs.audits)
+                new_tasks, cs.new_tasks = cs.new_tasks, []
+                if new_tasks or cs.audits:  # one round trip for all three
+                    ids = await changes_insert_pg(conn, new_tasks, events, cs.audits)
                 else:
                     ids = await event_insert(conn, events)
-                    await audit_insert(conn, cs.audits)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:

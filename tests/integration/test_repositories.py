@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from server.db import repositories as repo
+from server.db.audit import audit_list
 from server.db.engine import Database
 from server.db.tables import tasks
+from server.services.audit import Actor, entry_values
 
 T0 = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
@@ -277,3 +279,34 @@ async def test_inserted_tasks_are_the_rows_their_values_say(db: Database) -> Non
             stored = await repo.task_get(conn, values["id"])
             assert stored is not None
             assert tuple(repo.task_row_of(values)) == tuple(stored)  # type: ignore[arg-type]
+
+
+async def test_a_transactions_closing_inserts_write_what_their_values_say(db: Database) -> None:
+    """A write transaction's new tasks, events and audit entries, inserted together
+    (changes_insert_sqlite: one driver call; changes_insert_pg: one statement): each task is
+    task_row_of its values, the events' ids come back in the order given, the audit entries
+    are there with their details."""
+    given = [task_values("t_a", meta={"k": [1, "x"]}, description="d", notify_on_failure=True),
+             task_values("t_b", execution_config={"apiEndpoint": "https://y.test", "n": 1.5},
+                         meta=None, scheduled_for=T0 + timedelta(hours=1))]
+    events = [{"task_id": task_id, "payload": payload, "created_at": T0}
+              for task_id, payload in (("t_b", b"b1"), ("t_a", b"a1"), ("t_b", b"b2"))]
+    audits = [entry_values(Actor("ops", "admin", "req-1"), "tasks.create", "task", v["id"],
+                           {"title": v["title"], "n": [1, {"x": None}]}, T0) for v in given]
+    async with db.write() as conn:
+        insert = repo.changes_insert_sqlite if db.is_sqlite else repo.changes_insert_pg
+        ids = await insert(conn, given, events, audits)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    async with db.read() as conn:
+        for values in given:
+            stored = await repo.task_get(conn, values["id"])
+            assert stored is not None
+            assert tuple(repo.task_row_of(values)) == tuple(stored)  # type: ignore[arg-type]
+        stored_events = await repo.events_after(conn, 0, task_id=None)
+        entries = await audit_list(conn, target_id=None, actor="ops", action=None, since=None,
+                                   limit=10, after=None)
+    assert [(e.id, e.task_id, bytes(e.payload)) for e in stored_events] == [
+        (i, e["task_id"], e["payload"]) for i, e in zip(ids, events, strict=True)]
+    assert sorted((a.target_id, a.detail["title"], a.detail["n"], a.role, a.request_id)
+                  for a in entries) == [("t_a", "task t_a", [1, {"x": None}], "admin", "req-1"),
+                                        ("t_b", "task t_b", [1, {"x": None}], "admin", "req-1")]
