@@ -409,11 +409,36 @@ async def executions_end(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
         {"_id": r["id"], **{f"_{c}": r[c] for c in EXECUTION_END_COLUMNS}} for r in rows])
     return await executions_by_ids(conn, [r["id"] for r in rows])
 
-async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[Row]:
-    """Insert attempts; returns their rows in the order given."""
+
+async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
+                           ) -> list[ExecutionRow]:
+    """Insert attempts; returns their rows in the order given. SQLite: sent to the driver as
+    they are (a claim inserts dozens) and not read back: each row is
+    :func:`execution_row_of` its values."""
     if not rows:
         return []
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql(*_driver_rows(conn.dialect, task_executions,
+                                                 _columns_given(rows), rows))
+        return [execution_row_of(r) for r in rows]
     return list((await conn.execute(_EXECUTIONS_INSERT, list(rows))).all())
+
+
+# An attempt's row as its INSERT writes it: every column not given is NULL but the two flags
+# (server default false); times as the UTC column gives them back.
+_ExecutionValues = namedtuple(  # type: ignore[misc]
+    "_ExecutionValues", [c.name for c in task_executions.c])
+_EXECUTION_DEFAULTS = tuple(
+    (c.name, False if c.name in ("output_is_result", "input_is_config") else None)
+    for c in task_executions.c)
+
+
+def execution_row_of(values: dict[str, Any]) -> ExecutionRow:
+    """The row :func:`execution_insert` writes for ``values`` (as ``RETURNING`` gives it)."""
+    get = values.get
+    row = [get(name, default) for name, default in _EXECUTION_DEFAULTS]
+    return cast(ExecutionRow, _ExecutionValues._make(
+        [v.astimezone(UTC) if isinstance(v, datetime) else v for v in row]))
 
 
 _EXECUTIONS_INSERT = task_executions.insert().returning(task_executions,

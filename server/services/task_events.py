@@ -24,9 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -142,17 +142,38 @@ def _v3_read(names: tuple[str, ...], values: list[Any], at: datetime | None) -> 
 STORED_TASK_FIELDS: tuple[str, ...] = _V3_TASK
 
 
+# Getters by position for SQLAlchemy rows, by the row's name-to-index map: rows of one cached
+# statement share that map, and a row's attributes cost ~0.3 µs each (13 of them: ~4 µs an
+# event, where the positions cost ~0.3).
+_ROW_GETTERS: dict[int, tuple[dict[str, int], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _fields(row: Any, names: tuple[str, ...], by_name: Callable[[Any], tuple[Any, ...]]
+            ) -> list[Any]:
+    """``names`` of ``row`` (a SQLAlchemy row, or any object with those attributes)."""
+    index: dict[str, int] | None = getattr(row, "_key_to_index", None)
+    if index is None:
+        return list(by_name(row))
+    kept = _ROW_GETTERS.get(id(index))
+    if kept is None or kept[0] is not index:
+        if len(_ROW_GETTERS) >= 256:
+            _ROW_GETTERS.clear()
+        kept = _ROW_GETTERS[id(index)] = (index, itemgetter(*(index[n] for n in names)))
+    return list(kept[1](row))
+
+
 def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> bytes:
     """The stored form of an event: ids and the changing fields only (v3)."""
     at = task.updated_at
-    values = list(_V3_TASK_GET(task))
+    values = _fields(task, _V3_TASK, _V3_TASK_GET)
     if task.status == "completed":
         values[_V3_SUMMARY] = None
     if values[_V3_ERRORS] == 0:
         values[_V3_ERRORS] = None  # read back as its default, 0
     item: list[Any] = [_V3, _V3_TYPE_CODE[type_], _v3_fields(values, _V3_TIME_AT[0], at)]
     if execution is not None:
-        item.append(_v3_fields(list(_V3_ATTEMPT_GET(execution)), _V3_TIME_AT[1], at))
+        item.append(_v3_fields(_fields(execution, _V3_ATTEMPT, _V3_ATTEMPT_GET),
+                               _V3_TIME_AT[1], at))
     return _msgpack_encoder.encode(item)
 
 

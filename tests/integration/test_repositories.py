@@ -310,3 +310,21 @@ async def test_a_transactions_closing_inserts_write_what_their_values_say(db: Da
     assert sorted((a.target_id, a.detail["title"], a.detail["n"], a.role, a.request_id)
                   for a in entries) == [("t_a", "task t_a", [1, {"x": None}], "admin", "req-1"),
                                         ("t_b", "task t_b", [1, {"x": None}], "admin", "req-1")]
+
+
+async def test_inserted_attempts_are_the_rows_their_values_say(db: Database) -> None:
+    """A claim does not read its attempts back on SQLite: execution_row_of(values) is what the
+    database returns for that row (and what execution_insert returns on either database)."""
+    await insert(db, task_values("t_a"), task_values("t_b"))
+    plus2 = timezone(timedelta(hours=2))
+    given = [{"id": f"exe_{t}", "task_id": t, "attempt_number": 1, "triggered_by": "create",
+              "status": "running", "started_at": datetime(2030, 5, 1, 11, 0, tzinfo=plus2),
+              "worker_id": "w1", "steps": [], "artifacts": [{"id": "art_1"}]}
+             for t in ("t_a", "t_b")]
+    async with db.write() as conn:
+        returned = await repo.execution_insert(conn, given)
+    async with db.read() as conn:
+        stored = await repo.executions_by_ids(conn, [v["id"] for v in given])
+    for values, row in zip(given, returned, strict=True):
+        assert tuple(repo.execution_row_of(values)) == tuple(stored[values["id"]])
+        assert tuple(row) == tuple(stored[values["id"]])
