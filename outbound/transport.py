@@ -30,7 +30,6 @@ Pooled keep-alive connections were checked when they were opened.
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
@@ -44,6 +43,7 @@ from aiohttp.abc import ResolveResult
 from multidict import CIMultiDict
 
 from outbound.guard import NetworkGuard
+from outbound.wire import WirePool, WireResponse
 
 _DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 # aiohttp adds these when a request lacks them; httpx sends only what the request carries.
@@ -88,6 +88,10 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         self._header_hooks = tuple(header_hooks)
         self._ssl_context = httpx.create_ssl_context(verify=verify)
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
+        self._wire = WirePool(guard, self._ssl_context,
+                              max_connections=limits.max_connections,
+                              max_keepalive_connections=limits.max_keepalive_connections,
+                              keepalive_expiry=limits.keepalive_expiry)
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -128,33 +132,23 @@ class PinnedTransport(httpx.AsyncBaseTransport):
                         "reason_phrase": (response.reason or "").encode("latin-1", "replace")})
 
     async def open(self, method: str, url: str, headers: CIMultiDict[str], body: bytes | None,
-                   *, seconds: float) -> aiohttp.ClientResponse:
+                   *, seconds: float) -> WireResponse:
         """Send one request (no redirects followed) and return the response once its head has
         arrived; its body arrives decoded as ``Content-Encoding`` says (gzip, deflate).
 
         ``url`` is an absolute http(s) URL, already percent-encoded (as ``str(httpx.URL)``
-        gives it); ``seconds`` bounds connecting and each read. The caller reads the body
-        inside :func:`translated_errors` and must ``release()`` the response. Raises the guard's
-        :class:`~outbound.guard.OutboundError` for a refused destination, else the httpx
-        exceptions of :func:`translated_errors`.
+        gives it); ``seconds`` bounds connecting and each read. The caller must ``release()``
+        the response. Raises the guard's :class:`~outbound.guard.OutboundError` for a refused
+        destination, else httpx exceptions, the body's reads included (:mod:`outbound.wire`).
         """
         for hook in self._header_hooks:
             hook(headers)
-        session = self._client_session()
-        with translated_errors(connecting=True):
-            return await session.request(
-                method, yarl.URL(url, encoded=True), headers=headers, data=body,
-                allow_redirects=False, timeout=_phase_timeout(seconds), auto_decompress=True)
+        return await self._wire.request(method, url, headers.items(), body, seconds=seconds)
 
     async def aclose(self) -> None:
+        await self._wire.aclose()
         if self._session is not None:
             await self._session.close()
-
-
-@functools.lru_cache(maxsize=64)
-def _phase_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds,
-                                 sock_read=seconds)
 
 
 class _ResponseBody(httpx.AsyncByteStream):
