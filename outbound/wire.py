@@ -51,7 +51,7 @@ import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 import httptools
 import httpx
@@ -372,8 +372,7 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -612,13 +611,15 @@ class WirePool:
         failure: OSError | None = None
         for address in addresses:  # each checked address in turn, never resolving again
             try:
-                _, connection = await loop.create_connection(
+                transport, connection = await loop.create_connection(
                     lambda: _Connection(self, key), address, origin.port,
                     ssl=self._ssl_context if origin.tls else None,
                     server_hostname=origin.server_hostname, flags=_NUMERIC)
             except OSError as exc:  # refused, unreachable, TLS (ssl.SSLError is an OSError)
                 failure = exc
                 continue
+            # uvloop may call connection_made after create_connection returns
+            connection.transport = transport
             connection.counted = True
             self._all.add(connection)
             return connection
