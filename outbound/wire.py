@@ -542,10 +542,12 @@ class WirePool:
                 if response._got_bytes:
                     raise
                 # The server closed the kept-alive connection as the request went out,
-                # before answering a byte: send once more on a fresh connection. Safe for
-                # every method: a server that closes an idle connection has not begun the
-                # request (RFC 9112 §9.3.1 lets a client retry it), and api_call's requests
-                # carry an Idempotency-Key, so a receiver that did act sees the replay.
+                # before answering a byte (its idle timeout won the race): send once more on
+                # a fresh connection, whatever the method. A server closing an idle
+                # connection has not begun the request; and should one have acted on it,
+                # the requests sent here (api_call's) all carry an Idempotency-Key, which
+                # makes the replay recognisable: RFC 9112 §9.3.1 allows a client to retry a
+                # non-idempotent request it knows to be idempotent by such means.
             finally:
                 if response._error is not None or not response._head_done:
                     response.release()
