@@ -22,7 +22,8 @@ transport promises:
   A line break in the head is :class:`httpx.LocalProtocolError`.
 - Response: Content-Length, chunked and close-delimited bodies; 1xx interim responses
   skipped (101 is a protocol error: no upgrades here); 204, 304 and answers to HEAD have no
-  body. The body is decoded as ``Content-Encoding`` says (gzip; deflate zlib-wrapped or raw,
+  body. A head (interim answers included) longer than 256 KiB is a protocol error. The body
+  is decoded as ``Content-Encoding`` says (gzip; deflate zlib-wrapped or raw,
   as aiohttp accepts it; any other coding as it came), at most 64 KiB decoded per step (a
   compression bomb costs only what is read). The connection goes back to the pool only when
   the whole message arrived and it may be kept alive (not ``Connection: close``, not
@@ -61,6 +62,7 @@ from outbound.guard import NetworkGuard
 _NUMERIC: Final = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
 _DECODED_STEP: Final = 65536  # decoded bytes per step: a bomb inflates only what is read
 _HIGH_WATER: Final = 1 << 20  # undelivered body bytes before the socket stops being read
+_MAX_HEAD: Final = 1 << 18  # bytes before the final head's end (interim answers included)
 _NO_RESPONSE: Final = "Server disconnected without sending a response."
 _CUT_BODY: Final = "peer closed connection without sending complete message body"
 _READ_TIMEOUT: Final = "Timeout on reading data from socket"  # aiohttp's words
@@ -196,6 +198,7 @@ class WireResponse:
         self._head_arrived: asyncio.Future[None] = loop.create_future()
         self._head_done = False
         self._got_bytes = False
+        self._head_bytes = 0
         self._done = False  # the whole message arrived
         self._error: BaseException | None = None
         self._chunks: list[bytes] = []
@@ -385,6 +388,11 @@ class _Connection(asyncio.Protocol):
             return
         response._got_bytes = True
         self.last_read = response._loop.time()
+        if not response._head_done:
+            response._head_bytes += len(data)
+            if response._head_bytes > _MAX_HEAD:  # llhttp sets no limit: a server could
+                self._broken(response, "the response head is too large")  # send headers
+                return  # without end
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:

@@ -524,6 +524,16 @@ async def test_a_malformed_response(transport: PinnedTransport, reply: bytes) ->
         await server.stop()
 
 
+async def test_a_head_without_end_is_a_protocol_error(transport: PinnedTransport) -> None:
+    endless = b"HTTP/1.1 200 OK\r\n" + (b"X-Filler: " + b"y" * 1000 + b"\r\n") * 300
+    server = await serve(lambda _request: Answer(endless, hang=True))
+    try:
+        with pytest.raises(httpx.RemoteProtocolError, match="head is too large"):
+            await fetch(transport, f"{server.url}/")
+    finally:
+        await server.stop()
+
+
 # --- time -------------------------------------------------------------------------------------
 
 async def test_no_answer_is_a_read_timeout(transport: PinnedTransport) -> None:
