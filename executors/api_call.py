@@ -51,7 +51,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Final
 
-import aiohttp
 import httpx
 import msgspec
 from multidict import CIMultiDict
@@ -66,9 +65,10 @@ from executors.base import (
     TaskSpec,
     from_outbound,
 )
-from outbound import NetworkGuard, OutboundError, PinnedTransport, translated_errors
+from outbound import NetworkGuard, OutboundError, PinnedTransport
 from outbound.guard import is_ip_literal
 from outbound.http import NotHttpUrl, http_url, parse_retry_after, status_retryable
+from outbound.wire import WireResponse
 from schemas.configs import ApiCallConfig
 from schemas.secrets import is_secret_header, scrub, secret_values
 
@@ -135,7 +135,7 @@ class ApiCallExecutor:
 
     def __init__(self, transport: PinnedTransport, guard: NetworkGuard, *,
                  response_body_limit: int = 65536) -> None:
-        """``transport``: the pinned transport requests go through (its aiohttp session,
+        """``transport``: the pinned transport requests go through (its lean HTTP/1.1 client,
         without httpx's objects: :meth:`PinnedTransport.open`); ``guard`` checks each hop's
         host before connecting (the transport checks again as it connects)."""
         if response_body_limit < 0:
@@ -252,17 +252,17 @@ class ApiCallExecutor:
             f"{config.api_method} {_shown(httpx.URL(config.api_endpoint))} redirected more "
             f"than {MAX_REDIRECTS} times", error_type="too_many_redirects")
 
-    async def _read_body(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-        """At most ``response_body_limit`` decoded bytes, and whether more were there."""
+    async def _read_body(self, response: WireResponse) -> tuple[bytes, bool]:
+        """At most ``response_body_limit`` decoded bytes, and whether more were there (the
+        reads raise httpx errors)."""
         chunks: list[bytes] = []
         size = 0
-        with translated_errors(connecting=False):
-            async for chunk in response.content.iter_any():
-                if size + len(chunk) > self._body_limit:
-                    chunks.append(chunk[: self._body_limit - size])
-                    return b"".join(chunks), True
-                chunks.append(chunk)
-                size += len(chunk)
+        async for chunk in response.content.iter_any():
+            if size + len(chunk) > self._body_limit:
+                chunks.append(chunk[: self._body_limit - size])
+                return b"".join(chunks), True
+            chunks.append(chunk)
+            size += len(chunk)
         return b"".join(chunks), False
 
     def _record(self, answer: _Answer, duration_ms: int) -> dict[str, Any]:

@@ -2,35 +2,38 @@
 
 A guard that resolves a name, checks the answer and then lets the HTTP client resolve it
 again can be fooled by a name whose second answer differs (rebinding with a near-zero TTL:
-public first, ``127.0.0.1`` next). Here the name is resolved once, inside the connection:
+public first, ``127.0.0.1`` next). Here the name is resolved once, inside the connection.
+What goes where:
 
-- :class:`PinnedTransport` is an ``httpx.AsyncBaseTransport`` that speaks HTTP/1.1 through
-  an ``aiohttp`` client session (a fraction of the CPU httpcore and anyio spend per request):
-  callers keep httpx's API (``httpx.AsyncClient``, ``Request``, ``Response``, its exceptions);
-- its connector resolves every destination, names and IP literals alike, through
+- :meth:`PinnedTransport.handle_async_request` (httpx's seam: ``httpx.AsyncClient``,
+  ``Request``, ``Response``, its exceptions — GoHighLevel, webhook delivery) speaks HTTP/1.1
+  through an ``aiohttp`` client session (a fraction of the CPU httpcore and anyio spend per
+  request);
+- :meth:`PinnedTransport.open` (api_call, where httpx's URL, request and response objects
+  cost more CPU than the exchange itself) sends one request on :class:`outbound.wire.WirePool`,
+  a lean client of its own (an asyncio protocol and httptools' parser: a quarter of the
+  aiohttp session's CPU per request), under the same rules, listed there;
+- both resolve every destination, names and IP literals alike, through
   :meth:`NetworkGuard.check_host` (all addresses must be allowed), with no DNS cache, and
-  opens the TCP connection to those very addresses, never resolving again;
+  open the TCP connection to those very addresses, never resolving again (aiohttp: the
+  connector below; the wire: its pool); pooled keep-alive connections were checked when
+  they were opened and serve only their own (scheme, host, port);
 - the ``Host`` header is the URL's host, and TLS uses the URL's host name for SNI and
   certificate verification — what changes is only where the socket goes;
-- no proxy from the environment, no cookie jar, no decompression (httpx decodes the body as
-  the ``Content-Encoding`` says, once), no redirects (httpx's ``follow_redirects`` and the
-  callers' own redirect handling see every 3xx), no header the request does not carry;
+- no proxy from the environment, no cookie jar, no redirects (httpx's ``follow_redirects``
+  and the callers' own redirect handling see every 3xx), no header the request does not carry;
+  the httpx path does not decompress (httpx decodes the body as the ``Content-Encoding`` says,
+  once), :meth:`~PinnedTransport.open` does (gzip, deflate);
 - a refused destination raises :class:`~outbound.guard.AddressRefused` (any
-  :class:`~outbound.guard.OutboundError`) out of ``send``, not an ``httpx`` error: callers
-  translate it at their boundary. aiohttp's failures come out as the httpx exceptions
+  :class:`~outbound.guard.OutboundError`) out of ``send`` and ``open``, not an ``httpx``
+  error: callers translate it at their boundary. Failures come out as the httpx exceptions
   httpcore would raise (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``,
-  ``RemoteProtocolError`` ...).
-
-:meth:`PinnedTransport.open` sends one request straight on the aiohttp session, for a caller
-that needs no httpx objects (api_call, where httpx's URL, request and response objects cost more
-CPU than the exchange itself): the same connector, guard and translated errors.
-
-Pooled keep-alive connections were checked when they were opened.
+  ``RemoteProtocolError`` ...): aiohttp's through :func:`translated_errors`, the wire's
+  raised as such.
 """
 
 from __future__ import annotations
 
-import functools
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
@@ -44,6 +47,7 @@ from aiohttp.abc import ResolveResult
 from multidict import CIMultiDict
 
 from outbound.guard import NetworkGuard
+from outbound.wire import WirePool, WireResponse
 
 _DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 # aiohttp adds these when a request lacks them; httpx sends only what the request carries.
@@ -88,6 +92,10 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         self._header_hooks = tuple(header_hooks)
         self._ssl_context = httpx.create_ssl_context(verify=verify)
         self._session: aiohttp.ClientSession | None = None  # made in the loop that uses it
+        self._wire = WirePool(guard, self._ssl_context,
+                              max_connections=limits.max_connections,
+                              max_keepalive_connections=limits.max_keepalive_connections,
+                              keepalive_expiry=limits.keepalive_expiry)
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -128,33 +136,23 @@ class PinnedTransport(httpx.AsyncBaseTransport):
                         "reason_phrase": (response.reason or "").encode("latin-1", "replace")})
 
     async def open(self, method: str, url: str, headers: CIMultiDict[str], body: bytes | None,
-                   *, seconds: float) -> aiohttp.ClientResponse:
+                   *, seconds: float) -> WireResponse:
         """Send one request (no redirects followed) and return the response once its head has
         arrived; its body arrives decoded as ``Content-Encoding`` says (gzip, deflate).
 
         ``url`` is an absolute http(s) URL, already percent-encoded (as ``str(httpx.URL)``
-        gives it); ``seconds`` bounds connecting and each read. The caller reads the body
-        inside :func:`translated_errors` and must ``release()`` the response. Raises the guard's
-        :class:`~outbound.guard.OutboundError` for a refused destination, else the httpx
-        exceptions of :func:`translated_errors`.
+        gives it); ``seconds`` bounds connecting and each read. The caller must ``release()``
+        the response. Raises the guard's :class:`~outbound.guard.OutboundError` for a refused
+        destination, else httpx exceptions, the body's reads included (:mod:`outbound.wire`).
         """
         for hook in self._header_hooks:
             hook(headers)
-        session = self._client_session()
-        with translated_errors(connecting=True):
-            return await session.request(
-                method, yarl.URL(url, encoded=True), headers=headers, data=body,
-                allow_redirects=False, timeout=_phase_timeout(seconds), auto_decompress=True)
+        return await self._wire.request(method, url, headers.items(), body, seconds=seconds)
 
     async def aclose(self) -> None:
+        await self._wire.aclose()
         if self._session is not None:
             await self._session.close()
-
-
-@functools.lru_cache(maxsize=64)
-def _phase_timeout(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds,
-                                 sock_read=seconds)
 
 
 class _ResponseBody(httpx.AsyncByteStream):
