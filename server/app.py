@@ -43,6 +43,7 @@ from server.console import console_router
 from server.context import Context, Services
 from server.db import repositories as repo
 from server.db.engine import Database
+from server.db.planner_stats import PlannerStats
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
 from server.maintenance import Maintenance
@@ -196,7 +197,9 @@ class Node:
         self.maintenance = Maintenance(settings, clock, db=self.db, scheduler=self.scheduler,
                                        task_timer=self.task_timer,
                                        automations=self.automations, autorun=self.autorun,
-                                       stalls=self.stalls, artifacts=self.artifacts)
+                                       stalls=self.stalls, artifacts=self.artifacts,
+                                       planner_stats=PlannerStats(
+                                           self.db, lambda: self.writer.changes))
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  automations=self.automations, audit=self.audit,
                                  autorun=self.autorun, started_monotonic=time.monotonic(),

@@ -5,7 +5,9 @@
 - housekeeping, every 10 minutes and at start: old task events (kept a day, for resuming), audit
   entries, artifacts and terminal tasks past their retention;
 - the autorun switch, every second (read once before the runner starts);
-- stalled work, every ``STALLED_CHECK_SECONDS``.
+- stalled work, every ``STALLED_CHECK_SECONDS``;
+- PostgreSQL: the tasks table's planner statistics, checked every 2 seconds
+  (server/db/planner_stats.py).
 
 A job that fails logs and waits for its next turn; shutdown interrupting one is not a failure.
 """
@@ -24,6 +26,7 @@ from server.db import repositories as repo
 from server.db import retention
 from server.db.audit import audit_prune
 from server.db.engine import Database
+from server.db.planner_stats import PlannerStats
 from server.scheduling import DueTimer
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
@@ -37,7 +40,7 @@ class Maintenance:
     def __init__(self, settings: Settings, clock: Callable[[], datetime], *, db: Database,
                  scheduler: AsyncIOScheduler, task_timer: DueTimer, automations: Automations,
                  autorun: AutorunService, stalls: StallWatch,
-                 artifacts: FileArtifactStore) -> None:
+                 artifacts: FileArtifactStore, planner_stats: PlannerStats) -> None:
         self.settings = settings
         self.clock = clock
         self.db = db
@@ -47,6 +50,7 @@ class Maintenance:
         self.autorun = autorun
         self.stalls = stalls
         self.artifacts = artifacts
+        self.planner_stats = planner_stats
 
     async def start(self) -> None:
         """Add the jobs to the (started) scheduler; the autorun switch is read once first."""
@@ -61,6 +65,9 @@ class Maintenance:
         self.scheduler.add_job(self.check_stalls, "interval",
                                seconds=self.settings.stalled_check_seconds, id="stalls",
                                coalesce=True, max_instances=1)
+        if not self.db.is_sqlite:
+            self.scheduler.add_job(self.refresh_planner_stats, "interval", seconds=2,
+                                   id="planner-stats", coalesce=True, max_instances=1)
 
     async def maintenance(self) -> None:
         try:
@@ -100,6 +107,14 @@ class Maintenance:
             await self.stalls.check()
         except Exception:
             log.exception("checking for stalled tasks failed")
+
+    async def refresh_planner_stats(self) -> None:
+        try:
+            await self.planner_stats.refresh()
+        except asyncio.CancelledError:
+            log.debug("planner statistics interrupted by shutdown")
+        except Exception:
+            log.exception("refreshing the planner's statistics failed")
 
     async def prune_tasks(self) -> int:
         """TASK_RETENTION_DAYS: old terminal tasks and what hangs off them, in small batches."""

@@ -157,6 +157,7 @@ class Writer:
         self.clock = clock
         self._pending: list[tuple[Job, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self.changes = 0  # events committed by this writer: server/db/planner_stats.py
 
     async def run(self, job: Callable[[ChangeSet], Awaitable[T]]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -214,6 +215,7 @@ class Writer:
                     ids = await changes_insert_pg(conn, new_tasks, events, cs.audits)
                 else:
                     ids = await event_insert(conn, events)
+        self.changes += len(cs.events)
         self._announce(cs, ids)
 
     def _announce(self, cs: ChangeSet, ids: list[int]) -> None:
