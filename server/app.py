@@ -44,6 +44,7 @@ from server.context import Context, Services
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.planner_stats import PlannerStats
+from server.db.work_signal import WorkListener
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
 from server.maintenance import Maintenance
@@ -119,6 +120,9 @@ class Node:
         # SQLite: one process writes, so committed events go straight to subscribers.
         # PostgreSQL: other nodes write too, so events reach subscribers from the table.
         self.event_feed = None if self.db.is_sqlite else EventFeed(self.db, self.hub)
+        # PostgreSQL: another node's new work wakes this node's runner (work_signal.py).
+        self.work_listener = None if self.db.is_sqlite else WorkListener(
+            self.db, lambda: self.runner.wake())
         # Full events are encoded only while someone subscribes (the feed re-reads the table).
         self.signals = Signals(
             publish=self.hub.publish if self.event_feed is None else self.event_feed.kick,
@@ -246,6 +250,8 @@ class Node:
         await self.runner.start()
         if self.event_feed is not None:
             self.event_feed.start()
+        if self.work_listener is not None:
+            self.work_listener.start()
         self.drain.bind_loop()
         self.ready = True
 
@@ -254,6 +260,8 @@ class Node:
             log.error("stopping failed", exc_info=failure)
         if self.event_feed is not None:
             await self.event_feed.stop()
+        if self.work_listener is not None:
+            await self.work_listener.stop()
         await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
         await self.http.aclose()

@@ -18,18 +18,30 @@ from tests.support.databases import (
 from tests.support.server import ErrandsServer
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Each test using this runs on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        return
+def _fresh_postgres() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database while the generator runs (skipped, or failed under
+    CI, when PostgreSQL is not reachable)."""
     require_postgres()
     url, name = create_postgres_database()
     try:
         yield url
     finally:
         drop_postgres_database(name)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test."""
+    yield from _fresh_postgres()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    yield from _fresh_postgres()
 
 
 @pytest.fixture

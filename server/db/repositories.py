@@ -22,6 +22,7 @@ from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
 from server.db.tables import audit_entries, task_dependencies, task_events, task_executions, tasks
+from server.db.work_signal import ANNOUNCE_SELECT, announce_work
 
 Row = sa.Row[Any]
 # 'queued' written into the SQL, not bound: the claim index is partial on exactly this.
@@ -589,22 +590,26 @@ _LAST_ROWID = sa.text("SELECT last_insert_rowid()")
 
 async def changes_insert_pg(conn: AsyncConnection, new_tasks: Sequence[dict[str, Any]],
                             events: Sequence[dict[str, Any]],
-                            audits: Sequence[dict[str, Any]]) -> list[int]:
+                            audits: Sequence[dict[str, Any]], *, announce: bool = False
+                            ) -> list[int]:
     """PostgreSQL: what a write transaction inserts as it ends — its new tasks (as
     :func:`tasks_insert`), its events (as :func:`event_insert`; their ids returned in order)
     and its audit entries — in one statement where they were three round trips (a create has
     all three, and a light load's pickup latency counts its round trips). The tasks and audit
     entries go in data-modifying WITHs, which run whether or not the events' INSERT reads
     them (the events' foreign keys are checked at the end of the statement, when the tasks are
-    there)."""
+    there). ``announce``: the statement also runs work_signal's NOTIFY (other nodes' runners
+    hear of the new work at commit), which was a round trip of its own."""
     if not events:
         await tasks_insert(conn, new_tasks)
         await audit_insert(conn, audits)
+        if announce:
+            await announce_work(conn)
         return []
     dialect = conn.dialect
     task_names = _columns_given(new_tasks) if new_tasks else ()
     audit_names = tuple(audits[0]) if audits else ()
-    sql = _changes_insert_pg_sql(task_names, audit_names)
+    sql = _changes_insert_pg_sql(task_names, audit_names, announce)
     arrays: list[list[Any]] = [[r["task_id"] for r in events], [r["payload"] for r in events],
                                _event_times(dialect, events)]
     for table, names, rows in ((tasks, task_names, new_tasks),
@@ -612,14 +617,38 @@ async def changes_insert_pg(conn: AsyncConnection, new_tasks: Sequence[dict[str,
         for name, convert in zip(names, _bind_processors(dialect, table, names), strict=True):
             arrays.append([r[name] for r in rows] if convert is None
                           else [convert(r[name]) for r in rows])
-    result = await conn.exec_driver_sql(sql, tuple(arrays))
-    return sorted(int(r[0]) for r in result)  # in the given order: see event_insert
+    returned = await _closing_statement_pg(conn, sql, tuple(arrays))
+    return sorted(int(r[0]) for r in returned)  # in the given order: see event_insert
+
+
+async def _closing_statement_pg(conn: AsyncConnection, sql: str, params: tuple[Any, ...]
+                                ) -> Sequence[Any]:
+    """Run ``sql`` (positional ``$n``) as the last statement of ``conn``'s transaction. When
+    the transaction has sent nothing to the server yet (a create: its rows are all in this
+    one statement), it runs alone in autocommit — atomic by itself, committed as it ends —
+    which saves the BEGIN and COMMIT round trips; the transaction's commit then has nothing to
+    do. A failure comes out as SQLAlchemy raises it (an ``IntegrityError`` ...)."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection  # asyncpg's connection
+    if driver.is_in_transaction():
+        return list(await conn.exec_driver_sql(sql, params))
+    try:
+        return cast(Sequence[Any], await driver.fetch(sql, *params))
+    except Exception as error:
+        try:
+            raw.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
+        except Exception as translated:  # the adapter's DBAPI exception for asyncpg's
+            raise sa.exc.DBAPIError.instance(
+                sql, params, translated, conn.dialect.loaded_dbapi.Error) from error
+        raise
 
 
 @functools.lru_cache(maxsize=32)
-def _changes_insert_pg_sql(task_names: tuple[str, ...], audit_names: tuple[str, ...]) -> str:
+def _changes_insert_pg_sql(task_names: tuple[str, ...], audit_names: tuple[str, ...],
+                           announce: bool) -> str:
     """changes_insert_pg's statement: the events' INSERT (parameters 1-3) after a WITH for
-    each of the other tables given columns (their arrays numbered on from 4, tasks first)."""
+    each of the other tables given columns (their arrays numbered on from 4, tasks first);
+    with ``announce``, its RETURNING also runs the NOTIFY (an uncorrelated sub-select: once)."""
     withs: list[str] = []
     first = 4
     for name, table, names in (("new_tasks", tasks, task_names),
@@ -627,7 +656,8 @@ def _changes_insert_pg_sql(task_names: tuple[str, ...], audit_names: tuple[str, 
         if names:
             withs.append(f"{name} AS ({_unnest_insert_pg(table, names, first)})")
             first += len(names)
-    return (f"WITH {', '.join(withs)} " if withs else "") + _EVENT_INSERT_PG
+    returning = f", ({ANNOUNCE_SELECT})" if announce else ""
+    return (f"WITH {', '.join(withs)} " if withs else "") + _EVENT_INSERT_PG + returning
 
 
 def _unnest_insert_pg(table: sa.Table, names: tuple[str, ...], first: int) -> str:

@@ -30,6 +30,7 @@ from server.db.repositories import (
     tasks_insert,
 )
 from server.db.rows import ExecutionRow, TaskRow
+from server.db.work_signal import announce_work
 from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
 from server.services.task_events import compact_event
@@ -210,11 +211,15 @@ class Writer:
                 new_tasks, cs.new_tasks = cs.new_tasks, []
                 ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
             else:
+                # cs.wake: other nodes' runners hear of the new work at commit (work_signal).
                 new_tasks, cs.new_tasks = cs.new_tasks, []
-                if new_tasks or cs.audits:  # one round trip for all three
-                    ids = await changes_insert_pg(conn, new_tasks, events, cs.audits)
+                if new_tasks or cs.audits:  # one round trip for all (the NOTIFY too)
+                    ids = await changes_insert_pg(conn, new_tasks, events, cs.audits,
+                                                  announce=cs.wake)
                 else:
                     ids = await event_insert(conn, events)
+                    if cs.wake:
+                        await announce_work(conn)
         self.changes += len(cs.events)
         self._announce(cs, ids)
 

@@ -6,27 +6,13 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.databases import (
-    create_postgres_database,
-    drop_postgres_database,
-    require_postgres,
-)
 from tests.support.http_servers import HttpServer, Reply
 from tests.support.server import ErrandsServer
 
 TASKS = 240
-
-
-@pytest.fixture
-def pg_url() -> Any:
-    require_postgres()
-    url, name = create_postgres_database()
-    yield url
-    drop_postgres_database(name)
 
 
 @pytest.mark.postgres

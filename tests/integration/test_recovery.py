@@ -11,23 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.databases import (
-    create_postgres_database,
-    drop_postgres_database,
-    require_postgres,
-)
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer
 
 IN_FLIGHT = 6
-
-
-@pytest.fixture
-def pg_url() -> Any:
-    require_postgres()
-    url, name = create_postgres_database()
-    yield url
-    drop_postgres_database(name)
 
 
 def _start_work(server: ErrandsServer, outside: HttpServer) -> list[str]:

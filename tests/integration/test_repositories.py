@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from server.db import repositories as repo
 from server.db.audit import audit_list
@@ -328,3 +329,34 @@ async def test_inserted_attempts_are_the_rows_their_values_say(db: Database) -> 
     for values, row in zip(given, returned, strict=True):
         assert tuple(repo.execution_row_of(values)) == tuple(stored[values["id"]])
         assert tuple(row) == tuple(stored[values["id"]])
+
+
+async def test_closing_inserts_are_all_or_nothing_and_fail_as_sqlalchemy_errors(
+        db: Database) -> None:
+    """A create's closing inserts run alone (PostgreSQL: in autocommit when the transaction
+    sent nothing before them) or after other statements; a duplicate is SQLAlchemy's
+    IntegrityError either way, and none of that statement's rows stay."""
+    insert = repo.changes_insert_sqlite if db.is_sqlite else repo.changes_insert_pg
+    await repo_insert_one(db, "t_a")
+    for read_first in (False, True):
+        with pytest.raises(sa_exc.IntegrityError):
+            async with db.write() as conn:
+                if read_first:
+                    assert await repo.task_get(conn, "t_a") is not None
+                await insert(conn, [task_values("t_new"), task_values("t_a")],
+                             [{"task_id": "t_new", "payload": b"x", "created_at": T0}],
+                             [entry_values(Actor("ops", None), "tasks.create", "task", "t_new",
+                                           {}, T0)])
+        async with db.read() as conn:
+            assert await repo.task_get(conn, "t_new") is None
+            assert await repo.events_after(conn, 0, task_id="t_new") == []
+            assert await audit_list(conn, target_id="t_new", actor=None, action=None,
+                                    since=None, limit=10, after=None) == []
+    async with db.write() as conn:  # the connection is fine afterwards
+        assert await insert(conn, [task_values("t_new")], [
+            {"task_id": "t_new", "payload": b"x", "created_at": T0}], [])
+
+
+async def repo_insert_one(db: Database, task_id: str) -> None:
+    async with db.write() as conn:
+        await repo.tasks_insert(conn, [task_values(task_id)])

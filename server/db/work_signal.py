@@ -1,0 +1,92 @@
+"""PostgreSQL: nodes wake each other for new work (LISTEN/NOTIFY on ``errands_work``).
+
+A node wakes its own runner at once for the work it files (server/services/changes.py); work
+filed by another node was found by the runner's poll, up to a second later. Now a write
+transaction that makes a task claimable (created or made ``queued``) also runs
+:func:`announce_work`: PostgreSQL delivers the notification to every listening session when
+the transaction commits (never for one rolled back; several in one transaction are one). Each
+node's :class:`WorkListener` holds one connection of the pool with ``LISTEN errands_work`` and
+wakes its runner on each, so a task created on one node starts on another within a
+millisecond or two. The poll stays, for a listener that lost its connection: it reconnects
+after a second, and wakes the runner once connected again (what was filed meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.db.engine import Database
+
+CHANNEL: Final = "errands_work"
+ANNOUNCE_SELECT: Final = f"SELECT pg_notify('{CHANNEL}', '')"
+_ANNOUNCE: Final = sa.text(ANNOUNCE_SELECT)
+
+log = logging.getLogger("errands")
+
+
+async def announce_work(conn: AsyncConnection) -> None:
+    """In a write transaction on PostgreSQL: every node's listener hears of it at commit."""
+    await conn.execute(_ANNOUNCE)
+
+
+class WorkListener:
+    """One pooled connection listening on :data:`CHANNEL`; ``on_work()`` for each
+    notification (and once each time it starts listening)."""
+
+    def __init__(self, db: Database, on_work: Callable[[], None], *,
+                 retry_seconds: float = 1.0) -> None:
+        self.db = db
+        self.on_work = on_work
+        self.retry_seconds = retry_seconds
+        self.listening = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="work-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: the runner's poll goes on
+                log.warning("listening for other nodes' work failed (%s); retrying", exc)
+            await asyncio.sleep(self.retry_seconds)
+
+    async def _listen(self) -> None:
+        async with self.db.engine.connect() as conn:
+            try:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection  # asyncpg's connection
+                lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+                def on_lost(_connection: object) -> None:
+                    if not lost.done():
+                        lost.set_result(None)
+
+                driver.add_termination_listener(on_lost)
+                await driver.add_listener(CHANNEL, self._heard)
+                self.listening = True
+                self.on_work()  # what other nodes filed while this one was not listening
+                await lost
+            finally:
+                self.listening = False
+                # Never back to the pool: it listens (or is dead).
+                await conn.invalidate()
+
+    def _heard(self, *_args: object) -> None:
+        self.on_work()
