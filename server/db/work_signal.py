@@ -46,6 +46,7 @@ class WorkListener:
         self.on_work = on_work
         self.retry_seconds = retry_seconds
         self.listening = False
+        self._failing = False  # since the last failure, not listening yet
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -64,7 +65,14 @@ class WorkListener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is away: the runner's poll goes on
-                log.warning("listening for other nodes' work failed (%s); retrying", exc)
+                # One warning an outage, not one a second.
+                (log.debug if self._failing else log.warning)(
+                    "listening for other nodes' work failed (%s); retrying every %.0f s",
+                    exc, self.retry_seconds)
+            else:  # it listened, then lost its connection
+                log.warning("the connection listening for other nodes' work was lost; "
+                            "listening again in %.0f s", self.retry_seconds)
+            self._failing = True
             await asyncio.sleep(self.retry_seconds)
 
     async def _listen(self) -> None:
@@ -81,6 +89,9 @@ class WorkListener:
                 driver.add_termination_listener(on_lost)
                 await driver.add_listener(CHANNEL, self._heard)
                 self.listening = True
+                if self._failing:
+                    log.info("listening for other nodes' work again")
+                    self._failing = False
                 self.on_work()  # what other nodes filed while this one was not listening
                 await lost
             finally:

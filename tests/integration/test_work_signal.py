@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -91,7 +92,9 @@ async def test_a_node_hears_of_work_another_node_commits(pg_url: str) -> None:
         await node_b.dispose()
 
 
-async def test_a_listener_whose_connection_dies_listens_again(pg_url: str) -> None:
+async def test_a_listener_whose_connection_dies_listens_again(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="errands")
     node = Database(pg_url)
     await node.migrate()
     heard = Heard()
@@ -104,6 +107,9 @@ async def test_a_listener_whose_connection_dies_listens_again(pg_url: str) -> No
             assert killed == [True]
             await heard.next()  # listening again: the runner looks for what it missed
             assert listener.listening
+            said = [r.getMessage() for r in caplog.records if r.name == "errands"]
+            assert any("was lost" in m for m in said) and any(
+                "listening for other nodes' work again" in m for m in said), said
             writer = Writer(node, Signals(), StillClock())
             async with node.write() as conn:
                 await repo.tasks_insert(conn, [task_values("t_q")])
