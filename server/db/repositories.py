@@ -519,8 +519,9 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
                                 audits: Sequence[dict[str, Any]]) -> list[int]:
     """SQLite: what a write transaction inserts as it ends — its new tasks (as
     :func:`tasks_insert`), its events (as :func:`event_insert`; their ids returned in order)
-    and its audit entries — in one trip to the database thread instead of one each (a light
-    load's pickup latency counts them). Values are converted by each column type's own bind
+    and its audit entries — in one driver call instead of one each (a light load's pickup
+    latency counts them): no trip when the writer's statements run on the loop's thread, else
+    one to the database thread. Values are converted by each column type's own bind
     processor, as SQLAlchemy's execute converts them."""
     if not (new_tasks or events or audits):
         return []  # nothing to insert (a claim that found nothing): no trip

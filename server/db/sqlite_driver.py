@@ -211,7 +211,8 @@ def _inserts(db: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Se
 async def insert_in_one_trip(conn: AsyncConnection,
                              statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> int:
     """Run ``statements`` (driver-level INSERTs, qmark parameters already converted) in the
-    connection's open transaction, all in one trip to the database thread; the
+    connection's open transaction, all in one trip to the database thread (none when its
+    statements run on the loop's thread: :func:`statements_on_loop`); the
     ``last_insert_rowid()`` after them. A driver error comes out as SQLAlchemy's (an
     ``IntegrityError`` for a duplicate key ...), as ``conn.execute`` raises it."""
     raw = await conn.get_raw_connection()
