@@ -8,6 +8,7 @@ test runs on asyncio's loop and on uvloop (conftest.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import ssl
 import zlib
@@ -138,6 +139,17 @@ async def serve(answer: Callable[[Received], Answer] | bytes,
     return await Scripted(script, **options).start()
 
 
+@contextlib.asynccontextmanager
+async def serving(answer: Callable[[Received], Answer] | bytes,
+                  **options: Any) -> AsyncIterator[Scripted]:
+    """:func:`serve` for a block: stopped when it ends (still readable after)."""
+    server = await serve(answer, **options)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 async def fetch(transport: PinnedTransport, url: str, *, method: str = "GET",
                 headers: list[tuple[str, str]] | None = None, body: bytes | None = None,
                 seconds: float = 5.0) -> tuple[WireResponse, bytes]:
@@ -167,15 +179,12 @@ async def test_host_header_and_target_are_what_aiohttp_sends(url: str) -> None:
 
 async def test_the_request_is_the_method_target_host_and_the_headers_given(
         transport: PinnedTransport) -> None:
-    server = await serve(OK)
-    try:
+    async with serving(OK) as server:
         await fetch(transport, f"{server.url}/p?a=%2F&b", headers=[("X-One", "1"),
                                                                    ("x-two", "2")])
         await fetch(transport, f"{server.url}/post", method="POST", body=b"raw",
                     headers=[("Content-Type", "text/plain")])
         await fetch(transport, f"{server.url}/delete", method="DELETE")
-    finally:
-        await server.stop()
     get, post, delete = server.requests
     assert get.head == (f"GET /p?a=%2F&b HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
                         "X-One: 1\r\nx-two: 2\r\n\r\n").encode()
@@ -218,13 +227,10 @@ async def test_a_body_with_transfer_encoding_chunked_is_sent_as_one_chunk() -> N
 
 async def test_keep_alive_one_connection_for_several_requests(
         transport: PinnedTransport) -> None:
-    server = await serve(OK)
-    try:
+    async with serving(OK) as server:
         for _ in range(5):
             response, body = await fetch(transport, f"{server.url}/")
             assert (response.status, body) == (200, b"ok")
-    finally:
-        await server.stop()
     assert server.connections == 1
     assert len(server.requests) == 5
 
@@ -243,13 +249,10 @@ async def test_a_connection_is_reused_only_for_its_own_origin(
 
 async def test_an_idle_connection_the_server_closed_is_not_reused(
         transport: PinnedTransport) -> None:
-    server = await serve(lambda request: Answer(OK, close=request.number == 0))
-    try:
+    async with serving(lambda request: Answer(OK, close=request.number == 0)) as server:
         await fetch(transport, f"{server.url}/")
         await asyncio.sleep(0.05)  # the server's FIN arrives while the connection is idle
         response, body = await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert (response.status, body) == (200, b"ok")
     assert server.connections == 2
 
@@ -259,14 +262,11 @@ async def test_a_request_on_a_connection_closed_as_it_arrives_is_sent_again(
         transport: PinnedTransport, method: str) -> None:
     """The race a keep-alive timeout makes: the request goes out on a connection the server
     is closing; nothing comes back. It is sent once more on a fresh connection."""
-    server = await serve(lambda request: Answer(close=True) if request.number == 1
-                         else Answer(OK))
-    try:
+    async with serving(lambda request: Answer(close=True) if request.number == 1
+                         else Answer(OK)) as server:
         await fetch(transport, f"{server.url}/")
         response, body = await fetch(transport, f"{server.url}/again", method=method,
                                      body=b"x" if method == "POST" else None)
-    finally:
-        await server.stop()
     assert (response.status, body) == (200, b"ok")
     assert [(r.connection, r.number, r.method) for r in server.requests] == [
         (0, 0, "GET"), (0, 1, method), (1, 0, method)]
@@ -274,13 +274,10 @@ async def test_a_request_on_a_connection_closed_as_it_arrives_is_sent_again(
 
 async def test_a_fresh_connection_closed_before_answering_is_not_retried(
         transport: PinnedTransport) -> None:
-    server = await serve(lambda _request: Answer(close=True))
-    try:
+    async with serving(lambda _request: Answer(close=True)) as server:
         with pytest.raises(httpx.RemoteProtocolError,
                            match=r"^Server disconnected without sending a response\.$"):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert len(server.requests) == 1
 
 
@@ -290,24 +287,18 @@ async def test_a_fresh_connection_closed_before_answering_is_not_retried(
 ], ids=["connection-close", "http-1.0"])
 async def test_a_response_that_ends_the_connection_is_not_reused(
         transport: PinnedTransport, reply: bytes) -> None:
-    server = await serve(reply)
-    try:
+    async with serving(reply) as server:
         for _ in range(2):
             response, body = await fetch(transport, f"{server.url}/")
             assert (response.status, body) == (200, b"ok")
-    finally:
-        await server.stop()
     assert server.connections == 2
 
 
 async def test_http_1_0_with_keep_alive_is_reused(transport: PinnedTransport) -> None:
-    server = await serve(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
-                         b"Content-Length: 2\r\n\r\nok")
-    try:
+    async with serving(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+                         b"Content-Length: 2\r\n\r\nok") as server:
         for _ in range(2):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert server.connections == 1
 
 
@@ -340,30 +331,24 @@ async def test_no_connection_is_kept_when_max_keepalive_is_zero() -> None:
 
 
 async def test_bytes_on_an_idle_connection_spoil_it(transport: PinnedTransport) -> None:
-    server = await serve(lambda request: Answer(OK + b"HTTP/1.1 408 Request Timeout\r\n\r\n")
-                         if request.number == 0 else Answer(OK))
-    try:
+    async with serving(lambda request: Answer(OK + b"HTTP/1.1 408 Request Timeout\r\n\r\n")
+                         if request.number == 0 else Answer(OK)) as server:
         await fetch(transport, f"{server.url}/")
         await asyncio.sleep(0.05)
         response, body = await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert (response.status, body) == (200, b"ok")
     assert server.connections == 2
 
 
 async def test_aclose_closes_pooled_connections() -> None:
     pinned = PinnedTransport(NetworkGuard(allow_private=True))
-    server = await serve(OK)
-    try:
+    async with serving(OK) as server:
         await fetch(pinned, f"{server.url}/")
         await pinned.aclose()
         for _ in range(50):
             if server.closed:
                 break
             await asyncio.sleep(0.01)
-    finally:
-        await server.stop()
     assert server.closed == 1
 
 
@@ -417,51 +402,39 @@ async def test_waiting_for_a_connection_counts_as_connecting() -> None:
 # --- framing ----------------------------------------------------------------------------------
 
 async def test_a_chunked_body(transport: PinnedTransport) -> None:
-    server = await serve(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
-    try:
+    async with serving(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n") as server:
         for _ in range(2):
             _, body = await fetch(transport, f"{server.url}/")
             assert body == b"hello world"
-    finally:
-        await server.stop()
     assert server.connections == 1  # reused after the last chunk
 
 
 async def test_a_close_delimited_body(transport: PinnedTransport) -> None:
-    server = await serve(lambda _request: Answer(b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
-                                                 close=True))
-    try:
+    async with serving(lambda _request: Answer(b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+                                                 close=True)) as server:
         for _ in range(2):
             response, body = await fetch(transport, f"{server.url}/")
             assert (response.status, body) == (200, b"until the end")
-    finally:
-        await server.stop()
     assert server.connections == 2
 
 
 async def test_interim_responses_are_skipped(transport: PinnedTransport) -> None:
-    server = await serve(b"HTTP/1.1 100 Continue\r\n\r\n"
-                         b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n" + OK)
-    try:
+    async with serving(b"HTTP/1.1 100 Continue\r\n\r\n"
+                         b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n" + OK) as server:
         for _ in range(2):
             response, body = await fetch(transport, f"{server.url}/", method="POST",
                                          body=b"x")
             assert (response.status, body) == (200, b"ok")
             assert response.raw_headers == ((b"Content-Length", b"2"),)
-    finally:
-        await server.stop()
     assert server.connections == 1
 
 
 async def test_switching_protocols_is_a_protocol_error(transport: PinnedTransport) -> None:
-    server = await serve(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\n\r\n")
-    try:
+    async with serving(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\n\r\n") as server:
         with pytest.raises(httpx.RemoteProtocolError):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
 
 
 @pytest.mark.parametrize(("method", "reply"), [
@@ -472,28 +445,22 @@ async def test_switching_protocols_is_a_protocol_error(transport: PinnedTranspor
 ])
 async def test_answers_without_a_body(transport: PinnedTransport, method: str,
                                       reply: bytes) -> None:
-    server = await serve(lambda request: Answer(reply if request.number == 0 else OK))
-    try:
+    async with serving(lambda request: Answer(reply if request.number == 0 else OK)) as server:
         _, body = await fetch(transport, f"{server.url}/", method=method)
         assert body == b""
         after, after_body = await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert (after.status, after_body) == (200, b"ok")  # the next answer parses ...
     assert server.connections == 1  # ... on the same connection
 
 
 async def test_a_body_after_a_head_answer_spoils_the_connection(
         transport: PinnedTransport) -> None:
-    server = await serve(lambda request: Answer(
+    async with serving(lambda request: Answer(
         b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody" if request.method == "HEAD"
-        else OK))
-    try:
+        else OK)) as server:
         response, body = await fetch(transport, f"{server.url}/", method="HEAD")
         await asyncio.sleep(0.05)
         _, after_body = await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert (response.status, body) == (200, b"")
     assert after_body == b"ok"
     assert server.connections == 2
@@ -504,55 +471,40 @@ async def test_a_body_after_a_head_answer_spoils_the_connection(
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
 ], ids=["content-length", "chunked"])
 async def test_a_body_cut_short(transport: PinnedTransport, reply: bytes) -> None:
-    server = await serve(lambda _request: Answer(reply, close=True))
-    try:
+    async with serving(lambda _request: Answer(reply, close=True)) as server:
         with pytest.raises(httpx.RemoteProtocolError, match=(
                 r"^peer closed connection without sending complete message body$")):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
 
 
 @pytest.mark.parametrize("reply", [b"garbage\r\n\r\n", b"HTTP/1.1 2000 OK\r\n\r\n",
                                    b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"])
 async def test_a_malformed_response(transport: PinnedTransport, reply: bytes) -> None:
-    server = await serve(lambda _request: Answer(reply, hang=True))
-    try:
+    async with serving(lambda _request: Answer(reply, hang=True)) as server:
         with pytest.raises(httpx.RemoteProtocolError):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
 
 
 async def test_a_head_without_end_is_a_protocol_error(transport: PinnedTransport) -> None:
     endless = b"HTTP/1.1 200 OK\r\n" + (b"X-Filler: " + b"y" * 1000 + b"\r\n") * 300
-    server = await serve(lambda _request: Answer(endless, hang=True))
-    try:
+    async with serving(lambda _request: Answer(endless, hang=True)) as server:
         with pytest.raises(httpx.RemoteProtocolError, match="head is too large"):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
 
 
 # --- time -------------------------------------------------------------------------------------
 
 async def test_no_answer_is_a_read_timeout(transport: PinnedTransport) -> None:
-    server = await serve(lambda _request: Answer(hang=True))
-    try:
+    async with serving(lambda _request: Answer(hang=True)) as server:
         with pytest.raises(httpx.ReadTimeout):
             await fetch(transport, f"{server.url}/", seconds=0.2)
-    finally:
-        await server.stop()
 
 
 async def test_a_body_that_stalls_is_a_read_timeout(transport: PinnedTransport) -> None:
-    server = await serve(lambda _request: Answer(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", hang=True))
-    try:
+    async with serving(lambda _request: Answer(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", hang=True)) as server:
         with pytest.raises(httpx.ReadTimeout):
             await fetch(transport, f"{server.url}/", seconds=0.2)
-    finally:
-        await server.stop()
 
 
 async def test_each_read_has_its_own_time(transport: PinnedTransport) -> None:
@@ -597,35 +549,27 @@ TEXT = b"hello, encoded world " * 50
 async def test_a_compressed_body_arrives_decoded(transport: PinnedTransport, coding: str,
                                                  packed: bytes) -> None:
     header = f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding}\r\n".encode()
-    server = await serve(header + f"Content-Length: {len(packed)}\r\n\r\n".encode() + packed)
-    try:
+    reply = header + f"Content-Length: {len(packed)}\r\n\r\n".encode() + packed
+    async with serving(reply) as server:
         _, body = await fetch(transport, f"{server.url}/")
         _, again = await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert body == again == TEXT
     assert server.connections == 1
 
 
 async def test_an_unknown_coding_passes_as_it_came(transport: PinnedTransport) -> None:
-    server = await serve(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n"
-                         b"Content-Length: 4\r\n\r\n\x0b\x01\x80\x03")
-    try:
+    async with serving(b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n"
+                         b"Content-Length: 4\r\n\r\n\x0b\x01\x80\x03") as server:
         response, body = await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
     assert body == b"\x0b\x01\x80\x03"
     assert response.headers.get("CONTENT-ENCODING") == "br"
 
 
 async def test_a_body_that_does_not_decode(transport: PinnedTransport) -> None:
-    server = await serve(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
-                         b"Content-Length: 9\r\n\r\nnot gzip!")
-    try:
+    async with serving(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"
+                         b"Content-Length: 9\r\n\r\nnot gzip!") as server:
         with pytest.raises(httpx.RemoteProtocolError, match="content-encoding"):
             await fetch(transport, f"{server.url}/")
-    finally:
-        await server.stop()
 
 
 async def test_a_body_larger_than_the_limit_leaves_its_connection_unused(
