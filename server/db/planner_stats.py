@@ -35,7 +35,6 @@ class PlannerStats:
         self._changes = changes
         self._at_last = 0  # the count at the last ANALYZE
         self._rows = 0.0  # the table's rows as that ANALYZE counted them
-        self.analyzed = 0  # how many ANALYZEs this node ran
 
     def due(self) -> bool:
         changed = self._changes() - self._at_last
@@ -52,5 +51,4 @@ class PlannerStats:
                 "SELECT reltuples FROM pg_class WHERE oid = 'tasks'::regclass")).scalar()
         self._at_last = at
         self._rows = max(0.0, float(rows or 0))
-        self.analyzed += 1
         return True

@@ -317,11 +317,14 @@ async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
 ATTEMPT_END_COLUMNS = ("status", "status_reason", "error_count", "last_error", "result",
                        "result_summary", "completed_at", "due_at", "next_trigger", "queued_at",
                        "next_attempt_at", "updated_at", "lost_streak")
+# Every parameter is a row's value (constants are written into the SQL): _executemany.
 _TASK_END = (tasks.update()
-             .where(tasks.c.id == sa.bindparam("_id"), tasks.c.status == "in_progress",
+             .where(tasks.c.id == sa.bindparam("_id"),
+                    tasks.c.status == sa.literal_column("'in_progress'"),
                     tasks.c.lease_owner == sa.bindparam("_owner"))
              .values({c: sa.bindparam(f"_{c}") for c in ATTEMPT_END_COLUMNS}
-                     | {"lease_owner": None, "lease_expires_at": None, "stalled_since": None}))
+                     | {"lease_owner": sa.null(), "lease_expires_at": sa.null(),
+                        "stalled_since": sa.null()}))
 
 
 async def task_end_attempts(conn: AsyncConnection, worker: str,
@@ -336,32 +339,49 @@ async def task_end_attempts(conn: AsyncConnection, worker: str,
 
 async def _executemany(conn: AsyncConnection, stmt: sa.UpdateBase,
                        rows: Sequence[dict[str, Any]]) -> None:
-    """``conn.execute(stmt, rows)`` for a statement without RESULT rows, its parameters
-    converted here and sent to the driver as they are: SQLAlchemy's executemany builds each
-    row's parameters through the compiler (~1 µs a value), twice what this costs."""
-    sql, binds = _driver_form(stmt, conn.dialect)
-    await conn.exec_driver_sql(sql, [
-        tuple(value if convert is None else convert(value)
-              for convert, value in ((convert, row[name] if name in row else default)
-                                     for name, convert, default in binds))
-        for row in rows])
+    """``conn.execute(stmt, rows)`` for a statement without result rows whose every
+    parameter is a row's value, the parameters converted here and sent to the driver as they
+    are: SQLAlchemy's executemany builds each row's parameters through the compiler (~1 µs a
+    value), twice what this costs."""
+    form = _driver_form(stmt, conn.dialect)
+    await conn.exec_driver_sql(form[0], _driver_params(form, rows))
 
 
-@functools.lru_cache(maxsize=32)
-def _driver_form(stmt: sa.UpdateBase, dialect: sa.Dialect
-                 ) -> tuple[str, tuple[tuple[str, Any, Any], ...]]:
-    """``stmt`` compiled once for ``dialect``, positional: its SQL, and for each parameter in
-    order its name, the bind processor of its type (None: the value as it is) and the value
-    the statement itself gives it (a constant such as ``lease_owner=None``)."""
+_DriverForm = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
+                    tuple[tuple[int, Callable[[Any], Any]], ...]]
+
+
+@functools.lru_cache(maxsize=64)
+def _driver_form(stmt: sa.UpdateBase, dialect: sa.Dialect) -> _DriverForm:
+    """``stmt`` compiled once for ``dialect``, positional: its SQL; a function taking a row's
+    values in parameter order (a tuple, even for one); and the parameters whose values a bind
+    processor converts, by position (most have none: their values go as they are)."""
     compiled = stmt.compile(dialect=dialect)
     assert compiled.positiontup is not None, "a positional paramstyle"
-    binds = []
-    for name in compiled.positiontup:
-        bind = compiled.binds[name]
-        convert = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        default = bind.value
-        binds.append((name, convert, default))
-    return compiled.string, tuple(binds)
+    names = tuple(compiled.positiontup)
+    getter = operator.itemgetter(*names)
+    values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
+    converted = []
+    for index, name in enumerate(names):
+        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if convert is not None:
+            converted.append((index, convert))
+    return compiled.string, values_of, tuple(converted)
+
+
+def _driver_params(form: _DriverForm, rows: Sequence[dict[str, Any]]
+                   ) -> list[tuple[Any, ...]]:
+    """Each row's parameters as the driver takes them (see :func:`_driver_form`)."""
+    _, values_of, converted = form
+    if not converted:
+        return [values_of(r) for r in rows]
+    out = []
+    for r in rows:
+        values = list(values_of(r))
+        for index, convert in converted:
+            values[index] = convert(values[index])
+        out.append(tuple(values))
+    return out
 
 
 async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
@@ -395,9 +415,9 @@ _WITH_DEPENDENTS = (sa.select(task_dependencies.c.depends_on_id).distinct()
 EXECUTION_END_COLUMNS = ("status", "completed_at", "duration_ms", "output", "error",
                          "error_type", "retryable", "steps", "artifacts", "browser_session_id",
                          "debug_url", "input", "output_is_result", "input_is_config")
-_EXECUTION_END = (task_executions.update()
+_EXECUTION_END = (task_executions.update()  # every parameter a row's value: _executemany
                   .where(task_executions.c.id == sa.bindparam("_id"),
-                         task_executions.c.status == "running")
+                         task_executions.c.status == sa.literal_column("'running'"))
                   .values({c: sa.bindparam(f"_{c}", type_=task_executions.c[c].type)
                            for c in EXECUTION_END_COLUMNS}))
 
@@ -541,33 +561,15 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
 
 def _driver_rows(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...],
                  rows: Sequence[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    """The qmark INSERT of these columns, and each row's values as the driver takes them."""
-    sql, values_of, converted = _driver_insert(dialect, table, names)
-    if not converted:
-        return sql, [values_of(r) for r in rows]
-    out = []
-    for r in rows:
-        values = list(values_of(r))
-        for index, convert in converted:
-            values[index] = convert(values[index])
-        out.append(tuple(values))
-    return sql, out
+    """The INSERT of these columns, and each row's values as the driver takes them."""
+    form = _driver_form(_insert_of(table, names), dialect)
+    return form[0], _driver_params(form, rows)
 
 
 @functools.lru_cache(maxsize=64)
-def _driver_insert(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]
-                   ) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
-                              tuple[tuple[int, Callable[[Any], Any]], ...]]:
-    """The qmark INSERT of these columns; a function taking a row's values in that order (a
-    tuple, even for one column); and the columns whose values a bind processor converts, by
-    position (most columns have none: their values go as they are)."""
-    sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
-           f"VALUES ({', '.join('?' for _ in names)})")
-    getter = operator.itemgetter(*names)
-    values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
-    converted = tuple((index, convert) for index, convert
-                      in enumerate(_bind_processors(dialect, table, names)) if convert is not None)
-    return sql, values_of, converted
+def _insert_of(table: sa.Table, names: tuple[str, ...]) -> sa.Insert:
+    """``INSERT INTO table (names)``, each value a parameter named as its column."""
+    return table.insert().values({n: sa.bindparam(n, type_=table.c[n].type) for n in names})
 
 
 @functools.lru_cache(maxsize=64)

@@ -46,12 +46,12 @@ async def test_a_grown_queue_is_analyzed_and_claimed_through_its_index(
     if database.is_sqlite:
         assert not ran  # SQLite plans without statistics
         return
-    assert ran and stats.analyzed == 1
+    assert ran
     assert not await stats.refresh()  # nothing changed since
     changes[0] += 2_900  # below a tenth of the 30,000 rows it counted
     assert not await stats.refresh()
     changes[0] += 100
-    assert await stats.refresh() and stats.analyzed == 2
+    assert await stats.refresh()
     async with database.read() as conn:
         # The claim's pick as the runner sends it; planned on the statistics, nothing
         # switched off. Before the ANALYZE (30,000 rows planned as a handful) it fetched
