@@ -13,8 +13,7 @@ from outbound.guard import (
     Resolver,
 )
 from outbound.proxy import DestinationUnreachable, GuardedProxy
-from outbound.transport import PinnedTransport, translated_errors
+from outbound.transport import PinnedTransport
 
 __all__ = ["AddressRefused", "DestinationUnreachable", "GuardedProxy", "InvalidDestination",
-           "NetworkGuard", "OutboundError", "PinnedTransport", "ResolutionFailed", "Resolver",
-           "translated_errors"]
+           "NetworkGuard", "OutboundError", "PinnedTransport", "ResolutionFailed", "Resolver"]

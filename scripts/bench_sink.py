@@ -4,7 +4,7 @@
 (``http://127.0.0.1:<port>/hook``); every request, whatever its method, path or query, is
 answered ``200 {"ok":true}`` on a kept-alive connection. It runs in its own process so that
 its CPU is neither the server's nor the peer's, and both do the same work against it.
-(``scripts/bench_pipeline`` carries the same sink inline.)
+
 """
 
 from __future__ import annotations

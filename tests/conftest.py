@@ -12,6 +12,7 @@ from server.db.engine import Database
 from tests.support.databases import (
     create_postgres_database,
     drop_postgres_database,
+    postgres_database,
     require_postgres,
     sqlite_url,
 )
@@ -22,11 +23,8 @@ def _fresh_postgres() -> Iterator[str]:
     """A fresh, empty PostgreSQL database while the generator runs (skipped, or failed under
     CI, when PostgreSQL is not reachable)."""
     require_postgres()
-    url, name = create_postgres_database()
-    try:
+    with postgres_database() as url:
         yield url
-    finally:
-        drop_postgres_database(name)
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,16 @@ def create_postgres_database() -> tuple[str, str]:
 
 def drop_postgres_database(name: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new empty database's SQLAlchemy URL while the block runs; dropped after."""
+    url, name = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(name)
 
 
 def sqlite_url(directory: Path) -> str:
