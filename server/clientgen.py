@@ -1,29 +1,35 @@
 """The Python client's sync, async and batch methods, generated from its call builders.
 
-Each procedure of the router is described ONCE in schemas/client.py, by a call builder: a
+Each procedure of the router is described ONCE in the client package
+(clients/python/errands_client/client.py), by a call builder: a
 static method of ``TaskCalls``, ``SystemCalls``... that takes the procedure's arguments and
 returns ``Call(path, kind, input, Output)``. ``render_methods()`` writes, for every builder,
 the three flavours a user calls — ``errands.tasks.get`` (sync), ``await
 aerrands.tasks.get`` (async) and ``batch.tasks.get`` (a :class:`Pending`) — with the
 builder's signature and docstring; a subscription (a builder whose path is a subscription of
 the router) gets ``last_event_id`` and returns the client's event iterator, and has no batch
-flavour. The generated classes are the end of schemas/client.py, after ``GENERATED_MARK``.
+flavour. The generated classes are the end of that file, after ``GENERATED_MARK``.
+:func:`render_models` writes the package's ``models.py``: the server's wire Structs (schemas/)
+that the client and the router name, copied as written.
 
-:func:`builder_calls` reads what each builder returns (path, kind, input and output type
-names) from its source, which a test compares with :func:`server.procedures.build_router`:
-a procedure without a builder, or a builder that disagrees with the router, fails it.
+The client is read as text, never imported: the server does not depend on the client package,
+and the client imports nothing of the server. :func:`builder_calls` reads what each builder
+returns (path, kind, input and output type names) from its source, which a test compares with
+:func:`server.procedures.build_router`: a procedure without a builder, or a builder that
+disagrees with the router, fails it.
 
-    scripts/gen_client --py schemas/client.py      rewrite the generated end of the file
-    scripts/gen_client --check-py schemas/client.py  exit 1 if it is stale
+    scripts/gen_client --py clients/python        rewrite models.py and the generated methods
+    scripts/gen_client --check-py clients/python  exit 1 if either is stale
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
-import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
+import builtins
+import graphlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 GENERATED_MARK: Final = (
@@ -54,19 +60,26 @@ class BuiltCall:
     output: str  # the output type as written (``Task``, ``list[Webhook]``)
 
 
-def _builders(client: Any, builder_class: str) -> list[tuple[str, Callable[..., Any]]]:
-    cls = getattr(client, builder_class)
-    return [(name, member.__func__) for name, member in vars(cls).items()
-            if isinstance(member, staticmethod)]
+def _builders(tree: ast.Module, builder_class: str) -> list[ast.FunctionDef]:
+    """The static methods of ``builder_class`` in the client module's syntax tree."""
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == builder_class:
+            return [fn for fn in node.body if isinstance(fn, ast.FunctionDef)
+                    and any(isinstance(d, ast.Name) and d.id == "staticmethod"
+                            for d in fn.decorator_list)]
+    raise LookupError(f"the Python client has no class {builder_class}")
 
 
-def builder_calls(client: Any) -> list[BuiltCall]:
-    """Every builder's ``Call(path, kind, input, output)``, in the order of the file."""
+def builder_calls(source: str) -> list[BuiltCall]:
+    """Every builder's ``Call(path, kind, input, output)``, in the order of the file.
+
+    ``source``: the client module's text (read, never imported: the server does not depend
+    on the client package)."""
+    tree = ast.parse(source)
     found: list[BuiltCall] = []
     for group, _, builder_class in GROUPS:
-        for name, fn in _builders(client, builder_class):
-            tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-            [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+        for fn in _builders(tree, builder_class):
+            [call] = [n for n in ast.walk(fn) if isinstance(n, ast.Call)
                       and isinstance(n.func, ast.Name) and n.func.id == "Call"]
             path, kind, given, output = call.args
             assert isinstance(path, ast.Constant) and isinstance(kind, ast.Constant)
@@ -74,27 +87,44 @@ def builder_calls(client: Any) -> list[BuiltCall]:
             if isinstance(given, ast.Call) and isinstance(given.func, ast.Name):
                 input_name = given.func.id
             elif isinstance(given, ast.Name):  # the input Struct passed whole
-                input_name = fn.__annotations__[given.id]
-            found.append(BuiltCall(group, name, str(path.value), str(kind.value), input_name,
-                                   ast.unparse(output)))
+                [arg] = [a for a in _arguments(fn) if a.arg == given.id]
+                assert arg.annotation is not None
+                input_name = ast.unparse(arg.annotation)
+            found.append(BuiltCall(group, fn.name, str(path.value), str(kind.value),
+                                   input_name, ast.unparse(output)))
     return found
 
 
-def _params(fn: Callable[..., Any]) -> tuple[list[str], list[str]]:
+def _arguments(fn: ast.FunctionDef) -> list[ast.arg]:
+    args = fn.args
+    return [*args.posonlyargs, *args.args, *args.kwonlyargs]
+
+
+def _params(fn: ast.FunctionDef) -> tuple[list[str], list[str]]:
     """The parameters as written (``name: type = default``) and the arguments to pass on."""
+    args = fn.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    defaults += args.defaults
     written: list[str] = []
     passed: list[str] = []
-    star = False
-    for p in inspect.signature(fn).parameters.values():
-        if p.kind is p.KEYWORD_ONLY and not star:
-            written.append("*")
-            star = True
-        text = f"{p.name}: {p.annotation}"
-        if p.default is not p.empty:
-            text += f" = {p.default!r}".replace("'", '"')
-        written.append(text)
-        passed.append(f"{p.name}={p.name}" if p.kind is p.KEYWORD_ONLY else p.name)
+    for arg, default in zip(positional, defaults, strict=True):
+        written.append(_param(arg, default))
+        passed.append(arg.arg)
+    if args.kwonlyargs:
+        written.append("*")
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        written.append(_param(arg, default))
+        passed.append(f"{arg.arg}={arg.arg}")
     return written, passed
+
+
+def _param(arg: ast.arg, default: ast.expr | None) -> str:
+    assert arg.annotation is not None, f"builder parameter {arg.arg} has no annotation"
+    text = f"{arg.arg}: {ast.unparse(arg.annotation)}"
+    if default is not None:
+        text += f" = {ast.unparse(default)}".replace("'", '"')
+    return text
 
 
 def _def(prefix: str, params: list[str], returns: str) -> list[str]:
@@ -136,11 +166,13 @@ def _return(outer: str, builder: str, args: list[str], extra: str = "") -> list[
     return [*lines, current]
 
 
-def _method(flavour: str, builder_class: str, name: str, fn: Callable[..., Any],
-            output: str, subscription: bool) -> list[str]:
+def _method(flavour: str, builder_class: str, fn: ast.FunctionDef, subscription: bool,
+            ) -> list[str]:
     params, passed = _params(fn)
+    name = fn.name
+    output = _output_name(fn)
     builder = f"{builder_class}.{name}"
-    doc = inspect.getdoc(fn)
+    doc = ast.get_docstring(fn)
     if subscription:
         params = [*params, "last_event_id: str | None = None"]
         item = f"Tracked[{output}]"
@@ -162,11 +194,12 @@ def _method(flavour: str, builder_class: str, name: str, fn: Callable[..., Any],
     return [*lines, *body, ""]
 
 
-def render_methods(client: Any, subscriptions: set[str]) -> str:
-    """The generated classes, from the builders of the ``client`` module.
+def render_methods(source: str, subscriptions: set[str]) -> str:
+    """The generated classes, from the builders in ``source`` (the client module's text).
 
     ``subscriptions``: the router's subscription paths."""
-    calls = {(c.group, c.method): c for c in builder_calls(client)}
+    tree = ast.parse(source)
+    calls = {(c.group, c.method): c for c in builder_calls(source)}
     out: list[str] = [GENERATED_MARK]
     flavours = (
         ("sync", "", "Errands", "_c", "``errands.{g}``: each method sends one call and "
@@ -181,29 +214,27 @@ def render_methods(client: Any, subscriptions: set[str]) -> str:
             out += ["", f"class {prefix}{sync_class}:", f'    """{doc.format(g=group)}"""', "",
                     f"    def __init__(self, owner: {owner}) -> None:",
                     f"        self.{attr} = owner", ""]
-            for name, fn in _builders(client, builder_class):
-                call = calls[(group, name)]
-                subscription = call.path in subscriptions
+            for fn in _builders(tree, builder_class):
+                subscription = calls[(group, fn.name)].path in subscriptions
                 if subscription and flavour == "batch":
                     continue
-                out += _method(flavour, builder_class, name, fn, _output_name(fn),
-                               subscription)
+                out += _method(flavour, builder_class, fn, subscription)
             while out[-1] == "":
                 out.pop()
             out.append("")
     return "\n".join(out) + "\n"
 
 
-def _output_name(fn: Callable[..., Any]) -> str:
+def _output_name(fn: ast.FunctionDef) -> str:
     """``Call[Task]`` → ``Task`` (the return annotation as written)."""
-    returns = str(fn.__annotations__["return"])
-    return returns.removeprefix("Call[").removesuffix("]")
+    assert fn.returns is not None, f"builder {fn.name} has no return annotation"
+    return ast.unparse(fn.returns).removeprefix("Call[").removesuffix("]")
 
 
-def regenerate(text: str, client: Any, subscriptions: set[str]) -> str:
-    """``text`` (schemas/client.py) with its generated end replaced."""
+def regenerate(text: str, subscriptions: set[str]) -> str:
+    """``text`` (the client module) with its generated end replaced."""
     head = text.split(GENERATED_MARK, 1)[0].rstrip("\n") + "\n\n\n"
-    return head + render_methods(client, subscriptions)
+    return head + render_methods(text, subscriptions)
 
 
 def _type_name(tp: Any) -> str | None:
@@ -232,3 +263,194 @@ def differences(procedures: dict[str, Any], calls: list[BuiltCall]) -> list[str]
         if seen != wanted:
             problems.append(f"{path}: builder {seen} but router {wanted}")
     return problems
+
+
+# --- the client's models: the server's wire Structs, copied ---------------------------------
+
+MODELS_HEADER: Final = '''"""The wire's msgspec Structs, copied from the server's schemas/.
+
+Generated by ``scripts/gen_client --py clients/python`` (server/clientgen.py): do not edit.
+Inputs refuse unknown fields, as the server does; outputs ignore them, so a newer server works.
+"""
+# --- generated by scripts/gen_client --py from the server's schemas/; do not edit ---
+'''
+#: Modules a copied definition may take names from (anything else is an error).
+_MODEL_IMPORTS: Final = frozenset({"typing", "msgspec", "datetime", "decimal", "uuid", "enum"})
+#: Copied when the schemas define them, though no procedure names them: the typed configs a
+#: caller may build ``executionConfig`` from, and the body of a webhook delivery.
+EXTRA_MODELS: Final = ("ExecutionConfig", "DeliveryPayload")
+
+
+@dataclass
+class _Module:
+    """One module of schemas/: its top-level definitions and where its names come from."""
+
+    name: str
+    lines: list[str]
+    definitions: dict[str, ast.stmt] = field(default_factory=dict)
+    from_schemas: dict[str, tuple[str, str]] = field(default_factory=dict)  # local → (mod, name)
+    external: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # local → import
+
+
+def _read_module(name: str, text: str) -> _Module:
+    module = _Module(name, text.splitlines())
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef):
+            module.definitions[node.name] = node
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name):
+            module.definitions[node.targets[0].id] = node
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            module.definitions[node.target.id] = node
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                local = alias.asname or alias.name
+                if node.module.startswith("schemas."):
+                    module.from_schemas[local] = (node.module.removeprefix("schemas."),
+                                                  alias.name)
+                else:
+                    module.external[local] = (node.module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                module.external[alias.asname or alias.name] = (alias.name, None)
+    return module
+
+
+def _copied_body(node: ast.stmt) -> list[ast.AST]:
+    """What of a definition is copied: a class without its methods (the client validates
+    nothing the server does not), anything else whole."""
+    if isinstance(node, ast.ClassDef):
+        return [*node.bases, *node.keywords, *node.decorator_list,
+                *(n for n in node.body if not _is_method(n))]
+    return [node]
+
+
+def _is_method(node: ast.stmt) -> bool:
+    return isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+
+
+def _loaded_names(nodes: Iterable[ast.AST]) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _source(module: _Module, node: ast.stmt) -> str:
+    """The definition's text as written, with the comment lines just above it, methods cut."""
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+    while start > 1 and module.lines[start - 2].lstrip().startswith("#"):
+        start -= 1
+    end = node.end_lineno or node.lineno
+    cut: set[int] = set()
+    if isinstance(node, ast.ClassDef):
+        for child in node.body:
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                cut.update(range(first, (child.end_lineno or child.lineno) + 1))
+    kept = [module.lines[i - 1] for i in range(start, end + 1) if i not in cut]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if isinstance(node, ast.ClassDef) and all(_is_method(c) for c in node.body):
+        kept.append("    pass")
+    return "\n".join(kept)
+
+
+def render_models(schemas_dir: Path, roots: Iterable[str]) -> str:
+    """clients/python/errands_client/models.py: every definition of schemas/ that ``roots``
+    (type names) need, copied as written, in an order that imports; with the imports they use.
+
+    Raises ValueError naming the definition when one needs a name that is neither a schema
+    nor one of :data:`_MODEL_IMPORTS` (the client must not import the server)."""
+    modules = {p.stem: _read_module(p.stem, p.read_text(encoding="utf-8"))
+               for p in sorted(schemas_dir.glob("*.py")) if p.stem != "__init__"}
+    where: dict[str, str] = {}
+    for module in modules.values():
+        for name in module.definitions:
+            where.setdefault(name, module.name)
+    wanted: dict[tuple[str, str], ast.stmt] = {}
+    imports: set[tuple[str, str | None]] = set()
+    todo: list[tuple[str, str, str]] = []  # (module, name, who needs it)
+    for root in roots:
+        if root not in where:
+            raise ValueError(f"{root}: no schemas/ module defines it")
+        todo.append((where[root], root, "the client"))
+    todo += [(where[extra], extra, "the client") for extra in EXTRA_MODELS if extra in where]
+    while todo:
+        mod, name, needed_by = todo.pop()
+        if (mod, name) in wanted:
+            continue
+        node = modules[mod].definitions.get(name)
+        if node is None:
+            raise ValueError(f"{name} (needed by {needed_by}) is not defined in schemas/{mod}.py")
+        wanted[(mod, name)] = node
+        for used in sorted(_loaded_names(_copied_body(node)) - {name}):
+            found = _resolve(modules[mod], name, used, imports)
+            if found is not None:
+                todo.append(found)
+    names = [name for _, name in wanted]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise ValueError(f"defined in two schemas/ modules: {', '.join(doubled)}")
+    order = graphlib.TopologicalSorter(
+        {m.name: {o for o, _ in m.from_schemas.values()} for m in modules.values()})
+    rank = {name: i for i, name in enumerate(order.static_order())}
+    ordered = sorted(wanted.items(), key=lambda item: (rank[item[0][0]], item[1].lineno))
+    # ruff's isort: one blank line after the imports, two before a class
+    gap = "\n\n" if ordered and isinstance(ordered[0][1], ast.ClassDef) else "\n"
+    return MODELS_HEADER + "\n" + _imports(imports) + gap + "\n\n\n".join(
+        _source(modules[mod], node) for (mod, _), node in ordered) + "\n"
+
+
+def _resolve(module: _Module, name: str, used: str, imports: set[tuple[str, str | None]]
+             ) -> tuple[str, str, str] | None:
+    """Where the name ``used`` by the definition ``name`` comes from: another definition
+    ``(module, name, needed by)``, else None (an import, added to ``imports``, or a builtin)."""
+    if used in module.definitions:
+        return (module.name, used, name)
+    if used in module.from_schemas:
+        other, original = module.from_schemas[used]
+        if original != used:
+            raise ValueError(f"schemas/{module.name}.py imports {original} as {used}")
+        return (other, original, name)
+    if used in module.external:
+        source, imported = module.external[used]
+        if source.split(".")[0] not in _MODEL_IMPORTS:
+            raise ValueError(f"{name} (schemas/{module.name}.py) needs {used} from {source}, "
+                             "which the client package must not import")
+        imports.add((source, imported))
+        return None
+    if not hasattr(builtins, used):
+        raise ValueError(f"{name} (schemas/{module.name}.py) needs {used}, defined nowhere")
+    return None
+
+
+def _imports(found: set[tuple[str, str | None]]) -> str:
+    """The import block, sorted as ruff's isort wants it: stdlib, then msgspec."""
+    plain = sorted(m for m, name in found if name is None)
+    froms: dict[str, set[str]] = {}
+    for module, name in found:
+        if name is not None:
+            froms.setdefault(module, set()).add(name)
+    def block(third_party: bool) -> list[str]:
+        lines = [f"import {m}" for m in plain if (m == "msgspec") == third_party]
+        lines += [f"from {m} import {', '.join(sorted(froms[m]))}" for m in sorted(froms)
+                  if (m.split(".")[0] == "msgspec") == third_party]
+        return lines
+    blocks = [b for b in (block(False), block(True)) if b]
+    return "from __future__ import annotations\n\n" + "\n\n".join(
+        "\n".join(b) for b in blocks) + "\n"
+
+
+def model_roots(client_source: str, procedures: dict[str, Any]) -> list[str]:
+    """The type names the models must define: what the client imports from them, every
+    procedure's input and output Struct (:data:`EXTRA_MODELS` are added by
+    :func:`render_models`)."""
+    roots: list[str] = []
+    for node in ast.parse(client_source).body:
+        if isinstance(node, ast.ImportFrom) and node.module == "errands_client.models":
+            roots += [alias.name for alias in node.names]
+    for procedure in procedures.values():
+        for tp in (procedure.input_type, procedure.output_type):
+            name = _type_name(tp)
+            if name is not None:
+                roots.append(name.removeprefix("list[").removesuffix("]"))
+    return list(dict.fromkeys(roots))

@@ -216,7 +216,7 @@ class Runner:
             self._wake.clear()
             # asyncio.timeout, not wait_for: the wait runs in this task, so a wake-up resumes
             # it at the loop's next turn (wait_for's inner task took three: a create's
-            # response went out before the claim began, ~0.1-0.6 ms of pickup latency).
+            # response went out before the claim began, adding to the pickup latency).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.poll_seconds):
                     await self._wake.wait()

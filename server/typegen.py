@@ -538,10 +538,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="write the TypeScript AppRouter module to FILE")
     parser.add_argument("--check", action="append", default=[], metavar="FILE",
                         help="exit 1 if FILE is not what would be generated")
-    parser.add_argument("--py", metavar="FILE",
-                        help="rewrite the generated methods of the Python client FILE")
-    parser.add_argument("--check-py", metavar="FILE",
-                        help="exit 1 if the Python client FILE is stale")
+    parser.add_argument("--py", metavar="DIR",
+                        help="regenerate the Python client package in DIR (clients/python): "
+                             "its models and its generated methods")
+    parser.add_argument("--check-py", metavar="DIR",
+                        help="exit 1 if the Python client package in DIR is stale")
     args = parser.parse_args(argv)
     router = build_router()
     text = render_typescript(router)
@@ -569,26 +570,38 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def python_client(router: Router, write: str | None, check: str | None) -> int:
-    """``--py FILE`` / ``--check-py FILE`` (server/clientgen.py); 1 when stale or uncovered."""
+    """``--py DIR`` / ``--check-py DIR`` (server/clientgen.py): the package's
+    ``errands_client/models.py`` and the generated end of ``errands_client/client.py``;
+    1 when stale or when a procedure has no call builder."""
     from pathlib import Path
 
-    import schemas.client as client
+    import schemas
 
-    problems = clientgen.differences(router.procedures, clientgen.builder_calls(client))
+    package = Path(write or check or "") / "errands_client"
+    client_file, models_file = package / "client.py", package / "models.py"
+    current = client_file.read_text(encoding="utf-8")
+    problems = clientgen.differences(router.procedures, clientgen.builder_calls(current))
     for problem in problems:
         print(problem, file=sys.stderr)
     subscriptions = {p.path for p in router.procedures.values() if p.kind == "subscription"}
-    target = Path(write or check or "")
-    current = target.read_text(encoding="utf-8")
-    fresh = clientgen.regenerate(current, client, subscriptions)
-    if write:
-        target.write_text(fresh, encoding="utf-8")
-        print(f"wrote {target}", file=sys.stderr)
-    elif fresh != current:
-        print(f"{target} is stale: regenerate with scripts/gen_client --py {target}",
-              file=sys.stderr)
-        return 1
-    return 1 if problems else 0
+    fresh = {
+        client_file: clientgen.regenerate(current, subscriptions),
+        models_file: clientgen.render_models(
+            Path(schemas.__file__).parent,
+            clientgen.model_roots(current, router.procedures)),
+    }
+    stale = False
+    for target, text in fresh.items():
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        if write:
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target}", file=sys.stderr)
+        else:
+            stale = True
+            print(f"{target} is stale: regenerate with scripts/gen_client --py {check}",
+                  file=sys.stderr)
+    return 1 if problems or stale else 0
 
 
 if __name__ == "__main__":

@@ -35,10 +35,9 @@ _ADVISORY_LOCK = 0x45_52_52_41  # "ERRA": one node migrates at a time
 PING_IDLE_SECONDS = 5.0
 # Prepared statements kept per PostgreSQL connection (asyncpg's LRU; its default is 100). A
 # statement over a list (IN, multi-row VALUES) is a new one for each length, so with 100 a
-# slot, 30 connections kept preparing and holding variants: RSS grew ~1 MB per 1,000 tasks
-# past 12,000 (P6). The hot statements are far fewer than this and stay; CPU per task was
-# the same at 24 as at 100 (1.2-1.3 ms, bench of 12,000 api_call tasks). Overridden by
-# ``?prepared_statement_cache_size=`` in DATABASE_URL.
+# slot, connections kept preparing and holding variants and RSS kept growing with the number
+# of tasks (docs/performance.md, P6). The hot statements are far fewer than this and stay
+# cached. Overridden by ``?prepared_statement_cache_size=`` in DATABASE_URL.
 PREPARED_STATEMENTS_PER_CONNECTION = 24
 
 
@@ -90,7 +89,7 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 @functools.cache
 def migrations_head() -> str:
     """The head revision, read from the migration files without importing Alembic: importing
-    it (with Mako) keeps ~9 MB resident for the life of the process, and a server whose
+    it (with Mako) keeps megabytes resident for the life of the process, and a server whose
     database is already at head (every start but the first) needs nothing else from it.
     Each file names its ``revision`` and ``down_revision``; the head is the one revision no
     other file revises. A history this cannot read (no single head) is a ``RuntimeError``;

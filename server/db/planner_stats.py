@@ -5,13 +5,13 @@ claim's ORDER BY) — when the planner knows how many queued tasks there are. St
 from ANALYZE, which autovacuum runs at most once a minute (``autovacuum_naptime``), after 10%
 of the table changed. Until then a table that grew from a few rows to thousands in seconds (a
 batch of creates, a burst of due tasks) is planned as a few rows: every claim fetched all
-queued tasks and sorted them (30,000 queued: 5-11 ms of database CPU a claim, where the index
-gives the first 64 in ~0.1 ms), and throughput fell as the queue grew.
+queued tasks and sorted them (where the index gives the first few directly), and throughput
+fell as the queue grew.
 
 :class:`PlannerStats` applies autovacuum's rule on a faster clock: when the changes this node
 wrote (events: a task created, claimed, ended ...) since the last ANALYZE reach
 ``max(MIN_CHANGES, FRACTION × the table's rows then)``, it runs ``ANALYZE (SKIP_LOCKED)
-tasks`` — a sample of at most 30,000 rows, tens of milliseconds of database time; a node that
+tasks`` — a sample of at most 30,000 rows; a node that
 finds another's ANALYZE running skips it. :meth:`refresh` runs every few seconds (server/
 maintenance.py). SQLite plans without statistics unless ANALYZE ran: nothing to do there.
 """

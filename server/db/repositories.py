@@ -99,7 +99,7 @@ def _columns_given(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
 _TASKS_INSERT = tasks.insert()
 
 
-# built once: a fresh select costs ~40 µs a call to build and to compute its cache key
+# built once: a fresh select costs a build and a cache-key computation on every call
 _TASK_GET = sa.select(tasks).where(tasks.c.id == sa.bindparam("task_id"))
 
 
@@ -341,8 +341,8 @@ async def _executemany(conn: AsyncConnection, stmt: sa.UpdateBase,
                        rows: Sequence[dict[str, Any]]) -> None:
     """``conn.execute(stmt, rows)`` for a statement without result rows whose every
     parameter is a row's value, the parameters converted here and sent to the driver as they
-    are: SQLAlchemy's executemany builds each row's parameters through the compiler (~1 µs a
-    value), twice what this costs."""
+    are: SQLAlchemy's executemany builds each row's parameters through the compiler, value by
+    value, at about twice what this costs."""
     form = _driver_form(stmt, conn.dialect)
     await conn.exec_driver_sql(form[0], _driver_params(form, rows))
 
@@ -512,9 +512,9 @@ async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
 async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert events in order; returns their ids in the same order.
 
-    Several rows go to the driver as plain values, in one statement: built by SQLAlchemy's
-    executemany, each row's parameters cost ~13 µs — 0.13 s for the 10,000 status events of
-    a burst promoted together."""
+    Several rows go to the driver as plain values, in one statement: SQLAlchemy's executemany
+    builds each row's parameters through the compiler, which a burst of due tasks promoted
+    together (one status event each) would pay per row."""
     if not rows:
         return []
     if len(rows) == 1:  # one round trip (a light load's pickup latency counts them)

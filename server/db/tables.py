@@ -37,9 +37,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: Any
                          ) -> Callable[[Any], datetime | None]:
         """Stored values back as aware UTC datetimes (the only way results are converted): a
-        task row has ten timestamps, and ``datetime.replace(tzinfo=...)`` costs several µs
-        (keyword parsing) where epoch arithmetic or parsing the text with its offset costs a
-        fraction of that."""
+        task row has ten timestamps, and ``datetime.replace(tzinfo=...)`` parses keywords,
+        where epoch arithmetic or parsing the text with its offset costs a fraction of that."""
         return _utc_result
 
 

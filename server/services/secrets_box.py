@@ -36,7 +36,7 @@ class SecretUnreadable(Exception):
 
 class SecretBox:
     """Seals and opens webhook secrets. The cipher is built at the first seal or open:
-    ``cryptography`` (OpenSSL bindings, ~6 MB resident) is imported only by a server that
+    ``cryptography`` (OpenSSL bindings, megabytes resident) is imported only by a server that
     has webhook secrets to handle."""
 
     def __init__(self, material: bytes) -> None:

@@ -143,8 +143,8 @@ STORED_TASK_FIELDS: tuple[str, ...] = _V3_TASK
 
 
 # Getters by position for SQLAlchemy rows, by the row's name-to-index map: rows of one cached
-# statement share that map, and a row's attributes cost ~0.3 µs each (13 of them: ~4 µs an
-# event, where the positions cost ~0.3).
+# statement share that map, and reading a row by position is far cheaper than by attribute
+# (an attribute lookup per field, thirteen an event).
 _ROW_GETTERS: dict[int, tuple[dict[str, int], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
@@ -185,7 +185,7 @@ def compact_events(type_: str, rows: Iterable[Any]) -> list[bytes]:
     encoded: dict[tuple[Any, ...], bytes] = {}
     out: list[bytes] = []
     for row in rows:
-        key = tuple(row[1:])  # by position: a row's attributes cost ~0.3 µs each
+        key = tuple(row[1:])  # by position: cheaper than a row's attributes
         stored = encoded.get(key)
         if stored is None:
             stored = encoded[key] = compact_event(type_, row, None)

@@ -21,6 +21,7 @@ import pytest
 from tests.fakes.ghl import FakeGhl
 from tests.support.databases import sqlite_url
 from tests.support.server import ErrandsServer, TRPCCallError
+from tests.support.waiting import eventually
 
 TOKEN = "pit-e2e-5b1d0c7e-SECRET-token"
 WRONG_TOKEN = "pit-e2e-wrong-9a8b7c6d-SECRET"
@@ -458,9 +459,7 @@ def file_batched(server: ErrandsServer, inputs: list[dict[str, Any]], size: int 
 
 
 def wait_all(server: ErrandsServer, ids: list[str], timeout: float) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    statuses: dict[str, str] = {}
-    while time.monotonic() < deadline:
+    def statuses() -> dict[str, str]:
         listed: list[dict[str, Any]] = []
         cursor = None
         while True:
@@ -470,11 +469,10 @@ def wait_all(server: ErrandsServer, ids: list[str], timeout: float) -> dict[str,
             cursor = page["nextCursor"]
             if not cursor:
                 break
-        statuses = {t["id"]: t["status"] for t in listed}
-        if all(statuses.get(i) in TERMINAL for i in ids):
-            return statuses
-        time.sleep(0.2)
-    raise AssertionError(f"not all tasks ended: {sorted(set(statuses.values()))}")
+        return {t["id"]: t["status"] for t in listed}
+
+    return eventually(statuses, lambda found: all(found.get(i) in TERMINAL for i in ids),
+                      timeout=timeout, interval=0.2, what="all tasks ended")
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from tests.support.http_servers import HttpServer, ReceivedRequest, Reply
 from tests.support.server import ErrandsServer
+from tests.support.waiting import eventually
 
 
 def received_at(arrivals: dict[str, float]) -> Callable[[ReceivedRequest], Reply]:
@@ -18,15 +19,6 @@ def received_at(arrivals: dict[str, float]) -> Callable[[ReceivedRequest], Reply
         return Reply(status=204)
 
     return handle
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_reminder_due_in_two_seconds_arrives_near_its_time(
@@ -43,7 +35,7 @@ def test_reminder_due_in_two_seconds_arrives_near_its_time(
         result = server.wait_for(task["id"], {"completed", "failed"})["result"]
         send_at = datetime.fromisoformat(result["sendAt"]).timestamp()
         assert result["messageId"] not in arrivals  # not before its time
-        wait_until(lambda: result["messageId"] in arrivals, timeout=10)
+        eventually(lambda: result["messageId"] in arrivals, timeout=10)
         [request] = receiver.requests
     assert send_at - 0.05 <= arrivals[result["messageId"]] <= send_at + 3
     assert request.json()["type"] == "reminder"
@@ -66,9 +58,9 @@ def test_reminder_filed_before_a_restart_is_delivered_once_after_it(
         result = first.wait_for(task["id"], {"completed", "failed"})["result"]
         assert first.stop() in (0, -15)  # uvicorn re-raises SIGTERM after a clean stop
         assert receiver.requests == []
-        wait_until(lambda: time.time() > remind_at.timestamp() + 1, timeout=10)  # due while down
+        eventually(lambda: time.time() > remind_at.timestamp() + 1, timeout=10)  # due while down
         second = errands_server(database_url)
-        wait_until(lambda: result["messageId"] in arrivals, timeout=15)
+        eventually(lambda: result["messageId"] in arrivals, timeout=15)
         time.sleep(1.5)  # a duplicate would show up by now
         [request] = receiver.requests
         [message] = second.call("messages.list", {"taskId": task["id"]})["items"]
@@ -93,7 +85,7 @@ def test_reminder_due_after_a_restart_is_delivered_once_at_its_time(
         second = errands_server(sqlite_database_url)  # the timer is re-armed from the DB
         send_at = datetime.fromisoformat(result["sendAt"]).timestamp()
         assert time.time() < send_at, "the restart took too long for this test to mean much"
-        wait_until(lambda: result["messageId"] in arrivals, timeout=15)
+        eventually(lambda: result["messageId"] in arrivals, timeout=15)
         time.sleep(1)
         assert len(receiver.requests) == 1
     assert send_at - 0.05 <= arrivals[result["messageId"]] <= send_at + 3

@@ -1,4 +1,5 @@
-"""schemas/client.py against the real server: typed calls, errors, batches, subscriptions."""
+"""The Python client package (clients/python, errands_client) against the real server: typed
+calls, errors, batches, subscriptions."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from typing import Any
 
 import httpx
 import pytest
+from errands_client import AsyncErrands, Call, Errands, ErrandsError, Tracked
+from errands_client.models import (
+    Health,
+    MessagePage,
+    Schedule,
+    Task,
+    TaskCreate,
+    TaskEvent,
+    TaskExecution,
+    Webhook,
+    WebhookCreated,
+)
 
-from schemas.client import AsyncErrands, Call, Errands, ErrandsError, Tracked
-from schemas.schedules import Schedule
-from schemas.system import Health
-from schemas.tasks import Task, TaskCreate, TaskEvent, TaskExecution
-from schemas.webhooks import MessagePage, Webhook, WebhookCreated
 from tests.support.server import ErrandsServer, free_port
 
 KEY = "py-client-key"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.support.server import ErrandsServer, TRPCCallError
+from tests.support.waiting import eventually
 
 TEMPLATE = {"taskType": "report_generation", "executionConfig": {"reportType": "task_summary"}}
 
@@ -24,15 +25,6 @@ def slots_of(server: ErrandsServer, schedule: dict[str, Any]) -> list[float]:
     assert all(k.startswith(prefix) for k in keys), keys
     assert len(keys) == len(set(keys))
     return sorted(datetime.fromisoformat(k.removeprefix(prefix)).timestamp() for k in keys)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def create(server: ErrandsServer, name: str, cron: str, **extra: Any) -> dict[str, Any]:
@@ -49,7 +41,7 @@ def test_seconds_cron_creates_one_task_per_slot_across_a_restart(
     skip = create(first, "every4-skip", "*/4 * * * * *", missedRunPolicy="skip")
     assert (once["missedRunPolicy"], skip["missedRunPolicy"]) == ("run_once", "skip")
     assert once["nextRunAt"].endswith("Z") and once["lastRunAt"] is None
-    wait_until(lambda: min(len(slots_of(first, once)), len(slots_of(first, skip))) >= 2,
+    eventually(lambda: min(len(slots_of(first, once)), len(slots_of(first, skip))) >= 2,
                timeout=15)
     assert first.stop() in (0, -15)
     stopped = time.time()
@@ -58,7 +50,7 @@ def test_seconds_cron_creates_one_task_per_slot_across_a_restart(
     boundary = 4 * math.ceil((stopped + 8) / 4)
     time.sleep(boundary + 0.1 - time.time())
     second = errands_server(database_url)
-    wait_until(lambda: time.time() > boundary + 5.5, timeout=15)
+    eventually(lambda: time.time() > boundary + 5.5, timeout=15)
     once_slots, skip_slots = slots_of(second, once), slots_of(second, skip)
 
     assert all(s % 4 == 0 for s in once_slots + skip_slots)
@@ -83,7 +75,7 @@ def test_pause_resume_and_delete(database_url: str,
                                  errands_server: Callable[..., ErrandsServer]) -> None:
     server = errands_server(database_url)
     schedule = create(server, "each-second", "* * * * * *")
-    wait_until(lambda: len(slots_of(server, schedule)) >= 1, timeout=10)
+    eventually(lambda: len(slots_of(server, schedule)) >= 1, timeout=10)
     paused = server.call("schedules.pause", {"id": schedule["id"]}, mutation=True)
     paused_at = time.time()
     assert (paused["enabled"], paused["nextRunAt"]) == (False, None)
@@ -97,7 +89,7 @@ def test_pause_resume_and_delete(database_url: str,
     resumed_at = time.time()
     assert resumed["enabled"] is True
     assert datetime.fromisoformat(resumed["nextRunAt"]).timestamp() > paused_at
-    wait_until(lambda: len(slots_of(server, schedule)) >= count + 2, timeout=10)
+    eventually(lambda: len(slots_of(server, schedule)) >= count + 2, timeout=10)
     slots = slots_of(server, schedule)
     assert not [s for s in slots if paused_at + 0.5 < s < resumed_at - 1]  # no catch-up
     listed = server.call("schedules.list", {})

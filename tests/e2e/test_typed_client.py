@@ -27,6 +27,7 @@ from tests.support.node import JS_DIR, ensure_node_modules, run_node
 from tests.support.server import ErrandsServer
 
 TYPECHECK = JS_DIR / "typecheck"
+PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 WRONG = sorted((TYPECHECK / "wrong").glob("*.ts"))
 TSC_FLAGS = ["--strict", "--target", "es2022", "--module", "preserve", "--moduleResolution",
              "bundler", "--lib", "es2022,dom", "--skipLibCheck", "--pretty", "false"]
@@ -96,6 +97,29 @@ def tsc(directory: Path, *args: str) -> tuple[int, list[Diagnostic], str]:
 def test_sample_client_and_every_procedure_compile(build_dir: Path) -> None:
     code, diagnostics, output = tsc(build_dir, "--noEmit", "sample_client.ts",
                                     "every_procedure.ts")
+    assert (code, diagnostics) == (0, []), output
+
+
+def test_the_typescript_package_types_a_client_that_installs_it(build_dir: Path) -> None:
+    """clients/typescript as a web app gets it (``npm install <folder>``): resolved by its
+    package.json's ``types``; a wrong input is an error, so the types are not ``any``."""
+    installed = build_dir / "node_modules" / "errands-client"
+    shutil.copytree(PACKAGE, installed)
+    (build_dir / "uses_package.ts").write_text(
+        "import { createTRPCClient, httpBatchLink } from '@trpc/client';\n"
+        "import type { AppRouter, Task } from 'errands-client';\n"
+        "const errands = createTRPCClient<AppRouter>({\n"
+        "  links: [httpBatchLink({ url: 'http://127.0.0.1:1/trpc' })] });\n"
+        "export async function title(id: string): Promise<string> {\n"
+        "  const task: Task = await errands.tasks.get.query({ id });\n"
+        "  // @ts-expect-error: tasks.get takes { id }\n"
+        "  await errands.tasks.get.query({ taskId: id });\n"
+        "  return task.title;\n"
+        "}\n")
+    try:
+        code, diagnostics, output = tsc(build_dir, "--noEmit", "uses_package.ts")
+    finally:
+        shutil.rmtree(build_dir / "node_modules", ignore_errors=True)
     assert (code, diagnostics) == (0, []), output
 
 

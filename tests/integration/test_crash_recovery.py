@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer
+from tests.support.waiting import eventually
 
 
 def _wait_attempts(server: ErrandsServer, task_id: str, count: int,
                    timeout: float = 20) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout
-    attempts: list[dict[str, object]] = []
-    while time.monotonic() < deadline:
-        attempts = server.call("tasks.executions", {"taskId": task_id})
-        if len(attempts) >= count:
-            return attempts
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} attempts, saw {attempts}")
+    attempts: list[dict[str, object]] = eventually(
+        lambda: server.call("tasks.executions", {"taskId": task_id}),
+        lambda found: len(found) >= count, timeout=timeout, what=f"{count} attempts")
+    return attempts
 
 
 def test_sigkill_mid_attempt_is_recovered_as_lost(

@@ -26,6 +26,7 @@ from server.metrics import parse
 from server.settings import ApiKey, Settings
 from tests.support.http_servers import HttpServer
 from tests.support.server import free_port
+from tests.support.waiting import eventually_async
 
 # server/app.py's /artifacts handler uses Litestar's older path-parameter style (not ours).
 pytestmark = pytest.mark.filterwarnings(
@@ -60,13 +61,11 @@ class Node:
 
     async def wait(self, task_id: str, statuses: set[str], timeout: float = 20
                    ) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            task = await self.call("tasks.get", {"id": task_id})
-            if task["status"] in statuses:
-                return task  # type: ignore[no-any-return]
-            assert asyncio.get_running_loop().time() < deadline, task
-            await asyncio.sleep(0.05)
+        task: dict[str, Any] = await eventually_async(
+            lambda: self.call("tasks.get", {"id": task_id}),
+            lambda found: found["status"] in statuses, timeout=timeout,
+            what=f"task {task_id} {'/'.join(sorted(statuses))}")
+        return task
 
     async def metrics(self, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
                                                    float]:

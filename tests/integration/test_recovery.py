@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer
+from tests.support.waiting import eventually
 
 IN_FLIGHT = 6
 
@@ -23,10 +24,8 @@ def _start_work(server: ErrandsServer, outside: HttpServer) -> list[str]:
         "executionConfig": {"apiEndpoint": outside.url_for("/work"), "apiMethod": "POST",
                             "timeoutMs": 120_000}}, mutation=True)["id"]
            for i in range(IN_FLIGHT)]
-    deadline = time.monotonic() + 20
-    while len(outside.requests_to("/work")) < IN_FLIGHT:
-        assert time.monotonic() < deadline, "the attempts never started"
-        time.sleep(0.02)
+    eventually(lambda: len(outside.requests_to("/work")) >= IN_FLIGHT, timeout=20,
+               interval=0.02, what="the attempts started")
     return ids
 
 

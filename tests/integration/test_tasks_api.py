@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.http_servers import HttpServer, Reply
 from tests.support.server import ErrandsServer, TRPCCallError
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -180,13 +181,10 @@ def test_cancel_stops_a_running_attempt(shared_server: ErrandsServer,
     cancelled = shared_server.call("tasks.cancel", {"id": task["id"], "reason": "enough"},
                                    mutation=True)
     assert cancelled["status"] == "cancelled" and cancelled["statusReason"] == "enough"
-    deadline = time.monotonic() + 10
-    attempts: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        attempts = shared_server.call("tasks.executions", {"taskId": task["id"]})
-        if attempts and attempts[0]["status"] != "running":
-            break
-        time.sleep(0.05)
+    attempts: list[dict[str, Any]] = eventually(
+        lambda: shared_server.call("tasks.executions", {"taskId": task["id"]}),
+        lambda found: bool(found) and found[0]["status"] != "running", timeout=10,
+        what="the attempt ended")
     assert [a["status"] for a in attempts] == ["cancelled"]
     assert shared_server.call("tasks.get", {"id": task["id"]})["status"] == "cancelled"
     err = error_of(shared_server.call, "tasks.cancel", {"id": task["id"]}, mutation=True)

@@ -13,6 +13,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.support.http_servers import HttpServer, ReceivedRequest, Reply
 from tests.support.server import ErrandsServer, TRPCCallError
+from tests.support.waiting import eventually
 
 FAST_RETRIES = {"DELIVERY_RETRY_SECONDS": "0.2,0.2,0.2", "DELIVERY_TIMEOUT_SECONDS": "2"}
 
@@ -33,14 +34,10 @@ def verifying(secrets: dict[str, str]) -> Callable[[ReceivedRequest], Reply]:
 def wait_messages(server: ErrandsServer, query: dict[str, Any],
                   ready: Callable[[list[dict[str, Any]]], bool],
                   timeout: float = 20) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    items: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        items = server.call("messages.list", query)["items"]
-        if ready(items):
-            return items
-        time.sleep(0.05)
-    raise AssertionError(f"messages never got ready: {items}")
+    items: list[dict[str, Any]] = eventually(
+        lambda: server.call("messages.list", query)["items"], ready, timeout=timeout,
+        what="messages ready")
+    return items
 
 
 def bad_request(call: Callable[[], Any]) -> TRPCCallError:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.support.http_servers import HttpServer, Reply
 from tests.support.server import ErrandsServer, TRPCCallError
+from tests.support.waiting import eventually
 
 KEYS = "admin:admin:admin-key,op:operator:op-key,rev:reviewer:rev-key,view:viewer:view-key"
 OP = {"authorization": "Bearer op-key"}
@@ -54,17 +55,6 @@ def error_of(fn: Callable[[], Any]) -> TRPCCallError:
 def audit(server: ErrandsServer, **query: Any) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = server.call("audit.list", query)["items"]
     return items
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 # --- results down a chain; cascade and redrive -----------------------------------------------

@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import msgspec
 
+from tests.support.waiting import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -120,14 +122,11 @@ class ErrandsServer:
         return payload["result"].get("data")
 
     def wait_for(self, task_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        task: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            task = self.call("tasks.get", {"id": task_id})
-            if task["status"] in statuses:
-                return task
-            time.sleep(0.05)
-        raise AssertionError(f"task {task_id} stayed {task.get('status')}, wanted {statuses}")
+        task: dict[str, Any] = eventually(
+            lambda: self.call("tasks.get", {"id": task_id}),
+            lambda found: found["status"] in statuses, timeout=timeout,
+            what=f"task {task_id} {'/'.join(sorted(statuses))}")
+        return task
 
     def __enter__(self) -> ErrandsServer:
         return self.start()

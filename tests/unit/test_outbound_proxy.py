@@ -1,6 +1,6 @@
 """GuardedProxy: SOCKS5 on loopback that connects only where the network guard allows, to the
 address it checked, and relays bytes both ways (a raw SOCKS5 client here, Chromium in
-tests/unit/test_browser.py)."""
+tests/integration/test_browser.py)."""
 
 from __future__ import annotations
 

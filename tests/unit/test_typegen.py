@@ -17,8 +17,9 @@ from server.rpc.registry import Router, Tracked
 from server.typegen import Discriminator, main, render_typescript
 
 ROOT = Path(__file__).resolve().parents[2]
-# The committed AppRouter the console compiles against (the one generated copy).
-SNAPSHOT = ROOT / "web" / "src" / "errands.ts"
+# The committed AppRouter: the console compiles against the first, a web app installs the
+# second (the TypeScript package clients/typescript); both are the same generated module.
+SNAPSHOTS = [ROOT / "web" / "src" / "errands.ts", ROOT / "clients" / "typescript" / "index.d.ts"]
 
 Colour = Literal["red", "green"]
 
@@ -154,11 +155,20 @@ def test_every_procedure_of_the_real_router_is_declared() -> None:
         assert f" {path.split('.')[-1]}: TRPC" in text, path
 
 
-def test_snapshot_is_current() -> None:
+@pytest.mark.parametrize("snapshot", SNAPSHOTS, ids=lambda p: p.name)
+def test_snapshot_is_current(snapshot: Path) -> None:
     current = render_typescript(build_router())
-    assert SNAPSHOT.read_text(encoding="utf-8") == current, (
-        "web/src/errands.ts is stale: the router or its schemas changed. Review the "
-        "difference, then run `scripts/gen_client --ts web/src/errands.ts` and rebuild web/.")
+    assert snapshot.read_text(encoding="utf-8") == current, (
+        f"{snapshot.relative_to(ROOT)} is stale: the router or its schemas changed. Review the "
+        "difference, then run `scripts/gen_client --ts web/src/errands.ts --ts "
+        "clients/typescript/index.d.ts` and rebuild web/.")
+
+
+def test_the_typescript_package_names_its_types() -> None:
+    package = msgspec.json.decode((ROOT / "clients" / "typescript" / "package.json").read_bytes())
+    assert package["name"] == "errands-client"
+    assert package["types"] == package["exports"]["."]["types"] == "./index.d.ts"
+    assert "index.d.ts" in package["files"]
 
 
 def test_cli_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,831 @@
+// Errands: the tRPC router's types, generated from the server's msgspec schemas.
+// DO NOT EDIT. Regenerate with `scripts/gen_client --ts <file>`; a running server serves the
+// same module at GET /trpc-types.ts.
+//
+//   import { createTRPCClient, httpBatchLink } from '@trpc/client';
+//   import type { AppRouter } from './errands';
+//   const errands = createTRPCClient<AppRouter>({ links: [httpBatchLink({ url })] });
+//
+// Needs `@trpc/server` 11 installed (types only) beside `@trpc/client`; no transformer.
+
+import type {
+  inferRouterInputs,
+  inferRouterOutputs,
+  TRPCBuiltRouter,
+  TRPCDefaultErrorData,
+  TRPCErrorShape,
+  TRPCMutationProcedure,
+  TRPCQueryProcedure,
+  TRPCSubscriptionProcedure,
+} from '@trpc/server';
+
+/** One problem of a BAD_REQUEST validation error: where (field path) and what. */
+export interface ValidationIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/** `error.data` of every Errands error: tRPC's default data, plus `issues` on validation. */
+export interface ErrandsErrorData extends TRPCDefaultErrorData {
+  issues?: ValidationIssue[];
+}
+
+/** The error shape of every Errands procedure. */
+export type ErrandsErrorShape = TRPCErrorShape<ErrandsErrorData> & { message: string };
+
+/** A JSON value: what an output typed `Any` (a result, a body) holds on the wire. */
+export type JsonValue =
+  | string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A subscription item with an id (SSE `id:`); resume with `lastEventId`. */
+export interface Tracked<T> {
+  id: string;
+  data: T;
+}
+
+export interface ApiCallConfig {
+  /** non-empty */
+  apiEndpoint: string;
+  /** default: "GET" */
+  apiMethod?: HttpMethod;
+  /** default: "none" */
+  authType?: AuthType;
+  /** default: null */
+  bearerToken?: string | null;
+  /** non-empty; default: "X-API-Key" */
+  apiKeyHeader?: string;
+  /** default: null */
+  apiKey?: string | null;
+  /** default: null */
+  basicUsername?: string | null;
+  /** default: null */
+  basicPassword?: string | null;
+  /** default: null */
+  headers?: Record<string, string> | null;
+  /** default: null */
+  query?: Record<string, string | number | boolean | (string | number | boolean)[]> | null;
+  /** default: null */
+  body?: unknown;
+  /** default: null */
+  contentType?: string | null;
+  /** >= 1; <= 600000; default: 30000 */
+  timeoutMs?: number;
+  /** each item >= 100; each item <= 599; default: null */
+  expectStatus?: number[] | null;
+}
+
+export interface ApproveManyInput {
+  /** 1..500 items; each item non-empty */
+  ids: string[];
+  /** default: null */
+  notes?: string | null;
+}
+
+export interface Artifact {
+  id: string;
+  kind: ArtifactKind;
+  contentType: string;
+  bytes: number;
+  url: string;
+  name: string | null;
+}
+
+export type ArtifactKind = "report" | "screenshot" | "trace";
+
+export interface AuditEntry {
+  id: string;
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+  actor: string;
+  role: string | null;
+  action: string;
+  targetType: AuditTargetType;
+  targetId: string | null;
+  detail: Record<string, JsonValue>;
+  requestId: string | null;
+}
+
+export interface AuditList {
+  /** default: null */
+  targetId?: string | null;
+  /** default: null */
+  actor?: string | null;
+  /** default: null */
+  action?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  since?: string | null;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+  /** default: null */
+  cursor?: string | null;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  nextCursor: string | null;
+}
+
+export type AuditTargetType = "schedule" | "system" | "task" | "webhook";
+
+export type AuthType = "api_key" | "basic" | "bearer" | "none";
+
+export interface Autorun {
+  enabled: boolean;
+  pausedTypes: TaskType[];
+}
+
+export interface BrowserAutomationConfig {
+  steps: Step[];
+  /** default: null */
+  startUrl?: string | null;
+  /** default: null */
+  viewport?: Viewport | null;
+  /** >= 1; <= 600000; default: 15000 */
+  stepTimeoutMs?: number;
+  /** default: false */
+  recordTrace?: boolean;
+}
+
+export interface BulkError {
+  code: string;
+  message: string;
+}
+
+export interface BulkItem {
+  id: string;
+  ok: boolean;
+  task: Task | null;
+  error: BulkError | null;
+}
+
+export interface BulkResult {
+  results: BulkItem[];
+}
+
+export interface CancelInput {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  reason?: string | null;
+}
+
+export interface CancelManyInput {
+  /** 1..500 items; each item non-empty */
+  ids: string[];
+  /** default: null */
+  reason?: string | null;
+}
+
+export interface ClickStep {
+  action: "click";
+  /** non-empty */
+  selector: string;
+}
+
+export interface CompleteInput {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  result?: unknown;
+  /** default: null */
+  notes?: string | null;
+}
+
+export interface DataExtractionConfig {
+  /** non-empty */
+  url: string;
+  schema: ExtractionSchema;
+  /** default: null */
+  waitFor?: string | null;
+}
+
+export type ExecutionStatus = "cancelled" | "failed" | "lost" | "running" | "success" | "timed_out";
+
+export type ExecutionType = "automatic" | "manual";
+
+export interface ExecutionsInput {
+  /** non-empty */
+  taskId: string;
+}
+
+export interface ExtractStep {
+  action: "extract";
+  /** non-empty */
+  name: string;
+  /** non-empty */
+  selector: string;
+  /** default: null */
+  attribute?: string | null;
+  /** default: false */
+  all?: boolean;
+}
+
+export interface ExtractionField {
+  /** non-empty */
+  name: string;
+  /** non-empty */
+  selector: string;
+  /** default: "text" */
+  type?: FieldType;
+  /** default: null */
+  attribute?: string | null;
+  /** default: null */
+  fields?: ExtractionField[] | null;
+}
+
+export interface ExtractionSchema {
+  fields: ExtractionField[];
+  /** default: null */
+  baseSelector?: string | null;
+}
+
+export type FieldType = "attribute" | "html" | "list" | "nested" | "number" | "text";
+
+export type GhlAction = "add_contact" | "add_tag" | "create_opportunity" | "send_sms" | "update_contact";
+
+export interface GhlActionConfig {
+  ghlAction: GhlAction;
+  /** default: null */
+  locationId?: string | null;
+  /** default: null */
+  contactId?: string | null;
+  /** default: null */
+  firstName?: string | null;
+  /** default: null */
+  lastName?: string | null;
+  /** default: null */
+  email?: string | null;
+  /** default: null */
+  phone?: string | null;
+  /** default: null */
+  tags?: string[] | null;
+  /** default: null */
+  message?: string | null;
+  /** default: null */
+  pipelineId?: string | null;
+  /** default: null */
+  pipelineStageId?: string | null;
+  /** default: null */
+  name?: string | null;
+  /** default: null */
+  monetaryValue?: number | null;
+  /** default: null */
+  status?: "abandoned" | "lost" | "open" | "won" | null;
+  /** default: null */
+  customFields?: GhlCustomField[] | null;
+}
+
+export interface GhlCustomField {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  field_value?: unknown;
+}
+
+export interface Health {
+  status: "ok";
+  database: "ok";
+  scheduler: "running";
+  version: string;
+}
+
+export type HttpMethod = "DELETE" | "GET" | "PATCH" | "POST" | "PUT";
+
+export interface IdInput {
+  /** non-empty */
+  id: string;
+}
+
+export interface IdOutput {
+  id: string;
+}
+
+export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed" | "task.stalled";
+
+export interface MessageList {
+  /** non-empty; default: null */
+  taskId?: string | null;
+  /** non-empty; default: null */
+  webhookId?: string | null;
+  /** default: null */
+  status?: MessageStatus | null;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+  /** default: null */
+  cursor?: string | null;
+}
+
+export interface MessagePage {
+  items: OutboundMessage[];
+  nextCursor: string | null;
+}
+
+export type MessageStatus = "delivered" | "failed" | "queued" | "scheduled";
+
+export type MissedRunPolicy = "run_once" | "skip";
+
+export interface NavigateStep {
+  action: "navigate";
+  /** non-empty */
+  url: string;
+}
+
+export interface NotificationConfig {
+  /** non-empty */
+  message: string;
+  /** default: null */
+  recipient?: string | null;
+  /** default: null */
+  subject?: string | null;
+  /** default: null */
+  webhookId?: string | null;
+}
+
+export interface OnChangeInput {
+  /** default: null */
+  id?: string | null;
+  /** default: null */
+  lastEventId?: string | null;
+}
+
+export interface OutboundMessage {
+  id: string;
+  webhookId: string;
+  taskId: string | null;
+  kind: MessageKind;
+  recipient: string | null;
+  subject: string | null;
+  body: string;
+  status: MessageStatus;
+  /** ISO 8601 timestamp with a time zone */
+  sendAt: string;
+  attempts: number;
+  lastError: string | null;
+  responseStatus: number | null;
+  /** ISO 8601 timestamp with a time zone */
+  deliveredAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  nextAttemptAt: string | null;
+}
+
+export type Priority = "high" | "low" | "normal" | "urgent";
+
+export interface ReminderConfig {
+  /** non-empty */
+  message: string;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  remindAt?: string | null;
+  /** >= 0; <= 31622400; default: null */
+  delaySeconds?: number | null;
+  /** default: null */
+  recipient?: string | null;
+  /** default: null */
+  subject?: string | null;
+  /** default: null */
+  webhookId?: string | null;
+}
+
+export interface ReportConfig {
+  reportType: ReportType;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  dateFrom?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  dateTo?: string | null;
+  /** default: false */
+  notify?: boolean;
+  /** default: null */
+  webhookId?: string | null;
+}
+
+export type ReportType = "execution_stats" | "task_summary" | "webhook_activity";
+
+export interface RetryManyInput {
+  /** 1..500 items; each item non-empty */
+  ids: string[];
+}
+
+export interface ReviewInput {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  notes?: string | null;
+}
+
+export type Role = "admin" | "operator" | "reviewer" | "viewer";
+
+export interface Schedule {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  task: TaskCreate;
+  enabled: boolean;
+  missedRunPolicy: MissedRunPolicy;
+  /** ISO 8601 timestamp with a time zone */
+  nextRunAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  lastRunAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+}
+
+export interface ScheduleCreate {
+  /** 1..200 chars */
+  name: string;
+  /** 1..200 chars */
+  cron: string;
+  task: TaskCreate;
+  /** 1..64 chars; default: "UTC" */
+  timezone?: string;
+  /** default: "run_once" */
+  missedRunPolicy?: MissedRunPolicy;
+}
+
+export interface ScheduleList {
+}
+
+export interface SchedulePreview {
+  /** each item ISO 8601 timestamp with a time zone */
+  times: string[];
+}
+
+export interface SchedulePreviewInput {
+  /** non-empty */
+  cron: string;
+  /** default: "UTC" */
+  timezone?: string;
+  /** >= 1; <= 50; default: 5 */
+  count?: number;
+}
+
+export interface ScreenshotStep {
+  action: "screenshot";
+  /** default: null */
+  name?: string | null;
+  /** default: false */
+  fullPage?: boolean;
+}
+
+export interface SetAutorun {
+  /** default: null */
+  enabled?: boolean | null;
+  /** default: null */
+  pausedTypes?: TaskType[] | null;
+}
+
+export interface Stats {
+  tasksByStatus: Record<string, number>;
+  executed: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  queued: number;
+  uptimeSeconds: number;
+}
+
+export type Step = NavigateStep | ClickStep | TypeStep | WaitStep | ExtractStep | ScreenshotStep;
+
+export interface StepRecord {
+  index: number;
+  action: string;
+  status: "failed" | "skipped" | "success";
+  /** ISO 8601 timestamp with a time zone */
+  startedAt: string;
+  durationMs: number;
+  detail: JsonValue;
+}
+
+export interface Task {
+  id: string;
+  title: string;
+  description: string | null;
+  taskType: TaskType;
+  executionType: ExecutionType;
+  assignedToBot: boolean;
+  requiresHumanReview: boolean;
+  executionConfig: Record<string, JsonValue>;
+  /** ISO 8601 timestamp with a time zone */
+  scheduledFor: string | null;
+  priority: Priority;
+  maxRetries: number;
+  timeoutSeconds: number;
+  notifyOnComplete: boolean;
+  notifyOnFailure: boolean;
+  sourceWebhookId: string | null;
+  idempotencyKey: string | null;
+  dependsOn: string[];
+  metadata: Record<string, JsonValue> | null;
+  status: TaskStatus;
+  statusReason: string | null;
+  errorCount: number;
+  lastError: string | null;
+  result: JsonValue;
+  resultSummary: string | null;
+  reviewedBy: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  reviewedAt: string | null;
+  reviewNotes: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  updatedAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  queuedAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  startedAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  completedAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  nextAttemptAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  stalledSince: string | null;
+}
+
+/** The fields of TaskCreate other than taskType and executionConfig. */
+export interface TaskCreateCommon {
+  /** 1..200 chars */
+  title: string;
+  /** default: null */
+  description?: string | null;
+  /** default: "automatic" */
+  executionType?: ExecutionType;
+  /** default: true */
+  assignedToBot?: boolean;
+  /** default: false */
+  requiresHumanReview?: boolean;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  scheduledFor?: string | null;
+  /** default: "normal" */
+  priority?: Priority;
+  /** >= 0; <= 10; default: 3 */
+  maxRetries?: number;
+  /** >= 1; <= 86400; default: null */
+  timeoutSeconds?: number | null;
+  /** default: false */
+  notifyOnComplete?: boolean;
+  /** default: false */
+  notifyOnFailure?: boolean;
+  /** default: null */
+  sourceWebhookId?: string | null;
+  /** 1..200 chars; default: null */
+  idempotencyKey?: string | null;
+  /** each item non-empty; default: null */
+  dependsOn?: string[] | null;
+  /** default: null */
+  metadata?: Record<string, unknown> | null;
+}
+
+/** executionConfig by taskType. */
+export interface ExecutionConfigByTaskType {
+  api_call: ApiCallConfig;
+  browser_automation: BrowserAutomationConfig;
+  data_extraction: DataExtractionConfig;
+  ghl_action: GhlActionConfig;
+  notification: NotificationConfig;
+  reminder: ReminderConfig;
+  report_generation: ReportConfig;
+}
+
+export type TaskCreate =
+  | (TaskCreateCommon & { taskType: "api_call"; executionConfig: ApiCallConfig })
+  | (TaskCreateCommon & { taskType: "browser_automation"; executionConfig: BrowserAutomationConfig })
+  | (TaskCreateCommon & { taskType: "data_extraction"; executionConfig: DataExtractionConfig })
+  | (TaskCreateCommon & { taskType: "ghl_action"; executionConfig: GhlActionConfig })
+  | (TaskCreateCommon & { taskType: "notification"; executionConfig: NotificationConfig })
+  | (TaskCreateCommon & { taskType: "reminder"; executionConfig: ReminderConfig })
+  | (TaskCreateCommon & { taskType: "report_generation"; executionConfig: ReportConfig });
+
+export interface TaskEvent {
+  type: "created" | "execution" | "stalled" | "status";
+  task: Task;
+  execution: TaskExecution | null;
+}
+
+export interface TaskExecution {
+  id: string;
+  taskId: string;
+  attemptNumber: number;
+  triggeredBy: TriggeredBy;
+  status: ExecutionStatus;
+  /** ISO 8601 timestamp with a time zone */
+  startedAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  completedAt: string | null;
+  durationMs: number | null;
+  workerId: string;
+  output: JsonValue;
+  error: string | null;
+  errorType: string | null;
+  retryable: boolean | null;
+  steps: StepRecord[];
+  artifacts: Artifact[];
+  browserSessionId: string | null;
+  debugUrl: string | null;
+  input: JsonValue;
+}
+
+export interface TaskGet {
+  /** non-empty */
+  id: string;
+}
+
+export interface TaskList {
+  /** default: null */
+  status?: TaskStatus | TaskStatus[] | null;
+  /** default: null */
+  taskType?: TaskType | null;
+  /** default: null */
+  search?: string | null;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+  /** default: null */
+  cursor?: string | null;
+  /** default: null */
+  stalled?: boolean | null;
+}
+
+export interface TaskPage {
+  items: Task[];
+  nextCursor: string | null;
+}
+
+export interface TaskPatch {
+  /** 1..200 chars; default: null */
+  title?: string | null;
+  /** default: null */
+  description?: string | null;
+  /** default: null */
+  executionConfig?: Record<string, unknown> | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  scheduledFor?: string | null;
+  /** default: null */
+  priority?: Priority | null;
+  /** >= 0; <= 10; default: null */
+  maxRetries?: number | null;
+  /** >= 1; <= 86400; default: null */
+  timeoutSeconds?: number | null;
+  /** default: null */
+  metadata?: Record<string, unknown> | null;
+}
+
+export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
+
+export type TaskType = "api_call" | "browser_automation" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
+
+export interface TaskUpdate {
+  /** non-empty */
+  id: string;
+  patch: TaskPatch;
+}
+
+export type TriggeredBy = "approval" | "automation" | "create" | "manual" | "recovery" | "retry" | "schedule";
+
+export interface TypeStep {
+  action: "type";
+  /** non-empty */
+  selector: string;
+  text: string;
+  /** default: false */
+  pressEnter?: boolean;
+  /** default: false */
+  secret?: boolean;
+}
+
+export interface Viewport {
+  /** >= 100; <= 7680 */
+  width: number;
+  /** >= 100; <= 4320 */
+  height: number;
+}
+
+export interface WaitStep {
+  action: "wait";
+  /** default: null */
+  selector?: string | null;
+  /** >= 0; <= 600000; default: null */
+  ms?: number | null;
+  /** default: null */
+  state?: "attached" | "detached" | "domcontentloaded" | "hidden" | "load" | "networkidle" | "visible" | null;
+}
+
+export interface Webhook {
+  id: string;
+  name: string;
+  url: string;
+  active: boolean;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastDeliveryAt: string | null;
+}
+
+export interface WebhookCreate {
+  /** 1..200 chars */
+  name: string;
+  /** 1..2000 chars */
+  url: string;
+  /** default: null */
+  secret?: string | null;
+}
+
+/** The answer to webhooks.create: the only place the secret is ever shown. */
+export interface WebhookCreated {
+  id: string;
+  name: string;
+  url: string;
+  active: boolean;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastDeliveryAt: string | null;
+  secret: string;
+}
+
+export interface WebhookList {
+}
+
+/** The caller's API key: its name (null when no keys are configured), role and permissions. */
+export interface WhoAmI {
+  name: string | null;
+  role: Role;
+  permissions: string[];
+}
+
+/** Every procedure, by path: `createTRPCClient<AppRouter>(...)`. */
+export type AppRouter = TRPCBuiltRouter<
+  { ctx: object; meta: object; errorShape: ErrandsErrorShape; transformer: false },
+  {
+    audit: {
+      /** Audit entries filtered by targetId, actor, action and since; paged by cursor. */
+      list: TRPCQueryProcedure<{ input: AuditList | undefined; output: AuditPage; meta: object }>;
+    };
+    messages: {
+      /** Outbound messages filtered by taskId, webhookId and status. */
+      list: TRPCQueryProcedure<{ input: MessageList | undefined; output: MessagePage; meta: object }>;
+    };
+    schedules: {
+      /** A schedule; each cron slot creates one task from `task`. */
+      create: TRPCMutationProcedure<{ input: ScheduleCreate; output: Schedule; meta: object }>;
+      delete: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+      list: TRPCQueryProcedure<{ input: ScheduleList | undefined; output: Schedule[]; meta: object }>;
+      pause: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+      /** The next `count` times a cron expression fires in `timezone`. */
+      preview: TRPCQueryProcedure<{ input: SchedulePreviewInput; output: SchedulePreview; meta: object }>;
+      /** Enable again from the next slot after now (slots while paused are skipped). */
+      resume: TRPCMutationProcedure<{ input: IdInput; output: Schedule; meta: object }>;
+    };
+    system: {
+      /** The autorun switch: whether attempts start, and the task types paused. */
+      autorun: TRPCQueryProcedure<{ input: void; output: Autorun; meta: object }>;
+      /** ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not. */
+      health: TRPCQueryProcedure<{ input: void; output: Health; meta: object }>;
+      /** Stop or resume starting attempts, on every node within 2 s (running ones finish). */
+      setAutorun: TRPCMutationProcedure<{ input: SetAutorun | undefined; output: Autorun; meta: object }>;
+      stats: TRPCQueryProcedure<{ input: void; output: Stats; meta: object }>;
+      /** The caller's key name and role, and what that role may do (for the console). */
+      whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
+    };
+    tasks: {
+      approve: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
+      /** Approve each task; per-id results in input order. */
+      approveMany: TRPCMutationProcedure<{ input: ApproveManyInput; output: BulkResult; meta: object }>;
+      cancel: TRPCMutationProcedure<{ input: CancelInput; output: Task; meta: object }>;
+      /** Cancel each task; per-id results in input order. */
+      cancelMany: TRPCMutationProcedure<{ input: CancelManyInput; output: BulkResult; meta: object }>;
+      /** A person did a pending task: completed with `result` as its output. */
+      complete: TRPCMutationProcedure<{ input: CompleteInput; output: Task; meta: object }>;
+      /** Create a task; with an idempotencyKey already used, return that task. */
+      create: TRPCMutationProcedure<{ input: TaskCreate; output: Task; meta: object }>;
+      /** Queue a pending or scheduled task now; returns before the attempt ends. */
+      execute: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
+      /** Every attempt of a task, by attemptNumber. */
+      executions: TRPCQueryProcedure<{ input: ExecutionsInput; output: TaskExecution[]; meta: object }>;
+      get: TRPCQueryProcedure<{ input: TaskGet; output: Task; meta: object }>;
+      /** Newest first, paged by cursor. */
+      list: TRPCQueryProcedure<{ input: TaskList | undefined; output: TaskPage; meta: object }>;
+      /** Task events (all tasks, or one with `id`), resumable with `lastEventId`. */
+      onChange: TRPCSubscriptionProcedure<{ input: OnChangeInput | undefined; output: AsyncIterable<Tracked<TaskEvent>>; meta: object }>;
+      reject: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
+      retry: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
+      /** Retry each failed task; per-id results in input order. */
+      retryMany: TRPCMutationProcedure<{ input: RetryManyInput; output: BulkResult; meta: object }>;
+      /** Edit a task before it runs (operator; a reviewer only while awaiting_review). */
+      update: TRPCMutationProcedure<{ input: TaskUpdate; output: Task; meta: object }>;
+    };
+    webhooks: {
+      /** Register a webhook; the answer shows its signing secret, this once. */
+      create: TRPCMutationProcedure<{ input: WebhookCreate; output: WebhookCreated; meta: object }>;
+      /** Remove a webhook; its undelivered messages will fail. */
+      delete: TRPCMutationProcedure<{ input: IdInput; output: IdOutput; meta: object }>;
+      /** Every webhook, oldest first, without secrets. */
+      list: TRPCQueryProcedure<{ input: WebhookList | undefined; output: Webhook[]; meta: object }>;
+    };
+  }
+>;
+
+/** Inputs by path, e.g. `RouterInputs['tasks']['list']`. */
+export type RouterInputs = inferRouterInputs<AppRouter>;
+/** Outputs by path (as JSON gives them), e.g. `RouterOutputs['tasks']['get']`. */
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
