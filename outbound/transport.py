@@ -56,6 +56,10 @@ _DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connect
 # aiohttp adds these when a request lacks them; httpx sends only what the request carries.
 _NO_AUTO_HEADERS: Final = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _NUMERIC: Final = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+# A response head: at most this many header lines of at most this many bytes (aiohttp's own
+# defaults, said here: an endless head is refused after ~1 MiB, not read until it ends).
+_MAX_LINE: Final = 8190
+_MAX_HEADERS: Final = 128
 #: Headers that frame the message or steer the connection: the client writes them, a caller's
 #: never reach the wire through :meth:`PinnedTransport.open` (nor do ``Proxy-*`` ones).
 FRAMING_HEADERS: Final = frozenset({
@@ -120,7 +124,8 @@ class PinnedTransport(httpx.AsyncBaseTransport):
             self._session = aiohttp.ClientSession(
                 connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
                 auto_decompress=False, skip_auto_headers=_NO_AUTO_HEADERS,
-                timeout=aiohttp.ClientTimeout(total=None), requote_redirect_url=False)
+                timeout=aiohttp.ClientTimeout(total=None), requote_redirect_url=False,
+                max_line_size=_MAX_LINE, max_field_size=_MAX_LINE, max_headers=_MAX_HEADERS)
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
