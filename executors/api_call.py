@@ -594,6 +594,8 @@ def _header_issues(config: ApiCallConfig) -> list[Issue]:
             issues.append(Issue(("headers", name), "must not contain line breaks"))
     if not _HEADER_NAME.match(config.api_key_header):
         issues.append(Issue(("apiKeyHeader",), "is not a valid header name"))
+    elif is_framing_header(config.api_key_header):
+        issues.append(Issue(("apiKeyHeader",), "is set by the HTTP client: name another header"))
     if config.content_type is not None and (
         not config.content_type.strip() or _HEADER_VALUE_FORBIDDEN.search(config.content_type)
     ):

@@ -279,3 +279,13 @@ def test_a_framing_header_is_refused_at_create(transport: PinnedTransport, name:
                               "headers": {name: "0", "X-Fine": "yes"}}, ApiCallConfig)
     issues = executor(transport).check(config, source_webhook_id=None)
     assert [issue.path for issue in issues] == [("headers", name)]
+
+
+@pytest.mark.parametrize("name", ["Content-Length", "host", "Proxy-Authorization"])
+def test_the_api_key_header_cannot_be_a_framing_header(transport: PinnedTransport,
+                                                       name: str) -> None:
+    config = msgspec.convert({"apiMethod": "GET", "apiEndpoint": "http://example.com/",
+                              "authType": "api_key", "apiKeyHeader": name, "apiKey": "0"},
+                             ApiCallConfig)
+    issues = executor(transport).check(config, source_webhook_id=None)
+    assert [issue.path for issue in issues] == [("apiKeyHeader",)]
