@@ -27,7 +27,14 @@ Contract:
 - Result ``{status, headers, body, contentType, durationMs}`` (+ ``bodyTruncated: true``):
   header names lower-case, repeated ones joined with ", ", ``set-cookie`` dropped; ``body``
   is the parsed JSON when the response says JSON and parses, else text decoded with the
-  response charset (UTF-8 by default); at most ``response_body_limit`` bytes are read.
+  response charset (UTF-8 by default). The stored headers (their names' and values' bytes)
+  and the body together take at most ``response_body_limit`` bytes (CONTRACT §13): headers
+  past it are left out (``headersTruncated: true``, no body), the body is cut to the room the
+  headers leave.
+- ``headers`` may not set a framing header (``Content-Length``, ``Transfer-Encoding``,
+  ``Connection``, ``Keep-Alive``, ``TE``, ``Trailer``, ``Upgrade``, ``Host``, ``Proxy-*``):
+  refused by ``check``, and never sent (the HTTP client, aiohttp, writes them). A host that is
+  an IPv4 address spelt another way (``127.1``, ``0x7f000001``) is sent as its dotted quad.
 - Success is a status in ``expectStatus``, or any 2xx when it is not given. Otherwise 408,
   429 and 5xx are ``RetryableError(error_type="http_status")`` with ``retry_after`` from
   ``Retry-After`` (seconds or HTTP-date, against ``ctx.clock``), anything else is
@@ -67,8 +74,14 @@ from executors.base import (
 )
 from outbound import NetworkGuard, OutboundError, PinnedTransport
 from outbound.guard import is_ip_literal
-from outbound.http import NotHttpUrl, http_url, parse_retry_after, status_retryable
-from outbound.wire import WireResponse
+from outbound.http import (
+    NotHttpUrl,
+    http_url,
+    numeric_host_written_out,
+    parse_retry_after,
+    status_retryable,
+)
+from outbound.transport import Opened, is_framing_header
 from schemas.configs import ApiCallConfig
 from schemas.secrets import is_secret_header, scrub, secret_values
 
@@ -85,7 +98,6 @@ _ENDPOINT_PROBLEMS: Final = {"invalid": "is not a valid URL",
                              "scheme": "must be an absolute http or https URL",
                              "host": "must name a host"}
 _DROPPED_RESPONSE_HEADERS: Final = frozenset({"set-cookie", "set-cookie2"})
-_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _PLAIN: Final = re.compile(r"[A-Za-z0-9._~-]*")  # unreserved: what URL encoding leaves as is
 
 
@@ -124,6 +136,7 @@ class _Answer:
     headers: dict[str, str]  # lower-case names, repeated ones joined, set-cookie dropped
     body: bytes
     truncated: bool
+    headers_truncated: bool
     url: str
     redirects: int
 
@@ -135,7 +148,7 @@ class ApiCallExecutor:
 
     def __init__(self, transport: PinnedTransport, guard: NetworkGuard, *,
                  response_body_limit: int = 65536) -> None:
-        """``transport``: the pinned transport requests go through (its lean HTTP/1.1 client,
+        """``transport``: the pinned transport requests go through (its aiohttp session,
         without httpx's objects: :meth:`PinnedTransport.open`); ``guard`` checks each hop's
         host before connecting (the transport checks again as it connects)."""
         if response_body_limit < 0:
@@ -230,10 +243,6 @@ class ApiCallExecutor:
             # again as it connects, to the address it checked.
             await self._guard.check_host(outgoing.host, outgoing.port)
             headers = CIMultiDict(outgoing.headers.values())
-            if outgoing.content is None and outgoing.method in _BODY_METHODS and not (
-                    "content-length" in outgoing.headers
-                    or "transfer-encoding" in outgoing.headers):
-                headers["Content-Length"] = "0"  # as httpx sends it
             response = await self._transport.open(outgoing.method, outgoing.url, headers,
                                                   outgoing.content, seconds=seconds)
             try:
@@ -243,23 +252,27 @@ class ApiCallExecutor:
                     assert location is not None
                     outgoing = _redirected(outgoing, status, location, config)
                     continue
-                body, truncated = await self._read_body(response)
-                return _Answer(status, _response_headers(response.raw_headers), body,
-                               truncated, outgoing.url, hop)
+                stored, room = _response_headers(response.raw_headers, self._body_limit)
+                body, truncated = await self._read_body(response, room)
+                return _Answer(status, stored, body, truncated or room < 0, room < 0,
+                               outgoing.url, hop)
             finally:
                 response.release()
         raise PermanentError(
             f"{config.api_method} {_shown(httpx.URL(config.api_endpoint))} redirected more "
             f"than {MAX_REDIRECTS} times", error_type="too_many_redirects")
 
-    async def _read_body(self, response: WireResponse) -> tuple[bytes, bool]:
-        """At most ``response_body_limit`` decoded bytes, and whether more were there (the
-        reads raise httpx errors)."""
+    @staticmethod
+    async def _read_body(response: Opened, limit: int) -> tuple[bytes, bool]:
+        """At most ``limit`` decoded bytes (none when it is negative: the headers took the
+        room), and whether more were there (the reads raise httpx errors)."""
+        if limit < 0:
+            return b"", True
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.content.iter_any():
-            if size + len(chunk) > self._body_limit:
-                chunks.append(chunk[: self._body_limit - size])
+        async for chunk in response.chunks():
+            if size + len(chunk) > limit:
+                chunks.append(chunk[: limit - size])
                 return b"".join(chunks), True
             chunks.append(chunk)
             size += len(chunk)
@@ -277,6 +290,8 @@ class ApiCallExecutor:
         }
         if answer.truncated:
             record["bodyTruncated"] = True
+        if answer.headers_truncated:
+            record["headersTruncated"] = True
         return record
 
 
@@ -287,7 +302,7 @@ def _endpoint(endpoint: str) -> _Endpoint:
     """What every request to ``endpoint`` shares, parsed once for the many tasks that name it
     (at create time and at run time; httpx's URL parsing is costly). Raises
     :class:`NotHttpUrl` (not cached)."""
-    url = http_url(endpoint)
+    url = numeric_host_written_out(http_url(endpoint))
     userinfo_auth = _userinfo_header(url)
     if url.userinfo:  # httpx would turn it into Basic auth over our header; taken into account
         url = url.copy_with(userinfo=b"")
@@ -401,7 +416,8 @@ def _redirected(outgoing: _Outgoing, status: int, location: str,
         raise PermanentError(f"{outgoing.method} {_shown(current)} redirected to a "
                              f"{url.scheme or 'relative'} URL", error_type="invalid_redirect") \
             from None
-    url = url.copy_with(userinfo=b"")  # credentials never come from a server's Location
+    # credentials never come from a server's Location
+    url = numeric_host_written_out(url.copy_with(userinfo=b""))
     headers = dict(outgoing.headers)
     method, content = outgoing.method, outgoing.content
     if status == 303 or (status in (301, 302) and method == "POST"):
@@ -446,18 +462,28 @@ def _where(answer: _Answer) -> str:
     return f" (at {_shown(httpx.URL(answer.url))} after {answer.redirects} {hops})"
 
 
-def _response_headers(raw: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+def _response_headers(raw: tuple[tuple[bytes, bytes], ...],
+                      limit: int) -> tuple[dict[str, str], int]:
     """Names lower-case, repeated ones joined with ", ", set-cookie dropped; decoded as httpx
-    decodes a response's headers (ASCII, else UTF-8, else ISO-8859-1, for all of them)."""
+    decodes a response's headers (ASCII, else UTF-8, else ISO-8859-1, for all of them).
+
+    The stored headers count toward ``limit`` (CONTRACT §13: their names' and values' bytes):
+    those past it are left out. Also returns the room left for the body, negative when
+    headers were left out."""
     encoding = _header_encoding(raw)
     headers: dict[str, str] = {}
+    room = limit
     for raw_name, raw_value in raw:
         key = raw_name.decode(encoding).lower()
         if key in _DROPPED_RESPONSE_HEADERS:
             continue
+        size = len(raw_name) + len(raw_value) + (2 if key in headers else 0)
+        if size > room:
+            return headers, -1
+        room -= size
         value = raw_value.decode(encoding)
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return headers
+    return headers, room
 
 
 def _header_encoding(raw: tuple[tuple[bytes, bytes], ...]) -> str:
@@ -560,10 +586,16 @@ def _header_issues(config: ApiCallConfig) -> list[Issue]:
     for name, value in (config.headers or {}).items():
         if not _HEADER_NAME.match(name):
             issues.append(Issue(("headers", name), "is not a valid header name"))
+        elif is_framing_header(name):
+            issues.append(Issue(("headers", name), "is set by the HTTP client: Content-Length, "
+                                "Transfer-Encoding, Connection, Keep-Alive, TE, Trailer, "
+                                "Upgrade, Host and Proxy-* headers may not be given"))
         elif _HEADER_VALUE_FORBIDDEN.search(value):
             issues.append(Issue(("headers", name), "must not contain line breaks"))
     if not _HEADER_NAME.match(config.api_key_header):
         issues.append(Issue(("apiKeyHeader",), "is not a valid header name"))
+    elif is_framing_header(config.api_key_header):
+        issues.append(Issue(("apiKeyHeader",), "is set by the HTTP client: name another header"))
     if config.content_type is not None and (
         not config.content_type.strip() or _HEADER_VALUE_FORBIDDEN.search(config.content_type)
     ):

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from outbound.http import host_key
+
 
 @dataclass(frozen=True)
 class Caps:
@@ -76,10 +78,14 @@ def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Cand
     return chosen
 
 
-def dest_host(task_type: str, config: Mapping[str, Any]) -> str | None:
-    """The host (``name[:port]``, lower case) a task's config sends its requests to, from the
-    wire form of ``executionConfig``; ``None`` for types without one."""
-    url: object = None
+def dest_host(task_type: str, config: Mapping[str, Any],
+              webhook_url: str | None = None) -> str | None:
+    """The host key (:func:`outbound.http.host_key`: canonical host, ``:port`` unless the
+    scheme's default) a task's config sends its requests to, from the wire form of
+    ``executionConfig``; for a ``notification``, the receiver's (``webhook_url``, its
+    webhook's). ``None`` for types without one, and while the URL holds a ``{{dep.N}}``
+    placeholder (the key is found when it is resolved)."""
+    url: object = webhook_url if task_type == "notification" else None
     if task_type == "api_call":
         url = config.get("apiEndpoint")
     elif task_type == "data_extraction":
@@ -92,13 +98,13 @@ def dest_host(task_type: str, config: Mapping[str, Any]) -> str | None:
                 if isinstance(step, dict) and step.get("action") == "navigate":
                     url = step.get("url")
                     break
-    if not isinstance(url, str):
+    if not isinstance(url, str) or "{{" in url:
         return None
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
         host, port = parts.hostname, parts.port
     except ValueError:
         return None
     if not host:
         return None
-    return f"{host}:{port}"[:255] if port is not None else host[:255]
+    return host_key(parts.scheme, host, port)[:255]

@@ -48,7 +48,7 @@ from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
-from server.claims import Candidate, Caps, Room, fit, room
+from server.claims import Candidate, Caps, Room, dest_host, fit, room
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
@@ -86,6 +86,8 @@ class Running:
     execution_id: str
     handle: asyncio.Task[None] | None = None
     stop_reason: StopReason | None = None
+    # The host key found when the attempt resolved its placeholders (the row has none then).
+    host: str | None = None
 
 
 @dataclass
@@ -196,7 +198,8 @@ class Runner:
     def room(self) -> Room:
         """Free slots, and the types and hosts this process may not start more of now."""
         return room(concurrency=self.config.concurrency,
-                    running=[(r.task.task_type, r.task.dest_host) for r in self.running.values()],
+                    running=[(r.task.task_type, r.host or r.task.dest_host)
+                             for r in self.running.values()],
                     caps=self.config.caps, paused=self._paused_types)
 
     async def _claim_loop(self) -> None:
@@ -348,6 +351,9 @@ class Runner:
             resolved: dict[str, Any] = placeholders.resolve(config, results)
         except placeholders.Unresolved as exc:
             raise PermanentError(str(exc), error_type="placeholder") from None
+        running = self.running.get(row.id)
+        if running is not None and row.dest_host is None:
+            running.host = dest_host(row.task_type, resolved)  # counted from now on
         return resolved
 
     # --- recording -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
@@ -23,6 +24,7 @@ from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
 from server import lifecycle, placeholders
 from server.claims import dest_host
 from server.db import repositories as repo
+from server.db import webhooks as webhook_db
 from server.db import workflows as wf
 from server.db.engine import Database
 from server.db.rows import TaskRow
@@ -196,7 +198,9 @@ class TaskService:
             "completed_at": now if status == Status.CANCELLED else None,
             "due_at": place.due_at if status == Status.SCHEDULED else None,
             "attempts": 0, "next_trigger": trigger,
-            "dest_host": dest_host(data.task_type, data.execution_config),
+            "dest_host": await host_of(cs.conn, data.task_type, data.execution_config,
+                                       depends_on=[] if open_deps else depends_on,
+                                       source_webhook_id=data.source_webhook_id),
         }
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
@@ -432,6 +436,11 @@ class TaskService:
                     and row.due_at is not None:
                 values.update(await self._placement_values(
                     cs, row, scheduled_for=values["scheduled_for"], trigger=row.next_trigger))
+            if "execution_config" in values:
+                values["dest_host"] = await host_of(
+                    cs.conn, row.task_type, values["execution_config"],
+                    depends_on=list(row.depends_on or []),
+                    source_webhook_id=row.source_webhook_id)
             new = await wf.task_update_if(cs.conn, row.id, row.status, values)
             if new is None:
                 current = await repo.task_get(cs.conn, row.id)
@@ -527,6 +536,29 @@ async def _cancel_dependent(cs: ChangeSet, dep: TaskRow, root: TaskRow) -> TaskR
     return None
 
 
+async def host_of(conn: AsyncConnection, task_type: str, config: dict[str, Any], *,
+                  depends_on: Sequence[str], source_webhook_id: str | None) -> str | None:
+    """The host key ``HOST_CONCURRENCY`` counts a task under (server/claims.py ``dest_host``):
+    a notification's is its webhook's receiver; a URL made of ``{{dep.N}}`` placeholders gets
+    its key once every dependency has completed (``depends_on`` empty: not yet, None). Reads
+    only for those two cases: the others cost no query."""
+    if task_type == "notification":
+        webhook_id = config.get("webhookId") or source_webhook_id
+        webhook = await webhook_db.webhook_get(conn, webhook_id) \
+            if isinstance(webhook_id, str) else None
+        return dest_host(task_type, config, webhook.url if webhook is not None else None)
+    if depends_on and placeholders.has_placeholders(config):
+        found = await repo.tasks_by_ids(conn, list(depends_on))
+        done = [found.get(d) for d in depends_on]
+        if any(d is None or d.status != Status.COMPLETED for d in done):
+            return None
+        try:
+            config = placeholders.resolve(config, [d.result for d in done if d is not None])
+        except placeholders.Unresolved:
+            return None
+    return dest_host(task_type, config)
+
+
 async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM) -> None:
     """After ``ended`` reached a terminal status: release the tasks waiting on it, or — when it
     broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
@@ -556,6 +588,9 @@ async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM
                                     scheduled_for=dep.scheduled_for, dependencies_open=False,
                                     now=cs.now)
             new = await repo.task_set_status_if(cs.conn, dep.id, [Status.SCHEDULED], {
+                "dest_host": await host_of(cs.conn, dep.task_type, dep.execution_config,
+                                           depends_on=list(dep.depends_on or []),
+                                           source_webhook_id=dep.source_webhook_id),
                 "status": place.status.value, "status_reason": place.reason,
                 "due_at": place.due_at, "updated_at": cs.now,
                 "queued_at": cs.now if place.status == Status.QUEUED else None})

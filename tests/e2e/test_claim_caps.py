@@ -62,3 +62,42 @@ def test_a_slow_task_type_over_its_cap_waits_queued(
         waiting = _statuses(server, slow)
     assert waiting == {"in_progress": 2, "queued": 48}, waiting
     assert len(ghl.requests_to("/conversations/messages")) == 2
+
+
+SPELLINGS = ("127.0.0.1", "127.1", "2130706433", "0x7f000001", "127.0.0.1.")
+
+
+def test_a_silent_host_spelt_five_ways_and_its_webhooks_hold_one_host_s_slots(
+        sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    """HOST_CONCURRENCY counts by the canonical host (case, trailing dot, every numeric IPv4
+    spelling), and a notification task counts under its webhook receiver's host: 20 api_calls
+    to one silent server spelt five ways and 40 notifications to a webhook on it hold four of
+    the sixteen slots, so a healthy task is claimed while they all still wait."""
+    with HttpServer() as silent, HttpServer() as healthy:
+        silent.route("/hang", delay=60.0, json={})
+        silent.route("/hook", delay=60.0, json={})
+        healthy.route("/ok", json={"ok": True})
+        server = errands_server(sqlite_database_url, env={"WORKER_CONCURRENCY": "16",
+                                                          "HOST_CONCURRENCY": "4"})
+        hanging = _create(server, [{
+            "title": f"silent {i}", "taskType": "api_call", "timeoutSeconds": 120,
+            "executionConfig": {"timeoutMs": 120_000, "apiEndpoint": silent.url_for(
+                "/hang").replace("127.0.0.1", SPELLINGS[i % len(SPELLINGS)])},
+        } for i in range(20)])
+        hook = server.call("webhooks.create", {
+            "name": "silent receiver",
+            "url": silent.url_for("/hook").replace("127.0.0.1", "0x7F000001")}, mutation=True)
+        hanging += _create(server, [{
+            "title": f"notify {i}", "taskType": "notification", "timeoutSeconds": 120,
+            "executionConfig": {"message": "hi", "webhookId": hook["id"]},
+        } for i in range(40)])
+        server.wait_for(hanging[0], {"in_progress"})
+        [ok] = _create(server, [{"title": "healthy", "taskType": "api_call",
+                                 "executionConfig": {"apiEndpoint": healthy.url_for("/ok")}}])
+        done = server.wait_for(ok, {"completed"}, timeout=45)
+        stuck = _statuses(server, hanging)
+        answered = len(silent.requests_to("/hang")) + len(silent.requests_to("/hook"))
+    assert done["result"]["status"] == 200
+    # one host: four in flight, the other 56 queued, none ended before the healthy task ran
+    assert stuck == {"in_progress": 4, "queued": 56}, stuck
+    assert answered == 4

@@ -275,6 +275,15 @@ def test_secrets_are_masked_in_answers(shared_server: ErrandsServer,
           "executionConfig": {"apiEndpoint": "https://example.com"}}, ["scheduledFor"]),
         ({"title": "x", "taskType": "api_call", "dependsOn": ["tsk_nope"],
           "executionConfig": {"apiEndpoint": "https://example.com"}}, ["dependsOn", 0]),
+        # CONTRACT §13: no framing header of a task reaches the wire (request smuggling)
+        ({"title": "x", "taskType": "api_call", "executionConfig": {
+            "apiEndpoint": "https://example.com", "apiMethod": "POST",
+            "headers": {"Content-Length": "0"},
+            "body": "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"}},
+         ["executionConfig", "headers", "Content-Length"]),
+        ({"title": "x", "taskType": "api_call", "executionConfig": {
+            "apiEndpoint": "https://example.com", "headers": {"proxy-authorization": "x"}}},
+         ["executionConfig", "headers", "proxy-authorization"]),
     ],
 )
 def test_bad_create_input_names_the_field(shared_server: ErrandsServer, data: dict[str, Any],

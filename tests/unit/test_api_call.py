@@ -249,13 +249,16 @@ async def test_a_compressed_body_is_recorded_decoded_and_limited_after_decoding(
         ("Content-Type", "application/json"), ("Content-Encoding", encoding)]))
 
     result = await run(executor(http), apiEndpoint=server.url_for("/packed"))
-    cut = await run(executor(http, limit=100), apiEndpoint=server.url_for("/packed"))
+    cut = await run(executor(http, limit=500), apiEndpoint=server.url_for("/packed"))
 
     assert server.requests[0].headers["accept-encoding"] == "gzip, deflate"
     assert result.output["body"] == {"items": list(range(2000))}
     assert result.output["headers"]["content-encoding"] == encoding
     assert cut.output["bodyTruncated"] is True
-    assert cut.output["body"] == text[:100].decode()
+    # the stored headers count toward the limit (CONTRACT §13): the body gets what they leave
+    stored = sum(len(name) + len(value) for name, value in cut.output["headers"].items())
+    assert 0 < 500 - stored < len(text)
+    assert cut.output["body"] == text[:500 - stored].decode()
 
 
 async def test_non_ascii_response_headers_are_read_as_utf8(server: HttpServer,
@@ -288,6 +291,13 @@ async def test_json_is_parsed_only_when_the_response_says_json_and_parses(
     assert result.output["body"] == body
 
 
+async def header_bytes(http: PinnedTransport, url: str) -> int:
+    """What the stored headers of ``url``'s answer take of RESPONSE_BODY_LIMIT (CONTRACT §13:
+    they count toward it), the body's limit being what they leave."""
+    probe = await run(executor(http), apiEndpoint=url)
+    return sum(len(name) + len(value) for name, value in probe.output["headers"].items())
+
+
 @pytest.mark.parametrize(
     ("payload", "limit", "body", "truncated"),
     [
@@ -304,7 +314,8 @@ async def test_body_is_truncated_at_the_limit(
 ) -> None:
     server.route("/big", body=payload, headers={"Content-Type": "text/plain; charset=utf-8"})
 
-    result = await run(executor(http, limit=limit), apiEndpoint=server.url_for("/big"))
+    extra = await header_bytes(http, server.url_for("/big"))
+    result = await run(executor(http, limit=limit + extra), apiEndpoint=server.url_for("/big"))
 
     assert result.output["body"] == body
     assert result.output.get("bodyTruncated", False) is truncated
@@ -314,7 +325,8 @@ async def test_truncated_json_is_kept_as_text(server: HttpServer,
                                               http: PinnedTransport) -> None:
     server.route("/big", json={"items": list(range(100))})
 
-    result = await run(executor(http, limit=20), apiEndpoint=server.url_for("/big"))
+    extra = await header_bytes(http, server.url_for("/big"))
+    result = await run(executor(http, limit=20 + extra), apiEndpoint=server.url_for("/big"))
 
     assert result.output["body"] == '{"items": [0, 1, 2, '
     assert result.output["bodyTruncated"] is True

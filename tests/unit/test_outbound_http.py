@@ -9,7 +9,16 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from outbound.http import NotHttpUrl, http_url, is_http_url, parse_retry_after, status_retryable
+from outbound.http import (
+    NotHttpUrl,
+    canonical_host,
+    host_key,
+    http_url,
+    is_http_url,
+    numeric_host_written_out,
+    parse_retry_after,
+    status_retryable,
+)
 from server.services.pagination import decode_cursor, encode_cursor, page_of
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -86,3 +95,36 @@ def test_page_of_keeps_limit_and_gives_a_cursor_only_when_there_is_more(
     else:
         assert cursor is None
     assert page_of(rows, limit, key=lambda row: "k")[1] == ("k" if more else None)  # type: ignore[arg-type]
+
+
+# --- the host key (HOST_CONCURRENCY) -----------------------------------------------------------
+
+@pytest.mark.parametrize("spelling", [
+    "127.0.0.1", "127.1", "2130706433", "0x7f000001", "0X7F000001", "127.0.0.1.", "0177.0.0.1",
+    "0x7f.1", "[::ffff:127.0.0.1]", "::FFFF:7F00:1"])
+def test_every_spelling_of_an_ipv4_address_is_one_host(spelling: str) -> None:
+    assert canonical_host(spelling) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("API.Example.COM.", "api.example.com"), ("[2001:DB8:0:0::1]", "2001:db8::1"),
+    ("1.2.3.4.5", "1.2.3.4.5"), ("256.1.1.1", "256.1.1.1"), ("09.1.1.1", "09.1.1.1"),
+    ("v1.example", "v1.example")])
+def test_names_and_non_addresses_keep_their_text_in_one_case(host: str, key: str) -> None:
+    assert canonical_host(host) == key
+
+
+def test_the_key_names_the_port_unless_it_is_the_scheme_s_default() -> None:
+    assert host_key("http", "127.1", 80) == host_key("http", "127.0.0.1", None) == "127.0.0.1"
+    assert host_key("https", "A.example.", 443) == "a.example"
+    assert host_key("http", "a.example", 443) == "a.example:443"
+    assert host_key("http", "::1", 8080) == "[::1]:8080"
+
+
+@pytest.mark.parametrize(("url", "sent"), [
+    ("http://127.1:8/x?a=1", "http://127.0.0.1:8/x?a=1"),
+    ("http://0x7f000001/", "http://127.0.0.1/"), ("http://2130706433/", "http://127.0.0.1/"),
+    ("http://127.0.0.1./", "http://127.0.0.1/"), ("http://example.com./a", "http://example.com./a"),
+    ("http://[::1]/", "http://[::1]/")])
+def test_a_numeric_host_is_written_out_as_a_browser_does(url: str, sent: str) -> None:
+    assert str(numeric_host_written_out(httpx.URL(url))) == sent
