@@ -259,12 +259,31 @@ def mask_result(value: Any) -> Any:
     """A task's result (an attempt's output) as answers and events show it: fields named
     ``access_token``, ``refresh_token``, ``id_token``, ``client_secret``, ``password``,
     ``api_key``, ``secret`` (any spelling, any depth) read ``"********"``."""
+    # Hot (every task view): what holds no such field is returned as it is, not copied.
     if isinstance(value, dict):
-        return {k: MASK if isinstance(k, str) and _norm(k) in _RESULT_SECRETS
-                and v not in (None, "") else mask_result(v) for k, v in value.items()}
+        out: dict[Any, Any] | None = None
+        for k, v in value.items():
+            if v is not None and v != "" and isinstance(k, str) and _is_result_secret(k):
+                new: Any = MASK
+            elif isinstance(v, dict | list):
+                new = mask_result(v)
+                if new is v:
+                    continue
+            else:
+                continue
+            if out is None:
+                out = dict(value)
+            out[k] = new
+        return value if out is None else out
     if isinstance(value, list):
-        return [mask_result(v) for v in value]
+        items = [mask_result(v) if isinstance(v, dict | list) else v for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
+
+
+@_kept
+def _is_result_secret(name: str) -> bool:
+    return _norm(name) in _RESULT_SECRETS
 
 
 def mask_config(task_type: str, config: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HORIZON_YEARS = 8  # covers Feb 29 and every other calendar pattern
@@ -241,7 +240,7 @@ def closest_slots_seconds(spec: CronSpec, *, horizon_days: int = 4 * 366) -> int
                    for s in spec.seconds)
     if not times:
         return None
-    gaps = [b - a for a, b in pairwise(times)]
+    gaps = [times[i + 1] - times[i] for i in range(len(times) - 1)]
     wrap = 86_400 - times[-1] + times[0]
     day = datetime(2000, 1, 1)
     fired_before = False
