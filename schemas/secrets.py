@@ -51,6 +51,7 @@ _RESULT_SECRETS: Final = frozenset({"accesstoken", "refreshtoken", "idtoken", "c
 _FORM_WORDS: Final = ("password", "passwd", "token", "secret", "key")
 _FORM_BODY: Final = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 _PERCENT_HEX: Final = re.compile(r"%[0-9A-F]{2}")
+_PLAIN: Final = re.compile(r"[A-Za-z0-9_.~-]*")  # nothing to encode: one form
 _PASSWORD_SELECTOR: Final = re.compile(r"password|passwd|type\s*=\s*['\"]?password", re.I)
 #: Secrets shorter than this are masked where shown but not scrubbed by value (a one-letter
 #: "secret" would otherwise erase that letter from every output).
@@ -102,15 +103,19 @@ def is_secret_form_field(name: str) -> bool:
     return is_secret_query(name) or any(word in low for word in _FORM_WORDS)
 
 
-def encoded_forms(secret: str) -> set[str]:
+@functools.lru_cache(maxsize=4096)
+def encoded_forms(secret: str) -> frozenset[str]:
     """The forms a secret takes inside a URL or a form body: percent-encoded with every
     reserved character encoded (hex in upper and lower case) and form-encoded (``+`` for a
-    space), besides itself."""
+    space), besides itself. Kept for the last 4,096 secrets: every attempt of a task asks
+    again (the same process already keeps them: they are in the tasks' configs)."""
+    if _PLAIN.fullmatch(secret):
+        return frozenset((secret,))
     forms = {secret}
     for encoded in (quote(secret, safe=""), quote_plus(secret, safe="")):
         forms.add(encoded)
         forms.add(_PERCENT_HEX.sub(lambda m: m.group(0).lower(), encoded))
-    return forms
+    return frozenset(forms)
 
 
 def _mask_pairs(text: str, is_secret: Callable[[str], bool], found: set[str]) -> str:
