@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from schemas.base import Output
+from schemas.base import Output, Timestamp
 
 
 class Health(Output):
@@ -25,6 +25,14 @@ class Stats(Output):
 
 
 Role = Literal["admin", "operator", "reviewer", "viewer"]
+
+
+class SubscriptionToken(Output):
+    """Stands for the caller's key in subscription connectionParams only, until expiresAt
+    (at most 300 s): an API key never has to appear in a URL (CONTRACT §13)."""
+
+    token: str
+    expires_at: Timestamp
 
 
 class WhoAmI(Output):

@@ -82,6 +82,8 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
+    config_changed_by: str | None = None
 
 
 class TaskGet(IdInput):
@@ -91,7 +93,7 @@ class TaskGet(IdInput):
 class TaskList(Input):
     status: TaskStatus | list[TaskStatus] | None = None
     task_type: TaskType | None = None
-    search: str | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None

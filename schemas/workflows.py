@@ -23,6 +23,7 @@ class TaskPatch(Input):
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
+    depends_on: list[NonEmptyStr] | None = None
 
 
 class TaskUpdate(Input):

@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from litestar import Litestar, Request, get
@@ -47,6 +47,7 @@ from server.db.planner_stats import PlannerStats
 from server.db.work_signal import WorkListener
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.lifecycle import ReviewSeparation
 from server.maintenance import Maintenance
 from server.metrics import Metrics, Sources
 from server.operations import ROUTES as OPERATIONS_ROUTES
@@ -69,7 +70,7 @@ from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
 from server.services.stalls import StallWatch
 from server.services.task_events import EventFeed
-from server.services.tasks import TaskService
+from server.services.tasks import TaskRules, TaskService
 from server.services.webhooks import WebhookService
 from server.settings import Settings
 from server.typegen import render_typescript
@@ -163,9 +164,16 @@ class Node:
         ])
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
-                                 clock=clock, webhook_exists=self.webhooks.exists)
+                                 clock=clock, webhook_exists=self.webhooks.exists,
+                                 rules=TaskRules(
+                                     review_separation=cast(ReviewSeparation,
+                                                            settings.review_separation),
+                                     max_config_bytes=settings.max_config_bytes,
+                                     max_browser_steps=settings.max_browser_steps))
         self.schedules = ScheduleService(self.db, self.tasks, self.executors,
-                                         self.webhooks.exists, clock, scheduler=self.scheduler)
+                                         self.webhooks.exists, clock, scheduler=self.scheduler,
+                                         min_interval_seconds=(
+                                             settings.schedule_min_interval_seconds))
         self.automations = Automations(self.webhooks, self.delivery, self.reports,
                                        self.schedules, clock)
         self.task_timer = DueTimer(self.scheduler, "tasks", self.tasks.promote_due, clock)
@@ -208,7 +216,8 @@ class Node:
                                  automations=self.automations, audit=self.audit,
                                  autorun=self.autorun, started_monotonic=time.monotonic(),
                                  version=VERSION,
-                                 scheduler_running=lambda: bool(self.scheduler.running))
+                                 scheduler_running=lambda: bool(self.scheduler.running),
+                                 keyring=self.keyring)
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])
         self.router = build_router()
@@ -270,13 +279,17 @@ class Node:
 
     async def context(self, info: RequestInfo) -> Context:
         authorization = info.headers.get("authorization")
+        from_params = False
         if authorization is None and info.connection_params:
             authorization = info.connection_params.get("authorization") or \
                 info.connection_params.get("Authorization")
+            from_params = authorization is not None
         if authorization is None and info.paths and all(
                 self._public(path) for path in info.paths):
             return Context(ANONYMOUS, self.services)  # system.health needs no key
-        principal: Principal = self.keyring.authenticate(authorization)
+        # A subscription token only as a subscription's connectionParams (CONTRACT §13).
+        principal: Principal = self.keyring.authenticate(
+            authorization, subscription_token=from_params and info.kind == "subscription")
         return Context(principal, self.services, request_id=logs.request_id_var.get())
 
     def _public(self, path: str) -> bool:

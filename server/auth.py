@@ -3,13 +3,27 @@
 ``Authorization: Bearer <key>`` (or, for subscriptions, tRPC connectionParams
 ``{"authorization": "Bearer <key>"}``). With no keys configured the server only listens on
 loopback and everyone there is an admin named ``local``.
+
+Subscription tokens (CONTRACT §13, ``system.subscriptionToken``) keep keys out of URLs: a
+browser's EventSource sends its connectionParams in the URL, so the console sends a token
+instead — ``est_<payload>.<signature>``, the payload naming the issuing key and the expiry,
+signed with HMAC-SHA256 under that key itself. Any node with the same ERRANDS_API_KEYS
+checks it without shared state, it carries the key's role as configured when it is used,
+and a key removed from the configuration takes its tokens with it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
+
+import msgspec
 
 from server.errors import Forbidden, Unauthorized
 from server.settings import ApiKey
@@ -42,16 +56,69 @@ LOCAL = Principal("local", "admin")
 ANONYMOUS = Principal("anonymous", "anonymous")
 
 
+TOKEN_PREFIX: Final = "est_"
+TOKEN_SECONDS: Final = 300
+
+
+class _TokenClaims(msgspec.Struct):
+    n: str  # the issuing key's name
+    e: int  # expiry, epoch seconds
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 class KeyRing:
-    def __init__(self, keys: tuple[ApiKey, ...]) -> None:
+    def __init__(self, keys: tuple[ApiKey, ...],
+                 clock: Callable[[], float] = time.time) -> None:
         self.keys = keys
+        self.clock = clock
+        self._by_name = {k.name: k for k in keys}
+        self._open_secret = os.urandom(32)  # signs the tokens of a server without keys
+
+    def _signature(self, name: str, payload: str) -> bytes:
+        key = self._by_name.get(name)
+        secret = key.key.encode() if key is not None else self._open_secret
+        return hmac.new(secret, b"errands subscription token\n" + payload.encode(),
+                        hashlib.sha256).digest()
+
+    def subscription_token(self, principal: Principal) -> tuple[str, float]:
+        """A token standing for ``principal``'s key in subscription connectionParams, and
+        when it expires (epoch seconds, at most TOKEN_SECONDS from now)."""
+        expires = int(self.clock()) + TOKEN_SECONDS
+        payload = _b64(msgspec.json.encode(_TokenClaims(principal.name, expires)))
+        return (f"{TOKEN_PREFIX}{payload}.{_b64(self._signature(principal.name, payload))}",
+                float(expires))
+
+    def _token_principal(self, token: str) -> Principal:
+        payload, _, signature = token.removeprefix(TOKEN_PREFIX).partition(".")
+        try:
+            claims = msgspec.json.decode(_unb64(payload), type=_TokenClaims)
+            given = _unb64(signature)
+        except (ValueError, msgspec.DecodeError):
+            raise Unauthorized("malformed subscription token") from None
+        key = self._by_name.get(claims.n)
+        if key is None or not hmac.compare_digest(self._signature(claims.n, payload), given):
+            raise Unauthorized("invalid subscription token")
+        if claims.e <= self.clock():
+            raise Unauthorized("subscription token expired: ask system.subscriptionToken "
+                               "for a new one")
+        return Principal(key.name, key.role)
 
     @property
     def open(self) -> bool:
         """No keys configured: loopback-only, no authentication."""
         return not self.keys
 
-    def authenticate(self, authorization: str | None) -> Principal:
+    def authenticate(self, authorization: str | None, *, subscription_token: bool = False
+                     ) -> Principal:
+        """The caller of ``authorization`` (``Bearer <key>``); with ``subscription_token``
+        (subscription connectionParams only) also ``Bearer <subscription token>``."""
         if self.open:
             return LOCAL
         if not authorization:
@@ -59,8 +126,14 @@ class KeyRing:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("malformed Authorization header: expected Bearer <key>")
-        presented = token.strip().encode()
+        token = token.strip()
+        presented = token.encode()
         for key in self.keys:  # constant-time compare against every key
             if hmac.compare_digest(key.key.encode(), presented):
                 return Principal(key.name, key.role)
+        if token.startswith(TOKEN_PREFIX):
+            if not subscription_token:
+                raise Unauthorized("a subscription token is accepted only in the "
+                                   "connectionParams of a subscription")
+            return self._token_principal(token)
         raise Unauthorized("unknown API key")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.auth import Principal
+from server.auth import KeyRing, Principal
 from server.db.engine import Database
 from server.events import EventHub
 from server.services.audit import Actor, AuditService
@@ -29,6 +29,7 @@ class Services:
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]
+    keyring: KeyRing  # subscription tokens (system.subscriptionToken)
 
 
 @dataclass(frozen=True)

@@ -229,3 +229,26 @@ def latest_slot(spec: CronSpec, tz: tzinfo, first: datetime, until: datetime
                 return candidate
             candidate = following
     return None
+
+
+def closest_slots_seconds(spec: CronSpec, *, horizon_days: int = 4 * 366) -> int | None:
+    """How close two consecutive slots of ``spec`` come, in seconds of wall time: the closest
+    pair within a day, and the pair across midnight when two consecutive days can both fire
+    (looked for over ``horizon_days`` from 2000-01-01, a leap cycle). None when no two slots
+    are ever that close to compare (one slot a day, never on consecutive days)."""
+    times = sorted(h * 3600 + m * 60 + s for h in spec.hours for m in spec.minutes
+                   for s in spec.seconds)
+    if not times:
+        return None
+    gaps = [times[i + 1] - times[i] for i in range(len(times) - 1)]
+    wrap = 86_400 - times[-1] + times[0]
+    day = datetime(2000, 1, 1)
+    fired_before = False
+    for _ in range(horizon_days):
+        fires = day.month in spec.months and spec.day_matches(day)
+        if fires and fired_before:
+            gaps.append(wrap)
+            break
+        fired_before = fires
+        day += timedelta(days=1)
+    return min(gaps) if gaps else None

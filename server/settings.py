@@ -74,21 +74,23 @@ def _float(name: str, raw: str, lo: float, hi: float) -> float:
 
 
 def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
-    """``name:role:key`` items, comma-separated."""
+    """``name:role:key`` items, comma-separated. A bad item is named by its position (1-based),
+    never quoted: any part of it may be a key."""
     keys: list[ApiKey] = []
-    for item in filter(None, (part.strip() for part in raw.split(","))):
+    items = [part.strip() for part in raw.split(",")]
+    for position, item in enumerate(items, start=1):
+        if not item:
+            continue
         name, sep1, rest = item.partition(":")
         role, sep2, key = rest.partition(":")
         if not (sep1 and sep2 and name and key):
             raise ConfigurationError(
-                "ERRANDS_API_KEYS items must look like name:role:key "
-                f"(item starting {item[:len(name)]!r} does not)"
-            )
+                f"ERRANDS_API_KEYS item {position} of {len(items)} does not look like "
+                "name:role:key")
         if role not in ROLES:
             raise ConfigurationError(
-                f"ERRANDS_API_KEYS: key {name!r} has unknown role {role!r} "
-                f"(roles: {', '.join(ROLES)})"
-            )
+                f"ERRANDS_API_KEYS item {position} of {len(items)} has an unknown role "
+                f"(roles: {', '.join(ROLES)}; items are name:role:key)")
         keys.append(ApiKey(name, role, key))
     return tuple(keys)
 
@@ -253,6 +255,11 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("MAX_LOST_ATTEMPTS", "max_lost_attempts", _int_in(1, 1000)),
     ("NODE_ID", "node_id", lambda name, raw: _node_id(name, raw)),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint", _otel_endpoint),
+    # Trust (CONTRACT §13)
+    ("REVIEW_SEPARATION", "review_separation", _choice("editor", "creator", "off")),
+    ("MAX_BROWSER_STEPS", "max_browser_steps", _int_in(1, 100_000)),
+    ("MAX_CONFIG_BYTES", "max_config_bytes", _int_in(1024, 1 << 30)),
+    ("SCHEDULE_MIN_INTERVAL_SECONDS", "schedule_min_interval_seconds", _int_in(1, 86_400)),
 )
 
 
@@ -312,6 +319,12 @@ class Settings:
     node_id: str | None = None
     # OpenTelemetry tracing (server/tracing.py): on when set; needs `pip install errands[otel]`.
     otel_endpoint: str | None = None
+    # Trust (CONTRACT §13): who may not approve a task (the key that last changed its config;
+    # with "creator" also the key that created it), and input limits.
+    review_separation: str = "editor"
+    max_browser_steps: int = 200
+    max_config_bytes: int = 65_536
+    schedule_min_interval_seconds: int = 60
 
     @property
     def type_caps(self) -> dict[str, int]:

@@ -497,6 +497,16 @@ export interface StepRecord {
   detail: JsonValue;
 }
 
+/**
+ * Stands for the caller's key in subscription connectionParams only, until expiresAt
+ * (at most 300 s): an API key never has to appear in a URL (CONTRACT §13).
+ */
+export interface SubscriptionToken {
+  token: string;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string;
+}
+
 export interface Task {
   id: string;
   title: string;
@@ -541,6 +551,7 @@ export interface Task {
   nextAttemptAt: string | null;
   /** ISO 8601 timestamp with a time zone */
   stalledSince: string | null;
+  configChangedBy: string | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -636,7 +647,7 @@ export interface TaskList {
   status?: TaskStatus | TaskStatus[] | null;
   /** default: null */
   taskType?: TaskType | null;
-  /** default: null */
+  /** 1..200 chars; default: null */
   search?: string | null;
   /** >= 1; <= 200; default: 50 */
   limit?: number;
@@ -668,6 +679,8 @@ export interface TaskPatch {
   timeoutSeconds?: number | null;
   /** default: null */
   metadata?: Record<string, unknown> | null;
+  /** each item non-empty; default: null */
+  dependsOn?: string[] | null;
 }
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
@@ -784,6 +797,8 @@ export type AppRouter = TRPCBuiltRouter<
       /** Stop or resume starting attempts, on every node within 2 s (running ones finish). */
       setAutorun: TRPCMutationProcedure<{ input: SetAutorun | undefined; output: Autorun; meta: object }>;
       stats: TRPCQueryProcedure<{ input: void; output: Stats; meta: object }>;
+      /** A token for subscription connectionParams only, valid 300 s, with this key's role: */
+      subscriptionToken: TRPCMutationProcedure<{ input: void; output: SubscriptionToken; meta: object }>;
       /** The caller's key name and role, and what that role may do (for the console). */
       whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
     };

@@ -143,6 +143,10 @@ tasks = sa.Table(
     sa.Column("lost_streak", sa.Integer, nullable=False, server_default="0"),
     # The host[:port] the task's requests go to (HOST_CONCURRENCY), computed at create.
     sa.Column("dest_host", sa.String(255)),
+    # Who created the task and who last changed its executionConfig (key names; NULL for the
+    # system): REVIEW_SEPARATION (CONTRACT §13) bars them from approving it.
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("config_changed_by", sa.String(200)),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import cast
 
-from schemas.system import Health, Role, Stats, WhoAmI
+from schemas.system import Health, Role, Stats, SubscriptionToken, WhoAmI
 from schemas.workflows import Autorun, SetAutorun
 from server.auth import ROLE_PERMISSIONS
 from server.context import Context
@@ -55,6 +56,14 @@ def register(router: Router) -> None:
             queued=by_status.get("queued", 0),
             uptime_seconds=round(time.monotonic() - ctx.services.started_monotonic, 3),
         )
+
+    @router.mutation("system.subscriptionToken", output=SubscriptionToken, permission="read")
+    async def subscription_token(ctx: Context, _: None) -> SubscriptionToken:
+        """A token for subscription connectionParams only, valid 300 s, with this key's role:
+        the key itself never has to appear in a URL."""
+        token, expires = ctx.services.keyring.subscription_token(ctx.principal)
+        return SubscriptionToken(token=token,
+                                 expires_at=datetime.fromtimestamp(expires, UTC))
 
     @router.query("system.whoami", output=WhoAmI, permission="read")
     async def whoami(ctx: Context, _: None) -> WhoAmI:

@@ -66,10 +66,12 @@ class ScheduleService:
     def __init__(self, db: Database, tasks: TaskService, executors: ExecutorRegistry,
                  webhook_exists: Callable[[str], Awaitable[bool]],
                  clock: Callable[[], datetime], *,
-                 scheduler: AsyncIOScheduler | None = None) -> None:
+                 scheduler: AsyncIOScheduler | None = None,
+                 min_interval_seconds: int = 60) -> None:
         """``scheduler``: where the schedule timer (:meth:`fire` when a slot is due) runs;
         without one nothing is armed and the caller fires (tests with a moved clock)."""
         self.db = db
+        self.min_interval_seconds = min_interval_seconds
         self.tasks = tasks
         self.executors = executors
         self.webhook_exists = webhook_exists
@@ -91,6 +93,7 @@ class ScheduleService:
             raise InvalidInput.at(["task", "idempotencyKey"],
                                   "is set per slot by the schedule; leave it out")
         try:
+            self.tasks.check_limits(task.task_type, task.execution_config)
             config = decode_config(task.task_type, task.execution_config)
             executor = self.executors.get(task.task_type)
             problems: list[Issue] = [] if executor is None else executor.check(
@@ -125,6 +128,11 @@ class ScheduleService:
 
     async def create(self, data: ScheduleCreate, actor: Actor = SYSTEM) -> Schedule:
         spec, tz = self._parse(data.cron, data.timezone)
+        closest = cron.closest_slots_seconds(spec)
+        if closest is not None and closest < self.min_interval_seconds:
+            raise InvalidInput.at(["cron"], f"fires {closest} s apart at its closest; slots "
+                                  f"must be at least {self.min_interval_seconds} s apart "
+                                  "(SCHEDULE_MIN_INTERVAL_SECONDS)")
         await self._check_template(data.task)
         now = self.clock()
         first = cron.next_fire(spec, tz, now)

@@ -8,6 +8,7 @@ task is in now.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -45,6 +46,7 @@ from server.services.pagination import decode_cursor, page_of
 from server.services.task_events import STORED_TASK_FIELDS, compact_events
 from server.services.views import execution_view, mask_config, task_view
 
+_encoder = msgspec.json.Encoder()
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
@@ -77,11 +79,22 @@ def _same_task_type(found: TaskRow, data: TaskCreate) -> TaskRow:
     return found
 
 
+@dataclass(frozen=True)
+class TaskRules:
+    """Separation of duties and input limits (CONTRACT §13; server/settings.py)."""
+
+    review_separation: lifecycle.ReviewSeparation = "editor"
+    max_config_bytes: int = 65_536
+    max_browser_steps: int = 200
+
+
 class TaskService:
     def __init__(self, db: Database, writer: Writer, executors: ExecutorRegistry, *,
                  review_required_types: frozenset[str], clock: Callable[[], datetime],
-                 webhook_exists: Callable[[str], Any] | None = None) -> None:
+                 webhook_exists: Callable[[str], Any] | None = None,
+                 rules: TaskRules = TaskRules()) -> None:
         self.db = db
+        self.rules = rules
         self.writer = writer
         self.executors = executors
         self.review_required_types = review_required_types
@@ -100,10 +113,24 @@ class TaskService:
 
     # --- create ----------------------------------------------------------------------------
 
+    def check_limits(self, task_type: str, raw: dict[str, Any],
+                     prefix: tuple[str, ...] = ("executionConfig",)) -> None:
+        """MAX_CONFIG_BYTES and MAX_BROWSER_STEPS (CONTRACT §13), before any other check."""
+        size = len(_encoder.encode(raw))
+        if size > self.rules.max_config_bytes:
+            raise InvalidInput.at(list(prefix), f"is {size} bytes encoded; at most "
+                                  f"{self.rules.max_config_bytes} (MAX_CONFIG_BYTES)")
+        steps = raw.get("steps")
+        if task_type == "browser_automation" and isinstance(steps, list) \
+                and len(steps) > self.rules.max_browser_steps:
+            raise InvalidInput.at([*prefix, "steps"], f"has {len(steps)} steps; at most "
+                                  f"{self.rules.max_browser_steps} (MAX_BROWSER_STEPS)")
+
     def _check_config(self, task_type: str, raw: dict[str, Any], *, dependencies: int,
                       source_webhook_id: str | None,
                       prefix: tuple[str, ...] = ("executionConfig",)) -> None:
-        """What create and update check: types, the executor's own rules, placeholders."""
+        """What create and update check: size, types, the executor's own rules, placeholders."""
+        self.check_limits(task_type, raw, prefix)
         config = decode_config(task_type, raw, prefix)
         executor = self.executors.get(task_type)
         if executor is not None:
@@ -201,6 +228,7 @@ class TaskService:
             "dest_host": await host_of(cs.conn, data.task_type, data.execution_config,
                                        depends_on=[] if open_deps else depends_on,
                                        source_webhook_id=data.source_webhook_id),
+            "created_by": actor.name if actor is not SYSTEM else None,
         }
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
@@ -302,6 +330,11 @@ class TaskService:
                       actor: Actor = SYSTEM, action: str = "tasks.approve") -> Task:
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "approve")
+            barred = lifecycle.separation_refusal(
+                rule=self.rules.review_separation, approver=reviewer,
+                created_by=row.created_by, config_changed_by=row.config_changed_by)
+            if barred is not None:
+                raise Forbidden(barred)
             await self._refuse_broken(cs, row)
             automatic = row.execution_type == "automatic" and row.assigned_to_bot
             if automatic:
@@ -398,7 +431,8 @@ class TaskService:
     async def update(self, task_id: str, patch: TaskPatch, *, actor: Actor,
                      may_edit_any: bool) -> Task:
         """Edit a task that has not started (pending, awaiting_review, scheduled); validated
-        as on create; a secret sent back as "********" keeps its stored value."""
+        as on create; a secret sent back as "********" keeps its stored value. An edit of what
+        an approval covers withdraws it (CONTRACT §13)."""
         async with self.db.read() as conn:
             row = await repo.task_get(conn, task_id)
         if row is None:
@@ -413,13 +447,64 @@ class TaskService:
                  if getattr(patch, f) is not None}
         if not given:
             raise InvalidInput.at(["patch"], "names no field to change")
+        values = self._patch_values(row, given)
+        changed = _changes(row, values)
+        if "executionConfig" in changed:
+            values["config_changed_by"] = actor.name
+        withdrawn = lifecycle.withdrawn_approval(
+            needs_review=row.requires_human_review or row.task_type in self.review_required_types,
+            status=Status(row.status), reviewed_by=row.reviewed_by, changed=changed)
+        detail: dict[str, Any] = {"changed": changed}
+        async with self.writer.transaction() as cs:
+            values["updated_at"] = cs.now
+            if "dependsOn" in changed:
+                await self._check_dependencies(cs, row.id, values["depends_on"])
+                await wf.task_set_dependencies(cs.conn, row.id, values["depends_on"])
+            if withdrawn:
+                reason = lifecycle.withdrawal_reason(withdrawn)
+                values.update(status=Status.AWAITING_REVIEW.value, status_reason=reason,
+                              reviewed_by=None, reviewed_at=None, review_notes=None,
+                              due_at=None, queued_at=None, next_attempt_at=None)
+                detail.update(approvalWithdrawn=list(withdrawn), reason=reason,
+                              reviewedBy=row.reviewed_by, **{"from": row.status,
+                                                             "to": Status.AWAITING_REVIEW.value})
+            elif row.status == Status.SCHEDULED and row.next_attempt_at is None and (
+                    ("scheduled_for" in values and row.due_at is not None)
+                    or "dependsOn" in changed):
+                values.update(await self._placement_values(
+                    cs, row, scheduled_for=values.get("scheduled_for", row.scheduled_for),
+                    trigger=row.next_trigger))
+            if "execution_config" in values or "dependsOn" in changed:
+                values["dest_host"] = await host_of(
+                    cs.conn, row.task_type, values.get("execution_config", row.execution_config),
+                    depends_on=list(values.get("depends_on", row.depends_on or [])),
+                    source_webhook_id=row.source_webhook_id)
+            new = await wf.task_update_if(cs.conn, row.id, row.status, values)
+            if new is None:
+                current = await repo.task_get(cs.conn, row.id)
+                raise Conflict(f"task changed concurrently; it is now "
+                               f"{current.status if current is not None else 'gone'}")
+            cs.emit("status", new)
+            cs.audit(actor, "tasks.update", "task", new.id, detail)
+        return task_view(new)
+
+    def _patch_values(self, row: TaskRow, given: dict[str, Any]) -> dict[str, Any]:
+        """The columns a patch writes, checked as on create (fields named under ``patch``)."""
         values: dict[str, Any] = {}
+        if "depends_on" in given:
+            values["depends_on"] = list(dict.fromkeys(given["depends_on"]))
+        dependencies = len(values.get("depends_on", row.depends_on or []))
         if "execution_config" in given:
             config = keep_secrets(given["execution_config"], row.execution_config)
-            self._check_config(row.task_type, config, dependencies=len(row.depends_on or []),
+            self._check_config(row.task_type, config, dependencies=dependencies,
                                source_webhook_id=row.source_webhook_id,
                                prefix=("patch", "executionConfig"))
             values["execution_config"] = config
+        elif "depends_on" in given:  # the placeholders kept must fit the new dependencies
+            found = placeholders.check(row.execution_config, dependencies)
+            if found:
+                raise _issues_error([Issue(p.path, p.message) for p in found],
+                                    ("patch", "executionConfig"))
         for name in ("title", "description", "scheduled_for", "max_retries",
                      "timeout_seconds"):
             if name in given:
@@ -429,26 +514,37 @@ class TaskService:
         if "priority" in given:
             values.update(priority=given["priority"],
                           priority_rank=PRIORITY_RANK[given["priority"]])
-        changed = _changes(row, values)
-        async with self.writer.transaction() as cs:
-            values["updated_at"] = cs.now
-            if "scheduled_for" in values and row.status == Status.SCHEDULED \
-                    and row.due_at is not None:
-                values.update(await self._placement_values(
-                    cs, row, scheduled_for=values["scheduled_for"], trigger=row.next_trigger))
-            if "execution_config" in values:
-                values["dest_host"] = await host_of(
-                    cs.conn, row.task_type, values["execution_config"],
-                    depends_on=list(row.depends_on or []),
-                    source_webhook_id=row.source_webhook_id)
-            new = await wf.task_update_if(cs.conn, row.id, row.status, values)
-            if new is None:
-                current = await repo.task_get(cs.conn, row.id)
-                raise Conflict(f"task changed concurrently; it is now "
-                               f"{current.status if current is not None else 'gone'}")
-            cs.emit("status", new)
-            cs.audit(actor, "tasks.update", "task", new.id, {"changed": changed})
-        return task_view(new)
+        return values
+
+    async def _check_dependencies(self, cs: ChangeSet, task_id: str, depends_on: list[str]
+                                  ) -> None:
+        """New dependencies of ``task_id``: tasks that exist, can still complete, and do not
+        depend on it (no cycle); BAD_REQUEST naming the item of ``patch.dependsOn``."""
+        await cs.flush_tasks()
+        statuses = await wf.task_statuses_locked(cs.conn, depends_on)
+        for i, dep in enumerate(depends_on):
+            status = statuses.get(dep)
+            where: list[str | int] = ["patch", "dependsOn", i]
+            if dep == task_id:
+                raise InvalidInput.at(where, "a task cannot depend on itself")
+            if status is None:
+                raise InvalidInput.at(where, f"no task with id {dep!r}")
+            if status in lifecycle.BREAKS_DEPENDENTS:
+                raise InvalidInput.at(where, f"task {dep} is {status}: it can no longer "
+                                      "complete")
+        seen: set[str] = set()
+        todo = list(depends_on)
+        while todo:  # walk up from the new dependencies: meeting task_id is a cycle
+            found = await repo.tasks_by_ids(cs.conn, [t for t in todo if t not in seen])
+            seen.update(todo)
+            todo = []
+            for dep_row in found.values():
+                for up in dep_row.depends_on or []:
+                    if up == task_id:
+                        raise InvalidInput.at(["patch", "dependsOn"], f"task {dep_row.id} "
+                                              f"depends on {task_id}: that would be a cycle")
+                    if up not in seen:
+                        todo.append(up)
 
     async def complete(self, task_id: str, *, result: Any, notes: str | None,
                        actor: Actor) -> Task:
@@ -497,7 +593,7 @@ def keep_secrets(new: Any, old: Any) -> Any:
 
 _WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "scheduledFor",
                "max_retries": "maxRetries", "timeout_seconds": "timeoutSeconds",
-               "meta": "metadata"}
+               "meta": "metadata", "depends_on": "dependsOn"}
 
 
 def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from tests.support.server import ErrandsServer, TRPCCallError
 from tests.support.waiting import eventually
 
 TEMPLATE = {"taskType": "report_generation", "executionConfig": {"reportType": "task_summary"}}
+# Crons of every second or every 4 s: allowed only with SCHEDULE_MIN_INTERVAL_SECONDS lowered.
+EVERY_SECOND = {"SCHEDULE_MIN_INTERVAL_SECONDS": "1"}
 
 
 def slots_of(server: ErrandsServer, schedule: dict[str, Any]) -> list[float]:
@@ -36,7 +38,7 @@ def create(server: ErrandsServer, name: str, cron: str, **extra: Any) -> dict[st
 
 def test_seconds_cron_creates_one_task_per_slot_across_a_restart(
         database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
-    first = errands_server(database_url)
+    first = errands_server(database_url, env=EVERY_SECOND)
     once = create(first, "every4-once", "*/4 * * * * *")
     skip = create(first, "every4-skip", "*/4 * * * * *", missedRunPolicy="skip")
     assert (once["missedRunPolicy"], skip["missedRunPolicy"]) == ("run_once", "skip")
@@ -49,7 +51,7 @@ def test_seconds_cron_creates_one_task_per_slot_across_a_restart(
     # (stopped, boundary] were missed while down, and boundary + 4 is on time.
     boundary = 4 * math.ceil((stopped + 8) / 4)
     time.sleep(boundary + 0.1 - time.time())
-    second = errands_server(database_url)
+    second = errands_server(database_url, env=EVERY_SECOND)
     eventually(lambda: time.time() > boundary + 5.5, timeout=15)
     once_slots, skip_slots = slots_of(second, once), slots_of(second, skip)
 
@@ -73,7 +75,7 @@ def test_seconds_cron_creates_one_task_per_slot_across_a_restart(
 
 def test_pause_resume_and_delete(database_url: str,
                                  errands_server: Callable[..., ErrandsServer]) -> None:
-    server = errands_server(database_url)
+    server = errands_server(database_url, env=EVERY_SECOND)
     schedule = create(server, "each-second", "* * * * * *")
     eventually(lambda: len(slots_of(server, schedule)) >= 1, timeout=10)
     paused = server.call("schedules.pause", {"id": schedule["id"]}, mutation=True)

@@ -84,6 +84,22 @@ def test_api_keys_are_parsed_and_never_printed() -> None:
     assert "abc123" not in repr(s) and "xyz789" not in repr(s)
 
 
+@pytest.mark.parametrize("raw", [
+    "ops:viewer:k1,s3cr3t-without-colons", "ops:viewer:k1, s3cr3t-in-role:s3cr3t:x",
+    "ops:viewer:k1,s3cr3t:s3cr3t"])
+def test_a_malformed_key_item_is_named_by_position_never_quoted(raw: str) -> None:
+    message = refused(ERRANDS_API_KEYS=raw)
+    assert "item 2 of 2" in message
+    assert "s3cr3t" not in message and "k1" not in message
+
+
+def test_trust_settings_defaults() -> None:
+    s = Settings()
+    assert (s.review_separation, s.max_browser_steps, s.max_config_bytes,
+            s.schedule_min_interval_seconds) == ("editor", 200, 65_536, 60)
+    assert load(REVIEW_SEPARATION="creator").review_separation == "creator"
+
+
 def test_empty_values_mean_the_default() -> None:
     assert load(PORT="", LOG_LEVEL="", REVIEW_REQUIRED_TYPES="") == Settings()
 
@@ -95,8 +111,12 @@ def test_empty_values_mean_the_default() -> None:
     ("LEASE_SECONDS", "soon", "LEASE_SECONDS must be a number"),
     ("ALLOW_PRIVATE_NETWORK", "maybe", "ALLOW_PRIVATE_NETWORK must be true or false"),
     ("DATABASE_URL", "mysql://x", "DATABASE_URL must start with"),
-    ("ERRANDS_API_KEYS", "nocolons", "ERRANDS_API_KEYS items must look like"),
-    ("ERRANDS_API_KEYS", "a:root:k", "unknown role 'root'"),
+    ("ERRANDS_API_KEYS", "nocolons", "ERRANDS_API_KEYS item 1 of 1 does not look like"),
+    ("ERRANDS_API_KEYS", "a:root:k", "item 1 of 1 has an unknown role"),
+    ("REVIEW_SEPARATION", "nobody", "REVIEW_SEPARATION must be one of editor, creator, off"),
+    ("MAX_BROWSER_STEPS", "0", "MAX_BROWSER_STEPS must be between"),
+    ("MAX_CONFIG_BYTES", "many", "MAX_CONFIG_BYTES must be a whole number"),
+    ("SCHEDULE_MIN_INTERVAL_SECONDS", "0", "SCHEDULE_MIN_INTERVAL_SECONDS must be between"),
     ("DELIVERY_RETRY_SECONDS", "5,x", "DELIVERY_RETRY_SECONDS must be comma-separated"),
     ("DELIVERY_RETRY_SECONDS", "-1", "DELIVERY_RETRY_SECONDS: at most 50 delays"),
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),

@@ -160,3 +160,14 @@ def test_cron_is_pure() -> None:
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= {"__future__", "dataclasses", "datetime", "zoneinfo"}, imported
+
+
+@pytest.mark.parametrize(("expression", "closest"), [
+    ("* * * * * *", 1), ("*/4 * * * * *", 4), ("0,59 * * * * *", 1), ("* * * * *", 60),
+    ("0 */2 * * *", 7200), ("30 59 23 * * *", 86_400), ("0 0,23 * * *", 3600),
+    ("59 23 * * *", 86_400), ("0 0 * * 1", None), ("0 0 29 2 *", None),
+    ("59 23 31 * *", None),
+    ("0,30 0 0 1 1 *", 30), ("0 0 1,2 * *", 86_400),
+])
+def test_closest_slots(expression: str, closest: int | None) -> None:
+    assert cron.closest_slots_seconds(cron.parse(expression)) == closest

@@ -90,6 +90,7 @@ from errands_client.models import (
     SchedulePreviewInput,
     SetAutorun,
     Stats,
+    SubscriptionToken,
     Task,
     TaskCreate,
     TaskEvent,
@@ -475,6 +476,11 @@ class SystemCalls:
         """The autorun switch (admin): stop every bot, or some task types."""
         return Call("system.setAutorun", "mutation",
                     SetAutorun(enabled=enabled, paused_types=paused_types), Autorun)
+
+    @staticmethod
+    def subscription_token() -> Call[SubscriptionToken]:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return Call("system.subscriptionToken", "mutation", None, SubscriptionToken)
 
 
 class WebhookCalls:
@@ -933,6 +939,10 @@ class System:
         """The autorun switch (admin): stop every bot, or some task types."""
         return self._c.call(SystemCalls.set_autorun(enabled, paused_types))
 
+    def subscription_token(self) -> SubscriptionToken:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return self._c.call(SystemCalls.subscription_token())
+
 
 class Webhooks:
     """``errands.webhooks``: each method sends one call and returns its output."""
@@ -1097,6 +1107,10 @@ class AsyncSystem:
         """The autorun switch (admin): stop every bot, or some task types."""
         return await self._c.call(SystemCalls.set_autorun(enabled, paused_types))
 
+    async def subscription_token(self) -> SubscriptionToken:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return await self._c.call(SystemCalls.subscription_token())
+
 
 class AsyncWebhooks:
     """``errands.webhooks`` of :class:`AsyncErrands`: each method is awaited."""
@@ -1256,6 +1270,10 @@ class BatchSystem:
                   ) -> Pending[Autorun]:
         """The autorun switch (admin): stop every bot, or some task types."""
         return self._b.add(SystemCalls.set_autorun(enabled, paused_types))
+
+    def subscription_token(self) -> Pending[SubscriptionToken]:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return self._b.add(SystemCalls.subscription_token())
 
 
 class BatchWebhooks:

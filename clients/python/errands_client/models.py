@@ -225,6 +225,14 @@ class Stats(Output):
 Role = Literal["admin", "operator", "reviewer", "viewer"]
 
 
+class SubscriptionToken(Output):
+    """Stands for the caller's key in subscription connectionParams only, until expiresAt
+    (at most 300 s): an API key never has to appear in a URL (CONTRACT §13)."""
+
+    token: str
+    expires_at: Timestamp
+
+
 class WhoAmI(Output):
     """The caller's API key: its name (null when no keys are configured), role and permissions."""
 
@@ -394,6 +402,8 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
+    config_changed_by: str | None = None
 
 
 class TaskGet(IdInput):
@@ -403,7 +413,7 @@ class TaskGet(IdInput):
 class TaskList(Input):
     status: TaskStatus | list[TaskStatus] | None = None
     task_type: TaskType | None = None
-    search: str | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
@@ -518,6 +528,7 @@ class TaskPatch(Input):
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
+    depends_on: list[NonEmptyStr] | None = None
 
 
 class TaskUpdate(Input):
