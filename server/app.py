@@ -55,7 +55,7 @@ from server.procedures import build_router
 from server.retry import RetryPolicy
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
-from server.rpc.litestar import TRPCFirst, trpc_mount
+from server.rpc.litestar import trpc_mount
 from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
@@ -345,7 +345,7 @@ def create_app(settings: Settings | None = None, *,
 
     trpc = node.trpc_app()
     middleware = [request_middleware(lambda: node, access=settings.access_log)]
-    app = TRPCFirst(
+    return Litestar(
         route_handlers=[trpc_mount(trpc), console_router(), artifact,
                         trpc_types, *OPERATIONS_ROUTES],
         middleware=middleware,
@@ -355,8 +355,4 @@ def create_app(settings: Settings | None = None, *,
         logging_config=None,  # ours (basicConfig above); Litestar's would log every request
         debug=False,
     )
-    # /trpc is nearly all the traffic: answered before Litestar's routing, through the same
-    # middleware (request id, access log, drain) and the same TRPCApp as the mount above.
-    app.serve_first(trpc, middleware)
-    return app
 
