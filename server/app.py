@@ -1,4 +1,4 @@
-"""create_app(settings) -> Litestar: the one wiring point.
+"""create_app(settings) -> TRPCFirst (an ASGI app around Litestar): the one wiring point.
 
 :class:`Node` builds every part, in order: the database, the scheduler, the writer and its
 signals, the httpx clients and the network guard, the webhook/delivery/report services, the
@@ -55,7 +55,7 @@ from server.procedures import build_router
 from server.retry import RetryPolicy
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
-from server.rpc.litestar import trpc_mount
+from server.rpc.litestar import TRPCFirst, trpc_mount
 from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
@@ -320,7 +320,7 @@ _ARTIFACT_DISPOSITION: dict[str, tuple[bool, str]] = {
 
 
 def create_app(settings: Settings | None = None, *,
-               clock: Callable[[], datetime] = utc_now) -> Litestar:
+               clock: Callable[[], datetime] = utc_now) -> TRPCFirst:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
     tracing.setup(settings.otel_endpoint)  # OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -345,7 +345,7 @@ def create_app(settings: Settings | None = None, *,
 
     trpc = node.trpc_app()
     middleware = [request_middleware(lambda: node, access=settings.access_log)]
-    return Litestar(
+    app = Litestar(
         route_handlers=[trpc_mount(trpc), console_router(), artifact,
                         trpc_types, *OPERATIONS_ROUTES],
         middleware=middleware,
@@ -355,4 +355,7 @@ def create_app(settings: Settings | None = None, *,
         logging_config=None,  # ours (basicConfig above); Litestar's would log every request
         debug=False,
     )
+    # /trpc is nearly all the traffic: answered before Litestar's routing, through the same
+    # middleware (request id, access log, drain) and the same TRPCApp as the mount above.
+    return TRPCFirst(app, trpc, middleware)
 

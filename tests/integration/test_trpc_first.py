@@ -1,5 +1,6 @@
-"""/trpc served through Litestar's public ASGI mount (server/rpc/litestar.py ``trpc_mount``):
-statuses, request ids and the access log, and everything else still Litestar's."""
+"""/trpc answered before Litestar's routing (server/rpc/litestar.py ``TRPCFirst``, an ASGI app
+around Litestar, no subclass of it): the same answers as through Litestar's public mount —
+statuses, bodies, headers, request ids, access log — and everything else still Litestar's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler
 
+from server.rpc.litestar import TRPCFirst
 from server.settings import ApiKey
 from tests.integration.test_operations import node
 
@@ -48,23 +50,25 @@ def _shape(resp: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
     return resp.status_code, headers, resp.content
 
 
-async def test_trpc_is_a_litestar_asgi_mount(sqlite_database_url: str, tmp_path: Path) -> None:
-    """The app is Litestar itself (no subclass answering before its routing): ``/trpc`` is a
-    route of Litestar's public ASGI mount, and every request gets a request id."""
+async def test_trpc_first_answers_as_the_litestar_mount(sqlite_database_url: str,
+                                                        tmp_path: Path) -> None:
+    """Each request over HTTP (uvicorn → TRPCFirst) and to the Litestar app it wraps, whose
+    ``/trpc`` is Litestar's public ASGI mount, gets the same answer."""
     async with node(sqlite_database_url, tmp_path, api_keys=KEYS) as n:
-        assert type(n.app) is Litestar
-        handler = n.app.route_handler_method_map["/trpc"]["asgi"]
+        assert isinstance(n.app, TRPCFirst) and type(n.app.litestar) is Litestar
+        handler = n.app.litestar.route_handler_method_map["/trpc"]["asgi"]
         assert isinstance(handler, ASGIRouteHandler) and handler.is_mount
-        answers = {}
-        for method, url, headers, body in REQUESTS:
-            resp = await n.client.request(method, url, headers=headers, content=body)
-            answers[(method, url)] = _shape(resp)
-            assert resp.headers["x-request-id"]
-            if "x-request-id" in headers:
-                assert resp.headers["x-request-id"] == headers["x-request-id"]
-        assert answers[("GET", "/trpc/system.health")][0] == 200
-        assert answers[("GET", "/trpc/no.such.procedure")][0] == 404
-        assert answers[("GET", "/trpc/bad%zzpath")][0] == 400
+        mounted = httpx.AsyncClient(transport=httpx.ASGITransport(app=n.app.litestar),
+                                    base_url="http://127.0.0.1")
+        async with mounted:
+            for method, url, headers, body in REQUESTS:
+                fast = await n.client.request(method, url, headers=headers, content=body)
+                slow = await mounted.request(method, url, headers=headers, content=body)
+                assert _shape(fast) == _shape(slow), (method, url)
+                assert fast.headers["x-request-id"]
+                if "x-request-id" in headers:
+                    assert fast.headers["x-request-id"] == headers["x-request-id"]
+        assert (await n.client.get("/trpc/system.health")).status_code == 200
 
 
 async def test_other_paths_are_litestars(sqlite_database_url: str, tmp_path: Path) -> None:
@@ -74,7 +78,7 @@ async def test_other_paths_are_litestars(sqlite_database_url: str, tmp_path: Pat
         assert (await n.client.get("/trpc-types.ts")).status_code == 200
 
 
-async def test_the_mount_writes_the_access_log(sqlite_database_url: str, tmp_path: Path,
+async def test_trpc_first_writes_the_access_log(sqlite_database_url: str, tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     async with node(sqlite_database_url, tmp_path, access_log=True) as n:
         with caplog.at_level(logging.INFO, logger="errands.access"):
