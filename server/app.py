@@ -1,4 +1,4 @@
-"""create_app(settings) -> Litestar: the one wiring point.
+"""create_app(settings) -> TRPCFirst (an ASGI app around Litestar): the one wiring point.
 
 :class:`Node` builds every part, in order: the database, the scheduler, the writer and its
 signals, the httpx clients and the network guard, the webhook/delivery/report services, the
@@ -333,7 +333,7 @@ _ARTIFACT_DISPOSITION: dict[str, tuple[bool, str]] = {
 
 
 def create_app(settings: Settings | None = None, *,
-               clock: Callable[[], datetime] = utc_now) -> Litestar:
+               clock: Callable[[], datetime] = utc_now) -> TRPCFirst:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
     tracing.setup(settings.otel_endpoint)  # OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -358,7 +358,7 @@ def create_app(settings: Settings | None = None, *,
 
     trpc = node.trpc_app()
     middleware = [request_middleware(lambda: node, access=settings.access_log)]
-    app = TRPCFirst(
+    app = Litestar(
         route_handlers=[trpc_mount(trpc), console_router(), artifact,
                         trpc_types, *OPERATIONS_ROUTES],
         middleware=middleware,
@@ -370,6 +370,5 @@ def create_app(settings: Settings | None = None, *,
     )
     # /trpc is nearly all the traffic: answered before Litestar's routing, through the same
     # middleware (request id, access log, drain) and the same TRPCApp as the mount above.
-    app.serve_first(trpc, middleware)
-    return app
+    return TRPCFirst(app, trpc, middleware)
 
