@@ -252,6 +252,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("HOST_CONCURRENCY", "host_concurrency", _int_in(1, 1024)),
     ("MAX_LOST_ATTEMPTS", "max_lost_attempts", _int_in(1, 1000)),
     ("NODE_ID", "node_id", lambda name, raw: _node_id(name, raw)),
+    ("DB_TIMEOUT_SECONDS", "db_timeout_seconds", _float_in(0.1, 600)),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint", _otel_endpoint),
 )
 
@@ -310,6 +311,9 @@ class Settings:
     max_lost_attempts: int = 5
     # This node's stable identity (lease owner); default "<hostname>:<PORT>".
     node_id: str | None = None
+    # Faults (CONTRACT §13 "Storage faults"): PostgreSQL connection, statement and pool waits
+    # together; a database silent longer than this answers SERVICE_UNAVAILABLE.
+    db_timeout_seconds: float = 5.0
     # OpenTelemetry tracing (server/tracing.py): on when set; needs `pip install errands[otel]`.
     otel_endpoint: str | None = None
 
