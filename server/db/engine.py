@@ -133,9 +133,11 @@ class Faults:
         if storage_unavailable(exc):
             if not self.storage:
                 self.storage = True
+                # The driver's message only: the statement's parameters may hold secrets.
+                orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
                 log.warning("storage unavailable (disk full or database read-only): "
                             "answering SERVICE_UNAVAILABLE and retrying until it takes "
-                            "writes again (%s)", exc)
+                            "writes again (%s: %s)", type(orig).__name__, orig)
         elif database_unavailable(exc) and not self.outage:
             self.outage = True
             log.warning("the database is unavailable (%s): answering SERVICE_UNAVAILABLE "

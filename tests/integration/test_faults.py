@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -352,4 +354,93 @@ def test_a_partition_answers_503_within_the_db_timeout_and_commits_nothing_late(
           + ", ".join(f"{p} {s:.2f} s" for p, s in latencies.items()))
     log = server.log()
     assert log.count("the database is unavailable") == 1, log  # one warning for the period
+    assert "INTERNAL_SERVER_ERROR" not in log and "Traceback" not in log
+
+
+# --- 4. a full disk answers 503 naming storage; the runner waits and nothing is lost ---------
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB tmpfs of its own (the test fills it). Mounting needs root (CAP_SYS_ADMIN)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip("a full disk needs a small filesystem of its own, and mounting a tmpfs "
+                    f"is not allowed here: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until the filesystem has no byte left."""
+    chunk = b"\0" * 65536
+    with path.open("wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                break
+        with contextlib.suppress(OSError):  # and the last few bytes
+            while f.write(b"\0"):
+                pass
+
+
+def test_a_full_disk_answers_503_naming_storage_and_loses_nothing(
+        small_disk: Path, tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(request: ReceivedRequest) -> Reply:
+        release.wait(120)
+        return Reply(json={"ok": True})
+
+    url = f"sqlite+aiosqlite:///{small_disk / 'errands.db'}"
+    with HttpServer() as sink:
+        sink.route("/slow", handler=slow)
+        sink.route("/ok", json={"ok": True})
+        with ErrandsServer(database_url=url, workdir=tmp_path) as server:
+            before = _create(server, sink.url_for("/ok"), "before the disk filled")
+            running = _create(server, sink.url_for("/slow"), "running as the disk fills")
+            _wait_requests(sink, "/slow", 1)
+            filler = small_disk / "filler"
+            _fill(filler)
+            refused: TRPCCallError | None = None
+            padding = "x" * 30_000  # the database's log must grow: a write needs new space
+            for i in range(400):
+                try:
+                    server.call("tasks.create", {
+                        "title": f"while full {i}", "taskType": "api_call",
+                        "idempotencyKey": f"full-{i}", "metadata": {"padding": padding},
+                        "executionConfig": {"apiEndpoint": sink.url_for("/ok")}},
+                        mutation=True)
+                except TRPCCallError as exc:
+                    refused, key = exc, f"full-{i}"
+                    break
+            assert refused is not None, "no write ever failed on a full disk"
+            assert (refused.status, refused.code) == (503, "SERVICE_UNAVAILABLE")
+            assert "storage" in refused.error["message"]
+            ready = server.client.get(f"{server.base}/readyz")
+            assert ready.status_code == 503 and "storage unavailable" in ready.json()["problems"]
+            release.set()  # the attempt ends while nothing can be written: its record waits
+            assert server.call("tasks.get", {"id": running})["status"] == "in_progress"
+            filler.unlink()  # space again
+            deadline = time.monotonic() + 60
+            while server.client.get(f"{server.base}/readyz").status_code != 200:
+                assert time.monotonic() < deadline, "/readyz never recovered"
+                time.sleep(0.1)
+            done = server.wait_for(running, TERMINAL, timeout=60)  # the runner resumed
+            assert done["status"] == "completed" and done["result"]["status"] == 200
+            assert server.call("tasks.get", {"id": before})["status"] == "completed"
+            listed = server.call("tasks.list", {"search": "while full", "limit": 200})["items"]
+            assert key not in {t["idempotencyKey"] for t in listed}  # answered 503: not saved
+            again = server.call("tasks.create", {
+                "title": "after", "taskType": "api_call",
+                "executionConfig": {"apiEndpoint": sink.url_for("/ok")}}, mutation=True)
+            assert server.wait_for(again["id"], TERMINAL)["status"] == "completed"
+        log = server.log()
+    assert "storage unavailable" in log
     assert "INTERNAL_SERVER_ERROR" not in log and "Traceback" not in log
