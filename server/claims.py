@@ -28,8 +28,8 @@ class Candidate:
     id: str
     task_type: str
     dest_host: str | None
-    # Its last attempt was lost (the process died under it): it may be the task that kills
-    # its process, so it runs apart (:func:`quarantine`).
+    # Its last attempts were lost (the process died under it, again): it may be the task
+    # that kills its process, so it runs apart (:func:`quarantine`).
     suspect: bool = False
 
 
@@ -81,7 +81,7 @@ def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Cand
 
 def quarantine(candidates: Sequence[Candidate], *, running: int, suspect_running: bool
                ) -> list[Candidate]:
-    """CONTRACT §13 "Fair to the innocent": a suspect (its last attempt was lost) runs alone
+    """CONTRACT §13 "Fair to the innocent": a suspect (lost again and again) runs alone
     in this process, one at a time, so that if it kills the process again it dies alone and
     only its own lost streak grows.
 

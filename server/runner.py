@@ -15,9 +15,9 @@
   ``LEASE_SECONDS/3``; a node at start takes back its own leases at once, and a task whose
   lease ran out (its node died) is found within a second by :meth:`Runner.rescue_expired`:
   its attempt ends ``lost`` and the task is queued again without spending a retry
-  (``MAX_LOST_ATTEMPTS`` in a row end it). It keeps its place in line, and runs apart —
-  alone in the process, one suspect at a time (claims.quarantine) — so a task that kills its
-  process dies alone and the tasks beside it are not failed with it.
+  (``MAX_LOST_ATTEMPTS`` in a row end it). It keeps its place in line; once lost twice in a
+  row it runs apart — alone in the process, one suspect at a time (claims.quarantine) — so a
+  task that kills its process dies alone and the tasks beside it are not failed with it.
 - Shutdown stops claiming, lets attempts finish for a grace period, then interrupts them:
   they end ``cancelled`` and their tasks go back to ``queued`` without spending a retry.
 """
@@ -99,6 +99,14 @@ class RunnerConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     caps: Caps = field(default_factory=Caps)
     max_lost_attempts: int = lifecycle.MAX_LOST_ATTEMPTS
+    # Lost attempts in a row after which a task runs alone (claims.quarantine). One loss is
+    # what a crash or kill -9 does to everything in flight: those orphans run again at once,
+    # together; a task lost again is a suspect — while MAX_LOST_ATTEMPTS leaves room for a
+    # suspect's streak to grow alone before the task fails.
+    quarantine_after: int = 2
+
+    def is_suspect(self, lost_streak: int) -> bool:
+        return lost_streak >= max(1, min(self.quarantine_after, self.max_lost_attempts - 1))
     # How often other nodes' expired leases are looked for (PostgreSQL); None: LEASE_SECONDS/3.
     rescue_seconds: float | None = None
 
@@ -235,10 +243,11 @@ class Runner:
                 skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts))
             # A task this process still runs (its lease was taken while it ran) waits until
             # that attempt has ended here.
-            candidates = [Candidate(r.id, r.task_type, r.dest_host, r.lost_streak > 0)
+            suspect = self.config.is_suspect
+            candidates = [Candidate(r.id, r.task_type, r.dest_host, suspect(r.lost_streak))
                           for r in picked if r.id not in self.running]
             apart = quarantine(candidates, running=len(self.running), suspect_running=any(
-                r.task.lost_streak > 0 for r in self.running.values()))
+                suspect(r.task.lost_streak) for r in self.running.values()))
             chosen = fit(apart, left, self.config.caps.per_host)
             rows = await repo.task_claim_ids(
                 cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,

@@ -146,8 +146,10 @@ def test_a_task_that_kills_its_server_fails_alone(database_url: str, tmp_path: P
     assert kills == 5
     assert {found[t]["status"] for t in innocent} == {"completed"}, {
         t: (found[t]["status"], found[t]["lastError"]) for t in innocent}
-    for t in innocent:  # lost once (beside the first crash), then ran alone and succeeded
-        assert [a["status"] for a in attempts[t]] == ["lost", "success"], attempts[t]
+    for t in innocent:  # lost beside the poison (twice at most: then it runs apart), then ran
+        statuses = [a["status"] for a in attempts[t]]
+        assert statuses[-1] == "success" and set(statuses[:-1]) == {"lost"}, statuses
+        assert len(statuses) <= 3, statuses
 
 
 # --- 5. one identity per node -----------------------------------------------------------------
