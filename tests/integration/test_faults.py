@@ -104,7 +104,7 @@ def test_a_task_that_kills_its_server_fails_alone(database_url: str, tmp_path: P
         server = ErrandsServer(database_url=database_url, workdir=tmp_path, env=env)
         servers.append(server)
         try:
-            return server.start(timeout=60)
+            return server.start()
         except RuntimeError:  # the poison ran (and killed it) before it answered
             server.client.close()
             return None
@@ -160,7 +160,7 @@ def test_a_node_id_held_by_a_live_node_refuses_to_start(pg_url: str, tmp_path: P
     try:
         twin = ErrandsServer(database_url=pg_url, workdir=tmp_path, env=env)
         try:
-            twin.start(timeout=60)
+            twin.start()
             raise AssertionError("a second node with the same NODE_ID started")
         except RuntimeError:
             pass
@@ -313,8 +313,7 @@ def test_a_partition_answers_503_within_the_db_timeout_and_commits_nothing_late(
     create = {"title": "during the partition", "taskType": "api_call",
               "idempotencyKey": "partition-create",
               "executionConfig": {"apiEndpoint": "http://127.0.0.1:9/"}}
-    server = ErrandsServer(database_url=url, workdir=tmp_path,
-                           env={"DB_TIMEOUT_SECONDS": "2"}).start()
+    server = ErrandsServer(database_url=url, workdir=tmp_path).start()  # DB_TIMEOUT_SECONDS=5
     latencies: dict[str, float] = {}
     try:
         server.call("system.stats")
@@ -352,7 +351,7 @@ def test_a_partition_answers_503_within_the_db_timeout_and_commits_nothing_late(
         proxy.release()
         server.stop()
         server.client.close()
-    print("503 latency during a held-packet partition (DB_TIMEOUT_SECONDS=2): "
+    print("503 latency during a held-packet partition (DB_TIMEOUT_SECONDS=5): "
           + ", ".join(f"{p} {s:.2f} s" for p, s in latencies.items()))
     log = server.log()
     assert log.count("the database is unavailable") == 1, log  # one warning for the period
