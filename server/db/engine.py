@@ -277,14 +277,19 @@ class Database:
             self.faults.failed(exc)
             raise
         cut = False
-        raw = await conn.get_raw_connection()
 
         def cut_off() -> None:
+            # Found only now (rarely needed): get_raw_connection() would cost a greenlet
+            # switch for every transaction.
             nonlocal cut
             cut = True
-            driver: Any = raw.driver_connection  # asyncpg's Connection
+            try:
+                driver: Any = conn.sync_connection.connection.driver_connection \
+                    if conn.sync_connection is not None else None
+            except sa.exc.SQLAlchemyError:  # already invalidated: nothing left to close
+                return
             if driver is not None:
-                driver.terminate()
+                driver.terminate()  # asyncpg's Connection: closed at once, no round trip
 
         timer = loop.call_at(deadline, cut_off)
         try:
