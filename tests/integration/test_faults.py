@@ -154,6 +154,7 @@ def test_a_task_that_kills_its_server_fails_alone(database_url: str, tmp_path: P
 
 # --- 5. one identity per node -----------------------------------------------------------------
 
+@pytest.mark.postgres
 def test_a_node_id_held_by_a_live_node_refuses_to_start(pg_url: str, tmp_path: Path) -> None:
     env = {"NODE_ID": "faults-twin"}
     first = ErrandsServer(database_url=pg_url, workdir=tmp_path, env=env).start()
