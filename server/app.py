@@ -115,7 +115,7 @@ class Node:
         self.settings = settings
         self.clock = clock
         self.keyring = KeyRing(settings.api_keys)
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, timeout_seconds=settings.db_timeout_seconds)
         self.hub = EventHub()
         self.scheduler = make_scheduler()
         # SQLite: one process writes, so committed events go straight to subscribers.
@@ -247,6 +247,14 @@ class Node:
         if not self.scheduler.running:
             dead.append("scheduler")
         return dead
+
+    async def claim_identity(self) -> bool:
+        """CONTRACT §13 "One identity per node": on PostgreSQL, hold the advisory lock on
+        this node's NODE_ID for the life of the process; False if a live node holds it
+        (then nothing else has started). SQLite: one process owns the file anyway."""
+        if self.db.is_sqlite:
+            return True
+        return await self.db.hold_identity(self.worker_id)
 
     async def start(self) -> None:
         await self.db.migrate()

@@ -30,6 +30,9 @@ class Candidate:
     id: str
     task_type: str
     dest_host: str | None
+    # Its last attempts were lost (the process died under it, again): it may be the task
+    # that kills its process, so it runs apart (:func:`quarantine`).
+    suspect: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,26 @@ def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Cand
         if c.dest_host is not None:
             host_left[c.dest_host] = host_left.get(c.dest_host, per_host) - 1
     return chosen
+
+
+def quarantine(candidates: Sequence[Candidate], *, running: int, suspect_running: bool
+               ) -> list[Candidate]:
+    """CONTRACT §13 "Fair to the innocent": a suspect (lost again and again) runs alone
+    in this process, one at a time, so that if it kills the process again it dies alone and
+    only its own lost streak grows.
+
+    In claim order: the candidates before the first suspect are taken; the suspect itself
+    only when nothing runs here (it is then the only one taken); nothing behind it is taken
+    (it keeps its place in line: the process drains, then runs it). While a suspect runs,
+    nothing is taken."""
+    if suspect_running:
+        return []
+    taken: list[Candidate] = []
+    for c in candidates:
+        if c.suspect:
+            return [c] if running == 0 and not taken else taken
+        taken.append(c)
+    return taken
 
 
 def dest_host(task_type: str, config: Mapping[str, Any],

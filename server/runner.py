@@ -15,7 +15,9 @@
   ``LEASE_SECONDS/3``; a node at start takes back its own leases at once, and a task whose
   lease ran out (its node died) is found within a second by :meth:`Runner.rescue_expired`:
   its attempt ends ``lost`` and the task is queued again without spending a retry
-  (``MAX_LOST_ATTEMPTS`` in a row end it).
+  (``MAX_LOST_ATTEMPTS`` in a row end it). It keeps its place in line; once lost twice in a
+  row it runs apart — alone in the process, one suspect at a time (claims.quarantine) — so a
+  task that kills its process dies alone and the tasks beside it are not failed with it.
 - Shutdown stops claiming, lets attempts finish for a grace period, then interrupts them:
   they end ``cancelled`` and their tasks go back to ``queued`` without spending a retry.
 """
@@ -48,11 +50,12 @@ from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
-from server.claims import Candidate, Caps, Room, dest_host, fit, room
+from server.claims import Candidate, Caps, Room, dest_host, fit, quarantine, room
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import TaskRow
+from server.errors import database_unavailable, storage_unavailable
 from server.ids import new_id
 from server.lifecycle import Outcome, Status
 from server.metrics import Metrics
@@ -98,6 +101,14 @@ class RunnerConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     caps: Caps = field(default_factory=Caps)
     max_lost_attempts: int = lifecycle.MAX_LOST_ATTEMPTS
+    # Lost attempts in a row after which a task runs alone (claims.quarantine). One loss is
+    # what a crash or kill -9 does to everything in flight: those orphans run again at once,
+    # together; a task lost again is a suspect — while MAX_LOST_ATTEMPTS leaves room for a
+    # suspect's streak to grow alone before the task fails.
+    quarantine_after: int = 2
+
+    def is_suspect(self, lost_streak: int) -> bool:
+        return lost_streak >= max(1, min(self.quarantine_after, self.max_lost_attempts - 1))
     # How often other nodes' expired leases are looked for (PostgreSQL); None: LEASE_SECONDS/3.
     rescue_seconds: float | None = None
 
@@ -203,6 +214,7 @@ class Runner:
                     caps=self.config.caps, paused=self._paused_types)
 
     async def _claim_loop(self) -> None:
+        failures = 0
         while self._claiming:
             again = False
             if not self._paused_all:
@@ -210,9 +222,10 @@ class Runner:
                 if left.free > 0:
                     try:
                         again = await self._claim(left)
-                    except Exception:
-                        log.exception("claiming tasks failed; retrying shortly")
-                        await asyncio.sleep(1)
+                        failures = 0
+                    except Exception as exc:
+                        failures += 1
+                        await self._back_off(exc, "claiming tasks", failures)
             if again:
                 await asyncio.sleep(0)
                 continue
@@ -233,9 +246,12 @@ class Runner:
                 skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts))
             # A task this process still runs (its lease was taken while it ran) waits until
             # that attempt has ended here.
-            candidates = [Candidate(r.id, r.task_type, r.dest_host) for r in picked
-                          if r.id not in self.running]
-            chosen = fit(candidates, left, self.config.caps.per_host)
+            suspect = self.config.is_suspect
+            candidates = [Candidate(r.id, r.task_type, r.dest_host, suspect(r.lost_streak))
+                          for r in picked if r.id not in self.running]
+            apart = quarantine(candidates, running=len(self.running), suspect_running=any(
+                suspect(r.task.lost_streak) for r in self.running.values()))
+            chosen = fit(apart, left, self.config.caps.per_host)
             rows = await repo.task_claim_ids(
                 cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,
                 lease_until=now + timedelta(seconds=self.config.lease_seconds))
@@ -258,7 +274,9 @@ class Runner:
         self.claimed_max = max(self.claimed_max, len(rows))
         # Full batch: more may be queued. Some skipped: their group is full now, the next
         # claim leaves it out and may find others.
-        return len(candidates) == left.free or len(chosen) < len(candidates)
+        # A suspect in the way (quarantine): wait for the attempts running here to end.
+        return len(apart) == len(candidates) and (
+            len(candidates) == left.free or len(chosen) < len(candidates))
 
     # --- one attempt -----------------------------------------------------------------------
 
@@ -358,7 +376,18 @@ class Runner:
 
     # --- recording -------------------------------------------------------------------------
 
+    async def _back_off(self, exc: Exception, what: str, failures: int) -> None:
+        """After a failed claim or record: wait longer each time (0.5 s doubling to 5 s).
+        An outage or a full disk is the database's to report (once: engine.Faults); any
+        other failure is logged with its traceback."""
+        if database_unavailable(exc) or storage_unavailable(exc):
+            log.debug("%s failed (%s); retrying", what, exc)
+        else:
+            log.exception("%s failed; retrying", what)
+        await asyncio.sleep(min(5.0, 0.5 * 2 ** min(failures - 1, 4)))
+
     async def _complete_loop(self) -> None:
+        failures = 0
         while True:
             batch = [await self._finished.get()]
             while len(batch) < 256:
@@ -368,9 +397,10 @@ class Runner:
                     break
             try:
                 await self._record(batch)
-            except Exception:
-                log.exception("recording %d attempts failed; retrying", len(batch))
-                await asyncio.sleep(0.5)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                await self._back_off(exc, f"recording {len(batch)} attempts", failures)
                 for item in batch:
                     self._finished.put_nowait(item)
                 continue
@@ -581,5 +611,7 @@ def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime,
     elif tr.status == Status.SCHEDULED:
         values.update(due_at=tr.next_attempt_at, next_trigger="retry")
     elif tr.status == Status.QUEUED:
-        values.update(queued_at=now, next_trigger="recovery")
+        # Lost or interrupted: the server's fault, so the task keeps its place in line
+        # (queued_at unchanged; CONTRACT §13 "Fair to the innocent").
+        values["next_trigger"] = "recovery"
     return values

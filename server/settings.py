@@ -407,6 +407,11 @@ class Settings:
         "OpenTelemetry tracing (needs `pip install errands[otel]`): a span per tRPC call and "
         "per attempt, traceparent on outbound HTTP. OTEL_SERVICE_NAME defaults to errands.",
         unset="off", example="http://127.0.0.1:4318")
+    db_timeout_seconds: float = setting(
+        "DB_TIMEOUT_SECONDS", "5", _float_in(0.1, 600),
+        "PostgreSQL: pool wait, connect and each use of a connection together; past it a "
+        "request answers 503 (SERVICE_UNAVAILABLE) instead of hanging through a network "
+        "partition.", section="Faults (CONTRACT §13)")
     review_separation: str = setting(
         "REVIEW_SEPARATION", "editor", _choice("editor", "creator", "off"),
         "Who may not approve a task: `editor`, the key that last changed its executionConfig; "

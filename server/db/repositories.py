@@ -179,11 +179,11 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
 
 @functools.lru_cache(maxsize=128)
 def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...]
-                ) -> sa.Select[tuple[str, str, str | None]]:
+                ) -> sa.Select[tuple[str, str, str | None, int]]:
     """The candidates' SELECT, built once for each set of full types and hosts (a statement
     object keeps its compiled-cache key; building one and computing it cost more than the
     query itself)."""
-    pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host)
+    pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host, tasks.c.lost_streak)
             .where(tasks.c.status == QUEUED_LITERAL))
     if skip_types:
         pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
