@@ -173,6 +173,16 @@ class TaskSpec(Generic[ConfigT]):
     metadata: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class GhlAccess:
+    """HighLevel credentials resolved for one attempt from its connection or its client
+    (CONTRACT §14); a field left None falls back to the server's GHL_API_KEY /
+    GHL_LOCATION_ID. A config's own ``locationId`` still comes first."""
+
+    token: str | None = None
+    location_id: str | None = None
+
+
 @dataclass
 class ExecutionContext:
     """One attempt's context. Executors append steps and artifacts as they go."""
@@ -192,6 +202,9 @@ class ExecutionContext:
     # found once by the runner for the attempt; None when the caller did not (an executor then
     # finds its own).
     secrets: tuple[str, ...] | None = None
+    # HighLevel credentials from the task's connection or client, resolved by the runner at
+    # the attempt's start; None: the server's own settings.
+    ghl: GhlAccess | None = None
 
     async def save_artifact(self, *, kind: str, content_type: str, data: bytes,
                             name: str | None = None) -> Artifact:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from schemas.base import Output
+from schemas.base import Input, Output
 
 
 class Health(Output):
@@ -33,3 +33,7 @@ class WhoAmI(Output):
     name: str | None
     role: Role
     permissions: list[str]
+
+
+class StatsInput(Input):
+    client_id: str | None = None

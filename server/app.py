@@ -63,6 +63,7 @@ from server.services.audit import AuditService
 from server.services.automations import Automations, automation_executors
 from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
+from server.services.clients import ClientService, ConnectionService
 from server.services.delivery import DeliveryService
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService
@@ -142,7 +143,11 @@ class Node:
                                         guard=self.guard)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         # Webhooks, delivery, reports, schedules: server/services/automations.py
-        self.webhooks = WebhookService(self.db, load_secret_box(settings), clock)
+        self.box = load_secret_box(settings)
+        self.webhooks = WebhookService(self.db, self.box, clock)
+        # Clients and connections (CONTRACT §14), sealed with the webhook secrets' box.
+        self.clients = ClientService(self.db, clock)
+        self.connections = ConnectionService(self.db, self.box, clock)
         self.delivery = DeliveryService(self.db, self.http, self.guard, self.webhooks, clock,
                                         retry_delays=settings.delivery_retry_seconds,
                                         timeout_seconds=settings.delivery_timeout_seconds,
@@ -163,7 +168,8 @@ class Node:
         ])
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
-                                 clock=clock, webhook_exists=self.webhooks.exists)
+                                 clock=clock, webhook_exists=self.webhooks.exists,
+                                 clients=self.clients, connections=self.connections)
         self.schedules = ScheduleService(self.db, self.tasks, self.executors,
                                          self.webhooks.exists, clock, scheduler=self.scheduler)
         self.automations = Automations(self.webhooks, self.delivery, self.reports,
@@ -186,7 +192,8 @@ class Node:
                                                  rescue_seconds=None if self.db.is_sqlite
                                                  else min(1.0, settings.lease_seconds / 3)),
                              clock=clock, worker_id=self.worker_id,
-                             artifacts=self.artifacts, metrics=self.metrics)
+                             artifacts=self.artifacts, metrics=self.metrics,
+                             connections=self.connections)
         self.signals.connect(Listeners(wake_runner=self.runner.wake,
                                        arm_timer=self.task_timer.arm,
                                        cancel_attempt=self.runner.cancel_local,
@@ -208,7 +215,8 @@ class Node:
                                  automations=self.automations, audit=self.audit,
                                  autorun=self.autorun, started_monotonic=time.monotonic(),
                                  version=VERSION,
-                                 scheduler_running=lambda: bool(self.scheduler.running))
+                                 scheduler_running=lambda: bool(self.scheduler.running),
+                                 clients=self.clients, connections=self.connections)
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])
         self.router = build_router()

@@ -30,6 +30,8 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
 class Principal:
     name: str
     role: str
+    #: A key made with a clientId sees and acts on that client's work only (CONTRACT §14).
+    client_id: str | None = None
 
     def require(self, permission: str | None) -> None:
         if permission is None or permission in ROLE_PERMISSIONS[self.role]:

@@ -11,6 +11,7 @@ from server.events import EventHub
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
+from server.services.clients import ClientService, ConnectionService
 from server.services.tasks import TaskService
 from server.settings import Settings
 
@@ -29,6 +30,8 @@ class Services:
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]
+    clients: ClientService
+    connections: ConnectionService
 
 
 @dataclass(frozen=True)
