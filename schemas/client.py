@@ -64,6 +64,7 @@ import msgspec
 
 from schemas.base import IdInput, IdOutput
 from schemas.clients import (
+    ApiKeyInfo,
     Client,
     ClientCreate,
     ClientList,
@@ -77,6 +78,9 @@ from schemas.clients import (
     ConnectionList,
     ConnectionPatch,
     ConnectionUpdate,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
 )
 from schemas.configs import TaskType
 from schemas.schedules import MissedRunPolicy, Schedule, ScheduleCreate, ScheduleList
@@ -125,6 +129,7 @@ T = TypeVar("T")
 Executions = list[TaskExecution]  # (``list`` is a method name in the classes below)
 AllWebhooks = list[Webhook]
 AllConnections = list[Connection]
+AllKeys = list[ApiKeyInfo]
 AllSchedules = list[Schedule]
 CallKind = Literal["query", "mutation"]
 
@@ -630,6 +635,25 @@ class ConnectionCalls:
         return Call("connections.get", "query", IdInput(id=id), Connection)
 
 
+class KeyCalls:
+    """``keys.*`` calls, described (CONTRACT §14; admin keys only)."""
+
+    @staticmethod
+    def create(data: KeyCreate) -> Call[KeyCreated]:
+        """A new API key; the answer carries the key, this once."""
+        return Call("keys.create", "mutation", data, KeyCreated)
+
+    @staticmethod
+    def list() -> Call[AllKeys]:
+        """Every key made with keys.create, never the key itself."""
+        return Call("keys.list", "query", KeyList(), list[ApiKeyInfo])
+
+    @staticmethod
+    def revoke(id: str) -> Call[ApiKeyInfo]:
+        """Refused from now on, on every node within 2 s."""
+        return Call("keys.revoke", "mutation", IdInput(id=id), ApiKeyInfo)
+
+
 # --- sync ------------------------------------------------------------------------------------
 
 class Errands:
@@ -655,6 +679,7 @@ class Errands:
         self.audit = Audit(self)
         self.clients = Clients(self)
         self.connections = Connections(self)
+        self.keys = Keys(self)
 
     def call(self, call: Call[T]) -> T:
         """Send one call; its output, or ErrandsError."""
@@ -770,6 +795,7 @@ class _Collector:
         self.audit = BatchAudit(self)
         self.clients = BatchClients(self)
         self.connections = BatchConnections(self)
+        self.keys = BatchKeys(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
         """Add any call; its :class:`Pending`."""
@@ -827,6 +853,7 @@ class AsyncErrands:
         self.audit = AsyncAudit(self)
         self.clients = AsyncClients(self)
         self.connections = AsyncConnections(self)
+        self.keys = AsyncKeys(self)
 
     async def call(self, call: Call[T]) -> T:
         (outcome,) = await self._send([call], batched=False)
@@ -1139,6 +1166,25 @@ class Connections:
         return self._c.call(ConnectionCalls.get(id))
 
 
+class Keys:
+    """``errands.keys``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, data: KeyCreate) -> KeyCreated:
+        """A new API key; the answer carries the key, this once."""
+        return self._c.call(KeyCalls.create(data))
+
+    def list(self) -> AllKeys:
+        """Every key made with keys.create, never the key itself."""
+        return self._c.call(KeyCalls.list())
+
+    def revoke(self, id: str) -> ApiKeyInfo:
+        """Refused from now on, on every node within 2 s."""
+        return self._c.call(KeyCalls.revoke(id))
+
+
 class AsyncTasks:
     """``errands.tasks`` of :class:`AsyncErrands`: each method is awaited."""
 
@@ -1354,6 +1400,25 @@ class AsyncConnections:
         return await self._c.call(ConnectionCalls.get(id))
 
 
+class AsyncKeys:
+    """``errands.keys`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def create(self, data: KeyCreate) -> KeyCreated:
+        """A new API key; the answer carries the key, this once."""
+        return await self._c.call(KeyCalls.create(data))
+
+    async def list(self) -> AllKeys:
+        """Every key made with keys.create, never the key itself."""
+        return await self._c.call(KeyCalls.list())
+
+    async def revoke(self, id: str) -> ApiKeyInfo:
+        """Refused from now on, on every node within 2 s."""
+        return await self._c.call(KeyCalls.revoke(id))
+
+
 class BatchTasks:
     """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
 
@@ -1564,4 +1629,23 @@ class BatchConnections:
 
     def get(self, id: str) -> Pending[Connection]:
         return self._b.add(ConnectionCalls.get(id))
+
+
+class BatchKeys:
+    """``batch.keys``: like ``errands.keys``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, data: KeyCreate) -> Pending[KeyCreated]:
+        """A new API key; the answer carries the key, this once."""
+        return self._b.add(KeyCalls.create(data))
+
+    def list(self) -> Pending[AllKeys]:
+        """Every key made with keys.create, never the key itself."""
+        return self._b.add(KeyCalls.list())
+
+    def revoke(self, id: str) -> Pending[ApiKeyInfo]:
+        """Refused from now on, on every node within 2 s."""
+        return self._b.add(KeyCalls.revoke(id))
 

@@ -104,6 +104,10 @@ class KeyCreate(Input):
     expires_at: Timestamp | None = None
 
 
+class KeyList(Input):
+    pass
+
+
 class ApiKeyInfo(Output):
     id: str
     name: str

@@ -33,6 +33,7 @@ class WhoAmI(Output):
     name: str | None
     role: Role
     permissions: list[str]
+    client_id: str | None = None  # a key scoped to one client (CONTRACT §14)
 
 
 class StatsInput(Input):

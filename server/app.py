@@ -65,6 +65,8 @@ from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.clients import ClientService, ConnectionService
 from server.services.delivery import DeliveryService
+from server.services.ghl_budget import SharedRateBudget
+from server.services.keys import KeyService
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
@@ -148,6 +150,7 @@ class Node:
         # Clients and connections (CONTRACT §14), sealed with the webhook secrets' box.
         self.clients = ClientService(self.db, clock)
         self.connections = ConnectionService(self.db, self.box, clock)
+        self.keys = KeyService(self.db, clock)  # keys.* (run-time API keys)
         self.delivery = DeliveryService(self.db, self.http, self.guard, self.webhooks, clock,
                                         retry_delays=settings.delivery_retry_seconds,
                                         timeout_seconds=settings.delivery_timeout_seconds,
@@ -155,9 +158,13 @@ class Node:
         self.reports = ReportService(self.db)
         self.ghl_budget = LocalRateBudget(settings.ghl_rate_limit,
                                           settings.ghl_rate_window_seconds)
+        # PostgreSQL: the nodes share each location's budget through the database (§14).
+        self.ghl_shared = None if self.db.is_sqlite else SharedRateBudget(self.db,
+                                                                          self.ghl_budget)
         self.ghl = GhlExecutor(self.http, api_key=settings.ghl_api_key,
                                location_id=settings.ghl_location_id,
-                               base_url=settings.ghl_base_url, budget=self.ghl_budget)
+                               base_url=settings.ghl_base_url,
+                               budget=self.ghl_shared or self.ghl_budget)
         self.executors = ExecutorRegistry([
             ApiCallExecutor(self.api_transport, self.guard,
                             response_body_limit=settings.response_body_limit),
@@ -216,7 +223,8 @@ class Node:
                                  autorun=self.autorun, started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running),
-                                 clients=self.clients, connections=self.connections)
+                                 clients=self.clients, connections=self.connections,
+                                 keys=self.keys)
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])
         self.router = build_router()
@@ -229,7 +237,8 @@ class Node:
             subscriptions=lambda: self.hub.subscriber_count,
             db_pool_in_use=lambda: int(getattr(pool, "checkedout", lambda: 0)()),
             browser_contexts=lambda: self.browser_pool.in_use,
-            ghl_budget_waits=lambda: self.ghl_budget.waits,
+            ghl_budget_waits=lambda: self.ghl_budget.waits + (
+                self.ghl_shared.waits if self.ghl_shared is not None else 0),
             ghl_rate_limited=lambda: self.ghl.rate_limited,
             deliveries=lambda: dict(self.delivery.outcomes),
             timer_lag=lambda: {t.name: t.last_lag
@@ -260,6 +269,7 @@ class Node:
             self.event_feed.start()
         if self.work_listener is not None:
             self.work_listener.start()
+        self.keys.start()
         self.drain.bind_loop()
         self.ready = True
 
@@ -270,6 +280,7 @@ class Node:
             await self.event_feed.stop()
         if self.work_listener is not None:
             await self.work_listener.stop()
+        await self.keys.stop()
         await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
         await self.http.aclose()
@@ -284,8 +295,15 @@ class Node:
         if authorization is None and info.paths and all(
                 self._public(path) for path in info.paths):
             return Context(ANONYMOUS, self.services)  # system.health needs no key
-        principal: Principal = self.keyring.authenticate(authorization)
+        principal = await self.principal(authorization)
         return Context(principal, self.services, request_id=logs.request_id_var.get())
+
+    async def principal(self, authorization: str | None) -> Principal:
+        """The caller: an ERRANDS_API_KEYS key, else a key made with keys.create."""
+        if self.keyring.open:
+            return self.keyring.authenticate(authorization)
+        token = self.keyring.token_of(authorization)
+        return self.keyring.match(token) or await self.keys.principal(token)
 
     def _public(self, path: str) -> bool:
         procedure = self.router.get(path)
@@ -305,7 +323,7 @@ async def artifact(artifact_id: str, request: Request[Any, Any, State], state: S
     """An artifact file (screenshot, trace, report), under the same keys and roles as RPC."""
     node: Node = state.node
     try:
-        node.keyring.authenticate(request.headers.get("authorization")).require("read")
+        (await node.principal(request.headers.get("authorization"))).require("read")
     except (Unauthorized, Forbidden) as exc:
         return Response({"error": exc.message}, status_code=401 if isinstance(
             exc, Unauthorized) else 403)

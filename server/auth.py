@@ -56,13 +56,25 @@ class KeyRing:
     def authenticate(self, authorization: str | None) -> Principal:
         if self.open:
             return LOCAL
+        found = self.match(self.token_of(authorization))
+        if found is None:
+            raise Unauthorized("unknown API key")
+        return found
+
+    @staticmethod
+    def token_of(authorization: str | None) -> str:
+        """The key of an ``Authorization: Bearer <key>``; Unauthorized if missing or malformed."""
         if not authorization:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("malformed Authorization header: expected Bearer <key>")
-        presented = token.strip().encode()
+        return token.strip()
+
+    def match(self, token: str) -> Principal | None:
+        """The ERRANDS_API_KEYS key ``token`` is, if any."""
+        presented = token.encode()
         for key in self.keys:  # constant-time compare against every key
             if hmac.compare_digest(key.key.encode(), presented):
                 return Principal(key.name, key.role)
-        raise Unauthorized("unknown API key")
+        return None

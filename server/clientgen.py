@@ -40,6 +40,7 @@ GROUPS: Final = (
     ("audit", "Audit", "AuditCalls"),
     ("clients", "Clients", "ClientCalls"),
     ("connections", "Connections", "ConnectionCalls"),
+    ("keys", "Keys", "KeyCalls"),
 )
 LINE: Final = 100
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from schemas.base import IdInput, IdOutput
 from schemas.clients import (
+    ApiKeyInfo,
     Client,
     ClientCreate,
     ClientList,
@@ -15,9 +16,12 @@ from schemas.clients import (
     ConnectionDelete,
     ConnectionList,
     ConnectionUpdate,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
 )
 from server.context import Context
-from server.errors import NotFound
+from server.errors import Forbidden, NotFound
 from server.rpc.registry import Router
 
 
@@ -32,6 +36,32 @@ def _own(ctx: Context, client_id: str) -> str:
 def register(router: Router) -> None:
     register_clients(router)
     register_connections(router)
+    register_keys(router)
+
+
+def _unscoped(ctx: Context) -> None:
+    if ctx.principal.client_id is not None:
+        raise Forbidden("a key scoped to a client cannot manage API keys")
+
+
+def register_keys(router: Router) -> None:
+    @router.mutation("keys.create", input=KeyCreate, output=KeyCreated, permission="admin")
+    async def key_create(ctx: Context, data: KeyCreate) -> KeyCreated:
+        """A new API key, shown this once (stored as a hash)."""
+        _unscoped(ctx)
+        return await ctx.services.keys.create(data, ctx.actor)
+
+    @router.query("keys.list", input=KeyList, output=list[ApiKeyInfo], permission="admin")
+    async def key_list(ctx: Context, _: KeyList) -> list[ApiKeyInfo]:
+        """Every key made with keys.create, oldest first, never the key itself."""
+        _unscoped(ctx)
+        return await ctx.services.keys.list()
+
+    @router.mutation("keys.revoke", input=IdInput, output=ApiKeyInfo, permission="admin")
+    async def key_revoke(ctx: Context, data: IdInput) -> ApiKeyInfo:
+        """Refused from now on, on every node within 2 s."""
+        _unscoped(ctx)
+        return await ctx.services.keys.revoke(data.id, ctx.actor)
 
 
 def register_clients(router: Router) -> None:

@@ -70,4 +70,5 @@ def register(router: Router) -> None:
         open_mode = not ctx.services.settings.api_keys  # loopback, no keys: everyone is admin
         return WhoAmI(name=None if open_mode else principal.name,
                       role=cast(Role, principal.role),
-                      permissions=sorted(ROLE_PERMISSIONS[principal.role]))
+                      permissions=sorted(ROLE_PERMISSIONS[principal.role]),
+                      client_id=principal.client_id)

@@ -136,7 +136,7 @@ class TaskService:
                 found = await repo.task_get_by_idempotency_key(conn, key)
             if found is not None:
                 return task_view(_same_task_type(found, data))
-        location = await self._check_client(data.task_type, data.execution_config,
+        location = await self.check_client(data.task_type, data.execution_config,
                                             data.client_id, ("executionConfig",), ["clientId"])
         self._check_config(data.task_type, data.execution_config,
                            dependencies=len(dict.fromkeys(data.depends_on or [])),
@@ -155,7 +155,7 @@ class TaskService:
             row = _same_task_type(found, data)
         return task_view(row)
 
-    async def _check_client(self, task_type: str, config: dict[str, Any],
+    async def check_client(self, task_type: str, config: dict[str, Any],
                             client_id: str | None, prefix: tuple[str, ...],
                             client_path: list[str | int]) -> bool:
         """The task's client takes new tasks, and the connection its config names exists, is
@@ -470,7 +470,7 @@ class TaskService:
         config = keep_secrets(given["execution_config"], row.execution_config) \
             if "execution_config" in given else row.execution_config
         client_id = given.get("client_id", row.client_id)
-        location = await self._check_client(row.task_type, config, client_id,
+        location = await self.check_client(row.task_type, config, client_id,
                                             ("patch", "executionConfig"), ["patch", "clientId"])
         if "execution_config" in given:
             self._check_config(row.task_type, config, dependencies=len(row.depends_on or []),

@@ -76,6 +76,19 @@ export interface ApiCallConfig {
   connection?: string | null;
 }
 
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  role: KeyRole;
+  clientId: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  revokedAt: string | null;
+}
+
 export interface ApproveManyInput {
   /** 1..500 items; each item non-empty */
   ids: string[];
@@ -414,6 +427,29 @@ export interface IdInput {
 
 export interface IdOutput {
   id: string;
+}
+
+export interface KeyCreate {
+  /** 1..200 chars */
+  name: string;
+  role: KeyRole;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  expiresAt?: string | null;
+}
+
+export interface KeyCreated {
+  id: string;
+  name: string;
+  role: KeyRole;
+  clientId: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string | null;
+  key: string;
+}
+
+export interface KeyList {
 }
 
 export type KeyRole = "admin" | "operator" | "reviewer" | "viewer";
@@ -879,6 +915,7 @@ export interface WhoAmI {
   name: string | null;
   role: KeyRole;
   permissions: string[];
+  clientId: string | null;
 }
 
 /** Every procedure, by path: `createTRPCClient<AppRouter>(...)`. */
@@ -909,6 +946,14 @@ export type AppRouter = TRPCBuiltRouter<
       list: TRPCQueryProcedure<{ input: ConnectionList | undefined; output: Connection[]; meta: object }>;
       /** `values` replaces them all ("********" keeps that one); version +1 when they change. */
       update: TRPCMutationProcedure<{ input: ConnectionUpdate; output: Connection; meta: object }>;
+    };
+    keys: {
+      /** A new API key, shown this once (stored as a hash). */
+      create: TRPCMutationProcedure<{ input: KeyCreate; output: KeyCreated; meta: object }>;
+      /** Every key made with keys.create, oldest first, never the key itself. */
+      list: TRPCQueryProcedure<{ input: KeyList | undefined; output: ApiKeyInfo[]; meta: object }>;
+      /** Refused from now on, on every node within 2 s. */
+      revoke: TRPCMutationProcedure<{ input: IdInput; output: ApiKeyInfo; meta: object }>;
     };
     messages: {
       /** Outbound messages filtered by taskId, webhookId and status. */
