@@ -150,9 +150,10 @@ class Outbox(Protocol):
 class ReportSource(Protocol):
     """Computes a report over ``[start, end)``."""
 
-    async def generate(self, report_type: str, start: datetime, end: datetime
-                       ) -> tuple[dict[str, Any], str]:
-        """``(data, summary)``; ValueError for an unknown ``report_type``."""
+    async def generate(self, report_type: str, start: datetime, end: datetime,
+                       client_id: str | None = None) -> tuple[dict[str, Any], str]:
+        """``(data, summary)``; ValueError for an unknown ``report_type``. With ``client_id``,
+        over that client's tasks (and their messages) only."""
         ...
 
 
@@ -171,6 +172,7 @@ class TaskSpec(Generic[ConfigT]):
     timeout_seconds: int
     source_webhook_id: str | None = None
     metadata: dict[str, Any] | None = None
+    client_id: str | None = None  # the client the task is done for (CONTRACT §14)
 
 
 @dataclass(frozen=True)

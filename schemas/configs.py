@@ -193,6 +193,8 @@ class ReportConfig(Input):
     date_to: Timestamp | None = None
     notify: bool = False
     webhook_id: str | None = None
+    #: Cover this client's tasks only (else the task's own client's, else every task).
+    client_id: NonEmptyStr | None = None
 
 
 ExecutionConfig = (

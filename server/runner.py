@@ -330,7 +330,8 @@ class Runner:
                                  error_type="invalid_config") from None
         spec = TaskSpec(id=row.id, title=row.title, task_type=row.task_type, config=config,
                         timeout_seconds=row.timeout_seconds,
-                        source_webhook_id=row.source_webhook_id, metadata=row.meta)
+                        source_webhook_id=row.source_webhook_id, metadata=row.meta,
+                        client_id=row.client_id)
         try:
             async with asyncio.timeout(row.timeout_seconds) as deadline:
                 return await executor.execute(spec, ctx)

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
@@ -64,6 +64,7 @@ _FORBIDDEN_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "c
 _HEADER_NAME: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 #: Connection kinds an api_call may use (``authType: "connection"``).
 API_CALL_KINDS: Final = frozenset({"bearer", "api_key", "basic", "headers"})
+TOUCH_EVERY: Final = timedelta(seconds=60)
 _WIRE: Final = {"ghl_location_id": "ghlLocationId"}
 _OPEN_STATUSES: Final = tuple(s.value for s in Status if s not in TERMINAL)
 
@@ -151,6 +152,14 @@ class ClientService:
                                            limit=query.limit + 1, after=after, only=only)
         kept, cursor = page_of(found, query.limit)
         return ClientPage(items=[client_view(r) for r in kept], next_cursor=cursor)
+
+    async def get_for(self, client_id: str, path: list[str | int]) -> Row:
+        """The client ``client_id``; BAD_REQUEST naming ``path`` when unknown."""
+        async with self.db.read() as conn:
+            row = await rows.client_get(conn, client_id)
+        if row is None:
+            raise InvalidInput.at(path, f"no client with id {client_id!r}")
+        return row
 
     async def check_open(self, client_id: str, path: list[str | int]) -> Row:
         """The client a new task is for: BAD_REQUEST naming ``path`` when unknown, CONFLICT
@@ -383,6 +392,13 @@ class ConnectionService:
 
     # --- use ---------------------------------------------------------------------------------
 
+    async def _touch(self, row: Row) -> None:
+        """``lastUsedAt``, written at most once a minute per connection (not every attempt)."""
+        now = self.clock()
+        if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+            async with self.db.write() as conn:
+                await rows.connection_touch(conn, row.id, now)
+
     async def check_use(self, task_type: str, config: dict[str, Any], client_id: str | None,
                         path: tuple[str, ...]) -> str | None:
         """At create/update: the connection ``config`` names exists, is of a kind the task type
@@ -436,6 +452,8 @@ class ConnectionService:
                     row = await rows.connection_ghl_of_client(conn, client_id)
         values = self._open(row) if row is not None else {}
         label = f"{row.name}@v{row.version}" if row is not None else None
+        if row is not None:
+            await self._touch(row)
         ghl = None
         if task_type == "ghl_action":
             location = values.get("locationId") or (

@@ -163,6 +163,12 @@ class TaskService:
         connection or the client gives a HighLevel location."""
         if client_id is not None and self.clients is not None:
             await self.clients.check_open(client_id, client_path)
+        covered = config.get("clientId") if task_type == "report_generation" else None
+        if isinstance(covered, str) and self.clients is not None:
+            if client_id is not None and covered != client_id:
+                raise InvalidInput.at([*prefix, "clientId"], "a client's report covers that "
+                                      "client only")
+            await self.clients.get_for(covered, [*prefix, "clientId"])
         if self.connections is None:
             return False
         return await self.connections.check_use(task_type, config, client_id, prefix) \

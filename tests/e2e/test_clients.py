@@ -164,6 +164,7 @@ def test_a_clients_task_uses_its_highlevel_token_and_location(
     assert [c["locationId"] for c in stored] == [LOCATION_A]  # TOKEN_A may use LOCATION_A only
     (attempt,) = call(server, "tasks.executions", {"taskId": task["id"]})
     assert attempt["input"]["connection"] == f"{conn['name']}@v1"
+    assert call(server, "connections.get", {"id": conn["id"]})["lastUsedAt"] is not None
     # No client: the server's GHL_API_KEY and GHL_LOCATION_ID, as before.
     email = f"{unique('e')}@example.com"
     plain = create_task(server, "ghl_action", {"ghlAction": "add_contact", "email": email})
@@ -319,6 +320,7 @@ def test_no_connection_value_shows_anywhere_even_when_the_remote_echoes_it(
             "authType": "connection", "connection": conn["name"],
             "body": {"note": "hello"}}, clientId=client["id"])
         ids.append(task["id"])
+        assert task["executionConfig"]["connection"] == conn["name"]
     # The ghl token is refused by HighLevel (a 401 quoting nothing): the attempt fails.
     ghl = create_task(server, "ghl_action", {"ghlAction": "add_contact",
                                              "email": "m@example.com"},
@@ -329,6 +331,8 @@ def test_no_connection_value_shows_anywhere_even_when_the_remote_echoes_it(
         answers.append(server.wait_for(task_id, TERMINAL))
         answers.append(call(server, "tasks.executions", {"taskId": task_id}))
     assert [a["status"] for a in answers[0:8:2]] == ["completed"] * 4
+    for attempts, conn in zip(answers[1:8:2], connections.values(), strict=True):
+        assert attempts[0]["input"]["connection"] == f"{conn['name']}@v1"
     received = {r.query["k"][0]: r for r in echo.requests_to("/echo")}
     assert received["bearer"].headers["authorization"] == f"Bearer {marks['bearer']}"
     assert received["api_key"].headers["x-secret"] == marks["api_key"]
@@ -344,3 +348,26 @@ def test_no_connection_value_shows_anywhere_even_when_the_remote_echoes_it(
     basic = base64.b64encode(f"someone:{marks['basic']}".encode()).decode()
     for mark in [*marks.values(), basic]:
         assert mark not in text
+
+
+def test_a_report_with_a_client_covers_that_clients_tasks_only(server: ErrandsServer) -> None:
+    client = new_client(server)
+    for _ in range(2):
+        create_task(server, "api_call", {"apiEndpoint": "https://example.com/"},
+                    clientId=client["id"], executionType="manual")
+    create_task(server, "api_call", {"apiEndpoint": "https://example.com/"},
+                executionType="manual")
+    report = create_task(server, "report_generation", {"reportType": "task_summary",
+                                                       "clientId": client["id"]})
+    done = server.wait_for(report["id"], TERMINAL)
+    assert done["status"] == "completed", done["lastError"]
+    assert done["result"]["data"]["total"] == 2
+    # A client's own report task covers it without naming it, and no other client.
+    own = create_task(server, "report_generation", {"reportType": "task_summary"},
+                      clientId=client["id"])
+    assert server.wait_for(own["id"], TERMINAL)["result"]["data"]["total"] == 3
+    with pytest.raises(TRPCCallError) as other:
+        create_task(server, "report_generation", {"reportType": "task_summary",
+                                                  "clientId": new_client(server)["id"]},
+                    clientId=client["id"])
+    assert other.value.error["data"]["issues"][0]["path"] == ["executionConfig", "clientId"]

@@ -551,6 +551,8 @@ export interface ReportConfig {
   notify?: boolean;
   /** default: null */
   webhookId?: string | null;
+  /** non-empty; default: null */
+  clientId?: string | null;
 }
 
 export type ReportType = "execution_stats" | "task_summary" | "webhook_activity";
