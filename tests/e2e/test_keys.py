@@ -21,6 +21,7 @@ from tests.support.databases import (
     sqlite_url,
 )
 from tests.support.http_servers import HttpServer
+from tests.support.node import run_node
 from tests.support.server import ErrandsServer, TRPCCallError
 
 TERMINAL = {"completed", "failed", "cancelled", "rejected"}
@@ -232,3 +233,54 @@ def test_a_revoked_key_is_refused_by_another_node_within_two_seconds(
         for node in (a, b):
             node.stop()
             node.client.close()
+
+
+SCOPED_SCRIPT = r"""
+import { makeClient, print } from './client.mjs';
+const url = process.env.TRPC_URL;
+const mine = makeClient({ url, apiKey: process.env.SCOPED, link: 'batch' });
+const admin = makeClient({ url, apiKey: 'admin-key', link: 'batch' });
+const config = { apiEndpoint: 'https://example.com/' };
+const seen = [];
+let finish;
+const done = new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('timed out: ' + JSON.stringify(seen))), 20000);
+  finish = () => { clearTimeout(timer); sub.unsubscribe(); resolve(); };
+  const sub = mine.tasks.onChange.subscribe({}, {
+    onStarted: async () => {
+      await admin.tasks.create.mutate({ title: 'theirs', taskType: 'api_call',
+        clientId: process.env.THEIRS, executionType: 'manual', executionConfig: config });
+      await admin.tasks.create.mutate({ title: 'mine', taskType: 'api_call',
+        clientId: process.env.MINE, executionType: 'manual', executionConfig: config });
+    },
+    onData: (ev) => {
+      seen.push({ title: ev.data.task.title, clientId: ev.data.task.clientId });
+      if (ev.data.task.title === 'mine') finish();
+    },
+    onError: (err) => { clearTimeout(timer); reject(err); },
+  });
+});
+await done;
+const [tasks, clients, connections] = await Promise.all([
+  mine.tasks.list.query({}), mine.clients.list.query({}), mine.connections.list.query({})]);
+print({ seen, tasks: tasks.items.map((t) => t.clientId), clients: clients.items.map((c) => c.id),
+        connections: connections.map((c) => [c.clientId, c.values]) });
+"""
+
+
+def test_the_official_client_with_a_scoped_key_sees_its_client_only(
+        server: ErrandsServer) -> None:
+    mine = call(server, "clients.create", {"name": unique("Mine ")}, mutation=True)
+    theirs = call(server, "clients.create", {"name": unique("Theirs ")}, mutation=True)
+    for client in (mine, theirs):
+        call(server, "connections.create", {"name": unique("tok-"), "kind": "bearer",
+                                            "values": {"token": "secret-token-1234"},
+                                            "clientId": client["id"]}, mutation=True)
+    key = call(server, "keys.create", {"name": unique("js-"), "role": "viewer",
+                                       "clientId": mine["id"]}, mutation=True)["key"]
+    out = run_node(SCOPED_SCRIPT, {"TRPC_URL": server.url, "SCOPED": key,
+                                   "MINE": mine["id"], "THEIRS": theirs["id"]})
+    assert out["seen"] and {e["clientId"] for e in out["seen"]} == {mine["id"]}
+    assert out["tasks"] and set(out["tasks"]) == {mine["id"]}
+    assert out["clients"] == [mine["id"]]
+    assert out["connections"] == [[mine["id"], {"token": "********"}]]
