@@ -406,6 +406,8 @@ class ConnectionService:
         ``connection``). Returns the HighLevel location the task would get from its connection
         or client (None when none)."""
         name = connection_name_of(config)
+        if name is None and (client_id is None or task_type != "ghl_action"):
+            return None  # nothing to check: no read (the create path of most tasks)
         where: list[str | int] = [*path, "connection"]
         row = client = None
         async with self.db.read() as conn:
