@@ -3,6 +3,8 @@ the service, return a schema."""
 
 from __future__ import annotations
 
+import msgspec
+
 from schemas.base import IdInput, IdOutput
 from schemas.clients import (
     ApiKeyInfo,
@@ -96,8 +98,9 @@ def register_connections(router: Router) -> None:
                      permission="admin")
     async def connection_create(ctx: Context, data: ConnectionCreate) -> Connection:
         """Named credentials, sealed at rest; every value reads "********"."""
-        if data.client_id is not None:
-            _own(ctx, data.client_id)
+        scope = ctx.principal.client_id
+        if scope is not None:  # what a scoped key makes belongs to its client
+            data = msgspec.structs.replace(data, client_id=_own(ctx, data.client_id or scope))
         return await ctx.services.connections.create(data, ctx.actor)
 
     @router.mutation("connections.update", input=ConnectionUpdate, output=Connection,
@@ -105,6 +108,8 @@ def register_connections(router: Router) -> None:
     async def connection_update(ctx: Context, data: ConnectionUpdate) -> Connection:
         """``values`` replaces them all ("********" keeps that one); version +1 when they change."""
         await _own_connection(ctx, data.id)
+        if data.patch.client_id is not None:
+            _own(ctx, data.patch.client_id)
         return await ctx.services.connections.update(data.id, data.patch, ctx.actor)
 
     @router.mutation("connections.delete", input=ConnectionDelete, output=IdOutput,

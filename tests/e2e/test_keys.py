@@ -202,6 +202,14 @@ def test_a_scoped_key_sees_and_acts_on_its_client_only(server: ErrandsServer,
                    key=key) == "NOT_FOUND"
     assert refused(server, "keys.create", {"name": "x", "role": "admin"}, mutation=True,
                    key=key) == "FORBIDDEN"
+    boss = call(server, "keys.create", {"name": unique("boss-"), "role": "admin",
+                                        "clientId": mine["id"]}, mutation=True)["key"]
+    made = call(server, "connections.create", {"name": unique("c-"), "kind": "bearer",
+                                               "values": {"token": "t-123456"}},
+                mutation=True, key=boss)
+    assert made["clientId"] == mine["id"]
+    assert refused(server, "connections.update", {"id": made["id"], "patch": {
+        "clientId": theirs["id"]}}, mutation=True, key=boss) == "NOT_FOUND"
 
 
 @pytest.mark.postgres
