@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.clients import ClientCreate, ConnectionCreate
+from server.db import repositories as repo
 from server.db.engine import Database
 from server.services.clients import (
     ClientService,
@@ -67,6 +68,15 @@ async def measure(url: str, rounds: int) -> None:
             times.sort()
             print(f"  {label}: mean {statistics.fmean(times):.0f} µs, "
                   f"p50 {times[len(times) // 2]:.0f} µs, p99 {times[int(len(times) * .99)]:.0f} µs")
+        times = []
+        for _ in range(rounds):  # the yardstick: one read of one row by key, same machine
+            started = time.perf_counter()
+            async with db.read() as conn:
+                await repo.task_get(conn, "tsk_none")
+            times.append((time.perf_counter() - started) * 1e6)
+        times.sort()
+        print(f"  for comparison, one task read by id: mean {statistics.fmean(times):.0f} µs, "
+              f"p50 {times[len(times) // 2]:.0f} µs")
         plain = {"ghlAction": "send_sms", "contactId": "c1", "message": "hi"}
         started = time.perf_counter()
         for _ in range(rounds):

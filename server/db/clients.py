@@ -88,6 +88,25 @@ async def connection_ghl_of_client(conn: AsyncConnection, client_id: str) -> Row
     return (await conn.execute(stmt)).one_or_none()
 
 
+async def connection_for_ghl(conn: AsyncConnection, client_id: str, name: str | None
+                             ) -> Row | None:
+    """In one statement, what a ghl_action of ``client_id`` resolves: the connection named
+    ``name`` (else the client's oldest of kind ghl; its columns None when it has none) with the
+    client's ``ghl_location_id``. None when the named connection, or the client, is gone."""
+    c = connections.c
+    if name is not None:
+        location = (sa.select(clients.c.ghl_location_id).where(clients.c.id == client_id)
+                    .scalar_subquery().label("ghl_location_id"))
+        stmt = sa.select(connections, location).where(c.name == name)
+    else:
+        stmt = (sa.select(connections, clients.c.ghl_location_id)
+                .select_from(clients.outerjoin(connections, sa.and_(
+                    c.client_id == clients.c.id, c.kind == "ghl")))
+                .where(clients.c.id == client_id).order_by(c.created_at, c.id).limit(1))
+    row: Row | None = (await conn.execute(stmt)).first()
+    return row
+
+
 async def connection_list(conn: AsyncConnection, *, client_id: str | None, kind: str | None
                           ) -> list[Row]:
     stmt = sa.select(connections)

@@ -442,25 +442,24 @@ class ConnectionService:
                 return None
         elif task_type != "ghl_action" or (name is None and client_id is None):
             return None
+        location: str | None = None
         async with self.db.read() as conn:
-            row = client = None
-            if name is not None:
-                row = await rows.connection_by_name(conn, name)
-                if row is None:
-                    raise LookupError(f"connection {name!r} no longer exists")
             if task_type == "ghl_action" and client_id is not None:
-                client = await rows.client_get(conn, client_id)
-                if row is None:
-                    row = await rows.connection_ghl_of_client(conn, client_id)
+                found = await rows.connection_for_ghl(conn, client_id, name)
+                location = found.ghl_location_id if found is not None else None
+                row = found if found is not None and found.id is not None else None
+            else:
+                row = await rows.connection_by_name(conn, name) if name is not None else None
+        if name is not None and row is None:
+            raise LookupError(f"connection {name!r} no longer exists")
         values = self._open(row) if row is not None else {}
         label = f"{row.name}@v{row.version}" if row is not None else None
         if row is not None:
             await self._touch(row)
         ghl = None
         if task_type == "ghl_action":
-            location = values.get("locationId") or (
-                client.ghl_location_id if client is not None else None)
-            ghl = GhlAccess(token=values.get("token"), location_id=location)
+            ghl = GhlAccess(token=values.get("token"),
+                            location_id=values.get("locationId") or location)
         kind = row.kind if row is not None else None
         return Resolved(label=label, kind=kind, values=values, ghl=ghl,
                         secrets=_secrets_of(kind, values))
