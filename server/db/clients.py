@@ -75,9 +75,13 @@ async def connection_get(conn: AsyncConnection, connection_id: str) -> Row | Non
                                .where(connections.c.id == connection_id))).one_or_none()
 
 
+# Built once: an attempt's start runs these (a statement built per call costs more than the
+# database's work for it).
+_BY_NAME = sa.select(connections).where(connections.c.name == sa.bindparam("name"))
+
+
 async def connection_by_name(conn: AsyncConnection, name: str) -> Row | None:
-    return (await conn.execute(sa.select(connections)
-                               .where(connections.c.name == name))).one_or_none()
+    return (await conn.execute(_BY_NAME, {"name": name})).one_or_none()
 
 
 async def connection_ghl_of_client(conn: AsyncConnection, client_id: str) -> Row | None:
@@ -93,18 +97,24 @@ async def connection_for_ghl(conn: AsyncConnection, client_id: str, name: str | 
     """In one statement, what a ghl_action of ``client_id`` resolves: the connection named
     ``name`` (else the client's oldest of kind ghl; its columns None when it has none) with the
     client's ``ghl_location_id``. None when the named connection, or the client, is gone."""
-    c = connections.c
     if name is not None:
-        location = (sa.select(clients.c.ghl_location_id).where(clients.c.id == client_id)
-                    .scalar_subquery().label("ghl_location_id"))
-        stmt = sa.select(connections, location).where(c.name == name)
+        stmt, params = _GHL_NAMED, {"client_id": client_id, "name": name}
     else:
-        stmt = (sa.select(connections, clients.c.ghl_location_id)
-                .select_from(clients.outerjoin(connections, sa.and_(
-                    c.client_id == clients.c.id, c.kind == "ghl")))
-                .where(clients.c.id == client_id).order_by(c.created_at, c.id).limit(1))
-    row: Row | None = (await conn.execute(stmt)).first()
+        stmt, params = _GHL_OF_CLIENT, {"client_id": client_id}
+    row: Row | None = (await conn.execute(stmt, params)).first()
     return row
+
+
+_GHL_NAMED = sa.select(
+    connections, sa.select(clients.c.ghl_location_id)
+    .where(clients.c.id == sa.bindparam("client_id")).scalar_subquery()
+    .label("ghl_location_id")).where(connections.c.name == sa.bindparam("name"))
+_GHL_OF_CLIENT = (
+    sa.select(connections, clients.c.ghl_location_id)
+    .select_from(clients.outerjoin(connections, sa.and_(
+        connections.c.client_id == clients.c.id, connections.c.kind == "ghl")))
+    .where(clients.c.id == sa.bindparam("client_id"))
+    .order_by(connections.c.created_at, connections.c.id).limit(1))
 
 
 async def connection_list(conn: AsyncConnection, *, client_id: str | None, kind: str | None
