@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from schemas.base import Input, NonEmptyStr, Output, Timestamp
+from schemas.system import Role
 
 ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
 Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,60}$")]
 ConnectionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
 ConnectionKind = Literal["bearer", "api_key", "basic", "headers", "ghl"]
-KeyRole = Literal["admin", "operator", "reviewer", "viewer"]
 
 
 class Client(Output):
@@ -99,7 +99,7 @@ class ConnectionList(Input):
 
 class KeyCreate(Input):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    role: KeyRole
+    role: Role
     client_id: NonEmptyStr | None = None
     expires_at: Timestamp | None = None
 
@@ -111,7 +111,7 @@ class KeyList(Input):
 class ApiKeyInfo(Output):
     id: str
     name: str
-    role: KeyRole
+    role: Role
     client_id: str | None
     expires_at: Timestamp | None
     created_at: Timestamp
@@ -121,7 +121,7 @@ class ApiKeyInfo(Output):
 class KeyCreated(Output):
     id: str
     name: str
-    role: KeyRole
+    role: Role
     client_id: str | None
     expires_at: Timestamp | None
     key: str  # shown this once

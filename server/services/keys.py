@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from schemas.clients import ApiKeyInfo, KeyCreate, KeyCreated, KeyRole
+from schemas.clients import ApiKeyInfo, KeyCreate, KeyCreated
+from schemas.system import Role
 from server.auth import Principal
 from server.db import clients as rows
 from server.db.engine import Database
@@ -50,7 +51,7 @@ def _known(row: Row) -> _Known:
 
 
 def key_view(row: Row) -> ApiKeyInfo:
-    return ApiKeyInfo(id=row.id, name=row.name, role=cast(KeyRole, row.role),
+    return ApiKeyInfo(id=row.id, name=row.name, role=cast(Role, row.role),
                       client_id=row.client_id, expires_at=row.expires_at,
                       created_at=row.created_at, revoked_at=row.revoked_at)
 

@@ -79,7 +79,7 @@ export interface ApiCallConfig {
 export interface ApiKeyInfo {
   id: string;
   name: string;
-  role: KeyRole;
+  role: Role;
   clientId: string | null;
   /** ISO 8601 timestamp with a time zone */
   expiresAt: string | null;
@@ -432,7 +432,7 @@ export interface IdOutput {
 export interface KeyCreate {
   /** 1..200 chars */
   name: string;
-  role: KeyRole;
+  role: Role;
   /** non-empty; default: null */
   clientId?: string | null;
   /** ISO 8601 timestamp with a time zone; default: null */
@@ -442,7 +442,7 @@ export interface KeyCreate {
 export interface KeyCreated {
   id: string;
   name: string;
-  role: KeyRole;
+  role: Role;
   clientId: string | null;
   /** ISO 8601 timestamp with a time zone */
   expiresAt: string | null;
@@ -451,8 +451,6 @@ export interface KeyCreated {
 
 export interface KeyList {
 }
-
-export type KeyRole = "admin" | "operator" | "reviewer" | "viewer";
 
 export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed" | "task.stalled";
 
@@ -568,6 +566,8 @@ export interface ReviewInput {
   /** default: null */
   notes?: string | null;
 }
+
+export type Role = "admin" | "operator" | "reviewer" | "viewer";
 
 export interface Schedule {
   id: string;
@@ -915,7 +915,7 @@ export interface WebhookList {
 /** The caller's API key: its name (null when no keys are configured), role and permissions. */
 export interface WhoAmI {
   name: string | null;
-  role: KeyRole;
+  role: Role;
   permissions: string[];
   clientId: string | null;
 }
