@@ -576,6 +576,8 @@ def _auth_issues(config: ApiCallConfig) -> list[Issue]:
         "api_key": (("apiKey", config.api_key),),
         "basic": (("basicUsername", config.basic_username),
                   ("basicPassword", config.basic_password)),
+        # The server puts the connection's credentials in place when an attempt starts.
+        "connection": (("connection", config.connection),),
     }
     return [Issue((field,), f"is required when authType is {config.auth_type}")
             for field, value in required.get(config.auth_type, ()) if not value]

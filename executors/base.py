@@ -150,9 +150,10 @@ class Outbox(Protocol):
 class ReportSource(Protocol):
     """Computes a report over ``[start, end)``."""
 
-    async def generate(self, report_type: str, start: datetime, end: datetime
-                       ) -> tuple[dict[str, Any], str]:
-        """``(data, summary)``; ValueError for an unknown ``report_type``."""
+    async def generate(self, report_type: str, start: datetime, end: datetime,
+                       client_id: str | None = None) -> tuple[dict[str, Any], str]:
+        """``(data, summary)``; ValueError for an unknown ``report_type``. With ``client_id``,
+        over that client's tasks (and their messages) only."""
         ...
 
 
@@ -171,6 +172,17 @@ class TaskSpec(Generic[ConfigT]):
     timeout_seconds: int
     source_webhook_id: str | None = None
     metadata: dict[str, Any] | None = None
+    client_id: str | None = None  # the client the task is done for (CONTRACT §14)
+
+
+@dataclass(frozen=True)
+class GhlAccess:
+    """HighLevel credentials resolved for one attempt from its connection or its client
+    (CONTRACT §14); a field left None falls back to the server's GHL_API_KEY /
+    GHL_LOCATION_ID. A config's own ``locationId`` still comes first."""
+
+    token: str | None = None
+    location_id: str | None = None
 
 
 @dataclass
@@ -192,6 +204,9 @@ class ExecutionContext:
     # found once by the runner for the attempt; None when the caller did not (an executor then
     # finds its own).
     secrets: tuple[str, ...] | None = None
+    # HighLevel credentials from the task's connection or client, resolved by the runner at
+    # the attempt's start; None: the server's own settings.
+    ghl: GhlAccess | None = None
 
     async def save_artifact(self, *, kind: str, content_type: str, data: bytes,
                             name: str | None = None) -> Artifact:

@@ -48,7 +48,8 @@ class ReportExecutor:
         end = config.date_to or ((config.date_from + DEFAULT_SPAN) if config.date_from
                                  else ctx.clock())
         start = config.date_from or end - DEFAULT_SPAN
-        data, summary = await self.reports.generate(config.report_type, start, end)
+        data, summary = await self.reports.generate(config.report_type, start, end,
+                                                    config.client_id or task.client_id)
         result = {"reportType": config.report_type, "period": {"from": start, "to": end},
                   "data": data, "summary": summary}
         webhook_id = config.webhook_id or task.source_webhook_id

@@ -35,7 +35,9 @@ TASK_TYPES: Final[tuple[str, ...]] = (
 )
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-AuthType = Literal["none", "bearer", "api_key", "basic"]
+AuthType = Literal["none", "bearer", "api_key", "basic", "connection"]
+# A connection's name (CONTRACT §14), as connections.create takes it.
+ConnectionRef = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
 Scalar = str | int | float | bool
 
 
@@ -54,6 +56,7 @@ class ApiCallConfig(Input):
     content_type: str | None = None
     timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 30_000
     expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] | None = None
+    connection: ConnectionRef | None = None  # with authType "connection"
 
 
 # --- browser_automation -------------------------------------------------------------------
@@ -160,6 +163,7 @@ class GhlActionConfig(Input):
     monetary_value: float | None = None
     status: Literal["open", "won", "lost", "abandoned"] | None = None
     custom_fields: list[GhlCustomField] | None = None
+    connection: ConnectionRef | None = None  # a connection of kind ghl (CONTRACT §14)
 
 
 # --- notification / reminder / report -----------------------------------------------------
@@ -189,6 +193,8 @@ class ReportConfig(Input):
     date_to: Timestamp | None = None
     notify: bool = False
     webhook_id: str | None = None
+    #: Cover this client's tasks only (else the task's own client's, else every task).
+    client_id: NonEmptyStr | None = None
 
 
 ExecutionConfig = (

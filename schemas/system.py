@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from schemas.base import Output, Timestamp
+from schemas.base import Input, Output, Timestamp
 
 
 class Health(Output):
@@ -41,3 +41,8 @@ class WhoAmI(Output):
     name: str | None
     role: Role
     permissions: list[str]
+    client_id: str | None = None  # a key scoped to one client (CONTRACT §14)
+
+
+class StatsInput(Input):
+    client_id: str | None = None

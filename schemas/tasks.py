@@ -45,6 +45,7 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class Task(Output):
@@ -84,6 +85,7 @@ class Task(Output):
     stalled_since: Timestamp | None = None
     # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
     config_changed_by: str | None = None
+    client_id: str | None = None
 
 
 class TaskGet(IdInput):
@@ -97,6 +99,7 @@ class TaskList(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
+    client_id: str | None = None
 
 
 class TaskPage(Output):

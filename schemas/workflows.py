@@ -24,6 +24,7 @@ class TaskPatch(Input):
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
     depends_on: list[NonEmptyStr] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class TaskUpdate(Input):
@@ -67,7 +68,8 @@ class BulkResult(Output):
     results: list[BulkItem]
 
 
-AuditTargetType = Literal["task", "webhook", "schedule", "system"]
+AuditTargetType = Literal["task", "webhook", "schedule", "system", "client", "connection",
+                          "key"]
 
 
 class AuditEntry(Output):

@@ -37,7 +37,7 @@ from executors.registry import ExecutorRegistry
 from outbound import NetworkGuard, PinnedTransport
 from server import logs, tracing
 from server.artifacts import FileArtifactStore
-from server.auth import ANONYMOUS, KeyRing, Principal
+from server.auth import ANONYMOUS, TOKEN_PREFIX, KeyRing, Principal
 from server.claims import Caps
 from server.console import console_router
 from server.context import Context, Services
@@ -64,7 +64,10 @@ from server.services.audit import AuditService
 from server.services.automations import Automations, automation_executors
 from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
+from server.services.clients import ClientService, ConnectionService
 from server.services.delivery import DeliveryService
+from server.services.ghl_budget import SharedRateBudget
+from server.services.keys import KeyService
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
@@ -114,7 +117,6 @@ class Node:
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self.settings = settings
         self.clock = clock
-        self.keyring = KeyRing(settings.api_keys)
         self.db = Database(settings.database_url, timeout_seconds=settings.db_timeout_seconds)
         self.hub = EventHub()
         self.scheduler = make_scheduler()
@@ -143,7 +145,14 @@ class Node:
                                         guard=self.guard)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         # Webhooks, delivery, reports, schedules: server/services/automations.py
-        self.webhooks = WebhookService(self.db, load_secret_box(settings), clock)
+        self.box = load_secret_box(settings)
+        self.keyring = KeyRing(settings.api_keys,
+                               runtime_secret=self.box.derive("subscription tokens"))
+        self.webhooks = WebhookService(self.db, self.box, clock)
+        # Clients and connections (CONTRACT §14), sealed with the webhook secrets' box.
+        self.clients = ClientService(self.db, clock)
+        self.connections = ConnectionService(self.db, self.box, clock)
+        self.keys = KeyService(self.db, clock)  # keys.* (run-time API keys)
         self.delivery = DeliveryService(self.db, self.http, self.guard, self.webhooks, clock,
                                         retry_delays=settings.delivery_retry_seconds,
                                         timeout_seconds=settings.delivery_timeout_seconds,
@@ -151,9 +160,13 @@ class Node:
         self.reports = ReportService(self.db)
         self.ghl_budget = LocalRateBudget(settings.ghl_rate_limit,
                                           settings.ghl_rate_window_seconds)
+        # PostgreSQL: the nodes share each location's budget through the database (§14).
+        self.ghl_shared = None if self.db.is_sqlite else SharedRateBudget(self.db,
+                                                                          self.ghl_budget)
         self.ghl = GhlExecutor(self.http, api_key=settings.ghl_api_key,
                                location_id=settings.ghl_location_id,
-                               base_url=settings.ghl_base_url, budget=self.ghl_budget)
+                               base_url=settings.ghl_base_url,
+                               budget=self.ghl_shared or self.ghl_budget)
         self.executors = ExecutorRegistry([
             ApiCallExecutor(self.api_transport, self.guard,
                             response_body_limit=settings.response_body_limit),
@@ -169,7 +182,8 @@ class Node:
                                      review_separation=cast(ReviewSeparation,
                                                             settings.review_separation),
                                      max_config_bytes=settings.max_config_bytes,
-                                     max_browser_steps=settings.max_browser_steps))
+                                     max_browser_steps=settings.max_browser_steps),
+                                 clients=self.clients, connections=self.connections)
         self.schedules = ScheduleService(self.db, self.tasks, self.executors,
                                          self.webhooks.exists, clock, scheduler=self.scheduler,
                                          min_interval_seconds=(
@@ -194,7 +208,8 @@ class Node:
                                                  rescue_seconds=None if self.db.is_sqlite
                                                  else min(1.0, settings.lease_seconds / 3)),
                              clock=clock, worker_id=self.worker_id,
-                             artifacts=self.artifacts, metrics=self.metrics)
+                             artifacts=self.artifacts, metrics=self.metrics,
+                             connections=self.connections)
         self.signals.connect(Listeners(wake_runner=self.runner.wake,
                                        arm_timer=self.task_timer.arm,
                                        cancel_attempt=self.runner.cancel_local,
@@ -217,7 +232,9 @@ class Node:
                                  autorun=self.autorun, started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running),
-                                 keyring=self.keyring)
+                                 keyring=self.keyring,
+                                 clients=self.clients, connections=self.connections,
+                                 keys=self.keys)
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])
         self.router = build_router()
@@ -230,7 +247,8 @@ class Node:
             subscriptions=lambda: self.hub.subscriber_count,
             db_pool_in_use=lambda: int(getattr(pool, "checkedout", lambda: 0)()),
             browser_contexts=lambda: self.browser_pool.in_use,
-            ghl_budget_waits=lambda: self.ghl_budget.waits,
+            ghl_budget_waits=lambda: self.ghl_budget.waits + (
+                self.ghl_shared.waits if self.ghl_shared is not None else 0),
             ghl_rate_limited=lambda: self.ghl.rate_limited,
             deliveries=lambda: dict(self.delivery.outcomes),
             timer_lag=lambda: {t.name: t.last_lag
@@ -269,6 +287,7 @@ class Node:
             self.event_feed.start()
         if self.work_listener is not None:
             self.work_listener.start()
+        self.keys.start()
         self.drain.bind_loop()
         self.ready = True
 
@@ -279,6 +298,7 @@ class Node:
             await self.event_feed.stop()
         if self.work_listener is not None:
             await self.work_listener.stop()
+        await self.keys.stop()
         await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
         await self.http.aclose()
@@ -296,9 +316,29 @@ class Node:
                 self._public(path) for path in info.paths):
             return Context(ANONYMOUS, self.services)  # system.health needs no key
         # A subscription token only as a subscription's connectionParams (CONTRACT §13).
-        principal: Principal = self.keyring.authenticate(
-            authorization, subscription_token=from_params and info.kind == "subscription")
+        principal = await self.principal(
+            authorization, subscription=from_params and info.kind == "subscription")
         return Context(principal, self.services, request_id=logs.request_id_var.get())
+
+    async def principal(self, authorization: str | None, *, subscription: bool = False
+                        ) -> Principal:
+        """The caller: an ERRANDS_API_KEYS key, else a key made with keys.create; with
+        ``subscription`` (a subscription's connectionParams) also a subscription token."""
+        if self.keyring.open:
+            return self.keyring.authenticate(authorization)
+        token = self.keyring.token_of(authorization)
+        found = self.keyring.match(token)
+        if found is not None:
+            return found
+        if token.startswith(TOKEN_PREFIX):
+            if not subscription:
+                raise Unauthorized("a subscription token is accepted only in the "
+                                   "connectionParams of a subscription")
+            claims = self.keyring.token_claims(token)
+            if claims.h is None:
+                return self.keyring.configured(claims.n)
+            return await self.keys.principal_of_hash(claims.h)
+        return await self.keys.principal(token)
 
     def _public(self, path: str) -> bool:
         procedure = self.router.get(path)
@@ -318,7 +358,7 @@ async def artifact(artifact_id: str, request: Request[Any, Any, State], state: S
     """An artifact file (screenshot, trace, report), under the same keys and roles as RPC."""
     node: Node = state.node
     try:
-        node.keyring.authenticate(request.headers.get("authorization")).require("read")
+        (await node.principal(request.headers.get("authorization"))).require("read")
     except (Unauthorized, Forbidden) as exc:
         return Response({"error": exc.message}, status_code=401 if isinstance(
             exc, Unauthorized) else 403)

@@ -44,6 +44,10 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
 class Principal:
     name: str
     role: str
+    #: A key made with a clientId sees and acts on that client's work only (CONTRACT §14).
+    client_id: str | None = None
+    #: A run-time key's SHA-256 (keys.create); None for an ERRANDS_API_KEYS key.
+    key_hash: str | None = None
 
     def require(self, permission: str | None) -> None:
         if permission is None or permission in ROLE_PERMISSIONS[self.role]:
@@ -60,9 +64,10 @@ TOKEN_PREFIX: Final = "est_"
 TOKEN_SECONDS: Final = 300
 
 
-class _TokenClaims(msgspec.Struct):
+class TokenClaims(msgspec.Struct):
     n: str  # the issuing key's name
     e: int  # expiry, epoch seconds
+    h: str | None = None  # a run-time key's SHA-256 (keys.create); None: ERRANDS_API_KEYS
 
 
 def _b64(data: bytes) -> str:
@@ -74,16 +79,24 @@ def _unb64(text: str) -> bytes:
 
 
 class KeyRing:
+    """ERRANDS_API_KEYS and subscription tokens. Keys made at run time are the KeyService's
+    (server/services/keys.py); their tokens are signed with ``runtime_secret`` (derived from
+    ERRANDS_SECRET_KEY, which every node shares) and name the key's hash, so the KeyService
+    refuses them once the key is revoked."""
+
     def __init__(self, keys: tuple[ApiKey, ...],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 runtime_secret: bytes | None = None) -> None:
         self.keys = keys
         self.clock = clock
         self._by_name = {k.name: k for k in keys}
         self._open_secret = os.urandom(32)  # signs the tokens of a server without keys
+        self._runtime_secret = runtime_secret or self._open_secret
 
-    def _signature(self, name: str, payload: str) -> bytes:
-        key = self._by_name.get(name)
-        secret = key.key.encode() if key is not None else self._open_secret
+    def _signature(self, claims: TokenClaims, payload: str) -> bytes:
+        key = self._by_name.get(claims.n) if claims.h is None else None
+        secret = (key.key.encode() if key is not None
+                  else self._runtime_secret if claims.h is not None else self._open_secret)
         return hmac.new(secret, b"errands subscription token\n" + payload.encode(),
                         hashlib.sha256).digest()
 
@@ -91,23 +104,32 @@ class KeyRing:
         """A token standing for ``principal``'s key in subscription connectionParams, and
         when it expires (epoch seconds, at most TOKEN_SECONDS from now)."""
         expires = int(self.clock()) + TOKEN_SECONDS
-        payload = _b64(msgspec.json.encode(_TokenClaims(principal.name, expires)))
-        return (f"{TOKEN_PREFIX}{payload}.{_b64(self._signature(principal.name, payload))}",
+        claims = TokenClaims(principal.name, expires, principal.key_hash)
+        payload = _b64(msgspec.json.encode(claims))
+        return (f"{TOKEN_PREFIX}{payload}.{_b64(self._signature(claims, payload))}",
                 float(expires))
 
-    def _token_principal(self, token: str) -> Principal:
+    def token_claims(self, token: str) -> TokenClaims:
+        """The claims of a subscription token whose signature and expiry hold."""
         payload, _, signature = token.removeprefix(TOKEN_PREFIX).partition(".")
         try:
-            claims = msgspec.json.decode(_unb64(payload), type=_TokenClaims)
+            claims = msgspec.json.decode(_unb64(payload), type=TokenClaims)
             given = _unb64(signature)
         except (ValueError, msgspec.DecodeError):
             raise Unauthorized("malformed subscription token") from None
-        key = self._by_name.get(claims.n)
-        if key is None or not hmac.compare_digest(self._signature(claims.n, payload), given):
+        known = claims.h is not None or claims.n in self._by_name
+        if not known or not hmac.compare_digest(self._signature(claims, payload), given):
             raise Unauthorized("invalid subscription token")
         if claims.e <= self.clock():
             raise Unauthorized("subscription token expired: ask system.subscriptionToken "
                                "for a new one")
+        return claims
+
+    def configured(self, name: str) -> Principal:
+        """The ERRANDS_API_KEYS key named ``name`` (a subscription token's issuer)."""
+        key = self._by_name.get(name)
+        if key is None:
+            raise Unauthorized("invalid subscription token")
         return Principal(key.name, key.role)
 
     @property
@@ -115,25 +137,29 @@ class KeyRing:
         """No keys configured: loopback-only, no authentication."""
         return not self.keys
 
-    def authenticate(self, authorization: str | None, *, subscription_token: bool = False
-                     ) -> Principal:
-        """The caller of ``authorization`` (``Bearer <key>``); with ``subscription_token``
-        (subscription connectionParams only) also ``Bearer <subscription token>``."""
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The ERRANDS_API_KEYS caller of ``authorization`` (``Bearer <key>``)."""
         if self.open:
             return LOCAL
+        found = self.match(self.token_of(authorization))
+        if found is None:
+            raise Unauthorized("unknown API key")
+        return found
+
+    @staticmethod
+    def token_of(authorization: str | None) -> str:
+        """The key of an ``Authorization: Bearer <key>``; Unauthorized if missing or malformed."""
         if not authorization:
             raise Unauthorized("missing API key: send Authorization: Bearer <key>")
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("malformed Authorization header: expected Bearer <key>")
-        token = token.strip()
+        return token.strip()
+
+    def match(self, token: str) -> Principal | None:
+        """The ERRANDS_API_KEYS key ``token`` is, if any."""
         presented = token.encode()
         for key in self.keys:  # constant-time compare against every key
             if hmac.compare_digest(key.key.encode(), presented):
                 return Principal(key.name, key.role)
-        if token.startswith(TOKEN_PREFIX):
-            if not subscription_token:
-                raise Unauthorized("a subscription token is accepted only in the "
-                                   "connectionParams of a subscription")
-            return self._token_principal(token)
-        raise Unauthorized("unknown API key")
+        return None

@@ -44,6 +44,9 @@ GROUPS: Final = (
     ("messages", "Messages", "MessageCalls"),
     ("schedules", "Schedules", "ScheduleCalls"),
     ("audit", "Audit", "AuditCalls"),
+    ("clients", "Clients", "ClientCalls"),
+    ("connections", "Connections", "ConnectionCalls"),
+    ("keys", "Keys", "KeyCalls"),
 )
 LINE: Final = 100
 
@@ -211,7 +214,10 @@ def render_methods(source: str, subscriptions: set[str]) -> str:
     )
     for flavour, prefix, owner, attr, doc in flavours:
         for group, sync_class, builder_class in GROUPS:
-            out += ["", f"class {prefix}{sync_class}:", f'    """{doc.format(g=group)}"""', "",
+            text = doc.format(g=group)
+            if len(text) > LINE - 10:  # a long group name: the docstring on its own lines
+                text = "\n    " + text.replace(", each ", ",\n    each ") + "\n    "
+            out += ["", f"class {prefix}{sync_class}:", f'    """{text}"""', "",
                     f"    def __init__(self, owner: {owner}) -> None:",
                     f"        self.{attr} = owner", ""]
             for fn in _builders(tree, builder_class):

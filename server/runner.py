@@ -62,6 +62,7 @@ from server.metrics import Metrics
 from server.retry import RetryPolicy
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
+from server.services.clients import ConnectionService, apply_to_api_call
 from server.services.tasks import settle_dependents
 
 log = logging.getLogger("errands.runner")
@@ -123,7 +124,8 @@ class Runner:
                  config: RunnerConfig, clock: Callable[[], datetime], worker_id: str,
                  artifacts: ArtifactSink | None = None,
                  metrics: Metrics | None = None,
-                 draw: Callable[[], float] = random.random) -> None:
+                 draw: Callable[[], float] = random.random,
+                 connections: ConnectionService | None = None) -> None:
         self.db = db
         self.writer = writer
         self.executors = executors
@@ -134,6 +136,7 @@ class Runner:
         self.instance_id = f"{worker_id}/{os.getpid()}"
         self.artifacts = artifacts
         self.draw = draw
+        self.connections = connections  # resolves connections when an attempt starts
         self.running: dict[str, Running] = {}
         self._wake = asyncio.Event()
         self._finished: asyncio.Queue[Finished] = asyncio.Queue()
@@ -312,7 +315,8 @@ class Runner:
             finished.error_type, finished.output = exc.error_type, _dump(exc.output)
         except Exception as exc:
             log.error("executor for task %s raised\n%s", row.id, scrub(
-                "".join(traceback.format_exception(exc)), _secrets(row)))
+                "".join(traceback.format_exception(exc)),
+                ctx.secrets if ctx.secrets is not None else _secrets(row)))
             finished.outcome = Outcome("failure", retryable=True,
                                        error=f"{type(exc).__name__}: {exc}")
             finished.error_type = type(exc).__name__
@@ -339,14 +343,16 @@ class Runner:
         masked, ctx.secrets = masked_config_and_secrets(row.task_type, raw, row.meta)
         if finished is not None:
             finished.input, finished.config = masked, raw
+        run = await self._with_connection(row, raw, ctx, masked, finished)
         try:
-            config = msgspec.convert(raw, CONFIG_TYPES[row.task_type])
+            config = msgspec.convert(run, CONFIG_TYPES[row.task_type])
         except msgspec.ValidationError as exc:
             raise PermanentError(f"invalid executionConfig: {exc}",
                                  error_type="invalid_config") from None
         spec = TaskSpec(id=row.id, title=row.title, task_type=row.task_type, config=config,
                         timeout_seconds=row.timeout_seconds,
-                        source_webhook_id=row.source_webhook_id, metadata=row.meta)
+                        source_webhook_id=row.source_webhook_id, metadata=row.meta,
+                        client_id=row.client_id)
         try:
             async with asyncio.timeout(row.timeout_seconds) as deadline:
                 return await executor.execute(spec, ctx)
@@ -356,6 +362,32 @@ class Runner:
                     f"attempt exceeded timeoutSeconds ({row.timeout_seconds} s)") from None
             raise ExecutorError("timed out inside the executor", error_type="timeout",
                                 retryable=True) from None
+
+    async def _with_connection(self, row: Row, raw: dict[str, Any], ctx: ExecutionContext,
+                               masked: dict[str, Any], finished: Finished | None
+                               ) -> dict[str, Any]:
+        """The config the executor runs with: the task's connection (or its client's HighLevel
+        credentials) read now, so a rotation applies from the next attempt (CONTRACT §14).
+        Its values join the attempt's secrets; the input shows ``<name>@v<version>``."""
+        if self.connections is None:
+            return raw
+        try:
+            resolved = await self.connections.resolve(row.task_type, raw, row.client_id)
+        except LookupError as exc:
+            raise PermanentError(str(exc), error_type="connection") from None
+        if resolved is None:
+            return raw
+        ctx.ghl = resolved.ghl
+        if resolved.secrets:
+            ctx.secrets = tuple(sorted({*(ctx.secrets or ()), *resolved.secrets},
+                                       key=len, reverse=True))
+        if resolved.label is not None:
+            masked["connection"] = resolved.label
+            if finished is not None:
+                finished.config = None  # the input differs from the task's config: kept
+        if row.task_type == "api_call" and resolved.kind is not None:
+            return apply_to_api_call(raw, resolved.kind, resolved.values)
+        return raw
 
     async def _resolved_config(self, row: Row) -> dict[str, Any]:
         """The executionConfig with ``{{dep.N.path}}`` taken from the dependencies' results."""

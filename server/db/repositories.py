@@ -126,10 +126,12 @@ async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 
 async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
-                    after: tuple[datetime, str] | None, stalled: bool | None = None
-                    ) -> Sequence[TaskRow]:
+                    after: tuple[datetime, str] | None, stalled: bool | None = None,
+                    client_id: str | None = None) -> Sequence[TaskRow]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page."""
     stmt = sa.select(tasks)
+    if client_id is not None:
+        stmt = stmt.where(tasks.c.client_id == client_id)
     if stalled is not None:
         stmt = stmt.where(tasks.c.stalled_since.is_not(None) if stalled
                           else tasks.c.stalled_since.is_(None))
@@ -307,8 +309,11 @@ async def task_open_dependencies(conn: AsyncConnection, task_id: str) -> list[st
     return [r.status for r in await conn.execute(stmt)]
 
 
-async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+async def task_counts_by_status(conn: AsyncConnection, client_id: str | None = None
+                                ) -> dict[str, int]:
     stmt = sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+    if client_id is not None:
+        stmt = stmt.where(tasks.c.client_id == client_id)
     return {status: int(n) for status, n in await conn.execute(stmt)}
 
 
@@ -502,8 +507,12 @@ async def executions_for_task(conn: AsyncConnection, task_id: str
     return list((await conn.execute(stmt)).all())
 
 
-async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
+async def execution_counts(conn: AsyncConnection, client_id: str | None = None
+                           ) -> dict[str, int]:
     stmt = sa.select(task_executions.c.status, sa.func.count()).group_by(task_executions.c.status)
+    if client_id is not None:
+        stmt = stmt.where(task_executions.c.task_id.in_(
+            sa.select(tasks.c.id).where(tasks.c.client_id == client_id)))
     return {status: int(n) for status, n in await conn.execute(stmt)}
 
 

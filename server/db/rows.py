@@ -150,6 +150,9 @@ class TaskRow(Protocol):
     @property
     def config_changed_by(self) -> str | None: ...
 
+    @property
+    def client_id(self) -> str | None: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -333,11 +333,12 @@ class DeliveryService:
 
     # --- reads -----------------------------------------------------------------------------
 
-    async def page(self, query: MessageList) -> MessagePage:
+    async def page(self, query: MessageList, scope: str | None = None) -> MessagePage:
         after = decode_cursor(query.cursor, procedure="messages.list") if query.cursor else None
         async with self.db.read() as conn:
             rows = await message_rows.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,
-                                        limit=query.limit + 1, after=after)
+                                        limit=query.limit + 1, after=after,
+                                        client_id=scope)
         kept, cursor = page_of(rows, query.limit)
         return MessagePage(items=[message_view(r) for r in kept], next_cursor=cursor)

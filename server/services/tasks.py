@@ -42,6 +42,7 @@ from server.ids import new_id
 from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
+from server.services.clients import ClientService, ConnectionService
 from server.services.pagination import decode_cursor, page_of
 from server.services.task_events import STORED_TASK_FIELDS, compact_events
 from server.services.views import execution_view, mask_config, task_view
@@ -92,7 +93,9 @@ class TaskService:
     def __init__(self, db: Database, writer: Writer, executors: ExecutorRegistry, *,
                  review_required_types: frozenset[str], clock: Callable[[], datetime],
                  webhook_exists: Callable[[str], Any] | None = None,
-                 rules: TaskRules = TaskRules()) -> None:
+                 rules: TaskRules = TaskRules(),
+                 clients: ClientService | None = None,
+                 connections: ConnectionService | None = None) -> None:
         self.db = db
         self.rules = rules
         self.writer = writer
@@ -100,6 +103,8 @@ class TaskService:
         self.review_required_types = review_required_types
         self.clock = clock
         self.webhook_exists = webhook_exists
+        self.clients = clients
+        self.connections = connections
         self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
 
     async def promote_due(self) -> datetime | None:
@@ -128,13 +133,17 @@ class TaskService:
 
     def _check_config(self, task_type: str, raw: dict[str, Any], *, dependencies: int,
                       source_webhook_id: str | None,
-                      prefix: tuple[str, ...] = ("executionConfig",)) -> None:
-        """What create and update check: size, types, the executor's own rules, placeholders."""
+                      prefix: tuple[str, ...] = ("executionConfig",),
+                      location_known: bool = False) -> None:
+        """What create and update check: size, types, the executor's own rules, placeholders.
+        ``location_known``: the task's connection or client gives a HighLevel location."""
         self.check_limits(task_type, raw, prefix)
         config = decode_config(task_type, raw, prefix)
         executor = self.executors.get(task_type)
         if executor is not None:
             problems = executor.check(config, source_webhook_id=source_webhook_id)
+            if location_known and task_type == "ghl_action":
+                problems = [p for p in problems if p.path != ("locationId",)]
             if problems:
                 raise _issues_error(problems, prefix)
         found = placeholders.check(raw, dependencies)
@@ -156,9 +165,12 @@ class TaskService:
                 found = await repo.task_get_by_idempotency_key(conn, key)
             if found is not None:
                 return task_view(_same_task_type(found, data))
+        location = await self.check_client(data.task_type, data.execution_config,
+                                            data.client_id, ("executionConfig",), ["clientId"])
         self._check_config(data.task_type, data.execution_config,
                            dependencies=len(dict.fromkeys(data.depends_on or [])),
-                           source_webhook_id=data.source_webhook_id)
+                           source_webhook_id=data.source_webhook_id,
+                           location_known=location)
         await self._check_webhook(data.source_webhook_id)
         try:
             row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by, actor))
@@ -171,6 +183,25 @@ class TaskService:
                 raise
             row = _same_task_type(found, data)
         return task_view(row)
+
+    async def check_client(self, task_type: str, config: dict[str, Any],
+                            client_id: str | None, prefix: tuple[str, ...],
+                            client_path: list[str | int]) -> bool:
+        """The task's client takes new tasks, and the connection its config names exists, is
+        of a kind it takes, and is the client's (or nobody's): CONTRACT §14. True when the
+        connection or the client gives a HighLevel location."""
+        if client_id is not None and self.clients is not None:
+            await self.clients.check_open(client_id, client_path)
+        covered = config.get("clientId") if task_type == "report_generation" else None
+        if isinstance(covered, str) and self.clients is not None:
+            if client_id is not None and covered != client_id:
+                raise InvalidInput.at([*prefix, "clientId"], "a client's report covers that "
+                                      "client only")
+            await self.clients.get_for(covered, [*prefix, "clientId"])
+        if self.connections is None:
+            return False
+        return await self.connections.check_use(task_type, config, client_id, prefix) \
+            is not None
 
     async def _check_webhook(self, webhook_id: str | None) -> None:
         if webhook_id is None or self.webhook_exists is None:
@@ -230,6 +261,8 @@ class TaskService:
                                        source_webhook_id=data.source_webhook_id),
             "created_by": actor.name if actor is not SYSTEM else None,
         }
+        if data.client_id is not None:
+            values["client_id"] = data.client_id
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
                else cs.insert_task(values))
@@ -259,7 +292,7 @@ class TaskService:
         async with self.db.read() as conn:
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after,
-                                        stalled=query.stalled)
+                                        stalled=query.stalled, client_id=query.client_id)
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 
@@ -447,7 +480,7 @@ class TaskService:
                  if getattr(patch, f) is not None}
         if not given:
             raise InvalidInput.at(["patch"], "names no field to change")
-        values = self._patch_values(row, given)
+        values = await self._patch_values(row, given)
         changed = _changes(row, values)
         if "executionConfig" in changed:
             values["config_changed_by"] = actor.name
@@ -488,17 +521,26 @@ class TaskService:
             cs.audit(actor, "tasks.update", "task", new.id, detail)
         return task_view(new)
 
-    def _patch_values(self, row: TaskRow, given: dict[str, Any]) -> dict[str, Any]:
+    async def _patch_values(self, row: TaskRow, given: dict[str, Any]) -> dict[str, Any]:
         """The columns a patch writes, checked as on create (fields named under ``patch``)."""
         values: dict[str, Any] = {}
         if "depends_on" in given:
             values["depends_on"] = list(dict.fromkeys(given["depends_on"]))
         dependencies = len(values.get("depends_on", row.depends_on or []))
+        location = False
+        if "client_id" in given or "execution_config" in given:
+            config = keep_secrets(given["execution_config"], row.execution_config) \
+                if "execution_config" in given else row.execution_config
+            client_id = given.get("client_id", row.client_id)
+            location = await self.check_client(row.task_type, config, client_id,
+                                                ("patch", "executionConfig"),
+                                                ["patch", "clientId"])
+            if "client_id" in given:
+                values["client_id"] = client_id
         if "execution_config" in given:
-            config = keep_secrets(given["execution_config"], row.execution_config)
             self._check_config(row.task_type, config, dependencies=dependencies,
                                source_webhook_id=row.source_webhook_id,
-                               prefix=("patch", "executionConfig"))
+                               prefix=("patch", "executionConfig"), location_known=location)
             values["execution_config"] = config
         elif "depends_on" in given:  # the placeholders kept must fit the new dependencies
             found = placeholders.check(row.execution_config, dependencies)
@@ -593,7 +635,7 @@ def keep_secrets(new: Any, old: Any) -> Any:
 
 _WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "scheduledFor",
                "max_retries": "maxRetries", "timeout_seconds": "timeoutSeconds",
-               "meta": "metadata", "depends_on": "dependsOn"}
+               "meta": "metadata", "depends_on": "dependsOn", "client_id": "clientId"}
 
 
 def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:

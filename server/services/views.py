@@ -30,6 +30,7 @@ def task_view(row: TaskRow) -> Task:
         updated_at=row.updated_at, queued_at=row.queued_at, started_at=row.started_at,
         completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
         stalled_since=row.stalled_since, config_changed_by=row.config_changed_by,
+        client_id=row.client_id,
     )
 
 

@@ -49,7 +49,11 @@ TaskType = Literal[
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-AuthType = Literal["none", "bearer", "api_key", "basic"]
+AuthType = Literal["none", "bearer", "api_key", "basic", "connection"]
+
+
+# A connection's name (CONTRACT §14), as connections.create takes it.
+ConnectionRef = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
 
 
 Scalar = str | int | float | bool
@@ -70,6 +74,7 @@ class ApiCallConfig(Input):
     content_type: str | None = None
     timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 30_000
     expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] | None = None
+    connection: ConnectionRef | None = None  # with authType "connection"
 
 
 class Viewport(Input):
@@ -170,6 +175,7 @@ class GhlActionConfig(Input):
     monetary_value: float | None = None
     status: Literal["open", "won", "lost", "abandoned"] | None = None
     custom_fields: list[GhlCustomField] | None = None
+    connection: ConnectionRef | None = None  # a connection of kind ghl (CONTRACT §14)
 
 
 class NotificationConfig(Input):
@@ -197,6 +203,8 @@ class ReportConfig(Input):
     date_to: Timestamp | None = None
     notify: bool = False
     webhook_id: str | None = None
+    #: Cover this client's tasks only (else the task's own client's, else every task).
+    client_id: NonEmptyStr | None = None
 
 
 ExecutionConfig = (
@@ -239,6 +247,11 @@ class WhoAmI(Output):
     name: str | None
     role: Role
     permissions: list[str]
+    client_id: str | None = None  # a key scoped to one client (CONTRACT §14)
+
+
+class StatsInput(Input):
+    client_id: str | None = None
 
 
 MessageKind = Literal["notification", "reminder", "task.completed", "task.failed", "report",
@@ -365,6 +378,7 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class Task(Output):
@@ -404,6 +418,7 @@ class Task(Output):
     stalled_since: Timestamp | None = None
     # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
     config_changed_by: str | None = None
+    client_id: str | None = None
 
 
 class TaskGet(IdInput):
@@ -417,6 +432,7 @@ class TaskList(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
+    client_id: str | None = None
 
 
 class TaskPage(Output):
@@ -488,6 +504,130 @@ class TaskEvent(Output):
     execution: TaskExecution | None = None
 
 
+ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,60}$")]
+
+
+ConnectionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
+
+
+ConnectionKind = Literal["bearer", "api_key", "basic", "headers", "ghl"]
+
+
+class Client(Output):
+    id: str
+    name: str
+    slug: str
+    ghl_location_id: str | None
+    metadata: dict[str, Any] | None
+    created_at: Timestamp
+    archived_at: Timestamp | None
+
+
+class ClientCreate(Input):
+    name: ClientName
+    slug: Slug | None = None
+    ghl_location_id: NonEmptyStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientPatch(Input):
+    name: ClientName | None = None
+    ghl_location_id: NonEmptyStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientUpdate(Input):
+    id: NonEmptyStr
+    patch: ClientPatch
+
+
+class ClientList(Input):
+    archived: bool | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+
+class ClientPage(Output):
+    items: list[Client]
+    next_cursor: str | None
+
+
+class Connection(Output):
+    id: str
+    name: str
+    kind: ConnectionKind
+    client_id: str | None
+    description: str | None
+    values: dict[str, str]  # every value reads "********"
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class ConnectionCreate(Input):
+    name: ConnectionName
+    kind: ConnectionKind
+    values: dict[str, str]
+    client_id: NonEmptyStr | None = None
+    description: str | None = None
+
+
+class ConnectionPatch(Input):
+    description: str | None = None
+    client_id: NonEmptyStr | None = None
+    values: dict[str, str] | None = None
+
+
+class ConnectionUpdate(Input):
+    id: NonEmptyStr
+    patch: ConnectionPatch
+
+
+class ConnectionDelete(Input):
+    id: NonEmptyStr
+    force: bool = False
+
+
+class ConnectionList(Input):
+    client_id: str | None = None
+    kind: ConnectionKind | None = None
+
+
+class KeyCreate(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    role: Role
+    client_id: NonEmptyStr | None = None
+    expires_at: Timestamp | None = None
+
+
+class KeyList(Input):
+    pass
+
+
+class ApiKeyInfo(Output):
+    id: str
+    name: str
+    role: Role
+    client_id: str | None
+    expires_at: Timestamp | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+class KeyCreated(Output):
+    id: str
+    name: str
+    role: Role
+    client_id: str | None
+    expires_at: Timestamp | None
+    key: str  # shown this once
+
+
 MissedRunPolicy = Literal["skip", "run_once"]
 
 
@@ -529,6 +669,7 @@ class TaskPatch(Input):
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
     depends_on: list[NonEmptyStr] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class TaskUpdate(Input):
@@ -572,7 +713,8 @@ class BulkResult(Output):
     results: list[BulkItem]
 
 
-AuditTargetType = Literal["task", "webhook", "schedule", "system"]
+AuditTargetType = Literal["task", "webhook", "schedule", "system", "client", "connection",
+                          "key"]
 
 
 class AuditEntry(Output):
