@@ -331,10 +331,7 @@ class Node:
         if found is not None:
             return found
         if token.startswith(TOKEN_PREFIX):
-            if not subscription:
-                raise Unauthorized("a subscription token is accepted only in the "
-                                   "connectionParams of a subscription")
-            claims = self.keyring.token_claims(token)
+            claims = self.keyring.token_claims(token, subscription_token=subscription)
             if claims.h is None:
                 return self.keyring.configured(claims.n)
             return await self.keys.principal_of_hash(claims.h)

@@ -109,8 +109,12 @@ class KeyRing:
         return (f"{TOKEN_PREFIX}{payload}.{_b64(self._signature(claims, payload))}",
                 float(expires))
 
-    def token_claims(self, token: str) -> TokenClaims:
-        """The claims of a subscription token whose signature and expiry hold."""
+    def token_claims(self, token: str, *, subscription_token: bool) -> TokenClaims:
+        """The claims of a subscription token whose signature and expiry hold; refused unless
+        it came as a subscription's connectionParams (``subscription_token``)."""
+        if not subscription_token:
+            raise Unauthorized("a subscription token is accepted only in the "
+                               "connectionParams of a subscription")
         payload, _, signature = token.removeprefix(TOKEN_PREFIX).partition(".")
         try:
             claims = msgspec.json.decode(_unb64(payload), type=TokenClaims)
@@ -137,14 +141,22 @@ class KeyRing:
         """No keys configured: loopback-only, no authentication."""
         return not self.keys
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        """The ERRANDS_API_KEYS caller of ``authorization`` (``Bearer <key>``)."""
+    def authenticate(self, authorization: str | None, *, subscription_token: bool = False
+                     ) -> Principal:
+        """The caller of ``authorization`` (``Bearer <key>``) among ERRANDS_API_KEYS; with
+        ``subscription_token`` (subscription connectionParams only) also ``Bearer <token>``
+        of such a key. Keys made at run time are the KeyService's (server/app.py)."""
         if self.open:
             return LOCAL
-        found = self.match(self.token_of(authorization))
-        if found is None:
-            raise Unauthorized("unknown API key")
-        return found
+        token = self.token_of(authorization)
+        found = self.match(token)
+        if found is not None:
+            return found
+        if token.startswith(TOKEN_PREFIX):
+            claims = self.token_claims(token, subscription_token=subscription_token)
+            if claims.h is None:
+                return self.configured(claims.n)
+        raise Unauthorized("unknown API key")
 
     @staticmethod
     def token_of(authorization: str | None) -> str:
