@@ -27,10 +27,7 @@ from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.response import File, Response
 
-from executors.api_call import ApiCallExecutor
-from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
-from executors.extraction import DataExtractionExecutor
 from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget
 from executors.registry import ExecutorRegistry
@@ -60,7 +57,7 @@ from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 from server.services.audit import AuditService
-from server.services.automations import Automations, automation_executors
+from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.delivery import DeliveryService
@@ -150,17 +147,8 @@ class Node:
         self.reports = ReportService(self.db)
         self.ghl_budget = LocalRateBudget(settings.ghl_rate_limit,
                                           settings.ghl_rate_window_seconds)
-        self.ghl = GhlExecutor(self.http, api_key=settings.ghl_api_key,
-                               location_id=settings.ghl_location_id,
-                               base_url=settings.ghl_base_url, budget=self.ghl_budget)
-        self.executors = ExecutorRegistry([
-            ApiCallExecutor(self.api_transport, self.guard,
-                            response_body_limit=settings.response_body_limit),
-            self.ghl,
-            BrowserAutomationExecutor(self.browser_pool),
-            DataExtractionExecutor(self.browser_pool),
-            *automation_executors(self.delivery, self.reports),
-        ])
+        # One executor per task type (schemas/configs.py TASK_TYPES), each built from this node.
+        self.executors = ExecutorRegistry.build(self)
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
                                  clock=clock, webhook_exists=self.webhooks.exists)
@@ -217,12 +205,13 @@ class Node:
     def _metric_sources(self) -> Sources:
         """What /metrics reads at scrape time (the runner's count: once it is built)."""
         pool = self.db.engine.pool
+        ghl = self.executors.get("ghl_action")
         return Sources(
             subscriptions=lambda: self.hub.subscriber_count,
             db_pool_in_use=lambda: int(getattr(pool, "checkedout", lambda: 0)()),
             browser_contexts=lambda: self.browser_pool.in_use,
             ghl_budget_waits=lambda: self.ghl_budget.waits,
-            ghl_rate_limited=lambda: self.ghl.rate_limited,
+            ghl_rate_limited=lambda: ghl.rate_limited if isinstance(ghl, GhlExecutor) else 0,
             deliveries=lambda: dict(self.delivery.outcomes),
             timer_lag=lambda: {t.name: t.last_lag
                                for t in (self.task_timer, *self.automations.timers)},

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from schemas.configs import TASK_TYPES
+
 
 @dataclass(frozen=True)
 class Caps:
@@ -78,20 +80,10 @@ def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Cand
 
 def dest_host(task_type: str, config: Mapping[str, Any]) -> str | None:
     """The host (``name[:port]``, lower case) a task's config sends its requests to, from the
-    wire form of ``executionConfig``; ``None`` for types without one."""
-    url: object = None
-    if task_type == "api_call":
-        url = config.get("apiEndpoint")
-    elif task_type == "data_extraction":
-        url = config.get("url")
-    elif task_type == "browser_automation":
-        url = config.get("startUrl")
-        if not url:
-            steps = config.get("steps")
-            for step in steps if isinstance(steps, list) else []:
-                if isinstance(step, dict) and step.get("action") == "navigate":
-                    url = step.get("url")
-                    break
+    wire form of ``executionConfig`` (``TaskTypeSpec.destination``); ``None`` for types
+    without one."""
+    spec = TASK_TYPES.get(task_type)
+    url = spec.destination(config) if spec is not None and spec.destination else None
     if not isinstance(url, str):
         return None
     try:
