@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -637,13 +638,26 @@ async def _closing_statement_pg(conn: AsyncConnection, sql: str, params: tuple[A
         return list(await conn.exec_driver_sql(sql, params))
     try:
         return cast(Sequence[Any], await driver.fetch(sql, *params))
-    except Exception as error:
-        try:
-            raw.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
-        except Exception as translated:  # the adapter's DBAPI exception for asyncpg's
-            raise sa.exc.DBAPIError.instance(
-                sql, params, translated, conn.dialect.loaded_dbapi.Error) from error
-        raise
+    except asyncpg.PostgresError as error:
+        raise _pg_error(sql, params, error) from error
+    except asyncpg.InterfaceError as error:
+        raise sa.exc.InterfaceError(sql, params, error) from error
+
+
+# asyncpg's errors as SQLAlchemy raises them from a statement (PEP 249's classes): the first
+# class of an error's MRO found here. ``orig`` is asyncpg's error (``sqlstate``: its code).
+_PG_ERRORS: tuple[tuple[type[Exception], type[sa.exc.DBAPIError]], ...] = (
+    (asyncpg.IntegrityConstraintViolationError, sa.exc.IntegrityError),
+    (asyncpg.DataError, sa.exc.DataError),
+    (asyncpg.SyntaxOrAccessError, sa.exc.ProgrammingError),
+    (asyncpg.InternalServerError, sa.exc.InternalError),
+    (asyncpg.PostgresError, sa.exc.DatabaseError),
+)
+
+
+def _pg_error(sql: str, params: tuple[Any, ...], error: Exception) -> sa.exc.DBAPIError:
+    cls = next(sa_cls for pg_cls, sa_cls in _PG_ERRORS if isinstance(error, pg_cls))
+    return cls(sql, params, error)
 
 
 @functools.lru_cache(maxsize=32)
