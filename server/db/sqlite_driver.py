@@ -5,9 +5,9 @@ aiosqlite runs sqlite3 on a thread of its own; every awaited call is a trip ther
 SQLAlchemy's adapter makes three or four trips a statement — make the cursor, execute, fetch
 the rows, close the cursor — so a write transaction of five statements took some twenty, and
 on a busy event loop each trip waits for its turn twice. :class:`OneTripCursor` does the four
-steps in one function run on the connection's own worker thread (a one-thread executor,
-``loop.run_in_executor``) and keeps what the cursor told (description, rows, rowcount,
-lastrowid) for SQLAlchemy to read.
+steps in one function run on that thread (server/db/aiosqlite_thread.py: the one use of an
+aiosqlite internal) and keeps what the cursor told (description, rows, rowcount, lastrowid)
+for SQLAlchemy to read.
 
 The sqlite3 connection is the one aiosqlite opens: ``aiosqlite.connect`` hands its keyword
 arguments to ``sqlite3.connect``, whose ``factory`` (a ``sqlite3.Connection`` subclass) notes
@@ -42,11 +42,9 @@ SQLAlchemy's version to the releases those hold for.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -58,6 +56,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.util.concurrency import await_
+
+from server.db.aiosqlite_thread import on_thread
 
 _Outcome = tuple[Any, Sequence[Any], int, int | None]
 _T = TypeVar("_T")
@@ -149,21 +149,19 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     rollback make no trip when SQLite has no transaction open (a connection that only read:
     sqlite3 begins one only before a write)."""
 
-    __slots__ = ("_worker", "on_loop", "sqlite")
+    __slots__ = ("on_loop", "sqlite")
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection,
                  sqlite: sqlite3.Connection) -> None:
         super().__init__(dbapi, cast(Any, connection))
         self.sqlite = sqlite  # the sqlite3 connection aiosqlite opened
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self.on_loop = False  # statements on the event loop's thread: statements_on_loop()
 
     async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """``fn(sqlite, *args)`` on the connection's thread, or the loop's when ``on_loop``."""
+        """``fn(sqlite, *args)`` on aiosqlite's thread, or the loop's when ``on_loop``."""
         if self.on_loop:
             return fn(self.sqlite, *args)
-        return await asyncio.get_running_loop().run_in_executor(
-            self._worker, fn, self.sqlite, *args)
+        return await on_thread(self.driver_connection, fn, self.sqlite, *args)
 
     def cursor(self, server_side: bool = False) -> Any:
         return super().cursor(server_side=True) if server_side else OneTripCursor(self)
@@ -177,12 +175,6 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def rollback(self) -> None:
         if self.sqlite.in_transaction:
             super().rollback()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._worker.shutdown(wait=False)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

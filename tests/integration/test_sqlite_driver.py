@@ -17,6 +17,7 @@ from sqlalchemy import exc
 from executors.registry import ExecutorRegistry
 from schemas.tasks import TaskCreate
 from server.db import repositories, sqlite_driver
+from server.db.aiosqlite_thread import on_thread
 from server.db.audit import audit_list
 from server.db.engine import Database
 from server.db.sqlite_driver import OneTripConnection, OneTripCursor
@@ -246,3 +247,24 @@ async def test_the_sqlalchemy_adapter_is_what_this_module_was_written_for(
     assert offered <= set(dir(OneTripCursor)), offered - set(dir(OneTripCursor))
     major, minor = (int(p) for p in sa.__version__.split(".")[:2])
     assert (2, 0) <= (major, minor) < (2, 2)  # pyproject.toml: sqlalchemy>=2.0.36,<2.2
+
+
+async def test_aiosqlite_runs_our_function_on_the_thread_of_its_own_calls(
+        tmp_path: Path) -> None:
+    """server/db/aiosqlite_thread.py's one aiosqlite internal still does what it is used for:
+    our function runs on the connection's thread (where aiosqlite's public calls run), in
+    order after them, and its answer or its error comes back."""
+    seen: list[int] = []
+    async with aiosqlite.connect(tmp_path / "t.db") as connection:
+        await connection.create_function("thread_id", 0, threading.get_ident)
+        async with connection.execute("SELECT thread_id()") as cursor:
+            (aiosqlite_thread,) = await cursor.fetchone()  # type: ignore[misc]
+        ran_on = await on_thread(connection, lambda: seen.append(1) or threading.get_ident())
+        assert ran_on == aiosqlite_thread != threading.get_ident()
+
+        def fails(n: int) -> None:
+            raise ValueError(f"failed with {n}")
+
+        with pytest.raises(ValueError, match="failed with 3"):
+            await on_thread(connection, fails, 3)
+    assert seen == [1]
