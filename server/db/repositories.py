@@ -522,7 +522,7 @@ _LAST_ROWID = sa.text("SELECT last_insert_rowid()")
 
 
 def _from_arrays(table: sa.Table, names: Sequence[str], prefix: str, *,
-                 ordinality: str | None = None) -> tuple[sa.Insert, sa.TableValuedAlias]:
+                 ordinality: str | None = None) -> sa.Insert:
     """``INSERT INTO table (names) SELECT ... FROM unnest(:<prefix><name>, ...)``: one array
     parameter per column, typed as an array of the column's type (one dimension: a JSON
     value that is a list is an element)."""
@@ -534,12 +534,12 @@ def _from_arrays(table: sa.Table, names: Sequence[str], prefix: str, *,
     picked = sa.select(*(rows.c[name] for name in names))
     if ordinality is not None:
         picked = picked.order_by(rows.c[ordinality])
-    return table.insert().from_select(list(names), picked), rows
+    return table.insert().from_select(list(names), picked)
 
 
 _EVENT_COLUMNS = ("task_id", "payload", "created_at")
 _EVENTS_FROM_ARRAYS = _from_arrays(task_events, _EVENT_COLUMNS, "event_",
-                                   ordinality="n")[0].returning(task_events.c.id)
+                                   ordinality="n").returning(task_events.c.id)
 
 
 def _event_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -585,7 +585,7 @@ def _changes_insert_pg(task_names: tuple[str, ...], audit_names: tuple[str, ...]
     for name, table, prefix, names in (("new_tasks", tasks, "task_", task_names),
                                        ("new_audits", audit_entries, "audit_", audit_names)):
         if names:
-            stmt = stmt.add_cte(_from_arrays(table, names, prefix)[0].cte(name))
+            stmt = stmt.add_cte(_from_arrays(table, names, prefix).cte(name))
     if announce:
         stmt = stmt.returning(ANNOUNCE.scalar_subquery())
     return stmt
