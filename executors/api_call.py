@@ -68,6 +68,7 @@ from executors.base import (
     ExecutorError,
     Issue,
     PermanentError,
+    Resources,
     RetryableError,
     TaskSpec,
     from_outbound,
@@ -145,6 +146,11 @@ class ApiCallExecutor:
     """Runs ``api_call`` tasks; see the module docstring for the contract."""
 
     task_type: ClassVar[str] = "api_call"
+
+    @classmethod
+    def build(cls, resources: Resources) -> ApiCallExecutor:
+        return cls(resources.api_transport, resources.guard,
+                   response_body_limit=resources.settings.response_body_limit)
 
     def __init__(self, transport: PinnedTransport, guard: NetworkGuard, *,
                  response_body_limit: int = 65536) -> None:

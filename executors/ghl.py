@@ -50,6 +50,7 @@ from executors.base import (
     ExecutionResult,
     Issue,
     PermanentError,
+    Resources,
     RetryableError,
     TaskSpec,
     from_outbound,
@@ -89,6 +90,13 @@ class GhlExecutor:
     """
 
     task_type: ClassVar[str] = "ghl_action"
+
+    @classmethod
+    def build(cls, resources: Resources) -> GhlExecutor:
+        settings = resources.settings
+        return cls(resources.http, api_key=settings.ghl_api_key,
+                   location_id=settings.ghl_location_id, base_url=settings.ghl_base_url,
+                   budget=resources.ghl_budget)
 
     def __init__(
         self,

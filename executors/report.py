@@ -19,6 +19,7 @@ from executors.base import (
     NewMessage,
     Outbox,
     ReportSource,
+    Resources,
     TaskSpec,
 )
 from executors.notification import NO_WEBHOOK
@@ -29,6 +30,10 @@ DEFAULT_SPAN = timedelta(days=7)
 
 class ReportExecutor:
     task_type: ClassVar[str] = "report_generation"
+
+    @classmethod
+    def build(cls, resources: Resources) -> ReportExecutor:
+        return cls(resources.reports, resources.delivery)
 
     def __init__(self, reports: ReportSource, delivery: Outbox) -> None:
         self.reports = reports

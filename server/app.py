@@ -27,12 +27,9 @@ from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.response import File, Response
 
-from executors.api_call import ApiCallExecutor
-from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
-from executors.extraction import DataExtractionExecutor
 from executors.ghl import GhlExecutor
-from executors.ghl_rate import LocalRateBudget
+from executors.ghl_rate import LocalRateBudget, RateBudget
 from executors.registry import ExecutorRegistry
 from outbound import NetworkGuard, PinnedTransport
 from server import logs, tracing
@@ -61,7 +58,7 @@ from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 from server.services.audit import AuditService
-from server.services.automations import Automations, automation_executors
+from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.clients import ClientService, ConnectionService
@@ -114,6 +111,11 @@ class Node:
     jobs: :class:`Maintenance`; draining: :class:`Drain`); the node starts and stops them.
     """
 
+    @property
+    def ghl_budget(self) -> RateBudget:
+        """The HighLevel budget the executors use: shared by the nodes on PostgreSQL."""
+        return self.ghl_shared or self.ghl_local_budget
+
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self.settings = settings
         self.clock = clock
@@ -158,23 +160,13 @@ class Node:
                                         timeout_seconds=settings.delivery_timeout_seconds,
                                         scheduler=self.scheduler)
         self.reports = ReportService(self.db)
-        self.ghl_budget = LocalRateBudget(settings.ghl_rate_limit,
-                                          settings.ghl_rate_window_seconds)
+        self.ghl_local_budget = LocalRateBudget(settings.ghl_rate_limit,
+                                                settings.ghl_rate_window_seconds)
         # PostgreSQL: the nodes share each location's budget through the database (§14).
         self.ghl_shared = None if self.db.is_sqlite else SharedRateBudget(self.db,
-                                                                          self.ghl_budget)
-        self.ghl = GhlExecutor(self.http, api_key=settings.ghl_api_key,
-                               location_id=settings.ghl_location_id,
-                               base_url=settings.ghl_base_url,
-                               budget=self.ghl_shared or self.ghl_budget)
-        self.executors = ExecutorRegistry([
-            ApiCallExecutor(self.api_transport, self.guard,
-                            response_body_limit=settings.response_body_limit),
-            self.ghl,
-            BrowserAutomationExecutor(self.browser_pool),
-            DataExtractionExecutor(self.browser_pool),
-            *automation_executors(self.delivery, self.reports),
-        ])
+                                                                          self.ghl_local_budget)
+        # One executor per task type (schemas/configs.py TASK_TYPES), each built from this node.
+        self.executors = ExecutorRegistry.build(self)
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
                                  clock=clock, webhook_exists=self.webhooks.exists,
@@ -243,13 +235,14 @@ class Node:
     def _metric_sources(self) -> Sources:
         """What /metrics reads at scrape time (the runner's count: once it is built)."""
         pool = self.db.engine.pool
+        ghl = self.executors.get("ghl_action")
         return Sources(
             subscriptions=lambda: self.hub.subscriber_count,
             db_pool_in_use=lambda: int(getattr(pool, "checkedout", lambda: 0)()),
             browser_contexts=lambda: self.browser_pool.in_use,
-            ghl_budget_waits=lambda: self.ghl_budget.waits + (
+            ghl_budget_waits=lambda: self.ghl_local_budget.waits + (
                 self.ghl_shared.waits if self.ghl_shared is not None else 0),
-            ghl_rate_limited=lambda: self.ghl.rate_limited,
+            ghl_rate_limited=lambda: ghl.rate_limited if isinstance(ghl, GhlExecutor) else 0,
             deliveries=lambda: dict(self.delivery.outcomes),
             timer_lag=lambda: {t.name: t.last_lag
                                for t in (self.task_timer, *self.automations.timers)},

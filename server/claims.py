@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from outbound.http import host_key
+from schemas.configs import TASK_TYPES
 
 
 @dataclass(frozen=True)
@@ -105,22 +106,12 @@ def dest_host(task_type: str, config: Mapping[str, Any],
               webhook_url: str | None = None) -> str | None:
     """The host key (:func:`outbound.http.host_key`: canonical host, ``:port`` unless the
     scheme's default) a task's config sends its requests to, from the wire form of
-    ``executionConfig``; for a ``notification``, the receiver's (``webhook_url``, its
-    webhook's). ``None`` for types without one, and while the URL holds a ``{{dep.N}}``
-    placeholder (the key is found when it is resolved)."""
-    url: object = webhook_url if task_type == "notification" else None
-    if task_type == "api_call":
-        url = config.get("apiEndpoint")
-    elif task_type == "data_extraction":
-        url = config.get("url")
-    elif task_type == "browser_automation":
-        url = config.get("startUrl")
-        if not url:
-            steps = config.get("steps")
-            for step in steps if isinstance(steps, list) else []:
-                if isinstance(step, dict) and step.get("action") == "navigate":
-                    url = step.get("url")
-                    break
+    ``executionConfig`` (``TaskTypeSpec.destination``); for a ``notification``, the
+    receiver's (``webhook_url``, its webhook's). ``None`` for types without one, and while
+    the URL holds a ``{{dep.N}}`` placeholder (the key is found when it is resolved)."""
+    spec = TASK_TYPES.get(task_type)
+    url: object = webhook_url if task_type == "notification" else (
+        spec.destination(config) if spec is not None and spec.destination else None)
     if not isinstance(url, str) or "{{" in url:
         return None
     try:

@@ -385,6 +385,10 @@ def render_models(schemas_dir: Path, roots: Iterable[str]) -> str:
         if (mod, name) in wanted:
             continue
         node = modules[mod].definitions.get(name)
+        if node is None and name in modules[mod].from_schemas:  # re-exported from another
+            other, original = modules[mod].from_schemas[name]
+            todo.append((other, original, needed_by))
+            continue
         if node is None:
             raise ValueError(f"{name} (needed by {needed_by}) is not defined in schemas/{mod}.py")
         wanted[(mod, name)] = node

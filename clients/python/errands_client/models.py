@@ -46,173 +46,6 @@ TaskType = Literal[
 ]
 
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
-AuthType = Literal["none", "bearer", "api_key", "basic", "connection"]
-
-
-# A connection's name (CONTRACT §14), as connections.create takes it.
-ConnectionRef = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
-
-
-Scalar = str | int | float | bool
-
-
-class ApiCallConfig(Input):
-    api_endpoint: NonEmptyStr
-    api_method: HttpMethod = "GET"
-    auth_type: AuthType = "none"
-    bearer_token: str | None = None
-    api_key_header: NonEmptyStr = "X-API-Key"
-    api_key: str | None = None
-    basic_username: str | None = None
-    basic_password: str | None = None
-    headers: dict[str, str] | None = None
-    query: dict[str, Scalar | list[Scalar]] | None = None
-    body: Any = None
-    content_type: str | None = None
-    timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 30_000
-    expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] | None = None
-    connection: ConnectionRef | None = None  # with authType "connection"
-
-
-class Viewport(Input):
-    width: Annotated[int, msgspec.Meta(ge=100, le=7680)]
-    height: Annotated[int, msgspec.Meta(ge=100, le=4320)]
-
-
-class NavigateStep(Input, tag_field="action", tag="navigate"):
-    url: NonEmptyStr
-
-
-class ClickStep(Input, tag_field="action", tag="click"):
-    selector: NonEmptyStr
-
-
-class TypeStep(Input, tag_field="action", tag="type"):
-    selector: NonEmptyStr
-    text: str
-    press_enter: bool = False
-    #: The text is a secret: masked wherever the config is shown, never traced. Typing into
-    #: a password field (by selector, or an element of type password) is secret anyway.
-    secret: bool = False
-
-
-class WaitStep(Input, tag_field="action", tag="wait"):
-    selector: str | None = None
-    ms: Annotated[int, msgspec.Meta(ge=0, le=600_000)] | None = None
-    state: Literal["load", "domcontentloaded", "networkidle", "visible", "hidden",
-                   "attached", "detached"] | None = None
-
-
-class ExtractStep(Input, tag_field="action", tag="extract"):
-    name: NonEmptyStr
-    selector: NonEmptyStr
-    attribute: str | None = None
-    all: bool = False
-
-
-class ScreenshotStep(Input, tag_field="action", tag="screenshot"):
-    name: str | None = None
-    full_page: bool = False
-
-
-Step = NavigateStep | ClickStep | TypeStep | WaitStep | ExtractStep | ScreenshotStep
-
-
-class BrowserAutomationConfig(Input):
-    steps: list[Step]
-    start_url: str | None = None
-    viewport: Viewport | None = None
-    step_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 15_000
-    record_trace: bool = False
-
-
-FieldType = Literal["text", "attribute", "html", "number", "list", "nested"]
-
-
-class ExtractionField(Input):
-    name: NonEmptyStr
-    selector: NonEmptyStr
-    type: FieldType = "text"
-    attribute: str | None = None
-    fields: list[ExtractionField] | None = None
-
-
-class ExtractionSchema(Input):
-    fields: list[ExtractionField]
-    base_selector: str | None = None
-
-
-class DataExtractionConfig(Input):
-    url: NonEmptyStr
-    schema: ExtractionSchema
-    wait_for: str | None = None
-
-
-GhlAction = Literal["add_contact", "update_contact", "send_sms", "create_opportunity", "add_tag"]
-
-
-class GhlCustomField(Input):
-    id: NonEmptyStr
-    field_value: Any = msgspec.field(default=None, name="field_value")
-
-
-class GhlActionConfig(Input):
-    ghl_action: GhlAction
-    location_id: str | None = None
-    contact_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    tags: list[str] | None = None
-    message: str | None = None
-    pipeline_id: str | None = None
-    pipeline_stage_id: str | None = None
-    name: str | None = None
-    monetary_value: float | None = None
-    status: Literal["open", "won", "lost", "abandoned"] | None = None
-    custom_fields: list[GhlCustomField] | None = None
-    connection: ConnectionRef | None = None  # a connection of kind ghl (CONTRACT §14)
-
-
-class NotificationConfig(Input):
-    message: NonEmptyStr
-    recipient: str | None = None
-    subject: str | None = None
-    webhook_id: str | None = None
-
-
-class ReminderConfig(Input):
-    message: NonEmptyStr
-    remind_at: Timestamp | None = None
-    delay_seconds: Annotated[int, msgspec.Meta(ge=0, le=366 * 86400)] | None = None
-    recipient: str | None = None
-    subject: str | None = None
-    webhook_id: str | None = None
-
-
-ReportType = Literal["task_summary", "execution_stats", "webhook_activity"]
-
-
-class ReportConfig(Input):
-    report_type: ReportType
-    date_from: Timestamp | None = None
-    date_to: Timestamp | None = None
-    notify: bool = False
-    webhook_id: str | None = None
-    #: Cover this client's tasks only (else the task's own client's, else every task).
-    client_id: NonEmptyStr | None = None
-
-
-ExecutionConfig = (
-    ApiCallConfig | BrowserAutomationConfig | DataExtractionConfig | GhlActionConfig
-    | NotificationConfig | ReminderConfig | ReportConfig
-)
-
-
 class Health(Output):
     status: Literal["ok"]
     database: Literal["ok"]
@@ -330,6 +163,130 @@ class DeliveryPayload(msgspec.Struct, rename="camel", kw_only=True):
     message: str
     data: Any
     sent_at: Timestamp
+
+
+ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,60}$")]
+
+
+ConnectionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
+
+
+ConnectionKind = Literal["bearer", "api_key", "basic", "headers", "ghl"]
+
+
+class Client(Output):
+    id: str
+    name: str
+    slug: str
+    ghl_location_id: str | None
+    metadata: dict[str, Any] | None
+    created_at: Timestamp
+    archived_at: Timestamp | None
+
+
+class ClientCreate(Input):
+    name: ClientName
+    slug: Slug | None = None
+    ghl_location_id: NonEmptyStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientPatch(Input):
+    name: ClientName | None = None
+    ghl_location_id: NonEmptyStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientUpdate(Input):
+    id: NonEmptyStr
+    patch: ClientPatch
+
+
+class ClientList(Input):
+    archived: bool | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+
+class ClientPage(Output):
+    items: list[Client]
+    next_cursor: str | None
+
+
+class Connection(Output):
+    id: str
+    name: str
+    kind: ConnectionKind
+    client_id: str | None
+    description: str | None
+    values: dict[str, str]  # every value reads "********"
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class ConnectionCreate(Input):
+    name: ConnectionName
+    kind: ConnectionKind
+    values: dict[str, str]
+    client_id: NonEmptyStr | None = None
+    description: str | None = None
+
+
+class ConnectionPatch(Input):
+    description: str | None = None
+    client_id: NonEmptyStr | None = None
+    values: dict[str, str] | None = None
+
+
+class ConnectionUpdate(Input):
+    id: NonEmptyStr
+    patch: ConnectionPatch
+
+
+class ConnectionDelete(Input):
+    id: NonEmptyStr
+    force: bool = False
+
+
+class ConnectionList(Input):
+    client_id: str | None = None
+    kind: ConnectionKind | None = None
+
+
+class KeyCreate(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    role: Role
+    client_id: NonEmptyStr | None = None
+    expires_at: Timestamp | None = None
+
+
+class KeyList(Input):
+    pass
+
+
+class ApiKeyInfo(Output):
+    id: str
+    name: str
+    role: Role
+    client_id: str | None
+    expires_at: Timestamp | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+class KeyCreated(Output):
+    id: str
+    name: str
+    role: Role
+    client_id: str | None
+    expires_at: Timestamp | None
+    key: str  # shown this once
 
 
 TaskStatus = Literal[
@@ -502,130 +459,6 @@ class TaskEvent(Output):
     type: Literal["created", "status", "execution", "stalled"]
     task: Task
     execution: TaskExecution | None = None
-
-
-ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-
-
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,60}$")]
-
-
-ConnectionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
-
-
-ConnectionKind = Literal["bearer", "api_key", "basic", "headers", "ghl"]
-
-
-class Client(Output):
-    id: str
-    name: str
-    slug: str
-    ghl_location_id: str | None
-    metadata: dict[str, Any] | None
-    created_at: Timestamp
-    archived_at: Timestamp | None
-
-
-class ClientCreate(Input):
-    name: ClientName
-    slug: Slug | None = None
-    ghl_location_id: NonEmptyStr | None = None
-    metadata: dict[str, Any] | None = None
-
-
-class ClientPatch(Input):
-    name: ClientName | None = None
-    ghl_location_id: NonEmptyStr | None = None
-    metadata: dict[str, Any] | None = None
-
-
-class ClientUpdate(Input):
-    id: NonEmptyStr
-    patch: ClientPatch
-
-
-class ClientList(Input):
-    archived: bool | None = None
-    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
-    cursor: str | None = None
-
-
-class ClientPage(Output):
-    items: list[Client]
-    next_cursor: str | None
-
-
-class Connection(Output):
-    id: str
-    name: str
-    kind: ConnectionKind
-    client_id: str | None
-    description: str | None
-    values: dict[str, str]  # every value reads "********"
-    version: int
-    created_at: Timestamp
-    updated_at: Timestamp
-    last_used_at: Timestamp | None
-
-
-class ConnectionCreate(Input):
-    name: ConnectionName
-    kind: ConnectionKind
-    values: dict[str, str]
-    client_id: NonEmptyStr | None = None
-    description: str | None = None
-
-
-class ConnectionPatch(Input):
-    description: str | None = None
-    client_id: NonEmptyStr | None = None
-    values: dict[str, str] | None = None
-
-
-class ConnectionUpdate(Input):
-    id: NonEmptyStr
-    patch: ConnectionPatch
-
-
-class ConnectionDelete(Input):
-    id: NonEmptyStr
-    force: bool = False
-
-
-class ConnectionList(Input):
-    client_id: str | None = None
-    kind: ConnectionKind | None = None
-
-
-class KeyCreate(Input):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    role: Role
-    client_id: NonEmptyStr | None = None
-    expires_at: Timestamp | None = None
-
-
-class KeyList(Input):
-    pass
-
-
-class ApiKeyInfo(Output):
-    id: str
-    name: str
-    role: Role
-    client_id: str | None
-    expires_at: Timestamp | None
-    created_at: Timestamp
-    revoked_at: Timestamp | None
-
-
-class KeyCreated(Output):
-    id: str
-    name: str
-    role: Role
-    client_id: str | None
-    expires_at: Timestamp | None
-    key: str  # shown this once
 
 
 MissedRunPolicy = Literal["skip", "run_once"]
