@@ -80,6 +80,17 @@ from schemas.tasks import (
     TaskPage,
     TaskStatus,
 )
+from schemas.triggers import (
+    DeliveriesInput,
+    Trigger,
+    TriggerCreate,
+    TriggerCreated,
+    TriggerDelivery,
+    TriggerList,
+    TriggerPatch,
+    TriggerUpdate,
+    Verify,
+)
 from schemas.webhooks import (
     MessageList,
     MessagePage,
@@ -110,6 +121,8 @@ T = TypeVar("T")
 Executions = list[TaskExecution]  # (``list`` is a method name in the classes below)
 AllWebhooks = list[Webhook]
 AllSchedules = list[Schedule]
+AllTriggers = list[Trigger]
+Deliveries = list[TriggerDelivery]
 CallKind = Literal["query", "mutation"]
 
 NETWORK_ERROR: Final = "NETWORK_ERROR"
@@ -556,6 +569,47 @@ class AuditCalls:
                               limit=limit, cursor=cursor), AuditPage)
 
 
+class TriggerCalls:
+    """``triggers.*`` calls, described."""
+
+    @staticmethod
+    def create(name: str, template: TaskCreate, *, client_id: str | None = None,
+               verify: Verify = "standard_webhooks") -> Call[TriggerCreated]:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+        its signing secret (``whsec_...``), once."""
+        return Call("triggers.create", "mutation",
+                    TriggerCreate(name=name, template=template, client_id=client_id,
+                                  verify=verify), TriggerCreated)
+
+    @staticmethod
+    def list() -> Call[AllTriggers]:
+        """Every trigger, oldest first, without secrets."""
+        return Call("triggers.list", "query", TriggerList(), list[Trigger])
+
+    @staticmethod
+    def get(id: str) -> Call[Trigger]:
+        return Call("triggers.get", "query", IdInput(id=id), Trigger)
+
+    @staticmethod
+    def update(id: str, patch: TriggerPatch) -> Call[Trigger]:
+        return Call("triggers.update", "mutation", TriggerUpdate(id=id, patch=patch), Trigger)
+
+    @staticmethod
+    def rotate_secret(id: str) -> Call[TriggerCreated]:
+        """A new signing secret, shown this once."""
+        return Call("triggers.rotateSecret", "mutation", IdInput(id=id), TriggerCreated)
+
+    @staticmethod
+    def delete(id: str) -> Call[IdOutput]:
+        return Call("triggers.delete", "mutation", IdInput(id=id), IdOutput)
+
+    @staticmethod
+    def deliveries(id: str, limit: int = 50) -> Call[Deliveries]:
+        """The last calls the trigger received, newest first."""
+        return Call("triggers.deliveries", "query", DeliveriesInput(id=id, limit=limit),
+                    list[TriggerDelivery])
+
+
 # --- sync ------------------------------------------------------------------------------------
 
 class Errands:
@@ -579,6 +633,7 @@ class Errands:
         self.messages = Messages(self)
         self.schedules = Schedules(self)
         self.audit = Audit(self)
+        self.triggers = Triggers(self)
 
     def call(self, call: Call[T]) -> T:
         """Send one call; its output, or ErrandsError."""
@@ -692,6 +747,7 @@ class _Collector:
         self.messages = BatchMessages(self)
         self.schedules = BatchSchedules(self)
         self.audit = BatchAudit(self)
+        self.triggers = BatchTriggers(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
         """Add any call; its :class:`Pending`."""
@@ -747,6 +803,7 @@ class AsyncErrands:
         self.messages = AsyncMessages(self)
         self.schedules = AsyncSchedules(self)
         self.audit = AsyncAudit(self)
+        self.triggers = AsyncTriggers(self)
 
     async def call(self, call: Call[T]) -> T:
         (outcome,) = await self._send([call], batched=False)
@@ -1009,6 +1066,40 @@ class Audit:
                             limit=limit, cursor=cursor))
 
 
+class Triggers:
+    """``errands.triggers``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, name: str, template: TaskCreate, *, client_id: str | None = None,
+               verify: Verify = "standard_webhooks") -> TriggerCreated:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+its signing secret (``whsec_...``), once."""
+        return self._c.call(TriggerCalls.create(name, template, client_id=client_id, verify=verify))
+
+    def list(self) -> AllTriggers:
+        """Every trigger, oldest first, without secrets."""
+        return self._c.call(TriggerCalls.list())
+
+    def get(self, id: str) -> Trigger:
+        return self._c.call(TriggerCalls.get(id))
+
+    def update(self, id: str, patch: TriggerPatch) -> Trigger:
+        return self._c.call(TriggerCalls.update(id, patch))
+
+    def rotate_secret(self, id: str) -> TriggerCreated:
+        """A new signing secret, shown this once."""
+        return self._c.call(TriggerCalls.rotate_secret(id))
+
+    def delete(self, id: str) -> IdOutput:
+        return self._c.call(TriggerCalls.delete(id))
+
+    def deliveries(self, id: str, limit: int = 50) -> Deliveries:
+        """The last calls the trigger received, newest first."""
+        return self._c.call(TriggerCalls.deliveries(id, limit))
+
+
 class AsyncTasks:
     """``errands.tasks`` of :class:`AsyncErrands`: each method is awaited."""
 
@@ -1174,6 +1265,41 @@ class AsyncAudit:
                             limit=limit, cursor=cursor))
 
 
+class AsyncTriggers:
+    """``errands.triggers`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def create(self, name: str, template: TaskCreate, *, client_id: str | None = None,
+                     verify: Verify = "standard_webhooks") -> TriggerCreated:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+its signing secret (``whsec_...``), once."""
+        return await self._c.call(
+            TriggerCalls.create(name, template, client_id=client_id, verify=verify))
+
+    async def list(self) -> AllTriggers:
+        """Every trigger, oldest first, without secrets."""
+        return await self._c.call(TriggerCalls.list())
+
+    async def get(self, id: str) -> Trigger:
+        return await self._c.call(TriggerCalls.get(id))
+
+    async def update(self, id: str, patch: TriggerPatch) -> Trigger:
+        return await self._c.call(TriggerCalls.update(id, patch))
+
+    async def rotate_secret(self, id: str) -> TriggerCreated:
+        """A new signing secret, shown this once."""
+        return await self._c.call(TriggerCalls.rotate_secret(id))
+
+    async def delete(self, id: str) -> IdOutput:
+        return await self._c.call(TriggerCalls.delete(id))
+
+    async def deliveries(self, id: str, limit: int = 50) -> Deliveries:
+        """The last calls the trigger received, newest first."""
+        return await self._c.call(TriggerCalls.deliveries(id, limit))
+
+
 class BatchTasks:
     """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
 
@@ -1331,4 +1457,38 @@ class BatchAudit:
         return self._b.add(
             AuditCalls.list(target_id=target_id, actor=actor, action=action, since=since,
                             limit=limit, cursor=cursor))
+
+
+class BatchTriggers:
+    """``batch.triggers``: like ``errands.triggers``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, name: str, template: TaskCreate, *, client_id: str | None = None,
+               verify: Verify = "standard_webhooks") -> Pending[TriggerCreated]:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+its signing secret (``whsec_...``), once."""
+        return self._b.add(TriggerCalls.create(name, template, client_id=client_id, verify=verify))
+
+    def list(self) -> Pending[AllTriggers]:
+        """Every trigger, oldest first, without secrets."""
+        return self._b.add(TriggerCalls.list())
+
+    def get(self, id: str) -> Pending[Trigger]:
+        return self._b.add(TriggerCalls.get(id))
+
+    def update(self, id: str, patch: TriggerPatch) -> Pending[Trigger]:
+        return self._b.add(TriggerCalls.update(id, patch))
+
+    def rotate_secret(self, id: str) -> Pending[TriggerCreated]:
+        """A new signing secret, shown this once."""
+        return self._b.add(TriggerCalls.rotate_secret(id))
+
+    def delete(self, id: str) -> Pending[IdOutput]:
+        return self._b.add(TriggerCalls.delete(id))
+
+    def deliveries(self, id: str, limit: int = 50) -> Pending[Deliveries]:
+        """The last calls the trigger received, newest first."""
+        return self._b.add(TriggerCalls.deliveries(id, limit))
 

@@ -66,7 +66,7 @@ class BulkResult(Output):
     results: list[BulkItem]
 
 
-AuditTargetType = Literal["task", "webhook", "schedule", "system"]
+AuditTargetType = Literal["task", "webhook", "schedule", "system", "trigger"]
 
 
 class AuditEntry(Output):

@@ -47,6 +47,7 @@ from server.db.planner_stats import PlannerStats
 from server.db.work_signal import WorkListener
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.inbound import ROUTES as INBOUND_ROUTES
 from server.maintenance import Maintenance
 from server.metrics import Metrics, Sources
 from server.operations import ROUTES as OPERATIONS_ROUTES
@@ -70,6 +71,7 @@ from server.services.secrets_box import load_secret_box
 from server.services.stalls import StallWatch
 from server.services.task_events import EventFeed
 from server.services.tasks import TaskService
+from server.services.triggers import TriggerService
 from server.services.webhooks import WebhookService
 from server.settings import Settings
 from server.typegen import render_typescript
@@ -142,7 +144,8 @@ class Node:
                                         guard=self.guard)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         # Webhooks, delivery, reports, schedules: server/services/automations.py
-        self.webhooks = WebhookService(self.db, load_secret_box(settings), clock)
+        self.secret_box = load_secret_box(settings)
+        self.webhooks = WebhookService(self.db, self.secret_box, clock)
         self.delivery = DeliveryService(self.db, self.http, self.guard, self.webhooks, clock,
                                         retry_delays=settings.delivery_retry_seconds,
                                         timeout_seconds=settings.delivery_timeout_seconds,
@@ -170,6 +173,10 @@ class Node:
                                        self.schedules, clock)
         self.task_timer = DueTimer(self.scheduler, "tasks", self.tasks.promote_due, clock)
         self.metrics = Metrics(self._metric_sources())
+        self.triggers = TriggerService(self.db, self.secret_box, self.tasks, self.executors,
+                                       clock, base_url=settings.base_url,
+                                       rate_per_second=settings.trigger_rate_limit,
+                                       counted=self.metrics.trigger_call)
         # The node's stable identity owns its leases, so a restarted node takes its own
         # attempts back at once (README "Crashes and recovery").
         self.worker_id = settings.node_id or (
@@ -206,7 +213,8 @@ class Node:
                                            self.db, lambda: self.writer.changes))
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  automations=self.automations, audit=self.audit,
-                                 autorun=self.autorun, started_monotonic=time.monotonic(),
+                                 autorun=self.autorun, triggers=self.triggers,
+                                 started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))
         self.drain = Drain(settings.shutdown_grace_seconds,
@@ -347,7 +355,7 @@ def create_app(settings: Settings | None = None, *,
     middleware = [request_middleware(lambda: node, access=settings.access_log)]
     app = TRPCFirst(
         route_handlers=[trpc_mount(trpc), console_router(), artifact,
-                        trpc_types, *OPERATIONS_ROUTES],
+                        trpc_types, *OPERATIONS_ROUTES, *INBOUND_ROUTES],
         middleware=middleware,
         lifespan=[lifespan],
         state=State({"node": node}),

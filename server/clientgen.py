@@ -38,6 +38,7 @@ GROUPS: Final = (
     ("messages", "Messages", "MessageCalls"),
     ("schedules", "Schedules", "ScheduleCalls"),
     ("audit", "Audit", "AuditCalls"),
+    ("triggers", "Triggers", "TriggerCalls"),
 )
 LINE: Final = 100
 

@@ -12,6 +12,7 @@ from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.tasks import TaskService
+from server.services.triggers import TriggerService
 from server.settings import Settings
 
 
@@ -26,6 +27,7 @@ class Services:
     automations: Automations  # webhooks, messages, reports, schedules
     audit: AuditService
     autorun: AutorunService
+    triggers: TriggerService
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]

@@ -253,6 +253,9 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("MAX_LOST_ATTEMPTS", "max_lost_attempts", _int_in(1, 1000)),
     ("NODE_ID", "node_id", lambda name, raw: _node_id(name, raw)),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint", _otel_endpoint),
+    # Inbound (CONTRACT §16)
+    ("PUBLIC_URL", "public_url", lambda _n, raw: raw.rstrip("/")),
+    ("TRIGGER_RATE_LIMIT", "trigger_rate_limit", _float_in(0, 1_000_000)),
 )
 
 
@@ -312,6 +315,10 @@ class Settings:
     node_id: str | None = None
     # OpenTelemetry tracing (server/tracing.py): on when set; needs `pip install errands[otel]`.
     otel_endpoint: str | None = None
+    # Inbound (CONTRACT §16): the server's address as callers see it (trigger URLs, callback
+    # URLs, approval links; default http://HOST:PORT) and calls a second one trigger accepts.
+    public_url: str | None = None
+    trigger_rate_limit: float = 100.0
 
     @property
     def type_caps(self) -> dict[str, int]:
@@ -342,6 +349,11 @@ class Settings:
                 "ERRANDS_SECRET_KEY must be set with PostgreSQL: every node needs the same key "
                 "to read the webhook secrets the others stored")
         return settings
+
+    @property
+    def base_url(self) -> str:
+        """PUBLIC_URL, else ``http://HOST:PORT``."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -315,3 +315,34 @@ system_settings = sa.Table(
     sa.Column("value", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
+
+# --- inbound: triggers (migration 0010, CONTRACT §16) ----------------------------------------
+
+triggers = sa.Table(
+    "triggers", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("verify", sa.String(20), nullable=False),
+    sa.Column("client_id", sa.String(40)),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("template", sa.JSON, nullable=False),  # the TaskCreate template, wire form
+    # nonce + AES-GCM ciphertext of the signing secret (server/services/secrets_box.py)
+    sa.Column("secret_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_received_at", UTCDateTime),
+    sa.Index("ix_triggers_created", "created_at", "id"),
+)
+
+# The calls a trigger received (triggers.deliveries), newest last.
+trigger_deliveries = sa.Table(
+    "trigger_deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trigger_id", sa.String(40), sa.ForeignKey("triggers.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("task_id", sa.String(40)),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_trigger_deliveries_trigger", "trigger_id", "id"),
+    sqlite_autoincrement=True,
+)

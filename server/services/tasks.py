@@ -113,7 +113,7 @@ class TaskService:
             raise _issues_error([Issue(p.path, p.message) for p in found], prefix)
 
     async def create(self, data: TaskCreate, *, triggered_by: str = "create",
-                     actor: Actor = SYSTEM) -> Task:
+                     actor: Actor = SYSTEM, action: str | None = None) -> Task:
         """Create a task, or return the existing one with the same ``idempotencyKey`` (the
         same key with another taskType is ``CONFLICT``; ``schedule:`` keys are the
         scheduler's own)."""
@@ -132,7 +132,8 @@ class TaskService:
                            source_webhook_id=data.source_webhook_id)
         await self._check_webhook(data.source_webhook_id)
         try:
-            row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by, actor))
+            row = await self.writer.run(
+                lambda cs: self._insert(cs, data, triggered_by, actor, action))
         except IntegrityError:
             if data.idempotency_key is None:
                 raise
@@ -150,7 +151,7 @@ class TaskService:
             raise InvalidInput.at(["sourceWebhookId"], f"no webhook with id {webhook_id!r}")
 
     async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
-                      actor: Actor) -> TaskRow:
+                      actor: Actor, action: str | None = None) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
         broken: str | None = None
         open_deps = False
@@ -202,7 +203,7 @@ class TaskService:
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
                else cs.insert_task(values))
         cs.emit("created", row)
-        action = "automation" if triggered_by == "automation" else "tasks.create"
+        action = action or ("automation" if triggered_by == "automation" else "tasks.create")
         cs.audit(actor, action, "task", row.id,
                  {"title": data.title, "taskType": data.task_type, "status": row.status})
         return row

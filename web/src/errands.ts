@@ -125,7 +125,7 @@ export interface AuditPage {
   nextCursor: string | null;
 }
 
-export type AuditTargetType = "schedule" | "system" | "task" | "webhook";
+export type AuditTargetType = "schedule" | "system" | "task" | "trigger" | "webhook";
 
 export type AuthType = "api_key" | "basic" | "bearer" | "none";
 
@@ -197,6 +197,13 @@ export interface DataExtractionConfig {
   schema: ExtractionSchema;
   /** default: null */
   waitFor?: string | null;
+}
+
+export interface DeliveriesInput {
+  /** non-empty */
+  id: string;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
 }
 
 export type ExecutionStatus = "cancelled" | "failed" | "lost" | "running" | "success" | "timed_out";
@@ -680,6 +687,72 @@ export interface TaskUpdate {
   patch: TaskPatch;
 }
 
+export interface Trigger {
+  id: string;
+  name: string;
+  url: string;
+  verify: Verify;
+  clientId: string | null;
+  enabled: boolean;
+  template: TaskCreate;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastReceivedAt: string | null;
+}
+
+export interface TriggerCreate {
+  /** 1..200 chars */
+  name: string;
+  template: TaskCreate;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** default: "standard_webhooks" */
+  verify?: Verify;
+}
+
+/** The answer to triggers.create and triggers.rotateSecret: the secret, this once. */
+export interface TriggerCreated {
+  id: string;
+  name: string;
+  url: string;
+  verify: Verify;
+  clientId: string | null;
+  enabled: boolean;
+  template: TaskCreate;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastReceivedAt: string | null;
+  secret: string;
+}
+
+export interface TriggerDelivery {
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+  status: number;
+  taskId: string | null;
+  error: string | null;
+}
+
+export interface TriggerList {
+}
+
+export interface TriggerPatch {
+  /** 1..200 chars; default: null */
+  name?: string | null;
+  /** default: null */
+  template?: TaskCreate | null;
+  /** default: null */
+  enabled?: boolean | null;
+}
+
+export interface TriggerUpdate {
+  /** non-empty */
+  id: string;
+  patch: TriggerPatch;
+}
+
 export type TriggeredBy = "approval" | "automation" | "create" | "manual" | "recovery" | "retry" | "schedule";
 
 export interface TypeStep {
@@ -692,6 +765,8 @@ export interface TypeStep {
   /** default: false */
   secret?: boolean;
 }
+
+export type Verify = "none" | "standard_webhooks";
 
 export interface Viewport {
   /** >= 100; <= 7680 */
@@ -813,6 +888,20 @@ export type AppRouter = TRPCBuiltRouter<
       retryMany: TRPCMutationProcedure<{ input: RetryManyInput; output: BulkResult; meta: object }>;
       /** Edit a task before it runs (operator; a reviewer only while awaiting_review). */
       update: TRPCMutationProcedure<{ input: TaskUpdate; output: Task; meta: object }>;
+    };
+    triggers: {
+      /** A trigger: each verified POST to its url creates a task from `template`; the */
+      create: TRPCMutationProcedure<{ input: TriggerCreate; output: TriggerCreated; meta: object }>;
+      delete: TRPCMutationProcedure<{ input: IdInput; output: IdOutput; meta: object }>;
+      /** The last calls the trigger received, newest first. */
+      deliveries: TRPCQueryProcedure<{ input: DeliveriesInput; output: TriggerDelivery[]; meta: object }>;
+      get: TRPCQueryProcedure<{ input: IdInput; output: Trigger; meta: object }>;
+      /** Every trigger, oldest first, without secrets. */
+      list: TRPCQueryProcedure<{ input: TriggerList | undefined; output: Trigger[]; meta: object }>;
+      /** A new signing secret, shown this once; the old one stops working at once. */
+      rotateSecret: TRPCMutationProcedure<{ input: IdInput; output: TriggerCreated; meta: object }>;
+      /** Rename, replace the template (a "********" keeps a stored secret), enable or */
+      update: TRPCMutationProcedure<{ input: TriggerUpdate; output: Trigger; meta: object }>;
     };
     webhooks: {
       /** Register a webhook; the answer shows its signing secret, this once. */
