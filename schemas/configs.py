@@ -23,6 +23,7 @@ TaskType = Literal[
     "reminder",
     "data_extraction",
     "report_generation",
+    "callback",
 ]
 TASK_TYPES: Final[tuple[str, ...]] = (
     "browser_automation",
@@ -32,6 +33,7 @@ TASK_TYPES: Final[tuple[str, ...]] = (
     "reminder",
     "data_extraction",
     "report_generation",
+    "callback",
 )
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -191,9 +193,16 @@ class ReportConfig(Input):
     webhook_id: str | None = None
 
 
+class CallbackConfig(Input):
+    """No executor: the task waits ``pending`` until its callback URL is called (§16)."""
+
+    timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=2_592_000)] = 86_400
+    expects: str | None = None
+
+
 ExecutionConfig = (
     ApiCallConfig | BrowserAutomationConfig | DataExtractionConfig | GhlActionConfig
-    | NotificationConfig | ReminderConfig | ReportConfig
+    | NotificationConfig | ReminderConfig | ReportConfig | CallbackConfig
 )
 
 CONFIG_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
@@ -204,6 +213,7 @@ CONFIG_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
     "notification": NotificationConfig,
     "reminder": ReminderConfig,
     "report_generation": ReportConfig,
+    "callback": CallbackConfig,
 }
 
 # Wire names (camelCase) of fields that are secrets, by taskType.
@@ -221,4 +231,5 @@ DEFAULT_TIMEOUT_SECONDS: Final[dict[str, int]] = {
     "notification": 60,
     "reminder": 30,
     "report_generation": 120,
+    "callback": 86_400,
 }

@@ -22,7 +22,8 @@ TaskStatus = Literal[
 ]
 Priority = Literal["low", "normal", "high", "urgent"]
 ExecutionType = Literal["automatic", "manual"]
-TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation"]
+TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation",
+                      "callback"]
 ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelled", "lost"]
 ArtifactKind = Literal["screenshot", "trace", "report"]
 
@@ -82,6 +83,8 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    # A callback task's URL (CONTRACT §16), shown to operators and admins; null otherwise.
+    callback_url: str | None = None
 
 
 class TaskGet(IdInput):

@@ -63,6 +63,7 @@ from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 from server.services.audit import AuditService
 from server.services.automations import Automations, automation_executors
 from server.services.autorun import AutorunService
+from server.services.callbacks import CallbackService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.delivery import DeliveryService
 from server.services.reports import ReportService
@@ -177,6 +178,8 @@ class Node:
                                        clock, base_url=settings.base_url,
                                        rate_per_second=settings.trigger_rate_limit,
                                        counted=self.metrics.trigger_call)
+        self.callbacks = CallbackService(self.writer, self.tasks, self.secret_box, clock,
+                                         base_url=settings.base_url)
         # The node's stable identity owns its leases, so a restarted node takes its own
         # attempts back at once (README "Crashes and recovery").
         self.worker_id = settings.node_id or (
@@ -214,6 +217,7 @@ class Node:
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  automations=self.automations, audit=self.audit,
                                  autorun=self.autorun, triggers=self.triggers,
+                                 callbacks=self.callbacks,
                                  started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))
@@ -255,6 +259,9 @@ class Node:
         await self.task_timer.run()  # re-arm from the database
         await self.automations.start()  # due messages and schedules; re-arm their timers
         await self.maintenance.start()
+        self.scheduler.add_job(self.callbacks.expire_due, "interval",
+                               seconds=self.settings.callback_check_seconds, id="callbacks",
+                               max_instances=1, coalesce=True)
         await self.runner.start()
         if self.event_feed is not None:
             self.event_feed.start()

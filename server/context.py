@@ -11,6 +11,7 @@ from server.events import EventHub
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
+from server.services.callbacks import CallbackService
 from server.services.tasks import TaskService
 from server.services.triggers import TriggerService
 from server.settings import Settings
@@ -28,6 +29,7 @@ class Services:
     audit: AuditService
     autorun: AutorunService
     triggers: TriggerService
+    callbacks: CallbackService
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]

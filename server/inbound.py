@@ -1,4 +1,5 @@
-"""The inbound HTTP routes that take no API key (CONTRACT §16): ``POST /hooks/<triggerId>``.
+"""The inbound HTTP routes that take no API key (CONTRACT §16): ``POST /hooks/<triggerId>``,
+``POST /callbacks/<taskId>/<token>``.
 
 Each answers JSON ``{taskId}`` or ``{error}``; a database outage is 503, anything unexpected
 500 with a plain message (logged here, never with the received body).
@@ -57,4 +58,19 @@ async def hook(trigger_id: str, request: Request[Any, Any, State], state: State
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
-ROUTES: list[Any] = [hook]
+@post("/callbacks/{task_id:str}/{token:str}", include_in_schema=False, status_code=200)
+async def callback(task_id: str, token: str, request: Request[Any, Any, State], state: State
+                   ) -> Response[Any]:
+    """A callback task's URL: ``{"result"?: any}`` completes it, ``{"error": str}`` fails it."""
+    node: Node = state.node
+    body = await read_body(request, node.settings.max_body_bytes)
+    if body is None:
+        return Response({"error": "the body is larger than MAX_BODY_BYTES"}, status_code=413)
+    try:
+        answer = await node.callbacks.call(task_id, token, body)
+    except Exception as exc:
+        return failure(exc)
+    return Response(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+ROUTES: list[Any] = [hook, callback]

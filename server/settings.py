@@ -256,6 +256,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     # Inbound (CONTRACT §16)
     ("PUBLIC_URL", "public_url", lambda _n, raw: raw.rstrip("/")),
     ("TRIGGER_RATE_LIMIT", "trigger_rate_limit", _float_in(0, 1_000_000)),
+    ("CALLBACK_CHECK_SECONDS", "callback_check_seconds", _float_in(0.1, 86400)),
 )
 
 
@@ -319,6 +320,7 @@ class Settings:
     # URLs, approval links; default http://HOST:PORT) and calls a second one trigger accepts.
     public_url: str | None = None
     trigger_rate_limit: float = 100.0
+    callback_check_seconds: float = 5.0  # how often callback tasks past their timeout fail
 
     @property
     def type_caps(self) -> dict[str, int]:

@@ -346,3 +346,26 @@ trigger_deliveries = sa.Table(
     sa.Index("ix_trigger_deliveries_trigger", "trigger_id", "id"),
     sqlite_autoincrement=True,
 )
+
+# A callback task's token, hashed (SHA-256 hex); ``used_at`` once called (single use).
+task_callbacks = sa.Table(
+    "task_callbacks", metadata,
+    sa.Column("task_id", sa.String(40), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+)
+
+# Approval links (tasks.approvalLink): the token hashed; the task's config fingerprint when made.
+approval_links = sa.Table(
+    "approval_links", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("task_id", sa.String(40), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Index("ix_approval_links_task", "task_id"),
+)

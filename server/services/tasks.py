@@ -44,6 +44,8 @@ from server.services.task_events import STORED_TASK_FIELDS, compact_events
 from server.services.views import execution_view, mask_config, task_view
 
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+#: Task types no bot runs: they wait ``pending`` for something else (a callback, §16).
+NO_BOT_TYPES: Final = frozenset({"callback"})
 
 
 def decode_config(task_type: str, raw: dict[str, Any],
@@ -86,6 +88,8 @@ class TaskService:
         self.clock = clock
         self.webhook_exists = webhook_exists
         self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
+        #: Called in the transaction that inserts a task (callbacks: its token's hash).
+        self.inserted: list[Callable[[ChangeSet, TaskRow], Awaitable[None]]] = []
 
     async def promote_due(self) -> datetime | None:
         """The task timer's work: scheduled and retrying tasks whose time came become queued;
@@ -167,10 +171,11 @@ class TaskService:
                 elif status != Status.COMPLETED:
                     open_deps = True
         now = cs.now
+        bot = data.assigned_to_bot and data.task_type not in NO_BOT_TYPES
         place = lifecycle.initial(
             needs_review=data.requires_human_review
             or data.task_type in self.review_required_types,
-            automatic=data.execution_type == "automatic", assigned_to_bot=data.assigned_to_bot,
+            automatic=data.execution_type == "automatic", assigned_to_bot=bot,
             scheduled_for=data.scheduled_for, dependencies_open=open_deps, now=now)
         status, reason = place.status, place.reason
         if broken is not None:
@@ -180,7 +185,7 @@ class TaskService:
         values: dict[str, Any] = {
             "id": new_id("tsk"), "title": data.title, "description": data.description,
             "task_type": data.task_type, "execution_type": data.execution_type,
-            "assigned_to_bot": data.assigned_to_bot,
+            "assigned_to_bot": bot,
             # True as well when the taskType always needs review (REVIEW_REQUIRED_TYPES).
             "requires_human_review": data.requires_human_review
             or data.task_type in self.review_required_types,
@@ -202,6 +207,8 @@ class TaskService:
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
                else cs.insert_task(values))
+        for hook in self.inserted:
+            await hook(cs, row)
         cs.emit("created", row)
         action = action or ("automation" if triggered_by == "automation" else "tasks.create")
         cs.audit(actor, action, "task", row.id,
@@ -287,6 +294,7 @@ class TaskService:
         """pending/scheduled → queued now (or waiting for dependencies)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "execute")
+            _refuse_no_bot(row, "executed")
             await self._refuse_broken(cs, row)
             values = await self._placement_values(cs, row, scheduled_for=None, trigger="manual")
             new = await self._cas(cs, row, values)
@@ -348,6 +356,7 @@ class TaskService:
         re-opened (CONTRACT §10)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "retry")
+            _refuse_no_bot(row, "retried")
             new = await self._cas(cs, row, {
                 "status": Status.QUEUED.value, "status_reason": "retried by request",
                 "error_count": 0, "queued_at": cs.now, "completed_at": None,
@@ -474,6 +483,12 @@ class TaskService:
                 results.append(BulkItem(id=task_id, ok=False,
                                         error=BulkError(code=exc.code, message=exc.message)))
         return BulkResult(results=results)
+
+
+def _refuse_no_bot(row: TaskRow, done: str) -> None:
+    if row.task_type in NO_BOT_TYPES:
+        raise PreconditionFailed(f"a {row.task_type} task is not run by a bot and cannot be "
+                                 f"{done}: it waits for its callback")
 
 
 def keep_secrets(new: Any, old: Any) -> Any:

@@ -162,6 +162,14 @@ export interface BulkResult {
   results: BulkItem[];
 }
 
+/** No executor: the task waits ``pending`` until its callback URL is called (§16). */
+export interface CallbackConfig {
+  /** >= 1; <= 2592000; default: 86400 */
+  timeoutSeconds?: number;
+  /** default: null */
+  expects?: string | null;
+}
+
 export interface CancelInput {
   /** non-empty */
   id: string;
@@ -548,6 +556,7 @@ export interface Task {
   nextAttemptAt: string | null;
   /** ISO 8601 timestamp with a time zone */
   stalledSince: string | null;
+  callbackUrl: string | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -588,6 +597,7 @@ export interface TaskCreateCommon {
 export interface ExecutionConfigByTaskType {
   api_call: ApiCallConfig;
   browser_automation: BrowserAutomationConfig;
+  callback: CallbackConfig;
   data_extraction: DataExtractionConfig;
   ghl_action: GhlActionConfig;
   notification: NotificationConfig;
@@ -598,6 +608,7 @@ export interface ExecutionConfigByTaskType {
 export type TaskCreate =
   | (TaskCreateCommon & { taskType: "api_call"; executionConfig: ApiCallConfig })
   | (TaskCreateCommon & { taskType: "browser_automation"; executionConfig: BrowserAutomationConfig })
+  | (TaskCreateCommon & { taskType: "callback"; executionConfig: CallbackConfig })
   | (TaskCreateCommon & { taskType: "data_extraction"; executionConfig: DataExtractionConfig })
   | (TaskCreateCommon & { taskType: "ghl_action"; executionConfig: GhlActionConfig })
   | (TaskCreateCommon & { taskType: "notification"; executionConfig: NotificationConfig })
@@ -679,7 +690,7 @@ export interface TaskPatch {
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
 
-export type TaskType = "api_call" | "browser_automation" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
+export type TaskType = "api_call" | "browser_automation" | "callback" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
 
 export interface TaskUpdate {
   /** non-empty */
@@ -753,7 +764,7 @@ export interface TriggerUpdate {
   patch: TriggerPatch;
 }
 
-export type TriggeredBy = "approval" | "automation" | "create" | "manual" | "recovery" | "retry" | "schedule";
+export type TriggeredBy = "approval" | "automation" | "callback" | "create" | "manual" | "recovery" | "retry" | "schedule";
 
 export interface TypeStep {
   action: "type";

@@ -6,7 +6,7 @@ export const STATUSES: TaskStatus[] = [
 ];
 export const TASK_TYPES: TaskType[] = [
   'api_call', 'browser_automation', 'data_extraction', 'ghl_action', 'notification', 'reminder',
-  'report_generation',
+  'report_generation', 'callback',
 ];
 export const TYPE_LABELS: Record<TaskType, string> = {
   api_call: 'API call',
@@ -16,6 +16,7 @@ export const TYPE_LABELS: Record<TaskType, string> = {
   notification: 'Notification',
   reminder: 'Reminder',
   report_generation: 'Report',
+  callback: 'Callback',
 };
 export const OPEN_STATUSES: TaskStatus[] = ['pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress'];
 

@@ -1,4 +1,4 @@
-"""inbound (CONTRACT §16): triggers and the calls they received
+"""inbound (CONTRACT §16): triggers and the calls they received, callback tokens, approval links
 
 Revision ID: 0010_inbound
 Revises: 0009
@@ -38,8 +38,29 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
     op.create_index("ix_trigger_deliveries_trigger", "trigger_deliveries", ["trigger_id", "id"])
+    op.create_table(
+        "task_callbacks",
+        sa.Column("task_id", sa.String(40), primary_key=True),
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("used_at", sa.DateTime()),
+    )
+    op.create_table(
+        "approval_links",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("task_id", sa.String(40), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("reviewer", sa.String(200), nullable=False),
+        sa.Column("config_hash", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("used_at", sa.DateTime()),
+    )
+    op.create_index("ix_approval_links_task", "approval_links", ["task_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("approval_links")
+    op.drop_table("task_callbacks")
     op.drop_table("trigger_deliveries")
     op.drop_table("triggers")
