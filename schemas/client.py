@@ -62,6 +62,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 import httpx
 import msgspec
 
+from schemas.approvals import ApprovalLink, ApprovalLinkInput
 from schemas.base import IdInput, IdOutput
 from schemas.configs import TaskType
 from schemas.schedules import MissedRunPolicy, Schedule, ScheduleCreate, ScheduleList
@@ -438,6 +439,14 @@ class TaskCalls:
         """Mark a pending task done by a person."""
         return Call("tasks.complete", "mutation", CompleteInput(id=id, result=result,
                                                                  notes=notes), Task)
+
+    @staticmethod
+    def approval_link(id: str, reviewer: str, expires_in_seconds: int = 86_400
+                      ) -> Call[ApprovalLink]:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return Call("tasks.approvalLink", "mutation",
+                    ApprovalLinkInput(id=id, reviewer=reviewer,
+                                      expires_in_seconds=expires_in_seconds), ApprovalLink)
 
     @staticmethod
     def approve_many(ids: Ids, notes: str | None = None) -> Call[BulkResult]:
@@ -949,6 +958,11 @@ class Tasks:
         """Mark a pending task done by a person."""
         return self._c.call(TaskCalls.complete(id, result, notes))
 
+    def approval_link(self, id: str, reviewer: str, expires_in_seconds: int = 86400
+                    ) -> ApprovalLink:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return self._c.call(TaskCalls.approval_link(id, reviewer, expires_in_seconds))
+
     def approve_many(self, ids: Ids, notes: str | None = None) -> BulkResult:
         return self._c.call(TaskCalls.approve_many(ids, notes))
 
@@ -1146,6 +1160,11 @@ class AsyncTasks:
     async def complete(self, id: str, result: Any = None, notes: str | None = None) -> Task:
         """Mark a pending task done by a person."""
         return await self._c.call(TaskCalls.complete(id, result, notes))
+
+    async def approval_link(self, id: str, reviewer: str, expires_in_seconds: int = 86400
+                          ) -> ApprovalLink:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return await self._c.call(TaskCalls.approval_link(id, reviewer, expires_in_seconds))
 
     async def approve_many(self, ids: Ids, notes: str | None = None) -> BulkResult:
         return await self._c.call(TaskCalls.approve_many(ids, notes))
@@ -1346,6 +1365,11 @@ class BatchTasks:
     def complete(self, id: str, result: Any = None, notes: str | None = None) -> Pending[Task]:
         """Mark a pending task done by a person."""
         return self._b.add(TaskCalls.complete(id, result, notes))
+
+    def approval_link(self, id: str, reviewer: str, expires_in_seconds: int = 86400
+                    ) -> Pending[ApprovalLink]:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return self._b.add(TaskCalls.approval_link(id, reviewer, expires_in_seconds))
 
     def approve_many(self, ids: Ids, notes: str | None = None) -> Pending[BulkResult]:
         return self._b.add(TaskCalls.approve_many(ids, notes))

@@ -60,6 +60,7 @@ from server.rpc.litestar import TRPCFirst, trpc_mount
 from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
+from server.services.approval_links import ApprovalLinkService
 from server.services.audit import AuditService
 from server.services.automations import Automations, automation_executors
 from server.services.autorun import AutorunService
@@ -180,6 +181,8 @@ class Node:
                                        counted=self.metrics.trigger_call)
         self.callbacks = CallbackService(self.writer, self.tasks, self.secret_box, clock,
                                          base_url=settings.base_url)
+        self.approval_links = ApprovalLinkService(self.db, self.tasks, self.secret_box, clock,
+                                                  base_url=settings.base_url)
         # The node's stable identity owns its leases, so a restarted node takes its own
         # attempts back at once (README "Crashes and recovery").
         self.worker_id = settings.node_id or (
@@ -218,6 +221,7 @@ class Node:
                                  automations=self.automations, audit=self.audit,
                                  autorun=self.autorun, triggers=self.triggers,
                                  callbacks=self.callbacks,
+                                 approval_links=self.approval_links,
                                  started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))

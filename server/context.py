@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from server.auth import Principal
 from server.db.engine import Database
 from server.events import EventHub
+from server.services.approval_links import ApprovalLinkService
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
@@ -30,6 +31,7 @@ class Services:
     autorun: AutorunService
     triggers: TriggerService
     callbacks: CallbackService
+    approval_links: ApprovalLinkService
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]

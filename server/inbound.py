@@ -1,5 +1,5 @@
 """The inbound HTTP routes that take no API key (CONTRACT §16): ``POST /hooks/<triggerId>``,
-``POST /callbacks/<taskId>/<token>``.
+``POST /callbacks/<taskId>/<token>``, ``GET|POST /approve/<token>`` (approval links).
 
 Each answers JSON ``{taskId}`` or ``{error}``; a database outage is 503, anything unexpected
 500 with a plain message (logged here, never with the received body).
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
-from litestar import Request, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Response
 
 from server.errors import database_unavailable
+from server.services.approval_links import HEADERS, Page
 
 if TYPE_CHECKING:
     from server.app import Node
@@ -73,4 +75,38 @@ async def callback(task_id: str, token: str, request: Request[Any, Any, State], 
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
-ROUTES: list[Any] = [hook, callback]
+def _page(page: Page) -> Response[Any]:
+    return Response(page.html, status_code=page.status, media_type="text/html",
+                    headers=HEADERS)
+
+
+@get("/approve/{token:str}", include_in_schema=False)
+async def approval_page(token: str, state: State) -> Response[Any]:
+    """An approval link's page: the task, its masked config, Approve / Reject and notes."""
+    node: Node = state.node
+    try:
+        return _page(await node.approval_links.show(token))
+    except Exception as exc:
+        return failure(exc)
+
+
+@post("/approve/{token:str}", include_in_schema=False, status_code=200)
+async def approval_decision(token: str, request: Request[Any, Any, State], state: State
+                            ) -> Response[Any]:
+    """The decision posted from the link's page (a form, never cross-site)."""
+    node: Node = state.node
+    body = await read_body(request, 65_536)
+    if body is None:
+        return Response("too large", status_code=413, media_type="text/plain", headers=HEADERS)
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    origin = request.headers.get("origin")
+    cross_site = request.headers.get("sec-fetch-site") == "cross-site" or (
+        origin is not None and origin != "null"
+        and urlsplit(origin).netloc != request.headers.get("host"))
+    try:
+        return _page(await node.approval_links.decide(token, form, cross_site=cross_site))
+    except Exception as exc:
+        return failure(exc)
+
+
+ROUTES: list[Any] = [hook, callback, approval_page, approval_decision]

@@ -6,6 +6,7 @@ The app (server/app.py) serves this router; the client generators (server/typege
 from __future__ import annotations
 
 from server.procedures import (
+    approvals,
     audit,
     messages,
     schedules,
@@ -29,4 +30,5 @@ def build_router() -> Router:
     workflows.register(router)
     audit.register(router)
     triggers.register(router)
+    approvals.register(router)
     return router

@@ -74,6 +74,21 @@ export interface ApiCallConfig {
   expectStatus?: number[] | null;
 }
 
+export interface ApprovalLink {
+  url: string;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string;
+}
+
+export interface ApprovalLinkInput {
+  /** non-empty */
+  id: string;
+  /** 1..120 chars */
+  reviewer: string;
+  /** >= 60; <= 604800; default: 86400 */
+  expiresInSeconds?: number;
+}
+
 export interface ApproveManyInput {
   /** 1..500 items; each item non-empty */
   ids: string[];
@@ -874,6 +889,8 @@ export type AppRouter = TRPCBuiltRouter<
       whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
     };
     tasks: {
+      /** A single-use link to a page where `reviewer` approves or rejects the task */
+      approvalLink: TRPCMutationProcedure<{ input: ApprovalLinkInput; output: ApprovalLink; meta: object }>;
       approve: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
       /** Approve each task; per-id results in input order. */
       approveMany: TRPCMutationProcedure<{ input: ApproveManyInput; output: BulkResult; meta: object }>;
