@@ -117,10 +117,12 @@ class TaskService:
             raise _issues_error([Issue(p.path, p.message) for p in found], prefix)
 
     async def create(self, data: TaskCreate, *, triggered_by: str = "create",
-                     actor: Actor = SYSTEM, action: str | None = None) -> Task:
+                     actor: Actor = SYSTEM, action: str | None = None,
+                     also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None
+                     ) -> Task:
         """Create a task, or return the existing one with the same ``idempotencyKey`` (the
         same key with another taskType is ``CONFLICT``; ``schedule:`` keys are the
-        scheduler's own)."""
+        scheduler's own). ``also`` runs in the transaction that inserts the task."""
         key = data.idempotency_key
         if key is not None and key.startswith(SCHEDULE_KEY_PREFIX) \
                 and triggered_by != "automation":
@@ -137,7 +139,7 @@ class TaskService:
         await self._check_webhook(data.source_webhook_id)
         try:
             row = await self.writer.run(
-                lambda cs: self._insert(cs, data, triggered_by, actor, action))
+                lambda cs: self._insert(cs, data, triggered_by, actor, action, also))
         except IntegrityError:
             if data.idempotency_key is None:
                 raise
@@ -155,7 +157,9 @@ class TaskService:
             raise InvalidInput.at(["sourceWebhookId"], f"no webhook with id {webhook_id!r}")
 
     async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
-                      actor: Actor, action: str | None = None) -> TaskRow:
+                      actor: Actor, action: str | None = None,
+                      also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None
+                      ) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
         broken: str | None = None
         open_deps = False
@@ -209,6 +213,8 @@ class TaskService:
                else cs.insert_task(values))
         for hook in self.inserted:
             await hook(cs, row)
+        if also is not None:
+            await also(cs, row)
         cs.emit("created", row)
         action = action or ("automation" if triggered_by == "automation" else "tasks.create")
         cs.audit(actor, action, "task", row.id,

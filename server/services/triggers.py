@@ -37,6 +37,7 @@ from server import placeholders
 from server.db import triggers as trigger_rows
 from server.db.engine import Database
 from server.db.repositories import Row
+from server.db.rows import TaskRow
 from server.errors import ErrandsError, InvalidInput, NotFound
 from server.ids import new_id
 from server.services import signing
@@ -228,12 +229,15 @@ class TriggerService:
         if row is None or not row.enabled:
             return Answer(404, {"error": f"no enabled trigger with id {trigger_id!r}"})
         self.counted(row.id, "received")
-        answer = await self._answer(row, headers, body)
+        recorded: builtins.list[bool] = []
+        answer = await self._answer(row, headers, body, recorded)
         self.counted(row.id, "accepted" if answer.status == 202 else "refused")
-        await self._record(row.id, answer)
+        if not recorded:  # refused, or a replay: recorded apart
+            await self.tasks.writer.run(lambda cs: self._record(cs, row.id, answer))
         return answer
 
-    async def _answer(self, row: Row, headers: dict[str, str], body: bytes | None) -> Answer:
+    async def _answer(self, row: Row, headers: dict[str, str], body: bytes | None,
+                      recorded: builtins.list[bool]) -> Answer:
         wait = self.limits.take(row.id)
         if wait > 0:
             return Answer(429, {"error": "too many calls to this trigger; try again later"},
@@ -265,9 +269,13 @@ class TriggerService:
             where = ".".join(map(str, path))
             return Answer(422, {"error": f"the filled template is not a valid task: "
                                          f"{where + ': ' if where else ''}{message}"})
+        async def record(cs: ChangeSet, task: TaskRow) -> None:
+            await self._record(cs, row.id, Answer(202, {"taskId": task.id}))
+            recorded.append(True)
+
         try:
             task = await self.tasks.create(data, actor=Actor(f"trigger:{row.name}", None),
-                                           action="trigger")
+                                           action="trigger", also=record)
         except ErrandsError as exc:
             if exc.code == "SERVICE_UNAVAILABLE" or exc.code == "INTERNAL_SERVER_ERROR":
                 raise
@@ -283,18 +291,13 @@ class TriggerService:
             self._keys[(row.id, row.secret_sealed)] = cached
         return cached
 
-    async def _record(self, trigger_id: str, answer: Answer) -> None:
+    async def _record(self, cs: ChangeSet, trigger_id: str, answer: Answer) -> None:
+        """One call in ``triggers.deliveries`` (in the transaction that creates its task)."""
         calls = self._calls[trigger_id] = self._calls.get(trigger_id, 0) + 1
-        task_id = answer.body.get("taskId")
-        error = answer.body.get("error")
-
-        async def write(cs: ChangeSet) -> None:
-            await trigger_rows.delivery_insert(cs.conn, trigger_id, cs.now, answer.status,
-                                               task_id, error)
-            if calls % 100 == 0:
-                await trigger_rows.deliveries_prune(cs.conn, trigger_id, KEEP_DELIVERIES)
-
-        await self.tasks.writer.run(write)
+        await trigger_rows.delivery_insert(cs.conn, trigger_id, cs.now, answer.status,
+                                           answer.body.get("taskId"), answer.body.get("error"))
+        if calls % 100 == 0:
+            await trigger_rows.deliveries_prune(cs.conn, trigger_id, KEEP_DELIVERIES)
 
 
 _WIRE = {"client_id": "clientId"}
