@@ -46,6 +46,15 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    # Review rules (CONTRACT §16)
+    review_expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=2_592_000)] | None = None
+    approvals_required: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+
+
+class Approval(Output):
+    by: str
+    at: Timestamp
+    notes: str | None
 
 
 class Task(Output):
@@ -85,6 +94,9 @@ class Task(Output):
     stalled_since: Timestamp | None = None
     # A callback task's URL (CONTRACT §16), shown to operators and admins; null otherwise.
     callback_url: str | None = None
+    review_expires_in_seconds: int | None = None
+    approvals_required: int = 1
+    approvals: list[Approval] = msgspec.field(default_factory=list)
 
 
 class TaskGet(IdInput):

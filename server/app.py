@@ -68,6 +68,7 @@ from server.services.callbacks import CallbackService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.delivery import DeliveryService
 from server.services.reports import ReportService
+from server.services.reviews import ReviewRules
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
 from server.services.stalls import StallWatch
@@ -183,6 +184,9 @@ class Node:
                                          base_url=settings.base_url)
         self.approval_links = ApprovalLinkService(self.db, self.tasks, self.secret_box, clock,
                                                   base_url=settings.base_url)
+        self.reviews = ReviewRules(self.writer, self.tasks, self.approval_links, self.delivery,
+                                   clock, webhook_id=settings.review_webhook_id,
+                                   link_reviewer=settings.review_link_reviewer)
         # The node's stable identity owns its leases, so a restarted node takes its own
         # attempts back at once (README "Crashes and recovery").
         self.worker_id = settings.node_id or (
@@ -263,8 +267,8 @@ class Node:
         await self.task_timer.run()  # re-arm from the database
         await self.automations.start()  # due messages and schedules; re-arm their timers
         await self.maintenance.start()
-        self.scheduler.add_job(self.callbacks.expire_due, "interval",
-                               seconds=self.settings.callback_check_seconds, id="callbacks",
+        self.scheduler.add_job(self.inbound_sweep, "interval",
+                               seconds=self.settings.inbound_check_seconds, id="inbound",
                                max_instances=1, coalesce=True)
         await self.runner.start()
         if self.event_feed is not None:
@@ -273,6 +277,14 @@ class Node:
             self.work_listener.start()
         self.drain.bind_loop()
         self.ready = True
+
+    async def inbound_sweep(self) -> None:
+        """Callbacks past their timeout fail; reviews past their expiry are rejected."""
+        for sweep in (self.callbacks.expire_due, self.reviews.expire_due):
+            try:
+                await sweep()
+            except Exception:
+                log.exception("inbound sweep failed")
 
     async def stop(self) -> None:
         for failure in await self.drain.wait():

@@ -256,7 +256,9 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     # Inbound (CONTRACT §16)
     ("PUBLIC_URL", "public_url", lambda _n, raw: raw.rstrip("/")),
     ("TRIGGER_RATE_LIMIT", "trigger_rate_limit", _float_in(0, 1_000_000)),
-    ("CALLBACK_CHECK_SECONDS", "callback_check_seconds", _float_in(0.1, 86400)),
+    ("INBOUND_CHECK_SECONDS", "inbound_check_seconds", _float_in(0.1, 86400)),
+    ("REVIEW_WEBHOOK_ID", "review_webhook_id", _str),
+    ("REVIEW_LINK_REVIEWER", "review_link_reviewer", _str),
 )
 
 
@@ -320,7 +322,10 @@ class Settings:
     # URLs, approval links; default http://HOST:PORT) and calls a second one trigger accepts.
     public_url: str | None = None
     trigger_rate_limit: float = 100.0
-    callback_check_seconds: float = 5.0  # how often callback tasks past their timeout fail
+    # How often callback tasks past their timeout fail and expired reviews are rejected.
+    inbound_check_seconds: float = 5.0
+    review_webhook_id: str | None = None  # review.requested messages go there
+    review_link_reviewer: str = "review link"  # reviewedBy of those messages' links
 
     @property
     def type_caps(self) -> dict[str, int]:

@@ -144,6 +144,12 @@ tasks = sa.Table(
     sa.Column("lost_streak", sa.Integer, nullable=False, server_default="0"),
     # The host[:port] the task's requests go to (HOST_CONCURRENCY), computed at create.
     sa.Column("dest_host", sa.String(255)),
+    # Review rules (CONTRACT §16, migration 0010): when a task still awaiting_review is
+    # rejected (and the seconds asked), how many distinct reviewers must approve, who did.
+    sa.Column("review_expires_at", UTCDateTime),
+    sa.Column("review_expires_in", sa.Integer),
+    sa.Column("approvals_required", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("approvals", sa.JSON),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can

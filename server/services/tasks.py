@@ -8,7 +8,7 @@ task is in now.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
@@ -90,6 +90,10 @@ class TaskService:
         self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
         #: Called in the transaction that inserts a task (callbacks: its token's hash).
         self.inserted: list[Callable[[ChangeSet, TaskRow], Awaitable[None]]] = []
+        #: Review rules (server/services/reviews.py): called as an approval is recorded;
+        #: answers the task still awaiting more approvals, or values the approval also writes.
+        self.review_gate: Callable[[ChangeSet, TaskRow, str, str | None, Actor, str],
+                                   Awaitable[TaskRow | dict[str, Any]]] | None = None
 
     async def promote_due(self) -> datetime | None:
         """The task timer's work: scheduled and retrying tasks whose time came become queued;
@@ -207,6 +211,12 @@ class TaskService:
             "due_at": place.due_at if status == Status.SCHEDULED else None,
             "attempts": 0, "next_trigger": trigger,
             "dest_host": dest_host(data.task_type, data.execution_config),
+            # Review rules (CONTRACT §16); every create gives the same keys (one executemany).
+            "review_expires_in": data.review_expires_in_seconds,
+            "review_expires_at": now + timedelta(seconds=data.review_expires_in_seconds)
+            if data.review_expires_in_seconds is not None and status == Status.AWAITING_REVIEW
+            else None,
+            "approvals_required": data.approvals_required,
         }
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
@@ -314,6 +324,12 @@ class TaskService:
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "approve")
             await self._refuse_broken(cs, row)
+            also: dict[str, Any] = {}
+            if self.review_gate is not None:
+                gated = await self.review_gate(cs, row, reviewer, notes, actor, action)
+                if not isinstance(gated, dict):  # more approvals needed: it stays
+                    return task_view(gated)
+                also = gated
             automatic = row.execution_type == "automatic" and row.assigned_to_bot
             if automatic:
                 values = await self._placement_values(cs, row, scheduled_for=row.scheduled_for,
@@ -321,7 +337,7 @@ class TaskService:
             else:
                 values = {"status": Status.PENDING.value, "status_reason": None,
                           "next_trigger": "manual"}
-            values.update(reviewed_by=reviewer, reviewed_at=cs.now, review_notes=notes)
+            values.update(reviewed_by=reviewer, reviewed_at=cs.now, review_notes=notes, **also)
             new = await self._cas(cs, row, values)
             cs.emit("status", new)
             cs.audit(actor, action, "task", new.id, {"notes": notes, "to": new.status})

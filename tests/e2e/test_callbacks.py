@@ -18,7 +18,7 @@ KEYS = "boss:admin:key-admin,ops:operator:key-ops,eve:viewer:key-view,rita:revie
 def server(sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]
            ) -> ErrandsServer:
     return errands_server(sqlite_database_url, api_key="key-admin",
-                          env={"ERRANDS_API_KEYS": KEYS, "CALLBACK_CHECK_SECONDS": "0.2"})
+                          env={"ERRANDS_API_KEYS": KEYS, "INBOUND_CHECK_SECONDS": "0.2"})
 
 
 def as_key(key: str) -> dict[str, str]:

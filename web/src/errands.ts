@@ -74,6 +74,13 @@ export interface ApiCallConfig {
   expectStatus?: number[] | null;
 }
 
+export interface Approval {
+  by: string;
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+  notes: string | null;
+}
+
 export interface ApprovalLink {
   url: string;
   /** ISO 8601 timestamp with a time zone */
@@ -330,7 +337,7 @@ export interface IdOutput {
   id: string;
 }
 
-export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed" | "task.stalled";
+export type MessageKind = "notification" | "reminder" | "report" | "review.requested" | "task.completed" | "task.failed" | "task.stalled";
 
 export interface MessageList {
   /** non-empty; default: null */
@@ -572,6 +579,9 @@ export interface Task {
   /** ISO 8601 timestamp with a time zone */
   stalledSince: string | null;
   callbackUrl: string | null;
+  reviewExpiresInSeconds: number | null;
+  approvalsRequired: number;
+  approvals: Approval[];
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -606,6 +616,10 @@ export interface TaskCreateCommon {
   dependsOn?: string[] | null;
   /** default: null */
   metadata?: Record<string, unknown> | null;
+  /** >= 60; <= 2592000; default: null */
+  reviewExpiresInSeconds?: number | null;
+  /** >= 1; <= 5; default: 1 */
+  approvalsRequired?: number;
 }
 
 /** executionConfig by taskType. */

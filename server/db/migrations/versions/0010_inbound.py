@@ -13,6 +13,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("review_expires_at", sa.DateTime()))
+        batch.add_column(sa.Column("review_expires_in", sa.Integer))
+        batch.add_column(sa.Column("approvals_required", sa.SmallInteger, nullable=False,
+                                   server_default="1"))
+        batch.add_column(sa.Column("approvals", sa.JSON))
     op.create_table(
         "triggers",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -64,3 +70,7 @@ def downgrade() -> None:
     op.drop_table("task_callbacks")
     op.drop_table("trigger_deliveries")
     op.drop_table("triggers")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+) rather than a batch's copy of the table:
+    # dropping the old tasks table would cascade to task_executions.
+    for column in ("approvals", "approvals_required", "review_expires_in", "review_expires_at"):
+        op.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
