@@ -67,6 +67,7 @@ def _issues_error(issues: list[Issue],
 
 
 SCHEDULE_KEY_PREFIX = "schedule:"
+TRIGGER_KEY_PREFIX = "trigger:"
 
 
 def _same_task_type(found: TaskRow, data: TaskCreate) -> TaskRow:
@@ -132,6 +133,9 @@ class TaskService:
                 and triggered_by != "automation":
             raise InvalidInput.at(["idempotencyKey"], f"the prefix {SCHEDULE_KEY_PREFIX!r} is "
                                   "reserved for tasks created by schedules")
+        if key is not None and key.startswith(TRIGGER_KEY_PREFIX) and action != "trigger":
+            raise InvalidInput.at(["idempotencyKey"], f"the prefix {TRIGGER_KEY_PREFIX!r} is "
+                                  "reserved for tasks created by triggers")
         if key is not None:
             async with self.db.read() as conn:
                 found = await repo.task_get_by_idempotency_key(conn, key)

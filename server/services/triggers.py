@@ -44,11 +44,11 @@ from server.services import signing
 from server.services.audit import SYSTEM, Actor, record
 from server.services.changes import ChangeSet
 from server.services.secrets_box import SecretBox
+from server.services.tasks import TRIGGER_KEY_PREFIX as KEY_PREFIX
 from server.services.tasks import TaskService, decode_config, keep_secrets
 from server.services.views import mask_config
 
 log = logging.getLogger("errands.triggers")
-KEY_PREFIX = "trigger:"
 #: Calls kept per trigger for ``triggers.deliveries`` (older ones are pruned).
 KEEP_DELIVERIES = 1000
 
@@ -63,7 +63,8 @@ class Answer:
 
 
 class RateLimit:
-    """A token bucket per trigger: ``rate`` calls a second, bursts of ``rate`` (0: none)."""
+    """A token bucket per trigger: ``rate`` calls a second, bursts of ``rate`` (at least
+    one; 0: no limit)."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
@@ -75,8 +76,9 @@ class RateLimit:
         if self.rate <= 0:
             return 0.0
         now = self.clock()
-        tokens, at = self._buckets.get(key, (self.rate, now))
-        tokens = min(self.rate, tokens + (now - at) * self.rate)
+        size = max(1.0, self.rate)
+        tokens, at = self._buckets.get(key, (size, now))
+        tokens = min(size, tokens + (now - at) * self.rate)
         if tokens < 1:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate

@@ -136,6 +136,23 @@ def test_oversized_unfillable_invalid_unknown_and_disabled(server: ErrandsServer
     assert send(server, strict, {"title": "t"}, msg_id="m6").status_code == 404
 
 
+def test_calls_over_the_rate_limit_are_429(
+        sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    slow = errands_server(sqlite_database_url, env={"TRIGGER_RATE_LIMIT": "0.001"})
+    trigger = slow.call("triggers.create", {"name": "t", "template": TEMPLATE}, mutation=True)
+    assert send(slow, trigger, EVENT, msg_id="r1").status_code == 202
+    limited = send(slow, trigger, EVENT, msg_id="r2")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert len(slow.call("tasks.list", {})["items"]) == 1
+    metrics = slow.client.get(f"{slow.base}/metrics").text
+    assert f'errands_trigger_calls_total{{outcome="refused",trigger="{trigger["id"]}"}} 1.0' \
+        in metrics
+    with pytest.raises(TRPCCallError) as reserved:
+        slow.call("tasks.create", {**TEMPLATE, "title": "x", "idempotencyKey": "trigger:x:y"},
+                  mutation=True)
+    assert reserved.value.error["data"]["issues"][0]["path"] == ["idempotencyKey"]
+
+
 def test_templates_are_checked_at_create(server: ErrandsServer) -> None:
     with pytest.raises(TRPCCallError) as bad:
         server.call("triggers.create", {"name": "t", "template": {
