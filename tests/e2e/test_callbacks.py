@@ -15,9 +15,9 @@ KEYS = "boss:admin:key-admin,ops:operator:key-ops,eve:viewer:key-view,rita:revie
 
 
 @pytest.fixture
-def server(sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]
+def server(database_url: str, errands_server: Callable[..., ErrandsServer]
            ) -> ErrandsServer:
-    return errands_server(sqlite_database_url, api_key="key-admin",
+    return errands_server(database_url, api_key="key-admin",
                           env={"ERRANDS_API_KEYS": KEYS, "INBOUND_CHECK_SECONDS": "0.2"})
 
 

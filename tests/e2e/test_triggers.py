@@ -42,9 +42,9 @@ EVENT = {"contact": {"name": "Ada", "email": "ada@example.com"}, "score": 7}
 
 
 @pytest.fixture
-def server(sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]
+def server(database_url: str, errands_server: Callable[..., ErrandsServer]
            ) -> ErrandsServer:
-    return errands_server(sqlite_database_url, env={"MAX_BODY_BYTES": "4096"})
+    return errands_server(database_url, env={"MAX_BODY_BYTES": "4096"})
 
 
 def test_a_signed_event_creates_a_task_once(server: ErrandsServer) -> None:
