@@ -18,7 +18,9 @@ from schemas.configs import TASK_TYPES, TaskTypeSpec
 
 def executor_class(spec: TaskTypeSpec) -> Any:
     """The class ``spec.executor`` (``"module:Class"``) names; ValueError if its ``task_type``
-    is not ``spec.name``."""
+    is not ``spec.name`` or the type has no executor."""
+    if spec.executor is None:
+        raise ValueError(f"no executor runs {spec.name!r}")
     module, _, name = spec.executor.partition(":")
     cls: Any = getattr(import_module(module), name)
     if cls.task_type != spec.name:
@@ -34,9 +36,10 @@ class ExecutorRegistry:
 
     @classmethod
     def build(cls, resources: Resources) -> ExecutorRegistry:
-        """An executor for each taskType of ``schemas.configs.TASK_TYPES``."""
+        """An executor for each taskType of ``schemas.configs.TASK_TYPES`` that has one."""
         executors: list[Executor[Any]] = [executor_class(spec).build(resources)
-                                          for spec in TASK_TYPES.values()]
+                                          for spec in TASK_TYPES.values()
+                                          if spec.executor is not None]
         return cls(executors)
 
     def add(self, executor: Executor[Any]) -> None:

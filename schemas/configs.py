@@ -209,6 +209,13 @@ def _extraction_url(config: Mapping[str, Any]) -> object:
     return config.get("url")
 
 
+class CallbackConfig(Input):
+    """No executor: the task waits ``pending`` until its callback URL is called (§16)."""
+
+    timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=2_592_000)] = 86_400
+    expects: str | None = None
+
+
 @dataclass(frozen=True)
 class TaskTypeSpec:
     """Everything the server, the clients and the console know of one taskType."""
@@ -217,8 +224,8 @@ class TaskTypeSpec:
     #: The Struct ``executionConfig`` decodes to (``tasks.create`` and the runner).
     config: type[msgspec.Struct]
     #: Its executor class, ``"module:Class"``; the class's ``build(resources)`` makes it
-    #: (executors/registry.py).
-    executor: str
+    #: (executors/registry.py). None: no executor runs it (a ``callback`` waits for its call).
+    executor: str | None
     #: The console's name for the type (web/src/taskTypes.ts, generated).
     label: str
     #: The attempt deadline (seconds) when ``timeoutSeconds`` is not given.
@@ -255,6 +262,7 @@ TASK_TYPES: Final[Mapping[str, TaskTypeSpec]] = _by_name(
                  destination=_extraction_url),
     TaskTypeSpec("report_generation", ReportConfig, "executors.report:ReportExecutor", "Report",
                  120),
+    TaskTypeSpec("callback", CallbackConfig, None, "Callback", 86_400),
 )
 
 # Views of TASK_TYPES by name.

@@ -13,4 +13,5 @@ TaskType = Literal[
     "reminder",
     "data_extraction",
     "report_generation",
+    "callback",
 ]

@@ -22,7 +22,8 @@ TaskStatus = Literal[
 ]
 Priority = Literal["low", "normal", "high", "urgent"]
 ExecutionType = Literal["automatic", "manual"]
-TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation"]
+TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation",
+                      "callback"]
 ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelled", "lost"]
 ArtifactKind = Literal["screenshot", "trace", "report"]
 
@@ -46,6 +47,15 @@ class TaskCreate(Input):
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
     client_id: NonEmptyStr | None = None
+    # Review rules (CONTRACT §16)
+    review_expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=2_592_000)] | None = None
+    approvals_required: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+
+
+class Approval(Output):
+    by: str
+    at: Timestamp
+    notes: str | None
 
 
 class Task(Output):
@@ -86,6 +96,11 @@ class Task(Output):
     # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
     config_changed_by: str | None = None
     client_id: str | None = None
+    # A callback task's URL (CONTRACT §16), shown to operators and admins; null otherwise.
+    callback_url: str | None = None
+    review_expires_in_seconds: int | None = None
+    approvals_required: int = 1
+    approvals: list[Approval] = msgspec.field(default_factory=list)
 
 
 class TaskGet(IdInput):

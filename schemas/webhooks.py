@@ -9,7 +9,7 @@ import msgspec
 from schemas.base import Input, NonEmptyStr, Output, Timestamp
 
 MessageKind = Literal["notification", "reminder", "task.completed", "task.failed", "report",
-                      "task.stalled"]
+                      "task.stalled", "review.requested"]
 MessageStatus = Literal["scheduled", "queued", "delivered", "failed"]
 
 

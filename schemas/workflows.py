@@ -69,7 +69,7 @@ class BulkResult(Output):
 
 
 AuditTargetType = Literal["task", "webhook", "schedule", "system", "client", "connection",
-                          "key"]
+                          "key", "trigger"]
 
 
 class AuditEntry(Output):

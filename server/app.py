@@ -44,6 +44,7 @@ from server.db.planner_stats import PlannerStats
 from server.db.work_signal import WorkListener
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.inbound import ROUTES as INBOUND_ROUTES
 from server.lifecycle import ReviewSeparation
 from server.maintenance import Maintenance
 from server.metrics import Metrics, Sources
@@ -57,20 +58,24 @@ from server.rpc.litestar import TRPCFirst, trpc_mount
 from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
+from server.services.approval_links import ApprovalLinkService
 from server.services.audit import AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
+from server.services.callbacks import CallbackService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.clients import ClientService, ConnectionService
 from server.services.delivery import DeliveryService
 from server.services.ghl_budget import SharedRateBudget
 from server.services.keys import KeyService
 from server.services.reports import ReportService
+from server.services.reviews import ReviewRules
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
 from server.services.stalls import StallWatch
 from server.services.task_events import EventFeed
 from server.services.tasks import TaskRules, TaskService
+from server.services.triggers import TriggerService
 from server.services.webhooks import WebhookService
 from server.settings import Settings
 from server.typegen import render_typescript
@@ -184,6 +189,17 @@ class Node:
                                        self.schedules, clock)
         self.task_timer = DueTimer(self.scheduler, "tasks", self.tasks.promote_due, clock)
         self.metrics = Metrics(self._metric_sources())
+        self.triggers = TriggerService(self.db, self.box, self.tasks, self.executors,
+                                       clock, base_url=settings.base_url,
+                                       rate_per_second=settings.trigger_rate_limit,
+                                       counted=self.metrics.trigger_call)
+        self.callbacks = CallbackService(self.writer, self.tasks, self.box, clock,
+                                         base_url=settings.base_url)
+        self.approval_links = ApprovalLinkService(self.db, self.tasks, self.box, clock,
+                                                  base_url=settings.base_url)
+        self.reviews = ReviewRules(self.writer, self.tasks, self.approval_links, self.delivery,
+                                   clock, webhook_id=settings.review_webhook_id,
+                                   link_reviewer=settings.review_link_reviewer)
         # The node's stable identity owns its leases, so a restarted node takes its own
         # attempts back at once (README "Crashes and recovery").
         self.worker_id = settings.node_id or (
@@ -221,7 +237,10 @@ class Node:
                                            self.db, lambda: self.writer.changes))
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  automations=self.automations, audit=self.audit,
-                                 autorun=self.autorun, started_monotonic=time.monotonic(),
+                                 autorun=self.autorun, triggers=self.triggers,
+                                 callbacks=self.callbacks,
+                                 approval_links=self.approval_links,
+                                 started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running),
                                  keyring=self.keyring,
@@ -275,6 +294,9 @@ class Node:
         await self.task_timer.run()  # re-arm from the database
         await self.automations.start()  # due messages and schedules; re-arm their timers
         await self.maintenance.start()
+        self.scheduler.add_job(self.inbound_sweep, "interval",
+                               seconds=self.settings.inbound_check_seconds, id="inbound",
+                               max_instances=1, coalesce=True)
         await self.runner.start()
         if self.event_feed is not None:
             self.event_feed.start()
@@ -283,6 +305,14 @@ class Node:
         self.keys.start()
         self.drain.bind_loop()
         self.ready = True
+
+    async def inbound_sweep(self) -> None:
+        """Callbacks past their timeout fail; reviews past their expiry are rejected."""
+        for sweep in (self.callbacks.expire_due, self.reviews.expire_due):
+            try:
+                await sweep()
+            except Exception:
+                log.exception("inbound sweep failed")
 
     async def stop(self) -> None:
         for failure in await self.drain.wait():
@@ -398,7 +428,7 @@ def create_app(settings: Settings | None = None, *,
     middleware = [request_middleware(lambda: node, access=settings.access_log)]
     app = Litestar(
         route_handlers=[trpc_mount(trpc), console_router(), artifact,
-                        trpc_types, *OPERATIONS_ROUTES],
+                        trpc_types, *OPERATIONS_ROUTES, *INBOUND_ROUTES],
         middleware=middleware,
         lifespan=[lifespan],
         state=State({"node": node}),

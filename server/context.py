@@ -12,12 +12,15 @@ from server.auth import KeyRing, Principal
 from server.db.engine import Database
 from server.errors import NotFound
 from server.events import EventHub
+from server.services.approval_links import ApprovalLinkService
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
+from server.services.callbacks import CallbackService
 from server.services.clients import ClientService, ConnectionService
 from server.services.keys import KeyService
 from server.services.tasks import TaskService
+from server.services.triggers import TriggerService
 from server.settings import Settings
 
 
@@ -32,6 +35,9 @@ class Services:
     automations: Automations  # webhooks, messages, reports, schedules
     audit: AuditService
     autorun: AutorunService
+    triggers: TriggerService
+    callbacks: CallbackService
+    approval_links: ApprovalLinkService
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]

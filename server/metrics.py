@@ -141,6 +141,9 @@ class Metrics:
         self.lease_recoveries = Counter(
             "errands_lease_recoveries", "Attempts ended as lost after their lease expired.",
             registry=self.registry)
+        self.trigger_calls = Counter(
+            "errands_trigger_calls", "Calls to POST /hooks/<trigger> by trigger and outcome "
+            "(received, accepted, refused).", ["trigger", "outcome"], registry=self.registry)
         self.readings = _Readings(sources or Sources())
         self.registry.register(self.readings)
 
@@ -161,6 +164,9 @@ class Metrics:
     def lease_recovered(self, count: int) -> None:
         if count:
             self.lease_recoveries.inc(count)
+
+    def trigger_call(self, trigger_id: str, outcome: str) -> None:
+        self.trigger_calls.labels(trigger_id, outcome).inc()
 
     # --- scraping --------------------------------------------------------------------------
 

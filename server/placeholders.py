@@ -75,7 +75,8 @@ def check(config: Any, dependency_count: int) -> list[Problem]:
     return problems
 
 
-def _lookup(result: Any, segments: Sequence[str], placeholder: str) -> Any:
+def _lookup(result: Any, segments: Sequence[str], placeholder: str,
+            where: str = "the dependency's result") -> Any:
     value = result
     for seg in segments:
         if isinstance(value, dict) and seg in value:
@@ -83,7 +84,7 @@ def _lookup(result: Any, segments: Sequence[str], placeholder: str) -> Any:
         elif isinstance(value, list) and seg.isdigit() and int(seg) < len(value):
             value = value[int(seg)]
         else:
-            raise Unresolved(placeholder, f"{seg!r} is not in the dependency's result")
+            raise Unresolved(placeholder, f"{seg!r} is not in {where}")
     return value
 
 
@@ -118,3 +119,43 @@ def resolve(config: Any, results: Sequence[Any]) -> Any:
     if isinstance(config, list):
         return [resolve(v, results) for v in config]
     return config
+
+
+# --- {{event.path}}: a trigger's template filled from the received body (CONTRACT §16) ------
+
+_EVENT: Final = re.compile(r"\{\{\s*event((?:\.[^.\s{}]+)*)\s*\}\}")
+_EVENT_OPENING: Final = re.compile(r"\{\{\s*event\b")
+
+
+def check_event(template: Any) -> list[Problem]:
+    """Syntax of every ``{{event...}}`` placeholder in ``template`` (any string in it)."""
+    return [Problem(path, "malformed placeholder: write {{event.path}} with path a dot path "
+                          "into the received body, or {{event}} for all of it")
+            for path, text in _strings(template)
+            if "{{" in text and len(_EVENT_OPENING.findall(text)) != len(_EVENT.findall(text))]
+
+
+def has_event_placeholders(value: Any) -> bool:
+    return any("{{" in text and _EVENT_OPENING.search(text) for _, text in _strings(value))
+
+
+def _event_value(match: re.Match[str], event: Any) -> Any:
+    segments = [s for s in match.group(1).split(".") if s]
+    return _lookup(event, segments, match.group(0), "the received body")
+
+
+def fill_event(template: Any, event: Any) -> Any:
+    """``template`` with every ``{{event.path}}`` replaced from ``event``, by the typing rules
+    of :func:`resolve`; :class:`Unresolved` names a placeholder whose path is missing."""
+    if isinstance(template, str):
+        if "{{" not in template:
+            return template
+        whole = _EVENT.fullmatch(template)
+        if whole is not None:
+            return _event_value(whole, event)
+        return _EVENT.sub(lambda m: _text(_event_value(m, event)), template)
+    if isinstance(template, dict):
+        return {k: fill_event(v, event) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill_event(v, event) for v in template]
+    return template

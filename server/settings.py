@@ -407,6 +407,24 @@ class Settings:
         "OpenTelemetry tracing (needs `pip install errands[otel]`): a span per tRPC call and "
         "per attempt, traceparent on outbound HTTP. OTEL_SERVICE_NAME defaults to errands.",
         unset="off", example="http://127.0.0.1:4318")
+    public_url: str | None = optional(
+        "PUBLIC_URL", lambda _n, raw: raw.rstrip("/"),
+        "The server's address as callers see it: trigger URLs, callback URLs and approval "
+        "links are made from it.", unset="http://HOST:PORT",
+        example="https://errands.example.com", section="Inbound (CONTRACT §16)")
+    trigger_rate_limit: float = setting(
+        "TRIGGER_RATE_LIMIT", "100", _float_in(0, 1_000_000),
+        "Calls a second one trigger accepts (0: no limit); more are answered 429.")
+    inbound_check_seconds: float = setting(
+        "INBOUND_CHECK_SECONDS", "5", _float_in(0.1, 86400),
+        "How often callback tasks past their timeout fail and expired reviews are rejected.")
+    review_webhook_id: str | None = optional(
+        "REVIEW_WEBHOOK_ID", _str,
+        "Webhook that gets a review.requested message, with a fresh approval link, for each "
+        "task entering awaiting_review.", unset="none sent")
+    review_link_reviewer: str = setting(
+        "REVIEW_LINK_REVIEWER", "review link", _str,
+        "reviewedBy of the approval links sent in review.requested messages.")
     db_timeout_seconds: float = setting(
         "DB_TIMEOUT_SECONDS", "5", _float_in(0.1, 600),
         "PostgreSQL: pool wait, connect and each use of a connection together; past it a "
@@ -425,6 +443,11 @@ class Settings:
     schedule_min_interval_seconds: int = setting(
         "SCHEDULE_MIN_INTERVAL_SECONDS", "60", _int_in(1, 86_400),
         "The closest two slots of a schedule's cron may come (1 allows every-second crons).")
+
+    @property
+    def base_url(self) -> str:
+        """PUBLIC_URL, else ``http://HOST:PORT``."""
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
     def type_caps(self) -> dict[str, int]:

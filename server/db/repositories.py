@@ -66,7 +66,8 @@ async def task_insert(conn: AsyncConnection, values: dict[str, Any],
 # A task row as its INSERT writes it, without reading it back: every column not given is
 # NULL but lost_streak (server default 0); times as the UTC column gives them back.
 _TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
-_TASK_DEFAULTS = tuple((c.name, 0 if c.name == "lost_streak" else None) for c in tasks.c)
+_SERVER_DEFAULTS = {"lost_streak": 0, "approvals_required": 1}
+_TASK_DEFAULTS = tuple((c.name, _SERVER_DEFAULTS.get(c.name)) for c in tasks.c)
 
 
 def task_row_of(values: dict[str, Any]) -> TaskRow:

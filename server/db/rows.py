@@ -153,6 +153,18 @@ class TaskRow(Protocol):
     @property
     def client_id(self) -> str | None: ...
 
+    @property
+    def review_expires_at(self) -> datetime | None: ...
+
+    @property
+    def review_expires_in(self) -> int | None: ...
+
+    @property
+    def approvals_required(self) -> int: ...  # None in a row built from insert values: 1
+
+    @property
+    def approvals(self) -> Any: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

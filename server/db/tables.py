@@ -149,6 +149,12 @@ tasks = sa.Table(
     sa.Column("config_changed_by", sa.String(200)),
     # The client the task is done for (CONTRACT §14); NULL for none.
     sa.Column("client_id", sa.String(40)),
+    # Review rules (CONTRACT §16, migration 0012): when a task still awaiting_review is
+    # rejected (and the seconds asked), how many distinct reviewers must approve, who did.
+    sa.Column("review_expires_at", UTCDateTime),
+    sa.Column("review_expires_in", sa.Integer),
+    sa.Column("approvals_required", sa.SmallInteger, nullable=False, server_default="1"),
+    sa.Column("approvals", sa.JSON),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
@@ -326,7 +332,7 @@ system_settings = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
-# --- clients, connections, API keys, the HighLevel budget (migration 0010, CONTRACT §14) ------
+# --- clients, connections, API keys, the HighLevel budget (migration 0011, CONTRACT §14) ------
 
 clients = sa.Table(
     "clients", metadata,
@@ -377,4 +383,58 @@ ghl_rate_slots = sa.Table(
     sa.Column("location_id", sa.String(200), nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Index("ix_ghl_rate_slots_location", "location_id", "expires_at"),
+)
+
+# --- inbound: triggers (migration 0012, CONTRACT §16) ----------------------------------------
+
+triggers = sa.Table(
+    "triggers", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("verify", sa.String(20), nullable=False),
+    sa.Column("client_id", sa.String(40)),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("template", sa.JSON, nullable=False),  # the TaskCreate template, wire form
+    # nonce + AES-GCM ciphertext of the signing secret (server/services/secrets_box.py)
+    sa.Column("secret_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_received_at", UTCDateTime),
+    sa.Index("ix_triggers_created", "created_at", "id"),
+)
+
+# The calls a trigger received (triggers.deliveries), newest last.
+trigger_deliveries = sa.Table(
+    "trigger_deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("trigger_id", sa.String(40), sa.ForeignKey("triggers.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("task_id", sa.String(40)),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_trigger_deliveries_trigger", "trigger_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# A callback task's token, hashed (SHA-256 hex); ``used_at`` once called (single use).
+task_callbacks = sa.Table(
+    "task_callbacks", metadata,
+    sa.Column("task_id", sa.String(40), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+)
+
+# Approval links (tasks.approvalLink): the token hashed; the task's config fingerprint when made.
+approval_links = sa.Table(
+    "approval_links", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("task_id", sa.String(40), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("reviewer", sa.String(200), nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime),
+    sa.Index("ix_approval_links_task", "task_id"),
 )

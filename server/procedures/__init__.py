@@ -6,12 +6,14 @@ The app (server/app.py) serves this router; the client generators (server/typege
 from __future__ import annotations
 
 from server.procedures import (
+    approvals,
     audit,
     clients,
     messages,
     schedules,
     system,
     tasks,
+    triggers,
     webhooks,
     workflows,
 )
@@ -29,4 +31,6 @@ def build_router() -> Router:
     workflows.register(router)
     audit.register(router)
     clients.register(router)
+    triggers.register(router)
+    approvals.register(router)
     return router

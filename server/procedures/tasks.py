@@ -29,17 +29,22 @@ def register(router: Router) -> None:
     @router.mutation("tasks.create", input=TaskCreate, output=Task, permission="create")
     async def create(ctx: Context, data: TaskCreate) -> Task:
         """Create a task; with an idempotencyKey already used, return that task."""
-        return await ctx.services.tasks.create(owned(ctx, data), actor=ctx.actor)
+        return ctx.services.callbacks.shown(
+            await ctx.services.tasks.create(owned(ctx, data), actor=ctx.actor),
+            ctx.principal.role)
 
     @router.query("tasks.get", input=TaskGet, output=Task, permission="read")
     async def get(ctx: Context, data: TaskGet) -> Task:
         await check_task_scope(ctx, data.id)
-        return await ctx.services.tasks.get(data.id)
+        return ctx.services.callbacks.shown(await ctx.services.tasks.get(data.id),
+                                            ctx.principal.role)
 
     @router.query("tasks.list", input=TaskList, output=TaskPage, permission="read")
     async def list_(ctx: Context, data: TaskList) -> TaskPage:
         """Newest first, paged by cursor."""
-        return await ctx.services.tasks.page(_own_list(ctx, data))
+        page = await ctx.services.tasks.page(_own_list(ctx, data))
+        return msgspec.structs.replace(page, items=[
+            ctx.services.callbacks.shown(t, ctx.principal.role) for t in page.items])
 
     @router.mutation("tasks.execute", input=TaskGet, output=Task, permission="execute")
     async def execute(ctx: Context, data: TaskGet) -> Task:

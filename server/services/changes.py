@@ -94,6 +94,8 @@ class ChangeSet:
     # Tasks created in this transaction, inserted together (one executemany) before commit or
     # before anything in it reads tasks (:meth:`flush_tasks`).
     new_tasks: list[dict[str, Any]] = field(default_factory=list)
+    # Called once the transaction committed (never on rollback).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def insert_task(self, values: dict[str, Any]) -> TaskRow:
         """A task without dependencies, inserted with the others of this transaction; its
@@ -230,6 +232,8 @@ class Writer:
                 PublishedEvent(i, task_id, _full_event(type_, task, ex)
                                if full and task is not None else b"")
                 for i, (type_, task_id, task, ex, _) in zip(ids, cs.events, strict=True)])
+        for call in cs.after_commit:
+            call()
         listeners = self.signals.listeners
         if listeners is None:
             return

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("errands.secrets")
 _INFO = b"errands webhook secrets v1"
+_TOKEN_INFO = b"errands url tokens v1"
 _NONCE = 12
 
 
@@ -46,24 +47,42 @@ class SecretBox:
             raise ValueError("empty key material")
         self._material: bytes | None = material
         self._cipher: AESGCM | None = None
+        self._token_key: bytes | None = None
         self._derive_base = hashlib.sha256(b"errands derived keys\n" + material).digest()
 
     def derive(self, purpose: str) -> bytes:
         """A 32-byte key for ``purpose`` (e.g. signing subscription tokens), the same on every
-        node that shares ERRANDS_SECRET_KEY, independent of the sealing key."""
+        node that shares ERRANDS_SECRET_KEY, independent of the sealing key; computed without
+        importing ``cryptography``."""
         return hmac.new(self._derive_base, purpose.encode(), hashlib.sha256).digest()
+
+    def _derive(self) -> None:
+        """The cipher and the token key from the material, which is then dropped."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        assert self._material is not None
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=_INFO).derive(self._material)
+        self._token_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                               info=_TOKEN_INFO).derive(self._material)
+        self._cipher, self._material = AESGCM(key), None
 
     def _aead(self) -> AESGCM:
         if self._cipher is None:
-            from cryptography.hazmat.primitives import hashes
-            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-            assert self._material is not None
-            key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                       info=_INFO).derive(self._material)
-            self._cipher, self._material = AESGCM(key), None
+            self._derive()
+        assert self._cipher is not None
         return self._cipher
+
+    def token(self, context: str) -> str:
+        """An unguessable token for ``context`` (256-bit HMAC, base64url): the same on every
+        node sharing the key, so a URL holding it can be shown again without storing it."""
+        if self._token_key is None:
+            self._derive()
+        assert self._token_key is not None
+        digest = hmac.new(self._token_key, context.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def seal(self, plaintext: str, *, context: str) -> bytes:
         nonce = os.urandom(_NONCE)

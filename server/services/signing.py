@@ -53,3 +53,27 @@ def signed_headers(key: bytes, message_id: str, timestamp: int, body: bytes
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature(key, message_id, timestamp, body),
     }
+
+
+TOLERANCE_SECONDS = 300
+
+
+def verify(key: bytes, message_id: str | None, timestamp: str | None,
+           signatures: str | None, body: bytes, now: float) -> str | None:
+    """None when one ``v1`` signature of ``signatures`` (space-separated) signs ``body`` and
+    the timestamp is within :data:`TOLERANCE_SECONDS` of ``now``; else what is wrong."""
+    if not message_id or not timestamp or not signatures:
+        return "missing webhook-id, webhook-timestamp or webhook-signature header"
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return "webhook-timestamp is not a number of seconds"
+    if abs(now - sent) > TOLERANCE_SECONDS:
+        return "webhook-timestamp is too old or too new"
+    signed = f"{message_id}.{timestamp}.".encode() + body  # the timestamp as it was sent
+    expected = ("v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+                .decode()).encode()
+    for item in signatures.split():
+        if item.startswith("v1,") and hmac.compare_digest(item.encode(), expected):
+            return None
+    return "no valid signature"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import msgspec
@@ -49,6 +49,8 @@ from server.services.views import execution_view, mask_config, task_view
 
 _encoder = msgspec.json.Encoder()
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+#: Task types no bot runs: they wait ``pending`` for something else (a callback, §16).
+NO_BOT_TYPES: Final = frozenset({"callback"})
 
 
 def decode_config(task_type: str, raw: dict[str, Any],
@@ -70,6 +72,7 @@ def _issues_error(issues: list[Issue],
 
 
 SCHEDULE_KEY_PREFIX = "schedule:"
+TRIGGER_KEY_PREFIX = "trigger:"
 
 
 def _same_task_type(found: TaskRow, data: TaskCreate) -> TaskRow:
@@ -106,6 +109,12 @@ class TaskService:
         self.clients = clients
         self.connections = connections
         self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
+        #: Called in the transaction that inserts a task (callbacks: its token's hash).
+        self.inserted: list[Callable[[ChangeSet, TaskRow], Awaitable[None]]] = []
+        #: Review rules (server/services/reviews.py): called as an approval is recorded;
+        #: answers the task still awaiting more approvals, or values the approval also writes.
+        self.review_gate: Callable[[ChangeSet, TaskRow, str, str | None, Actor, str],
+                                   Awaitable[TaskRow | dict[str, Any]]] | None = None
 
     async def promote_due(self) -> datetime | None:
         """The task timer's work: scheduled and retrying tasks whose time came become queued;
@@ -151,15 +160,20 @@ class TaskService:
             raise _issues_error([Issue(p.path, p.message) for p in found], prefix)
 
     async def create(self, data: TaskCreate, *, triggered_by: str = "create",
-                     actor: Actor = SYSTEM) -> Task:
+                     actor: Actor = SYSTEM, action: str | None = None,
+                     also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None
+                     ) -> Task:
         """Create a task, or return the existing one with the same ``idempotencyKey`` (the
         same key with another taskType is ``CONFLICT``; ``schedule:`` keys are the
-        scheduler's own)."""
+        scheduler's own). ``also`` runs in the transaction that inserts the task."""
         key = data.idempotency_key
         if key is not None and key.startswith(SCHEDULE_KEY_PREFIX) \
                 and triggered_by != "automation":
             raise InvalidInput.at(["idempotencyKey"], f"the prefix {SCHEDULE_KEY_PREFIX!r} is "
                                   "reserved for tasks created by schedules")
+        if key is not None and key.startswith(TRIGGER_KEY_PREFIX) and action != "trigger":
+            raise InvalidInput.at(["idempotencyKey"], f"the prefix {TRIGGER_KEY_PREFIX!r} is "
+                                  "reserved for tasks created by triggers")
         if key is not None:
             async with self.db.read() as conn:
                 found = await repo.task_get_by_idempotency_key(conn, key)
@@ -173,7 +187,8 @@ class TaskService:
                            location_known=location)
         await self._check_webhook(data.source_webhook_id)
         try:
-            row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by, actor))
+            row = await self.writer.run(
+                lambda cs: self._insert(cs, data, triggered_by, actor, action, also))
         except IntegrityError:
             if data.idempotency_key is None:
                 raise
@@ -210,7 +225,9 @@ class TaskService:
             raise InvalidInput.at(["sourceWebhookId"], f"no webhook with id {webhook_id!r}")
 
     async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
-                      actor: Actor) -> TaskRow:
+                      actor: Actor, action: str | None = None,
+                      also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None
+                      ) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
         broken: str | None = None
         open_deps = False
@@ -226,10 +243,11 @@ class TaskService:
                 elif status != Status.COMPLETED:
                     open_deps = True
         now = cs.now
+        bot = data.assigned_to_bot and data.task_type not in NO_BOT_TYPES
         place = lifecycle.initial(
             needs_review=data.requires_human_review
             or data.task_type in self.review_required_types,
-            automatic=data.execution_type == "automatic", assigned_to_bot=data.assigned_to_bot,
+            automatic=data.execution_type == "automatic", assigned_to_bot=bot,
             scheduled_for=data.scheduled_for, dependencies_open=open_deps, now=now)
         status, reason = place.status, place.reason
         if broken is not None:
@@ -239,7 +257,7 @@ class TaskService:
         values: dict[str, Any] = {
             "id": new_id("tsk"), "title": data.title, "description": data.description,
             "task_type": data.task_type, "execution_type": data.execution_type,
-            "assigned_to_bot": data.assigned_to_bot,
+            "assigned_to_bot": bot,
             # True as well when the taskType always needs review (REVIEW_REQUIRED_TYPES).
             "requires_human_review": data.requires_human_review
             or data.task_type in self.review_required_types,
@@ -260,14 +278,24 @@ class TaskService:
                                        depends_on=[] if open_deps else depends_on,
                                        source_webhook_id=data.source_webhook_id),
             "created_by": actor.name if actor is not SYSTEM else None,
+            # Review rules (CONTRACT §16); every create gives the same keys (one executemany).
+            "review_expires_in": data.review_expires_in_seconds,
+            "review_expires_at": now + timedelta(seconds=data.review_expires_in_seconds)
+            if data.review_expires_in_seconds is not None and status == Status.AWAITING_REVIEW
+            else None,
+            "approvals_required": data.approvals_required,
         }
         if data.client_id is not None:
             values["client_id"] = data.client_id
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
                else cs.insert_task(values))
+        for hook in self.inserted:
+            await hook(cs, row)
+        if also is not None:
+            await also(cs, row)
         cs.emit("created", row)
-        action = "automation" if triggered_by == "automation" else "tasks.create"
+        action = action or ("automation" if triggered_by == "automation" else "tasks.create")
         cs.audit(actor, action, "task", row.id,
                  {"title": data.title, "taskType": data.task_type, "status": row.status})
         return row
@@ -351,6 +379,7 @@ class TaskService:
         """pending/scheduled → queued now (or waiting for dependencies)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "execute")
+            _refuse_no_bot(row, "executed")
             await self._refuse_broken(cs, row)
             values = await self._placement_values(cs, row, scheduled_for=None, trigger="manual")
             new = await self._cas(cs, row, values)
@@ -369,6 +398,12 @@ class TaskService:
             if barred is not None:
                 raise Forbidden(barred)
             await self._refuse_broken(cs, row)
+            also: dict[str, Any] = {}
+            if self.review_gate is not None:
+                gated = await self.review_gate(cs, row, reviewer, notes, actor, action)
+                if not isinstance(gated, dict):  # more approvals needed: it stays
+                    return task_view(gated)
+                also = gated
             automatic = row.execution_type == "automatic" and row.assigned_to_bot
             if automatic:
                 values = await self._placement_values(cs, row, scheduled_for=row.scheduled_for,
@@ -376,7 +411,7 @@ class TaskService:
             else:
                 values = {"status": Status.PENDING.value, "status_reason": None,
                           "next_trigger": "manual"}
-            values.update(reviewed_by=reviewer, reviewed_at=cs.now, review_notes=notes)
+            values.update(reviewed_by=reviewer, reviewed_at=cs.now, review_notes=notes, **also)
             new = await self._cas(cs, row, values)
             cs.emit("status", new)
             cs.audit(actor, action, "task", new.id, {"notes": notes, "to": new.status})
@@ -417,6 +452,7 @@ class TaskService:
         re-opened (CONTRACT §10)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "retry")
+            _refuse_no_bot(row, "retried")
             new = await self._cas(cs, row, {
                 "status": Status.QUEUED.value, "status_reason": "retried by request",
                 "error_count": 0, "queued_at": cs.now, "completed_at": None,
@@ -620,6 +656,12 @@ class TaskService:
                 results.append(BulkItem(id=task_id, ok=False,
                                         error=BulkError(code=exc.code, message=exc.message)))
         return BulkResult(results=results)
+
+
+def _refuse_no_bot(row: TaskRow, done: str) -> None:
+    if row.task_type in NO_BOT_TYPES:
+        raise PreconditionFailed(f"a {row.task_type} task is not run by a bot and cannot be "
+                                 f"{done}: it waits for its callback")
 
 
 def keep_secrets(new: Any, old: Any) -> Any:

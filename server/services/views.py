@@ -3,10 +3,19 @@ leaves through these."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from schemas.secrets import mask_config, mask_metadata, mask_result, mask_value
-from schemas.tasks import Artifact, ExecutionStatus, StepRecord, Task, TaskExecution, TaskStatus
+from schemas.tasks import (
+    Approval,
+    Artifact,
+    ExecutionStatus,
+    StepRecord,
+    Task,
+    TaskExecution,
+    TaskStatus,
+)
 from server.db.rows import ExecutionRow, TaskRow
 
 __all__ = ["execution_view", "mask_config", "task_view"]
@@ -31,6 +40,10 @@ def task_view(row: TaskRow) -> Task:
         completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
         stalled_since=row.stalled_since, config_changed_by=row.config_changed_by,
         client_id=row.client_id,
+        review_expires_in_seconds=row.review_expires_in,
+        approvals_required=row.approvals_required or 1,
+        approvals=[Approval(by=a["by"], at=datetime.fromisoformat(a["at"]), notes=a.get("notes"))
+                   for a in row.approvals or []],
     )
 
 

@@ -89,6 +89,28 @@ export interface ApiKeyInfo {
   revokedAt: string | null;
 }
 
+export interface Approval {
+  by: string;
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+  notes: string | null;
+}
+
+export interface ApprovalLink {
+  url: string;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string;
+}
+
+export interface ApprovalLinkInput {
+  /** non-empty */
+  id: string;
+  /** 1..120 chars */
+  reviewer: string;
+  /** >= 60; <= 604800; default: 86400 */
+  expiresInSeconds?: number;
+}
+
 export interface ApproveManyInput {
   /** 1..500 items; each item non-empty */
   ids: string[];
@@ -140,7 +162,7 @@ export interface AuditPage {
   nextCursor: string | null;
 }
 
-export type AuditTargetType = "client" | "connection" | "key" | "schedule" | "system" | "task" | "webhook";
+export type AuditTargetType = "client" | "connection" | "key" | "schedule" | "system" | "task" | "trigger" | "webhook";
 
 export type AuthType = "api_key" | "basic" | "bearer" | "connection" | "none";
 
@@ -175,6 +197,14 @@ export interface BulkItem {
 
 export interface BulkResult {
   results: BulkItem[];
+}
+
+/** No executor: the task waits ``pending`` until its callback URL is called (§16). */
+export interface CallbackConfig {
+  /** >= 1; <= 2592000; default: 86400 */
+  timeoutSeconds?: number;
+  /** default: null */
+  expects?: string | null;
 }
 
 export interface CancelInput {
@@ -326,6 +356,13 @@ export interface DataExtractionConfig {
   waitFor?: string | null;
 }
 
+export interface DeliveriesInput {
+  /** non-empty */
+  id: string;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+}
+
 export type ExecutionStatus = "cancelled" | "failed" | "lost" | "running" | "success" | "timed_out";
 
 export type ExecutionType = "automatic" | "manual";
@@ -452,7 +489,7 @@ export interface KeyCreated {
 export interface KeyList {
 }
 
-export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed" | "task.stalled";
+export type MessageKind = "notification" | "reminder" | "report" | "review.requested" | "task.completed" | "task.failed" | "task.stalled";
 
 export interface MessageList {
   /** non-empty; default: null */
@@ -712,6 +749,10 @@ export interface Task {
   stalledSince: string | null;
   configChangedBy: string | null;
   clientId: string | null;
+  callbackUrl: string | null;
+  reviewExpiresInSeconds: number | null;
+  approvalsRequired: number;
+  approvals: Approval[];
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -748,12 +789,17 @@ export interface TaskCreateCommon {
   metadata?: Record<string, unknown> | null;
   /** non-empty; default: null */
   clientId?: string | null;
+  /** >= 60; <= 2592000; default: null */
+  reviewExpiresInSeconds?: number | null;
+  /** >= 1; <= 5; default: 1 */
+  approvalsRequired?: number;
 }
 
 /** executionConfig by taskType. */
 export interface ExecutionConfigByTaskType {
   api_call: ApiCallConfig;
   browser_automation: BrowserAutomationConfig;
+  callback: CallbackConfig;
   data_extraction: DataExtractionConfig;
   ghl_action: GhlActionConfig;
   notification: NotificationConfig;
@@ -764,6 +810,7 @@ export interface ExecutionConfigByTaskType {
 export type TaskCreate =
   | (TaskCreateCommon & { taskType: "api_call"; executionConfig: ApiCallConfig })
   | (TaskCreateCommon & { taskType: "browser_automation"; executionConfig: BrowserAutomationConfig })
+  | (TaskCreateCommon & { taskType: "callback"; executionConfig: CallbackConfig })
   | (TaskCreateCommon & { taskType: "data_extraction"; executionConfig: DataExtractionConfig })
   | (TaskCreateCommon & { taskType: "ghl_action"; executionConfig: GhlActionConfig })
   | (TaskCreateCommon & { taskType: "notification"; executionConfig: NotificationConfig })
@@ -851,7 +898,7 @@ export interface TaskPatch {
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
 
-export type TaskType = "api_call" | "browser_automation" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
+export type TaskType = "api_call" | "browser_automation" | "callback" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
 
 export interface TaskUpdate {
   /** non-empty */
@@ -859,7 +906,73 @@ export interface TaskUpdate {
   patch: TaskPatch;
 }
 
-export type TriggeredBy = "approval" | "automation" | "create" | "manual" | "recovery" | "retry" | "schedule";
+export interface Trigger {
+  id: string;
+  name: string;
+  url: string;
+  verify: Verify;
+  clientId: string | null;
+  enabled: boolean;
+  template: TaskCreate;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastReceivedAt: string | null;
+}
+
+export interface TriggerCreate {
+  /** 1..200 chars */
+  name: string;
+  template: TaskCreate;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** default: "standard_webhooks" */
+  verify?: Verify;
+}
+
+/** The answer to triggers.create and triggers.rotateSecret: the secret, this once. */
+export interface TriggerCreated {
+  id: string;
+  name: string;
+  url: string;
+  verify: Verify;
+  clientId: string | null;
+  enabled: boolean;
+  template: TaskCreate;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastReceivedAt: string | null;
+  secret: string;
+}
+
+export interface TriggerDelivery {
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+  status: number;
+  taskId: string | null;
+  error: string | null;
+}
+
+export interface TriggerList {
+}
+
+export interface TriggerPatch {
+  /** 1..200 chars; default: null */
+  name?: string | null;
+  /** default: null */
+  template?: TaskCreate | null;
+  /** default: null */
+  enabled?: boolean | null;
+}
+
+export interface TriggerUpdate {
+  /** non-empty */
+  id: string;
+  patch: TriggerPatch;
+}
+
+export type TriggeredBy = "approval" | "automation" | "callback" | "create" | "manual" | "recovery" | "retry" | "schedule";
 
 export interface TypeStep {
   action: "type";
@@ -871,6 +984,8 @@ export interface TypeStep {
   /** default: false */
   secret?: boolean;
 }
+
+export type Verify = "none" | "standard_webhooks";
 
 export interface Viewport {
   /** >= 100; <= 7680 */
@@ -1000,6 +1115,8 @@ export type AppRouter = TRPCBuiltRouter<
       whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
     };
     tasks: {
+      /** A single-use link to a page where `reviewer` approves or rejects the task */
+      approvalLink: TRPCMutationProcedure<{ input: ApprovalLinkInput; output: ApprovalLink; meta: object }>;
       approve: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
       /** Approve each task; per-id results in input order. */
       approveMany: TRPCMutationProcedure<{ input: ApproveManyInput; output: BulkResult; meta: object }>;
@@ -1025,6 +1142,20 @@ export type AppRouter = TRPCBuiltRouter<
       retryMany: TRPCMutationProcedure<{ input: RetryManyInput; output: BulkResult; meta: object }>;
       /** Edit a task before it runs (operator; a reviewer only while awaiting_review). */
       update: TRPCMutationProcedure<{ input: TaskUpdate; output: Task; meta: object }>;
+    };
+    triggers: {
+      /** A trigger: each verified POST to its url creates a task from `template`; the */
+      create: TRPCMutationProcedure<{ input: TriggerCreate; output: TriggerCreated; meta: object }>;
+      delete: TRPCMutationProcedure<{ input: IdInput; output: IdOutput; meta: object }>;
+      /** The last calls the trigger received, newest first. */
+      deliveries: TRPCQueryProcedure<{ input: DeliveriesInput; output: TriggerDelivery[]; meta: object }>;
+      get: TRPCQueryProcedure<{ input: IdInput; output: Trigger; meta: object }>;
+      /** Every trigger, oldest first, without secrets. */
+      list: TRPCQueryProcedure<{ input: TriggerList | undefined; output: Trigger[]; meta: object }>;
+      /** A new signing secret, shown this once; the old one stops working at once. */
+      rotateSecret: TRPCMutationProcedure<{ input: IdInput; output: TriggerCreated; meta: object }>;
+      /** Rename, replace the template (a "********" keeps a stored secret), enable or */
+      update: TRPCMutationProcedure<{ input: TriggerUpdate; output: Trigger; meta: object }>;
     };
     webhooks: {
       /** Register a webhook; the answer shows its signing secret, this once. */

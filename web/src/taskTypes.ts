@@ -5,6 +5,7 @@ import type { TaskType } from './errands';
 export const TASK_TYPES: TaskType[] = [
   'api_call',
   'browser_automation',
+  'callback',
   'data_extraction',
   'ghl_action',
   'notification',
@@ -14,6 +15,7 @@ export const TASK_TYPES: TaskType[] = [
 export const TYPE_LABELS: Record<TaskType, string> = {
   api_call: 'API call',
   browser_automation: 'Browser automation',
+  callback: 'Callback',
   data_extraction: 'Data extraction',
   ghl_action: 'GoHighLevel action',
   notification: 'Notification',

@@ -64,6 +64,8 @@ import msgspec
 
 from errands_client.models import (
     ApiKeyInfo,
+    ApprovalLink,
+    ApprovalLinkInput,
     ApproveManyInput,
     AuditList,
     AuditPage,
@@ -85,6 +87,7 @@ from errands_client.models import (
     ConnectionList,
     ConnectionPatch,
     ConnectionUpdate,
+    DeliveriesInput,
     ExecutionsInput,
     Health,
     IdInput,
@@ -120,6 +123,14 @@ from errands_client.models import (
     TaskStatus,
     TaskType,
     TaskUpdate,
+    Trigger,
+    TriggerCreate,
+    TriggerCreated,
+    TriggerDelivery,
+    TriggerList,
+    TriggerPatch,
+    TriggerUpdate,
+    Verify,
     Webhook,
     WebhookCreate,
     WebhookCreated,
@@ -133,6 +144,8 @@ AllWebhooks = list[Webhook]
 AllConnections = list[Connection]
 AllKeys = list[ApiKeyInfo]
 AllSchedules = list[Schedule]
+AllTriggers = list[Trigger]
+Deliveries = list[TriggerDelivery]
 CallKind = Literal["query", "mutation"]
 
 NETWORK_ERROR: Final = "NETWORK_ERROR"
@@ -450,6 +463,14 @@ class TaskCalls:
                                                                  notes=notes), Task)
 
     @staticmethod
+    def approval_link(id: str, reviewer: str, expires_in_seconds: int = 86_400
+                      ) -> Call[ApprovalLink]:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return Call("tasks.approvalLink", "mutation",
+                    ApprovalLinkInput(id=id, reviewer=reviewer,
+                                      expires_in_seconds=expires_in_seconds), ApprovalLink)
+
+    @staticmethod
     def approve_many(ids: Ids, notes: str | None = None) -> Call[BulkResult]:
         return Call("tasks.approveMany", "mutation", ApproveManyInput(ids=ids, notes=notes),
                     BulkResult)
@@ -661,6 +682,47 @@ class KeyCalls:
         return Call("keys.revoke", "mutation", IdInput(id=id), ApiKeyInfo)
 
 
+class TriggerCalls:
+    """``triggers.*`` calls, described."""
+
+    @staticmethod
+    def create(name: str, template: TaskCreate, *, client_id: str | None = None,
+               verify: Verify = "standard_webhooks") -> Call[TriggerCreated]:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+        its signing secret (``whsec_...``), once."""
+        return Call("triggers.create", "mutation",
+                    TriggerCreate(name=name, template=template, client_id=client_id,
+                                  verify=verify), TriggerCreated)
+
+    @staticmethod
+    def list() -> Call[AllTriggers]:
+        """Every trigger, oldest first, without secrets."""
+        return Call("triggers.list", "query", TriggerList(), list[Trigger])
+
+    @staticmethod
+    def get(id: str) -> Call[Trigger]:
+        return Call("triggers.get", "query", IdInput(id=id), Trigger)
+
+    @staticmethod
+    def update(id: str, patch: TriggerPatch) -> Call[Trigger]:
+        return Call("triggers.update", "mutation", TriggerUpdate(id=id, patch=patch), Trigger)
+
+    @staticmethod
+    def rotate_secret(id: str) -> Call[TriggerCreated]:
+        """A new signing secret, shown this once."""
+        return Call("triggers.rotateSecret", "mutation", IdInput(id=id), TriggerCreated)
+
+    @staticmethod
+    def delete(id: str) -> Call[IdOutput]:
+        return Call("triggers.delete", "mutation", IdInput(id=id), IdOutput)
+
+    @staticmethod
+    def deliveries(id: str, limit: int = 50) -> Call[Deliveries]:
+        """The last calls the trigger received, newest first."""
+        return Call("triggers.deliveries", "query", DeliveriesInput(id=id, limit=limit),
+                    list[TriggerDelivery])
+
+
 # --- sync ------------------------------------------------------------------------------------
 
 class Errands:
@@ -687,6 +749,7 @@ class Errands:
         self.clients = Clients(self)
         self.connections = Connections(self)
         self.keys = Keys(self)
+        self.triggers = Triggers(self)
 
     def call(self, call: Call[T]) -> T:
         """Send one call; its output, or ErrandsError."""
@@ -803,6 +866,7 @@ class _Collector:
         self.clients = BatchClients(self)
         self.connections = BatchConnections(self)
         self.keys = BatchKeys(self)
+        self.triggers = BatchTriggers(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
         """Add any call; its :class:`Pending`."""
@@ -861,6 +925,7 @@ class AsyncErrands:
         self.clients = AsyncClients(self)
         self.connections = AsyncConnections(self)
         self.keys = AsyncKeys(self)
+        self.triggers = AsyncTriggers(self)
 
     async def call(self, call: Call[T]) -> T:
         (outcome,) = await self._send([call], batched=False)
@@ -1005,6 +1070,11 @@ class Tasks:
     def complete(self, id: str, result: Any = None, notes: str | None = None) -> Task:
         """Mark a pending task done by a person."""
         return self._c.call(TaskCalls.complete(id, result, notes))
+
+    def approval_link(self, id: str, reviewer: str, expires_in_seconds: int = 86400
+                    ) -> ApprovalLink:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return self._c.call(TaskCalls.approval_link(id, reviewer, expires_in_seconds))
 
     def approve_many(self, ids: Ids, notes: str | None = None) -> BulkResult:
         return self._c.call(TaskCalls.approve_many(ids, notes))
@@ -1196,6 +1266,40 @@ class Keys:
         return self._c.call(KeyCalls.revoke(id))
 
 
+class Triggers:
+    """``errands.triggers``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, name: str, template: TaskCreate, *, client_id: str | None = None,
+               verify: Verify = "standard_webhooks") -> TriggerCreated:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+its signing secret (``whsec_...``), once."""
+        return self._c.call(TriggerCalls.create(name, template, client_id=client_id, verify=verify))
+
+    def list(self) -> AllTriggers:
+        """Every trigger, oldest first, without secrets."""
+        return self._c.call(TriggerCalls.list())
+
+    def get(self, id: str) -> Trigger:
+        return self._c.call(TriggerCalls.get(id))
+
+    def update(self, id: str, patch: TriggerPatch) -> Trigger:
+        return self._c.call(TriggerCalls.update(id, patch))
+
+    def rotate_secret(self, id: str) -> TriggerCreated:
+        """A new signing secret, shown this once."""
+        return self._c.call(TriggerCalls.rotate_secret(id))
+
+    def delete(self, id: str) -> IdOutput:
+        return self._c.call(TriggerCalls.delete(id))
+
+    def deliveries(self, id: str, limit: int = 50) -> Deliveries:
+        """The last calls the trigger received, newest first."""
+        return self._c.call(TriggerCalls.deliveries(id, limit))
+
+
 class AsyncTasks:
     """``errands.tasks`` of :class:`AsyncErrands`: each method is awaited."""
 
@@ -1242,6 +1346,11 @@ class AsyncTasks:
     async def complete(self, id: str, result: Any = None, notes: str | None = None) -> Task:
         """Mark a pending task done by a person."""
         return await self._c.call(TaskCalls.complete(id, result, notes))
+
+    async def approval_link(self, id: str, reviewer: str, expires_in_seconds: int = 86400
+                          ) -> ApprovalLink:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return await self._c.call(TaskCalls.approval_link(id, reviewer, expires_in_seconds))
 
     async def approve_many(self, ids: Ids, notes: str | None = None) -> BulkResult:
         return await self._c.call(TaskCalls.approve_many(ids, notes))
@@ -1434,6 +1543,41 @@ class AsyncKeys:
         return await self._c.call(KeyCalls.revoke(id))
 
 
+class AsyncTriggers:
+    """``errands.triggers`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def create(self, name: str, template: TaskCreate, *, client_id: str | None = None,
+                     verify: Verify = "standard_webhooks") -> TriggerCreated:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+its signing secret (``whsec_...``), once."""
+        return await self._c.call(
+            TriggerCalls.create(name, template, client_id=client_id, verify=verify))
+
+    async def list(self) -> AllTriggers:
+        """Every trigger, oldest first, without secrets."""
+        return await self._c.call(TriggerCalls.list())
+
+    async def get(self, id: str) -> Trigger:
+        return await self._c.call(TriggerCalls.get(id))
+
+    async def update(self, id: str, patch: TriggerPatch) -> Trigger:
+        return await self._c.call(TriggerCalls.update(id, patch))
+
+    async def rotate_secret(self, id: str) -> TriggerCreated:
+        """A new signing secret, shown this once."""
+        return await self._c.call(TriggerCalls.rotate_secret(id))
+
+    async def delete(self, id: str) -> IdOutput:
+        return await self._c.call(TriggerCalls.delete(id))
+
+    async def deliveries(self, id: str, limit: int = 50) -> Deliveries:
+        """The last calls the trigger received, newest first."""
+        return await self._c.call(TriggerCalls.deliveries(id, limit))
+
+
 class BatchTasks:
     """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
 
@@ -1480,6 +1624,11 @@ class BatchTasks:
     def complete(self, id: str, result: Any = None, notes: str | None = None) -> Pending[Task]:
         """Mark a pending task done by a person."""
         return self._b.add(TaskCalls.complete(id, result, notes))
+
+    def approval_link(self, id: str, reviewer: str, expires_in_seconds: int = 86400
+                    ) -> Pending[ApprovalLink]:
+        """A single-use link to a page where ``reviewer`` approves or rejects the task."""
+        return self._b.add(TaskCalls.approval_link(id, reviewer, expires_in_seconds))
 
     def approve_many(self, ids: Ids, notes: str | None = None) -> Pending[BulkResult]:
         return self._b.add(TaskCalls.approve_many(ids, notes))
@@ -1667,4 +1816,38 @@ class BatchKeys:
     def revoke(self, id: str) -> Pending[ApiKeyInfo]:
         """Refused from now on, on every node within 2 s."""
         return self._b.add(KeyCalls.revoke(id))
+
+
+class BatchTriggers:
+    """``batch.triggers``: like ``errands.triggers``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, name: str, template: TaskCreate, *, client_id: str | None = None,
+               verify: Verify = "standard_webhooks") -> Pending[TriggerCreated]:
+        """A trigger; POSTs to its ``url`` create tasks from ``template``; the answer carries
+its signing secret (``whsec_...``), once."""
+        return self._b.add(TriggerCalls.create(name, template, client_id=client_id, verify=verify))
+
+    def list(self) -> Pending[AllTriggers]:
+        """Every trigger, oldest first, without secrets."""
+        return self._b.add(TriggerCalls.list())
+
+    def get(self, id: str) -> Pending[Trigger]:
+        return self._b.add(TriggerCalls.get(id))
+
+    def update(self, id: str, patch: TriggerPatch) -> Pending[Trigger]:
+        return self._b.add(TriggerCalls.update(id, patch))
+
+    def rotate_secret(self, id: str) -> Pending[TriggerCreated]:
+        """A new signing secret, shown this once."""
+        return self._b.add(TriggerCalls.rotate_secret(id))
+
+    def delete(self, id: str) -> Pending[IdOutput]:
+        return self._b.add(TriggerCalls.delete(id))
+
+    def deliveries(self, id: str, limit: int = 50) -> Pending[Deliveries]:
+        """The last calls the trigger received, newest first."""
+        return self._b.add(TriggerCalls.deliveries(id, limit))
 

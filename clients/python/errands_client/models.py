@@ -43,7 +43,20 @@ TaskType = Literal[
     "reminder",
     "data_extraction",
     "report_generation",
+    "callback",
 ]
+
+
+class ApprovalLinkInput(Input):
+    id: NonEmptyStr
+    # The name recorded as reviewedBy (audit actor "link:<reviewer>").
+    reviewer: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=604_800)] = 86_400
+
+
+class ApprovalLink(Output):
+    url: str
+    expires_at: Timestamp
 
 
 class Health(Output):
@@ -88,7 +101,7 @@ class StatsInput(Input):
 
 
 MessageKind = Literal["notification", "reminder", "task.completed", "task.failed", "report",
-                      "task.stalled"]
+                      "task.stalled", "review.requested"]
 
 
 MessageStatus = Literal["scheduled", "queued", "delivered", "failed"]
@@ -308,7 +321,8 @@ Priority = Literal["low", "normal", "high", "urgent"]
 ExecutionType = Literal["automatic", "manual"]
 
 
-TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation"]
+TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation",
+                      "callback"]
 
 
 ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelled", "lost"]
@@ -336,6 +350,15 @@ class TaskCreate(Input):
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
     client_id: NonEmptyStr | None = None
+    # Review rules (CONTRACT §16)
+    review_expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=2_592_000)] | None = None
+    approvals_required: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+
+
+class Approval(Output):
+    by: str
+    at: Timestamp
+    notes: str | None
 
 
 class Task(Output):
@@ -376,6 +399,11 @@ class Task(Output):
     # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
     config_changed_by: str | None = None
     client_id: str | None = None
+    # A callback task's URL (CONTRACT §16), shown to operators and admins; null otherwise.
+    callback_url: str | None = None
+    review_expires_in_seconds: int | None = None
+    approvals_required: int = 1
+    approvals: list[Approval] = msgspec.field(default_factory=list)
 
 
 class TaskGet(IdInput):
@@ -489,6 +517,65 @@ class Schedule(Output):
     created_at: Timestamp
 
 
+Verify = Literal["standard_webhooks", "none"]
+
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class TriggerCreate(Input):
+    name: Name
+    # Any string may hold {{event.path}} (a dot path into the received body) or {{event}}.
+    template: TaskCreate
+    client_id: NonEmptyStr | None = None
+    verify: Verify = "standard_webhooks"
+
+
+class TriggerPatch(Input):
+    name: Name | None = None
+    template: TaskCreate | None = None
+    enabled: bool | None = None
+
+
+class TriggerUpdate(Input):
+    id: NonEmptyStr
+    patch: TriggerPatch
+
+
+class TriggerList(Input):
+    pass
+
+
+class Trigger(Output):
+    id: str
+    name: str
+    url: str  # where to POST the events (absolute when PUBLIC_URL is set, else a path)
+    verify: Verify
+    client_id: str | None
+    enabled: bool
+    template: TaskCreate  # secrets in executionConfig read "********"
+    created_at: Timestamp
+    last_received_at: Timestamp | None
+
+
+class TriggerCreated(Trigger):
+    """The answer to triggers.create and triggers.rotateSecret: the secret, this once."""
+
+    secret: str
+
+
+class DeliveriesInput(Input):
+    id: NonEmptyStr
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+
+class TriggerDelivery(Output):
+    at: Timestamp
+    status: int  # the HTTP status answered
+    task_id: str | None
+    error: str | None
+
+
 Ids = Annotated[list[NonEmptyStr], msgspec.Meta(min_length=1, max_length=500)]
 
 
@@ -547,7 +634,7 @@ class BulkResult(Output):
 
 
 AuditTargetType = Literal["task", "webhook", "schedule", "system", "client", "connection",
-                          "key"]
+                          "key", "trigger"]
 
 
 class AuditEntry(Output):

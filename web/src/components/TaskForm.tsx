@@ -91,6 +91,10 @@ export function toTaskCreate(d: TaskDraft): TaskCreate {
         reportType: c.reportType as 'task_summary', dateFrom: isoOrNull(c.dateFrom ?? ''),
         dateTo: isoOrNull(c.dateTo ?? ''), notify: d.flags.notify ?? false, webhookId: opt('webhookId'),
       } };
+    case 'callback':
+      return { ...common, taskType: 'callback', executionConfig: {
+        timeoutSeconds: num('timeoutSeconds'), expects: opt('expects'),
+      } };
   }
 }
 

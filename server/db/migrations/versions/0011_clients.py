@@ -1,8 +1,8 @@
 """clients, connections, api_keys, ghl_rate_slots; tasks.client_id, schedules.client_id
 (CONTRACT §14)
 
-Revision ID: 0010_clients
-Revises: 0009
+Revision ID: 0011_clients
+Revises: 0010_approval
 """
 import sqlalchemy as sa
 from alembic import op
