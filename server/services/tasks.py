@@ -533,7 +533,8 @@ class TaskService:
                 reason = lifecycle.withdrawal_reason(withdrawn)
                 values.update(status=Status.AWAITING_REVIEW.value, status_reason=reason,
                               reviewed_by=None, reviewed_at=None, review_notes=None,
-                              due_at=None, queued_at=None, next_attempt_at=None)
+                              approvals=None, due_at=None, queued_at=None,
+                              next_attempt_at=None)
                 detail.update(approvalWithdrawn=list(withdrawn), reason=reason,
                               reviewedBy=row.reviewed_by, **{"from": row.status,
                                                              "to": Status.AWAITING_REVIEW.value})
