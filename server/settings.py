@@ -6,7 +6,7 @@ variable, its default as written in the environment, its parser and a line of do
 generated from these declarations (``scripts/gen_config``; a test checks they are fresh).
 Invalid values stop the server at start with a message naming the variable.
 
-Adding a setting: docs/notes/settings.md.
+Adding a setting: docs/architecture.md, "How to add a setting".
 """
 
 from __future__ import annotations

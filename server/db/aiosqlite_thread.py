@@ -6,7 +6,7 @@ function of ours there, and server/db/sqlite_driver.py makes a statement one tri
 one function (cursor, execute, fetch, close). A thread of our own instead
 (``loop.run_in_executor`` on a one-thread executor per connection) measured twice the cost
 of a trip on the shared two-core machine: 433 µs against 217 µs (best of five rounds of
-20,000 ``SELECT 1``; docs/notes/registry.md), and the reads of a claim are trips.
+20,000 ``SELECT 1``; docs/architecture.md, "The SQL path"), and the reads of a claim are trips.
 
 pyproject.toml bounds aiosqlite below the next minor release, and
 tests/integration/test_sqlite_driver.py

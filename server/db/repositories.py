@@ -503,7 +503,7 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
     writer's statements run on the loop's thread, else one to the database thread). The
     INSERTs are SQLAlchemy's (``table.insert()``, compiled once per set of columns) and each
     value goes through its column type's bind conversion, as ``conn.execute`` does; three
-    executes measured twice the CPU a create (docs/notes/registry.md)."""
+    executes measured twice the CPU a create (docs/architecture.md, "The SQL path")."""
     if not (new_tasks or events or audits):
         return []  # nothing to insert (a claim that found nothing): no trip
     dialect = conn.dialect
