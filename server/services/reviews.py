@@ -7,9 +7,10 @@
 - ``reviewExpiresInSeconds``: :meth:`expire_due` (every INBOUND_CHECK_SECONDS) rejects a task
   still ``awaiting_review`` at ``review_expires_at`` with statusReason "review expired", audit
   action ``expired`` by ``system``; its dependents are settled as after any rejection.
-- ``REVIEW_WEBHOOK_ID``: a task created ``awaiting_review`` sends one ``review.requested``
-  message to that webhook, once its transaction committed, with the task (masked) and a fresh
-  approval link for ``REVIEW_LINK_REVIEWER``.
+- ``REVIEW_WEBHOOK_ID``: a task entering ``awaiting_review`` (created so, or sent back by a
+  withdrawn approval) sends one ``review.requested`` message to that webhook, once its
+  transaction committed, with the task (masked) and a fresh approval link for
+  ``REVIEW_LINK_REVIEWER``.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ReviewRules:
         tasks.review_gate = self.gate
         if webhook_id is not None and delivery is not None:
             tasks.inserted.append(self._on_insert)
+            tasks.review_entered.append(self._on_insert)
 
     # --- several approvals -----------------------------------------------------------------
 
@@ -132,6 +134,6 @@ class ReviewRules:
                 body=f"Task {row.title!r} awaits review", send_at=self.clock(),
                 data={"task": task, "approvalLink": {
                     "url": url, "expiresAt": expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}},
-                dedupe_key=f"review.requested:{row.id}:{row.created_at.isoformat()}"))
+                dedupe_key=f"review.requested:{row.id}:{row.updated_at.isoformat()}"))
         except Exception:
             log.exception("could not file the review.requested message for task %s", row.id)

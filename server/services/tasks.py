@@ -111,6 +111,8 @@ class TaskService:
         self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
         #: Called in the transaction that inserts a task (callbacks: its token's hash).
         self.inserted: list[Callable[[ChangeSet, TaskRow], Awaitable[None]]] = []
+        #: Called in the transaction that sends a task back to review (approval withdrawn).
+        self.review_entered: list[Callable[[ChangeSet, TaskRow], Awaitable[None]]] = []
         #: Review rules (server/services/reviews.py): called as an approval is recorded;
         #: answers the task still awaiting more approvals, or values the approval also writes.
         self.review_gate: Callable[[ChangeSet, TaskRow, str, str | None, Actor, str],
@@ -556,6 +558,9 @@ class TaskService:
                                f"{current.status if current is not None else 'gone'}")
             cs.emit("status", new)
             cs.audit(actor, "tasks.update", "task", new.id, detail)
+            if withdrawn:
+                for hook in self.review_entered:
+                    await hook(cs, new)
         return task_view(new)
 
     async def _patch_values(self, row: TaskRow, given: dict[str, Any]) -> dict[str, Any]:
