@@ -25,6 +25,10 @@ ExecutionType = Literal["automatic", "manual"]
 TriggeredBy = Literal["create", "manual", "approval", "schedule", "retry", "recovery", "automation"]
 ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelled", "lost"]
 ArtifactKind = Literal["screenshot", "trace", "report"]
+# CONTRACT §17: at most 20 tags of 1..50 characters from [A-Za-z0-9:_.-].
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9:_.-]+$")]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
+Person = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class TaskCreate(Input):
@@ -45,6 +49,8 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    tags: Tags | None = None
+    assignee: Person | None = None
 
 
 class Task(Output):
@@ -82,6 +88,8 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    assignee: str | None = None
 
 
 class TaskGet(IdInput):
@@ -95,6 +103,8 @@ class TaskList(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
+    tags: Tags | None = None
+    assignee: Person | None = None
 
 
 class TaskPage(Output):

@@ -21,12 +21,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
-from server.db.tables import audit_entries, task_dependencies, task_events, task_executions, tasks
+from server.db.tables import (
+    audit_entries,
+    task_dependencies,
+    task_events,
+    task_executions,
+    task_tags,
+    tasks,
+)
 from server.db.work_signal import ANNOUNCE_SELECT, announce_work
 
 Row = sa.Row[Any]
 # 'queued' written into the SQL, not bound: the claim index is partial on exactly this.
 QUEUED_LITERAL: sa.ColumnElement[str] = sa.literal_column("'queued'")
+# 'manual' likewise: ix_tasks_manual_queued is partial on it (CONTRACT §17 manual runs).
+MANUAL_LITERAL: sa.ColumnElement[str] = sa.literal_column("'manual'")
 
 
 
@@ -61,6 +70,16 @@ async def task_insert(conn: AsyncConnection, values: dict[str, Any],
         await conn.execute(task_dependencies.insert(),
                            [{"task_id": values["id"], "depends_on_id": d} for d in depends_on])
     return row
+
+
+async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str],
+                        *, replace: bool) -> None:
+    """The task_tags rows of one task (CONTRACT §17 tags); ``replace`` drops the old ones."""
+    if replace:
+        await conn.execute(sa.delete(task_tags).where(task_tags.c.task_id == task_id))
+    if tags:
+        await conn.execute(task_tags.insert(),
+                           [{"task_id": task_id, "tag": t} for t in dict.fromkeys(tags)])
 
 
 # A task row as its INSERT writes it, without reading it back: every column not given is
@@ -126,10 +145,17 @@ async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 
 async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
-                    after: tuple[datetime, str] | None, stalled: bool | None = None
+                    after: tuple[datetime, str] | None, stalled: bool | None = None,
+                    tags: Sequence[str] = (), assignee: str | None = None
                     ) -> Sequence[TaskRow]:
-    """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page."""
+    """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
+    ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag)."""
     stmt = sa.select(tasks)
+    for tag in dict.fromkeys(tags):
+        stmt = stmt.where(tasks.c.id.in_(
+            sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
+    if assignee is not None:
+        stmt = stmt.where(tasks.c.assignee == assignee)
     if stalled is not None:
         stmt = stmt.where(tasks.c.stalled_since.is_not(None) if stalled
                           else tasks.c.stalled_since.is_(None))
@@ -161,8 +187,8 @@ async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequ
 
 
 async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: int,
-                                skip_types: Sequence[str] = (), skip_hosts: Sequence[str] = ()
-                                ) -> list[Row]:
+                                skip_types: Sequence[str] = (), skip_hosts: Sequence[str] = (),
+                                manual_only: bool = False) -> list[Row]:
     """Step one of a claim: up to ``limit`` queued tasks (id, type, host), most urgent first,
     leaving out the types and hosts that are full.
 
@@ -172,19 +198,22 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes pick disjoint sets. SQLite has one
     writer at a time, so nothing can race between the two steps.
     """
-    pick = _claim_pick(dialect, tuple(skip_types), tuple(skip_hosts))
+    pick = _claim_pick(dialect, tuple(skip_types), tuple(skip_hosts), manual_only)
     rows: list[Row] = list((await conn.execute(pick, {"limit": limit})).all())
     return rows
 
 
 @functools.lru_cache(maxsize=128)
-def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...]
-                ) -> sa.Select[tuple[str, str, str | None]]:
+def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...],
+                manual_only: bool = False) -> sa.Select[tuple[str, str, str | None]]:
     """The candidates' SELECT, built once for each set of full types and hosts (a statement
     object keeps its compiled-cache key; building one and computing it cost more than the
-    query itself)."""
+    query itself). ``manual_only``: the tasks a person queued with tasks.execute, which run
+    while autorun is paused (CONTRACT §17; through ix_tasks_manual_queued)."""
     pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host)
             .where(tasks.c.status == QUEUED_LITERAL))
+    if manual_only:
+        pick = pick.where(tasks.c.next_trigger == MANUAL_LITERAL)
     if skip_types:
         pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
     if skip_hosts:

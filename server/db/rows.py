@@ -144,6 +144,12 @@ class TaskRow(Protocol):
     @property
     def dest_host(self) -> str | None: ...
 
+    @property
+    def tags(self) -> list[str] | None: ...
+
+    @property
+    def assignee(self) -> str | None: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -143,6 +143,10 @@ tasks = sa.Table(
     sa.Column("lost_streak", sa.Integer, nullable=False, server_default="0"),
     # The host[:port] the task's requests go to (HOST_CONCURRENCY), computed at create.
     sa.Column("dest_host", sa.String(255)),
+    # CONTRACT §17: the tags as given (read with the task; task_tags serves the filter) and
+    # the person the task is assigned to.
+    sa.Column("tags", sa.JSON),
+    sa.Column("assignee", sa.String(200)),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
@@ -159,6 +163,11 @@ tasks = sa.Table(
     sa.Index("ix_tasks_dest_host", "status", "dest_host",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
+    # The queued tasks a person asked to run (tasks.execute): claimed while autorun is
+    # paused (CONTRACT §17). Only those are in it.
+    sa.Index("ix_tasks_manual_queued", "status", "next_trigger",
+             sqlite_where=sa.text("status = 'queued' AND next_trigger = 'manual'"),
+             postgresql_where=sa.text("status = 'queued' AND next_trigger = 'manual'")),
 )
 
 task_executions = sa.Table(
@@ -202,6 +211,15 @@ task_dependencies = sa.Table(
     sa.Column("depends_on_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Index("ix_task_dependencies_on", "depends_on_id"),
+)
+
+# One row per tag of a task (CONTRACT §17): tasks.list ``tags`` looks each up by its index.
+task_tags = sa.Table(
+    "task_tags", metadata,
+    sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Index("ix_task_tags_tag", "tag", "task_id"),
 )
 
 # Every change a subscriber may see, in order; ids are the SSE event ids (resume point).

@@ -90,7 +90,8 @@ async def tasks_mark_autorun(conn: AsyncConnection, *, everything: bool,
                              types: Sequence[str]) -> None:
     """Queued tasks say why they wait: "autorun paused" while their type is paused, and
     lose that reason when it is resumed."""
-    queued = tasks.c.status == "queued"
+    # A task a person asked to run (tasks.execute) runs while paused (CONTRACT §17).
+    queued = sa.and_(tasks.c.status == "queued", tasks.c.next_trigger != "manual")
     paused: sa.ColumnElement[bool]
     if everything:
         paused = sa.true()

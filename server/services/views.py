@@ -29,7 +29,7 @@ def task_view(row: TaskRow) -> Task:
         reviewed_at=row.reviewed_at, review_notes=row.review_notes, created_at=row.created_at,
         updated_at=row.updated_at, queued_at=row.queued_at, started_at=row.started_at,
         completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
-        stalled_since=row.stalled_since,
+        stalled_since=row.stalled_since, tags=list(row.tags or []), assignee=row.assignee,
     )
 
 

@@ -339,6 +339,16 @@ ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelle
 ArtifactKind = Literal["screenshot", "trace", "report"]
 
 
+# CONTRACT §17: at most 20 tags of 1..50 characters from [A-Za-z0-9:_.-].
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9:_.-]+$")]
+
+
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
+
+
+Person = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     task_type: TaskType
@@ -357,6 +367,8 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    tags: Tags | None = None
+    assignee: Person | None = None
 
 
 class Task(Output):
@@ -394,6 +406,8 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    assignee: str | None = None
 
 
 class TaskGet(IdInput):
@@ -407,6 +421,8 @@ class TaskList(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
+    tags: Tags | None = None
+    assignee: Person | None = None
 
 
 class TaskPage(Output):
@@ -518,11 +534,34 @@ class TaskPatch(Input):
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
+    tags: Tags | None = None
 
 
 class TaskUpdate(Input):
     id: NonEmptyStr
     patch: TaskPatch
+
+
+class RetryInput(Input):
+    """``tasks.retry``: ``patch`` changes the task first, as tasks.update (CONTRACT §17)."""
+
+    id: NonEmptyStr
+    patch: TaskPatch | None = None
+
+
+class DuplicateInput(Input):
+    """``tasks.duplicate`` (CONTRACT §17)."""
+
+    id: NonEmptyStr
+    patch: TaskPatch | None = None
+
+
+class ReassignInput(Input):
+    """CONTRACT §17 ``tasks.reassign``."""
+
+    id: NonEmptyStr
+    assigned_to_bot: bool
+    assignee: Person | None = None
 
 
 class CompleteInput(Input):

@@ -1,0 +1,274 @@
+"""Tasks, continued (CONTRACT §17) through the running server, on SQLite and PostgreSQL: tags
+and the tag filter, people (assignee, tasks.reassign)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.support.http_servers import HttpServer
+from tests.support.server import ErrandsServer, TRPCCallError
+
+OP = {"authorization": "Bearer op-key"}
+VIEW = {"authorization": "Bearer view-key"}
+
+
+@pytest.fixture(scope="module")
+def outside() -> Iterator[HttpServer]:
+    with HttpServer() as server:
+        server.route("/ok", json={"ok": True})
+        yield server
+
+
+def api(url: str, **extra: Any) -> dict[str, Any]:
+    return {"title": "call", "taskType": "api_call", "executionConfig": {"apiEndpoint": url},
+            **extra}
+
+
+def create(server: ErrandsServer, data: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = server.call("tasks.create", data, mutation=True)
+    return found
+
+
+def error_of(fn: Callable[[], Any]) -> TRPCCallError:
+    with pytest.raises(TRPCCallError) as info:
+        fn()
+    return info.value
+
+
+def later() -> str:
+    return (datetime.now(UTC) + timedelta(days=1)).isoformat()
+
+
+def ids(server: ErrandsServer, **query: Any) -> set[str]:
+    return {t["id"] for t in server.call("tasks.list", query)["items"]}
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+def test_tags_are_kept_and_filter_tasks_holding_all_of_them(
+        shared_server: ErrandsServer, outside: HttpServer) -> None:
+    server = shared_server
+    a_tag, b_tag = f"a:{uuid.uuid4().hex[:8]}", f"b.{uuid.uuid4().hex[:8]}"
+    both = create(server, api(outside.url_for("/ok"), tags=[a_tag, b_tag, a_tag],
+                              scheduledFor=later()))
+    only_a = create(server, api(outside.url_for("/ok"), tags=[a_tag], scheduledFor=later()))
+    create(server, api(outside.url_for("/ok"), scheduledFor=later()))
+    assert both["tags"] == [a_tag, b_tag]
+    assert server.call("tasks.get", {"id": only_a["id"]})["tags"] == [a_tag]
+
+    assert ids(server, tags=[a_tag]) == {both["id"], only_a["id"]}
+    assert ids(server, tags=[a_tag, b_tag]) == {both["id"]}
+    assert ids(server, tags=[b_tag], status="scheduled") == {both["id"]}
+    assert ids(server, tags=[f"none-{uuid.uuid4().hex[:6]}"]) == set()
+
+    server.call("tasks.update", {"id": only_a["id"], "patch": {"tags": [b_tag, a_tag]}},
+                mutation=True, headers=OP)
+    assert ids(server, tags=[a_tag, b_tag]) == {both["id"], only_a["id"]}
+    server.call("tasks.update", {"id": both["id"], "patch": {"tags": []}}, mutation=True)
+    assert ids(server, tags=[a_tag]) == {only_a["id"]}
+    assert server.call("tasks.get", {"id": both["id"]})["tags"] == []
+
+
+@pytest.mark.parametrize(("tags", "path"), [
+    (["ok", "no spaces"], ["tags", 1]),
+    (["ok", ""], ["tags", 1]),
+    (["x" * 51], ["tags", 0]),
+    ([f"t{i}" for i in range(21)], ["tags"]),
+])
+def test_bad_tags_name_the_field(shared_server: ErrandsServer, outside: HttpServer,
+                                 tags: list[str], path: list[Any]) -> None:
+    error = error_of(lambda: create(shared_server, api(outside.url_for("/ok"), tags=tags)))
+    assert error.code == "BAD_REQUEST"
+    assert error.error["data"]["issues"][0]["path"] == path
+    task = create(shared_server, api(outside.url_for("/ok"), scheduledFor=later()))
+    error = error_of(lambda: shared_server.call(
+        "tasks.update", {"id": task["id"], "patch": {"tags": tags}}, mutation=True))
+    assert error.code == "BAD_REQUEST"
+    assert error.error["data"]["issues"][0]["path"] == ["patch", *path]
+    error = error_of(lambda: shared_server.call("tasks.list", {"tags": tags}))
+    assert error.code == "BAD_REQUEST"
+
+
+# --- people ----------------------------------------------------------------------------------
+
+def test_reassign_to_a_person_and_back_to_the_bot(shared_server: ErrandsServer,
+                                                  outside: HttpServer) -> None:
+    server = shared_server
+    person = f"Dana {uuid.uuid4().hex[:6]}"
+    task = create(server, api(outside.url_for("/ok"), scheduledFor=later()))
+    assert task["status"] == "scheduled" and task["assignee"] is None
+
+    mine = server.call("tasks.reassign", {"id": task["id"], "assignedToBot": False,
+                                          "assignee": person}, mutation=True, headers=OP)
+    assert (mine["status"], mine["assignedToBot"], mine["assignee"]) == \
+        ("pending", False, person)
+    assert ids(server, assignee=person) == {task["id"]}
+
+    back = server.call("tasks.reassign", {"id": task["id"], "assignedToBot": True},
+                       mutation=True, headers=OP)
+    assert (back["status"], back["assignedToBot"], back["assignee"]) == \
+        ("scheduled", True, None)  # placed as on create: its scheduledFor is still ahead
+    assert ids(server, assignee=person) == set()
+
+    entries = server.call("audit.list", {"targetId": task["id"]})["items"]
+    assert [e["action"] for e in entries][:2] == ["tasks.reassign", "tasks.reassign"]
+
+    now = create(server, api(outside.url_for("/ok"), executionType="manual",
+                             assignedToBot=False))
+    assert now["status"] == "pending"
+    queued = server.call("tasks.reassign", {"id": now["id"], "assignedToBot": True},
+                         mutation=True, headers=OP)
+    assert queued["assignedToBot"] is True and queued["status"] == "pending"  # manual stays
+    done = server.wait_for(create(server, api(outside.url_for("/ok")))["id"], {"completed"})
+    error = error_of(lambda: server.call("tasks.reassign", {
+        "id": done["id"], "assignedToBot": False, "assignee": person}, mutation=True))
+    assert error.code == "CONFLICT"
+
+
+def test_reassign_to_the_bot_goes_to_review_when_required(shared_server: ErrandsServer,
+                                                          outside: HttpServer) -> None:
+    server = shared_server
+    task = create(server, api(outside.url_for("/ok"), requiresHumanReview=True,
+                              assignedToBot=False, assignee="Sam"))
+    assert task["status"] == "awaiting_review" and task["assignee"] == "Sam"
+    person = server.call("tasks.reassign", {"id": task["id"], "assignedToBot": False,
+                                            "assignee": "Lee"}, mutation=True)
+    assert person["status"] == "pending" and person["assignee"] == "Lee"
+    bot = server.call("tasks.reassign", {"id": task["id"], "assignedToBot": True},
+                      mutation=True)
+    assert bot["status"] == "awaiting_review"
+
+
+def test_reassign_checks_its_input(shared_server: ErrandsServer, outside: HttpServer) -> None:
+    task = create(shared_server, api(outside.url_for("/ok"), scheduledFor=later()))
+    error = error_of(lambda: shared_server.call(
+        "tasks.reassign", {"id": task["id"], "assignedToBot": False}, mutation=True))
+    assert error.code == "BAD_REQUEST" and error.error["data"]["issues"][0]["path"] == \
+        ["assignee"]
+    error = error_of(lambda: shared_server.call(
+        "tasks.reassign", {"id": task["id"], "assignedToBot": True}, mutation=True,
+        headers=VIEW))
+    assert error.code == "FORBIDDEN"
+
+
+# --- manual runs while paused ----------------------------------------------------------------
+
+def test_execute_runs_a_task_while_autorun_is_paused(
+        errands_server: Callable[..., ErrandsServer], database_url: str,
+        outside: HttpServer) -> None:
+    server = errands_server(database_url, api_key="admin-key")
+    server.call("system.setAutorun", {"enabled": False}, mutation=True)
+    held = create(server, api(outside.url_for("/ok")))
+    manual = create(server, api(outside.url_for("/ok"), executionType="manual"))
+    later_one = create(server, api(outside.url_for("/ok"), scheduledFor=later()))
+    for task in (manual, later_one):
+        assert server.call("tasks.execute", {"id": task["id"]}, mutation=True)["status"] == \
+            "queued"
+        done = server.wait_for(task["id"], {"completed", "failed"})
+        assert done["status"] == "completed", done
+        (attempt,) = server.call("tasks.executions", {"taskId": task["id"]})
+        assert attempt["triggeredBy"] == "manual"
+
+    # one type paused: a person's run of that type goes too
+    server.call("system.setAutorun", {"enabled": True, "pausedTypes": ["api_call"]},
+                mutation=True)
+    typed = create(server, api(outside.url_for("/ok"), executionType="manual"))
+    server.call("tasks.execute", {"id": typed["id"]}, mutation=True)
+    assert server.wait_for(typed["id"], {"completed", "failed"})["status"] == "completed"
+
+    still = server.call("tasks.get", {"id": held["id"]})
+    assert (still["status"], still["statusReason"]) == ("queued", "autorun paused")
+    server.call("system.setAutorun", {"pausedTypes": []}, mutation=True)
+    assert server.wait_for(held["id"], {"completed", "failed"})["status"] == "completed"
+
+
+# --- retry with changes, duplicate -----------------------------------------------------------
+
+def test_retry_with_a_patch_runs_the_changed_task(shared_server: ErrandsServer,
+                                                  outside: HttpServer) -> None:
+    server = shared_server
+    outside.route("/gone", status=404, json={"error": "no"})
+    task = create(server, api(outside.url_for("/gone"), maxRetries=0, tags=["r1"]))
+    assert server.wait_for(task["id"], {"failed"})["status"] == "failed"
+
+    error = error_of(lambda: server.call("tasks.retry", {"id": task["id"], "patch": {
+        "executionConfig": {"apiEndpoint": "not a url"}}}, mutation=True))
+    assert error.code == "BAD_REQUEST"
+    assert error.error["data"]["issues"][0]["path"][:2] == ["patch", "executionConfig"]
+    error = error_of(lambda: server.call("tasks.retry", {"id": task["id"], "patch": {
+        "tags": ["bad tag"]}}, mutation=True))
+    assert error.error["data"]["issues"][0]["path"] == ["patch", "tags", 0]
+    assert server.call("tasks.get", {"id": task["id"]})["status"] == "failed"
+
+    again = server.call("tasks.retry", {"id": task["id"], "patch": {
+        "executionConfig": {"apiEndpoint": outside.url_for("/ok")}, "tags": ["r2"]}},
+        mutation=True, headers=OP)
+    assert again["status"] == "queued" and again["tags"] == ["r2"]
+    done = server.wait_for(task["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    assert done["result"]["body"] == {"ok": True}
+    (entry, *_) = server.call("audit.list", {"targetId": task["id"], "action": "tasks.retry"})[
+        "items"]
+    assert entry["detail"]["changed"]["executionConfig"]["to"]["apiEndpoint"] == \
+        outside.url_for("/ok")
+
+
+def test_retry_with_a_changed_config_goes_back_to_review(shared_server: ErrandsServer,
+                                                         outside: HttpServer) -> None:
+    server = shared_server
+    outside.route("/gone2", status=404, json={"error": "no"})
+    task = create(server, api(outside.url_for("/gone2"), maxRetries=0,
+                              requiresHumanReview=True))
+    server.call("tasks.approve", {"id": task["id"]}, mutation=True)
+    assert server.wait_for(task["id"], {"failed"})["status"] == "failed"
+    kept = server.call("tasks.retry", {"id": task["id"], "patch": {"title": "renamed"}},
+                       mutation=True)
+    assert kept["status"] == "queued"  # a title is not what the approval covered
+    assert server.wait_for(task["id"], {"failed"})["title"] == "renamed"
+    back = server.call("tasks.retry", {"id": task["id"], "patch": {
+        "executionConfig": {"apiEndpoint": outside.url_for("/ok")}}}, mutation=True)
+    assert back["status"] == "awaiting_review"
+    assert back["statusReason"] == "approval withdrawn: executionConfig changed"
+    assert back["reviewedBy"] is None
+
+
+def test_duplicate_copies_the_task_with_changes(shared_server: ErrandsServer,
+                                                outside: HttpServer) -> None:
+    server = shared_server
+    key = f"dup-{uuid.uuid4().hex}"
+    original = create(server, {
+        "title": "original", "taskType": "api_call", "idempotencyKey": key,
+        "tags": ["x"], "metadata": {"a": 1}, "priority": "high",
+        "executionConfig": {"apiEndpoint": outside.url_for("/ok"), "authType": "bearer",
+                            "bearerToken": "tok-dup-secret"}})
+    server.wait_for(original["id"], {"completed"})
+    copy = server.call("tasks.duplicate", {"id": original["id"], "patch": {"title": "copy"}},
+                       mutation=True, headers=OP)
+    assert copy["id"] != original["id"] and copy["idempotencyKey"] is None
+    assert (copy["title"], copy["priority"], copy["tags"]) == ("copy", "high", ["x"])
+    assert copy["metadata"] == {"a": 1, "duplicateOf": original["id"]}
+    assert copy["executionConfig"]["bearerToken"] == "********"
+    done = server.wait_for(copy["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    (attempt,) = server.call("tasks.executions", {"taskId": copy["id"]})
+    assert attempt["triggeredBy"] == "create"
+
+    reviewed = create(server, api(outside.url_for("/ok"), requiresHumanReview=True))
+    server.call("tasks.approve", {"id": reviewed["id"]}, mutation=True)
+    again = server.call("tasks.duplicate", {"id": reviewed["id"]}, mutation=True)
+    assert again["status"] == "awaiting_review"  # placed as on create
+
+    error = error_of(lambda: server.call("tasks.duplicate", {
+        "id": original["id"], "patch": {"maxRetries": 99}}, mutation=True))
+    assert error.code == "BAD_REQUEST"
+    assert error.error["data"]["issues"][0]["path"] == ["patch", "maxRetries"]
+    error = error_of(lambda: server.call("tasks.duplicate", {"id": "tsk_nope"}, mutation=True))
+    assert error.code == "NOT_FOUND"
+    error = error_of(lambda: server.call("tasks.duplicate", {"id": original["id"]},
+                                         mutation=True, headers=VIEW))
+    assert error.code == "FORBIDDEN"
