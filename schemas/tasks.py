@@ -51,6 +51,7 @@ class TaskCreate(Input):
     metadata: dict[str, Any] | None = None
     tags: Tags | None = None
     assignee: Person | None = None
+    deadline: Timestamp | None = None
 
 
 class Task(Output):
@@ -90,6 +91,7 @@ class Task(Output):
     stalled_since: Timestamp | None = None
     tags: list[str] = msgspec.field(default_factory=list)
     assignee: str | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskGet(IdInput):
@@ -171,6 +173,6 @@ class OnChangeInput(Input):
 
 
 class TaskEvent(Output):
-    type: Literal["created", "status", "execution", "stalled"]
+    type: Literal["created", "status", "execution", "stalled", "deadline_missed"]
     task: Task
     execution: TaskExecution | None = None

@@ -24,6 +24,7 @@ class TaskPatch(Input):
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
     tags: Tags | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskUpdate(Input):

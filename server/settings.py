@@ -194,8 +194,8 @@ def _stalled_after(name: str, raw: str) -> dict[str, timedelta]:
 
 
 def _stalled_action(name: str, raw: str) -> str:
-    if raw not in ("log", "mark", "notify"):
-        raise ConfigurationError(f"{name} must be log, mark or notify, got {raw!r}")
+    if raw not in ("log", "mark", "notify", "escalate"):
+        raise ConfigurationError(f"{name} must be log, mark, notify or escalate, got {raw!r}")
     return raw
 
 
@@ -247,6 +247,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
     ("STALLED_CHECK_SECONDS", "stalled_check_seconds", _float_in(0.1, 86400)),
     ("STALLED_ACTION", "stalled_action", _stalled_action),
     ("STALLED_WEBHOOK_ID", "stalled_webhook_id", _str),
+    ("ESCALATION_ASSIGNEE", "escalation_assignee", _str),
     ("AUDIT_RETENTION_DAYS", "audit_retention_days", _int_in(0, 36500)),
     ("TYPE_CONCURRENCY", "type_concurrency", parse_type_caps),
     ("HOST_CONCURRENCY", "host_concurrency", _int_in(1, 1024)),
@@ -296,6 +297,8 @@ class Settings:
     stalled_check_seconds: float = 60.0
     stalled_action: str = "mark"
     stalled_webhook_id: str | None = None
+    # STALLED_ACTION=escalate (CONTRACT §17): who the escalation tasks are assigned to.
+    escalation_assignee: str | None = None
     audit_retention_days: int = 365
     # Operations (CONTRACT §12)
     log_format: str = "text"

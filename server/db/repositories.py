@@ -22,6 +22,7 @@ from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
 from server.db.tables import (
+    NO_DEADLINE,
     audit_entries,
     task_dependencies,
     task_events,
@@ -83,9 +84,11 @@ async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str]
 
 
 # A task row as its INSERT writes it, without reading it back: every column not given is
-# NULL but lost_streak (server default 0); times as the UTC column gives them back.
+# NULL but lost_streak (server default 0) and deadline (NO_DEADLINE); times as the UTC
+# column gives them back.
 _TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
-_TASK_DEFAULTS = tuple((c.name, 0 if c.name == "lost_streak" else None) for c in tasks.c)
+_SERVER_DEFAULTS: dict[str, Any] = {"lost_streak": 0, "deadline": NO_DEADLINE}
+_TASK_DEFAULTS = tuple((c.name, _SERVER_DEFAULTS.get(c.name)) for c in tasks.c)
 
 
 def task_row_of(values: dict[str, Any]) -> TaskRow:
@@ -219,7 +222,8 @@ def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str
     if skip_hosts:
         pick = pick.where(sa.or_(tasks.c.dest_host.is_(None),
                                  tasks.c.dest_host.not_in(list(skip_hosts))))
-    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(
+    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.deadline, tasks.c.queued_at,
+                         tasks.c.id).limit(
         sa.bindparam("limit", type_=sa.Integer))
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)

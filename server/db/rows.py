@@ -150,6 +150,12 @@ class TaskRow(Protocol):
     @property
     def assignee(self) -> str | None: ...
 
+    @property
+    def deadline(self) -> datetime: ...
+
+    @property
+    def deadline_missed_at(self) -> datetime | None: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

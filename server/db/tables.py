@@ -93,6 +93,11 @@ _sqlite_bind = _LastKept(lambda value: _naive_utc(value).isoformat(" ", "microse
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+OPEN_WITH_DEADLINE = ("status IN ('pending', 'awaiting_review', 'scheduled', 'queued', "
+                      "'in_progress') AND deadline_missed_at IS NULL "
+                      "AND deadline < '9999-12-31 00:00:00'")
+
 tasks = sa.Table(
     "tasks", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
@@ -147,11 +152,18 @@ tasks = sa.Table(
     # the person the task is assigned to.
     sa.Column("tags", sa.JSON),
     sa.Column("assignee", sa.String(200)),
+    # The deadline (CONTRACT §17); NO_DEADLINE when none, so that the claim index orders
+    # tasks with one first within a priority on both databases (NULLs sort first on SQLite).
+    sa.Column("deadline", UTCDateTime, nullable=False,
+              server_default=sa.text("'9999-12-31 00:00:00'")),
+    # When the deadline was found missed (reported once); NULL otherwise.
+    sa.Column("deadline_missed_at", UTCDateTime),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
     # prove that it applies.
-    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "queued_at", "id",
+    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "deadline", "queued_at",
+             "id",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
     # Full: it also serves counts by status (system.stats, gauges).
@@ -163,6 +175,9 @@ tasks = sa.Table(
     sa.Index("ix_tasks_dest_host", "status", "dest_host",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
+    # Open tasks with a deadline not yet found missed (the deadline check reads only these).
+    sa.Index("ix_tasks_deadline", "deadline", sqlite_where=sa.text(OPEN_WITH_DEADLINE),
+             postgresql_where=sa.text(OPEN_WITH_DEADLINE)),
     # The queued tasks a person asked to run (tasks.execute): claimed while autorun is
     # paused (CONTRACT §17). Only those are in it.
     sa.Index("ix_tasks_manual_queued", "status", "next_trigger",

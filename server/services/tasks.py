@@ -29,6 +29,7 @@ from server.db import workflows as wf
 from server.db.engine import Database
 from server.db.rows import TaskRow
 from server.db.shared_reads import KeyedReads
+from server.db.tables import NO_DEADLINE
 from server.errors import (
     Conflict,
     ErrandsError,
@@ -194,7 +195,8 @@ class TaskService:
             "source_webhook_id": data.source_webhook_id, "idempotency_key": data.idempotency_key,
             "depends_on": depends_on, "meta": data.metadata,
             "tags": list(dict.fromkeys(data.tags)) if data.tags else None,
-            "assignee": data.assignee, "status": status.value,
+            "assignee": data.assignee, "deadline": data.deadline or NO_DEADLINE,
+            "status": status.value,
             "status_reason": reason, "error_count": 0, "created_at": now, "updated_at": now,
             "queued_at": now if status == Status.QUEUED else None,
             "completed_at": now if status == Status.CANCELLED else None,
@@ -219,6 +221,22 @@ class TaskService:
             detail["duplicateOf"] = data.metadata.get("duplicateOf")
         cs.audit(actor, action, "task", row.id, detail)
         return row
+
+    async def insert_escalation(self, cs: ChangeSet, row: TaskRow, why: str, *,
+                                assignee: str | None, webhook_id: str | None) -> TaskRow:
+        """CONTRACT §17 ``STALLED_ACTION=escalate``: a ``pending`` notification for a person
+        about ``row`` (stalled or overdue), filed in the transaction that reported it — so
+        once per stall. Manual: a person does it (tasks.complete), no executor sends it."""
+        title = f"Escalation: {row.title}"
+        config: dict[str, Any] = {"message": f"Task {row.title!r} ({row.id}) {why}",
+                                  "subject": title[:200]}
+        if row.source_webhook_id or webhook_id:
+            config["webhookId"] = row.source_webhook_id or webhook_id
+        data = TaskCreate(
+            title=title[:200], task_type="notification", execution_config=config,
+            execution_type="manual", assigned_to_bot=False, priority="urgent",
+            tags=["escalation"], metadata={"relatedTaskId": row.id}, assignee=assignee)
+        return await self._insert(cs, data, "create", SYSTEM, action="escalation")
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -458,7 +476,9 @@ class TaskService:
             notify_on_complete=row.notify_on_complete, notify_on_failure=row.notify_on_failure,
             source_webhook_id=row.source_webhook_id,
             depends_on=list(row.depends_on or []) or None, metadata=meta,
-            tags=edits.get("tags", row.tags) or None, assignee=row.assignee)
+            tags=edits.get("tags", row.tags) or None, assignee=row.assignee,
+            deadline=edits.get("deadline", row.deadline if row.deadline < NO_DEADLINE
+                               else None))
         self._check_config(data.task_type, data.execution_config,
                            dependencies=len(data.depends_on or []),
                            source_webhook_id=data.source_webhook_id)
@@ -517,7 +537,7 @@ class TaskService:
                                prefix=("patch", "executionConfig"))
             values["execution_config"] = config
         for name in ("title", "description", "scheduled_for", "max_retries",
-                     "timeout_seconds"):
+                     "timeout_seconds", "deadline"):
             if name in given:
                 values[name] = given[name]
         if "metadata" in given:
@@ -618,7 +638,7 @@ _APPROVAL_COVERS = frozenset({"executionConfig", "scheduledFor", "timeoutSeconds
 
 _WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "scheduledFor",
                "max_retries": "maxRetries", "timeout_seconds": "timeoutSeconds",
-               "meta": "metadata"}
+               "meta": "metadata", "deadline_missed_at": "deadlineMissedAt"}
 
 
 def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any, cast
 from schemas.secrets import mask_config, mask_metadata, mask_value
 from schemas.tasks import Artifact, ExecutionStatus, StepRecord, Task, TaskExecution, TaskStatus
 from server.db.rows import ExecutionRow, TaskRow
+from server.db.tables import NO_DEADLINE
 
 __all__ = ["execution_view", "mask_config", "task_view"]
 
@@ -30,6 +31,7 @@ def task_view(row: TaskRow) -> Task:
         updated_at=row.updated_at, queued_at=row.queued_at, started_at=row.started_at,
         completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
         stalled_since=row.stalled_since, tags=list(row.tags or []), assignee=row.assignee,
+        deadline=row.deadline if row.deadline < NO_DEADLINE else None,
     )
 
 

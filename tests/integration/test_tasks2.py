@@ -3,15 +3,19 @@ and the tag filter, people (assignee, tasks.reassign)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import msgspec
 import pytest
 
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer, TRPCCallError
+from tests.support.waiting import eventually
 
 OP = {"authorization": "Bearer op-key"}
 VIEW = {"authorization": "Bearer view-key"}
@@ -40,8 +44,8 @@ def error_of(fn: Callable[[], Any]) -> TRPCCallError:
     return info.value
 
 
-def later() -> str:
-    return (datetime.now(UTC) + timedelta(days=1)).isoformat()
+def later(**delta: float) -> str:
+    return (datetime.now(UTC) + timedelta(**(delta or {"days": 1}))).isoformat()
 
 
 def ids(server: ErrandsServer, **query: Any) -> set[str]:
@@ -272,3 +276,74 @@ def test_duplicate_copies_the_task_with_changes(shared_server: ErrandsServer,
     error = error_of(lambda: server.call("tasks.duplicate", {"id": original["id"]},
                                          mutation=True, headers=VIEW))
     assert error.code == "FORBIDDEN"
+
+
+# --- deadlines, escalation -------------------------------------------------------------------
+
+def test_an_earlier_deadline_is_claimed_first_within_a_priority(
+        errands_server: Callable[..., ErrandsServer], database_url: str,
+        outside: HttpServer) -> None:
+    server = errands_server(database_url, api_key="admin-key",
+                            env={"TYPE_CONCURRENCY": "api_call=1"})
+    server.call("system.setAutorun", {"pausedTypes": ["api_call"]}, mutation=True)
+    none = create(server, api(outside.url_for("/ok"), title="no deadline"))
+    late = create(server, api(outside.url_for("/ok"), title="late", deadline=later(hours=2)))
+    soon = create(server, api(outside.url_for("/ok"), title="soon", deadline=later(hours=1)))
+    urgent = create(server, api(outside.url_for("/ok"), title="urgent", priority="high"))
+    assert soon["deadline"] is not None and none["deadline"] is None
+    server.call("system.setAutorun", {"pausedTypes": []}, mutation=True)
+    started = []
+    for task in (none, late, soon, urgent):
+        server.wait_for(task["id"], {"completed"})
+        (attempt,) = server.call("tasks.executions", {"taskId": task["id"]})
+        started.append((attempt["startedAt"], task["title"]))
+    # priority first; within one, the earlier deadline, then no deadline (queued order)
+    assert [title for _, title in sorted(started)] == ["urgent", "soon", "late", "no deadline"]
+
+
+def test_a_missed_deadline_is_reported_once_and_escalated(
+        errands_server: Callable[..., ErrandsServer], database_url: str,
+        outside: HttpServer) -> None:
+    server = errands_server(database_url, api_key="admin-key", env={
+        "STALLED_CHECK_SECONDS": "0.3", "STALLED_ACTION": "escalate",
+        "STALLED_AFTER": "awaiting_review=2s", "ESCALATION_ASSIGNEE": "Ops Lead"})
+    task = create(server, api(outside.url_for("/ok"), title="Call the client",
+                              executionType="manual", deadline=later(seconds=2)))
+    on_time = create(server, api(outside.url_for("/ok"), deadline=later(seconds=2)))
+    with httpx.Client(timeout=30) as client, client.stream(
+            "GET", f"{server.url}/tasks.onChange",
+            params={"input": msgspec.json.encode({"id": task["id"]}).decode()},
+            headers={"accept": "text/event-stream", **server.headers()}) as stream:
+        kinds = []
+        for line in stream.iter_lines():
+            if line.startswith("data: {"):
+                kinds.append(msgspec.json.decode(line[6:]).get("type"))
+                if kinds[-1] == "deadline_missed":
+                    break
+    missed = server.call("tasks.get", {"id": task["id"]})
+    assert (missed["status"], missed["statusReason"]) == ("pending", "deadline missed")
+    assert server.wait_for(on_time["id"], {"completed"})["statusReason"] is None
+    (entry,) = server.call("audit.list", {"targetId": task["id"],
+                                          "action": "deadline_missed"})["items"]
+    assert entry["actor"] == "system" and entry["detail"]["status"] == "pending"
+
+    def escalations() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = server.call("tasks.list", {"tags": ["escalation"]})[
+            "items"]
+        return found
+    (escalation,) = eventually(escalations)
+    assert escalation["title"] == "Escalation: Call the client"
+    assert (escalation["status"], escalation["priority"], escalation["executionType"],
+            escalation["taskType"], escalation["assignee"], escalation["tags"]) == \
+        ("pending", "urgent", "manual", "notification", "Ops Lead", ["escalation"])
+    assert escalation["metadata"] == {"relatedTaskId": task["id"]}
+
+    # a stall escalates too, once per stall
+    review = create(server, api(outside.url_for("/ok"), title="Review me",
+                                requiresHumanReview=True))
+    eventually(lambda: len(escalations()) == 2)
+    time.sleep(1.5)  # several more checks: still one escalation each
+    titles = sorted(t["title"] for t in escalations())
+    assert titles == ["Escalation: Call the client", "Escalation: Review me"]
+    related = {t["metadata"]["relatedTaskId"] for t in escalations()}
+    assert related == {task["id"], review["id"]}

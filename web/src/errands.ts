@@ -568,6 +568,8 @@ export interface Task {
   stalledSince: string | null;
   tags: string[];
   assignee: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  deadline: string | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -606,6 +608,8 @@ export interface TaskCreateCommon {
   tags?: string[] | null;
   /** 1..200 chars; default: null */
   assignee?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  deadline?: string | null;
 }
 
 /** executionConfig by taskType. */
@@ -629,7 +633,7 @@ export type TaskCreate =
   | (TaskCreateCommon & { taskType: "report_generation"; executionConfig: ReportConfig });
 
 export interface TaskEvent {
-  type: "created" | "execution" | "stalled" | "status";
+  type: "created" | "deadline_missed" | "execution" | "stalled" | "status";
   task: Task;
   execution: TaskExecution | null;
 }
@@ -705,6 +709,8 @@ export interface TaskPatch {
   metadata?: Record<string, unknown> | null;
   /** at most 20 items; each item 1..50 chars; each item matches /^[A-Za-z0-9:_.-]+$/; default: null */
   tags?: string[] | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  deadline?: string | null;
 }
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";

@@ -369,6 +369,7 @@ class TaskCreate(Input):
     metadata: dict[str, Any] | None = None
     tags: Tags | None = None
     assignee: Person | None = None
+    deadline: Timestamp | None = None
 
 
 class Task(Output):
@@ -408,6 +409,7 @@ class Task(Output):
     stalled_since: Timestamp | None = None
     tags: list[str] = msgspec.field(default_factory=list)
     assignee: str | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskGet(IdInput):
@@ -489,7 +491,7 @@ class OnChangeInput(Input):
 
 
 class TaskEvent(Output):
-    type: Literal["created", "status", "execution", "stalled"]
+    type: Literal["created", "status", "execution", "stalled", "deadline_missed"]
     task: Task
     execution: TaskExecution | None = None
 
@@ -535,6 +537,7 @@ class TaskPatch(Input):
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
     tags: Tags | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskUpdate(Input):

@@ -12,6 +12,10 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
+OPEN_WITH_DEADLINE = ("status IN ('pending', 'awaiting_review', 'scheduled', 'queued', "
+                      "'in_progress') AND deadline_missed_at IS NULL "
+                      "AND deadline < '9999-12-31 00:00:00'")
+
 
 def upgrade() -> None:
     with op.batch_alter_table("tasks") as batch:
@@ -24,6 +28,19 @@ def upgrade() -> None:
         sa.Column("tag", sa.String(50), primary_key=True),
     )
     op.create_index("ix_task_tags_tag", "task_tags", ["tag", "task_id"])
+    with op.batch_alter_table("tasks") as batch:
+        batch.add_column(sa.Column("deadline", sa.DateTime(), nullable=False,
+                                   server_default=sa.text("'9999-12-31 00:00:00'")))
+        batch.add_column(sa.Column("deadline_missed_at", sa.DateTime()))
+    # The claim index takes deadlines within a priority (CONTRACT §17).
+    op.drop_index("ix_tasks_claim", table_name="tasks")
+    queued = sa.text("status = 'queued'")
+    op.create_index("ix_tasks_claim", "tasks",
+                    ["status", sa.text("priority_rank DESC"), "deadline", "queued_at", "id"],
+                    sqlite_where=queued, postgresql_where=queued)
+    open_ = sa.text(OPEN_WITH_DEADLINE)
+    op.create_index("ix_tasks_deadline", "tasks", ["deadline"], sqlite_where=open_,
+                    postgresql_where=open_)
     where = sa.text("status = 'queued' AND next_trigger = 'manual'")
     op.create_index("ix_tasks_manual_queued", "tasks", ["status", "next_trigger"],
                     sqlite_where=where, postgresql_where=where)
@@ -31,6 +48,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_tasks_manual_queued", table_name="tasks")
+    op.drop_index("ix_tasks_deadline", table_name="tasks")
+    op.drop_index("ix_tasks_claim", table_name="tasks")
+    queued = sa.text("status = 'queued'")
+    op.create_index("ix_tasks_claim", "tasks",
+                    ["status", sa.text("priority_rank DESC"), "queued_at", "id"],
+                    sqlite_where=queued, postgresql_where=queued)
+    with op.batch_alter_table("tasks") as batch:
+        batch.drop_column("deadline_missed_at")
+        batch.drop_column("deadline")
     op.drop_index("ix_task_tags_tag", table_name="task_tags")
     op.drop_table("task_tags")
     with op.batch_alter_table("tasks") as batch:
