@@ -66,6 +66,8 @@ _TASK_INSERT = tasks.insert().returning(tasks)  # built once: parameters vary, S
 
 async def task_insert(conn: AsyncConnection, values: dict[str, Any],
                       depends_on: Sequence[str]) -> TaskRow:
+    if values.get("deadline", NO_DEADLINE) is None:
+        values = {**values, "deadline": NO_DEADLINE}
     row: TaskRow = (await conn.execute(_TASK_INSERT, values)).one()
     if depends_on:
         await conn.execute(task_dependencies.insert(),
@@ -84,17 +86,19 @@ async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str]
 
 
 # A task row as its INSERT writes it, without reading it back: every column not given is
-# NULL but lost_streak (server default 0) and deadline (NO_DEADLINE); times as the UTC
-# column gives them back.
+# NULL but lost_streak (server default 0) and deadline (NO_DEADLINE: given as None, it is
+# left to the server default, binding nothing); times as the UTC column gives them back.
 _TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
-_SERVER_DEFAULTS: dict[str, Any] = {"lost_streak": 0, "deadline": NO_DEADLINE}
-_TASK_DEFAULTS = tuple((c.name, _SERVER_DEFAULTS.get(c.name)) for c in tasks.c)
+_TASK_DEFAULTS = tuple((c.name, 0 if c.name == "lost_streak" else None) for c in tasks.c)
+_DEADLINE_AT = [c.name for c in tasks.c].index("deadline")
 
 
 def task_row_of(values: dict[str, Any]) -> TaskRow:
     """The row :func:`tasks_insert` writes for ``values`` (as ``RETURNING`` would give it)."""
     get = values.get
     row = [get(name, default) for name, default in _TASK_DEFAULTS]
+    if row[_DEADLINE_AT] is None:
+        row[_DEADLINE_AT] = NO_DEADLINE
     return cast(TaskRow, _TaskValues._make(
         [v.astimezone(UTC) if isinstance(v, datetime) else v for v in row]))
 
@@ -110,6 +114,9 @@ async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     names = _columns_given(rows)
     if len(names) < len(rows[0]):
         rows = [{name: r[name] for name in names} for r in rows]
+    if "deadline" in names:  # some have one: the others are given NO_DEADLINE, not NULL
+        rows = [r if r["deadline"] is not None else {**r, "deadline": NO_DEADLINE}
+                for r in rows]
     await conn.execute(_TASKS_INSERT, list(rows))
 
 

@@ -195,7 +195,7 @@ class TaskService:
             "source_webhook_id": data.source_webhook_id, "idempotency_key": data.idempotency_key,
             "depends_on": depends_on, "meta": data.metadata,
             "tags": list(dict.fromkeys(data.tags)) if data.tags else None,
-            "assignee": data.assignee, "deadline": data.deadline or NO_DEADLINE,
+            "assignee": data.assignee, "deadline": data.deadline,
             "status": status.value,
             "status_reason": reason, "error_count": 0, "created_at": now, "updated_at": now,
             "queued_at": now if status == Status.QUEUED else None,

@@ -13,6 +13,10 @@ import httpx
 import msgspec
 import pytest
 
+from server.db import repositories as repo
+from server.db.engine import Database
+from server.db.tables import NO_DEADLINE
+from tests.integration.test_repositories import task_values
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer, TRPCCallError
 from tests.support.waiting import eventually
@@ -347,3 +351,25 @@ def test_a_missed_deadline_is_reported_once_and_escalated(
     assert titles == ["Escalation: Call the client", "Escalation: Review me"]
     related = {t["metadata"]["relatedTaskId"] for t in escalations()}
     assert related == {task["id"], review["id"]}
+
+
+async def test_a_batch_of_creates_with_and_without_deadlines_stores_what_it_says(
+        database: Database) -> None:
+    """One executemany holds tasks with a deadline and without (NO_DEADLINE, not NULL);
+    task_row_of(values) is the row the database holds, the claim takes the deadline first."""
+    soon = datetime(2030, 1, 1, tzinfo=UTC)
+    given = [task_values("t_none", deadline=None), task_values("t_soon", deadline=soon),
+             task_values("t_none2", deadline=None)]
+    async with database.write() as conn:
+        await repo.tasks_insert(conn, given)
+        await repo.task_insert(conn, task_values("t_dep", deadline=None), ["t_none"])
+    async with database.read() as conn:
+        for values in given:
+            stored = await repo.task_get(conn, values["id"])
+            assert tuple(repo.task_row_of(values)) == tuple(stored)  # type: ignore[arg-type]
+        dep = await repo.task_get(conn, "t_dep")
+        assert dep is not None and dep.deadline == NO_DEADLINE
+    async with database.write() as conn:
+        picked = await repo.task_claim_candidates(
+            conn, dialect="postgresql" if not database.is_sqlite else "sqlite", limit=2)
+    assert [r.id for r in picked] == ["t_soon", "t_dep"]
