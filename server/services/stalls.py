@@ -35,6 +35,11 @@ log = logging.getLogger("errands.stalls")
 Escalate = Callable[[ChangeSet, Row, str], Awaitable[object]]
 
 
+def _escalates(row: Row) -> bool:
+    """An escalation task that stalls itself is not escalated again (no chain of them)."""
+    return "escalation" not in (row.tags or [])
+
+
 class StallWatch:
     def __init__(self, writer: Writer, *, limits: dict[str, timedelta], action: str,
                  webhook_id: str | None, delivery: DeliveryService,
@@ -63,7 +68,7 @@ class StallWatch:
                          {"status": new.status, "limit": str(self.limits[new.status]),
                           "waitingSince": (row.due_at if row.status == Status.SCHEDULED
                                            else entered).isoformat()})
-                if self.escalate is not None:
+                if self.escalate is not None and _escalates(new):
                     await self.escalate(cs, new, f"{new.status} longer than "
                                                  f"{self.limits[new.status]}")
                 marked.append(new)
@@ -90,7 +95,7 @@ class StallWatch:
             cs.emit("deadline_missed", new)
             cs.audit(SYSTEM, "deadline_missed", "task", new.id,
                      {"status": new.status, "deadline": new.deadline.isoformat()})
-            if self.escalate is not None:
+            if self.escalate is not None and _escalates(new):
                 await self.escalate(cs, new, f"missed its deadline {new.deadline.isoformat()}")
             found.append(new)
         return found

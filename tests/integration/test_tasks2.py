@@ -310,7 +310,7 @@ def test_a_missed_deadline_is_reported_once_and_escalated(
         outside: HttpServer) -> None:
     server = errands_server(database_url, api_key="admin-key", env={
         "STALLED_CHECK_SECONDS": "0.3", "STALLED_ACTION": "escalate",
-        "STALLED_AFTER": "awaiting_review=2s", "ESCALATION_ASSIGNEE": "Ops Lead"})
+        "STALLED_AFTER": "awaiting_review=2s,pending=30s", "ESCALATION_ASSIGNEE": "Ops Lead"})
     task = create(server, api(outside.url_for("/ok"), title="Call the client",
                               executionType="manual", deadline=later(seconds=2)))
     on_time = create(server, api(outside.url_for("/ok"), deadline=later(seconds=2)))
@@ -351,6 +351,24 @@ def test_a_missed_deadline_is_reported_once_and_escalated(
     assert titles == ["Escalation: Call the client", "Escalation: Review me"]
     related = {t["metadata"]["relatedTaskId"] for t in escalations()}
     assert related == {task["id"], review["id"]}
+
+
+def test_an_escalation_that_stalls_is_not_escalated_again(
+        errands_server: Callable[..., ErrandsServer], sqlite_database_url: str,
+        outside: HttpServer) -> None:
+    server = errands_server(sqlite_database_url, api_key="admin-key", env={
+        "STALLED_CHECK_SECONDS": "0.3", "STALLED_ACTION": "escalate",
+        "STALLED_AFTER": "pending=2s"})
+    task = create(server, api(outside.url_for("/ok"), title="Wait", executionType="manual"))
+    (escalation,) = eventually(lambda: server.call("tasks.list", {"tags": ["escalation"]})[
+        "items"], timeout=30)
+    assert escalation["metadata"] == {"relatedTaskId": task["id"]}
+    assert escalation["assignee"] is None  # ESCALATION_ASSIGNEE unset
+    stalled = eventually(lambda: (t := server.call("tasks.get", {"id": escalation["id"]}))
+                         ["stalledSince"] and t, timeout=30)
+    assert stalled["status"] == "pending"  # the escalation stalled in turn ...
+    time.sleep(1)  # ... and several checks later, nothing escalates it
+    assert len(server.call("tasks.list", {"tags": ["escalation"]})["items"]) == 1
 
 
 async def test_a_batch_of_creates_with_and_without_deadlines_stores_what_it_says(
