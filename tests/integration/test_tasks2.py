@@ -12,10 +12,12 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from server.db import repositories as repo
+from server.db import retention
 from server.db.engine import Database
-from server.db.tables import NO_DEADLINE
+from server.db.tables import NO_DEADLINE, task_tags
 from tests.integration.test_repositories import task_values
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer, TRPCCallError
@@ -391,3 +393,20 @@ async def test_a_batch_of_creates_with_and_without_deadlines_stores_what_it_says
         picked = await repo.task_claim_candidates(
             conn, dialect="postgresql" if not database.is_sqlite else "sqlite", limit=2)
     assert [r.id for r in picked] == ["t_soon", "t_dep"]
+
+
+async def test_retention_deletes_a_tasks_tags_with_it(database: Database) -> None:
+    ended = datetime(2020, 1, 1, tzinfo=UTC)
+    async with database.write() as conn:
+        await repo.tasks_insert(conn, [
+            task_values("t_old", status="completed", completed_at=ended, tags=["keep:x"]),
+            task_values("t_new", status="queued", completed_at=None, tags=["keep:x"])])
+        await repo.task_tags_set(conn, "t_old", ["keep:x"], replace=False)
+        await repo.task_tags_set(conn, "t_new", ["keep:x"], replace=False)
+    deleted, _ = await retention.prune(database, datetime(2021, 1, 1, tzinfo=UTC))
+    assert deleted == 1
+    async with database.read() as conn:
+        left = await repo.task_list(conn, statuses=None, task_type=None, search=None, limit=10,
+                                    after=None, tags=["keep:x"])
+        tagged = (await conn.execute(sa.select(task_tags.c.task_id))).scalars().all()
+    assert [r.id for r in left] == ["t_new"] and list(tagged) == ["t_new"]
