@@ -434,6 +434,8 @@ class TaskService:
                         depends_on=list(row.depends_on or []),
                         source_webhook_id=row.source_webhook_id)
                 values.update(edits)
+                if "deadline" in edits:
+                    values["deadline_missed_at"] = None
                 covered = sorted(f for f in changed if f in _APPROVAL_COVERS)
                 if covered and (row.requires_human_review
                                 or row.task_type in self.review_required_types):
@@ -565,6 +567,8 @@ class TaskService:
                             f"(this one is {row.status})")
         values = self.patch_values(row, patch)
         changed = _changes(row, values)
+        if "deadline" in values:  # a new deadline is watched afresh
+            values["deadline_missed_at"] = None
         async with self.writer.transaction() as cs:
             values["updated_at"] = cs.now
             if "scheduled_for" in values and row.status == Status.SCHEDULED \

@@ -354,6 +354,15 @@ def test_a_missed_deadline_is_reported_once_and_escalated(
     related = {t["metadata"]["relatedTaskId"] for t in escalations()}
     assert related == {task["id"], review["id"]}
 
+    # a new deadline is watched afresh
+    moved = server.call("tasks.update", {"id": task["id"], "patch": {
+        "deadline": later(seconds=1)}}, mutation=True)
+    assert moved["deadline"] is not None
+    eventually(lambda: len(escalations()) == 3)
+    entries = server.call("audit.list", {"targetId": task["id"],
+                                         "action": "deadline_missed"})["items"]
+    assert len(entries) == 2
+
 
 def test_an_escalation_that_stalls_is_not_escalated_again(
         errands_server: Callable[..., ErrandsServer], sqlite_database_url: str,
