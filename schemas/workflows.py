@@ -9,7 +9,7 @@ import msgspec
 
 from schemas.base import Input, NonEmptyStr, Output, Timestamp
 from schemas.configs import TaskType
-from schemas.tasks import Priority, Task
+from schemas.tasks import Person, Priority, Tags, Task
 
 Ids = Annotated[list[NonEmptyStr], msgspec.Meta(min_length=1, max_length=500)]
 
@@ -25,11 +25,35 @@ class TaskPatch(Input):
     metadata: dict[str, Any] | None = None
     depends_on: list[NonEmptyStr] | None = None
     client_id: NonEmptyStr | None = None
+    tags: Tags | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskUpdate(Input):
     id: NonEmptyStr
     patch: TaskPatch
+
+
+class RetryInput(Input):
+    """``tasks.retry``: ``patch`` changes the task first, as tasks.update (CONTRACT §17)."""
+
+    id: NonEmptyStr
+    patch: TaskPatch | None = None
+
+
+class DuplicateInput(Input):
+    """``tasks.duplicate`` (CONTRACT §17)."""
+
+    id: NonEmptyStr
+    patch: TaskPatch | None = None
+
+
+class ReassignInput(Input):
+    """CONTRACT §17 ``tasks.reassign``."""
+
+    id: NonEmptyStr
+    assigned_to_bot: bool
+    assignee: Person | None = None
 
 
 class CompleteInput(Input):

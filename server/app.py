@@ -228,7 +228,10 @@ class Node:
         self.stalls = StallWatch(self.writer, limits=settings.stalled_after,
                                  action=settings.stalled_action,
                                  webhook_id=settings.stalled_webhook_id,
-                                 delivery=self.delivery)
+                                 delivery=self.delivery,
+                                 escalate=lambda cs, row, why: self.tasks.insert_escalation(
+                                     cs, row, why, assignee=settings.escalation_assignee,
+                                     webhook_id=settings.stalled_webhook_id))
         self.maintenance = Maintenance(settings, clock, db=self.db, scheduler=self.scheduler,
                                        task_timer=self.task_timer,
                                        automations=self.automations, autorun=self.autorun,

@@ -35,7 +35,8 @@ BREAKS_DEPENDENTS: Final[frozenset[Status]] = frozenset(
     {Status.FAILED, Status.CANCELLED, Status.REJECTED}
 )
 
-Action = Literal["approve", "reject", "execute", "cancel", "retry", "update", "complete"]
+Action = Literal["approve", "reject", "execute", "cancel", "retry", "update", "complete",
+                 "reassign"]
 
 # The statuses from which a person's action is allowed, by action.
 ALLOWED_FROM: Final[dict[Action, frozenset[Status]]] = {
@@ -47,6 +48,9 @@ ALLOWED_FROM: Final[dict[Action, frozenset[Status]]] = {
     "retry": frozenset({Status.FAILED}),
     "update": frozenset({Status.PENDING, Status.AWAITING_REVIEW, Status.SCHEDULED}),
     "complete": frozenset({Status.PENDING}),
+    # CONTRACT §17: any task not running and not ended.
+    "reassign": frozenset({Status.PENDING, Status.AWAITING_REVIEW, Status.SCHEDULED,
+                           Status.QUEUED}),
 }
 
 WAITING_FOR_DEPENDENCIES: Final[str] = "waiting for dependencies"

@@ -209,12 +209,14 @@ class Runner:
 
     # --- claiming --------------------------------------------------------------------------
 
-    def room(self) -> Room:
-        """Free slots, and the types and hosts this process may not start more of now."""
+    def room(self, *, paused: bool = True) -> Room:
+        """Free slots, and the types and hosts this process may not start more of now
+        (``paused``: the paused types count as full)."""
         return room(concurrency=self.config.concurrency,
                     running=[(r.task.task_type, r.host or r.task.dest_host)
                              for r in self.running.values()],
-                    caps=self.config.caps, paused=self._paused_types)
+                    caps=self.config.caps,
+                    paused=self._paused_types if paused else frozenset())
 
     async def _claim_loop(self) -> None:
         failures = 0
@@ -225,6 +227,15 @@ class Runner:
                 if left.free > 0:
                     try:
                         again = await self._claim(left)
+                        failures = 0
+                    except Exception as exc:
+                        failures += 1
+                        await self._back_off(exc, "claiming tasks", failures)
+            if not again and (self._paused_all or self._paused_types):
+                left = self.room(paused=False)
+                if left.free > 0:  # a person asked for these: they run while paused
+                    try:
+                        again = await self._claim(left, manual_only=True)
                         failures = 0
                     except Exception as exc:
                         failures += 1
@@ -240,13 +251,15 @@ class Runner:
                 async with asyncio.timeout(self.config.poll_seconds):
                     await self._wake.wait()
 
-    async def _claim(self, left: Room) -> bool:
-        """One claim of at most ``left.free`` tasks; True when another may find more at once."""
+    async def _claim(self, left: Room, *, manual_only: bool = False) -> bool:
+        """One claim of at most ``left.free`` tasks; True when another may find more at once.
+        ``manual_only``: only the tasks a person queued (tasks.execute)."""
         async with self.writer.transaction() as cs:
             now = cs.now
             picked = await repo.task_claim_candidates(
                 cs.conn, dialect=self.db.dialect, limit=left.free,
-                skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts))
+                skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts),
+                manual_only=manual_only)
             # A task this process still runs (its lease was taken while it ran) waits until
             # that attempt has ended here.
             suspect = self.config.is_suspect

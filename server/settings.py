@@ -192,8 +192,8 @@ def _stalled_after(name: str, raw: str) -> dict[str, timedelta]:
 
 
 def _stalled_action(name: str, raw: str) -> str:
-    if raw not in ("log", "mark", "notify"):
-        raise ConfigurationError(f"{name} must be log, mark or notify, got {raw!r}")
+    if raw not in ("log", "mark", "notify", "escalate"):
+        raise ConfigurationError(f"{name} must be log, mark, notify or escalate, got {raw!r}")
     return raw
 
 
@@ -373,8 +373,9 @@ class Settings:
                                            "How often stalled work is looked for.")
     stalled_action: str = setting(
         "STALLED_ACTION", "mark", _stalled_action,
-        "log, mark or notify (notify also sends one signed task.stalled message to the "
-        "task's sourceWebhookId, else STALLED_WEBHOOK_ID).")
+        "log, mark, notify or escalate (notify also sends one signed task.stalled message to "
+        "the task's sourceWebhookId, else STALLED_WEBHOOK_ID; escalate also files one urgent "
+        "task for a person, tagged escalation).")
     stalled_webhook_id: str | None = optional("STALLED_WEBHOOK_ID", _str,
                                               "Webhook for task.stalled messages of tasks "
                                               "without a sourceWebhookId.")
@@ -430,6 +431,10 @@ class Settings:
         "PostgreSQL: pool wait, connect and each use of a connection together; past it a "
         "request answers 503 (SERVICE_UNAVAILABLE) instead of hanging through a network "
         "partition.", section="Faults (CONTRACT §13)")
+    escalation_assignee: str | None = optional(
+        "ESCALATION_ASSIGNEE", _str,
+        "Who escalation tasks are assigned to (STALLED_ACTION=escalate).",
+        unset="nobody (the task is for any person)", section="Escalation (CONTRACT §17)")
     review_separation: str = setting(
         "REVIEW_SEPARATION", "editor", _choice("editor", "creator", "off"),
         "Who may not approve a task: `editor`, the key that last changed its executionConfig; "

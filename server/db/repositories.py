@@ -21,12 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
-from server.db.tables import audit_entries, task_dependencies, task_events, task_executions, tasks
+from server.db.tables import (
+    NO_DEADLINE,
+    audit_entries,
+    task_dependencies,
+    task_events,
+    task_executions,
+    task_tags,
+    tasks,
+)
 from server.db.work_signal import ANNOUNCE, announce_work
 
 Row = sa.Row[Any]
 # 'queued' written into the SQL, not bound: the claim index is partial on exactly this.
 QUEUED_LITERAL: sa.ColumnElement[str] = sa.literal_column("'queued'")
+# 'manual' likewise: ix_tasks_manual_queued is partial on it (CONTRACT §17 manual runs).
+MANUAL_LITERAL: sa.ColumnElement[str] = sa.literal_column("'manual'")
 
 
 
@@ -56,6 +66,8 @@ _TASK_INSERT = tasks.insert().returning(tasks)  # built once: parameters vary, S
 
 async def task_insert(conn: AsyncConnection, values: dict[str, Any],
                       depends_on: Sequence[str]) -> TaskRow:
+    if values.get("deadline", NO_DEADLINE) is None:
+        values = {**values, "deadline": NO_DEADLINE}
     row: TaskRow = (await conn.execute(_TASK_INSERT, values)).one()
     if depends_on:
         await conn.execute(task_dependencies.insert(),
@@ -63,17 +75,31 @@ async def task_insert(conn: AsyncConnection, values: dict[str, Any],
     return row
 
 
+async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str],
+                        *, replace: bool) -> None:
+    """The task_tags rows of one task (CONTRACT §17 tags); ``replace`` drops the old ones."""
+    if replace:
+        await conn.execute(sa.delete(task_tags).where(task_tags.c.task_id == task_id))
+    if tags:
+        await conn.execute(task_tags.insert(),
+                           [{"task_id": task_id, "tag": t} for t in dict.fromkeys(tags)])
+
+
 # A task row as its INSERT writes it, without reading it back: every column not given is
-# NULL but lost_streak (server default 0); times as the UTC column gives them back.
+# NULL but lost_streak (server default 0) and deadline (NO_DEADLINE: given as None, it is
+# left to the server default, binding nothing); times as the UTC column gives them back.
 _TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
 _SERVER_DEFAULTS = {"lost_streak": 0, "approvals_required": 1}
 _TASK_DEFAULTS = tuple((c.name, _SERVER_DEFAULTS.get(c.name)) for c in tasks.c)
+_DEADLINE_AT = [c.name for c in tasks.c].index("deadline")
 
 
 def task_row_of(values: dict[str, Any]) -> TaskRow:
     """The row :func:`tasks_insert` writes for ``values`` (as ``RETURNING`` would give it)."""
     get = values.get
     row = [get(name, default) for name, default in _TASK_DEFAULTS]
+    if row[_DEADLINE_AT] is None:
+        row[_DEADLINE_AT] = NO_DEADLINE
     return cast(TaskRow, _TaskValues._make(
         [v.astimezone(UTC) if isinstance(v, datetime) else v for v in row]))
 
@@ -89,6 +115,9 @@ async def tasks_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) ->
     names = _columns_given(rows)
     if len(names) < len(rows[0]):
         rows = [{name: r[name] for name in names} for r in rows]
+    if "deadline" in names:  # some have one: the others are given NO_DEADLINE, not NULL
+        rows = [r if r["deadline"] is not None else {**r, "deadline": NO_DEADLINE}
+                for r in rows]
     await conn.execute(_TASKS_INSERT, list(rows))
 
 
@@ -128,11 +157,18 @@ async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
                     after: tuple[datetime, str] | None, stalled: bool | None = None,
-                    client_id: str | None = None) -> Sequence[TaskRow]:
-    """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page."""
+                    client_id: str | None = None, tags: Sequence[str] = (),
+                    assignee: str | None = None) -> Sequence[TaskRow]:
+    """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
+    ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag)."""
     stmt = sa.select(tasks)
     if client_id is not None:
         stmt = stmt.where(tasks.c.client_id == client_id)
+    for tag in dict.fromkeys(tags):
+        stmt = stmt.where(tasks.c.id.in_(
+            sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
+    if assignee is not None:
+        stmt = stmt.where(tasks.c.assignee == assignee)
     if stalled is not None:
         stmt = stmt.where(tasks.c.stalled_since.is_not(None) if stalled
                           else tasks.c.stalled_since.is_(None))
@@ -164,8 +200,8 @@ async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequ
 
 
 async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: int,
-                                skip_types: Sequence[str] = (), skip_hosts: Sequence[str] = ()
-                                ) -> list[Row]:
+                                skip_types: Sequence[str] = (), skip_hosts: Sequence[str] = (),
+                                manual_only: bool = False) -> list[Row]:
     """Step one of a claim: up to ``limit`` queued tasks (id, type, host), most urgent first,
     leaving out the types and hosts that are full.
 
@@ -175,25 +211,29 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes pick disjoint sets. SQLite has one
     writer at a time, so nothing can race between the two steps.
     """
-    pick = _claim_pick(dialect, tuple(skip_types), tuple(skip_hosts))
+    pick = _claim_pick(dialect, tuple(skip_types), tuple(skip_hosts), manual_only)
     rows: list[Row] = list((await conn.execute(pick, {"limit": limit})).all())
     return rows
 
 
 @functools.lru_cache(maxsize=128)
-def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...]
-                ) -> sa.Select[tuple[str, str, str | None, int]]:
+def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...],
+                manual_only: bool = False) -> sa.Select[tuple[str, str, str | None, int]]:
     """The candidates' SELECT, built once for each set of full types and hosts (a statement
     object keeps its compiled-cache key; building one and computing it cost more than the
-    query itself)."""
+    query itself). ``manual_only``: the tasks a person queued with tasks.execute, which run
+    while autorun is paused (CONTRACT §17; through ix_tasks_manual_queued)."""
     pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host, tasks.c.lost_streak)
             .where(tasks.c.status == QUEUED_LITERAL))
+    if manual_only:
+        pick = pick.where(tasks.c.next_trigger == MANUAL_LITERAL)
     if skip_types:
         pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
     if skip_hosts:
         pick = pick.where(sa.or_(tasks.c.dest_host.is_(None),
                                  tasks.c.dest_host.not_in(list(skip_hosts))))
-    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.queued_at, tasks.c.id).limit(
+    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.deadline, tasks.c.queued_at,
+                         tasks.c.id).limit(
         sa.bindparam("limit", type_=sa.Integer))
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)

@@ -24,6 +24,7 @@ from server.db.tables import (
     task_dependencies,
     task_events,
     task_executions,
+    task_tags,
     tasks,
 )
 
@@ -66,6 +67,7 @@ async def delete_tasks(conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
     await conn.execute(sa.delete(task_executions).where(task_executions.c.task_id.in_(ids)))
     await conn.execute(sa.delete(task_dependencies).where(sa.or_(
         task_dependencies.c.task_id.in_(ids), task_dependencies.c.depends_on_id.in_(ids))))
+    await conn.execute(sa.delete(task_tags).where(task_tags.c.task_id.in_(ids)))
     await conn.execute(sa.delete(task_events).where(task_events.c.task_id.in_(ids)))
     await conn.execute(sa.delete(outbound_messages).where(outbound_messages.c.task_id.in_(ids)))
     await conn.execute(sa.delete(tasks).where(tasks.c.id.in_(ids)))

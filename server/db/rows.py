@@ -165,6 +165,18 @@ class TaskRow(Protocol):
     @property
     def approvals(self) -> Any: ...
 
+    @property
+    def tags(self) -> list[str] | None: ...
+
+    @property
+    def assignee(self) -> str | None: ...
+
+    @property
+    def deadline(self) -> datetime: ...
+
+    @property
+    def deadline_missed_at(self) -> datetime | None: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -93,6 +93,11 @@ _sqlite_bind = _LastKept(lambda value: _naive_utc(value).isoformat(" ", "microse
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+OPEN_WITH_DEADLINE = ("status IN ('pending', 'awaiting_review', 'scheduled', 'queued', "
+                      "'in_progress') AND deadline_missed_at IS NULL "
+                      "AND deadline < '9999-12-31 00:00:00'")
+
 tasks = sa.Table(
     "tasks", metadata,
     sa.Column("id", sa.String(40), primary_key=True),
@@ -155,11 +160,22 @@ tasks = sa.Table(
     sa.Column("review_expires_in", sa.Integer),
     sa.Column("approvals_required", sa.SmallInteger, nullable=False, server_default="1"),
     sa.Column("approvals", sa.JSON),
+    # CONTRACT §17: the tags as given (read with the task; task_tags serves the filter) and
+    # the person the task is assigned to.
+    sa.Column("tags", sa.JSON),
+    sa.Column("assignee", sa.String(200)),
+    # The deadline (CONTRACT §17); NO_DEADLINE when none, so that the claim index orders
+    # tasks with one first within a priority on both databases (NULLs sort first on SQLite).
+    sa.Column("deadline", UTCDateTime, nullable=False,
+              server_default=sa.text("'9999-12-31 00:00:00'")),
+    # When the deadline was found missed (reported once); NULL otherwise.
+    sa.Column("deadline_missed_at", UTCDateTime),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
     # prove that it applies.
-    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "queued_at", "id",
+    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "deadline", "queued_at",
+             "id",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
     # Full: it also serves counts by status (system.stats, gauges).
@@ -175,6 +191,14 @@ tasks = sa.Table(
     sa.Index("ix_tasks_client", "client_id", "created_at",
              sqlite_where=sa.text("client_id IS NOT NULL"),
              postgresql_where=sa.text("client_id IS NOT NULL")),
+    # Open tasks with a deadline not yet found missed (the deadline check reads only these).
+    sa.Index("ix_tasks_deadline", "deadline", sqlite_where=sa.text(OPEN_WITH_DEADLINE),
+             postgresql_where=sa.text(OPEN_WITH_DEADLINE)),
+    # The queued tasks a person asked to run (tasks.execute): claimed while autorun is
+    # paused (CONTRACT §17). Only those are in it.
+    sa.Index("ix_tasks_manual_queued", "status", "next_trigger",
+             sqlite_where=sa.text("status = 'queued' AND next_trigger = 'manual'"),
+             postgresql_where=sa.text("status = 'queued' AND next_trigger = 'manual'")),
 )
 
 task_executions = sa.Table(
@@ -218,6 +242,15 @@ task_dependencies = sa.Table(
     sa.Column("depends_on_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Index("ix_task_dependencies_on", "depends_on_id"),
+)
+
+# One row per tag of a task (CONTRACT §17): tasks.list ``tags`` looks each up by its index.
+task_tags = sa.Table(
+    "task_tags", metadata,
+    sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("tag", sa.String(50), primary_key=True),
+    sa.Index("ix_task_tags_tag", "tag", "task_id"),
 )
 
 # Every change a subscriber may see, in order; ids are the SSE event ids (resume point).

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db.tables import system_settings, task_dependencies, tasks
+from server.db.tables import OPEN_WITH_DEADLINE, system_settings, task_dependencies, tasks
 
 Row = sa.Row[Any]
 
@@ -67,6 +67,30 @@ async def task_mark_stalled(conn: AsyncConnection, row: Row, now: datetime) -> R
     return found
 
 
+_OPEN_WITH_DEADLINE = sa.text(OPEN_WITH_DEADLINE)  # as the partial ix_tasks_deadline says
+
+
+async def task_deadline_candidates(conn: AsyncConnection, now: datetime, limit: int = 500
+                                   ) -> list[Row]:
+    """Open tasks past their deadline not yet reported (CONTRACT §17), through
+    ix_tasks_deadline."""
+    stmt = (sa.select(tasks).where(_OPEN_WITH_DEADLINE, tasks.c.deadline <= now)
+            .order_by(tasks.c.deadline).limit(limit))
+    return list((await conn.execute(stmt)).all())
+
+
+async def task_mark_deadline_missed(conn: AsyncConnection, row: Row, now: datetime
+                                    ) -> Row | None:
+    """CAS: report once, while the task is still in the status it was found in."""
+    stmt = (tasks.update()
+            .where(tasks.c.id == row.id, tasks.c.status == row.status,
+                   tasks.c.deadline_missed_at.is_(None))
+            .values(deadline_missed_at=now, status_reason="deadline missed", updated_at=now)
+            .returning(tasks))
+    found: Row | None = (await conn.execute(stmt)).one_or_none()
+    return found
+
+
 # --- system settings (the autorun switch) --------------------------------------------------
 
 async def setting_get(conn: AsyncConnection, key: str) -> Any:
@@ -90,7 +114,8 @@ async def tasks_mark_autorun(conn: AsyncConnection, *, everything: bool,
                              types: Sequence[str]) -> None:
     """Queued tasks say why they wait: "autorun paused" while their type is paused, and
     lose that reason when it is resumed."""
-    queued = tasks.c.status == "queued"
+    # A task a person asked to run (tasks.execute) runs while paused (CONTRACT §17).
+    queued = sa.and_(tasks.c.status == "queued", tasks.c.next_trigger != "manual")
     paused: sa.ColumnElement[bool]
     if everything:
         paused = sa.true()

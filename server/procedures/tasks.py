@@ -19,6 +19,7 @@ from schemas.tasks import (
     TaskList,
     TaskPage,
 )
+from schemas.workflows import DuplicateInput, RetryInput
 from server.context import Context, check_task_scope, owned
 from server.errors import NotFound
 from server.rpc.registry import Router, Tracked
@@ -70,10 +71,17 @@ def register(router: Router) -> None:
         return await ctx.services.tasks.cancel(data.id, by=ctx.principal.name,
                                                reason=data.reason, actor=ctx.actor)
 
-    @router.mutation("tasks.retry", input=TaskGet, output=Task, permission="retry")
-    async def retry(ctx: Context, data: TaskGet) -> Task:
+    @router.mutation("tasks.retry", input=RetryInput, output=Task, permission="retry")
+    async def retry(ctx: Context, data: RetryInput) -> Task:
+        """A failed task again; ``patch`` changes it first, as tasks.update would."""
         await check_task_scope(ctx, data.id)
-        return await ctx.services.tasks.retry(data.id, actor=ctx.actor)
+        return await ctx.services.tasks.retry(data.id, actor=ctx.actor, patch=data.patch)
+
+    @router.mutation("tasks.duplicate", input=DuplicateInput, output=Task, permission="create")
+    async def duplicate(ctx: Context, data: DuplicateInput) -> Task:
+        """A new task with the same fields (``metadata.duplicateOf``), changed by ``patch``."""
+        await check_task_scope(ctx, data.id)
+        return await ctx.services.tasks.duplicate(data.id, data.patch, actor=ctx.actor)
 
     @router.query("tasks.executions", input=ExecutionsInput, output=list[TaskExecution],
                   permission="read")

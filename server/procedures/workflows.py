@@ -11,6 +11,7 @@ from schemas.workflows import (
     BulkResult,
     CancelManyInput,
     CompleteInput,
+    ReassignInput,
     RetryManyInput,
     TaskUpdate,
 )
@@ -40,6 +41,12 @@ def register(router: Router) -> None:
         await check_task_scope(ctx, data.id)
         return await ctx.services.tasks.complete(data.id, result=data.result, notes=data.notes,
                                                  actor=ctx.actor)
+
+    @router.mutation("tasks.reassign", input=ReassignInput, output=Task, permission="execute")
+    async def reassign(ctx: Context, data: ReassignInput) -> Task:
+        """To the bot (placed as on create) or to a person (pending, with that assignee)."""
+        return await ctx.services.tasks.reassign(data.id, to_bot=data.assigned_to_bot,
+                                                 assignee=data.assignee, actor=ctx.actor)
 
     @router.mutation("tasks.approveMany", input=ApproveManyInput, output=BulkResult,
                      permission="review")

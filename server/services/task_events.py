@@ -100,7 +100,7 @@ _V3_TASK = ("status", "updated_at", "queued_at", "started_at", "completed_at",
             "reviewed_by", "reviewed_at", "review_notes")
 _V3_ATTEMPT = ("id", "status", "completed_at", "duration_ms", "error", "error_type",
                "retryable")
-_V3_TYPES = ("created", "status", "execution", "stalled")
+_V3_TYPES = ("created", "status", "execution", "stalled", "deadline_missed")
 _V3_TYPE_CODE = {name: code for code, name in enumerate(_V3_TYPES)}
 _V3_TIMES = frozenset({"queued_at", "started_at", "completed_at", "next_attempt_at",
                        "reviewed_at"})

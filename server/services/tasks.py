@@ -30,6 +30,7 @@ from server.db import workflows as wf
 from server.db.engine import Database
 from server.db.rows import TaskRow
 from server.db.shared_reads import KeyedReads
+from server.db.tables import NO_DEADLINE
 from server.errors import (
     Conflict,
     ErrandsError,
@@ -270,7 +271,10 @@ class TaskService:
             "notify_on_complete": data.notify_on_complete,
             "notify_on_failure": data.notify_on_failure,
             "source_webhook_id": data.source_webhook_id, "idempotency_key": data.idempotency_key,
-            "depends_on": depends_on, "meta": data.metadata, "status": status.value,
+            "depends_on": depends_on, "meta": data.metadata,
+            "tags": list(dict.fromkeys(data.tags)) if data.tags else None,
+            "assignee": data.assignee, "deadline": data.deadline,
+            "status": status.value,
             "status_reason": reason, "error_count": 0, "created_at": now, "updated_at": now,
             "queued_at": now if status == Status.QUEUED else None,
             "completed_at": now if status == Status.CANCELLED else None,
@@ -292,15 +296,37 @@ class TaskService:
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
                else cs.insert_task(values))
+        if values["tags"]:
+            await cs.flush_tasks()  # task_tags rows refer to the task
+            await repo.task_tags_set(cs.conn, row.id, values["tags"], replace=False)
         for hook in self.inserted:
             await hook(cs, row)
         if also is not None:
             await also(cs, row)
         cs.emit("created", row)
         action = action or ("automation" if triggered_by == "automation" else "tasks.create")
-        cs.audit(actor, action, "task", row.id,
-                 {"title": data.title, "taskType": data.task_type, "status": row.status})
+        detail: dict[str, Any] = {"title": data.title, "taskType": data.task_type,
+                                  "status": row.status}
+        if action == "tasks.duplicate" and data.metadata is not None:
+            detail["duplicateOf"] = data.metadata.get("duplicateOf")
+        cs.audit(actor, action, "task", row.id, detail)
         return row
+
+    async def insert_escalation(self, cs: ChangeSet, row: TaskRow, why: str, *,
+                                assignee: str | None, webhook_id: str | None) -> TaskRow:
+        """CONTRACT §17 ``STALLED_ACTION=escalate``: a ``pending`` notification for a person
+        about ``row`` (stalled or overdue), filed in the transaction that reported it — so
+        once per stall. Manual: a person does it (tasks.complete), no executor sends it."""
+        title = f"Escalation: {row.title}"
+        config: dict[str, Any] = {"message": f"Task {row.title!r} ({row.id}) {why}",
+                                  "subject": title[:200]}
+        if row.source_webhook_id or webhook_id:
+            config["webhookId"] = row.source_webhook_id or webhook_id
+        data = TaskCreate(
+            title=title[:200], task_type="notification", execution_config=config,
+            execution_type="manual", assigned_to_bot=False, priority="urgent",
+            tags=["escalation"], metadata={"relatedTaskId": row.id}, assignee=assignee)
+        return await self._insert(cs, data, "create", SYSTEM, action="escalation")
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -322,7 +348,8 @@ class TaskService:
         async with self.db.read() as conn:
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after,
-                                        stalled=query.stalled, client_id=query.client_id)
+                                        stalled=query.stalled, client_id=query.client_id,
+                                        tags=query.tags or (), assignee=query.assignee)
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 
@@ -390,6 +417,45 @@ class TaskService:
                      {"from": row.status, "to": new.status})
         return task_view(new)
 
+    async def reassign(self, task_id: str, *, to_bot: bool, assignee: str | None,
+                       actor: Actor = SYSTEM) -> Task:
+        """CONTRACT §17: to the bot, placed as on create (review first while it needs one
+        and has no approval); to a person, ``pending`` with that assignee."""
+        if not to_bot and assignee is None:
+            raise InvalidInput.at(["assignee"], "is required when assignedToBot is false")
+        async with self.writer.transaction() as cs:
+            row = await self._current(cs, task_id, "reassign")
+            values: dict[str, Any]
+            if to_bot:
+                needs_review = (row.requires_human_review
+                                or row.task_type in self.review_required_types) \
+                    and row.reviewed_at is None
+                if needs_review:
+                    place = lifecycle.initial(needs_review=True, automatic=True,
+                                              assigned_to_bot=True, scheduled_for=None,
+                                              dependencies_open=False, now=cs.now)
+                    values = {"status": place.status.value, "status_reason": place.reason,
+                              "due_at": None, "queued_at": None, "next_trigger": "approval"}
+                else:
+                    values = await self._placement_values(
+                        cs, row, scheduled_for=row.scheduled_for, trigger="create")
+                    if row.execution_type != "automatic":
+                        values.update(status=Status.PENDING.value, status_reason=None,
+                                      due_at=None, queued_at=None, next_trigger="manual")
+            else:
+                values = {"status": Status.PENDING.value,
+                          "status_reason": f"assigned to {assignee}", "due_at": None,
+                          "queued_at": None, "next_trigger": "manual", "next_attempt_at": None}
+            values.update(assigned_to_bot=to_bot, assignee=None if to_bot else assignee)
+            new = await self._cas(cs, row, values)
+            cs.emit("status", new)
+            cs.audit(actor, "tasks.reassign", "task", new.id,
+                     {"from": {"status": row.status, "assignedToBot": row.assigned_to_bot,
+                               "assignee": row.assignee},
+                      "to": {"status": new.status, "assignedToBot": new.assigned_to_bot,
+                             "assignee": new.assignee}})
+        return task_view(new)
+
     async def approve(self, task_id: str, *, reviewer: str, notes: str | None,
                       actor: Actor = SYSTEM, action: str = "tasks.approve") -> Task:
         async with self.writer.transaction() as cs:
@@ -449,19 +515,86 @@ class TaskService:
         return task_view(new)
 
     async def retry(self, task_id: str, *, actor: Actor = SYSTEM,
-                    action: str = "tasks.retry") -> Task:
+                    action: str = "tasks.retry", patch: TaskPatch | None = None) -> Task:
         """failed → queued with a fresh retry budget; the dependents its failure cancelled are
-        re-opened (CONTRACT §10)."""
+        re-opened (CONTRACT §10). ``patch`` changes it first, as tasks.update would (§17);
+        a change an approval covered sends a task that needs review back to review (§13)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "retry")
             _refuse_no_bot(row, "retried")
-            new = await self._cas(cs, row, {
+            values: dict[str, Any] = {
                 "status": Status.QUEUED.value, "status_reason": "retried by request",
                 "error_count": 0, "queued_at": cs.now, "completed_at": None,
-                "next_trigger": "retry", "next_attempt_at": None})
-            cs.emit("status", new)
-            cs.audit(actor, action, "task", new.id, {"lastError": row.last_error})
+                "next_trigger": "retry", "next_attempt_at": None}
+            detail: dict[str, Any] = {"lastError": row.last_error}
+            withdrawn = False
+            if patch is not None:
+                edits = await self.patch_values(row, patch)
+                if "depends_on" in edits:
+                    raise InvalidInput.at(["patch", "dependsOn"], "cannot change on retry; "
+                                          "tasks.update a task that has not started")
+                changed = _changes(row, edits)
+                detail["changed"] = changed
+                if "executionConfig" in changed:
+                    edits["config_changed_by"] = actor.name
+                if "execution_config" in edits:
+                    edits["dest_host"] = await host_of(
+                        cs.conn, row.task_type, edits["execution_config"],
+                        depends_on=list(row.depends_on or []),
+                        source_webhook_id=row.source_webhook_id)
+                values.update(edits)
+                if "deadline" in edits:
+                    values["deadline_missed_at"] = None
+                covered = [f for f in lifecycle.APPROVAL_COVERS if f in changed]
+                if covered and (row.requires_human_review
+                                or row.task_type in self.review_required_types):
+                    withdrawn = True
+                    values.update(status=Status.AWAITING_REVIEW.value, queued_at=None,
+                                  status_reason=lifecycle.withdrawal_reason(covered),
+                                  reviewed_by=None, reviewed_at=None, review_notes=None,
+                                  approvals=None, next_trigger="approval")
+                    detail.update(approvalWithdrawn=covered)
+                elif edits.get("scheduled_for") is not None:
+                    values.update(await self._placement_values(
+                        cs, row, scheduled_for=edits["scheduled_for"], trigger="retry"))
+            new = await self._cas(cs, row, values)
+            cs.audit(actor, action, "task", new.id, detail)
+            await self._edited(cs, new, values, back_to_review=withdrawn)
             await self._reopen_dependents(cs, new, actor, action)
+        return task_view(new)
+
+    async def duplicate(self, task_id: str, patch: TaskPatch | None, *,
+                        actor: Actor = SYSTEM) -> Task:
+        """A new task with the same fields as ``task_id`` (a new id, no idempotency key,
+        ``metadata.duplicateOf``), changed by ``patch`` as tasks.update would, placed as on
+        create (review included) (CONTRACT §17)."""
+        row = await self._by_id.get(task_id)
+        if row is None:
+            raise NotFound(f"no task with id {task_id!r}")
+        edits = await self.patch_values(row, patch) if patch is not None else {}
+        meta = dict(edits.get("meta", row.meta) or {})
+        meta["duplicateOf"] = row.id
+        data = TaskCreate(
+            title=edits.get("title", row.title), task_type=row.task_type,
+            execution_config=edits.get("execution_config", row.execution_config),
+            description=edits.get("description", row.description),
+            execution_type=row.execution_type, assigned_to_bot=row.assigned_to_bot,
+            requires_human_review=row.requires_human_review,
+            scheduled_for=edits.get("scheduled_for", row.scheduled_for),
+            priority=edits.get("priority", row.priority),
+            max_retries=edits.get("max_retries", row.max_retries),
+            timeout_seconds=edits.get("timeout_seconds", row.timeout_seconds),
+            notify_on_complete=row.notify_on_complete, notify_on_failure=row.notify_on_failure,
+            source_webhook_id=row.source_webhook_id,
+            depends_on=list(row.depends_on or []) or None, metadata=meta,
+            tags=edits.get("tags", row.tags) or None, assignee=row.assignee,
+            deadline=edits.get("deadline", row.deadline if row.deadline < NO_DEADLINE
+                               else None))
+        self._check_config(data.task_type, data.execution_config,
+                           dependencies=len(data.depends_on or []),
+                           source_webhook_id=data.source_webhook_id)
+        new = await self.writer.run(
+            lambda cs: self._insert(cs, data, "create", actor, action="tasks.duplicate"))
         return task_view(new)
 
     async def _reopen_dependents(self, cs: ChangeSet, retried: TaskRow, actor: Actor,
@@ -514,14 +647,12 @@ class TaskService:
         if not may_edit_any and row.status != Status.AWAITING_REVIEW:
             raise Forbidden(f"the {actor.role} role may update only a task awaiting_review "
                             f"(this one is {row.status})")
-        given = {f: getattr(patch, f) for f in patch.__struct_fields__
-                 if getattr(patch, f) is not None}
-        if not given:
-            raise InvalidInput.at(["patch"], "names no field to change")
-        values = await self._patch_values(row, given)
+        values = await self.patch_values(row, patch)
         changed = _changes(row, values)
         if "executionConfig" in changed:
             values["config_changed_by"] = actor.name
+        if "deadline" in values:  # a new deadline is watched afresh
+            values["deadline_missed_at"] = None
         withdrawn = lifecycle.withdrawn_approval(
             needs_review=row.requires_human_review or row.task_type in self.review_required_types,
             status=Status(row.status), reviewed_by=row.reviewed_by, changed=changed)
@@ -556,15 +687,29 @@ class TaskService:
                 current = await repo.task_get(cs.conn, row.id)
                 raise Conflict(f"task changed concurrently; it is now "
                                f"{current.status if current is not None else 'gone'}")
-            cs.emit("status", new)
             cs.audit(actor, "tasks.update", "task", new.id, detail)
-            if withdrawn:
-                for hook in self.review_entered:
-                    await hook(cs, new)
+            await self._edited(cs, new, values, back_to_review=bool(withdrawn))
         return task_view(new)
 
-    async def _patch_values(self, row: TaskRow, given: dict[str, Any]) -> dict[str, Any]:
-        """The columns a patch writes, checked as on create (fields named under ``patch``)."""
+    async def _edited(self, cs: ChangeSet, new: TaskRow, values: dict[str, Any], *,
+                      back_to_review: bool) -> None:
+        """After an edit's write (update, retry with a patch): its tags, its event, and the
+        review hooks when it went back to review."""
+        if "tags" in values:
+            await repo.task_tags_set(cs.conn, new.id, values["tags"], replace=True)
+        cs.emit("status", new)
+        if back_to_review:
+            for hook in self.review_entered:
+                await hook(cs, new)
+
+    async def patch_values(self, row: TaskRow, patch: TaskPatch) -> dict[str, Any]:
+        """The columns ``patch`` sets on ``row``, validated as on create (issues under
+        ``patch``); a secret sent back as "********" keeps its stored value. Shared by
+        tasks.update, tasks.retry and tasks.duplicate (CONTRACT §17)."""
+        given = {f: getattr(patch, f) for f in patch.__struct_fields__
+                 if getattr(patch, f) is not None}
+        if not given:
+            raise InvalidInput.at(["patch"], "names no field to change")
         values: dict[str, Any] = {}
         if "depends_on" in given:
             values["depends_on"] = list(dict.fromkeys(given["depends_on"]))
@@ -590,11 +735,13 @@ class TaskService:
                 raise _issues_error([Issue(p.path, p.message) for p in found],
                                     ("patch", "executionConfig"))
         for name in ("title", "description", "scheduled_for", "max_retries",
-                     "timeout_seconds"):
+                     "timeout_seconds", "deadline"):
             if name in given:
                 values[name] = given[name]
         if "metadata" in given:
             values["meta"] = given["metadata"]
+        if "tags" in given:
+            values["tags"] = list(dict.fromkeys(given["tags"]))
         if "priority" in given:
             values.update(priority=given["priority"],
                           priority_rank=PRIORITY_RANK[given["priority"]])
@@ -681,9 +828,11 @@ def keep_secrets(new: Any, old: Any) -> Any:
     return new
 
 
+
 _WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "scheduledFor",
                "max_retries": "maxRetries", "timeout_seconds": "timeoutSeconds",
-               "meta": "metadata", "depends_on": "dependsOn", "client_id": "clientId"}
+               "meta": "metadata", "depends_on": "dependsOn", "client_id": "clientId",
+               "deadline_missed_at": "deadlineMissedAt"}
 
 
 def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:

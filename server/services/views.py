@@ -17,6 +17,7 @@ from schemas.tasks import (
     TaskStatus,
 )
 from server.db.rows import ExecutionRow, TaskRow
+from server.db.tables import NO_DEADLINE
 
 __all__ = ["execution_view", "mask_config", "task_view"]
 
@@ -44,6 +45,8 @@ def task_view(row: TaskRow) -> Task:
         approvals_required=row.approvals_required or 1,
         approvals=[Approval(by=a["by"], at=datetime.fromisoformat(a["at"]), notes=a.get("notes"))
                    for a in row.approvals or []],
+        tags=list(row.tags or []), assignee=row.assignee,
+        deadline=row.deadline if row.deadline < NO_DEADLINE else None,
     )
 
 

@@ -363,6 +363,14 @@ export interface DeliveriesInput {
   limit?: number;
 }
 
+/** ``tasks.duplicate`` (CONTRACT §17). */
+export interface DuplicateInput {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  patch?: TaskPatch | null;
+}
+
 export type ExecutionStatus = "cancelled" | "failed" | "lost" | "running" | "success" | "timed_out";
 
 export type ExecutionType = "automatic" | "manual";
@@ -561,6 +569,15 @@ export interface OutboundMessage {
 
 export type Priority = "high" | "low" | "normal" | "urgent";
 
+/** CONTRACT §17 ``tasks.reassign``. */
+export interface ReassignInput {
+  /** non-empty */
+  id: string;
+  assignedToBot: boolean;
+  /** 1..200 chars; default: null */
+  assignee?: string | null;
+}
+
 export interface ReminderConfig {
   /** non-empty */
   message: string;
@@ -591,6 +608,14 @@ export interface ReportConfig {
 }
 
 export type ReportType = "execution_stats" | "task_summary" | "webhook_activity";
+
+/** ``tasks.retry``: ``patch`` changes the task first, as tasks.update (CONTRACT §17). */
+export interface RetryInput {
+  /** non-empty */
+  id: string;
+  /** default: null */
+  patch?: TaskPatch | null;
+}
 
 export interface RetryManyInput {
   /** 1..500 items; each item non-empty */
@@ -753,6 +778,10 @@ export interface Task {
   reviewExpiresInSeconds: number | null;
   approvalsRequired: number;
   approvals: Approval[];
+  tags: string[];
+  assignee: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  deadline: string | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -789,6 +818,12 @@ export interface TaskCreateCommon {
   metadata?: Record<string, unknown> | null;
   /** non-empty; default: null */
   clientId?: string | null;
+  /** at most 20 items; each item 1..50 chars; each item matches /^[A-Za-z0-9:_.-]+$/; default: null */
+  tags?: string[] | null;
+  /** 1..200 chars; default: null */
+  assignee?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  deadline?: string | null;
   /** >= 60; <= 2592000; default: null */
   reviewExpiresInSeconds?: number | null;
   /** >= 1; <= 5; default: 1 */
@@ -818,7 +853,7 @@ export type TaskCreate =
   | (TaskCreateCommon & { taskType: "report_generation"; executionConfig: ReportConfig });
 
 export interface TaskEvent {
-  type: "created" | "execution" | "stalled" | "status";
+  type: "created" | "deadline_missed" | "execution" | "stalled" | "status";
   task: Task;
   execution: TaskExecution | null;
 }
@@ -866,6 +901,10 @@ export interface TaskList {
   stalled?: boolean | null;
   /** default: null */
   clientId?: string | null;
+  /** at most 20 items; each item 1..50 chars; each item matches /^[A-Za-z0-9:_.-]+$/; default: null */
+  tags?: string[] | null;
+  /** 1..200 chars; default: null */
+  assignee?: string | null;
 }
 
 export interface TaskPage {
@@ -894,6 +933,10 @@ export interface TaskPatch {
   dependsOn?: string[] | null;
   /** non-empty; default: null */
   clientId?: string | null;
+  /** at most 20 items; each item 1..50 chars; each item matches /^[A-Za-z0-9:_.-]+$/; default: null */
+  tags?: string[] | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  deadline?: string | null;
 }
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
@@ -1127,6 +1170,8 @@ export type AppRouter = TRPCBuiltRouter<
       complete: TRPCMutationProcedure<{ input: CompleteInput; output: Task; meta: object }>;
       /** Create a task; with an idempotencyKey already used, return that task. */
       create: TRPCMutationProcedure<{ input: TaskCreate; output: Task; meta: object }>;
+      /** A new task with the same fields (`metadata.duplicateOf`), changed by `patch`. */
+      duplicate: TRPCMutationProcedure<{ input: DuplicateInput; output: Task; meta: object }>;
       /** Queue a pending or scheduled task now; returns before the attempt ends. */
       execute: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
       /** Every attempt of a task, by attemptNumber. */
@@ -1136,8 +1181,11 @@ export type AppRouter = TRPCBuiltRouter<
       list: TRPCQueryProcedure<{ input: TaskList | undefined; output: TaskPage; meta: object }>;
       /** Task events (all tasks, or one with `id`), resumable with `lastEventId`. */
       onChange: TRPCSubscriptionProcedure<{ input: OnChangeInput | undefined; output: AsyncIterable<Tracked<TaskEvent>>; meta: object }>;
+      /** To the bot (placed as on create) or to a person (pending, with that assignee). */
+      reassign: TRPCMutationProcedure<{ input: ReassignInput; output: Task; meta: object }>;
       reject: TRPCMutationProcedure<{ input: ReviewInput; output: Task; meta: object }>;
-      retry: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
+      /** A failed task again; `patch` changes it first, as tasks.update would. */
+      retry: TRPCMutationProcedure<{ input: RetryInput; output: Task; meta: object }>;
       /** Retry each failed task; per-id results in input order. */
       retryMany: TRPCMutationProcedure<{ input: RetryManyInput; output: BulkResult; meta: object }>;
       /** Edit a task before it runs (operator; a reviewer only while awaiting_review). */

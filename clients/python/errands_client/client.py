@@ -88,6 +88,7 @@ from errands_client.models import (
     ConnectionPatch,
     ConnectionUpdate,
     DeliveriesInput,
+    DuplicateInput,
     ExecutionsInput,
     Health,
     IdInput,
@@ -101,6 +102,8 @@ from errands_client.models import (
     MessageStatus,
     MissedRunPolicy,
     OnChangeInput,
+    ReassignInput,
+    RetryInput,
     RetryManyInput,
     ReviewInput,
     Schedule,
@@ -443,8 +446,20 @@ class TaskCalls:
         return Call("tasks.cancel", "mutation", CancelInput(id=id, reason=reason), Task)
 
     @staticmethod
-    def retry(id: str) -> Call[Task]:
-        return Call("tasks.retry", "mutation", TaskGet(id=id), Task)
+    def retry(id: str, patch: TaskPatch | None = None) -> Call[Task]:
+        """Run a failed task again; ``patch`` changes it first, as ``update`` would."""
+        return Call("tasks.retry", "mutation", RetryInput(id=id, patch=patch), Task)
+
+    @staticmethod
+    def duplicate(id: str, patch: TaskPatch | None = None) -> Call[Task]:
+        """A new task with the same fields (``metadata.duplicateOf``), changed by ``patch``."""
+        return Call("tasks.duplicate", "mutation", DuplicateInput(id=id, patch=patch), Task)
+
+    @staticmethod
+    def reassign(id: str, assigned_to_bot: bool, assignee: str | None = None) -> Call[Task]:
+        """To the bot (placed as on create) or to a person (pending, with ``assignee``)."""
+        return Call("tasks.reassign", "mutation", ReassignInput(
+            id=id, assigned_to_bot=assigned_to_bot, assignee=assignee), Task)
 
     @staticmethod
     def executions(task_id: str) -> Call[Executions]:
@@ -1057,8 +1072,17 @@ class Tasks:
     def cancel(self, id: str, reason: str | None = None) -> Task:
         return self._c.call(TaskCalls.cancel(id, reason))
 
-    def retry(self, id: str) -> Task:
-        return self._c.call(TaskCalls.retry(id))
+    def retry(self, id: str, patch: TaskPatch | None = None) -> Task:
+        """Run a failed task again; ``patch`` changes it first, as ``update`` would."""
+        return self._c.call(TaskCalls.retry(id, patch))
+
+    def duplicate(self, id: str, patch: TaskPatch | None = None) -> Task:
+        """A new task with the same fields (``metadata.duplicateOf``), changed by ``patch``."""
+        return self._c.call(TaskCalls.duplicate(id, patch))
+
+    def reassign(self, id: str, assigned_to_bot: bool, assignee: str | None = None) -> Task:
+        """To the bot (placed as on create) or to a person (pending, with ``assignee``)."""
+        return self._c.call(TaskCalls.reassign(id, assigned_to_bot, assignee))
 
     def executions(self, task_id: str) -> Executions:
         return self._c.call(TaskCalls.executions(task_id))
@@ -1333,8 +1357,17 @@ class AsyncTasks:
     async def cancel(self, id: str, reason: str | None = None) -> Task:
         return await self._c.call(TaskCalls.cancel(id, reason))
 
-    async def retry(self, id: str) -> Task:
-        return await self._c.call(TaskCalls.retry(id))
+    async def retry(self, id: str, patch: TaskPatch | None = None) -> Task:
+        """Run a failed task again; ``patch`` changes it first, as ``update`` would."""
+        return await self._c.call(TaskCalls.retry(id, patch))
+
+    async def duplicate(self, id: str, patch: TaskPatch | None = None) -> Task:
+        """A new task with the same fields (``metadata.duplicateOf``), changed by ``patch``."""
+        return await self._c.call(TaskCalls.duplicate(id, patch))
+
+    async def reassign(self, id: str, assigned_to_bot: bool, assignee: str | None = None) -> Task:
+        """To the bot (placed as on create) or to a person (pending, with ``assignee``)."""
+        return await self._c.call(TaskCalls.reassign(id, assigned_to_bot, assignee))
 
     async def executions(self, task_id: str) -> Executions:
         return await self._c.call(TaskCalls.executions(task_id))
@@ -1611,8 +1644,18 @@ class BatchTasks:
     def cancel(self, id: str, reason: str | None = None) -> Pending[Task]:
         return self._b.add(TaskCalls.cancel(id, reason))
 
-    def retry(self, id: str) -> Pending[Task]:
-        return self._b.add(TaskCalls.retry(id))
+    def retry(self, id: str, patch: TaskPatch | None = None) -> Pending[Task]:
+        """Run a failed task again; ``patch`` changes it first, as ``update`` would."""
+        return self._b.add(TaskCalls.retry(id, patch))
+
+    def duplicate(self, id: str, patch: TaskPatch | None = None) -> Pending[Task]:
+        """A new task with the same fields (``metadata.duplicateOf``), changed by ``patch``."""
+        return self._b.add(TaskCalls.duplicate(id, patch))
+
+    def reassign(self, id: str, assigned_to_bot: bool, assignee: str | None = None
+               ) -> Pending[Task]:
+        """To the bot (placed as on create) or to a person (pending, with ``assignee``)."""
+        return self._b.add(TaskCalls.reassign(id, assigned_to_bot, assignee))
 
     def executions(self, task_id: str) -> Pending[Executions]:
         return self._b.add(TaskCalls.executions(task_id))

@@ -331,6 +331,16 @@ ExecutionStatus = Literal["running", "success", "failed", "timed_out", "cancelle
 ArtifactKind = Literal["screenshot", "trace", "report"]
 
 
+# CONTRACT §17: at most 20 tags of 1..50 characters from [A-Za-z0-9:_.-].
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9:_.-]+$")]
+
+
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
+
+
+Person = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     task_type: TaskType
@@ -350,6 +360,9 @@ class TaskCreate(Input):
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
     client_id: NonEmptyStr | None = None
+    tags: Tags | None = None
+    assignee: Person | None = None
+    deadline: Timestamp | None = None
     # Review rules (CONTRACT §16)
     review_expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=2_592_000)] | None = None
     approvals_required: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
@@ -404,6 +417,9 @@ class Task(Output):
     review_expires_in_seconds: int | None = None
     approvals_required: int = 1
     approvals: list[Approval] = msgspec.field(default_factory=list)
+    tags: list[str] = msgspec.field(default_factory=list)
+    assignee: str | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskGet(IdInput):
@@ -418,6 +434,8 @@ class TaskList(Input):
     cursor: str | None = None
     stalled: bool | None = None
     client_id: str | None = None
+    tags: Tags | None = None
+    assignee: Person | None = None
 
 
 class TaskPage(Output):
@@ -484,7 +502,7 @@ class OnChangeInput(Input):
 
 
 class TaskEvent(Output):
-    type: Literal["created", "status", "execution", "stalled"]
+    type: Literal["created", "status", "execution", "stalled", "deadline_missed"]
     task: Task
     execution: TaskExecution | None = None
 
@@ -590,11 +608,35 @@ class TaskPatch(Input):
     metadata: dict[str, Any] | None = None
     depends_on: list[NonEmptyStr] | None = None
     client_id: NonEmptyStr | None = None
+    tags: Tags | None = None
+    deadline: Timestamp | None = None
 
 
 class TaskUpdate(Input):
     id: NonEmptyStr
     patch: TaskPatch
+
+
+class RetryInput(Input):
+    """``tasks.retry``: ``patch`` changes the task first, as tasks.update (CONTRACT §17)."""
+
+    id: NonEmptyStr
+    patch: TaskPatch | None = None
+
+
+class DuplicateInput(Input):
+    """``tasks.duplicate`` (CONTRACT §17)."""
+
+    id: NonEmptyStr
+    patch: TaskPatch | None = None
+
+
+class ReassignInput(Input):
+    """CONTRACT §17 ``tasks.reassign``."""
+
+    id: NonEmptyStr
+    assigned_to_bot: bool
+    assignee: Person | None = None
 
 
 class CompleteInput(Input):
