@@ -14,13 +14,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks") as batch_op:
-        batch_op.add_column(sa.Column("created_by", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("config_changed_by", sa.String(length=200),
-                                      nullable=True))
+    op.add_column("tasks", sa.Column("created_by", sa.String(length=200), nullable=True))
+    op.add_column("tasks", sa.Column("config_changed_by", sa.String(length=200),
+                                  nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tasks") as batch_op:
-        batch_op.drop_column("config_changed_by")
-        batch_op.drop_column("created_by")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+) rather than a batch's copy of the table: the
+    # copy drops the old table, and with it (ON DELETE CASCADE) every attempt of every task.
+    for column in ("config_changed_by", "created_by"):
+        op.execute(f"ALTER TABLE tasks DROP COLUMN {column}")

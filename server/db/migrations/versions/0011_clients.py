@@ -57,21 +57,19 @@ def upgrade() -> None:
     )
     op.create_index("ix_ghl_rate_slots_location", "ghl_rate_slots",
                     ["location_id", "expires_at"])
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(sa.Column("client_id", sa.String(40)))
+    op.add_column("tasks", sa.Column("client_id", sa.String(40)))
     op.create_index("ix_tasks_client", "tasks", ["client_id", "created_at"],
                     sqlite_where=sa.text("client_id IS NOT NULL"),
                     postgresql_where=sa.text("client_id IS NOT NULL"))
-    with op.batch_alter_table("schedules") as batch:
-        batch.add_column(sa.Column("client_id", sa.String(40)))
+    op.add_column("schedules", sa.Column("client_id", sa.String(40)))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("schedules") as batch:
-        batch.drop_column("client_id")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+) rather than a batch's copy of the table: the
+    # copy drops the old table, and with it (ON DELETE CASCADE) every attempt of every task.
+    op.execute("ALTER TABLE schedules DROP COLUMN client_id")
     op.drop_index("ix_tasks_client", table_name="tasks")
-    with op.batch_alter_table("tasks") as batch:
-        batch.drop_column("client_id")
+    op.execute("ALTER TABLE tasks DROP COLUMN client_id")
     op.drop_index("ix_ghl_rate_slots_location", table_name="ghl_rate_slots")
     op.drop_table("ghl_rate_slots")
     op.drop_table("api_keys")

@@ -13,12 +13,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(sa.Column("review_expires_at", sa.DateTime()))
-        batch.add_column(sa.Column("review_expires_in", sa.Integer))
-        batch.add_column(sa.Column("approvals_required", sa.SmallInteger, nullable=False,
-                                   server_default="1"))
-        batch.add_column(sa.Column("approvals", sa.JSON))
+    op.add_column("tasks", sa.Column("review_expires_at", sa.DateTime()))
+    op.add_column("tasks", sa.Column("review_expires_in", sa.Integer))
+    op.add_column("tasks", sa.Column("approvals_required", sa.SmallInteger, nullable=False,
+                               server_default="1"))
+    op.add_column("tasks", sa.Column("approvals", sa.JSON))
     op.create_table(
         "triggers",
         sa.Column("id", sa.String(40), primary_key=True),

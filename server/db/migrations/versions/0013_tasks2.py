@@ -18,9 +18,8 @@ OPEN_WITH_DEADLINE = ("status IN ('pending', 'awaiting_review', 'scheduled', 'qu
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(sa.Column("tags", sa.JSON))
-        batch.add_column(sa.Column("assignee", sa.String(200)))
+    op.add_column("tasks", sa.Column("tags", sa.JSON))
+    op.add_column("tasks", sa.Column("assignee", sa.String(200)))
     op.create_table(
         "task_tags",
         sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
@@ -28,10 +27,9 @@ def upgrade() -> None:
         sa.Column("tag", sa.String(50), primary_key=True),
     )
     op.create_index("ix_task_tags_tag", "task_tags", ["tag", "task_id"])
-    with op.batch_alter_table("tasks") as batch:
-        batch.add_column(sa.Column("deadline", sa.DateTime(), nullable=False,
-                                   server_default=sa.text("'9999-12-31 00:00:00'")))
-        batch.add_column(sa.Column("deadline_missed_at", sa.DateTime()))
+    op.add_column("tasks", sa.Column("deadline", sa.DateTime(), nullable=False,
+                               server_default=sa.text("'9999-12-31 00:00:00'")))
+    op.add_column("tasks", sa.Column("deadline_missed_at", sa.DateTime()))
     # The claim index takes deadlines within a priority (CONTRACT §17).
     op.drop_index("ix_tasks_claim", table_name="tasks")
     queued = sa.text("status = 'queued'")
@@ -54,11 +52,11 @@ def downgrade() -> None:
     op.create_index("ix_tasks_claim", "tasks",
                     ["status", sa.text("priority_rank DESC"), "queued_at", "id"],
                     sqlite_where=queued, postgresql_where=queued)
-    with op.batch_alter_table("tasks") as batch:
-        batch.drop_column("deadline_missed_at")
-        batch.drop_column("deadline")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+) rather than a batch's copy of the table: the
+    # copy drops the old table, and with it (ON DELETE CASCADE) every attempt of every task.
+    for column in ("deadline_missed_at", "deadline"):
+        op.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
     op.drop_index("ix_task_tags_tag", table_name="task_tags")
     op.drop_table("task_tags")
-    with op.batch_alter_table("tasks") as batch:
-        batch.drop_column("assignee")
-        batch.drop_column("tags")
+    for column in ("assignee", "tags"):
+        op.execute(f"ALTER TABLE tasks DROP COLUMN {column}")
