@@ -64,6 +64,7 @@ from server.services.automations import Automations, automation_executors
 from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
 from server.services.delivery import DeliveryService
+from server.services.insights import Insights
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
@@ -206,6 +207,7 @@ class Node:
                                            self.db, lambda: self.writer.changes))
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  automations=self.automations, audit=self.audit,
+                                 insights=Insights(self.db, clock),
                                  autorun=self.autorun, started_monotonic=time.monotonic(),
                                  version=VERSION,
                                  scheduler_running=lambda: bool(self.scheduler.running))

@@ -11,6 +11,7 @@ from server.events import EventHub
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
+from server.services.insights import Insights
 from server.services.tasks import TaskService
 from server.settings import Settings
 
@@ -25,6 +26,7 @@ class Services:
     hub: EventHub
     automations: Automations  # webhooks, messages, reports, schedules
     audit: AuditService
+    insights: Insights
     autorun: AutorunService
     started_monotonic: float
     version: str

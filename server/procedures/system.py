@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import cast
 
-from schemas.system import Health, Role, Stats, WhoAmI
+from schemas.system import Health, Role, Series, Stats, WhoAmI
 from schemas.workflows import Autorun, SetAutorun
 from server.auth import ROLE_PERMISSIONS
 from server.context import Context
@@ -55,6 +55,11 @@ def register(router: Router) -> None:
             queued=by_status.get("queued", 0),
             uptime_seconds=round(time.monotonic() - ctx.services.started_monotonic, 3),
         )
+
+    @router.query("system.series", output=Series, permission="read")
+    async def series(ctx: Context, _: None) -> Series:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return await ctx.services.insights.series()
 
     @router.query("system.whoami", output=WhoAmI, permission="read")
     async def whoami(ctx: Context, _: None) -> WhoAmI:

@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
+from schemas.system import FailureGroups
 from schemas.tasks import (
     CancelInput,
     ExecutionsInput,
@@ -38,6 +39,12 @@ def register(router: Router) -> None:
     async def list_(ctx: Context, data: TaskList) -> TaskPage:
         """Newest first, paged by cursor."""
         return await ctx.services.tasks.page(data)
+
+    @router.query("tasks.failureGroups", output=FailureGroups, permission="read")
+    async def failure_groups(ctx: Context, _: None) -> FailureGroups:
+        """Failed tasks grouped by their last error's type and message pattern, largest
+        first; a group's key filters tasks.list (``errorGroup``)."""
+        return await ctx.services.insights.failure_groups()
 
     @router.mutation("tasks.execute", input=TaskGet, output=Task, permission="execute")
     async def execute(ctx: Context, data: TaskGet) -> Task:

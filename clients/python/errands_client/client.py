@@ -72,6 +72,7 @@ from errands_client.models import (
     CancelManyInput,
     CompleteInput,
     ExecutionsInput,
+    FailureGroups,
     Health,
     IdInput,
     IdOutput,
@@ -88,6 +89,7 @@ from errands_client.models import (
     ScheduleList,
     SchedulePreview,
     SchedulePreviewInput,
+    Series,
     SetAutorun,
     Stats,
     Task,
@@ -386,10 +388,13 @@ class TaskCalls:
     @staticmethod
     def list(*, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> Call[TaskPage]:
+             cursor: str | None = None, depends_on: str | None = None,
+             error_group: str | None = None) -> Call[TaskPage]:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return Call("tasks.list", "query", TaskList(status=status, task_type=task_type,
-                                                    search=search, limit=limit, cursor=cursor),
+                                                    search=search, limit=limit, cursor=cursor,
+                                                    depends_on=depends_on,
+                                                    error_group=error_group),
                     TaskPage)
 
     @staticmethod
@@ -416,6 +421,11 @@ class TaskCalls:
     def executions(task_id: str) -> Call[Executions]:
         return Call("tasks.executions", "query", ExecutionsInput(task_id=task_id),
                     list[TaskExecution])
+
+    @staticmethod
+    def failure_groups() -> Call[FailureGroups]:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return Call("tasks.failureGroups", "query", None, FailureGroups)
 
     @staticmethod
     def update(id: str, patch: TaskPatch) -> Call[Task]:
@@ -459,6 +469,11 @@ class SystemCalls:
     @staticmethod
     def stats() -> Call[Stats]:
         return Call("system.stats", "query", None, Stats)
+
+    @staticmethod
+    def series() -> Call[Series]:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return Call("system.series", "query", None, Series)
 
     @staticmethod
     def whoami() -> Call[WhoAmI]:
@@ -862,11 +877,12 @@ class Tasks:
 
     def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> TaskPage:
+             cursor: str | None = None, depends_on: str | None = None,
+             error_group: str | None = None) -> TaskPage:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return self._c.call(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group))
 
     def execute(self, id: str) -> Task:
         return self._c.call(TaskCalls.execute(id))
@@ -885,6 +901,10 @@ class Tasks:
 
     def executions(self, task_id: str) -> Executions:
         return self._c.call(TaskCalls.executions(task_id))
+
+    def failure_groups(self) -> FailureGroups:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return self._c.call(TaskCalls.failure_groups())
 
     def update(self, id: str, patch: TaskPatch) -> Task:
         """Change a task that has not started (pending, awaiting_review, scheduled)."""
@@ -920,6 +940,10 @@ class System:
 
     def stats(self) -> Stats:
         return self._c.call(SystemCalls.stats())
+
+    def series(self) -> Series:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return self._c.call(SystemCalls.series())
 
     def whoami(self) -> WhoAmI:
         """The key's name, role and permissions."""
@@ -1026,11 +1050,12 @@ class AsyncTasks:
 
     async def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
                    task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-                   cursor: str | None = None) -> TaskPage:
+                   cursor: str | None = None, depends_on: str | None = None,
+                   error_group: str | None = None) -> TaskPage:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return await self._c.call(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group))
 
     async def execute(self, id: str) -> Task:
         return await self._c.call(TaskCalls.execute(id))
@@ -1049,6 +1074,10 @@ class AsyncTasks:
 
     async def executions(self, task_id: str) -> Executions:
         return await self._c.call(TaskCalls.executions(task_id))
+
+    async def failure_groups(self) -> FailureGroups:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return await self._c.call(TaskCalls.failure_groups())
 
     async def update(self, id: str, patch: TaskPatch) -> Task:
         """Change a task that has not started (pending, awaiting_review, scheduled)."""
@@ -1084,6 +1113,10 @@ class AsyncSystem:
 
     async def stats(self) -> Stats:
         return await self._c.call(SystemCalls.stats())
+
+    async def series(self) -> Series:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return await self._c.call(SystemCalls.series())
 
     async def whoami(self) -> WhoAmI:
         """The key's name, role and permissions."""
@@ -1191,11 +1224,12 @@ class BatchTasks:
 
     def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> Pending[TaskPage]:
+             cursor: str | None = None, depends_on: str | None = None,
+             error_group: str | None = None) -> Pending[TaskPage]:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return self._b.add(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group))
 
     def execute(self, id: str) -> Pending[Task]:
         return self._b.add(TaskCalls.execute(id))
@@ -1214,6 +1248,10 @@ class BatchTasks:
 
     def executions(self, task_id: str) -> Pending[Executions]:
         return self._b.add(TaskCalls.executions(task_id))
+
+    def failure_groups(self) -> Pending[FailureGroups]:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return self._b.add(TaskCalls.failure_groups())
 
     def update(self, id: str, patch: TaskPatch) -> Pending[Task]:
         """Change a task that has not started (pending, awaiting_review, scheduled)."""
@@ -1244,6 +1282,10 @@ class BatchSystem:
 
     def stats(self) -> Pending[Stats]:
         return self._b.add(SystemCalls.stats())
+
+    def series(self) -> Pending[Series]:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return self._b.add(SystemCalls.series())
 
     def whoami(self) -> Pending[WhoAmI]:
         """The key's name, role and permissions."""
