@@ -68,6 +68,7 @@ from executors.base import (
     ExecutorError,
     Issue,
     PermanentError,
+    Resources,
     RetryableError,
     TaskSpec,
     from_outbound,
@@ -145,6 +146,11 @@ class ApiCallExecutor:
     """Runs ``api_call`` tasks; see the module docstring for the contract."""
 
     task_type: ClassVar[str] = "api_call"
+
+    @classmethod
+    def build(cls, resources: Resources) -> ApiCallExecutor:
+        return cls(resources.api_transport, resources.guard,
+                   response_body_limit=resources.settings.response_body_limit)
 
     def __init__(self, transport: PinnedTransport, guard: NetworkGuard, *,
                  response_body_limit: int = 65536) -> None:
@@ -576,6 +582,8 @@ def _auth_issues(config: ApiCallConfig) -> list[Issue]:
         "api_key": (("apiKey", config.api_key),),
         "basic": (("basicUsername", config.basic_username),
                   ("basicPassword", config.basic_password)),
+        # The server puts the connection's credentials in place when an attempt starts.
+        "connection": (("connection", config.connection),),
     }
     return [Issue((field,), f"is required when authType is {config.auth_type}")
             for field, value in required.get(config.auth_type, ()) if not value]

@@ -19,7 +19,7 @@ the exception's class name; the runner turns a deadline into ``timed_out`` and a
 into an interruption that spends no retry.
 
 Executors import nothing of the server. What they need of it is a protocol here, which the
-server implements and hands them when it builds them (server/services/automations.py):
+server implements and hands them when it builds them (:class:`Resources`):
 :class:`Outbox` (server/services/delivery.py) files and delivers webhook messages,
 :class:`ReportSource` (server/services/reports.py) computes reports.
 """
@@ -29,10 +29,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from outbound import AddressRefused, OutboundError
 from schemas.tasks import Artifact, StepRecord
+
+if TYPE_CHECKING:
+    import httpx
+
+    from executors.browser_pool import BrowserPool
+    from executors.ghl_rate import RateBudget
+    from outbound import NetworkGuard, PinnedTransport
 
 
 class ExecutorError(Exception):
@@ -150,10 +157,46 @@ class Outbox(Protocol):
 class ReportSource(Protocol):
     """Computes a report over ``[start, end)``."""
 
-    async def generate(self, report_type: str, start: datetime, end: datetime
-                       ) -> tuple[dict[str, Any], str]:
-        """``(data, summary)``; ValueError for an unknown ``report_type``."""
+    async def generate(self, report_type: str, start: datetime, end: datetime,
+                       client_id: str | None = None) -> tuple[dict[str, Any], str]:
+        """``(data, summary)``; ValueError for an unknown ``report_type``. With ``client_id``,
+        over that client's tasks (and their messages) only."""
         ...
+
+
+class ExecutorSettings(Protocol):
+    """The server's settings an executor reads when it is built (server/settings.py)."""
+
+    @property
+    def response_body_limit(self) -> int: ...
+    @property
+    def ghl_api_key(self) -> str | None: ...
+    @property
+    def ghl_location_id(self) -> str | None: ...
+    @property
+    def ghl_base_url(self) -> str: ...
+
+
+class Resources(Protocol):
+    """What the server holds for its executors (server/app.py's ``Node``): each executor
+    class's ``build(resources)`` takes the parts it needs (executors/registry.py)."""
+
+    @property
+    def settings(self) -> ExecutorSettings: ...
+    @property
+    def http(self) -> httpx.AsyncClient: ...
+    @property
+    def api_transport(self) -> PinnedTransport: ...
+    @property
+    def guard(self) -> NetworkGuard: ...
+    @property
+    def browser_pool(self) -> BrowserPool: ...
+    @property
+    def delivery(self) -> Outbox: ...
+    @property
+    def reports(self) -> ReportSource: ...
+    @property
+    def ghl_budget(self) -> RateBudget: ...
 
 
 #: An executor's config type: the Struct of ``schemas.configs.CONFIG_TYPES[task_type]``.
@@ -171,6 +214,17 @@ class TaskSpec(Generic[ConfigT]):
     timeout_seconds: int
     source_webhook_id: str | None = None
     metadata: dict[str, Any] | None = None
+    client_id: str | None = None  # the client the task is done for (CONTRACT §14)
+
+
+@dataclass(frozen=True)
+class GhlAccess:
+    """HighLevel credentials resolved for one attempt from its connection or its client
+    (CONTRACT §14); a field left None falls back to the server's GHL_API_KEY /
+    GHL_LOCATION_ID. A config's own ``locationId`` still comes first."""
+
+    token: str | None = None
+    location_id: str | None = None
 
 
 @dataclass
@@ -192,6 +246,9 @@ class ExecutionContext:
     # found once by the runner for the attempt; None when the caller did not (an executor then
     # finds its own).
     secrets: tuple[str, ...] | None = None
+    # HighLevel credentials from the task's connection or client, resolved by the runner at
+    # the attempt's start; None: the server's own settings.
+    ghl: GhlAccess | None = None
 
     async def save_artifact(self, *, kind: str, content_type: str, data: bytes,
                             name: str | None = None) -> Artifact:

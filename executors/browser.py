@@ -42,6 +42,7 @@ from executors.base import (
     ExecutionResult,
     ExecutorError,
     Issue,
+    Resources,
     TaskSpec,
 )
 from executors.browser_pool import BrowserPool
@@ -123,6 +124,10 @@ class BrowserAutomationExecutor:
     """Runs ``browser_automation`` tasks; see the module docstring."""
 
     task_type: ClassVar[str] = "browser_automation"
+
+    @classmethod
+    def build(cls, resources: Resources) -> BrowserAutomationExecutor:
+        return cls(resources.browser_pool)
 
     def __init__(self, pool: BrowserPool) -> None:
         self.pool = pool

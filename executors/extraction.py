@@ -34,6 +34,7 @@ from executors.base import (
     ExecutionResult,
     Issue,
     PermanentError,
+    Resources,
     RetryableError,
     TaskSpec,
 )
@@ -189,6 +190,10 @@ class DataExtractionExecutor:
     """Runs ``data_extraction`` tasks; see the module docstring."""
 
     task_type: ClassVar[str] = "data_extraction"
+
+    @classmethod
+    def build(cls, resources: Resources) -> DataExtractionExecutor:
+        return cls(resources.browser_pool)
 
     def __init__(self, pool: BrowserPool) -> None:
         self.pool = pool

@@ -50,6 +50,7 @@ from executors.base import (
     ExecutionResult,
     Issue,
     PermanentError,
+    Resources,
     RetryableError,
     TaskSpec,
     from_outbound,
@@ -89,6 +90,13 @@ class GhlExecutor:
     """
 
     task_type: ClassVar[str] = "ghl_action"
+
+    @classmethod
+    def build(cls, resources: Resources) -> GhlExecutor:
+        settings = resources.settings
+        return cls(resources.http, api_key=settings.ghl_api_key,
+                   location_id=settings.ghl_location_id, base_url=settings.ghl_base_url,
+                   budget=resources.ghl_budget)
 
     def __init__(
         self,
@@ -141,16 +149,23 @@ class GhlExecutor:
 
     async def execute(self, task: TaskSpec[GhlActionConfig],
                       ctx: ExecutionContext) -> ExecutionResult:
+        """Token: the attempt's connection (``ctx.ghl``: the config's ``connection``, else the
+        task client's ghl connection), else GHL_API_KEY. Location: the config's
+        ``locationId``, else the connection's, else the client's ``ghlLocationId``, else
+        GHL_LOCATION_ID (CONTRACT §14)."""
         config = task.config
-        if self._api_key is None:
+        access = ctx.ghl
+        token = (access.token if access is not None else None) or self._api_key
+        if token is None:
             raise PermanentError(
                 "GHL_API_KEY is not set: give the server a HighLevel Private Integration Token "
                 "or sub-account access token", error_type="config")
-        location_id = config.location_id if _present(config.location_id) else self._location_id
+        location_id = config.location_id if _present(config.location_id) else (
+            (access.location_id if access is not None else None) or self._location_id)
         if location_id is None:
             raise PermanentError("no HighLevel location: set locationId in the config or "
                                  "GHL_LOCATION_ID on the server", error_type="config")
-        call = _Call(self, location_id, ctx.clock,
+        call = _Call(self, location_id, ctx.clock, token=token,
                      replay=ctx.attempt_number > 1 or ctx.triggered_by == "recovery")
         handler = _ACTIONS[config.ghl_action]
         output, summary = await handler(call, config)
@@ -159,11 +174,10 @@ class GhlExecutor:
     # --- the one way out -------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, version: str, location_id: str,
-                    clock: Callable[[], datetime], params: Mapping[str, str] | None = None,
-                    json: Any = None) -> _Answer:
-        assert self._api_key is not None
+                    clock: Callable[[], datetime], token: str,
+                    params: Mapping[str, str] | None = None, json: Any = None) -> _Answer:
         headers = {
-            "Authorization": f"Bearer {self._api_key}",
+            "Authorization": f"Bearer {token}",
             "Version": version,
             "Accept": "application/json",
             "Content-Type": "application/json",
@@ -184,22 +198,22 @@ class GhlExecutor:
             raise from_outbound(exc) from None
         except httpx.HTTPError as exc:
             raise RetryableError(f"could not reach HighLevel for {method} {path}: "
-                                 f"{self._redact(str(exc)) or type(exc).__name__}",
+                                 f"{self._redact(str(exc), token) or type(exc).__name__}",
                                  error_type="ghl_network") from None
         finally:
             self._budget.release(location_id)
-        return self._answer(response, location_id, clock)
+        return self._answer(response, location_id, clock, token)
 
     def _answer(self, response: httpx.Response, location_id: str,
-                clock: Callable[[], datetime]) -> _Answer:
+                clock: Callable[[], datetime], token: str) -> _Answer:
         status = response.status_code
-        body = self._decode(response)
+        body = self._decode(response, token)
         if 200 <= status < 300:
             if not isinstance(body, dict):
                 raise PermanentError(f"HighLevel answered {status} without a JSON object",
                                      error_type="ghl_bad_response", output={"status": status})
             return _Answer(status, body)
-        message = f"HighLevel answered {status}: {self._message(body, response)}"
+        message = f"HighLevel answered {status}: {self._message(body, response, token)}"
         output = {"status": status, "body": body}
         if status in PERMANENT_STATUSES or (400 <= status < 500 and not status_retryable(status)):
             raise PermanentError(message, error_type=f"ghl_http_{status}", output=output)
@@ -210,14 +224,14 @@ class GhlExecutor:
         raise RetryableError(message, error_type=f"ghl_http_{status}", retry_after=retry_after,
                              output=output)
 
-    def _decode(self, response: httpx.Response) -> Any:
+    def _decode(self, response: httpx.Response, token: str) -> Any:
         try:
             body = msgspec.json.decode(response.content) if response.content else None
         except msgspec.DecodeError:
-            return self._redact(response.text[:_MESSAGE_LIMIT])
-        return msgspec.json.decode(self._redact(msgspec.json.encode(body).decode()))
+            return self._redact(response.text[:_MESSAGE_LIMIT], token)
+        return msgspec.json.decode(self._redact(msgspec.json.encode(body).decode(), token))
 
-    def _message(self, body: Any, response: httpx.Response) -> str:
+    def _message(self, body: Any, response: httpx.Response, token: str) -> str:
         raw = body.get("message") if isinstance(body, dict) else body
         if isinstance(raw, list):
             text = "; ".join(str(item) for item in raw)
@@ -225,19 +239,21 @@ class GhlExecutor:
             text = raw
         else:
             text = response.reason_phrase or "no message"
-        return self._redact(text)[:_MESSAGE_LIMIT]
+        return self._redact(text, token)[:_MESSAGE_LIMIT]
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, REDACTED) if self._api_key else text
+    @staticmethod
+    def _redact(text: str, token: str) -> str:
+        return text.replace(token, REDACTED) if token else text
 
 
 class _Call:
     """One attempt's requests to one location."""
 
     def __init__(self, executor: GhlExecutor, location_id: str,
-                 clock: Callable[[], datetime], *, replay: bool = False) -> None:
+                 clock: Callable[[], datetime], *, token: str, replay: bool = False) -> None:
         self.executor = executor
         self.location_id = location_id
+        self.token = token
         self.clock = clock
         self.replay = replay  # an earlier attempt of this task may have acted already
 
@@ -245,7 +261,7 @@ class _Call:
                    params: Mapping[str, str] | None = None, json: Any = None) -> _Answer:
         return await self.executor._send(method, path, version=version,
                                          location_id=self.location_id, clock=self.clock,
-                                         params=params, json=json)
+                                         token=self.token, params=params, json=json)
 
     async def contact_id(self, config: GhlActionConfig) -> str:
         """The config's contactId, else the contact found by email, then by phone."""

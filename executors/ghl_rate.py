@@ -186,6 +186,10 @@ class LocalRateBudget:
         margin = self._margin_slots if self._margin_slots is not None else loc.limit // 20
         return max(1, loc.limit - margin)
 
+    def hold_seconds(self, location_id: str) -> float:
+        """How long a finished request keeps counting: its window plus the margin."""
+        return self._hold(self._location(location_id))
+
     # --- internals -------------------------------------------------------------------------
 
     def _location(self, location_id: str) -> _Location:

@@ -19,6 +19,7 @@ from executors.base import (
     NewMessage,
     Outbox,
     PermanentError,
+    Resources,
     RetryableError,
     TaskSpec,
 )
@@ -29,6 +30,10 @@ NO_WEBHOOK = "a webhookId is required when the task has no sourceWebhookId"
 
 class NotificationExecutor:
     task_type: ClassVar[str] = "notification"
+
+    @classmethod
+    def build(cls, resources: Resources) -> NotificationExecutor:
+        return cls(resources.delivery)
 
     def __init__(self, delivery: Outbox) -> None:
         self.delivery = delivery

@@ -19,6 +19,7 @@ from executors.base import (
     NewMessage,
     Outbox,
     PermanentError,
+    Resources,
     TaskSpec,
 )
 from executors.notification import NO_WEBHOOK
@@ -27,6 +28,10 @@ from schemas.configs import ReminderConfig
 
 class ReminderExecutor:
     task_type: ClassVar[str] = "reminder"
+
+    @classmethod
+    def build(cls, resources: Resources) -> ReminderExecutor:
+        return cls(resources.delivery)
 
     def __init__(self, delivery: Outbox) -> None:
         self.delivery = delivery

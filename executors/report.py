@@ -19,6 +19,7 @@ from executors.base import (
     NewMessage,
     Outbox,
     ReportSource,
+    Resources,
     TaskSpec,
 )
 from executors.notification import NO_WEBHOOK
@@ -29,6 +30,10 @@ DEFAULT_SPAN = timedelta(days=7)
 
 class ReportExecutor:
     task_type: ClassVar[str] = "report_generation"
+
+    @classmethod
+    def build(cls, resources: Resources) -> ReportExecutor:
+        return cls(resources.reports, resources.delivery)
 
     def __init__(self, reports: ReportSource, delivery: Outbox) -> None:
         self.reports = reports
@@ -48,7 +53,8 @@ class ReportExecutor:
         end = config.date_to or ((config.date_from + DEFAULT_SPAN) if config.date_from
                                  else ctx.clock())
         start = config.date_from or end - DEFAULT_SPAN
-        data, summary = await self.reports.generate(config.report_type, start, end)
+        data, summary = await self.reports.generate(config.report_type, start, end,
+                                                    config.client_id or task.client_id)
         result = {"reportType": config.report_type, "period": {"from": start, "to": end},
                   "data": data, "summary": summary}
         webhook_id = config.webhook_id or task.source_webhook_id

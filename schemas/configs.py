@@ -1,41 +1,30 @@
-"""Execution configs, one Struct per taskType (docs/CONTRACT.md §5).
+"""Execution configs, one Struct per taskType (docs/CONTRACT.md §5), and the task types.
 
-``CONFIG_TYPES`` maps a taskType to its Struct. ``tasks.create`` decodes ``executionConfig``
-with ``msgspec.convert`` into that Struct (so wrong types and unknown fields are named by
-path), then asks :func:`config_problems` for the rules msgspec cannot express.
-``SECRET_FIELDS`` lists the fields that are never returned (they read ``"********"``); every
-other masking rule is in ``schemas/secrets.py``.
+``TASK_TYPES`` declares each taskType once (:class:`TaskTypeSpec`: its config Struct, executor,
+label, default timeout, secret fields, destination); ``CONFIG_TYPES``, ``SECRET_FIELDS`` and
+``DEFAULT_TIMEOUT_SECONDS`` are views of it, and ``TaskType`` (schemas/task_type.py) is
+generated from it. ``tasks.create`` decodes ``executionConfig`` with ``msgspec.convert`` into
+the type's Struct (so wrong types and unknown fields are named by path), then asks the
+executor's ``check`` for the rules msgspec cannot express. Adding a type: its executor module,
+its entry here, its tests, then ``scripts/regen``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 from schemas.base import Input, NonEmptyStr, Timestamp
-
-TaskType = Literal[
-    "browser_automation",
-    "api_call",
-    "ghl_action",
-    "notification",
-    "reminder",
-    "data_extraction",
-    "report_generation",
-]
-TASK_TYPES: Final[tuple[str, ...]] = (
-    "browser_automation",
-    "api_call",
-    "ghl_action",
-    "notification",
-    "reminder",
-    "data_extraction",
-    "report_generation",
-)
+from schemas.task_type import TaskType as TaskType  # generated from TASK_TYPES
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-AuthType = Literal["none", "bearer", "api_key", "basic"]
+AuthType = Literal["none", "bearer", "api_key", "basic", "connection"]
+# A connection's name (CONTRACT §14), as connections.create takes it.
+ConnectionRef = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
 Scalar = str | int | float | bool
 
 
@@ -54,6 +43,7 @@ class ApiCallConfig(Input):
     content_type: str | None = None
     timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 30_000
     expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] | None = None
+    connection: ConnectionRef | None = None  # with authType "connection"
 
 
 # --- browser_automation -------------------------------------------------------------------
@@ -160,6 +150,7 @@ class GhlActionConfig(Input):
     monetary_value: float | None = None
     status: Literal["open", "won", "lost", "abandoned"] | None = None
     custom_fields: list[GhlCustomField] | None = None
+    connection: ConnectionRef | None = None  # a connection of kind ghl (CONTRACT §14)
 
 
 # --- notification / reminder / report -----------------------------------------------------
@@ -189,36 +180,87 @@ class ReportConfig(Input):
     date_to: Timestamp | None = None
     notify: bool = False
     webhook_id: str | None = None
+    #: Cover this client's tasks only (else the task's own client's, else every task).
+    client_id: NonEmptyStr | None = None
 
 
-ExecutionConfig = (
-    ApiCallConfig | BrowserAutomationConfig | DataExtractionConfig | GhlActionConfig
-    | NotificationConfig | ReminderConfig | ReportConfig
-)
-
-CONFIG_TYPES: Final[dict[str, type[msgspec.Struct]]] = {
-    "api_call": ApiCallConfig,
-    "browser_automation": BrowserAutomationConfig,
-    "data_extraction": DataExtractionConfig,
-    "ghl_action": GhlActionConfig,
-    "notification": NotificationConfig,
-    "reminder": ReminderConfig,
-    "report_generation": ReportConfig,
-}
-
-# Wire names (camelCase) of fields that are secrets, by taskType.
-SECRET_FIELDS: Final[dict[str, frozenset[str]]] = {
-    "api_call": frozenset({"bearerToken", "apiKey", "basicPassword"}),
-}
 MASK: Final[str] = "********"
 
-# Default attempt deadline (seconds) by taskType when timeoutSeconds is not given.
-DEFAULT_TIMEOUT_SECONDS: Final[dict[str, int]] = {
-    "api_call": 60,
-    "browser_automation": 300,
-    "data_extraction": 120,
-    "ghl_action": 60,
-    "notification": 60,
-    "reminder": 30,
-    "report_generation": 120,
-}
+
+# --- the task types -----------------------------------------------------------------------
+
+def _api_call_url(config: Mapping[str, Any]) -> object:
+    return config.get("apiEndpoint")
+
+
+def _browser_url(config: Mapping[str, Any]) -> object:
+    """``startUrl``, else the first ``navigate`` step's url."""
+    url = config.get("startUrl")
+    if url:
+        return url
+    steps = config.get("steps")
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict) and step.get("action") == "navigate":
+            return step.get("url")
+    return url
+
+
+def _extraction_url(config: Mapping[str, Any]) -> object:
+    return config.get("url")
+
+
+@dataclass(frozen=True)
+class TaskTypeSpec:
+    """Everything the server, the clients and the console know of one taskType."""
+
+    name: str
+    #: The Struct ``executionConfig`` decodes to (``tasks.create`` and the runner).
+    config: type[msgspec.Struct]
+    #: Its executor class, ``"module:Class"``; the class's ``build(resources)`` makes it
+    #: (executors/registry.py).
+    executor: str
+    #: The console's name for the type (web/src/taskTypes.ts, generated).
+    label: str
+    #: The attempt deadline (seconds) when ``timeoutSeconds`` is not given.
+    timeout_seconds: int
+    #: Wire names (camelCase) of the config's fields that are secrets: never returned (they
+    #: read ``MASK``); every other masking rule is in ``schemas/secrets.py``.
+    secret_fields: frozenset[str] = frozenset()
+    #: The URL the task sends its requests to, from the wire form of ``executionConfig``
+    #: (the claim's per-host cap, server/claims.py); ``None``: the type has no destination.
+    destination: Callable[[Mapping[str, Any]], object] | None = None
+
+
+def _by_name(*specs: TaskTypeSpec) -> Mapping[str, TaskTypeSpec]:
+    return MappingProxyType({spec.name: spec for spec in specs})
+
+
+#: The one declaration of each taskType. ``TaskType`` (schemas/task_type.py), the console's
+#: labels (web/src/taskTypes.ts) and the clients are generated from it: ``scripts/regen``.
+TASK_TYPES: Final[Mapping[str, TaskTypeSpec]] = _by_name(
+    TaskTypeSpec("browser_automation", BrowserAutomationConfig,
+                 "executors.browser:BrowserAutomationExecutor", "Browser automation", 300,
+                 destination=_browser_url),
+    TaskTypeSpec("api_call", ApiCallConfig, "executors.api_call:ApiCallExecutor", "API call", 60,
+                 secret_fields=frozenset({"bearerToken", "apiKey", "basicPassword"}),
+                 destination=_api_call_url),
+    TaskTypeSpec("ghl_action", GhlActionConfig, "executors.ghl:GhlExecutor",
+                 "GoHighLevel action", 60),
+    TaskTypeSpec("notification", NotificationConfig,
+                 "executors.notification:NotificationExecutor", "Notification", 60),
+    TaskTypeSpec("reminder", ReminderConfig, "executors.reminder:ReminderExecutor", "Reminder",
+                 30),
+    TaskTypeSpec("data_extraction", DataExtractionConfig,
+                 "executors.extraction:DataExtractionExecutor", "Data extraction", 120,
+                 destination=_extraction_url),
+    TaskTypeSpec("report_generation", ReportConfig, "executors.report:ReportExecutor", "Report",
+                 120),
+)
+
+# Views of TASK_TYPES by name.
+CONFIG_TYPES: Final[Mapping[str, type[msgspec.Struct]]] = {
+    name: spec.config for name, spec in TASK_TYPES.items()}
+SECRET_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    name: spec.secret_fields for name, spec in TASK_TYPES.items() if spec.secret_fields}
+DEFAULT_TIMEOUT_SECONDS: Final[Mapping[str, int]] = {
+    name: spec.timeout_seconds for name, spec in TASK_TYPES.items()}

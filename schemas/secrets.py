@@ -30,7 +30,7 @@ import functools
 import re
 from collections.abc import Callable
 from typing import Any, Final
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from schemas.configs import MASK, SECRET_FIELDS
 
@@ -44,6 +44,14 @@ _HEADER_WORDS: Final = ("auth", "key", "token", "secret", "signature", "cookie",
 _QUERY_EXACT: Final = frozenset({"key", "sig", "signature", "code", "auth", "pwd", "pass",
                                  "xamzsignature", "xamzcredential", "xamzsecuritytoken",
                                  "xgoogsignature", "xgoogcredential"})
+# Result fields that read "********" in answers and events (the stored result keeps them for
+# {{dep.N.path}}): what token endpoints and credential APIs answer with.
+_RESULT_SECRETS: Final = frozenset({"accesstoken", "refreshtoken", "idtoken", "clientsecret",
+                                    "password", "apikey", "secret"})
+_FORM_WORDS: Final = ("password", "passwd", "token", "secret", "key")
+_FORM_BODY: Final = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
+_PERCENT_HEX: Final = re.compile(r"%[0-9A-F]{2}")
+_PLAIN: Final = re.compile(r"[A-Za-z0-9_.~-]*")  # nothing to encode: one form
 _PASSWORD_SELECTOR: Final = re.compile(r"password|passwd|type\s*=\s*['\"]?password", re.I)
 #: Secrets shorter than this are masked where shown but not scrubbed by value (a one-letter
 #: "secret" would otherwise erase that letter from every output).
@@ -87,6 +95,42 @@ def is_secret_query(name: str) -> bool:
     return is_secret_key(name) or _norm(name) in _QUERY_EXACT
 
 
+@_kept
+def is_secret_form_field(name: str) -> bool:
+    """A field of a form-encoded body whose value is a secret (``password``, ``client_key``,
+    ``refresh_token``, ``secret``)."""
+    low = _norm(name)
+    return is_secret_query(name) or any(word in low for word in _FORM_WORDS)
+
+
+@functools.lru_cache(maxsize=4096)
+def encoded_forms(secret: str) -> frozenset[str]:
+    """The forms a secret takes inside a URL or a form body: percent-encoded with every
+    reserved character encoded (hex in upper and lower case) and form-encoded (``+`` for a
+    space), besides itself. Kept for the last 4,096 secrets: every attempt of a task asks
+    again (the same process already keeps them: they are in the tasks' configs)."""
+    if _PLAIN.fullmatch(secret):
+        return frozenset((secret,))
+    forms = {secret}
+    for encoded in (quote(secret, safe=""), quote_plus(secret, safe="")):
+        forms.add(encoded)
+        forms.add(_PERCENT_HEX.sub(lambda m: m.group(0).lower(), encoded))
+    return frozenset(forms)
+
+
+def _mask_pairs(text: str, is_secret: Callable[[str], bool], found: set[str]) -> str:
+    """``a=1&token=x`` with the values of secret-named pairs masked (their raw and decoded
+    values added to ``found``)."""
+    pairs = []
+    for pair in text.split("&"):
+        name, eq, value = pair.partition("=")
+        if eq and value and is_secret(unquote_plus(name)):
+            found.update({value, unquote_plus(value)})
+            pair = f"{name}={MASK}"
+        pairs.append(pair)
+    return "&".join(pairs)
+
+
 def is_password_selector(selector: str) -> bool:
     """A ``type`` step's selector that names a password field."""
     return bool(_PASSWORD_SELECTOR.search(selector))
@@ -113,16 +157,14 @@ def _url_secrets(text: str) -> tuple[str, tuple[str, ...]]:
                 f"{unquote(user)}:{unquote(password)}".encode()).decode())
             text = text.replace(f"{userinfo}@{host}", f"{user}:{MASK}@{host}", 1)
     if parts.query:
-        pairs = []
-        changed = False
-        for pair in parts.query.split("&"):
-            name, eq, value = pair.partition("=")
-            if eq and value and is_secret_query(unquote_plus(name)):
-                found.update({value, unquote_plus(value)})
-                pair, changed = f"{name}={MASK}", True
-            pairs.append(pair)
-        if changed:
-            text = text.replace(f"?{parts.query}", "?" + "&".join(pairs), 1)
+        masked = _mask_pairs(parts.query, is_secret_query, found)
+        if masked != parts.query:
+            text = text.replace(f"?{parts.query}", "?" + masked, 1)
+    if "=" in parts.fragment:  # e.g. an OAuth implicit answer: #access_token=...&state=...
+        head, mark, pairs = parts.fragment.rpartition("?")
+        masked = head + mark + _mask_pairs(pairs, is_secret_query, found)
+        if masked != parts.fragment:
+            text = text.replace(f"#{parts.fragment}", "#" + masked, 1)
     return text, tuple(found)
 
 
@@ -146,7 +188,7 @@ class _Walk:
 
     def url(self, text: str) -> str:
         """``text`` with a URL's password and secret query values masked."""
-        if "://" not in text and "?" not in text:
+        if "://" not in text and "?" not in text and "#" not in text:
             return text
         masked, found = _url_secrets(text)
         self.found.update(found)
@@ -199,6 +241,9 @@ class _Walk:
                 out[key] = self.query(value)
             elif key == "steps" and isinstance(value, list):
                 out[key] = [self.step(s) for s in value]
+            elif key == "body" and isinstance(value, str) and _is_form(
+                    value, config.get("contentType")):
+                out[key] = _mask_pairs(value, is_secret_form_field, self.found)
             else:
                 out[key] = self.any(value)
         if task_type == "api_call" and config.get("authType") == "basic":
@@ -206,6 +251,44 @@ class _Walk:
             if isinstance(user, str) and isinstance(password, str):
                 self.found.add(base64.b64encode(f"{user}:{password}".encode()).decode())
         return out
+
+
+def _is_form(body: str, content_type: Any) -> bool:
+    """A string body sent (or shaped) as ``application/x-www-form-urlencoded``."""
+    if isinstance(content_type, str) and "x-www-form-urlencoded" in content_type.lower():
+        return True
+    return content_type is None and _FORM_BODY.fullmatch(body.strip()) is not None
+
+
+def mask_result(value: Any) -> Any:
+    """A task's result (an attempt's output) as answers and events show it: fields named
+    ``access_token``, ``refresh_token``, ``id_token``, ``client_secret``, ``password``,
+    ``api_key``, ``secret`` (any spelling, any depth) read ``"********"``."""
+    # Hot (every task view): what holds no such field is returned as it is, not copied.
+    if isinstance(value, dict):
+        out: dict[Any, Any] | None = None
+        for k, v in value.items():
+            if v is not None and v != "" and isinstance(k, str) and _is_result_secret(k):
+                new: Any = MASK
+            elif isinstance(v, dict | list):
+                new = mask_result(v)
+                if new is v:
+                    continue
+            else:
+                continue
+            if out is None:
+                out = dict(value)
+            out[k] = new
+        return value if out is None else out
+    if isinstance(value, list):
+        items = [mask_result(v) if isinstance(v, dict | list) else v for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
+@_kept
+def _is_result_secret(name: str) -> bool:
+    return _norm(name) in _RESULT_SECRETS
 
 
 def mask_config(task_type: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -237,9 +320,11 @@ def masked_config_and_secrets(task_type: str, config: dict[str, Any] | None,
     masked = walk.config(task_type, config) if config else {}
     if metadata:
         walk.any(metadata)
-    return masked, tuple(sorted(
-        (s for s in walk.found if len(s) >= MIN_SCRUB_LENGTH and s != MASK),
-        key=len, reverse=True))
+    forms: set[str] = set()
+    for secret in walk.found:
+        if len(secret) >= MIN_SCRUB_LENGTH and secret != MASK:
+            forms.update(encoded_forms(secret))
+    return masked, tuple(sorted(forms, key=len, reverse=True))
 
 
 def scrub(value: Any, secrets: tuple[str, ...]) -> Any:

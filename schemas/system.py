@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from schemas.base import Output, Timestamp
+from schemas.base import Input, Output, Timestamp
 
 
 class Health(Output):
@@ -27,12 +27,25 @@ class Stats(Output):
 Role = Literal["admin", "operator", "reviewer", "viewer"]
 
 
+class SubscriptionToken(Output):
+    """Stands for the caller's key in subscription connectionParams only, until expiresAt
+    (at most 300 s): an API key never has to appear in a URL (CONTRACT §13)."""
+
+    token: str
+    expires_at: Timestamp
+
+
 class WhoAmI(Output):
     """The caller's API key: its name (null when no keys are configured), role and permissions."""
 
     name: str | None
     role: Role
     permissions: list[str]
+    client_id: str | None = None  # a key scoped to one client (CONTRACT §14)
+
+
+class StatsInput(Input):
+    client_id: str | None = None
 
 
 class FailureGroup(Output):

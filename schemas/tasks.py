@@ -45,6 +45,7 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class Task(Output):
@@ -82,6 +83,9 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
+    config_changed_by: str | None = None
+    client_id: str | None = None
 
 
 class TaskGet(IdInput):
@@ -91,7 +95,7 @@ class TaskGet(IdInput):
 class TaskList(Input):
     status: TaskStatus | list[TaskStatus] | None = None
     task_type: TaskType | None = None
-    search: str | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
@@ -99,6 +103,7 @@ class TaskList(Input):
     depends_on: NonEmptyStr | None = None
     # failed tasks of one failure group (FailureGroup.key, tasks.failureGroups)
     error_group: NonEmptyStr | None = None
+    client_id: str | None = None
 
 
 class TaskPage(Output):

@@ -23,6 +23,8 @@ class TaskPatch(Input):
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
+    depends_on: list[NonEmptyStr] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class TaskUpdate(Input):
@@ -66,7 +68,8 @@ class BulkResult(Output):
     results: list[BulkItem]
 
 
-AuditTargetType = Literal["task", "webhook", "schedule", "system"]
+AuditTargetType = Literal["task", "webhook", "schedule", "system", "client", "connection",
+                          "key"]
 
 
 class AuditEntry(Output):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import ipaddress
 import logging
@@ -76,22 +77,44 @@ def main() -> int:
                             loop="auto", http=TRPCHttpToolsProtocol,
                             access_log=False, lifespan="on", log_config=None,
                             timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 10)
-    _DrainingServer(config, app.state.node).run()
+    server = _DrainingServer(config, app.state.node)
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        return runner.run(_serve(server, app.state.node))
+
+
+async def _serve(server: uvicorn.Server, node: Node) -> int:
+    """Serve, once this node holds its identity (CONTRACT §13: exit 2 if a live node does)."""
+    if not await node.claim_identity():
+        message = (f"NODE_ID {node.worker_id!r} is held by a live node (it holds that "
+                   "NODE_ID's advisory lock); refusing to start: give each node its own NODE_ID")
+        logging.getLogger("errands").error(message)
+        print(f"errands: {message}", file=sys.stderr)
+        await node.db.dispose()
+        return 2
+    await server.serve()
     return 0
 
 
 class _DrainingServer(uvicorn.Server):
-    """On SIGTERM/SIGINT the node drains at once (not ready, no claiming, subscriptions
-    closed) while uvicorn stops accepting connections; the lifespan's shutdown then waits
-    for attempts up to SHUTDOWN_GRACE_SECONDS."""
+    """On SIGTERM/SIGINT the node drains (not ready, no claiming, subscriptions closed)
+    while the port keeps answering — ``/readyz`` says 503 ``draining`` — until the attempts
+    in flight have ended or SHUTDOWN_GRACE_SECONDS passed; then uvicorn stops, and the exit
+    status is 0 (CONTRACT §13 "Shutdown"). A second signal stops at once (uvicorn's own)."""
 
     def __init__(self, config: uvicorn.Config, node: Node) -> None:
         super().__init__(config)
         self.node = node
+        self._draining = False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.node.drain.request()
+        if not self._draining:
+            self._draining = True
+            if self.node.drain.request(then=self._drained):
+                return
         super().handle_exit(sig, frame)
+
+    def _drained(self) -> None:
+        self.should_exit = True
 
 
 if __name__ == "__main__":

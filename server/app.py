@@ -1,4 +1,4 @@
-"""create_app(settings) -> Litestar: the one wiring point.
+"""create_app(settings) -> TRPCFirst (an ASGI app around Litestar): the one wiring point.
 
 :class:`Node` builds every part, in order: the database, the scheduler, the writer and its
 signals, the httpx clients and the network guard, the webhook/delivery/report services, the
@@ -20,24 +20,21 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.response import File, Response
 
-from executors.api_call import ApiCallExecutor
-from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
-from executors.extraction import DataExtractionExecutor
 from executors.ghl import GhlExecutor
-from executors.ghl_rate import LocalRateBudget
+from executors.ghl_rate import LocalRateBudget, RateBudget
 from executors.registry import ExecutorRegistry
 from outbound import NetworkGuard, PinnedTransport
 from server import logs, tracing
 from server.artifacts import FileArtifactStore
-from server.auth import ANONYMOUS, KeyRing, Principal
+from server.auth import ANONYMOUS, TOKEN_PREFIX, KeyRing, Principal
 from server.claims import Caps
 from server.console import console_router
 from server.context import Context, Services
@@ -47,6 +44,7 @@ from server.db.planner_stats import PlannerStats
 from server.db.work_signal import WorkListener
 from server.errors import Forbidden, Unauthorized, to_trpc
 from server.events import EventHub
+from server.lifecycle import ReviewSeparation
 from server.maintenance import Maintenance
 from server.metrics import Metrics, Sources
 from server.operations import ROUTES as OPERATIONS_ROUTES
@@ -60,17 +58,20 @@ from server.rpc.registry import Procedure
 from server.runner import Runner, RunnerConfig
 from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 from server.services.audit import AuditService
-from server.services.automations import Automations, automation_executors
+from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.changes import Listeners, Signals, Writer
+from server.services.clients import ClientService, ConnectionService
 from server.services.delivery import DeliveryService
+from server.services.ghl_budget import SharedRateBudget
 from server.services.insights import Insights
+from server.services.keys import KeyService
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService
 from server.services.secrets_box import load_secret_box
 from server.services.stalls import StallWatch
 from server.services.task_events import EventFeed
-from server.services.tasks import TaskService
+from server.services.tasks import TaskRules, TaskService
 from server.services.webhooks import WebhookService
 from server.settings import Settings
 from server.typegen import render_typescript
@@ -111,11 +112,15 @@ class Node:
     jobs: :class:`Maintenance`; draining: :class:`Drain`); the node starts and stops them.
     """
 
+    @property
+    def ghl_budget(self) -> RateBudget:
+        """The HighLevel budget the executors use: shared by the nodes on PostgreSQL."""
+        return self.ghl_shared or self.ghl_local_budget
+
     def __init__(self, settings: Settings, clock: Callable[[], datetime]) -> None:
         self.settings = settings
         self.clock = clock
-        self.keyring = KeyRing(settings.api_keys)
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, timeout_seconds=settings.db_timeout_seconds)
         self.hub = EventHub()
         self.scheduler = make_scheduler()
         # SQLite: one process writes, so committed events go straight to subscribers.
@@ -143,30 +148,39 @@ class Node:
                                         guard=self.guard)
         self.artifacts = FileArtifactStore(settings.artifacts_dir, url_prefix="/artifacts")
         # Webhooks, delivery, reports, schedules: server/services/automations.py
-        self.webhooks = WebhookService(self.db, load_secret_box(settings), clock)
+        self.box = load_secret_box(settings)
+        self.keyring = KeyRing(settings.api_keys,
+                               runtime_secret=self.box.derive("subscription tokens"))
+        self.webhooks = WebhookService(self.db, self.box, clock)
+        # Clients and connections (CONTRACT §14), sealed with the webhook secrets' box.
+        self.clients = ClientService(self.db, clock)
+        self.connections = ConnectionService(self.db, self.box, clock)
+        self.keys = KeyService(self.db, clock)  # keys.* (run-time API keys)
         self.delivery = DeliveryService(self.db, self.http, self.guard, self.webhooks, clock,
                                         retry_delays=settings.delivery_retry_seconds,
                                         timeout_seconds=settings.delivery_timeout_seconds,
                                         scheduler=self.scheduler)
         self.reports = ReportService(self.db)
-        self.ghl_budget = LocalRateBudget(settings.ghl_rate_limit,
-                                          settings.ghl_rate_window_seconds)
-        self.ghl = GhlExecutor(self.http, api_key=settings.ghl_api_key,
-                               location_id=settings.ghl_location_id,
-                               base_url=settings.ghl_base_url, budget=self.ghl_budget)
-        self.executors = ExecutorRegistry([
-            ApiCallExecutor(self.api_transport, self.guard,
-                            response_body_limit=settings.response_body_limit),
-            self.ghl,
-            BrowserAutomationExecutor(self.browser_pool),
-            DataExtractionExecutor(self.browser_pool),
-            *automation_executors(self.delivery, self.reports),
-        ])
+        self.ghl_local_budget = LocalRateBudget(settings.ghl_rate_limit,
+                                                settings.ghl_rate_window_seconds)
+        # PostgreSQL: the nodes share each location's budget through the database (§14).
+        self.ghl_shared = None if self.db.is_sqlite else SharedRateBudget(self.db,
+                                                                          self.ghl_local_budget)
+        # One executor per task type (schemas/configs.py TASK_TYPES), each built from this node.
+        self.executors = ExecutorRegistry.build(self)
         self.tasks = TaskService(self.db, self.writer, self.executors,
                                  review_required_types=settings.review_required_types,
-                                 clock=clock, webhook_exists=self.webhooks.exists)
+                                 clock=clock, webhook_exists=self.webhooks.exists,
+                                 rules=TaskRules(
+                                     review_separation=cast(ReviewSeparation,
+                                                            settings.review_separation),
+                                     max_config_bytes=settings.max_config_bytes,
+                                     max_browser_steps=settings.max_browser_steps),
+                                 clients=self.clients, connections=self.connections)
         self.schedules = ScheduleService(self.db, self.tasks, self.executors,
-                                         self.webhooks.exists, clock, scheduler=self.scheduler)
+                                         self.webhooks.exists, clock, scheduler=self.scheduler,
+                                         min_interval_seconds=(
+                                             settings.schedule_min_interval_seconds))
         self.automations = Automations(self.webhooks, self.delivery, self.reports,
                                        self.schedules, clock)
         self.task_timer = DueTimer(self.scheduler, "tasks", self.tasks.promote_due, clock)
@@ -187,7 +201,8 @@ class Node:
                                                  rescue_seconds=None if self.db.is_sqlite
                                                  else min(1.0, settings.lease_seconds / 3)),
                              clock=clock, worker_id=self.worker_id,
-                             artifacts=self.artifacts, metrics=self.metrics)
+                             artifacts=self.artifacts, metrics=self.metrics,
+                             connections=self.connections)
         self.signals.connect(Listeners(wake_runner=self.runner.wake,
                                        arm_timer=self.task_timer.arm,
                                        cancel_attempt=self.runner.cancel_local,
@@ -210,7 +225,10 @@ class Node:
                                  insights=Insights(self.db, clock),
                                  autorun=self.autorun, started_monotonic=time.monotonic(),
                                  version=VERSION,
-                                 scheduler_running=lambda: bool(self.scheduler.running))
+                                 scheduler_running=lambda: bool(self.scheduler.running),
+                                 keyring=self.keyring,
+                                 clients=self.clients, connections=self.connections,
+                                 keys=self.keys)
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])
         self.router = build_router()
@@ -219,12 +237,14 @@ class Node:
     def _metric_sources(self) -> Sources:
         """What /metrics reads at scrape time (the runner's count: once it is built)."""
         pool = self.db.engine.pool
+        ghl = self.executors.get("ghl_action")
         return Sources(
             subscriptions=lambda: self.hub.subscriber_count,
             db_pool_in_use=lambda: int(getattr(pool, "checkedout", lambda: 0)()),
             browser_contexts=lambda: self.browser_pool.in_use,
-            ghl_budget_waits=lambda: self.ghl_budget.waits,
-            ghl_rate_limited=lambda: self.ghl.rate_limited,
+            ghl_budget_waits=lambda: self.ghl_local_budget.waits + (
+                self.ghl_shared.waits if self.ghl_shared is not None else 0),
+            ghl_rate_limited=lambda: ghl.rate_limited if isinstance(ghl, GhlExecutor) else 0,
             deliveries=lambda: dict(self.delivery.outcomes),
             timer_lag=lambda: {t.name: t.last_lag
                                for t in (self.task_timer, *self.automations.timers)},
@@ -241,6 +261,14 @@ class Node:
             dead.append("scheduler")
         return dead
 
+    async def claim_identity(self) -> bool:
+        """CONTRACT §13 "One identity per node": on PostgreSQL, hold the advisory lock on
+        this node's NODE_ID for the life of the process; False if a live node holds it
+        (then nothing else has started). SQLite: one process owns the file anyway."""
+        if self.db.is_sqlite:
+            return True
+        return await self.db.hold_identity(self.worker_id)
+
     async def start(self) -> None:
         await self.db.migrate()
         async with self.db.read() as conn:
@@ -254,6 +282,7 @@ class Node:
             self.event_feed.start()
         if self.work_listener is not None:
             self.work_listener.start()
+        self.keys.start()
         self.drain.bind_loop()
         self.ready = True
 
@@ -264,6 +293,7 @@ class Node:
             await self.event_feed.stop()
         if self.work_listener is not None:
             await self.work_listener.stop()
+        await self.keys.stop()
         await stop_scheduler(self.scheduler)
         await self.browser_pool.close()
         await self.http.aclose()
@@ -272,14 +302,35 @@ class Node:
 
     async def context(self, info: RequestInfo) -> Context:
         authorization = info.headers.get("authorization")
+        from_params = False
         if authorization is None and info.connection_params:
             authorization = info.connection_params.get("authorization") or \
                 info.connection_params.get("Authorization")
+            from_params = authorization is not None
         if authorization is None and info.paths and all(
                 self._public(path) for path in info.paths):
             return Context(ANONYMOUS, self.services)  # system.health needs no key
-        principal: Principal = self.keyring.authenticate(authorization)
+        # A subscription token only as a subscription's connectionParams (CONTRACT §13).
+        principal = await self.principal(
+            authorization, subscription=from_params and info.kind == "subscription")
         return Context(principal, self.services, request_id=logs.request_id_var.get())
+
+    async def principal(self, authorization: str | None, *, subscription: bool = False
+                        ) -> Principal:
+        """The caller: an ERRANDS_API_KEYS key, else a key made with keys.create; with
+        ``subscription`` (a subscription's connectionParams) also a subscription token."""
+        if self.keyring.open:
+            return self.keyring.authenticate(authorization)
+        token = self.keyring.token_of(authorization)
+        found = self.keyring.match(token)
+        if found is not None:
+            return found
+        if token.startswith(TOKEN_PREFIX):
+            claims = self.keyring.token_claims(token, subscription_token=subscription)
+            if claims.h is None:
+                return self.keyring.configured(claims.n)
+            return await self.keys.principal_of_hash(claims.h)
+        return await self.keys.principal(token)
 
     def _public(self, path: str) -> bool:
         procedure = self.router.get(path)
@@ -299,7 +350,7 @@ async def artifact(artifact_id: str, request: Request[Any, Any, State], state: S
     """An artifact file (screenshot, trace, report), under the same keys and roles as RPC."""
     node: Node = state.node
     try:
-        node.keyring.authenticate(request.headers.get("authorization")).require("read")
+        (await node.principal(request.headers.get("authorization"))).require("read")
     except (Unauthorized, Forbidden) as exc:
         return Response({"error": exc.message}, status_code=401 if isinstance(
             exc, Unauthorized) else 403)
@@ -322,7 +373,7 @@ _ARTIFACT_DISPOSITION: dict[str, tuple[bool, str]] = {
 
 
 def create_app(settings: Settings | None = None, *,
-               clock: Callable[[], datetime] = utc_now) -> Litestar:
+               clock: Callable[[], datetime] = utc_now) -> TRPCFirst:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level, settings.log_format)
     tracing.setup(settings.otel_endpoint)  # OpenTelemetry when OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -347,7 +398,7 @@ def create_app(settings: Settings | None = None, *,
 
     trpc = node.trpc_app()
     middleware = [request_middleware(lambda: node, access=settings.access_log)]
-    app = TRPCFirst(
+    app = Litestar(
         route_handlers=[trpc_mount(trpc), console_router(), artifact,
                         trpc_types, *OPERATIONS_ROUTES],
         middleware=middleware,
@@ -359,6 +410,5 @@ def create_app(settings: Settings | None = None, *,
     )
     # /trpc is nearly all the traffic: answered before Litestar's routing, through the same
     # middleware (request id, access log, drain) and the same TRPCApp as the mount above.
-    app.serve_first(trpc, middleware)
-    return app
+    return TRPCFirst(app, trpc, middleware)
 

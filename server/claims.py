@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from outbound.http import host_key
+from schemas.configs import TASK_TYPES
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class Candidate:
     id: str
     task_type: str
     dest_host: str | None
+    # Its last attempts were lost (the process died under it, again): it may be the task
+    # that kills its process, so it runs apart (:func:`quarantine`).
+    suspect: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,26 +82,36 @@ def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Cand
     return chosen
 
 
+def quarantine(candidates: Sequence[Candidate], *, running: int, suspect_running: bool
+               ) -> list[Candidate]:
+    """CONTRACT §13 "Fair to the innocent": a suspect (lost again and again) runs alone
+    in this process, one at a time, so that if it kills the process again it dies alone and
+    only its own lost streak grows.
+
+    In claim order: the candidates before the first suspect are taken; the suspect itself
+    only when nothing runs here (it is then the only one taken); nothing behind it is taken
+    (it keeps its place in line: the process drains, then runs it). While a suspect runs,
+    nothing is taken."""
+    if suspect_running:
+        return []
+    taken: list[Candidate] = []
+    for c in candidates:
+        if c.suspect:
+            return [c] if running == 0 and not taken else taken
+        taken.append(c)
+    return taken
+
+
 def dest_host(task_type: str, config: Mapping[str, Any],
               webhook_url: str | None = None) -> str | None:
     """The host key (:func:`outbound.http.host_key`: canonical host, ``:port`` unless the
     scheme's default) a task's config sends its requests to, from the wire form of
-    ``executionConfig``; for a ``notification``, the receiver's (``webhook_url``, its
-    webhook's). ``None`` for types without one, and while the URL holds a ``{{dep.N}}``
-    placeholder (the key is found when it is resolved)."""
-    url: object = webhook_url if task_type == "notification" else None
-    if task_type == "api_call":
-        url = config.get("apiEndpoint")
-    elif task_type == "data_extraction":
-        url = config.get("url")
-    elif task_type == "browser_automation":
-        url = config.get("startUrl")
-        if not url:
-            steps = config.get("steps")
-            for step in steps if isinstance(steps, list) else []:
-                if isinstance(step, dict) and step.get("action") == "navigate":
-                    url = step.get("url")
-                    break
+    ``executionConfig`` (``TaskTypeSpec.destination``); for a ``notification``, the
+    receiver's (``webhook_url``, its webhook's). ``None`` for types without one, and while
+    the URL holds a ``{{dep.N}}`` placeholder (the key is found when it is resolved)."""
+    spec = TASK_TYPES.get(task_type)
+    url: object = webhook_url if task_type == "notification" else (
+        spec.destination(config) if spec is not None and spec.destination else None)
     if not isinstance(url, str) or "{{" in url:
         return None
     try:

@@ -44,6 +44,9 @@ GROUPS: Final = (
     ("messages", "Messages", "MessageCalls"),
     ("schedules", "Schedules", "ScheduleCalls"),
     ("audit", "Audit", "AuditCalls"),
+    ("clients", "Clients", "ClientCalls"),
+    ("connections", "Connections", "ConnectionCalls"),
+    ("keys", "Keys", "KeyCalls"),
 )
 LINE: Final = 100
 
@@ -211,7 +214,10 @@ def render_methods(source: str, subscriptions: set[str]) -> str:
     )
     for flavour, prefix, owner, attr, doc in flavours:
         for group, sync_class, builder_class in GROUPS:
-            out += ["", f"class {prefix}{sync_class}:", f'    """{doc.format(g=group)}"""', "",
+            text = doc.format(g=group)
+            if len(text) > LINE - 10:  # a long group name: the docstring on its own lines
+                text = "\n    " + text.replace(", each ", ",\n    each ") + "\n    "
+            out += ["", f"class {prefix}{sync_class}:", f'    """{text}"""', "",
                     f"    def __init__(self, owner: {owner}) -> None:",
                     f"        self.{attr} = owner", ""]
             for fn in _builders(tree, builder_class):
@@ -379,6 +385,10 @@ def render_models(schemas_dir: Path, roots: Iterable[str]) -> str:
         if (mod, name) in wanted:
             continue
         node = modules[mod].definitions.get(name)
+        if node is None and name in modules[mod].from_schemas:  # re-exported from another
+            other, original = modules[mod].from_schemas[name]
+            todo.append((other, original, needed_by))
+            continue
         if node is None:
             raise ValueError(f"{name} (needed by {needed_by}) is not defined in schemas/{mod}.py")
         wanted[(mod, name)] = node

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.auth import Principal
+import msgspec
+
+from schemas.tasks import TaskCreate
+from server.auth import KeyRing, Principal
 from server.db.engine import Database
+from server.errors import NotFound
 from server.events import EventHub
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
+from server.services.clients import ClientService, ConnectionService
 from server.services.insights import Insights
+from server.services.keys import KeyService
 from server.services.tasks import TaskService
 from server.settings import Settings
 
@@ -31,6 +37,10 @@ class Services:
     started_monotonic: float
     version: str
     scheduler_running: Callable[[], bool]
+    keyring: KeyRing  # subscription tokens (system.subscriptionToken)
+    clients: ClientService
+    connections: ConnectionService
+    keys: KeyService
 
 
 @dataclass(frozen=True)
@@ -43,3 +53,21 @@ class Context:
     def actor(self) -> Actor:
         """Who the audit log names for this call."""
         return Actor(self.principal.name, self.principal.role, self.request_id)
+
+
+def owned(ctx: Context, data: TaskCreate) -> TaskCreate:
+    """A task a key scoped to a client creates belongs to that client (CONTRACT §14); naming
+    another client is NOT_FOUND, as that client is to the key."""
+    scope = ctx.principal.client_id
+    if scope is None:
+        return data
+    if data.client_id is not None and data.client_id != scope:
+        raise NotFound(f"no client with id {data.client_id!r}")
+    return msgspec.structs.replace(data, client_id=scope)
+
+
+async def check_task_scope(ctx: Context, task_id: str) -> None:
+    """NOT_FOUND when a key scoped to a client names a task of another (or none)."""
+    scope = ctx.principal.client_id
+    if scope is not None and (await ctx.services.tasks.get(task_id)).client_id != scope:
+        raise NotFound(f"no task with id {task_id!r}")

@@ -11,14 +11,16 @@
     ├── Forbidden                FORBIDDEN
     └── ConfigurationError       raised at start for invalid settings (never on the wire)
 
-A database outage (connection refused, dropped, the server shutting down, a pool timeout) is
-``SERVICE_UNAVAILABLE`` (503) on every procedure, never a 500.
+A database outage (connection refused, dropped, the server shutting down, a pool timeout, no
+answer within ``DB_TIMEOUT_SECONDS``) is ``SERVICE_UNAVAILABLE`` (503) on every procedure,
+never a 500; so is storage that cannot take writes (a full disk, a read-only database).
 
 Each class's docstring is its default message.
 """
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import sqlalchemy.exc as sa_exc
@@ -29,6 +31,12 @@ from server.rpc.errors import TRPCCode, TRPCError
 # exceptions (08…), operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03
 # cannot connect now), too many connections (53300).
 _OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# Storage that takes no writes: PostgreSQL disk_full, read_only_sql_transaction, io_error;
+# SQLite's result codes (extended ones start with these); the errnos of a full or read-only
+# filesystem.
+_STORAGE_SQLSTATES = ("53100", "25006", "58030")
+_STORAGE_SQLITE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
 class ErrandsError(Exception):
@@ -93,9 +101,27 @@ class ConfigurationError(ErrandsError):
     """The configuration is invalid."""
 
 
+class DatabaseTimeout(ErrandsError):
+    """The database did not answer within DB_TIMEOUT_SECONDS."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` is storage refusing writes (disk full, read-only), CONTRACT §13."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        orig = exc.orig
+        name = str(getattr(orig, "sqlite_errorname", None) or "")
+        state = str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+        if name.startswith(_STORAGE_SQLITE) or state in _STORAGE_SQLSTATES:
+            return True
+        exc = orig if isinstance(orig, BaseException) else exc
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` is the database being unreachable, rather than a bad statement."""
-    if isinstance(exc, sa_exc.TimeoutError):  # no connection from the pool in time
+    if isinstance(exc, sa_exc.TimeoutError | DatabaseTimeout):  # no answer in time
         return True
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
@@ -113,6 +139,11 @@ def to_trpc(exc: BaseException) -> TRPCError | None:
     """The one mapping from our exceptions to tRPC errors; ``None`` for anything unknown."""
     if isinstance(exc, TRPCError):
         return exc
+    if storage_unavailable(exc):
+        return TRPCError("SERVICE_UNAVAILABLE",
+                         "storage is unavailable (disk full or database read-only); "
+                         "nothing was saved, try again later",
+                         headers={"retry-after": "5"})
     if database_unavailable(exc):
         return TRPCError("SERVICE_UNAVAILABLE",
                          "the database is unavailable; try again shortly",

@@ -6,6 +6,7 @@ apply the returned :class:`Transition` with a compare-and-set write (``WHERE sta
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -182,6 +183,42 @@ def after_attempt(*, outcome: Outcome, error_count: int, max_retries: int, now: 
                           next_attempt_at=at, last_error=outcome.error)
     why = "retries exhausted" if retryable else "permanent error"
     return Transition(Status.FAILED, ex_status, errors, reason=why, last_error=outcome.error)
+
+
+# --- what an approval covers; who may give it (CONTRACT §13) -------------------------------
+
+# The fields (wire names) an approval covers: changing one withdraws it.
+APPROVAL_COVERS: Final[tuple[str, ...]] = (
+    "executionConfig", "scheduledFor", "timeoutSeconds", "maxRetries", "dependsOn")
+
+ReviewSeparation = Literal["editor", "creator", "off"]
+
+
+def withdrawn_approval(*, needs_review: bool, status: Status, reviewed_by: str | None,
+                       changed: Iterable[str]) -> tuple[str, ...]:
+    """The approved fields an edit changes, when it edits a task that needs review and holds
+    an approval not yet used (it has not started); empty when the approval stands."""
+    if not needs_review or reviewed_by is None or status == Status.AWAITING_REVIEW \
+            or status not in ALLOWED_FROM["update"]:
+        return ()
+    names = set(changed)
+    return tuple(f for f in APPROVAL_COVERS if f in names)
+
+
+def withdrawal_reason(fields: Iterable[str]) -> str:
+    return f"approval withdrawn: {', '.join(fields)} changed"
+
+
+def separation_refusal(*, rule: ReviewSeparation, approver: str, created_by: str | None,
+                       config_changed_by: str | None) -> str | None:
+    """Why ``approver`` may not approve this task (four eyes); None when it may."""
+    if rule == "off":
+        return None
+    if config_changed_by is not None and approver == config_changed_by:
+        return f"{approver} changed this task's configuration; another reviewer must approve it"
+    if rule == "creator" and created_by is not None and approver == created_by:
+        return f"{approver} created this task; another reviewer must approve it"
+    return None
 
 
 # --- dependencies: cascade and redrive (CONTRACT §10) --------------------------------------

@@ -96,10 +96,25 @@ class TextFormatter(logging.Formatter):
         return f"{head} [{context}]{sep}{tail}"
 
 
+def _not_an_outage(record: logging.LogRecord) -> bool:
+    """Drops a failure whose cause is the database not answering or storage refusing writes:
+    the database reports each such period once, as a warning (server/db/engine.Faults), and
+    every loop that meets it retries; a traceback a second would only bury that warning."""
+    import sqlalchemy.exc as sa_exc
+
+    from server.errors import DatabaseTimeout, database_unavailable, storage_unavailable
+
+    exc = record.exc_info[1] if record.exc_info else None
+    if not isinstance(exc, sa_exc.SQLAlchemyError | DatabaseTimeout):
+        return True
+    return not (database_unavailable(exc) or storage_unavailable(exc))
+
+
 def configure(level: str, fmt: str) -> None:
     """Install one stderr handler on the root logger with the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(_not_an_outage)
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "errands", False):

@@ -58,10 +58,20 @@ class Drain:
         """Remember the running loop, for :meth:`request` from a signal handler."""
         self._loop = asyncio.get_running_loop()
 
-    def request(self) -> None:
-        """From a signal handler: begin draining on the event loop."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.begin)
+    def request(self, then: Callable[[], object] = lambda: None) -> bool:
+        """From a signal handler: begin draining on the event loop, and call ``then`` once
+        the drain has ended. False before the loop is bound (nothing started yet)."""
+        loop = self._loop
+        if loop is None:
+            return False
+
+        def begin() -> None:
+            self.begin()
+            assert self._drain is not None
+            self._drain.add_done_callback(lambda _: then())
+
+        loop.call_soon_threadsafe(begin)
+        return True
 
     def begin(self) -> None:
         if self._drain is not None:
@@ -186,6 +196,8 @@ async def readiness(node: Node) -> list[str]:
     else:
         if current != migrations_head():
             problems.append(f"migrations not at head ({current} != {migrations_head()})")
+        if not await node.db.storage_writable():  # after a full disk: writes again?
+            problems.append("storage unavailable")
     return problems
 
 

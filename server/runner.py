@@ -15,7 +15,9 @@
   ``LEASE_SECONDS/3``; a node at start takes back its own leases at once, and a task whose
   lease ran out (its node died) is found within a second by :meth:`Runner.rescue_expired`:
   its attempt ends ``lost`` and the task is queued again without spending a retry
-  (``MAX_LOST_ATTEMPTS`` in a row end it).
+  (``MAX_LOST_ATTEMPTS`` in a row end it). It keeps its place in line; once lost twice in a
+  row it runs apart — alone in the process, one suspect at a time (claims.quarantine) — so a
+  task that kills its process dies alone and the tasks beside it are not failed with it.
 - Shutdown stops claiming, lets attempts finish for a grace period, then interrupts them:
   they end ``cancelled`` and their tasks go back to ``queued`` without spending a retry.
 """
@@ -48,17 +50,19 @@ from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server import lifecycle, logs, placeholders, tracing
-from server.claims import Candidate, Caps, Room, dest_host, fit, room
+from server.claims import Candidate, Caps, Room, dest_host, fit, quarantine, room
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import TaskRow
+from server.errors import database_unavailable, storage_unavailable
 from server.ids import new_id
 from server.lifecycle import Outcome, Status
 from server.metrics import Metrics
 from server.retry import RetryPolicy
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
+from server.services.clients import ConnectionService, apply_to_api_call
 from server.services.tasks import settle_dependents
 
 log = logging.getLogger("errands.runner")
@@ -98,6 +102,14 @@ class RunnerConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     caps: Caps = field(default_factory=Caps)
     max_lost_attempts: int = lifecycle.MAX_LOST_ATTEMPTS
+    # Lost attempts in a row after which a task runs alone (claims.quarantine). One loss is
+    # what a crash or kill -9 does to everything in flight: those orphans run again at once,
+    # together; a task lost again is a suspect — while MAX_LOST_ATTEMPTS leaves room for a
+    # suspect's streak to grow alone before the task fails.
+    quarantine_after: int = 2
+
+    def is_suspect(self, lost_streak: int) -> bool:
+        return lost_streak >= max(1, min(self.quarantine_after, self.max_lost_attempts - 1))
     # How often other nodes' expired leases are looked for (PostgreSQL); None: LEASE_SECONDS/3.
     rescue_seconds: float | None = None
 
@@ -112,7 +124,8 @@ class Runner:
                  config: RunnerConfig, clock: Callable[[], datetime], worker_id: str,
                  artifacts: ArtifactSink | None = None,
                  metrics: Metrics | None = None,
-                 draw: Callable[[], float] = random.random) -> None:
+                 draw: Callable[[], float] = random.random,
+                 connections: ConnectionService | None = None) -> None:
         self.db = db
         self.writer = writer
         self.executors = executors
@@ -123,6 +136,7 @@ class Runner:
         self.instance_id = f"{worker_id}/{os.getpid()}"
         self.artifacts = artifacts
         self.draw = draw
+        self.connections = connections  # resolves connections when an attempt starts
         self.running: dict[str, Running] = {}
         self._wake = asyncio.Event()
         self._finished: asyncio.Queue[Finished] = asyncio.Queue()
@@ -203,6 +217,7 @@ class Runner:
                     caps=self.config.caps, paused=self._paused_types)
 
     async def _claim_loop(self) -> None:
+        failures = 0
         while self._claiming:
             again = False
             if not self._paused_all:
@@ -210,9 +225,10 @@ class Runner:
                 if left.free > 0:
                     try:
                         again = await self._claim(left)
-                    except Exception:
-                        log.exception("claiming tasks failed; retrying shortly")
-                        await asyncio.sleep(1)
+                        failures = 0
+                    except Exception as exc:
+                        failures += 1
+                        await self._back_off(exc, "claiming tasks", failures)
             if again:
                 await asyncio.sleep(0)
                 continue
@@ -233,9 +249,12 @@ class Runner:
                 skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts))
             # A task this process still runs (its lease was taken while it ran) waits until
             # that attempt has ended here.
-            candidates = [Candidate(r.id, r.task_type, r.dest_host) for r in picked
-                          if r.id not in self.running]
-            chosen = fit(candidates, left, self.config.caps.per_host)
+            suspect = self.config.is_suspect
+            candidates = [Candidate(r.id, r.task_type, r.dest_host, suspect(r.lost_streak))
+                          for r in picked if r.id not in self.running]
+            apart = quarantine(candidates, running=len(self.running), suspect_running=any(
+                suspect(r.task.lost_streak) for r in self.running.values()))
+            chosen = fit(apart, left, self.config.caps.per_host)
             rows = await repo.task_claim_ids(
                 cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,
                 lease_until=now + timedelta(seconds=self.config.lease_seconds))
@@ -258,7 +277,9 @@ class Runner:
         self.claimed_max = max(self.claimed_max, len(rows))
         # Full batch: more may be queued. Some skipped: their group is full now, the next
         # claim leaves it out and may find others.
-        return len(candidates) == left.free or len(chosen) < len(candidates)
+        # A suspect in the way (quarantine): wait for the attempts running here to end.
+        return len(apart) == len(candidates) and (
+            len(candidates) == left.free or len(chosen) < len(candidates))
 
     # --- one attempt -----------------------------------------------------------------------
 
@@ -294,7 +315,8 @@ class Runner:
             finished.error_type, finished.output = exc.error_type, _dump(exc.output)
         except Exception as exc:
             log.error("executor for task %s raised\n%s", row.id, scrub(
-                "".join(traceback.format_exception(exc)), _secrets(row)))
+                "".join(traceback.format_exception(exc)),
+                ctx.secrets if ctx.secrets is not None else _secrets(row)))
             finished.outcome = Outcome("failure", retryable=True,
                                        error=f"{type(exc).__name__}: {exc}")
             finished.error_type = type(exc).__name__
@@ -321,14 +343,16 @@ class Runner:
         masked, ctx.secrets = masked_config_and_secrets(row.task_type, raw, row.meta)
         if finished is not None:
             finished.input, finished.config = masked, raw
+        run = await self._with_connection(row, raw, ctx, masked, finished)
         try:
-            config = msgspec.convert(raw, CONFIG_TYPES[row.task_type])
+            config = msgspec.convert(run, CONFIG_TYPES[row.task_type])
         except msgspec.ValidationError as exc:
             raise PermanentError(f"invalid executionConfig: {exc}",
                                  error_type="invalid_config") from None
         spec = TaskSpec(id=row.id, title=row.title, task_type=row.task_type, config=config,
                         timeout_seconds=row.timeout_seconds,
-                        source_webhook_id=row.source_webhook_id, metadata=row.meta)
+                        source_webhook_id=row.source_webhook_id, metadata=row.meta,
+                        client_id=row.client_id)
         try:
             async with asyncio.timeout(row.timeout_seconds) as deadline:
                 return await executor.execute(spec, ctx)
@@ -338,6 +362,32 @@ class Runner:
                     f"attempt exceeded timeoutSeconds ({row.timeout_seconds} s)") from None
             raise ExecutorError("timed out inside the executor", error_type="timeout",
                                 retryable=True) from None
+
+    async def _with_connection(self, row: Row, raw: dict[str, Any], ctx: ExecutionContext,
+                               masked: dict[str, Any], finished: Finished | None
+                               ) -> dict[str, Any]:
+        """The config the executor runs with: the task's connection (or its client's HighLevel
+        credentials) read now, so a rotation applies from the next attempt (CONTRACT §14).
+        Its values join the attempt's secrets; the input shows ``<name>@v<version>``."""
+        if self.connections is None:
+            return raw
+        try:
+            resolved = await self.connections.resolve(row.task_type, raw, row.client_id)
+        except LookupError as exc:
+            raise PermanentError(str(exc), error_type="connection") from None
+        if resolved is None:
+            return raw
+        ctx.ghl = resolved.ghl
+        if resolved.secrets:
+            ctx.secrets = tuple(sorted({*(ctx.secrets or ()), *resolved.secrets},
+                                       key=len, reverse=True))
+        if resolved.label is not None:
+            masked["connection"] = resolved.label
+            if finished is not None:
+                finished.config = None  # the input differs from the task's config: kept
+        if row.task_type == "api_call" and resolved.kind is not None:
+            return apply_to_api_call(raw, resolved.kind, resolved.values)
+        return raw
 
     async def _resolved_config(self, row: Row) -> dict[str, Any]:
         """The executionConfig with ``{{dep.N.path}}`` taken from the dependencies' results."""
@@ -358,7 +408,18 @@ class Runner:
 
     # --- recording -------------------------------------------------------------------------
 
+    async def _back_off(self, exc: Exception, what: str, failures: int) -> None:
+        """After a failed claim or record: wait longer each time (0.5 s doubling to 5 s).
+        An outage or a full disk is the database's to report (once: engine.Faults); any
+        other failure is logged with its traceback."""
+        if database_unavailable(exc) or storage_unavailable(exc):
+            log.debug("%s failed (%s); retrying", what, exc)
+        else:
+            log.exception("%s failed; retrying", what)
+        await asyncio.sleep(min(5.0, 0.5 * 2 ** min(failures - 1, 4)))
+
     async def _complete_loop(self) -> None:
+        failures = 0
         while True:
             batch = [await self._finished.get()]
             while len(batch) < 256:
@@ -368,9 +429,10 @@ class Runner:
                     break
             try:
                 await self._record(batch)
-            except Exception:
-                log.exception("recording %d attempts failed; retrying", len(batch))
-                await asyncio.sleep(0.5)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                await self._back_off(exc, f"recording {len(batch)} attempts", failures)
                 for item in batch:
                     self._finished.put_nowait(item)
                 continue
@@ -581,5 +643,7 @@ def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime,
     elif tr.status == Status.SCHEDULED:
         values.update(due_at=tr.next_attempt_at, next_trigger="retry")
     elif tr.status == Status.QUEUED:
-        values.update(queued_at=now, next_trigger="recovery")
+        # Lost or interrupted: the server's fault, so the task keeps its place in line
+        # (queued_at unchanged; CONTRACT §13 "Fair to the innocent").
+        values["next_trigger"] = "recovery"
     return values

@@ -12,9 +12,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
@@ -89,19 +92,44 @@ class DueTimer:
                 return following
 
 
-async def stop_scheduler(scheduler: AsyncIOScheduler, timeout: float = 5.0) -> None:
+class Scheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler has no type hints
+    """APScheduler's asyncio scheduler, knowing the asyncio tasks that run its coroutine jobs
+    now (``running_jobs``), so that :func:`stop_scheduler` can wait for them."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.running_jobs: set[asyncio.Task[Any]] = set()
+
+    def add_job(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        if inspect.iscoroutinefunction(func):
+            func = self._tracked(func)
+        return super().add_job(func, *args, **kwargs)
+
+    def _tracked(self, func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(func)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            self.running_jobs.add(task)
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                self.running_jobs.discard(task)
+        return run
+
+
+async def stop_scheduler(scheduler: Scheduler, timeout: float = 5.0) -> None:
     """Stop firing and wait for the jobs running now to end (they are cancelled).
 
     ``shutdown(wait=False)`` cancels running coroutine jobs but does not wait for them: a job
     cancelled inside a database call would then hold its connection past the engine's
     ``dispose()``. Called before the database is closed.
     """
-    executor = scheduler._lookup_executor("default")
-    pending = [f for f in getattr(executor, "_pending_futures", ()) if not f.done()]
+    running = [t for t in scheduler.running_jobs if not t.done()]
     scheduler.shutdown(wait=False)
-    if pending:
-        await asyncio.wait(pending, timeout=timeout)
+    if running:
+        await asyncio.wait(running, timeout=timeout)
 
 
-def make_scheduler() -> AsyncIOScheduler:
-    return AsyncIOScheduler(timezone=UTC, job_defaults={"max_instances": 1})
+def make_scheduler() -> Scheduler:
+    return Scheduler(timezone=UTC, job_defaults={"max_instances": 1})

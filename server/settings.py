@@ -1,18 +1,31 @@
 """Settings, read once at start from the environment and ``.env`` (the environment wins).
 
-Every variable is documented in ``.env.example``. Invalid values stop the server at start with
-a message naming the variable.
+Each setting is declared ONCE, as a field of :class:`Settings`: its type (the annotation), its
+variable, its default as written in the environment, its parser and a line of documentation
+(:func:`setting`, :func:`optional`). ``.env.example`` and ``docs/configuration.md`` are
+generated from these declarations (``scripts/gen_config``; a test checks they are fresh).
+Invalid values stop the server at start with a message naming the variable.
+
+Adding a setting: docs/notes/settings.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import sys
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
+
+from dotenv import dotenv_values
 
 from server.errors import ConfigurationError
+
+T = TypeVar("T")
 
 ROLES = ("admin", "operator", "reviewer", "viewer")
 
@@ -25,23 +38,6 @@ class ApiKey:
 
     def __repr__(self) -> str:  # never print the key itself
         return f"ApiKey(name={self.name!r}, role={self.role!r})"
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse ``KEY=VALUE`` lines; ``#`` comments, blank lines, optional quotes, ``export``."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -74,21 +70,23 @@ def _float(name: str, raw: str, lo: float, hi: float) -> float:
 
 
 def parse_api_keys(raw: str) -> tuple[ApiKey, ...]:
-    """``name:role:key`` items, comma-separated."""
+    """``name:role:key`` items, comma-separated. A bad item is named by its position (1-based),
+    never quoted: any part of it may be a key."""
     keys: list[ApiKey] = []
-    for item in filter(None, (part.strip() for part in raw.split(","))):
+    items = [part.strip() for part in raw.split(",")]
+    for position, item in enumerate(items, start=1):
+        if not item:
+            continue
         name, sep1, rest = item.partition(":")
         role, sep2, key = rest.partition(":")
         if not (sep1 and sep2 and name and key):
             raise ConfigurationError(
-                "ERRANDS_API_KEYS items must look like name:role:key "
-                f"(item starting {item[:len(name)]!r} does not)"
-            )
+                f"ERRANDS_API_KEYS item {position} of {len(items)} does not look like "
+                "name:role:key")
         if role not in ROLES:
             raise ConfigurationError(
-                f"ERRANDS_API_KEYS: key {name!r} has unknown role {role!r} "
-                f"(roles: {', '.join(ROLES)})"
-            )
+                f"ERRANDS_API_KEYS item {position} of {len(items)} has an unknown role "
+                f"(roles: {', '.join(ROLES)}; items are name:role:key)")
         keys.append(ApiKey(name, role, key))
     return tuple(keys)
 
@@ -208,110 +206,225 @@ def _otel_endpoint(name: str, raw: str) -> str:
     return raw
 
 
-# (variable, Settings attribute, parser); GHL_API_KEY and ERRANDS_SECRET_KEY are read apart.
-_VARIABLES: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
-    ("DATABASE_URL", "database_url", _database_url),
-    ("HOST", "host", _str),
-    ("PORT", "port", _int_in(0, 65535)),
-    ("ERRANDS_API_KEYS", "api_keys", lambda _n, raw: parse_api_keys(raw)),
-    ("WORKER_CONCURRENCY", "worker_concurrency", _int_in(1, 1024)),
-    ("REVIEW_REQUIRED_TYPES", "review_required_types", _type_set),
-    ("ARTIFACTS_DIR", "artifacts_dir", lambda _n, raw: Path(raw)),
-    ("ARTIFACT_RETENTION_DAYS", "artifact_retention_days", _int_in(0, 3650)),
-    ("CHROMIUM_PATH", "chromium_path", _str),
-    ("BROWSER_CONCURRENCY", "browser_concurrency", _int_in(1, 64)),
-    ("GHL_LOCATION_ID", "ghl_location_id", _str),
-    ("GHL_BASE_URL", "ghl_base_url", lambda _n, raw: raw.rstrip("/")),
-    ("GHL_RATE_LIMIT", "ghl_rate_limit", _int_in(1, 100_000)),
-    ("GHL_RATE_WINDOW_SECONDS", "ghl_rate_window_seconds", _float_in(0.1, 86400)),
-    ("ALLOW_PRIVATE_NETWORK", "allow_private_network", _bool),
-    ("LEASE_SECONDS", "lease_seconds", _float_in(1, 3600)),
-    ("RETRY_BASE_SECONDS", "retry_base_seconds", _float_in(0.01, 3600)),
-    ("SHUTDOWN_GRACE_SECONDS", "shutdown_grace_seconds", _float_in(0, 3600)),
-    ("ALLOW_METHOD_OVERRIDE", "allow_method_override", _bool),
-    ("MAX_BATCH_SIZE", "max_batch_size", _int_in(1, 10_000)),
-    ("MAX_BODY_BYTES", "max_body_bytes", _int_in(1024, 1 << 30)),
-    ("RESPONSE_BODY_LIMIT", "response_body_limit", _int_in(0, 1 << 30)),
-    ("SSE_PING_SECONDS", "sse_ping_seconds", _float_in(0.05, 600)),
-    ("DELIVERY_RETRY_SECONDS", "delivery_retry_seconds", _delays),
-    ("DELIVERY_TIMEOUT_SECONDS", "delivery_timeout_seconds", _float_in(0.1, 600)),
-    ("SECRET_KEY_FILE", "secret_key_file", lambda _n, raw: Path(raw)),
-    ("LOG_LEVEL", "log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL",
-                                       upper=True)),
-    # Operations (CONTRACT §12)
-    ("LOG_FORMAT", "log_format", _choice("text", "json")),
-    ("ACCESS_LOG", "access_log", _bool),
-    ("METRICS_PUBLIC", "metrics_public", _bool),
-    ("TASK_RETENTION_DAYS", "task_retention_days", _int_in(0, 36500)),
-    ("STALLED_AFTER", "stalled_after", _stalled_after),
-    ("STALLED_CHECK_SECONDS", "stalled_check_seconds", _float_in(0.1, 86400)),
-    ("STALLED_ACTION", "stalled_action", _stalled_action),
-    ("STALLED_WEBHOOK_ID", "stalled_webhook_id", _str),
-    ("AUDIT_RETENTION_DAYS", "audit_retention_days", _int_in(0, 36500)),
-    ("TYPE_CONCURRENCY", "type_concurrency", parse_type_caps),
-    ("HOST_CONCURRENCY", "host_concurrency", _int_in(1, 1024)),
-    ("MAX_LOST_ATTEMPTS", "max_lost_attempts", _int_in(1, 1000)),
-    ("NODE_ID", "node_id", lambda name, raw: _node_id(name, raw)),
-    ("OTEL_EXPORTER_OTLP_ENDPOINT", "otel_endpoint", _otel_endpoint),
-)
+# --- the declaration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variable:
+    """How a :class:`Settings` field is read and documented."""
+
+    name: str  # the environment variable
+    parse: Callable[[str, str], Any]  # (variable name, raw value) -> value; raises
+    doc: str  # what it does (one line; .env.example wraps it)
+    default: str  # as written in the environment; "" when unset means None (optional)
+    unset: str = ""  # what happens when an optional variable is not set (for the docs)
+    example: str = ""  # a value to show, commented out, in .env.example
+    section: str = ""  # starts a new section of the docs at this variable
+    secret: bool = False  # never shown (the field is left out of repr)
+
+
+def setting(name: str, default: str, parse: Callable[[str, str], T], doc: str, *,
+            example: str = "", section: str = "") -> T:
+    """A setting read from variable ``name``; its default is ``parse(name, default)``."""
+    var = Variable(name, parse, doc, default, example=example, section=section)
+    value: T = field(default_factory=lambda: parse(name, default),
+                     metadata={"variable": var})
+    return value
+
+
+def optional(name: str, parse: Callable[[str, str], T], doc: str, *, unset: str = "",
+             example: str = "", section: str = "", secret: bool = False) -> T | None:
+    """A setting that is ``None`` unless variable ``name`` is set."""
+    var = Variable(name, parse, doc, "", unset=unset, example=example, section=section,
+                   secret=secret)
+    value: T | None = field(default=None, repr=not secret, metadata={"variable": var})
+    return value
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite+aiosqlite:///./errands.db"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    api_keys: tuple[ApiKey, ...] = ()
-    worker_concurrency: int = 16
-    review_required_types: frozenset[str] = frozenset()
-    artifacts_dir: Path = Path("./artifacts")
-    artifact_retention_days: int = 14
-    chromium_path: str | None = None
-    browser_concurrency: int = 4
-    ghl_api_key: str | None = field(default=None, repr=False)
-    ghl_location_id: str | None = None
-    ghl_base_url: str = "https://services.leadconnectorhq.com"
-    ghl_rate_limit: int = 100
-    ghl_rate_window_seconds: float = 10.0
-    allow_private_network: bool = False
-    secret_key: str | None = field(default=None, repr=False)
-    lease_seconds: float = 30.0
-    retry_base_seconds: float = 2.0
-    shutdown_grace_seconds: float = 10.0
-    max_batch_size: int = 100
-    allow_method_override: bool = False
-    max_body_bytes: int = 1_048_576
-    response_body_limit: int = 65_536
-    sse_ping_seconds: float = 10.0
-    log_level: str = "INFO"
-    # Webhook delivery: waits before retries 2..n (6 tries over about an hour by default).
-    delivery_retry_seconds: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 2700.0)
-    delivery_timeout_seconds: float = 10.0
-    # Where the generated key lives when ERRANDS_SECRET_KEY is not set (default: next to the
-    # SQLite database, or ./errands-secret.key for PostgreSQL).
-    secret_key_file: Path | None = None
-    # Workflows (CONTRACT §10): stalled work and the audit log's retention (0 keeps all).
-    stalled_after: dict[str, timedelta] = field(
-        default_factory=lambda: dict(DEFAULT_STALLED_AFTER))
-    stalled_check_seconds: float = 60.0
-    stalled_action: str = "mark"
-    stalled_webhook_id: str | None = None
-    audit_retention_days: int = 365
-    # Operations (CONTRACT §12)
-    log_format: str = "text"
-    access_log: bool = False
-    metrics_public: bool = False
-    task_retention_days: int = 0  # 0: keep terminal tasks forever
-    # Claim caps (per process). TYPE_CONCURRENCY entries replace these defaults type by type;
-    # browser_automation and data_extraction default to BROWSER_CONCURRENCY.
-    type_concurrency: dict[str, int] = field(default_factory=dict)
-    host_concurrency: int = 4
-    # Lost attempts in a row (the worker died under them) that end a task as failed.
-    max_lost_attempts: int = 5
-    # This node's stable identity (lease owner); default "<hostname>:<PORT>".
-    node_id: str | None = None
-    # OpenTelemetry tracing (server/tracing.py): on when set; needs `pip install errands[otel]`.
-    otel_endpoint: str | None = None
+    # --- Database
+    database_url: str = setting(
+        "DATABASE_URL", "sqlite+aiosqlite:///./errands.db", _database_url,
+        "SQLite (embedded, one process) by default; PostgreSQL for several nodes.",
+        example="postgresql+asyncpg://postgres@127.0.0.1:5432/errands", section="Database")
+    # --- Serving
+    host: str = setting("HOST", "127.0.0.1", _str,
+                        "Where the server listens. Without ERRANDS_API_KEYS it refuses any "
+                        "non-loopback HOST.", section="Serving")
+    port: int = setting("PORT", "8000", _int_in(0, 65535), "The port it listens on.")
+    api_keys: tuple[ApiKey, ...] = setting(
+        "ERRANDS_API_KEYS", "", lambda _n, raw: parse_api_keys(raw),
+        "API keys: name:role:key, comma-separated. Roles: admin, operator, reviewer, viewer. "
+        "None: no authentication (loopback only).",
+        example="web:operator:change-me-1,anna:reviewer:change-me-2,ops:admin:change-me-3")
+    # --- Work
+    worker_concurrency: int = setting("WORKER_CONCURRENCY", "16", _int_in(1, 1024),
+                                      "Attempts running at once in this process.",
+                                      section="Work")
+    review_required_types: frozenset[str] = setting(
+        "REVIEW_REQUIRED_TYPES", "", _type_set,
+        "Task types that always need a person's approval before they run (comma-separated).",
+        example="ghl_action,browser_automation")
+    # --- Browser tasks and artifacts
+    artifacts_dir: Path = setting("ARTIFACTS_DIR", "./artifacts", _path,
+                                  "Screenshots, traces and reports.",
+                                  section="Browser tasks and artifacts")
+    artifact_retention_days: int = setting("ARTIFACT_RETENTION_DAYS", "14", _int_in(0, 3650),
+                                           "Days artifacts are kept.")
+    chromium_path: str | None = optional(
+        "CHROMIUM_PATH", _str, "Chromium for browser tasks.",
+        unset="Playwright's own browser, else /usr/bin/chromium", example="/usr/bin/chromium")
+    browser_concurrency: int = setting("BROWSER_CONCURRENCY", "4", _int_in(1, 64),
+                                       "Browser contexts at once.")
+    # --- GoHighLevel
+    ghl_api_key: str | None = optional("GHL_API_KEY", _str,
+                                       "HighLevel API v2 key (private integration token).",
+                                       example="pit-...", section="GoHighLevel", secret=True)
+    ghl_location_id: str | None = optional("GHL_LOCATION_ID", _str,
+                                           "HighLevel location (sub-account) id.")
+    ghl_base_url: str = setting("GHL_BASE_URL", "https://services.leadconnectorhq.com",
+                                lambda _n, raw: raw.rstrip("/"), "HighLevel API base URL.")
+    ghl_rate_limit: int = setting("GHL_RATE_LIMIT", "100", _int_in(1, 100_000),
+                                  "Requests per location per window (HighLevel allows 100 per "
+                                  "10 s).")
+    ghl_rate_window_seconds: float = setting("GHL_RATE_WINDOW_SECONDS", "10",
+                                             _float_in(0.1, 86400),
+                                             "The window of GHL_RATE_LIMIT, in seconds.")
+    # --- Security
+    allow_private_network: bool = setting(
+        "ALLOW_PRIVATE_NETWORK", "false", _bool,
+        "Executors refuse private, loopback and link-local addresses unless this is true.",
+        section="Security")
+    secret_key: str | None = optional(
+        "ERRANDS_SECRET_KEY", _str,
+        "Key that encrypts webhook secrets at rest (any long random string); keep it out of "
+        "the database. Losing it, or changing it, makes stored webhook secrets unreadable. "
+        "Required with PostgreSQL (every node must share one key): without it a PostgreSQL "
+        "server refuses to start (exit code 2).",
+        unset="SQLite: a random key generated once into SECRET_KEY_FILE", secret=True)
+    secret_key_file: Path | None = optional(
+        "SECRET_KEY_FILE", _path,
+        "Where the generated key lives when ERRANDS_SECRET_KEY is not set.",
+        unset="beside the SQLite database (<database>.secret-key), or ./errands-secret.key")
+    # --- Webhook delivery
+    delivery_timeout_seconds: float = setting("DELIVERY_TIMEOUT_SECONDS", "10",
+                                              _float_in(0.1, 600),
+                                              "Per-attempt timeout of a webhook delivery.",
+                                              section="Webhook delivery")
+    delivery_retry_seconds: tuple[float, ...] = setting(
+        "DELIVERY_RETRY_SECONDS", "5,30,120,600,2700", _delays,
+        "Waits before retries 2..n (seconds, comma-separated; at most 50): the default tries "
+        "6 times over about an hour. 4xx (but 408/429) fails at once.")
+    # --- Runner
+    lease_seconds: float = setting("LEASE_SECONDS", "30", _float_in(1, 3600),
+                                   "Lease length: a dead process's attempt is found after "
+                                   "this.", section="Runner")
+    retry_base_seconds: float = setting("RETRY_BASE_SECONDS", "2", _float_in(0.01, 3600),
+                                        "Retry backoff base: RETRY_BASE_SECONDS * 2^(n-1), "
+                                        "capped at an hour, with jitter.")
+    shutdown_grace_seconds: float = setting(
+        "SHUTDOWN_GRACE_SECONDS", "10", _float_in(0, 3600),
+        "How long a shutdown lets running attempts finish before interrupting them (keep it "
+        "under ~20 s to exit within a container's 30 s grace).")
+    # --- Reliability
+    node_id: str | None = optional(
+        "NODE_ID", lambda name, raw: _node_id(name, raw),
+        "This node's stable identity: it owns its leases, so a restarted node takes its own "
+        "attempts back at once; give each node on one host its own.",
+        unset="<hostname>:<PORT>", example="node-1", section="Reliability")
+    type_concurrency: dict[str, int] = setting(
+        "TYPE_CONCURRENCY", "", parse_type_caps,
+        "Attempts running at once per task type in this process (type=n,...); "
+        "browser_automation and data_extraction default to BROWSER_CONCURRENCY. Over its cap "
+        "a task waits queued.", example="ghl_action=4,browser_automation=4")
+    host_concurrency: int = setting("HOST_CONCURRENCY", "4", _int_in(1, 1024),
+                                    "Attempts in flight per destination host (host[:port] of "
+                                    "the task's URL) in this process.")
+    max_lost_attempts: int = setting("MAX_LOST_ATTEMPTS", "5", _int_in(1, 1000),
+                                     "Lost attempts in a row (the worker died each time) that "
+                                     "end a task as failed.")
+    # --- Protocol limits
+    max_batch_size: int = setting("MAX_BATCH_SIZE", "100", _int_in(1, 10_000),
+                                  "Calls per tRPC batch.", section="Protocol limits")
+    allow_method_override: bool = setting(
+        "ALLOW_METHOD_OVERRIDE", "false", _bool,
+        "Accept queries sent as POST (tRPC's methodOverride). Off: CONTRACT §1 answers them "
+        "405.")
+    max_body_bytes: int = setting("MAX_BODY_BYTES", "1048576", _int_in(1024, 1 << 30),
+                                  "Largest request body.")
+    response_body_limit: int = setting("RESPONSE_BODY_LIMIT", "65536", _int_in(0, 1 << 30),
+                                       "Bytes of an api_call's response body kept.")
+    sse_ping_seconds: float = setting("SSE_PING_SECONDS", "10", _float_in(0.05, 600),
+                                      "Ping interval of subscriptions (Server-Sent Events).")
+    # --- Workflows (CONTRACT §10)
+    stalled_after: dict[str, timedelta] = setting(
+        "STALLED_AFTER", "pending=24h,awaiting_review=8h,queued=10m,scheduled=10m",
+        _stalled_after,
+        "A task waiting longer than its status' limit (status=<n><s|m|h|d>; statuses not "
+        "named keep these defaults; scheduled counts past its due time) gets stalledSince, a "
+        "`stalled` event and an audit entry.", section="Workflows (CONTRACT §10)")
+    stalled_check_seconds: float = setting("STALLED_CHECK_SECONDS", "60",
+                                           _float_in(0.1, 86400),
+                                           "How often stalled work is looked for.")
+    stalled_action: str = setting(
+        "STALLED_ACTION", "mark", _stalled_action,
+        "log, mark or notify (notify also sends one signed task.stalled message to the "
+        "task's sourceWebhookId, else STALLED_WEBHOOK_ID).")
+    stalled_webhook_id: str | None = optional("STALLED_WEBHOOK_ID", _str,
+                                              "Webhook for task.stalled messages of tasks "
+                                              "without a sourceWebhookId.")
+    audit_retention_days: int = setting("AUDIT_RETENTION_DAYS", "365", _int_in(0, 36500),
+                                        "Audit entries older than this are pruned by the "
+                                        "housekeeping job (0 keeps them all).")
+    # --- Operations (CONTRACT §12)
+    log_level: str = setting(
+        "LOG_LEVEL", "INFO",
+        _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", upper=True),
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL; anything else stops the start (exit code 2).",
+        section="Operations (CONTRACT §12)")
+    log_format: str = setting("LOG_FORMAT", "text", _choice("text", "json"),
+                              "text, or json: one JSON object a line with ts, level, logger, "
+                              "msg and, where known, taskId, executionId, attempt, workerId, "
+                              "requestId.")
+    access_log: bool = setting("ACCESS_LOG", "false", _bool,
+                               "One line per HTTP request (method, path without query, status, "
+                               "duration, requestId).")
+    metrics_public: bool = setting("METRICS_PUBLIC", "false", _bool,
+                                   "GET /metrics without a key. Otherwise it needs a key with "
+                                   "role viewer (or higher).")
+    task_retention_days: int = setting(
+        "TASK_RETENTION_DAYS", "0", _int_in(0, 36500),
+        "Delete terminal tasks that ended more than this many days ago, with their executions, "
+        "events, delivered/failed messages and artifacts (0 = keep forever). Runs every 10 "
+        "minutes.")
+    otel_endpoint: str | None = optional(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", _otel_endpoint,
+        "OpenTelemetry tracing (needs `pip install errands[otel]`): a span per tRPC call and "
+        "per attempt, traceparent on outbound HTTP. OTEL_SERVICE_NAME defaults to errands.",
+        unset="off", example="http://127.0.0.1:4318")
+    db_timeout_seconds: float = setting(
+        "DB_TIMEOUT_SECONDS", "5", _float_in(0.1, 600),
+        "PostgreSQL: pool wait, connect and each use of a connection together; past it a "
+        "request answers 503 (SERVICE_UNAVAILABLE) instead of hanging through a network "
+        "partition.", section="Faults (CONTRACT §13)")
+    review_separation: str = setting(
+        "REVIEW_SEPARATION", "editor", _choice("editor", "creator", "off"),
+        "Who may not approve a task: `editor`, the key that last changed its executionConfig; "
+        "`creator`, that key and the one that created it; `off`, anyone may.",
+        section="Trust (CONTRACT §13)")
+    max_browser_steps: int = setting(
+        "MAX_BROWSER_STEPS", "200", _int_in(1, 100_000), "Steps a browser task may have.")
+    max_config_bytes: int = setting(
+        "MAX_CONFIG_BYTES", "65536", _int_in(1024, 1 << 30),
+        "Largest executionConfig, in bytes of its JSON encoding.")
+    schedule_min_interval_seconds: int = setting(
+        "SCHEDULE_MIN_INTERVAL_SECONDS", "60", _int_in(1, 86_400),
+        "The closest two slots of a schedule's cron may come (1 allows every-second crons).")
 
     @property
     def type_caps(self) -> dict[str, int]:
@@ -319,24 +432,24 @@ class Settings:
         return {"browser_automation": self.browser_concurrency,
                 "data_extraction": self.browser_concurrency, **self.type_concurrency}
 
+    @staticmethod
+    def variables() -> Iterator[tuple[str, Variable]]:
+        """(attribute, variable) of every setting, in declaration order."""
+        for f in fields(Settings):
+            yield f.name, f.metadata["variable"]
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")
-                 ) -> Settings:
-        env: dict[str, str] = read_dotenv(dotenv) if dotenv is not None else {}
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 dotenv: Path | None = Path(".env")) -> Settings:
+        env: dict[str, str | None] = dict(dotenv_values(dotenv, interpolate=False)
+                                          if dotenv is not None and dotenv.is_file() else {})
         env.update(os.environ if environ is None else environ)
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
-
-        kw: dict[str, object] = {}
-        for var, attr, parse in _VARIABLES:
-            raw = get(var)
-            if raw is not None:
-                kw[attr] = parse(var, raw)
-        for var, attr in (("GHL_API_KEY", "ghl_api_key"), ("ERRANDS_SECRET_KEY", "secret_key")):
-            kw[attr] = get(var)
-        settings = cls(**kw)  # type: ignore[arg-type]
+        kw: dict[str, Any] = {}
+        for attr, var in cls.variables():
+            raw = env.get(var.name)
+            if raw:  # unset or empty: the default
+                kw[attr] = var.parse(var.name, raw)
+        settings = cls(**kw)
         if not settings.is_sqlite and settings.secret_key is None:
             raise ConfigurationError(
                 "ERRANDS_SECRET_KEY must be set with PostgreSQL: every node needs the same key "
@@ -346,3 +459,84 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+# --- generated documentation (scripts/gen_config) --------------------------------------------
+
+ENV_EXAMPLE = Path(".env.example")
+MARKDOWN = Path("docs/configuration.md")
+
+
+def _comment(text: str) -> list[str]:
+    return textwrap.wrap(text, 98, initial_indent="# ", subsequent_indent="# ",
+                         break_on_hyphens=False)
+
+
+def env_example() -> str:
+    """``.env.example``: every variable with its documentation and default."""
+    lines = ["# Errands configuration: copy to .env (read at start); a variable set in the",
+             "# environment wins, an empty value means the default. Generated from",
+             "# server/settings.py by scripts/gen_config: edit the declarations there."]
+    for _, var in Settings.variables():
+        if var.section:
+            lines += ["", f"# --- {var.section} " + "-" * (93 - len(var.section))]
+        lines += ["", *_comment(var.doc)]
+        if var.default:
+            lines.append(f"{var.name}={var.default}")
+        else:
+            lines += _comment(f"Not set: {var.unset}.") if var.unset else []
+            lines.append(f"# {var.name}={var.example}")
+            continue
+        if var.example:
+            lines.append(f"# {var.name}={var.example}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "\\<")
+
+
+def markdown() -> str:
+    """``docs/configuration.md``: a table of every variable per section."""
+    lines = ["# Configuration", "",
+             "Errands reads its settings once at start from the environment and `.env` (a "
+             "variable set in the environment wins; an empty value means the default). An "
+             "invalid value stops the start with exit code 2 and a message naming the "
+             "variable. `.env.example` lists them all.", "",
+             "<!-- Generated from server/settings.py by scripts/gen_config; do not edit. -->"]
+    for _, var in Settings.variables():
+        if var.section:
+            lines += ["", f"## {var.section}", "", "| Variable | Default | Meaning |",
+                      "|---|---|---|"]
+        default = f"`{var.default}`" if var.default else (var.unset or "not set")
+        doc = var.doc + (f" Example: `{var.example}`." if var.example else "")
+        lines.append(f"| `{var.name}` | {_cell(default)} | {_cell(doc)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/gen_config",
+        description="Generate .env.example and docs/configuration.md from the declarations.")
+    parser.add_argument("--write", action="store_true", help="write both files")
+    parser.add_argument("--check", action="store_true", help="exit 1 if either is stale")
+    parser.add_argument("--env-example", action="store_true", help="print .env.example")
+    parser.add_argument("--markdown", action="store_true", help="print the markdown")
+    args = parser.parse_args(argv)
+    files = {ENV_EXAMPLE: env_example(), MARKDOWN: markdown()}
+    if args.write:
+        for path, text in files.items():
+            path.write_text(text, encoding="utf-8")
+        return 0
+    if args.check:
+        stale = [str(p) for p, text in files.items()
+                 if not p.is_file() or p.read_text(encoding="utf-8") != text]
+        if stale:
+            print(f"stale: {', '.join(stale)} (run scripts/gen_config --write)", file=sys.stderr)
+        return 1 if stale else 0
+    sys.stdout.write(markdown() if args.markdown else env_example())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

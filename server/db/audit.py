@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.db.tables import audit_entries
+from server.db.tables import audit_entries, connections, schedules, tasks
 
 Row = sa.Row[Any]
 
@@ -24,9 +24,19 @@ _AUDIT_INSERT = audit_entries.insert()  # built once: its compiled-cache key is 
 
 async def audit_list(conn: AsyncConnection, *, target_id: str | None, actor: str | None,
                      action: str | None, since: datetime | None, limit: int,
-                     after: tuple[datetime, str] | None) -> list[Row]:
-    """Newest first; ``after`` is the (at, id) of the last entry of the previous page."""
+                     after: tuple[datetime, str] | None, client_id: str | None = None
+                     ) -> list[Row]:
+    """Newest first; ``after`` is the (at, id) of the last entry of the previous page;
+    ``client_id``: the entries about that client, its tasks, schedules and connections."""
     stmt = sa.select(audit_entries)
+    if client_id is not None:
+        target = audit_entries.c.target_id
+        stmt = stmt.where(sa.or_(
+            target == client_id,
+            target.in_(sa.select(tasks.c.id).where(tasks.c.client_id == client_id)),
+            target.in_(sa.select(schedules.c.id).where(schedules.c.client_id == client_id)),
+            target.in_(sa.select(connections.c.id)
+                       .where(connections.c.client_id == client_id))))
     if target_id is not None:
         stmt = stmt.where(audit_entries.c.target_id == target_id)
     if actor is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,12 +25,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from server.db.shared_reads import SharedCall
 from server.db.sqlite_driver import OneTripDBAPI, statements_on_loop
+from server.errors import DatabaseTimeout, database_unavailable, storage_unavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
+log = logging.getLogger("errands")
 MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x45_52_52_41  # "ERRA": one node migrates at a time
+# The key space of node identities (pg_try_advisory_lock(space, hashtext(NODE_ID))): a
+# two-key lock never meets the one-key migration lock above.
+_IDENTITY_LOCKS = 0x4E_4F_44_45  # "NODE"
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a ping through
 # SQLAlchemy's asyncpg adapter is BEGIN; ";"; ROLLBACK — three round trips, too dear per call).
 PING_IDLE_SECONDS = 5.0
@@ -113,12 +119,52 @@ def migrations_head() -> str:
     return heads.pop()
 
 
+class Faults:
+    """What the database's failures say right now (CONTRACT §13): ``storage`` while the last
+    write failed for want of storage (disk full, read-only), ``outage`` while it does not
+    answer. Each period is logged once: a warning when it begins, a line when it ends."""
+
+    def __init__(self) -> None:
+        self.storage = False
+        self.outage = False
+
+    def failed(self, exc: BaseException) -> None:
+        if storage_unavailable(exc):
+            if not self.storage:
+                self.storage = True
+                # The driver's message only: the statement's parameters may hold secrets.
+                orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+                log.warning("storage unavailable (disk full or database read-only): "
+                            "answering SERVICE_UNAVAILABLE and retrying until it takes "
+                            "writes again (%s: %s)", type(orig).__name__, orig)
+        elif database_unavailable(exc) and not self.outage:
+            self.outage = True
+            log.warning("the database is unavailable (%s): answering SERVICE_UNAVAILABLE "
+                        "until it answers again", type(exc).__name__)
+
+    def answered(self, *, wrote: bool) -> None:
+        if self.outage:
+            self.outage = False
+            log.info("the database answers again")
+        if wrote:
+            self.wrote()
+
+    def wrote(self) -> None:
+        if self.storage:
+            self.storage = False
+            log.info("storage takes writes again")
+
+
 class Database:
     """The engine plus the write discipline. Use ``write()`` for every transaction that writes."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, timeout_seconds: float = 5.0) -> None:
         self.url = url
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        # PostgreSQL (CONTRACT §13): connection, pool wait and statements together; a use of
+        # the database that outlives it is cut (its connection closed) and answers 503.
+        self.timeout_seconds = timeout_seconds
+        self.faults = Faults()
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": _json_serializer,
@@ -141,9 +187,15 @@ class Database:
             # (a connect, a TLS probe and fresh prepared statements each time).
             kwargs["pool_size"] = 30
             kwargs["max_overflow"] = 0
+            kwargs["pool_timeout"] = timeout_seconds
+            # The server's side of the bound: a transaction whose client fell silent (a
+            # partition) is rolled back, so statements held in the network and delivered
+            # after the client gave up (and answered 503) are never committed.
+            connect_args: dict[str, Any] = {"timeout": timeout_seconds, "server_settings": {
+                "idle_in_transaction_session_timeout": str(int(timeout_seconds * 1000))}}
             if "prepared_statement_cache_size" not in sa.engine.make_url(url).query:
-                kwargs["connect_args"] = {
-                    "prepared_statement_cache_size": PREPARED_STATEMENTS_PER_CONNECTION}
+                connect_args["prepared_statement_cache_size"] = PREPARED_STATEMENTS_PER_CONNECTION
+            kwargs["connect_args"] = connect_args
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # Reads on PostgreSQL run in autocommit: one round trip per SELECT instead of
         # BEGIN + SELECT + ROLLBACK. Every read is a plain SELECT under READ COMMITTED, where
@@ -158,6 +210,7 @@ class Database:
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._pings = SharedCall(self._ping_once)
+        self._held: list[AsyncConnection] = []  # connections holding session locks
 
     @staticmethod
     def _ensure_sqlite_dir(url: str) -> None:
@@ -175,23 +228,88 @@ class Database:
 
         ``on_loop`` (SQLite): its statements run on the event loop's thread, not aiosqlite's
         (server/db/sqlite_driver.py) — for the short transactions of the hot path (the
-        writer's: creates, claims, records); a long one (pruning) would hold the loop."""
+        writer's: creates, claims, records); a long one (pruning) would hold the loop.
+        PostgreSQL: bounded by ``timeout_seconds`` (:meth:`_bounded`)."""
         if self._write_lock is None:
-            async with self.engine.begin() as conn:
+            async with self._bounded(self.engine, begin=True) as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.begin() as conn:
-            if on_loop:
-                async with statements_on_loop(conn):
+        try:
+            async with self._write_lock, self.engine.begin() as conn:
+                if on_loop:
+                    async with statements_on_loop(conn):
+                        yield conn
+                else:
                     yield conn
-            else:
-                yield conn
+        except Exception as exc:
+            self.faults.failed(exc)
+            raise
+        self.faults.wrote()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for SELECTs only (autocommit on PostgreSQL): never write through it."""
+        if self._write_lock is None:
+            async with self._bounded(self._read_engine, begin=False) as conn:
+                yield conn
+            return
         async with self._read_engine.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def _bounded(self, engine: AsyncEngine, *, begin: bool
+                       ) -> AsyncIterator[AsyncConnection]:
+        """A PostgreSQL connection (a transaction if ``begin``) that lives at most
+        ``timeout_seconds`` from now: the pool wait and the connect are cancelled at the
+        deadline, and a use still running then has its connection closed under it (no
+        ROLLBACK round trip into a partition), so it fails at once: ``DatabaseTimeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_seconds
+        conn = engine.connect()
+        try:
+            async with asyncio.timeout_at(deadline):
+                await conn.start()
+        except TimeoutError:
+            self.faults.failed(DatabaseTimeout())
+            raise DatabaseTimeout() from None
+        except Exception as exc:
+            self.faults.failed(exc)
+            raise
+        cut = False
+
+        def cut_off() -> None:
+            # Found only now (rarely needed): get_raw_connection() would cost a greenlet
+            # switch for every transaction.
+            nonlocal cut
+            cut = True
+            try:
+                driver: Any = conn.sync_connection.connection.driver_connection \
+                    if conn.sync_connection is not None else None
+            except sa.exc.SQLAlchemyError:  # already invalidated: nothing left to close
+                return
+            if driver is not None:
+                driver.terminate()  # asyncpg's Connection: closed at once, no round trip
+
+        timer = loop.call_at(deadline, cut_off)
+        try:
+            if begin:
+                async with conn.begin():
+                    yield conn
+            else:
+                yield conn
+        except Exception as exc:
+            error: Exception = DatabaseTimeout() if cut else exc
+            self.faults.failed(error)
+            if cut:
+                raise error from exc
+            raise
+        finally:
+            timer.cancel()
+            await asyncio.shield(conn.close())
+        if cut:  # it ended after the cut without noticing: its commit did not happen
+            self.faults.failed(DatabaseTimeout())
+            raise DatabaseTimeout()
+        self.faults.answered(wrote=begin)
 
     async def migrate(self) -> None:
         """Apply Alembic migrations up to head (one node at a time on PostgreSQL). A database
@@ -206,6 +324,8 @@ class Database:
 
         async with self.engine.begin() as conn:
             if self.dialect == "postgresql":
+                # Waiting for another node's migration, or importing Alembic, is no outage.
+                await conn.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = 0"))
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
                                    {"k": _ADVISORY_LOCK})
             await conn.run_sync(upgrade)
@@ -222,6 +342,19 @@ class Database:
             version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
             return None if version is None else str(version)
 
+    async def storage_writable(self) -> bool:
+        """After a storage fault: whether a write gets through now (one no-op UPDATE), for
+        /readyz; True at once while no fault is known."""
+        if not self.faults.storage:
+            return True
+        try:
+            async with self.write() as conn:
+                await conn.execute(sa.text(
+                    "UPDATE alembic_version SET version_num = version_num"))
+        except Exception:
+            return False
+        return True
+
     async def ping(self) -> bool:
         """Whether the database answers a ``SELECT 1`` (the pings asked for in the same loop
         turn share one: server/db/shared_reads.py)."""
@@ -235,5 +368,27 @@ class Database:
             return False
         return True
 
+    async def hold_identity(self, name: str) -> bool:
+        """PostgreSQL: take the session-level advisory lock on ``name`` (a node's NODE_ID) on
+        a connection of its own, kept until :meth:`dispose`; False if a live session holds
+        it. The lock goes with its connection, so a node killed with -9 frees it at once."""
+        conn = await self._read_engine.connect()  # autocommit: no transaction stays open
+        try:
+            held = bool(await conn.scalar(
+                sa.text("SELECT pg_try_advisory_lock(:space, hashtext(:name))"),
+                {"space": _IDENTITY_LOCKS, "name": name}))
+        except BaseException:
+            await conn.close()
+            raise
+        if not held:
+            await conn.close()
+            return False
+        self._held.append(conn)
+        return True
+
     async def dispose(self) -> None:
+        for conn in self._held:  # closed, not returned to the pool still holding the lock
+            await conn.invalidate()
+            await conn.close()
+        self._held.clear()
         await self.engine.dispose()

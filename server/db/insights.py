@@ -22,14 +22,16 @@ _FAILED_WITH_ATTEMPT = tasks.outerjoin(_LAST_ATTEMPT, sa.and_(
     _LAST_ATTEMPT.c.attempt_number == tasks.c.attempts))
 
 
-async def failed_error_counts(conn: AsyncConnection
+async def failed_error_counts(conn: AsyncConnection, client_id: str | None = None
                               ) -> Sequence[tuple[str | None, str | None, int]]:
-    """``(errorType of the last attempt, lastError, count)`` over the failed tasks, one row
-    per distinct pair."""
+    """``(errorType of the last attempt, lastError, count)`` over the failed tasks (of one
+    client), one row per distinct pair."""
     stmt = (sa.select(_LAST_ATTEMPT.c.error_type, tasks.c.last_error, sa.func.count())
             .select_from(_FAILED_WITH_ATTEMPT)
             .where(tasks.c.status == "failed")
             .group_by(_LAST_ATTEMPT.c.error_type, tasks.c.last_error))
+    if client_id is not None:
+        stmt = stmt.where(tasks.c.client_id == client_id)
     return [(t, e, int(n)) for t, e, n in await conn.execute(stmt)]
 
 
@@ -63,23 +65,28 @@ def _hour_of(column: sa.ColumnElement[datetime], start: datetime,
                    else_=hours - 1)
 
 
-async def attempts_per_hour(conn: AsyncConnection, start: datetime, hours: int
-                            ) -> Sequence[tuple[int, str, int]]:
+async def attempts_per_hour(conn: AsyncConnection, start: datetime, hours: int,
+                            client_id: str | None = None) -> Sequence[tuple[int, str, int]]:
     """``(hour index, attempt status, count)`` of the attempts started in each hour."""
     end = start + timedelta(hours=hours)
     hour = _hour_of(task_executions.c.started_at, start, hours).label("hour")
     stmt = (sa.select(hour, task_executions.c.status, sa.func.count())
             .where(task_executions.c.started_at >= start, task_executions.c.started_at < end)
             .group_by(hour, task_executions.c.status))
+    if client_id is not None:
+        stmt = stmt.where(task_executions.c.task_id.in_(
+            sa.select(tasks.c.id).where(tasks.c.client_id == client_id)))
     return [(int(h), s, int(n)) for h, s, n in await conn.execute(stmt)]
 
 
-async def tasks_created_per_hour(conn: AsyncConnection, start: datetime, hours: int
-                                 ) -> Sequence[tuple[int, int]]:
+async def tasks_created_per_hour(conn: AsyncConnection, start: datetime, hours: int,
+                                 client_id: str | None = None) -> Sequence[tuple[int, int]]:
     """``(hour index, count)`` of the tasks created in each hour."""
     end = start + timedelta(hours=hours)
     hour = _hour_of(tasks.c.created_at, start, hours).label("hour")
     stmt = (sa.select(hour, sa.func.count())
             .where(tasks.c.created_at >= start, tasks.c.created_at < end)
             .group_by(hour))
+    if client_id is not None:
+        stmt = stmt.where(tasks.c.client_id == client_id)
     return [(int(h), int(n)) for h, n in await conn.execute(stmt)]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.db.repositories import Row
 from server.db.tables import outbound_messages as messages
+from server.db.tables import tasks
 
 
 async def message_insert(conn: AsyncConnection, values: dict[str, Any]) -> Row:
@@ -33,10 +34,14 @@ async def message_get_by_dedupe_key(conn: AsyncConnection, key: str) -> Row | No
 
 
 async def message_list(conn: AsyncConnection, *, task_id: str | None, webhook_id: str | None,
-                       status: str | None, limit: int, after: tuple[datetime, str] | None
-                       ) -> list[Row]:
-    """Newest first; ``after`` is the (createdAt, id) of the previous page's last item."""
+                       status: str | None, limit: int, after: tuple[datetime, str] | None,
+                       client_id: str | None = None) -> list[Row]:
+    """Newest first; ``after`` is the (createdAt, id) of the previous page's last item;
+    ``client_id``: the messages of that client's tasks only."""
     stmt = sa.select(messages)
+    if client_id is not None:
+        stmt = stmt.where(messages.c.task_id.in_(
+            sa.select(tasks.c.id).where(tasks.c.client_id == client_id)))
     if task_id is not None:
         stmt = stmt.where(messages.c.task_id == task_id)
     if webhook_id is not None:

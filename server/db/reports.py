@@ -52,20 +52,26 @@ async def _percentiles(conn: AsyncConnection, value: sa.ColumnElement[Any],
     return out
 
 
-async def task_summary(conn: AsyncConnection, start: datetime, end: datetime
-                       ) -> dict[str, Any]:
-    period = sa.and_(tasks.c.created_at >= start, tasks.c.created_at < end)
+def _of_client(client_id: str | None) -> sa.ColumnElement[bool]:
+    return sa.true() if client_id is None else tasks.c.client_id == client_id
+
+
+async def task_summary(conn: AsyncConnection, start: datetime, end: datetime,
+                       client_id: str | None = None) -> dict[str, Any]:
+    period = sa.and_(tasks.c.created_at >= start, tasks.c.created_at < end,
+                     _of_client(client_id))
     by_status = await _counts(conn, tasks.c.status, period)
     return {"total": sum(by_status.values()), "byStatus": by_status,
             "byType": await _counts(conn, tasks.c.task_type, period),
             "byPriority": await _counts(conn, tasks.c.priority, period)}
 
 
-async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime
-                          ) -> dict[str, Any]:
+async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
+                          client_id: str | None = None) -> dict[str, Any]:
     te = task_executions
     source = te.join(tasks, tasks.c.id == te.c.task_id)
-    where = sa.and_(te.c.started_at >= start, te.c.started_at < end, te.c.status != "running")
+    where = sa.and_(te.c.started_at >= start, te.c.started_at < end, te.c.status != "running",
+                    _of_client(client_id))
     totals = sa.select(tasks.c.task_type, sa.func.count().label("n"),
                        sa.func.sum(sa.case((te.c.status == "success", 1), else_=0)).label("ok")
                        ).select_from(source).where(where).group_by(tasks.c.task_type)
@@ -93,10 +99,13 @@ async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime
             "byType": dict(sorted(by_type.items()))}
 
 
-async def webhook_activity(conn: AsyncConnection, start: datetime, end: datetime
-                           ) -> dict[str, Any]:
+async def webhook_activity(conn: AsyncConnection, start: datetime, end: datetime,
+                           client_id: str | None = None) -> dict[str, Any]:
     m = messages
     period = sa.and_(m.c.created_at >= start, m.c.created_at < end)
+    if client_id is not None:
+        period = sa.and_(period, m.c.task_id.in_(
+            sa.select(tasks.c.id).where(tasks.c.client_id == client_id)))
     by_status = await _counts(conn, m.c.status, period)
     attempts = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(m.c.attempts), 0))
                                    .where(period))).scalar()

@@ -7,12 +7,12 @@ row, or ``None`` when another writer got there first — losing a race is normal
 from __future__ import annotations
 
 import functools
-import operator
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -23,7 +23,7 @@ from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
 from server.db.tables import audit_entries, task_dependencies, task_events, task_executions, tasks
-from server.db.work_signal import ANNOUNCE_SELECT, announce_work
+from server.db.work_signal import ANNOUNCE, announce_work
 
 Row = sa.Row[Any]
 # 'queued' written into the SQL, not bound: the claim index is partial on exactly this.
@@ -128,13 +128,15 @@ async def task_statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, 
 async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
                     after: tuple[datetime, str] | None, stalled: bool | None = None,
-                    depends_on: str | None = None,
+                    client_id: str | None = None, depends_on: str | None = None,
                     errors: Sequence[tuple[str | None, str | None]] | None = None
                     ) -> Sequence[TaskRow]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
     ``depends_on``: the tasks depending on that task; ``errors``: the failed tasks with one of
     these (errorType, lastError) pairs (a failure group, server.services.insights)."""
     stmt = sa.select(tasks)
+    if client_id is not None:
+        stmt = stmt.where(tasks.c.client_id == client_id)
     if depends_on is not None:
         stmt = stmt.where(tasks.c.id.in_(
             sa.select(task_dependencies.c.task_id)
@@ -190,11 +192,11 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
 
 @functools.lru_cache(maxsize=128)
 def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...]
-                ) -> sa.Select[tuple[str, str, str | None]]:
+                ) -> sa.Select[tuple[str, str, str | None, int]]:
     """The candidates' SELECT, built once for each set of full types and hosts (a statement
     object keeps its compiled-cache key; building one and computing it cost more than the
     query itself)."""
-    pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host)
+    pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host, tasks.c.lost_streak)
             .where(tasks.c.status == QUEUED_LITERAL))
     if skip_types:
         pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
@@ -318,8 +320,11 @@ async def task_open_dependencies(conn: AsyncConnection, task_id: str) -> list[st
     return [r.status for r in await conn.execute(stmt)]
 
 
-async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+async def task_counts_by_status(conn: AsyncConnection, client_id: str | None = None
+                                ) -> dict[str, int]:
     stmt = sa.select(tasks.c.status, sa.func.count()).group_by(tasks.c.status)
+    if client_id is not None:
+        stmt = stmt.where(tasks.c.client_id == client_id)
     return {status: int(n) for status, n in await conn.execute(stmt)}
 
 
@@ -328,7 +333,6 @@ async def task_counts_by_status(conn: AsyncConnection) -> dict[str, int]:
 ATTEMPT_END_COLUMNS = ("status", "status_reason", "error_count", "last_error", "result",
                        "result_summary", "completed_at", "due_at", "next_trigger", "queued_at",
                        "next_attempt_at", "updated_at", "lost_streak")
-# Every parameter is a row's value (constants are written into the SQL): _executemany.
 _TASK_END = (tasks.update()
              .where(tasks.c.id == sa.bindparam("_id"),
                     tasks.c.status == sa.literal_column("'in_progress'"),
@@ -343,56 +347,9 @@ async def task_end_attempts(conn: AsyncConnection, worker: str,
     """CAS for a batch: each task is written only while in_progress under ``worker``'s lease.
     Read the rows back to see which writes won."""
     if rows:  # in id order, the one lock order of every multi-row task write
-        await _executemany(conn, _TASK_END, [
+        await conn.execute(_TASK_END, [
             {"_id": r["id"], "_owner": worker, **{f"_{c}": r[c] for c in ATTEMPT_END_COLUMNS}}
             for r in sorted(rows, key=lambda r: str(r["id"]))])
-
-
-async def _executemany(conn: AsyncConnection, stmt: sa.UpdateBase,
-                       rows: Sequence[dict[str, Any]]) -> None:
-    """``conn.execute(stmt, rows)`` for a statement without result rows whose every
-    parameter is a row's value, the parameters converted here and sent to the driver as they
-    are: SQLAlchemy's executemany builds each row's parameters through the compiler, value by
-    value, at about twice what this costs."""
-    form = _driver_form(stmt, conn.dialect)
-    await conn.exec_driver_sql(form[0], _driver_params(form, rows))
-
-
-_DriverForm = tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]],
-                    tuple[tuple[int, Callable[[Any], Any]], ...]]
-
-
-@functools.lru_cache(maxsize=64)
-def _driver_form(stmt: sa.UpdateBase, dialect: sa.Dialect) -> _DriverForm:
-    """``stmt`` compiled once for ``dialect``, positional: its SQL; a function taking a row's
-    values in parameter order (a tuple, even for one); and the parameters whose values a bind
-    processor converts, by position (most have none: their values go as they are)."""
-    compiled = stmt.compile(dialect=dialect)
-    assert compiled.positiontup is not None, "a positional paramstyle"
-    names = tuple(compiled.positiontup)
-    getter = operator.itemgetter(*names)
-    values_of = getter if len(names) > 1 else (lambda row: (getter(row),))
-    converted = []
-    for index, name in enumerate(names):
-        convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if convert is not None:
-            converted.append((index, convert))
-    return compiled.string, values_of, tuple(converted)
-
-
-def _driver_params(form: _DriverForm, rows: Sequence[dict[str, Any]]
-                   ) -> list[tuple[Any, ...]]:
-    """Each row's parameters as the driver takes them (see :func:`_driver_form`)."""
-    _, values_of, converted = form
-    if not converted:
-        return [values_of(r) for r in rows]
-    out = []
-    for r in rows:
-        values = list(values_of(r))
-        for index, convert in converted:
-            values[index] = convert(values[index])
-        out.append(tuple(values))
-    return out
 
 
 async def tasks_by_ids(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, TaskRow]:
@@ -426,7 +383,7 @@ _WITH_DEPENDENTS = (sa.select(task_dependencies.c.depends_on_id).distinct()
 EXECUTION_END_COLUMNS = ("status", "completed_at", "duration_ms", "output", "error",
                          "error_type", "retryable", "steps", "artifacts", "browser_session_id",
                          "debug_url", "input", "output_is_result", "input_is_config")
-_EXECUTION_END = (task_executions.update()  # every parameter a row's value: _executemany
+_EXECUTION_END = (task_executions.update()
                   .where(task_executions.c.id == sa.bindparam("_id"),
                          task_executions.c.status == sa.literal_column("'running'"))
                   .values({c: sa.bindparam(f"_{c}", type_=task_executions.c[c].type)
@@ -437,21 +394,23 @@ async def executions_end(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     """Close running attempts (CAS on running) in one statement; returns the rows after."""
     if not rows:
         return {}
-    await _executemany(conn, _EXECUTION_END, [
+    await conn.execute(_EXECUTION_END, [
         {"_id": r["id"], **{f"_{c}": r[c] for c in EXECUTION_END_COLUMNS}} for r in rows])
     return await executions_by_ids(conn, [r["id"] for r in rows])
 
 
 async def execution_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
                            ) -> list[ExecutionRow]:
-    """Insert attempts; returns their rows in the order given. SQLite: sent to the driver as
-    they are (a claim inserts dozens) and not read back: each row is
-    :func:`execution_row_of` its values."""
+    """Insert attempts; returns their rows in the order given. SQLite: not read back (a claim
+    inserts dozens), each row is :func:`execution_row_of` its values, and columns that are
+    None in every row are left out (as :func:`tasks_insert` does)."""
     if not rows:
         return []
     if conn.dialect.name == "sqlite":
-        await conn.exec_driver_sql(*_driver_rows(conn.dialect, task_executions,
-                                                 _columns_given(rows), rows))
+        names = _columns_given(rows)
+        given = rows if len(names) == len(rows[0]) else [
+            {name: r[name] for name in names} for r in rows]
+        await conn.execute(_EXECUTIONS_INSERT_PLAIN, list(given))
         return [execution_row_of(r) for r in rows]
     return list((await conn.execute(_EXECUTIONS_INSERT, list(rows))).all())
 
@@ -473,6 +432,7 @@ def execution_row_of(values: dict[str, Any]) -> ExecutionRow:
         [v.astimezone(UTC) if isinstance(v, datetime) else v for v in row]))
 
 
+_EXECUTIONS_INSERT_PLAIN = task_executions.insert()
 _EXECUTIONS_INSERT = task_executions.insert().returning(task_executions,
                                                         sort_by_parameter_order=True)
 
@@ -513,8 +473,12 @@ async def executions_for_task(conn: AsyncConnection, task_id: str
     return list((await conn.execute(stmt)).all())
 
 
-async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
+async def execution_counts(conn: AsyncConnection, client_id: str | None = None
+                           ) -> dict[str, int]:
     stmt = sa.select(task_executions.c.status, sa.func.count()).group_by(task_executions.c.status)
+    if client_id is not None:
+        stmt = stmt.where(task_executions.c.task_id.in_(
+            sa.select(tasks.c.id).where(tasks.c.client_id == client_id)))
     return {status: int(n) for status, n in await conn.execute(stmt)}
 
 
@@ -523,23 +487,18 @@ async def execution_counts(conn: AsyncConnection) -> dict[str, int]:
 async def event_insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert events in order; returns their ids in the same order.
 
-    Several rows go to the driver as plain values, in one statement: SQLAlchemy's executemany
-    builds each row's parameters through the compiler, which a burst of due tasks promoted
-    together (one status event each) would pay per row."""
+    SQLite: one executemany, the ids from ``last_insert_rowid()`` (one writer at a time, ids
+    from AUTOINCREMENT: consecutive); PostgreSQL: one INSERT from the rows' arrays
+    (``unnest``), cheaper than an executemany's batches of RETURNING."""
     if not rows:
         return []
     if len(rows) == 1:  # one round trip (a light load's pickup latency counts them)
         return [int((await conn.execute(_EVENT_INSERT_ONE, rows[0])).scalar_one())]
-    times = _event_times(conn.dialect, rows)
     if conn.dialect.name == "sqlite":
-        # One writer at a time (the write lock), ids from AUTOINCREMENT: one executemany takes
-        # consecutive ids ending at last_insert_rowid() — cheaper than RETURNING's batches.
-        await conn.exec_driver_sql(_EVENT_INSERT_SQLITE, [
-            (r["task_id"], r["payload"], at) for r, at in zip(rows, times, strict=True)])
+        await conn.execute(_EVENT_INSERT, list(rows))
         last = int((await conn.execute(_LAST_ROWID)).scalar_one())
         return list(range(last - len(rows) + 1, last + 1))
-    result = await conn.exec_driver_sql(_EVENT_INSERT_PG, (
-        [r["task_id"] for r in rows], [r["payload"] for r in rows], times))
+    result = await conn.execute(_EVENTS_FROM_ARRAYS, _event_arrays(rows))
     # The sequence gives ids in the order the rows are inserted, which ORDER BY n fixes to the
     # given order (as SQLAlchemy's sort_by_parameter_order relies on): sorted, they match it.
     return sorted(int(r[0]) for r in result)
@@ -550,31 +509,25 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
                                 audits: Sequence[dict[str, Any]]) -> list[int]:
     """SQLite: what a write transaction inserts as it ends — its new tasks (as
     :func:`tasks_insert`), its events (as :func:`event_insert`; their ids returned in order)
-    and its audit entries — in one driver call instead of one each (a light load's pickup
-    latency counts them): no trip when the writer's statements run on the loop's thread, else
-    one to the database thread. Values are converted by each column type's own bind
-    processor, as SQLAlchemy's execute converts them."""
+    and its audit entries — in one driver call instead of three executes (no trip when the
+    writer's statements run on the loop's thread, else one to the database thread). The
+    INSERTs are SQLAlchemy's (``table.insert()``, compiled once per set of columns) and each
+    value goes through its column type's bind conversion, as ``conn.execute`` does; three
+    executes measured twice the CPU a create (docs/notes/registry.md)."""
     if not (new_tasks or events or audits):
         return []  # nothing to insert (a claim that found nothing): no trip
     dialect = conn.dialect
     statements: list[tuple[str, list[tuple[Any, ...]]]] = []
-    if new_tasks:
-        statements.append(_driver_rows(dialect, tasks, _columns_given(new_tasks), new_tasks))
-    if audits:
-        statements.append(_driver_rows(dialect, audit_entries, tuple(audits[0]), audits))
-    if events:  # last: last_insert_rowid() is then the last event's id (consecutive ids)
-        statements.append((_EVENT_INSERT_SQLITE, [
-            (r["task_id"], r["payload"], at)
-            for r, at in zip(events, _event_times(dialect, events), strict=True)]))
+    for table, rows, names in ((tasks, new_tasks, _columns_given(new_tasks) if new_tasks else ()),
+                               (audit_entries, audits, tuple(audits[0]) if audits else ()),
+                               # last: last_insert_rowid() is then the last event's id
+                               (task_events, events, _EVENT_COLUMNS)):
+        if rows:
+            sql, binds = _positional(_insert_of(table, names), dialect)
+            statements.append((sql, [tuple(r[name] if convert is None else convert(r[name])
+                                           for name, convert in binds) for r in rows]))
     last = await insert_in_one_trip(conn, statements)
     return list(range(last - len(events) + 1, last + 1)) if events else []
-
-
-def _driver_rows(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...],
-                 rows: Sequence[dict[str, Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    """The INSERT of these columns, and each row's values as the driver takes them."""
-    form = _driver_form(_insert_of(table, names), dialect)
-    return form[0], _driver_params(form, rows)
 
 
 @functools.lru_cache(maxsize=64)
@@ -583,23 +536,34 @@ def _insert_of(table: sa.Table, names: tuple[str, ...]) -> sa.Insert:
     return table.insert().values({n: sa.bindparam(n, type_=table.c[n].type) for n in names})
 
 
-@functools.lru_cache(maxsize=64)
-def _bind_processors(dialect: sa.Dialect, table: sa.Table, names: tuple[str, ...]
-                     ) -> tuple[Any, ...]:
-    """Each column's bind processor on ``dialect`` (None: the value as it is) — what
-    SQLAlchemy's execute applies, for statements sent to the driver directly."""
-    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-                 for name in names)
-
-
 _EVENT_INSERT_ONE = task_events.insert().returning(task_events.c.id)
-_EVENT_INSERT_SQLITE = "INSERT INTO task_events (task_id, payload, created_at) VALUES (?, ?, ?)"
-_EVENT_INSERT_PG = (
-    "INSERT INTO task_events (task_id, payload, created_at) "
-    "SELECT e.task_id, e.payload, e.created_at "
-    "FROM unnest($1::text[], $2::bytea[], $3::timestamp[]) WITH ORDINALITY "
-    "AS e(task_id, payload, created_at, n) ORDER BY e.n RETURNING id")
+_EVENT_INSERT = task_events.insert()
 _LAST_ROWID = sa.text("SELECT last_insert_rowid()")
+
+
+def _from_arrays(table: sa.Table, names: Sequence[str], prefix: str, *,
+                 ordinality: str | None = None) -> sa.Insert:
+    """``INSERT INTO table (names) SELECT ... FROM unnest(:<prefix><name>, ...)``: one array
+    parameter per column, typed as an array of the column's type (one dimension: a JSON
+    value that is a list is an element)."""
+    arrays = [sa.bindparam(f"{prefix}{name}",
+                           type_=postgresql.ARRAY(table.c[name].type, dimensions=1))
+              for name in names]
+    rows = sa.func.unnest(*arrays).table_valued(
+        *names, with_ordinality=ordinality).render_derived(name=f"{prefix}rows")
+    picked = sa.select(*(rows.c[name] for name in names))
+    if ordinality is not None:
+        picked = picked.order_by(rows.c[ordinality])
+    return table.insert().from_select(list(names), picked)
+
+
+_EVENT_COLUMNS = ("task_id", "payload", "created_at")
+_EVENTS_FROM_ARRAYS = _from_arrays(task_events, _EVENT_COLUMNS, "event_",
+                                   ordinality="n").returning(task_events.c.id)
+
+
+def _event_arrays(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {f"event_{name}": [r[name] for r in rows] for name in _EVENT_COLUMNS}
 
 
 async def changes_insert_pg(conn: AsyncConnection, new_tasks: Sequence[dict[str, Any]],
@@ -620,81 +584,83 @@ async def changes_insert_pg(conn: AsyncConnection, new_tasks: Sequence[dict[str,
         if announce:
             await announce_work(conn)
         return []
-    dialect = conn.dialect
     task_names = _columns_given(new_tasks) if new_tasks else ()
     audit_names = tuple(audits[0]) if audits else ()
-    sql = _changes_insert_pg_sql(task_names, audit_names, announce)
-    arrays: list[list[Any]] = [[r["task_id"] for r in events], [r["payload"] for r in events],
-                               _event_times(dialect, events)]
-    for table, names, rows in ((tasks, task_names, new_tasks),
-                               (audit_entries, audit_names, audits)):
-        for name, convert in zip(names, _bind_processors(dialect, table, names), strict=True):
-            arrays.append([r[name] for r in rows] if convert is None
-                          else [convert(r[name]) for r in rows])
-    returned = await _closing_statement_pg(conn, sql, tuple(arrays))
+    params = _event_arrays(events)
+    for prefix, names, rows in (("task_", task_names, new_tasks),
+                                ("audit_", audit_names, audits)):
+        params.update({f"{prefix}{name}": [r[name] for r in rows] for name in names})
+    returned = await _closing_statement_pg(
+        conn, _changes_insert_pg(task_names, audit_names, announce), params)
     return sorted(int(r[0]) for r in returned)  # in the given order: see event_insert
 
 
-async def _closing_statement_pg(conn: AsyncConnection, sql: str, params: tuple[Any, ...]
+@functools.lru_cache(maxsize=32)
+def _changes_insert_pg(task_names: tuple[str, ...], audit_names: tuple[str, ...],
+                       announce: bool) -> sa.Insert:
+    """changes_insert_pg's statement: the events' INSERT after a WITH for each of the other
+    tables given columns; with ``announce``, its RETURNING also runs the NOTIFY (an
+    uncorrelated sub-select: once)."""
+    stmt = _EVENTS_FROM_ARRAYS
+    for name, table, prefix, names in (("new_tasks", tasks, "task_", task_names),
+                                       ("new_audits", audit_entries, "audit_", audit_names)):
+        if names:
+            stmt = stmt.add_cte(_from_arrays(table, names, prefix).cte(name))
+    if announce:
+        stmt = stmt.returning(ANNOUNCE.scalar_subquery())
+    return stmt
+
+
+async def _closing_statement_pg(conn: AsyncConnection, stmt: sa.Insert, params: dict[str, Any]
                                 ) -> Sequence[Any]:
-    """Run ``sql`` (positional ``$n``) as the last statement of ``conn``'s transaction. When
-    the transaction has sent nothing to the server yet (a create: its rows are all in this
-    one statement), it runs alone in autocommit — atomic by itself, committed as it ends —
-    which saves the BEGIN and COMMIT round trips; the transaction's commit then has nothing to
-    do. A failure comes out as SQLAlchemy raises it (an ``IntegrityError`` ...)."""
+    """Run ``stmt`` as the last statement of ``conn``'s transaction. When the transaction has
+    sent nothing to the server yet (a create: its rows are all in this one statement), it
+    runs alone in autocommit — atomic by itself, committed as it ends — which saves the BEGIN
+    and COMMIT round trips; the transaction's commit then has nothing to do. A failure comes
+    out as SQLAlchemy raises it (an ``IntegrityError`` ...)."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection  # asyncpg's connection
     if driver.is_in_transaction():
-        return list(await conn.exec_driver_sql(sql, params))
+        return list(await conn.execute(stmt, params))
+    sql, binds = _positional(stmt, conn.dialect)
+    args = [value if convert is None else convert(value)
+            for value, convert in ((params[name], convert) for name, convert in binds)]
     try:
-        return cast(Sequence[Any], await driver.fetch(sql, *params))
-    except Exception as error:
-        try:
-            raw.dbapi_connection._handle_exception(error)  # type: ignore[union-attr]
-        except Exception as translated:  # the adapter's DBAPI exception for asyncpg's
-            raise sa.exc.DBAPIError.instance(
-                sql, params, translated, conn.dialect.loaded_dbapi.Error) from error
-        raise
+        return cast(Sequence[Any], await driver.fetch(sql, *args))
+    except asyncpg.PostgresError as error:
+        raise _pg_error(sql, tuple(args), error) from error
+    except asyncpg.InterfaceError as error:
+        raise sa.exc.InterfaceError(sql, tuple(args), error) from error
 
 
-@functools.lru_cache(maxsize=32)
-def _changes_insert_pg_sql(task_names: tuple[str, ...], audit_names: tuple[str, ...],
-                           announce: bool) -> str:
-    """changes_insert_pg's statement: the events' INSERT (parameters 1-3) after a WITH for
-    each of the other tables given columns (their arrays numbered on from 4, tasks first);
-    with ``announce``, its RETURNING also runs the NOTIFY (an uncorrelated sub-select: once)."""
-    withs: list[str] = []
-    first = 4
-    for name, table, names in (("new_tasks", tasks, task_names),
-                               ("new_audits", audit_entries, audit_names)):
-        if names:
-            withs.append(f"{name} AS ({_unnest_insert_pg(table, names, first)})")
-            first += len(names)
-    returning = f", ({ANNOUNCE_SELECT})" if announce else ""
-    return (f"WITH {', '.join(withs)} " if withs else "") + _EVENT_INSERT_PG + returning
+@functools.lru_cache(maxsize=64)
+def _positional(stmt: sa.Insert, dialect: sa.Dialect
+                ) -> tuple[str, tuple[tuple[str, Callable[[Any], Any] | None], ...]]:
+    """``stmt`` as SQLAlchemy compiles it for ``dialect`` (positional parameters: ``?``, or
+    asyncpg's ``$n`` each cast to its type), and each parameter's name and its type's bind
+    conversion, in order: for the two statements sent to the driver as they are
+    (:func:`changes_insert_sqlite`, :func:`_closing_statement_pg`)."""
+    compiled = stmt.compile(dialect=dialect)
+    assert compiled.positiontup is not None, "a positional paramstyle"
+    return compiled.string, tuple(
+        (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in compiled.positiontup)
 
 
-def _unnest_insert_pg(table: sa.Table, names: tuple[str, ...], first: int) -> str:
-    """``INSERT INTO table (names)`` from one array parameter per column (``$first`` on),
-    each typed as its column (JSON as text, cast back)."""
-    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-    arrays, picked = [], []
-    for i, name in enumerate(names):
-        column_type = table.c[name].type
-        is_json = isinstance(column_type, sa.JSON)
-        element = "text" if is_json else column_type.compile(dialect=dialect)
-        arrays.append(f"${first + i}::{element}[]")
-        picked.append(f"u.c{i}::json" if is_json else f"u.c{i}")
-    aliases = ", ".join(f"c{i}" for i in range(len(names)))
-    return (f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(picked)} "
-            f"FROM unnest({', '.join(arrays)}) AS u({aliases})")
+# asyncpg's errors as SQLAlchemy raises them from a statement (PEP 249's classes): the first
+# class of an error's MRO found here. ``orig`` is asyncpg's error (``sqlstate``: its code).
+_PG_ERRORS: tuple[tuple[type[Exception], type[sa.exc.DBAPIError]], ...] = (
+    (asyncpg.IntegrityConstraintViolationError, sa.exc.IntegrityError),
+    (asyncpg.DataError, sa.exc.DataError),
+    (asyncpg.SyntaxOrAccessError, sa.exc.ProgrammingError),
+    (asyncpg.InternalServerError, sa.exc.InternalError),
+    (asyncpg.PostgresError, sa.exc.DatabaseError),
+)
 
 
-def _event_times(dialect: sa.Dialect, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """The rows' ``created_at`` as the driver takes them: the column type's own conversion
-    (UTCDateTime's keeps its last answer, and a transaction's events share one time)."""
-    (convert,) = _bind_processors(dialect, task_events, ("created_at",))
-    return [convert(row["created_at"]) for row in rows]
+def _pg_error(sql: str, params: tuple[Any, ...], error: Exception) -> sa.exc.DBAPIError:
+    cls = next(sa_cls for pg_cls, sa_cls in _PG_ERRORS if isinstance(error, pg_cls))
+    return cls(sql, params, error)
 
 
 async def events_after(conn: AsyncConnection, after_id: int, *, task_id: str | None,

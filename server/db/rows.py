@@ -144,6 +144,15 @@ class TaskRow(Protocol):
     @property
     def dest_host(self) -> str | None: ...
 
+    @property
+    def created_by(self) -> str | None: ...
+
+    @property
+    def config_changed_by(self) -> str | None: ...
+
+    @property
+    def client_id(self) -> str | None: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -1,18 +1,21 @@
-"""SQLAlchemy's aiosqlite adapter, with each statement in one trip to the database thread.
+"""SQLAlchemy's aiosqlite adapter, with each statement in one trip to a database thread.
 
 aiosqlite runs sqlite3 on a thread of its own; every awaited call is a trip there and back
 (a queue put, a thread wake-up, a future resolved through the event loop's self-pipe).
 SQLAlchemy's adapter makes three or four trips a statement — make the cursor, execute, fetch
 the rows, close the cursor — so a write transaction of five statements took some twenty, and
 on a busy event loop each trip waits for its turn twice. :class:`OneTripCursor` does the four
-steps in one function run on that thread (``aiosqlite.Connection._execute``, the method every
-aiosqlite call goes through) and keeps what the cursor told (description, rows, rowcount,
-lastrowid) for SQLAlchemy to read.
+steps in one function run on that thread (server/db/aiosqlite_thread.py: the one use of an
+aiosqlite internal) and keeps what the cursor told (description, rows, rowcount, lastrowid)
+for SQLAlchemy to read.
 
-:class:`OneTripConnection` skips the trip of a commit or rollback when SQLite has no
-transaction open. Everything else is SQLAlchemy's: the connection adapter (isolation level),
-server-side cursors (still a trip a fetch), the dialect, and the error translation —
-aiosqlite raises sqlite3's own exception classes, as before. Used through
+The sqlite3 connection is the one aiosqlite opens: ``aiosqlite.connect`` hands its keyword
+arguments to ``sqlite3.connect``, whose ``factory`` (a ``sqlite3.Connection`` subclass) notes
+it as it is made (:class:`OneTripDBAPI`). aiosqlite keeps the connection's opening, commits,
+rollbacks and closing; SQLAlchemy keeps the connection adapter (isolation level), server-side
+cursors, the dialect and the error translation — sqlite3's own exception classes come out,
+as aiosqlite raises them. :class:`OneTripConnection` skips the trip of a commit or rollback
+when SQLite has no transaction open. Used through
 ``create_async_engine(url, module=OneTripDBAPI())`` (server/db/engine.py).
 
 :func:`insert_in_one_trip` goes further for a write transaction's closing inserts (its new
@@ -28,34 +31,41 @@ for a lock this process holds (WAL: readers never block a writer). Their commit 
 to the database thread: the commit writes the WAL and may checkpoint, I/O that the loop
 should not wait for. The sqlite3 connections are opened with ``check_same_thread=False``
 (SQLite itself is built serialized: ``sqlite3.threadsafety == 3``); a connection is used by
-one thread at a time, as the pool hands it to one user.
+one thread at a time, as the pool hands it to one user and each call is awaited.
+
+What this module takes of SQLAlchemy beyond its documented API — the adapter classes it
+subclasses, and ``_async_soft_close``, which SQLAlchemy's async result calls on every cursor
+— is checked by tests/integration/test_sqlite_driver.py
+(``test_the_sqlalchemy_adapter_is_what_this_module_was_written_for``); pyproject.toml bounds
+SQLAlchemy's version to the releases those hold for.
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
+from server.db.aiosqlite_thread import on_thread
+
 _Outcome = tuple[Any, Sequence[Any], int, int | None]
+_T = TypeVar("_T")
 
 
 def _statement(db: sqlite3.Connection, operation: str, parameters: Any,
                many: bool) -> _Outcome:
-    """One statement from cursor to close (on aiosqlite's thread, or the loop's)."""
+    """One statement from cursor to close (on the connection's thread, or the loop's)."""
     cursor = db.cursor()
     try:
         if many:
@@ -71,76 +81,67 @@ def _statement(db: sqlite3.Connection, operation: str, parameters: Any,
         cursor.close()
 
 
-class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    """A client-side cursor whose statement costs one trip to the database thread."""
+class OneTripCursor:
+    """A client-side DBAPI cursor whose statement costs one trip to the database thread:
+    what SQLAlchemy's adapter cursor offers, its rows kept after the statement ran."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    server_side = False
+    arraysize = 1
+    description: Any = None  # of the last statement, as its sqlite3 cursor told them
+    rowcount = -1
+    lastrowid: int | None = None
 
-    def __init__(self, adapt_connection: Any) -> None:  # no cursor is made here
-        self._adapt_connection = adapt_connection
-        self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]
-        self._soft_closed_memoized = EMPTY_DICT
-        self._rows = collections.deque()
-        self._description: Any = None
-        self._rowcount = -1
-        self._lastrowid: int | None = None
-
-    @property
-    def description(self) -> Any:
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    @property
-    def lastrowid(self) -> Any:
-        return self._lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return 1
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        pass
+    def __init__(self, connection: OneTripConnection) -> None:
+        self._owner = connection
+        self._rows: collections.deque[Any] = collections.deque()
 
     async def _async_soft_close(self) -> None:
-        return None  # the sqlite3 cursor was closed on the thread already
+        """Called by SQLAlchemy's async result on each cursor: the sqlite3 cursor was closed
+        on the thread already."""
 
     def close(self) -> None:
         self._rows.clear()
 
-    def execute(self, operation: Any, parameters: Any = None) -> Any:
-        try:
-            await_(self._run(operation, parameters, False))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+    def execute(self, operation: Any, parameters: Any = None) -> None:
+        await_(self._run(operation, parameters, False))
 
-    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
-        try:
-            await_(self._run(operation, seq_of_parameters, True))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> None:
+        await_(self._run(operation, seq_of_parameters, True))
 
     async def _run(self, operation: str, parameters: Any, many: bool) -> None:
         # Awaited even on the loop's thread: SQLAlchemy's async engine requires an await in
         # every execute (AwaitRequired), its check that the driver is an async one.
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        if cast(OneTripConnection, self._adapt_connection).on_loop:
-            self._keep(_statement(connection._conn, operation, parameters, many))
-            return
-        async with self._adapt_connection._execute_mutex:
-            self._keep(await connection._execute(  # type: ignore[no-untyped-call]
-                _statement, connection._conn, operation, parameters, many))
-
-    def _keep(self, outcome: _Outcome) -> None:
-        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self.description, rows, self.rowcount, self.lastrowid = await self._owner.run(
+            _statement, operation, parameters, many)
         self._rows = collections.deque(rows)
 
     def nextset(self) -> None:
         return None
+
+    def setinputsizes(self, *inputsizes: Any) -> None:
+        return None
+
+    def __enter__(self) -> OneTripCursor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._rows:
+            yield self._rows.popleft()
+
+    def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        rows = self._rows
+        return [rows.popleft() for _ in range(min(size or self.arraysize, len(rows)))]
+
+    def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
@@ -148,24 +149,31 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     rollback make no trip when SQLite has no transaction open (a connection that only read:
     sqlite3 begins one only before a write)."""
 
-    __slots__ = ("on_loop",)
-    _cursor_cls = OneTripCursor
+    __slots__ = ("on_loop", "sqlite")
 
-    def __init__(self, dbapi: Any, connection: Any) -> None:
-        super().__init__(dbapi, connection)
+    def __init__(self, dbapi: Any, connection: aiosqlite.Connection,
+                 sqlite: sqlite3.Connection) -> None:
+        super().__init__(dbapi, cast(Any, connection))
+        self.sqlite = sqlite  # the sqlite3 connection aiosqlite opened
         self.on_loop = False  # statements on the event loop's thread: statements_on_loop()
 
-    def _in_transaction(self) -> bool:
-        # sqlite3_get_autocommit() of the database handle: a flag read, safe from this thread
-        # while no statement of this connection runs (the pool hands it to one user at once).
-        return bool(self._connection._conn.in_transaction)
+    async def run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(sqlite, *args)`` on aiosqlite's thread, or the loop's when ``on_loop``."""
+        if self.on_loop:
+            return fn(self.sqlite, *args)
+        return await on_thread(self.driver_connection, fn, self.sqlite, *args)
+
+    def cursor(self, server_side: bool = False) -> Any:
+        return super().cursor(server_side=True) if server_side else OneTripCursor(self)
 
     def commit(self) -> None:
-        if self._in_transaction():
+        # sqlite3_get_autocommit() of the database handle: a flag read, safe from this thread
+        # while no statement of this connection runs (the pool hands it to one user at once).
+        if self.sqlite.in_transaction:
             super().commit()
 
     def rollback(self) -> None:
-        if self._in_transaction():
+        if self.sqlite.in_transaction:
             super().rollback()
 
 
@@ -176,8 +184,17 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
-        adapted = super().connect(*arg, **kw)
-        return OneTripConnection(self, adapted._connection)
+        opened: list[sqlite3.Connection] = []
+
+        class Noted(sqlite3.Connection):
+            """sqlite3.connect's ``factory``: the connection, noted as it is made."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                opened.append(self)
+
+        adapted = super().connect(*arg, factory=Noted, **kw)
+        return OneTripConnection(self, adapted.driver_connection, opened[0])
 
 
 @asynccontextmanager
@@ -216,14 +233,9 @@ async def insert_in_one_trip(conn: AsyncConnection,
     ``last_insert_rowid()`` after them. A driver error comes out as SQLAlchemy's (an
     ``IntegrityError`` for a duplicate key ...), as ``conn.execute`` raises it."""
     raw = await conn.get_raw_connection()
-    connection = cast(aiosqlite.Connection, raw.driver_connection)
     adapted = cast(OneTripConnection, raw.dbapi_connection)
     try:
-        if adapted.on_loop:
-            return _inserts(connection._conn, statements)
-        async with adapted._execute_mutex:
-            return cast(int, await connection._execute(  # type: ignore[no-untyped-call]
-                _inserts, connection._conn, statements))
+        return await adapted.run(_inserts, statements)
     except sqlite3.Error as error:
         operation = statements[0][0] if statements else ""
         raise sa_exc.DBAPIError.instance(operation, None, error, sqlite3.Error) from error

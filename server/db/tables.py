@@ -143,6 +143,12 @@ tasks = sa.Table(
     sa.Column("lost_streak", sa.Integer, nullable=False, server_default="0"),
     # The host[:port] the task's requests go to (HOST_CONCURRENCY), computed at create.
     sa.Column("dest_host", sa.String(255)),
+    # Who created the task and who last changed its executionConfig (key names; NULL for the
+    # system): REVIEW_SEPARATION (CONTRACT §13) bars them from approving it.
+    sa.Column("created_by", sa.String(200)),
+    sa.Column("config_changed_by", sa.String(200)),
+    # The client the task is done for (CONTRACT §14); NULL for none.
+    sa.Column("client_id", sa.String(40)),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
@@ -159,6 +165,10 @@ tasks = sa.Table(
     sa.Index("ix_tasks_dest_host", "status", "dest_host",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
+    # A client's tasks (tasks.list clientId, scoped keys); partial: most tasks have none.
+    sa.Index("ix_tasks_client", "client_id", "created_at",
+             sqlite_where=sa.text("client_id IS NOT NULL"),
+             postgresql_where=sa.text("client_id IS NOT NULL")),
 )
 
 task_executions = sa.Table(
@@ -282,6 +292,7 @@ schedules = sa.Table(
     sa.Column("last_run_at", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("client_id", sa.String(40)),  # the template's clientId (CONTRACT §14)
     sa.Index("ix_schedules_due", "enabled", "next_run_at"),
     sa.Index("ix_schedules_created", "created_at", "id"),
 )
@@ -313,4 +324,57 @@ system_settings = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.JSON, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# --- clients, connections, API keys, the HighLevel budget (migration 0010, CONTRACT §14) ------
+
+clients = sa.Table(
+    "clients", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("slug", sa.String(60), nullable=False, unique=True),
+    sa.Column("ghl_location_id", sa.String(200)),
+    sa.Column("meta", sa.JSON),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("archived_at", UTCDateTime),
+    sa.Index("ix_clients_created", "created_at", "id"),
+)
+
+# Named credentials; ``values_sealed`` is the AES-GCM sealed JSON object of the kind's values
+# (server/services/secrets_box.py, the connection id as associated data).
+connections = sa.Table(
+    "connections", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(60), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("client_id", sa.String(40)),
+    sa.Column("description", sa.Text),
+    sa.Column("values_sealed", sa.LargeBinary, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime),
+)
+
+# Keys made at run time (keys.create); only a SHA-256 of each key is kept.
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("client_id", sa.String(40)),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+# The HighLevel request budget shared by the nodes of one PostgreSQL database: one row per
+# request counted against a location, until ``expires_at`` (epoch seconds).
+ghl_rate_slots = sa.Table(
+    "ghl_rate_slots", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("location_id", sa.String(200), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_ghl_rate_slots_location", "location_id", "expires_at"),
 )

@@ -25,15 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.db.engine import Database
 
 CHANNEL: Final = "errands_work"
-ANNOUNCE_SELECT: Final = f"SELECT pg_notify('{CHANNEL}', '')"
-_ANNOUNCE: Final = sa.text(ANNOUNCE_SELECT)
+#: ``SELECT pg_notify('errands_work', '')`` (constants written into the SQL).
+ANNOUNCE: Final = sa.select(sa.func.pg_notify(sa.literal_column(f"'{CHANNEL}'"),
+                                              sa.literal_column("''")))
 
 log = logging.getLogger("errands")
 
 
 async def announce_work(conn: AsyncConnection) -> None:
     """In a write transaction on PostgreSQL: every node's listener hears of it at commit."""
-    await conn.execute(_ANNOUNCE)
+    await conn.execute(ANNOUNCE)
 
 
 class WorkListener:

@@ -112,3 +112,12 @@ async def task_statuses_locked(conn: AsyncConnection, ids: Sequence[str]) -> dic
     stmt = (sa.select(tasks.c.id, tasks.c.status).where(tasks.c.id.in_(list(ids)))
             .order_by(tasks.c.id).with_for_update(read=True))
     return {r.id: r.status for r in await conn.execute(stmt)}
+
+
+async def task_set_dependencies(conn: AsyncConnection, task_id: str,
+                                depends_on: Sequence[str]) -> None:
+    """Replace the dependency rows of ``task_id`` (its ``depends_on`` column is the caller's)."""
+    await conn.execute(task_dependencies.delete().where(task_dependencies.c.task_id == task_id))
+    if depends_on:
+        await conn.execute(task_dependencies.insert(),
+                           [{"task_id": task_id, "depends_on_id": d} for d in depends_on])

@@ -5,7 +5,16 @@ The app (server/app.py) serves this router; the client generators (server/typege
 
 from __future__ import annotations
 
-from server.procedures import audit, messages, schedules, system, tasks, webhooks, workflows
+from server.procedures import (
+    audit,
+    clients,
+    messages,
+    schedules,
+    system,
+    tasks,
+    webhooks,
+    workflows,
+)
 from server.rpc.registry import Router
 
 
@@ -19,4 +28,5 @@ def build_router() -> Router:
     schedules.register(router)
     workflows.register(router)
     audit.register(router)
+    clients.register(router)
     return router

@@ -11,4 +11,4 @@ def register(router: Router) -> None:
     @router.query("audit.list", input=AuditList, output=AuditPage, permission="read")
     async def list_(ctx: Context, data: AuditList) -> AuditPage:
         """Audit entries filtered by targetId, actor, action and since; paged by cursor."""
-        return await ctx.services.audit.page(data)
+        return await ctx.services.audit.page(data, scope=ctx.principal.client_id)

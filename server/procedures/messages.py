@@ -12,4 +12,4 @@ def register(router: Router) -> None:
     @router.query("messages.list", input=MessageList, output=MessagePage, permission="read")
     async def list_(ctx: Context, data: MessageList) -> MessagePage:
         """Outbound messages filtered by taskId, webhookId and status."""
-        return await automations(ctx).delivery.page(data)
+        return await automations(ctx).delivery.page(data, scope=ctx.principal.client_id)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import cast
 
-from schemas.system import Health, Role, Series, Stats, WhoAmI
+from schemas.system import Health, Role, Series, Stats, StatsInput, SubscriptionToken, WhoAmI
 from schemas.workflows import Autorun, SetAutorun
 from server.auth import ROLE_PERMISSIONS
 from server.context import Context
 from server.db import repositories as repo
-from server.errors import ErrandsError
+from server.errors import ErrandsError, NotFound
 from server.rpc.registry import Router
 
 
@@ -41,11 +42,18 @@ def register(router: Router) -> None:
         """Stop or resume starting attempts, on every node within 2 s (running ones finish)."""
         return await ctx.services.autorun.set(data, ctx.actor)
 
-    @router.query("system.stats", output=Stats, permission="read")
-    async def stats(ctx: Context, _: None) -> Stats:
+    @router.query("system.stats", input=StatsInput, output=Stats, permission="read")
+    async def stats(ctx: Context, data: StatsInput) -> Stats:
+        """Counts of tasks and attempts; with ``clientId``, that client's only."""
+        client_id = data.client_id
+        scope = ctx.principal.client_id
+        if scope is not None:
+            if client_id is not None and client_id != scope:
+                raise NotFound(f"no client with id {client_id!r}")
+            client_id = scope
         async with ctx.services.db.read() as conn:
-            by_status = await repo.task_counts_by_status(conn)
-            attempts = await repo.execution_counts(conn)
+            by_status = await repo.task_counts_by_status(conn, client_id)
+            attempts = await repo.execution_counts(conn, client_id)
         return Stats(
             tasks_by_status=by_status,
             executed=sum(attempts.values()),
@@ -58,8 +66,16 @@ def register(router: Router) -> None:
 
     @router.query("system.series", output=Series, permission="read")
     async def series(ctx: Context, _: None) -> Series:
-        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
-        return await ctx.services.insights.series()
+        """Tasks created and attempts started (by status) per hour, the last 24 hours (a key
+        scoped to a client: that client's)."""
+        return await ctx.services.insights.series(ctx.principal.client_id)
+    @router.mutation("system.subscriptionToken", output=SubscriptionToken, permission="read")
+    async def subscription_token(ctx: Context, _: None) -> SubscriptionToken:
+        """A token for subscription connectionParams only, valid 300 s, with this key's role:
+        the key itself never has to appear in a URL."""
+        token, expires = ctx.services.keyring.subscription_token(ctx.principal)
+        return SubscriptionToken(token=token,
+                                 expires_at=datetime.fromtimestamp(expires, UTC))
 
     @router.query("system.whoami", output=WhoAmI, permission="read")
     async def whoami(ctx: Context, _: None) -> WhoAmI:
@@ -68,4 +84,5 @@ def register(router: Router) -> None:
         open_mode = not ctx.services.settings.api_keys  # loopback, no keys: everyone is admin
         return WhoAmI(name=None if open_mode else principal.name,
                       role=cast(Role, principal.role),
-                      permissions=sorted(ROLE_PERMISSIONS[principal.role]))
+                      permissions=sorted(ROLE_PERMISSIONS[principal.role]),
+                      client_id=principal.client_id)

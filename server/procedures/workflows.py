@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from schemas.tasks import Task
 from schemas.workflows import (
     ApproveManyInput,
@@ -12,7 +15,8 @@ from schemas.workflows import (
     TaskUpdate,
 )
 from server.auth import ROLE_PERMISSIONS
-from server.context import Context
+from server.context import Context, check_task_scope
+from server.errors import NotFound
 from server.rpc.registry import Router
 
 
@@ -23,12 +27,17 @@ def register(router: Router) -> None:
         may_edit_any = "create" in ROLE_PERMISSIONS[ctx.principal.role]
         if not may_edit_any:
             ctx.principal.require("review")
+        await check_task_scope(ctx, data.id)
+        if data.patch.client_id not in (None, ctx.principal.client_id) \
+                and ctx.principal.client_id is not None:
+            raise NotFound(f"no client with id {data.patch.client_id!r}")
         return await ctx.services.tasks.update(data.id, data.patch, actor=ctx.actor,
                                                may_edit_any=may_edit_any)
 
     @router.mutation("tasks.complete", input=CompleteInput, output=Task, permission="execute")
     async def complete(ctx: Context, data: CompleteInput) -> Task:
         """A person did a pending task: completed with ``result`` as its output."""
+        await check_task_scope(ctx, data.id)
         return await ctx.services.tasks.complete(data.id, result=data.result, notes=data.notes,
                                                  actor=ctx.actor)
 
@@ -37,23 +46,33 @@ def register(router: Router) -> None:
     async def approve_many(ctx: Context, data: ApproveManyInput) -> BulkResult:
         """Approve each task; per-id results in input order."""
         service = ctx.services.tasks
-        return await service.many(data.ids, lambda i: service.approve(
+        return await service.many(data.ids, lambda i: _scoped(ctx, i, service.approve(
             i, reviewer=ctx.principal.name, notes=data.notes, actor=ctx.actor,
-            action="tasks.approveMany"))
+            action="tasks.approveMany")))
 
     @router.mutation("tasks.cancelMany", input=CancelManyInput, output=BulkResult,
                      permission="cancel")
     async def cancel_many(ctx: Context, data: CancelManyInput) -> BulkResult:
         """Cancel each task; per-id results in input order."""
         service = ctx.services.tasks
-        return await service.many(data.ids, lambda i: service.cancel(
+        return await service.many(data.ids, lambda i: _scoped(ctx, i, service.cancel(
             i, by=ctx.principal.name, reason=data.reason, actor=ctx.actor,
-            action="tasks.cancelMany"))
+            action="tasks.cancelMany")))
 
     @router.mutation("tasks.retryMany", input=RetryManyInput, output=BulkResult,
                      permission="retry")
     async def retry_many(ctx: Context, data: RetryManyInput) -> BulkResult:
         """Retry each failed task; per-id results in input order."""
         service = ctx.services.tasks
-        return await service.many(data.ids, lambda i: service.retry(
-            i, actor=ctx.actor, action="tasks.retryMany"))
+        return await service.many(data.ids, lambda i: _scoped(ctx, i, service.retry(
+            i, actor=ctx.actor, action="tasks.retryMany")))
+
+
+async def _scoped(ctx: Context, task_id: str, action: Coroutine[Any, Any, Task]) -> Task:
+    """``action`` on a task the caller may see (a key scoped to a client: its tasks only)."""
+    try:
+        await check_task_scope(ctx, task_id)
+    except BaseException:
+        action.close()
+        raise
+    return await action

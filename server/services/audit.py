@@ -50,12 +50,13 @@ class AuditService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def page(self, query: AuditList) -> AuditPage:
+    async def page(self, query: AuditList, scope: str | None = None) -> AuditPage:
         after = decode_cursor(query.cursor, procedure="audit.list") if query.cursor else None
         async with self.db.read() as conn:
             rows = await audit_db.audit_list(conn, target_id=query.target_id, actor=query.actor,
                                              action=query.action, since=query.since,
-                                             limit=query.limit + 1, after=after)
+                                             limit=query.limit + 1, after=after,
+                                             client_id=scope)
         kept, cursor = page_of(rows, query.limit, key=lambda row: encode_key(row.at, row.id))
         return AuditPage(items=[audit_view(r) for r in kept], next_cursor=cursor)
 

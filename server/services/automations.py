@@ -1,7 +1,7 @@
 """Webhooks, message delivery, reports and cron schedules: what they do together.
 
-Wiring (server/app.py): build the webhook, delivery and report services, add
-:func:`automation_executors` to the executor registry, build the task service
+Wiring (server/app.py): build the webhook, delivery and report services (the notification,
+reminder and report executors file through them), build the task service
 (``webhook_exists=webhooks.exists``) and the schedule service, then :class:`Automations` over
 them; its :meth:`Automations.on_task_ended` goes to ``Signals.connect``. ``start()`` after
 the task timer, ``stop()`` after the runner. Procedures find it in ``Services.automations``.
@@ -19,12 +19,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
-from executors.base import Executor, NewMessage
-from executors.notification import NotificationExecutor
-from executors.reminder import ReminderExecutor
-from executors.report import ReportExecutor
+from executors.base import NewMessage
 from server.db.rows import TaskRow
 from server.scheduling import DueTimer
 from server.services.delivery import DeliveryService
@@ -33,13 +29,6 @@ from server.services.schedules import ScheduleService
 from server.services.webhooks import WebhookService
 
 log = logging.getLogger("errands.automations")
-
-
-def automation_executors(delivery: DeliveryService, reports: ReportService
-                         ) -> list[Executor[Any]]:
-    """notification, reminder and report: executors that file messages through delivery."""
-    return [NotificationExecutor(delivery), ReminderExecutor(delivery),
-            ReportExecutor(reports, delivery)]
 
 
 class Automations:

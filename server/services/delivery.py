@@ -32,12 +32,14 @@ while the server was down are delivered when it starts.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 import msgspec
@@ -125,6 +127,19 @@ def filed(row: Row) -> FiledMessage:
 
 
 # --- the service -----------------------------------------------------------------------------
+
+def split_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """A webhook URL without its userinfo, and the Basic authorization it stood for
+    (``https://user:pass@host/hook`` → ``https://host/hook``, ``Authorization: Basic ...``):
+    the user and password are sent as a header, never as part of the URL."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urlunsplit(parts._replace(netloc=host)), {"authorization": f"Basic {token}"}
+
 
 class DeliveryService:
     """The server's :class:`~executors.base.Outbox`, and the delivery timer's work."""
@@ -271,15 +286,17 @@ class DeliveryService:
             return Attempt(False, error="webhook deleted")
         if not target.active:
             return Attempt(False, error="webhook is not active")
+        url, credentials = split_userinfo(target.url)
         try:
-            await self.guard.check_url(target.url)
+            await self.guard.check_url(url)
         except OutboundError as exc:
             return Attempt(False, retryable=exc.retryable, error=exc.message)
         now = self.clock()
         body = payload(row, now)
         headers = signed_headers(target.key, row.id, int(now.timestamp()), body)
+        headers.update(credentials)
         try:
-            async with self.http.stream("POST", target.url, content=body, headers=headers,
+            async with self.http.stream("POST", url, content=body, headers=headers,
                                         timeout=self.timeout, follow_redirects=False) as resp:
                 return classify(resp.status_code)
         except OutboundError as exc:  # the pinned connection's own check (DNS changed)
@@ -316,11 +333,12 @@ class DeliveryService:
 
     # --- reads -----------------------------------------------------------------------------
 
-    async def page(self, query: MessageList) -> MessagePage:
+    async def page(self, query: MessageList, scope: str | None = None) -> MessagePage:
         after = decode_cursor(query.cursor, procedure="messages.list") if query.cursor else None
         async with self.db.read() as conn:
             rows = await message_rows.message_list(conn, task_id=query.task_id,
                                         webhook_id=query.webhook_id, status=query.status,
-                                        limit=query.limit + 1, after=after)
+                                        limit=query.limit + 1, after=after,
+                                        client_id=scope)
         kept, cursor = page_of(rows, query.limit)
         return MessagePage(items=[message_view(r) for r in kept], next_cursor=cursor)

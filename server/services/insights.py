@@ -51,10 +51,10 @@ def group_key(error_type: str | None, pattern: str) -> str:
     return "fg_" + digest[:16]
 
 
-async def group_members(conn: AsyncConnection, key: str
+async def group_members(conn: AsyncConnection, key: str, client_id: str | None = None
                         ) -> Sequence[tuple[str | None, str | None]]:
     """The (errorType, lastError) pairs of one failure group (none for an unknown key)."""
-    rows = await insights.failed_error_counts(conn)
+    rows = await insights.failed_error_counts(conn, client_id)
     return [(t, m) for t, m, _ in rows if group_key(t, error_pattern(m)) == key]
 
 
@@ -63,9 +63,10 @@ class Insights:
         self.db = db
         self.clock = clock
 
-    async def failure_groups(self) -> FailureGroups:
+    async def failure_groups(self, client_id: str | None = None) -> FailureGroups:
+        """Over every failed task, or one client's (a key scoped to a client)."""
         async with self.db.read() as conn:
-            rows = await insights.failed_error_counts(conn)
+            rows = await insights.failed_error_counts(conn, client_id)
         groups: dict[str, FailureGroup] = {}
         for error_type, message, count in rows:
             pattern = error_pattern(message)
@@ -79,13 +80,13 @@ class Insights:
         ordered = sorted(groups.values(), key=lambda g: (-g.count, g.pattern))
         return FailureGroups(groups=ordered, total=sum(g.count for g in ordered))
 
-    async def series(self, hours: int = 24) -> Series:
+    async def series(self, client_id: str | None = None, hours: int = 24) -> Series:
         """The last ``hours`` hours up to the current one, oldest first."""
         now = self.clock()
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
         async with self.db.read() as conn:
-            attempts = await insights.attempts_per_hour(conn, start, hours)
-            created = await insights.tasks_created_per_hour(conn, start, hours)
+            attempts = await insights.attempts_per_hour(conn, start, hours, client_id)
+            created = await insights.tasks_created_per_hour(conn, start, hours, client_id)
         out = [HourCounts(start=start + timedelta(hours=i), created=0, attempts={})
                for i in range(hours)]
         for hour, status, count in attempts:

@@ -30,18 +30,19 @@ class ReportService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def generate(self, report_type: str, start: datetime, end: datetime
-                       ) -> tuple[dict[str, Any], str]:
-        """``(data, summary)`` for ``report_type`` over ``[start, end)``."""
+    async def generate(self, report_type: str, start: datetime, end: datetime,
+                       client_id: str | None = None) -> tuple[dict[str, Any], str]:
+        """``(data, summary)`` for ``report_type`` over ``[start, end)``; with ``client_id``,
+        that client's tasks only."""
         async with self.db.read() as conn:
             if report_type == "task_summary":
-                data = await report_sql.task_summary(conn, start, end)
+                data = await report_sql.task_summary(conn, start, end, client_id)
                 return data, summarize_tasks(data, start, end)
             if report_type == "execution_stats":
-                data = await report_sql.execution_stats(conn, start, end)
+                data = await report_sql.execution_stats(conn, start, end, client_id)
                 return data, summarize_executions(data, start, end)
             if report_type == "webhook_activity":
-                data = await report_sql.webhook_activity(conn, start, end)
+                data = await report_sql.webhook_activity(conn, start, end, client_id)
                 return data, summarize_webhooks(data, start, end)
         raise ValueError(f"unknown report type {report_type!r}")
 

@@ -66,10 +66,12 @@ class ScheduleService:
     def __init__(self, db: Database, tasks: TaskService, executors: ExecutorRegistry,
                  webhook_exists: Callable[[str], Awaitable[bool]],
                  clock: Callable[[], datetime], *,
-                 scheduler: AsyncIOScheduler | None = None) -> None:
+                 scheduler: AsyncIOScheduler | None = None,
+                 min_interval_seconds: int = 60) -> None:
         """``scheduler``: where the schedule timer (:meth:`fire` when a slot is due) runs;
         without one nothing is armed and the caller fires (tests with a moved clock)."""
         self.db = db
+        self.min_interval_seconds = min_interval_seconds
         self.tasks = tasks
         self.executors = executors
         self.webhook_exists = webhook_exists
@@ -90,11 +92,17 @@ class ScheduleService:
         if task.idempotency_key is not None:
             raise InvalidInput.at(["task", "idempotencyKey"],
                                   "is set per slot by the schedule; leave it out")
+        location = await self.tasks.check_client(
+            task.task_type, task.execution_config, task.client_id, ("task", "executionConfig"),
+            ["task", "clientId"])
         try:
+            self.tasks.check_limits(task.task_type, task.execution_config)
             config = decode_config(task.task_type, task.execution_config)
             executor = self.executors.get(task.task_type)
             problems: list[Issue] = [] if executor is None else executor.check(
                 config, source_webhook_id=task.source_webhook_id)
+            if location and task.task_type == "ghl_action":
+                problems = [p for p in problems if p.path != ("locationId",)]
         except InvalidInput as exc:
             raise InvalidInput("task." + exc.message,
                                [{**i, "path": ["task", *i["path"]]} for i in exc.issues]
@@ -125,6 +133,11 @@ class ScheduleService:
 
     async def create(self, data: ScheduleCreate, actor: Actor = SYSTEM) -> Schedule:
         spec, tz = self._parse(data.cron, data.timezone)
+        closest = cron.closest_slots_seconds(spec)
+        if closest is not None and closest < self.min_interval_seconds:
+            raise InvalidInput.at(["cron"], f"fires {closest} s apart at its closest; slots "
+                                  f"must be at least {self.min_interval_seconds} s apart "
+                                  "(SCHEDULE_MIN_INTERVAL_SECONDS)")
         await self._check_template(data.task)
         now = self.clock()
         first = cron.next_fire(spec, tz, now)
@@ -136,16 +149,27 @@ class ScheduleService:
                 "timezone": data.timezone, "task": msgspec.to_builtins(data.task),
                 "enabled": True, "missed_run_policy": data.missed_run_policy,
                 "next_run_at": first, "last_run_at": None, "created_at": now,
-                "updated_at": now})
+                "updated_at": now, "client_id": data.task.client_id})
             await record(conn, actor, "schedules.create", "schedule", row.id,
                          {"name": data.name, "cron": data.cron, "timezone": data.timezone},
                          now)
         self.arm(first)
         return schedule_view(row)
 
-    async def list(self) -> list[Schedule]:
+    async def list(self, scope: str | None = None) -> list[Schedule]:
+        """Every schedule; with ``scope``, that client's only (a key scoped to it)."""
         async with self.db.read() as conn:
-            return [schedule_view(r) for r in await schedule_rows.schedule_list(conn)]
+            return [schedule_view(r) for r in await schedule_rows.schedule_list(conn)
+                    if scope is None or r.client_id == scope]
+
+    async def check_scope(self, schedule_id: str, scope: str | None) -> None:
+        """NOT_FOUND when a key scoped to a client asks for another's schedule."""
+        if scope is None:
+            return
+        async with self.db.read() as conn:
+            row = await schedule_rows.schedule_get(conn, schedule_id)
+        if row is None or row.client_id != scope:
+            raise NotFound(f"no schedule with id {schedule_id!r}")
 
     async def pause(self, schedule_id: str, actor: Actor = SYSTEM) -> Schedule:
         now = self.clock()

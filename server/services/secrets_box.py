@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 import os
 from pathlib import Path
@@ -44,6 +46,12 @@ class SecretBox:
             raise ValueError("empty key material")
         self._material: bytes | None = material
         self._cipher: AESGCM | None = None
+        self._derive_base = hashlib.sha256(b"errands derived keys\n" + material).digest()
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (e.g. signing subscription tokens), the same on every
+        node that shares ERRANDS_SECRET_KEY, independent of the sealing key."""
+        return hmac.new(self._derive_base, purpose.encode(), hashlib.sha256).digest()
 
     def _aead(self) -> AESGCM:
         if self._cipher is None:

@@ -8,6 +8,7 @@ task is in now.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -41,11 +42,13 @@ from server.ids import new_id
 from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
+from server.services.clients import ClientService, ConnectionService
 from server.services.insights import group_members
 from server.services.pagination import decode_cursor, page_of
 from server.services.task_events import STORED_TASK_FIELDS, compact_events
 from server.services.views import execution_view, mask_config, task_view
 
+_encoder = msgspec.json.Encoder()
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 
 
@@ -78,16 +81,31 @@ def _same_task_type(found: TaskRow, data: TaskCreate) -> TaskRow:
     return found
 
 
+@dataclass(frozen=True)
+class TaskRules:
+    """Separation of duties and input limits (CONTRACT §13; server/settings.py)."""
+
+    review_separation: lifecycle.ReviewSeparation = "editor"
+    max_config_bytes: int = 65_536
+    max_browser_steps: int = 200
+
+
 class TaskService:
     def __init__(self, db: Database, writer: Writer, executors: ExecutorRegistry, *,
                  review_required_types: frozenset[str], clock: Callable[[], datetime],
-                 webhook_exists: Callable[[str], Any] | None = None) -> None:
+                 webhook_exists: Callable[[str], Any] | None = None,
+                 rules: TaskRules = TaskRules(),
+                 clients: ClientService | None = None,
+                 connections: ConnectionService | None = None) -> None:
         self.db = db
+        self.rules = rules
         self.writer = writer
         self.executors = executors
         self.review_required_types = review_required_types
         self.clock = clock
         self.webhook_exists = webhook_exists
+        self.clients = clients
+        self.connections = connections
         self._by_id: KeyedReads[str, TaskRow] = KeyedReads(self._get_many)
 
     async def promote_due(self) -> datetime | None:
@@ -101,14 +119,32 @@ class TaskService:
 
     # --- create ----------------------------------------------------------------------------
 
+    def check_limits(self, task_type: str, raw: dict[str, Any],
+                     prefix: tuple[str, ...] = ("executionConfig",)) -> None:
+        """MAX_CONFIG_BYTES and MAX_BROWSER_STEPS (CONTRACT §13), before any other check."""
+        size = len(_encoder.encode(raw))
+        if size > self.rules.max_config_bytes:
+            raise InvalidInput.at(list(prefix), f"is {size} bytes encoded; at most "
+                                  f"{self.rules.max_config_bytes} (MAX_CONFIG_BYTES)")
+        steps = raw.get("steps")
+        if task_type == "browser_automation" and isinstance(steps, list) \
+                and len(steps) > self.rules.max_browser_steps:
+            raise InvalidInput.at([*prefix, "steps"], f"has {len(steps)} steps; at most "
+                                  f"{self.rules.max_browser_steps} (MAX_BROWSER_STEPS)")
+
     def _check_config(self, task_type: str, raw: dict[str, Any], *, dependencies: int,
                       source_webhook_id: str | None,
-                      prefix: tuple[str, ...] = ("executionConfig",)) -> None:
-        """What create and update check: types, the executor's own rules, placeholders."""
+                      prefix: tuple[str, ...] = ("executionConfig",),
+                      location_known: bool = False) -> None:
+        """What create and update check: size, types, the executor's own rules, placeholders.
+        ``location_known``: the task's connection or client gives a HighLevel location."""
+        self.check_limits(task_type, raw, prefix)
         config = decode_config(task_type, raw, prefix)
         executor = self.executors.get(task_type)
         if executor is not None:
             problems = executor.check(config, source_webhook_id=source_webhook_id)
+            if location_known and task_type == "ghl_action":
+                problems = [p for p in problems if p.path != ("locationId",)]
             if problems:
                 raise _issues_error(problems, prefix)
         found = placeholders.check(raw, dependencies)
@@ -130,9 +166,12 @@ class TaskService:
                 found = await repo.task_get_by_idempotency_key(conn, key)
             if found is not None:
                 return task_view(_same_task_type(found, data))
+        location = await self.check_client(data.task_type, data.execution_config,
+                                            data.client_id, ("executionConfig",), ["clientId"])
         self._check_config(data.task_type, data.execution_config,
                            dependencies=len(dict.fromkeys(data.depends_on or [])),
-                           source_webhook_id=data.source_webhook_id)
+                           source_webhook_id=data.source_webhook_id,
+                           location_known=location)
         await self._check_webhook(data.source_webhook_id)
         try:
             row = await self.writer.run(lambda cs: self._insert(cs, data, triggered_by, actor))
@@ -145,6 +184,25 @@ class TaskService:
                 raise
             row = _same_task_type(found, data)
         return task_view(row)
+
+    async def check_client(self, task_type: str, config: dict[str, Any],
+                            client_id: str | None, prefix: tuple[str, ...],
+                            client_path: list[str | int]) -> bool:
+        """The task's client takes new tasks, and the connection its config names exists, is
+        of a kind it takes, and is the client's (or nobody's): CONTRACT §14. True when the
+        connection or the client gives a HighLevel location."""
+        if client_id is not None and self.clients is not None:
+            await self.clients.check_open(client_id, client_path)
+        covered = config.get("clientId") if task_type == "report_generation" else None
+        if isinstance(covered, str) and self.clients is not None:
+            if client_id is not None and covered != client_id:
+                raise InvalidInput.at([*prefix, "clientId"], "a client's report covers that "
+                                      "client only")
+            await self.clients.get_for(covered, [*prefix, "clientId"])
+        if self.connections is None:
+            return False
+        return await self.connections.check_use(task_type, config, client_id, prefix) \
+            is not None
 
     async def _check_webhook(self, webhook_id: str | None) -> None:
         if webhook_id is None or self.webhook_exists is None:
@@ -202,7 +260,10 @@ class TaskService:
             "dest_host": await host_of(cs.conn, data.task_type, data.execution_config,
                                        depends_on=[] if open_deps else depends_on,
                                        source_webhook_id=data.source_webhook_id),
+            "created_by": actor.name if actor is not SYSTEM else None,
         }
+        if data.client_id is not None:
+            values["client_id"] = data.client_id
         # Without dependencies, inserted with the other creates of this group commit.
         row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
                else cs.insert_task(values))
@@ -230,12 +291,12 @@ class TaskService:
         statuses = [query.status] if isinstance(query.status, str) else query.status
         after = decode_cursor(query.cursor, procedure="tasks.list") if query.cursor else None
         async with self.db.read() as conn:
-            errors = (await group_members(conn, query.error_group)
+            errors = (await group_members(conn, query.error_group, query.client_id)
                       if query.error_group else None)
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after,
-                                        stalled=query.stalled, depends_on=query.depends_on,
-                                        errors=errors)
+                                        stalled=query.stalled, client_id=query.client_id,
+                                        depends_on=query.depends_on, errors=errors)
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 
@@ -306,6 +367,11 @@ class TaskService:
                       actor: Actor = SYSTEM, action: str = "tasks.approve") -> Task:
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "approve")
+            barred = lifecycle.separation_refusal(
+                rule=self.rules.review_separation, approver=reviewer,
+                created_by=row.created_by, config_changed_by=row.config_changed_by)
+            if barred is not None:
+                raise Forbidden(barred)
             await self._refuse_broken(cs, row)
             automatic = row.execution_type == "automatic" and row.assigned_to_bot
             if automatic:
@@ -402,7 +468,8 @@ class TaskService:
     async def update(self, task_id: str, patch: TaskPatch, *, actor: Actor,
                      may_edit_any: bool) -> Task:
         """Edit a task that has not started (pending, awaiting_review, scheduled); validated
-        as on create; a secret sent back as "********" keeps its stored value."""
+        as on create; a secret sent back as "********" keeps its stored value. An edit of what
+        an approval covers withdraws it (CONTRACT §13)."""
         async with self.db.read() as conn:
             row = await repo.task_get(conn, task_id)
         if row is None:
@@ -417,13 +484,73 @@ class TaskService:
                  if getattr(patch, f) is not None}
         if not given:
             raise InvalidInput.at(["patch"], "names no field to change")
+        values = await self._patch_values(row, given)
+        changed = _changes(row, values)
+        if "executionConfig" in changed:
+            values["config_changed_by"] = actor.name
+        withdrawn = lifecycle.withdrawn_approval(
+            needs_review=row.requires_human_review or row.task_type in self.review_required_types,
+            status=Status(row.status), reviewed_by=row.reviewed_by, changed=changed)
+        detail: dict[str, Any] = {"changed": changed}
+        async with self.writer.transaction() as cs:
+            values["updated_at"] = cs.now
+            if "dependsOn" in changed:
+                await self._check_dependencies(cs, row.id, values["depends_on"])
+                await wf.task_set_dependencies(cs.conn, row.id, values["depends_on"])
+            if withdrawn:
+                reason = lifecycle.withdrawal_reason(withdrawn)
+                values.update(status=Status.AWAITING_REVIEW.value, status_reason=reason,
+                              reviewed_by=None, reviewed_at=None, review_notes=None,
+                              due_at=None, queued_at=None, next_attempt_at=None)
+                detail.update(approvalWithdrawn=list(withdrawn), reason=reason,
+                              reviewedBy=row.reviewed_by, **{"from": row.status,
+                                                             "to": Status.AWAITING_REVIEW.value})
+            elif row.status == Status.SCHEDULED and row.next_attempt_at is None and (
+                    ("scheduled_for" in values and row.due_at is not None)
+                    or "dependsOn" in changed):
+                values.update(await self._placement_values(
+                    cs, row, scheduled_for=values.get("scheduled_for", row.scheduled_for),
+                    trigger=row.next_trigger))
+            if "execution_config" in values or "dependsOn" in changed:
+                values["dest_host"] = await host_of(
+                    cs.conn, row.task_type, values.get("execution_config", row.execution_config),
+                    depends_on=list(values.get("depends_on", row.depends_on or [])),
+                    source_webhook_id=row.source_webhook_id)
+            new = await wf.task_update_if(cs.conn, row.id, row.status, values)
+            if new is None:
+                current = await repo.task_get(cs.conn, row.id)
+                raise Conflict(f"task changed concurrently; it is now "
+                               f"{current.status if current is not None else 'gone'}")
+            cs.emit("status", new)
+            cs.audit(actor, "tasks.update", "task", new.id, detail)
+        return task_view(new)
+
+    async def _patch_values(self, row: TaskRow, given: dict[str, Any]) -> dict[str, Any]:
+        """The columns a patch writes, checked as on create (fields named under ``patch``)."""
         values: dict[str, Any] = {}
+        if "depends_on" in given:
+            values["depends_on"] = list(dict.fromkeys(given["depends_on"]))
+        dependencies = len(values.get("depends_on", row.depends_on or []))
+        location = False
+        if "client_id" in given or "execution_config" in given:
+            config = keep_secrets(given["execution_config"], row.execution_config) \
+                if "execution_config" in given else row.execution_config
+            client_id = given.get("client_id", row.client_id)
+            location = await self.check_client(row.task_type, config, client_id,
+                                                ("patch", "executionConfig"),
+                                                ["patch", "clientId"])
+            if "client_id" in given:
+                values["client_id"] = client_id
         if "execution_config" in given:
-            config = keep_secrets(given["execution_config"], row.execution_config)
-            self._check_config(row.task_type, config, dependencies=len(row.depends_on or []),
+            self._check_config(row.task_type, config, dependencies=dependencies,
                                source_webhook_id=row.source_webhook_id,
-                               prefix=("patch", "executionConfig"))
+                               prefix=("patch", "executionConfig"), location_known=location)
             values["execution_config"] = config
+        elif "depends_on" in given:  # the placeholders kept must fit the new dependencies
+            found = placeholders.check(row.execution_config, dependencies)
+            if found:
+                raise _issues_error([Issue(p.path, p.message) for p in found],
+                                    ("patch", "executionConfig"))
         for name in ("title", "description", "scheduled_for", "max_retries",
                      "timeout_seconds"):
             if name in given:
@@ -433,26 +560,37 @@ class TaskService:
         if "priority" in given:
             values.update(priority=given["priority"],
                           priority_rank=PRIORITY_RANK[given["priority"]])
-        changed = _changes(row, values)
-        async with self.writer.transaction() as cs:
-            values["updated_at"] = cs.now
-            if "scheduled_for" in values and row.status == Status.SCHEDULED \
-                    and row.due_at is not None:
-                values.update(await self._placement_values(
-                    cs, row, scheduled_for=values["scheduled_for"], trigger=row.next_trigger))
-            if "execution_config" in values:
-                values["dest_host"] = await host_of(
-                    cs.conn, row.task_type, values["execution_config"],
-                    depends_on=list(row.depends_on or []),
-                    source_webhook_id=row.source_webhook_id)
-            new = await wf.task_update_if(cs.conn, row.id, row.status, values)
-            if new is None:
-                current = await repo.task_get(cs.conn, row.id)
-                raise Conflict(f"task changed concurrently; it is now "
-                               f"{current.status if current is not None else 'gone'}")
-            cs.emit("status", new)
-            cs.audit(actor, "tasks.update", "task", new.id, {"changed": changed})
-        return task_view(new)
+        return values
+
+    async def _check_dependencies(self, cs: ChangeSet, task_id: str, depends_on: list[str]
+                                  ) -> None:
+        """New dependencies of ``task_id``: tasks that exist, can still complete, and do not
+        depend on it (no cycle); BAD_REQUEST naming the item of ``patch.dependsOn``."""
+        await cs.flush_tasks()
+        statuses = await wf.task_statuses_locked(cs.conn, depends_on)
+        for i, dep in enumerate(depends_on):
+            status = statuses.get(dep)
+            where: list[str | int] = ["patch", "dependsOn", i]
+            if dep == task_id:
+                raise InvalidInput.at(where, "a task cannot depend on itself")
+            if status is None:
+                raise InvalidInput.at(where, f"no task with id {dep!r}")
+            if status in lifecycle.BREAKS_DEPENDENTS:
+                raise InvalidInput.at(where, f"task {dep} is {status}: it can no longer "
+                                      "complete")
+        seen: set[str] = set()
+        todo = list(depends_on)
+        while todo:  # walk up from the new dependencies: meeting task_id is a cycle
+            found = await repo.tasks_by_ids(cs.conn, [t for t in todo if t not in seen])
+            seen.update(todo)
+            todo = []
+            for dep_row in found.values():
+                for up in dep_row.depends_on or []:
+                    if up == task_id:
+                        raise InvalidInput.at(["patch", "dependsOn"], f"task {dep_row.id} "
+                                              f"depends on {task_id}: that would be a cycle")
+                    if up not in seen:
+                        todo.append(up)
 
     async def complete(self, task_id: str, *, result: Any, notes: str | None,
                        actor: Actor) -> Task:
@@ -501,7 +639,7 @@ def keep_secrets(new: Any, old: Any) -> Any:
 
 _WIRE_NAMES = {"execution_config": "executionConfig", "scheduled_for": "scheduledFor",
                "max_retries": "maxRetries", "timeout_seconds": "timeoutSeconds",
-               "meta": "metadata"}
+               "meta": "metadata", "depends_on": "dependsOn", "client_id": "clientId"}
 
 
 def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:

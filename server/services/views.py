@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from schemas.secrets import mask_config, mask_metadata, mask_value
+from schemas.secrets import mask_config, mask_metadata, mask_result, mask_value
 from schemas.tasks import Artifact, ExecutionStatus, StepRecord, Task, TaskExecution, TaskStatus
 from server.db.rows import ExecutionRow, TaskRow
 
@@ -24,12 +24,13 @@ def task_view(row: TaskRow) -> Task:
         idempotency_key=row.idempotency_key, depends_on=list(row.depends_on or []),
         metadata=mask_metadata(row.meta), status=cast(TaskStatus, row.status),
         status_reason=row.status_reason,
-        error_count=row.error_count, last_error=row.last_error, result=row.result,
+        error_count=row.error_count, last_error=row.last_error, result=mask_result(row.result),
         result_summary=row.result_summary, reviewed_by=row.reviewed_by,
         reviewed_at=row.reviewed_at, review_notes=row.review_notes, created_at=row.created_at,
         updated_at=row.updated_at, queued_at=row.queued_at, started_at=row.started_at,
         completed_at=row.completed_at, next_attempt_at=row.next_attempt_at,
-        stalled_since=row.stalled_since,
+        stalled_since=row.stalled_since, config_changed_by=row.config_changed_by,
+        client_id=row.client_id,
     )
 
 
@@ -45,7 +46,8 @@ def execution_view(row: ExecutionRow, task: TaskRow) -> TaskExecution:
         triggered_by=row.triggered_by, status=cast(ExecutionStatus, row.status),
         started_at=row.started_at,
         completed_at=row.completed_at, duration_ms=row.duration_ms, worker_id=row.worker_id,
-        output=output, error=row.error, error_type=row.error_type, retryable=row.retryable,
+        output=mask_result(output), error=row.error, error_type=row.error_type,
+        retryable=row.retryable,
         steps=[StepRecord(**s) for s in _snake(mask_value(row.steps))],
         artifacts=[Artifact(**a) for a in _snake(row.artifacts)],
         browser_session_id=row.browser_session_id, debug_url=row.debug_url,

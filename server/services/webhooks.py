@@ -16,6 +16,7 @@ from datetime import datetime
 
 from outbound.http import NotHttpUrl, http_url
 from schemas.base import IdOutput
+from schemas.secrets import mask_value
 from schemas.webhooks import Webhook, WebhookCreate, WebhookCreated
 from server.db import webhooks as webhook_rows
 from server.db.engine import Database
@@ -40,7 +41,8 @@ class SigningTarget:
 
 
 def webhook_view(row: Row) -> Webhook:
-    return Webhook(id=row.id, name=row.name, url=row.url, active=row.active,
+    # The URL's userinfo password and secret query values read "********" (CONTRACT §13).
+    return Webhook(id=row.id, name=row.name, url=mask_value(row.url), active=row.active,
                    created_at=row.created_at, last_delivery_at=row.last_delivery_at)
 
 

@@ -76,9 +76,11 @@ def console(browser: Browser, server: ErrandsServer,
             shots: Path) -> Iterator[Callable[..., Console]]:
     opened: list[tuple[Any, Console]] = []
 
-    def open_console(viewport: dict[str, int] | None = None,
-                     scheme: str = "light") -> Console:
+    def open_console(viewport: dict[str, int] | None = None, scheme: str = "light",
+                     inject: bool = False) -> Console:
+        # inject: axe-core is added as an inline script, which the console's CSP refuses
         context = browser.new_context(viewport=viewport or DESKTOP, color_scheme=scheme,  # type: ignore[arg-type]
+                                      bypass_csp=inject,
                                       permissions=["clipboard-read", "clipboard-write"])
         page = context.new_page()
         page.set_default_timeout(20_000)
@@ -296,7 +298,8 @@ def test_an_unreachable_server_is_said_plainly(console: Callable[..., Console]) 
     c = console()
     c.sign_in("viewer")
     c.allowed.extend(["ERR_FAILED", "Failed to load resource"])
-    c.page.route("**/trpc/tasks.list*", lambda route: route.abort())
+    # (tasks.list may share a batched request with clients.list)
+    c.page.route(re.compile(r"/trpc/[^?]*tasks\.list"), lambda route: route.abort())
     c.go("/tasks")
     alert = c.page.get_by_role("alert").first
     expect(alert).to_contain_text("not answering")
@@ -319,7 +322,7 @@ def test_server_validation_messages_are_readable(console: Callable[..., Console]
 
 
 PAGES = ["/", "/tasks", "/tasks?status=failed", "TASK", "/review", "/new", "/schedules",
-         "/webhooks", "/reports", "/audit"]
+         "/webhooks", "/reports", "/audit", "/clients", "/connections"]
 
 
 def _seed_for_pages(server: ErrandsServer, outside: HttpServer) -> str:
@@ -355,7 +358,7 @@ def test_axe_finds_nothing_on_every_page(console: Callable[..., Console], server
     task_id = _seed_for_pages(server, outside)
     found: list[str] = []
     for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
-        c = console(viewport, scheme)
+        c = console(viewport, scheme, True)
         c.page.goto(c.base + "/")
         expect(c.page.get_by_label("API key")).to_be_visible()
         _axe(c.page, f"login ({scheme}, {size})")
@@ -422,3 +425,36 @@ def _no_sideways(page: Page, where: str) -> None:
     widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth,"
                            " document.body.scrollWidth]")
     assert widths[0] <= widths[1] and widths[2] <= widths[1], f"{where}: {widths}"
+
+
+def test_clients_and_connections_pages(console: Callable[..., Console],
+                                       server: ErrandsServer) -> None:
+    c = console()
+    c.sign_in("admin")
+    c.page.get_by_role("navigation", name="Main").get_by_role("link", name="Clients").click()
+    c.page.get_by_role("button", name="New client").click()
+    form = c.page.get_by_role("form", name="New client")
+    form.get_by_label("Name").fill("Acme Dental")
+    form.get_by_role("button", name="Create client").click()
+    row = c.page.locator("tr", has_text="Acme Dental")
+    expect(row).to_contain_text("acme-dental")
+    (made,) = [x for x in server.call("clients.list", {})["items"] if x["name"] == "Acme Dental"]
+    row.get_by_role("link", name="Acme Dental").click()
+    expect(c.page).to_have_url(re.compile(f"client={made['id']}"))
+    expect(c.page.get_by_label("Client")).to_have_value(made["id"])
+
+    c.page.get_by_role("navigation", name="Main").get_by_role("link", name="Connections").click()
+    c.page.get_by_role("button", name="New connection").click()
+    form = c.page.get_by_role("form", name="New connection")
+    form.get_by_label("Name").fill("crm-token")
+    form.get_by_label("token").fill("tok-very-secret-1")
+    form.get_by_role("button", name="Create connection").click()
+    row = c.page.locator("tr", has_text="crm-token")
+    expect(row).to_contain_text("hidden")
+    row.get_by_role("button", name="Rotate").click()
+    c.page.get_by_role("form", name="Rotate crm-token").get_by_label("token").fill("tok-2")
+    c.page.get_by_role("button", name="Save new values").click()
+    expect(c.page.get_by_role("status").first).to_contain_text("version 2")
+    assert "tok-very-secret-1" not in c.page.content() and "tok-2" not in c.page.content()
+    (con,) = [x for x in server.call("connections.list", {}) if x["name"] == "crm-token"]
+    assert con["version"] == 2 and con["values"]["token"] == "********"

@@ -61,8 +61,7 @@ def test_graceful_shutdown_interrupts_without_spending_a_retry(
                 "title": "long", "taskType": "api_call", "maxRetries": 0,
                 "executionConfig": {"apiEndpoint": outside.url_for("/slow")}}, mutation=True)
             first.wait_for(task["id"], {"in_progress"})
-            # uvicorn re-raises SIGTERM after its graceful shutdown: -15 is a clean stop.
-            assert first.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+            assert first.stop(signal.SIGTERM) == 0  # a clean drain exits 0
             assert "Traceback" not in first.log()
         finally:
             first.client.close()

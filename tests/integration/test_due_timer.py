@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from server.scheduling import DueTimer, make_scheduler
+from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 
 # The timer's clock stands still at the moment the tests were loaded. APScheduler runs on real
 # time, for which NOW has just passed: a job armed for NOW is due at once, and a job armed an
@@ -112,3 +112,31 @@ async def test_a_failing_fire_retries_a_second_later(scheduler: AsyncIOScheduler
     timer = DueTimer(scheduler, "t", fail, lambda: NOW)
     await timer.run()
     assert timer.armed_for == NOW + timedelta(seconds=1)
+
+
+async def test_stop_scheduler_cancels_the_running_job_and_waits_for_its_end() -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    started, ended = asyncio.Event(), asyncio.Event()
+    blocker = asyncio.Event()  # never set: the job runs until it is cancelled
+
+    async def job() -> None:
+        started.set()
+        try:
+            await blocker.wait()
+        finally:
+            await asyncio.sleep(0.05)  # clean-up that itself awaits (e.g. a connection's)
+            ended.set()
+
+    scheduler.add_job(job, "date", run_date=NOW, misfire_grace_time=None)
+    await asyncio.wait_for(started.wait(), 10)
+    assert len(scheduler.running_jobs) == 1
+    await asyncio.wait_for(stop_scheduler(scheduler), 10)
+    assert ended.is_set() and not scheduler.running_jobs and not scheduler.running
+
+
+async def test_stop_scheduler_without_running_jobs_returns_at_once() -> None:
+    scheduler = make_scheduler()
+    scheduler.start()
+    await asyncio.wait_for(stop_scheduler(scheduler), 10)
+    assert not scheduler.running

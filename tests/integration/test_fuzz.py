@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas import configs
 from server.app import build_router
 from server.rpc.errors import CODES
 from tests.support.databases import sqlite_url
@@ -40,8 +41,8 @@ FIELD_NAMES = ["id", "ids", "taskId", "title", "taskType", "executionConfig", "m
                "notes", "lastEventId", "idempotencyKey", "dependsOn", "scheduledFor",
                "priority", "maxRetries", "timeoutSeconds", "steps", "apiEndpoint", "headers",
                "query", "body", "webhookId", "enabled", "missedRunPolicy", "reason", "type"]
-TASK_TYPES = ["api_call", "browser_automation", "ghl_action", "notification", "reminder",
-              "data_extraction", "report_generation", "nope", ""]
+KNOWN_TYPES = list(configs.TASK_TYPES)
+TASK_TYPES = [*KNOWN_TYPES, "nope", ""]
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
@@ -101,7 +102,7 @@ def random_json(rnd: random.Random, depth: int = 0) -> Any:
 
 def random_task(rnd: random.Random) -> dict[str, Any]:
     """A tasks.create-like input with one or two things wrong (or none)."""
-    task: dict[str, Any] = {"title": "fuzz", "taskType": rnd.choice(TASK_TYPES[:7]),
+    task: dict[str, Any] = {"title": "fuzz", "taskType": rnd.choice(KNOWN_TYPES),
                             "executionConfig": {"apiEndpoint": "http://10.0.0.1/x"}}
     for _ in range(rnd.randint(0, 2)):
         task[rnd.choice(FIELD_NAMES)] = random_json(rnd, 2)

@@ -128,3 +128,28 @@ def test_series_counts_the_last_24_hours_by_hour(shared_server: ErrandsServer,
 
 def test_every_role_reads_schedules(shared_server: ErrandsServer) -> None:
     assert isinstance(shared_server.call("schedules.list", {}, headers=VIEW), list)
+
+
+def test_a_key_scoped_to_a_client_sees_only_its_clients_failures(
+        shared_server: ErrandsServer, outside: HttpServer) -> None:
+    server = shared_server
+    outside.route("/scoped", status=418, json={"error": "teapot"})
+    mine = server.call("clients.create", {"name": "Mine"}, mutation=True)
+    other = server.call("clients.create", {"name": "Other"}, mutation=True)
+    key = server.call("keys.create", {"name": "mine-viewer", "role": "viewer",
+                                      "clientId": mine["id"]}, mutation=True)["key"]
+    scoped = {"authorization": f"Bearer {key}"}
+    ids = [create(server, api(outside.url_for("/scoped"), title=f"scoped {n}",
+                              clientId=client["id"]))["id"]
+           for n, client in enumerate([mine, other, other])]
+    for task_id in ids:
+        server.wait_for(task_id, {"failed"})
+    everyone = server.call("tasks.failureGroups", None)
+    seen = server.call("tasks.failureGroups", None, headers=scoped)
+    (teapot,) = [g for g in everyone["groups"] if "418" in (g["example"] or "")]
+    (own,) = [g for g in seen["groups"] if g["key"] == teapot["key"]]
+    assert teapot["count"] == 3 and own["count"] == 1 and seen["total"] == 1
+    page = server.call("tasks.list", {"errorGroup": teapot["key"]}, headers=scoped)
+    assert [t["id"] for t in page["items"]] == [ids[0]]
+    series = server.call("system.series", None, headers=scoped)
+    assert sum(h["created"] for h in series["hours"]) == 1

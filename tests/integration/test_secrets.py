@@ -8,12 +8,16 @@ without a key, ``requiresHumanReview`` under ``REVIEW_REQUIRED_TYPES``.
 
 from __future__ import annotations
 
+import base64
+import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from tests.support.databases import sqlite_url
@@ -28,6 +32,28 @@ MARKERS = {name: f"MRK{index:02d}{name.upper().replace('_', '')}Z" for index, na
 QUERY_NAMES = ["api_key", "key", "token", "access_token", "signature", "sig", "secret",
                "password", "access_key"]
 
+# CONTRACT §13 "Secrets, continued": each marker again in its own place.
+MORE = {name: f"MRK{index:02d}{name.upper().replace('_', '')}Z" for index, name in enumerate([
+    "reserved", "form_password", "form_client_key", "fragment_token", "hook_password",
+    "hook_token", "result_access", "result_refresh", "result_id", "result_client_secret",
+    "result_password", "result_api_key", "result_secret"], start=50)}
+RESERVED = MORE["reserved"] + "/+ :&=?@#%"  # a secret holding reserved characters
+TOKEN_ANSWER = {"access_token": MORE["result_access"], "refresh_token": MORE["result_refresh"],
+                "id_token": MORE["result_id"], "token_type": "Bearer", "expires_in": 3600,
+                "client": {"client_secret": MORE["result_client_secret"],
+                           "password": MORE["result_password"],
+                           "api_key": MORE["result_api_key"], "secret": MORE["result_secret"]}}
+
+def _encoded(secret: str) -> list[str]:
+    """The encoded forms scrubbing by value covers: percent-encoded (every reserved character,
+    hex upper and lower case) and form-encoded (+ for a space)."""
+    upper = urllib.parse.quote(secret, safe="")
+    form = urllib.parse.quote_plus(secret, safe="")
+    lower = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), upper)
+    return [upper, lower, form, form.lower().replace(MORE["reserved"].lower(),
+                                                     MORE["reserved"])]
+
+
 LOGIN_PAGE = """<!doctype html><title>login</title>
 <form><input id="user" name="user"><input id="pw" type="password" name="pw">
 <input id="otp" name="otp"></form>"""
@@ -38,6 +64,13 @@ def remote() -> Iterator[HttpServer]:
     with HttpServer() as server:
         server.route("/echo", echo=True)
         server.route("/login", body=LOGIN_PAGE, headers={"Content-Type": "text/html"})
+        server.route("/token", json=TOKEN_ANSWER)
+        server.route("/hook", status=204)
+        # A remote that answers with the secrets it was sent, encoded (only scrubbing by
+        # value sees them there: the field names are not secret).
+        server.route("/reflect", json={
+            "forms": _encoded(RESERVED),
+            "basic": base64.b64encode(f"ops:{MORE['hook_password']}".encode()).decode()})
         yield server
 
 
@@ -230,3 +263,80 @@ def test_artifacts_are_served_with_nosniff_and_a_disposition(server: ErrandsServ
     assert trace.headers["x-content-type-options"] == "nosniff"
     assert trace.headers["content-disposition"].startswith("attachment")
     assert trace.headers["content-disposition"].endswith('.zip"')
+
+
+def test_encoded_forms_form_bodies_fragments_webhook_urls_and_results_stay_secret(
+        server: ErrandsServer, remote: HttpServer) -> None:
+    m = MORE
+    hook_url = remote.url_for(f"/hook?token={m['hook_token']}").replace(
+        "http://", f"http://ops:{m['hook_password']}@", 1)
+    basic_b64 = base64.b64encode(f"ops:{m['hook_password']}".encode()).decode()
+    # A remote that echoes back the secret in its encoded forms (only value scrubbing sees
+    # them: the field names are not secret), and the base64 user:password of a URL.
+    encoded = {
+        "title": "encoded", "taskType": "api_call", "maxRetries": 0, "executionConfig": {
+            "apiEndpoint": remote.url_for("/reflect") + f"#access_token={m['fragment_token']}"
+                                                        "&state=1",
+            "headers": {"X-Api-Token": RESERVED}, "authType": "basic",
+            "basicUsername": "ops", "basicPassword": m["hook_password"]}}
+    form = {
+        "title": "form", "taskType": "api_call", "maxRetries": 0, "executionConfig": {
+            "apiEndpoint": remote.url_for("/echo"), "apiMethod": "POST",
+            "contentType": "application/x-www-form-urlencoded",
+            "body": f"user=bob&password={m['form_password']}&client_key="
+                    f"{m['form_client_key']}&scope=read"}}
+    tokens = {"title": "token", "taskType": "api_call", "maxRetries": 0,
+              "executionConfig": {"apiEndpoint": remote.url_for("/token")}}
+    with EventTap(server) as tap:
+        hook = server.call("webhooks.create", {"name": "basic-auth hook", "url": hook_url},
+                           mutation=True)
+        ids = [server.call("tasks.create", task, mutation=True)["id"]
+               for task in (encoded, form, tokens)]
+        done = [server.wait_for(i, {"completed", "failed"}, timeout=60) for i in ids]
+        uses = server.call("tasks.create", {
+            "title": "uses the token", "taskType": "api_call", "maxRetries": 0,
+            "dependsOn": [ids[2]], "executionConfig": {
+                "apiEndpoint": remote.url_for("/echo"),
+                "headers": {"Authorization": "Bearer {{dep.0.body.access_token}}"}}},
+            mutation=True)
+        notify = server.call("tasks.create", {
+            "title": "tell", "taskType": "notification", "sourceWebhookId": hook["id"],
+            "executionConfig": {"message": "hello"}}, mutation=True)
+        for task_id in (uses["id"], notify["id"]):
+            done.append(server.wait_for(task_id, {"completed", "failed"}, timeout=60))
+        ids += [uses["id"], notify["id"]]
+        server.call("tasks.get", {"id": ids[-1]})
+    assert [t["status"] for t in done] == ["completed"] * 5, done
+
+    # The webhook with userinfo is delivered to, with Basic auth from it (not in the URL).
+    (delivered,) = remote.requests_to("/hook")
+    assert delivered.headers["authorization"] == f"Basic {basic_b64}"
+    assert delivered.query["token"] == [m["hook_token"]]
+    # The stored result keeps the token for {{dep.N.path}}: the dependent sent it.
+    sent = [r.headers.get("authorization") for r in remote.requests_to("/echo")]
+    assert f"Bearer {m['result_access']}" in sent
+
+    answers = [all_text(server, ids), msgspec.json.encode([
+        hook, server.call("webhooks.list", {}),
+        server.call("messages.list", {}),
+        server.call("audit.list", {"limit": 200})]).decode()]
+    text = "\n".join(answers)
+    events = "\n".join(tap.text)
+    log = server.log()
+    for name, marker in MORE.items():
+        where = text.find(marker)
+        assert marker not in text, f"{name} leaked in an answer: {text[where - 300:where + 100]}"
+        assert marker not in events, f"{name} leaked in an event"
+        assert marker not in log, f"{name} leaked in the log"
+    for form_of in (basic_b64, *_encoded(RESERVED)):
+        assert form_of not in text and form_of not in events and form_of not in log
+    shown = server.call("tasks.get", {"id": ids[1]})["executionConfig"]["body"]
+    assert shown == "user=bob&password=********&client_key=********&scope=read"
+    assert server.call("tasks.get", {"id": ids[0]})["executionConfig"]["apiEndpoint"].endswith(
+        "#access_token=********&state=1")
+    listed = server.call("webhooks.list", {})
+    assert any(w["url"] == hook_url.replace(m["hook_password"], "********").replace(
+        m["hook_token"], "********") for w in listed), listed
+    result = server.call("tasks.get", {"id": ids[2]})["result"]["body"]
+    assert result["access_token"] == result["client"]["secret"] == "********"
+    assert (result["token_type"], result["expires_in"]) == ("Bearer", 3600)

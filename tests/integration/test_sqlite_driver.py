@@ -1,5 +1,5 @@
 """The one-trip SQLite cursor (server/db/sqlite_driver.py) as SQLAlchemy uses it: rows,
-rowcounts, last row ids, errors, one trip to aiosqlite's thread a statement — and none for
+rowcounts, last row ids, errors, one trip to the database thread a statement — and none for
 the statements of a write transaction run on the loop's thread."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -16,9 +17,10 @@ from sqlalchemy import exc
 from executors.registry import ExecutorRegistry
 from schemas.tasks import TaskCreate
 from server.db import repositories, sqlite_driver
+from server.db.aiosqlite_thread import on_thread
 from server.db.audit import audit_list
 from server.db.engine import Database
-from server.db.sqlite_driver import OneTripCursor
+from server.db.sqlite_driver import OneTripConnection, OneTripCursor
 from server.services.changes import Signals, Writer
 from server.services.tasks import TaskService
 from tests.support.clock import StillClock
@@ -36,18 +38,30 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def trips() -> list[str]:
-    """What each trip to aiosqlite's thread ran (after count_trips)."""
+    """What each trip to a database thread ran (after count_trips)."""
     return []
 
 
 def count_trips(monkeypatch: pytest.MonkeyPatch, trips: list[str]) -> None:
-    real = aiosqlite.Connection._execute
+    """Record each trip: the one-trip connection's off the loop's thread, and aiosqlite's
+    (its commit and rollback; a cursor or an execute of its own would be a trip too)."""
+    real_run = OneTripConnection.run
 
-    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
-        trips.append(getattr(fn, "__name__", "?"))
-        return await real(self, fn, *args)  # type: ignore[arg-type]
+    async def run(self: OneTripConnection, fn: Any, *args: Any) -> Any:
+        if not self.on_loop:
+            trips.append(getattr(fn, "__name__", "?"))
+        return await real_run(self, fn, *args)
 
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    monkeypatch.setattr(OneTripConnection, "run", run)
+    for name in ("commit", "rollback", "cursor", "execute", "executemany"):
+        real = getattr(aiosqlite.Connection, name)
+
+        def counted(self: aiosqlite.Connection, *args: Any, _real: Any = real,
+                    _name: str = name) -> Any:
+            trips.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(aiosqlite.Connection, name, counted)
 
 
 def threads_running(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
@@ -205,3 +219,52 @@ async def test_a_transaction_that_inserts_nothing_makes_no_trip(
     async with writer.transaction():
         pass
     assert trips == []
+
+
+async def test_the_sqlalchemy_adapter_is_what_this_module_was_written_for(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What sqlite_driver takes of SQLAlchemy beyond its documented API still holds: its
+    async result soft-closes each cursor through ``_async_soft_close``, the cursor offers all
+    SQLAlchemy's adapter cursor offers, the adapter's connect hands ``factory`` on to
+    sqlite3.connect, and the version is within pyproject.toml's bound."""
+    soft_closed: list[OneTripCursor] = []
+
+    async def noted(self: OneTripCursor) -> None:
+        soft_closed.append(self)
+
+    monkeypatch.setattr(OneTripCursor, "_async_soft_close", noted)
+    async with db.read() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+        raw = await conn.get_raw_connection()
+        adapted = raw.dbapi_connection
+    assert len(soft_closed) == 1
+    assert isinstance(adapted, OneTripConnection)
+    assert type(adapted.sqlite).__name__ == "Noted" and adapted.driver_connection is not None
+
+    from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor
+    offered = {n for n in dir(AsyncAdapt_dbapi_cursor) if not n.startswith("_")}
+    assert "_async_soft_close" in dir(AsyncAdapt_dbapi_cursor)
+    assert offered <= set(dir(OneTripCursor)), offered - set(dir(OneTripCursor))
+    major, minor = (int(p) for p in sa.__version__.split(".")[:2])
+    assert (2, 0) <= (major, minor) < (2, 2)  # pyproject.toml: sqlalchemy>=2.0.36,<2.2
+
+
+async def test_aiosqlite_runs_our_function_on_the_thread_of_its_own_calls(
+        tmp_path: Path) -> None:
+    """server/db/aiosqlite_thread.py's one aiosqlite internal still does what it is used for:
+    our function runs on the connection's thread (where aiosqlite's public calls run), in
+    order after them, and its answer or its error comes back."""
+    seen: list[int] = []
+    async with aiosqlite.connect(tmp_path / "t.db") as connection:
+        await connection.create_function("thread_id", 0, threading.get_ident)
+        async with connection.execute("SELECT thread_id()") as cursor:
+            (aiosqlite_thread,) = await cursor.fetchone()  # type: ignore[misc]
+        ran_on = await on_thread(connection, lambda: seen.append(1) or threading.get_ident())
+        assert ran_on == aiosqlite_thread != threading.get_ident()
+
+        def fails(n: int) -> None:
+            raise ValueError(f"failed with {n}")
+
+        with pytest.raises(ValueError, match="failed with 3"):
+            await on_thread(connection, fails, 3)
+    assert seen == [1]

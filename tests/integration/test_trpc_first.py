@@ -1,16 +1,16 @@
-"""/trpc answered before Litestar's routing (server/rpc/litestar.py ``TRPCFirst``): the same
-answers as through the Litestar mount — statuses, bodies, headers, request ids, access log —
-and everything else still Litestar's."""
+"""/trpc answered before Litestar's routing (server/rpc/litestar.py ``TRPCFirst``, an ASGI app
+around Litestar, no subclass of it): the same answers as through Litestar's public mount —
+statuses, bodies, headers, request ids, access log — and everything else still Litestar's."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from litestar import Litestar
+from litestar.handlers import ASGIRouteHandler
 
 from server.rpc.litestar import TRPCFirst
 from server.settings import ApiKey
@@ -44,12 +44,6 @@ REQUESTS: list[tuple[str, str, dict[str, str], bytes | None]] = [
 ]
 
 
-def _litestar_only(app: Any) -> Any:
-    async def asgi(scope: Any, receive: Any, send: Any) -> None:
-        await Litestar.__call__(app, scope, receive, send)
-    return asgi
-
-
 def _shape(resp: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
     headers = sorted((k, v) for k, v in resp.headers.items()
                      if k not in ("date", "server", "x-request-id"))
@@ -58,11 +52,13 @@ def _shape(resp: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
 
 async def test_trpc_first_answers_as_the_litestar_mount(sqlite_database_url: str,
                                                         tmp_path: Path) -> None:
-    """Each request over HTTP (uvicorn → TRPCFirst) and to the same app in process through
-    Litestar's own routing (the mount) gets the same answer."""
+    """Each request over HTTP (uvicorn → TRPCFirst) and to the Litestar app it wraps, whose
+    ``/trpc`` is Litestar's public ASGI mount, gets the same answer."""
     async with node(sqlite_database_url, tmp_path, api_keys=KEYS) as n:
-        assert isinstance(n.app, TRPCFirst)
-        mounted = httpx.AsyncClient(transport=httpx.ASGITransport(app=_litestar_only(n.app)),
+        assert isinstance(n.app, TRPCFirst) and type(n.app.litestar) is Litestar
+        handler = n.app.litestar.route_handler_method_map["/trpc"]["asgi"]
+        assert isinstance(handler, ASGIRouteHandler) and handler.is_mount
+        mounted = httpx.AsyncClient(transport=httpx.ASGITransport(app=n.app.litestar),
                                     base_url="http://127.0.0.1")
         async with mounted:
             for method, url, headers, body in REQUESTS:
@@ -72,6 +68,7 @@ async def test_trpc_first_answers_as_the_litestar_mount(sqlite_database_url: str
                 assert fast.headers["x-request-id"]
                 if "x-request-id" in headers:
                     assert fast.headers["x-request-id"] == headers["x-request-id"]
+        assert (await n.client.get("/trpc/system.health")).status_code == 200
 
 
 async def test_other_paths_are_litestars(sqlite_database_url: str, tmp_path: Path) -> None:

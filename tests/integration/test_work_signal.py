@@ -102,8 +102,10 @@ async def test_a_listener_whose_connection_dies_listens_again(
         async with listening(node, heard) as listener:
             async with node.read() as conn:
                 killed = (await conn.exec_driver_sql(
+                    # Only this test's own database: other tests' listeners are not ours.
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")).scalars().all()
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%' "
+                    "AND pid <> pg_backend_pid()")).scalars().all()
             assert killed == [True]
             await heard.next()  # listening again: the runner looks for what it missed
             assert listener.listening

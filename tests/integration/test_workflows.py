@@ -159,7 +159,14 @@ def test_reviewer_edits_then_approves_and_the_stored_secret_is_kept(
         mutation=True, headers={**REV, "x-request-id": "req-edit-1"})
     assert edited["title"] == "fixed" and edited["priority"] == "high"
     assert edited["executionConfig"]["apiEndpoint"] == outside.url_for("/echo")
-    server.call("tasks.approve", {"id": task["id"]}, mutation=True, headers=REV)
+    assert edited["configChangedBy"] == "rev"
+    # Four eyes (REVIEW_SEPARATION=editor, CONTRACT §13): another key approves the edit.
+    barred = error_of(lambda: server.call("tasks.approve", {"id": task["id"]}, mutation=True,
+                                          headers=REV))
+    assert barred.code == "FORBIDDEN"
+    assert barred.error["message"] == ("rev changed this task's configuration; another "
+                                       "reviewer must approve it")
+    server.call("tasks.approve", {"id": task["id"]}, mutation=True)
     done = server.wait_for(task["id"], {"completed", "failed"})
     assert done["status"] == "completed"
     seen = [r.headers.get("authorization") for r in outside.requests_to("/echo")]

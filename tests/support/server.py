@@ -69,7 +69,7 @@ class ErrandsServer:
         self.log_path = workdir / f"server-{self.port}.log"
         self.client = httpx.Client(timeout=30)
 
-    def start(self, timeout: float = 30) -> ErrandsServer:
+    def start(self, timeout: float = 120) -> ErrandsServer:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "server"], cwd=self.workdir,
                                          env={**self.env, "PYTHONPATH": str(ROOT)},
@@ -84,6 +84,8 @@ class ErrandsServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.proc.kill()  # nothing outlives the test
+        self.proc.wait()
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:

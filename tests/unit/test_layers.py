@@ -45,15 +45,9 @@ def test_the_app_and_the_type_generator_do_not_import_each_other() -> None:
 
 
 def _executor_classes() -> list[type]:
-    from executors.api_call import ApiCallExecutor
-    from executors.browser import BrowserAutomationExecutor
-    from executors.extraction import DataExtractionExecutor
-    from executors.ghl import GhlExecutor
-    from executors.notification import NotificationExecutor
-    from executors.reminder import ReminderExecutor
-    from executors.report import ReportExecutor
-    return [ApiCallExecutor, GhlExecutor, BrowserAutomationExecutor, DataExtractionExecutor,
-            NotificationExecutor, ReminderExecutor, ReportExecutor]
+    from executors.registry import executor_class
+    from schemas.configs import TASK_TYPES
+    return [executor_class(spec) for spec in TASK_TYPES.values()]
 
 
 @pytest.mark.parametrize("cls", _executor_classes(), ids=lambda c: c.task_type)
@@ -69,3 +63,4 @@ def test_each_executor_takes_the_config_its_task_type_decodes_to(cls: type) -> N
     assert typing.get_type_hints(cls.check)["config"] is expected  # type: ignore[attr-defined]
     assert typing.get_type_hints(cls.execute)["task"] == TaskSpec[expected]  # type: ignore[attr-defined,valid-type]
     assert set(CONFIG_TYPES) == {c.task_type for c in _executor_classes()}  # type: ignore[attr-defined]
+    assert typing.get_type_hints(cls.build)["return"] is cls  # type: ignore[attr-defined]

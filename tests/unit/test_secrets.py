@@ -159,3 +159,39 @@ def test_check_depth_agrees_with_the_nesting_of_the_decoded_value(seed: int) -> 
             check_depth(raw)
     else:
         check_depth(raw)
+
+
+# --- CONTRACT §13 "Secrets, continued" -------------------------------------------------------
+
+def test_scrubbing_covers_percent_form_and_base64_forms() -> None:
+    from schemas.secrets import masked_config_and_secrets as walk
+
+    secret = "p@ss word/+:&=?"
+    _, found = walk("api_call", {"apiEndpoint": "https://x.test/", "authType": "basic",
+                                 "basicUsername": "bob", "basicPassword": secret})
+    upper = "p%40ss%20word%2F%2B%3A%26%3D%3F"
+    for form in (secret, upper, upper.lower(), "p%40ss+word%2F%2B%3A%26%3D%3F",
+                 base64.b64encode(f"bob:{secret}".encode()).decode()):
+        assert scrub(f"seen: {form}.", found) == "seen: ********.", form
+
+
+def test_form_bodies_fragments_and_result_fields_are_masked() -> None:
+    from schemas.secrets import mask_result
+
+    shown = mask_config("api_call", {
+        "apiEndpoint": "https://x.test/cb#state=1&access_token=abcd1234",
+        "contentType": "application/x-www-form-urlencoded",
+        "body": "grant_type=password&username=bob&password=hunter22&client_key=k2k2k2"})
+    assert shown["apiEndpoint"] == "https://x.test/cb#state=1&access_token=********"
+    assert shown["body"] == ("grant_type=password&username=bob&password=********"
+                             "&client_key=********")
+    assert mask_config("api_call", {"apiEndpoint": "https://x.test/",
+                                    "body": "not a form: token=x y"})["body"] == \
+        "not a form: token=x y"
+    result = {"status": 200, "body": {"access_token": "a", "refreshToken": "r", "id_token": "i",
+                                      "items": [{"client_secret": "c", "name": "n"}],
+                                      "expires_in": 60, "secret": None}}
+    assert mask_result(result) == {"status": 200, "body": {
+        "access_token": "********", "refreshToken": "********", "id_token": "********",
+        "items": [{"client_secret": "********", "name": "n"}], "expires_in": 60,
+        "secret": None}}

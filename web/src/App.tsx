@@ -14,6 +14,8 @@ import { Schedules } from './pages/Schedules';
 import { Webhooks } from './pages/Webhooks';
 import { Reports } from './pages/Reports';
 import { AuditLog } from './pages/AuditLog';
+import { Clients } from './pages/Clients';
+import { Connections } from './pages/Connections';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -123,6 +125,8 @@ const NAV: { href: string; label: string; permission?: Permission }[] = [
   { href: '/new', label: 'New task', permission: 'create' },
   { href: '/schedules', label: 'Schedules' },
   { href: '/webhooks', label: 'Webhooks & messages' },
+  { href: '/clients', label: 'Clients' },
+  { href: '/connections', label: 'Connections' },
   { href: '/reports', label: 'Reports' },
   { href: '/audit', label: 'Audit log' },
 ];
@@ -179,6 +183,8 @@ function Shell() {
           <Route path="/webhooks"><Webhooks /></Route>
           <Route path="/reports"><Reports /></Route>
           <Route path="/audit"><AuditLog /></Route>
+          <Route path="/clients"><Clients /></Route>
+          <Route path="/connections"><Connections /></Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>

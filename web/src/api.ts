@@ -23,12 +23,25 @@ export function authHeaders(key: string): Record<string, string> {
 export function makeClient(key: string) {
   const url = `${window.location.origin}/trpc`;
   const auth = authHeaders(key);
+  const calls = httpBatchLink({ url, headers: auth });
+  // An EventSource sends its connectionParams in the URL: subscriptions carry a short-lived
+  // token from system.subscriptionToken (asked with the key in a header), never the key itself.
+  const tokens = createTRPCClient<AppRouter>({ links: [calls] });
+  let token: { value: string; until: number } | null = null;
+  const subscriptionAuth = async (): Promise<Record<string, string>> => {
+    if (!key) return {};
+    if (token === null || token.until - Date.now() < 30_000) {
+      const issued = await tokens.system.subscriptionToken.mutate();
+      token = { value: issued.token, until: Date.parse(issued.expiresAt) };
+    }
+    return { authorization: `Bearer ${token.value}` };
+  };
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({
         condition: (op) => op.type === 'subscription',
-        true: httpSubscriptionLink({ url, connectionParams: auth }),
-        false: httpBatchLink({ url, headers: auth }),
+        true: httpSubscriptionLink({ url, connectionParams: subscriptionAuth }),
+        false: calls,
       }),
     ],
   });

@@ -72,6 +72,21 @@ export interface ApiCallConfig {
   timeoutMs?: number;
   /** each item >= 100; each item <= 599; default: null */
   expectStatus?: number[] | null;
+  /** matches /^[a-z0-9_.-]{1,60}$/; default: null */
+  connection?: string | null;
+}
+
+export interface ApiKeyInfo {
+  id: string;
+  name: string;
+  role: Role;
+  clientId: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  revokedAt: string | null;
 }
 
 export interface ApproveManyInput {
@@ -125,9 +140,9 @@ export interface AuditPage {
   nextCursor: string | null;
 }
 
-export type AuditTargetType = "schedule" | "system" | "task" | "webhook";
+export type AuditTargetType = "client" | "connection" | "key" | "schedule" | "system" | "task" | "webhook";
 
-export type AuthType = "api_key" | "basic" | "bearer" | "none";
+export type AuthType = "api_key" | "basic" | "bearer" | "connection" | "none";
 
 export interface Autorun {
   enabled: boolean;
@@ -182,6 +197,60 @@ export interface ClickStep {
   selector: string;
 }
 
+export interface Client {
+  id: string;
+  name: string;
+  slug: string;
+  ghlLocationId: string | null;
+  metadata: Record<string, JsonValue> | null;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  archivedAt: string | null;
+}
+
+export interface ClientCreate {
+  /** 1..120 chars */
+  name: string;
+  /** matches /^[a-z0-9-]{1,60}$/; default: null */
+  slug?: string | null;
+  /** non-empty; default: null */
+  ghlLocationId?: string | null;
+  /** default: null */
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface ClientList {
+  /** default: null */
+  archived?: boolean | null;
+  /** 1..200 chars; default: null */
+  search?: string | null;
+  /** >= 1; <= 200; default: 50 */
+  limit?: number;
+  /** default: null */
+  cursor?: string | null;
+}
+
+export interface ClientPage {
+  items: Client[];
+  nextCursor: string | null;
+}
+
+export interface ClientPatch {
+  /** 1..120 chars; default: null */
+  name?: string | null;
+  /** non-empty; default: null */
+  ghlLocationId?: string | null;
+  /** default: null */
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface ClientUpdate {
+  /** non-empty */
+  id: string;
+  patch: ClientPatch;
+}
+
 export interface CompleteInput {
   /** non-empty */
   id: string;
@@ -189,6 +258,64 @@ export interface CompleteInput {
   result?: unknown;
   /** default: null */
   notes?: string | null;
+}
+
+export interface Connection {
+  id: string;
+  name: string;
+  kind: ConnectionKind;
+  clientId: string | null;
+  description: string | null;
+  values: Record<string, string>;
+  version: number;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  updatedAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  lastUsedAt: string | null;
+}
+
+export interface ConnectionCreate {
+  /** matches /^[a-z0-9_.-]{1,60}$/ */
+  name: string;
+  kind: ConnectionKind;
+  values: Record<string, string>;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** default: null */
+  description?: string | null;
+}
+
+export interface ConnectionDelete {
+  /** non-empty */
+  id: string;
+  /** default: false */
+  force?: boolean;
+}
+
+export type ConnectionKind = "api_key" | "basic" | "bearer" | "ghl" | "headers";
+
+export interface ConnectionList {
+  /** default: null */
+  clientId?: string | null;
+  /** default: null */
+  kind?: ConnectionKind | null;
+}
+
+export interface ConnectionPatch {
+  /** default: null */
+  description?: string | null;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** default: null */
+  values?: Record<string, string> | null;
+}
+
+export interface ConnectionUpdate {
+  /** non-empty */
+  id: string;
+  patch: ConnectionPatch;
 }
 
 export interface DataExtractionConfig {
@@ -290,6 +417,8 @@ export interface GhlActionConfig {
   status?: "abandoned" | "lost" | "open" | "won" | null;
   /** default: null */
   customFields?: GhlCustomField[] | null;
+  /** matches /^[a-z0-9_.-]{1,60}$/; default: null */
+  connection?: string | null;
 }
 
 export interface GhlCustomField {
@@ -323,6 +452,29 @@ export interface IdInput {
 
 export interface IdOutput {
   id: string;
+}
+
+export interface KeyCreate {
+  /** 1..200 chars */
+  name: string;
+  role: Role;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  expiresAt?: string | null;
+}
+
+export interface KeyCreated {
+  id: string;
+  name: string;
+  role: Role;
+  clientId: string | null;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string | null;
+  key: string;
+}
+
+export interface KeyList {
 }
 
 export type MessageKind = "notification" | "reminder" | "report" | "task.completed" | "task.failed" | "task.stalled";
@@ -422,6 +574,8 @@ export interface ReportConfig {
   notify?: boolean;
   /** default: null */
   webhookId?: string | null;
+  /** non-empty; default: null */
+  clientId?: string | null;
 }
 
 export type ReportType = "execution_stats" | "task_summary" | "webhook_activity";
@@ -514,6 +668,11 @@ export interface Stats {
   uptimeSeconds: number;
 }
 
+export interface StatsInput {
+  /** default: null */
+  clientId?: string | null;
+}
+
 export type Step = NavigateStep | ClickStep | TypeStep | WaitStep | ExtractStep | ScreenshotStep;
 
 export interface StepRecord {
@@ -524,6 +683,16 @@ export interface StepRecord {
   startedAt: string;
   durationMs: number;
   detail: JsonValue;
+}
+
+/**
+ * Stands for the caller's key in subscription connectionParams only, until expiresAt
+ * (at most 300 s): an API key never has to appear in a URL (CONTRACT §13).
+ */
+export interface SubscriptionToken {
+  token: string;
+  /** ISO 8601 timestamp with a time zone */
+  expiresAt: string;
 }
 
 export interface Task {
@@ -570,6 +739,8 @@ export interface Task {
   nextAttemptAt: string | null;
   /** ISO 8601 timestamp with a time zone */
   stalledSince: string | null;
+  configChangedBy: string | null;
+  clientId: string | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -604,6 +775,8 @@ export interface TaskCreateCommon {
   dependsOn?: string[] | null;
   /** default: null */
   metadata?: Record<string, unknown> | null;
+  /** non-empty; default: null */
+  clientId?: string | null;
 }
 
 /** executionConfig by taskType. */
@@ -665,7 +838,7 @@ export interface TaskList {
   status?: TaskStatus | TaskStatus[] | null;
   /** default: null */
   taskType?: TaskType | null;
-  /** default: null */
+  /** 1..200 chars; default: null */
   search?: string | null;
   /** >= 1; <= 200; default: 50 */
   limit?: number;
@@ -677,6 +850,8 @@ export interface TaskList {
   dependsOn?: string | null;
   /** non-empty; default: null */
   errorGroup?: string | null;
+  /** default: null */
+  clientId?: string | null;
 }
 
 export interface TaskPage {
@@ -701,6 +876,10 @@ export interface TaskPatch {
   timeoutSeconds?: number | null;
   /** default: null */
   metadata?: Record<string, unknown> | null;
+  /** each item non-empty; default: null */
+  dependsOn?: string[] | null;
+  /** non-empty; default: null */
+  clientId?: string | null;
 }
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
@@ -784,6 +963,7 @@ export interface WhoAmI {
   name: string | null;
   role: Role;
   permissions: string[];
+  clientId: string | null;
 }
 
 /** Every procedure, by path: `createTRPCClient<AppRouter>(...)`. */
@@ -793,6 +973,35 @@ export type AppRouter = TRPCBuiltRouter<
     audit: {
       /** Audit entries filtered by targetId, actor, action and since; paged by cursor. */
       list: TRPCQueryProcedure<{ input: AuditList | undefined; output: AuditPage; meta: object }>;
+    };
+    clients: {
+      /** No new tasks for this client from now on (CONFLICT on create). */
+      archive: TRPCMutationProcedure<{ input: IdInput; output: Client; meta: object }>;
+      /** A new client (`cli_…`); its slug from its name when not given. */
+      create: TRPCMutationProcedure<{ input: ClientCreate; output: Client; meta: object }>;
+      get: TRPCQueryProcedure<{ input: IdInput; output: Client; meta: object }>;
+      /** Newest first, paged by cursor. */
+      list: TRPCQueryProcedure<{ input: ClientList | undefined; output: ClientPage; meta: object }>;
+      update: TRPCMutationProcedure<{ input: ClientUpdate; output: Client; meta: object }>;
+    };
+    connections: {
+      /** Named credentials, sealed at rest; every value reads "********". */
+      create: TRPCMutationProcedure<{ input: ConnectionCreate; output: Connection; meta: object }>;
+      /** CONFLICT naming the tasks and schedules that use it, unless `force`. */
+      delete: TRPCMutationProcedure<{ input: ConnectionDelete; output: IdOutput; meta: object }>;
+      get: TRPCQueryProcedure<{ input: IdInput; output: Connection; meta: object }>;
+      /** By name; values masked. */
+      list: TRPCQueryProcedure<{ input: ConnectionList | undefined; output: Connection[]; meta: object }>;
+      /** `values` replaces them all ("********" keeps that one); version +1 when they change. */
+      update: TRPCMutationProcedure<{ input: ConnectionUpdate; output: Connection; meta: object }>;
+    };
+    keys: {
+      /** A new API key, shown this once (stored as a hash). */
+      create: TRPCMutationProcedure<{ input: KeyCreate; output: KeyCreated; meta: object }>;
+      /** Every key made with keys.create, oldest first, never the key itself. */
+      list: TRPCQueryProcedure<{ input: KeyList | undefined; output: ApiKeyInfo[]; meta: object }>;
+      /** Refused from now on, on every node within 2 s. */
+      revoke: TRPCMutationProcedure<{ input: IdInput; output: ApiKeyInfo; meta: object }>;
     };
     messages: {
       /** Outbound messages filtered by taskId, webhookId and status. */
@@ -814,11 +1023,14 @@ export type AppRouter = TRPCBuiltRouter<
       autorun: TRPCQueryProcedure<{ input: void; output: Autorun; meta: object }>;
       /** ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not. */
       health: TRPCQueryProcedure<{ input: void; output: Health; meta: object }>;
-      /** Tasks created and attempts started (by status) per hour, the last 24 hours. */
+      /** Tasks created and attempts started (by status) per hour, the last 24 hours (a key */
       series: TRPCQueryProcedure<{ input: void; output: Series; meta: object }>;
       /** Stop or resume starting attempts, on every node within 2 s (running ones finish). */
       setAutorun: TRPCMutationProcedure<{ input: SetAutorun | undefined; output: Autorun; meta: object }>;
-      stats: TRPCQueryProcedure<{ input: void; output: Stats; meta: object }>;
+      /** Counts of tasks and attempts; with `clientId`, that client's only. */
+      stats: TRPCQueryProcedure<{ input: StatsInput | undefined; output: Stats; meta: object }>;
+      /** A token for subscription connectionParams only, valid 300 s, with this key's role: */
+      subscriptionToken: TRPCMutationProcedure<{ input: void; output: SubscriptionToken; meta: object }>;
       /** The caller's key name and role, and what that role may do (for the console). */
       whoami: TRPCQueryProcedure<{ input: void; output: WhoAmI; meta: object }>;
     };

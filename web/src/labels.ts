@@ -1,22 +1,11 @@
-import type { Task, TaskStatus, TaskType } from './errands';
+import type { Task, TaskStatus } from './errands';
+
+export { TASK_TYPES, TYPE_LABELS } from './taskTypes';
 
 export const STATUSES: TaskStatus[] = [
   'pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress', 'completed', 'failed',
   'cancelled', 'rejected',
 ];
-export const TASK_TYPES: TaskType[] = [
-  'api_call', 'browser_automation', 'data_extraction', 'ghl_action', 'notification', 'reminder',
-  'report_generation',
-];
-export const TYPE_LABELS: Record<TaskType, string> = {
-  api_call: 'API call',
-  browser_automation: 'Browser automation',
-  data_extraction: 'Data extraction',
-  ghl_action: 'GoHighLevel action',
-  notification: 'Notification',
-  reminder: 'Reminder',
-  report_generation: 'Report',
-};
 export const OPEN_STATUSES: TaskStatus[] = ['pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress'];
 
 /** The later of two states of a task: a mutation's answer may arrive after the live events

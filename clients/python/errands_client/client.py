@@ -63,6 +63,7 @@ import httpx
 import msgspec
 
 from errands_client.models import (
+    ApiKeyInfo,
     ApproveManyInput,
     AuditList,
     AuditPage,
@@ -70,13 +71,29 @@ from errands_client.models import (
     BulkResult,
     CancelInput,
     CancelManyInput,
+    Client,
+    ClientCreate,
+    ClientList,
+    ClientPage,
+    ClientPatch,
+    ClientUpdate,
     CompleteInput,
+    Connection,
+    ConnectionCreate,
+    ConnectionDelete,
+    ConnectionKind,
+    ConnectionList,
+    ConnectionPatch,
+    ConnectionUpdate,
     ExecutionsInput,
     FailureGroups,
     Health,
     IdInput,
     IdOutput,
     Ids,
+    KeyCreate,
+    KeyCreated,
+    KeyList,
     MessageList,
     MessagePage,
     MessageStatus,
@@ -92,6 +109,8 @@ from errands_client.models import (
     Series,
     SetAutorun,
     Stats,
+    StatsInput,
+    SubscriptionToken,
     Task,
     TaskCreate,
     TaskEvent,
@@ -113,6 +132,8 @@ from errands_client.models import (
 T = TypeVar("T")
 Executions = list[TaskExecution]  # (``list`` is a method name in the classes below)
 AllWebhooks = list[Webhook]
+AllConnections = list[Connection]
+AllKeys = list[ApiKeyInfo]
 AllSchedules = list[Schedule]
 CallKind = Literal["query", "mutation"]
 
@@ -467,8 +488,9 @@ class SystemCalls:
         return Call("system.health", "query", None, Health)
 
     @staticmethod
-    def stats() -> Call[Stats]:
-        return Call("system.stats", "query", None, Stats)
+    def stats(client_id: str | None = None) -> Call[Stats]:
+        """Counts of tasks and attempts; with ``client_id``, that client's only."""
+        return Call("system.stats", "query", StatsInput(client_id=client_id), Stats)
 
     @staticmethod
     def series() -> Call[Series]:
@@ -490,6 +512,11 @@ class SystemCalls:
         """The autorun switch (admin): stop every bot, or some task types."""
         return Call("system.setAutorun", "mutation",
                     SetAutorun(enabled=enabled, paused_types=paused_types), Autorun)
+
+    @staticmethod
+    def subscription_token() -> Call[SubscriptionToken]:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return Call("system.subscriptionToken", "mutation", None, SubscriptionToken)
 
 
 class WebhookCalls:
@@ -573,6 +600,82 @@ class AuditCalls:
                               limit=limit, cursor=cursor), AuditPage)
 
 
+class ClientCalls:
+    """``clients.*`` calls, described (CONTRACT §14)."""
+
+    @staticmethod
+    def create(data: ClientCreate) -> Call[Client]:
+        return Call("clients.create", "mutation", data, Client)
+
+    @staticmethod
+    def update(id: str, patch: ClientPatch) -> Call[Client]:
+        return Call("clients.update", "mutation", ClientUpdate(id=id, patch=patch), Client)
+
+    @staticmethod
+    def archive(id: str) -> Call[Client]:
+        """No new tasks for this client from now on."""
+        return Call("clients.archive", "mutation", IdInput(id=id), Client)
+
+    @staticmethod
+    def list(*, archived: bool | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Call[ClientPage]:
+        return Call("clients.list", "query",
+                    ClientList(archived=archived, search=search, limit=limit, cursor=cursor),
+                    ClientPage)
+
+    @staticmethod
+    def get(id: str) -> Call[Client]:
+        return Call("clients.get", "query", IdInput(id=id), Client)
+
+
+class ConnectionCalls:
+    """``connections.*`` calls, described (CONTRACT §14); values always read "********"."""
+
+    @staticmethod
+    def create(data: ConnectionCreate) -> Call[Connection]:
+        return Call("connections.create", "mutation", data, Connection)
+
+    @staticmethod
+    def update(id: str, patch: ConnectionPatch) -> Call[Connection]:
+        """``patch.values`` replaces them all; "********" keeps that value."""
+        return Call("connections.update", "mutation", ConnectionUpdate(id=id, patch=patch),
+                    Connection)
+
+    @staticmethod
+    def delete(id: str, force: bool = False) -> Call[IdOutput]:
+        return Call("connections.delete", "mutation", ConnectionDelete(id=id, force=force),
+                    IdOutput)
+
+    @staticmethod
+    def list(*, client_id: str | None = None, kind: ConnectionKind | None = None
+             ) -> Call[AllConnections]:
+        return Call("connections.list", "query", ConnectionList(client_id=client_id, kind=kind),
+                    list[Connection])
+
+    @staticmethod
+    def get(id: str) -> Call[Connection]:
+        return Call("connections.get", "query", IdInput(id=id), Connection)
+
+
+class KeyCalls:
+    """``keys.*`` calls, described (CONTRACT §14; admin keys only)."""
+
+    @staticmethod
+    def create(data: KeyCreate) -> Call[KeyCreated]:
+        """A new API key; the answer carries the key, this once."""
+        return Call("keys.create", "mutation", data, KeyCreated)
+
+    @staticmethod
+    def list() -> Call[AllKeys]:
+        """Every key made with keys.create, never the key itself."""
+        return Call("keys.list", "query", KeyList(), list[ApiKeyInfo])
+
+    @staticmethod
+    def revoke(id: str) -> Call[ApiKeyInfo]:
+        """Refused from now on, on every node within 2 s."""
+        return Call("keys.revoke", "mutation", IdInput(id=id), ApiKeyInfo)
+
+
 # --- sync ------------------------------------------------------------------------------------
 
 class Errands:
@@ -596,6 +699,9 @@ class Errands:
         self.messages = Messages(self)
         self.schedules = Schedules(self)
         self.audit = Audit(self)
+        self.clients = Clients(self)
+        self.connections = Connections(self)
+        self.keys = Keys(self)
 
     def call(self, call: Call[T]) -> T:
         """Send one call; its output, or ErrandsError."""
@@ -709,6 +815,9 @@ class _Collector:
         self.messages = BatchMessages(self)
         self.schedules = BatchSchedules(self)
         self.audit = BatchAudit(self)
+        self.clients = BatchClients(self)
+        self.connections = BatchConnections(self)
+        self.keys = BatchKeys(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
         """Add any call; its :class:`Pending`."""
@@ -764,6 +873,9 @@ class AsyncErrands:
         self.messages = AsyncMessages(self)
         self.schedules = AsyncSchedules(self)
         self.audit = AsyncAudit(self)
+        self.clients = AsyncClients(self)
+        self.connections = AsyncConnections(self)
+        self.keys = AsyncKeys(self)
 
     async def call(self, call: Call[T]) -> T:
         (outcome,) = await self._send([call], batched=False)
@@ -938,8 +1050,9 @@ class System:
     def health(self) -> Health:
         return self._c.call(SystemCalls.health())
 
-    def stats(self) -> Stats:
-        return self._c.call(SystemCalls.stats())
+    def stats(self, client_id: str | None = None) -> Stats:
+        """Counts of tasks and attempts; with ``client_id``, that client's only."""
+        return self._c.call(SystemCalls.stats(client_id))
 
     def series(self) -> Series:
         """Tasks created and attempts started (by status) per hour, the last 24 hours."""
@@ -956,6 +1069,10 @@ class System:
                   ) -> Autorun:
         """The autorun switch (admin): stop every bot, or some task types."""
         return self._c.call(SystemCalls.set_autorun(enabled, paused_types))
+
+    def subscription_token(self) -> SubscriptionToken:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return self._c.call(SystemCalls.subscription_token())
 
 
 class Webhooks:
@@ -1035,6 +1152,74 @@ class Audit:
                             limit=limit, cursor=cursor))
 
 
+class Clients:
+    """``errands.clients``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, data: ClientCreate) -> Client:
+        return self._c.call(ClientCalls.create(data))
+
+    def update(self, id: str, patch: ClientPatch) -> Client:
+        return self._c.call(ClientCalls.update(id, patch))
+
+    def archive(self, id: str) -> Client:
+        """No new tasks for this client from now on."""
+        return self._c.call(ClientCalls.archive(id))
+
+    def list(self, *, archived: bool | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> ClientPage:
+        return self._c.call(
+            ClientCalls.list(archived=archived, search=search, limit=limit, cursor=cursor))
+
+    def get(self, id: str) -> Client:
+        return self._c.call(ClientCalls.get(id))
+
+
+class Connections:
+    """``errands.connections``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, data: ConnectionCreate) -> Connection:
+        return self._c.call(ConnectionCalls.create(data))
+
+    def update(self, id: str, patch: ConnectionPatch) -> Connection:
+        """``patch.values`` replaces them all; "********" keeps that value."""
+        return self._c.call(ConnectionCalls.update(id, patch))
+
+    def delete(self, id: str, force: bool = False) -> IdOutput:
+        return self._c.call(ConnectionCalls.delete(id, force))
+
+    def list(self, *, client_id: str | None = None, kind: ConnectionKind | None = None
+           ) -> AllConnections:
+        return self._c.call(ConnectionCalls.list(client_id=client_id, kind=kind))
+
+    def get(self, id: str) -> Connection:
+        return self._c.call(ConnectionCalls.get(id))
+
+
+class Keys:
+    """``errands.keys``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def create(self, data: KeyCreate) -> KeyCreated:
+        """A new API key; the answer carries the key, this once."""
+        return self._c.call(KeyCalls.create(data))
+
+    def list(self) -> AllKeys:
+        """Every key made with keys.create, never the key itself."""
+        return self._c.call(KeyCalls.list())
+
+    def revoke(self, id: str) -> ApiKeyInfo:
+        """Refused from now on, on every node within 2 s."""
+        return self._c.call(KeyCalls.revoke(id))
+
+
 class AsyncTasks:
     """``errands.tasks`` of :class:`AsyncErrands`: each method is awaited."""
 
@@ -1111,8 +1296,9 @@ class AsyncSystem:
     async def health(self) -> Health:
         return await self._c.call(SystemCalls.health())
 
-    async def stats(self) -> Stats:
-        return await self._c.call(SystemCalls.stats())
+    async def stats(self, client_id: str | None = None) -> Stats:
+        """Counts of tasks and attempts; with ``client_id``, that client's only."""
+        return await self._c.call(SystemCalls.stats(client_id))
 
     async def series(self) -> Series:
         """Tasks created and attempts started (by status) per hour, the last 24 hours."""
@@ -1129,6 +1315,10 @@ class AsyncSystem:
                           paused_types: list[TaskType] | None = None) -> Autorun:
         """The autorun switch (admin): stop every bot, or some task types."""
         return await self._c.call(SystemCalls.set_autorun(enabled, paused_types))
+
+    async def subscription_token(self) -> SubscriptionToken:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return await self._c.call(SystemCalls.subscription_token())
 
 
 class AsyncWebhooks:
@@ -1209,6 +1399,74 @@ class AsyncAudit:
                             limit=limit, cursor=cursor))
 
 
+class AsyncClients:
+    """``errands.clients`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def create(self, data: ClientCreate) -> Client:
+        return await self._c.call(ClientCalls.create(data))
+
+    async def update(self, id: str, patch: ClientPatch) -> Client:
+        return await self._c.call(ClientCalls.update(id, patch))
+
+    async def archive(self, id: str) -> Client:
+        """No new tasks for this client from now on."""
+        return await self._c.call(ClientCalls.archive(id))
+
+    async def list(self, *, archived: bool | None = None, search: str | None = None,
+                   limit: int = 50, cursor: str | None = None) -> ClientPage:
+        return await self._c.call(
+            ClientCalls.list(archived=archived, search=search, limit=limit, cursor=cursor))
+
+    async def get(self, id: str) -> Client:
+        return await self._c.call(ClientCalls.get(id))
+
+
+class AsyncConnections:
+    """``errands.connections`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def create(self, data: ConnectionCreate) -> Connection:
+        return await self._c.call(ConnectionCalls.create(data))
+
+    async def update(self, id: str, patch: ConnectionPatch) -> Connection:
+        """``patch.values`` replaces them all; "********" keeps that value."""
+        return await self._c.call(ConnectionCalls.update(id, patch))
+
+    async def delete(self, id: str, force: bool = False) -> IdOutput:
+        return await self._c.call(ConnectionCalls.delete(id, force))
+
+    async def list(self, *, client_id: str | None = None, kind: ConnectionKind | None = None
+                 ) -> AllConnections:
+        return await self._c.call(ConnectionCalls.list(client_id=client_id, kind=kind))
+
+    async def get(self, id: str) -> Connection:
+        return await self._c.call(ConnectionCalls.get(id))
+
+
+class AsyncKeys:
+    """``errands.keys`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def create(self, data: KeyCreate) -> KeyCreated:
+        """A new API key; the answer carries the key, this once."""
+        return await self._c.call(KeyCalls.create(data))
+
+    async def list(self) -> AllKeys:
+        """Every key made with keys.create, never the key itself."""
+        return await self._c.call(KeyCalls.list())
+
+    async def revoke(self, id: str) -> ApiKeyInfo:
+        """Refused from now on, on every node within 2 s."""
+        return await self._c.call(KeyCalls.revoke(id))
+
+
 class BatchTasks:
     """``batch.tasks``: like ``errands.tasks``, each method returning a :class:`Pending`."""
 
@@ -1280,8 +1538,9 @@ class BatchSystem:
     def health(self) -> Pending[Health]:
         return self._b.add(SystemCalls.health())
 
-    def stats(self) -> Pending[Stats]:
-        return self._b.add(SystemCalls.stats())
+    def stats(self, client_id: str | None = None) -> Pending[Stats]:
+        """Counts of tasks and attempts; with ``client_id``, that client's only."""
+        return self._b.add(SystemCalls.stats(client_id))
 
     def series(self) -> Pending[Series]:
         """Tasks created and attempts started (by status) per hour, the last 24 hours."""
@@ -1298,6 +1557,10 @@ class BatchSystem:
                   ) -> Pending[Autorun]:
         """The autorun switch (admin): stop every bot, or some task types."""
         return self._b.add(SystemCalls.set_autorun(enabled, paused_types))
+
+    def subscription_token(self) -> Pending[SubscriptionToken]:
+        """A token for subscription connectionParams only (300 s), so no key is in a URL."""
+        return self._b.add(SystemCalls.subscription_token())
 
 
 class BatchWebhooks:
@@ -1375,4 +1638,75 @@ class BatchAudit:
         return self._b.add(
             AuditCalls.list(target_id=target_id, actor=actor, action=action, since=since,
                             limit=limit, cursor=cursor))
+
+
+class BatchClients:
+    """``batch.clients``: like ``errands.clients``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, data: ClientCreate) -> Pending[Client]:
+        return self._b.add(ClientCalls.create(data))
+
+    def update(self, id: str, patch: ClientPatch) -> Pending[Client]:
+        return self._b.add(ClientCalls.update(id, patch))
+
+    def archive(self, id: str) -> Pending[Client]:
+        """No new tasks for this client from now on."""
+        return self._b.add(ClientCalls.archive(id))
+
+    def list(self, *, archived: bool | None = None, search: str | None = None, limit: int = 50,
+             cursor: str | None = None) -> Pending[ClientPage]:
+        return self._b.add(
+            ClientCalls.list(archived=archived, search=search, limit=limit, cursor=cursor))
+
+    def get(self, id: str) -> Pending[Client]:
+        return self._b.add(ClientCalls.get(id))
+
+
+class BatchConnections:
+    """
+    ``batch.connections``: like ``errands.connections``,
+    each method returning a :class:`Pending`.
+    """
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, data: ConnectionCreate) -> Pending[Connection]:
+        return self._b.add(ConnectionCalls.create(data))
+
+    def update(self, id: str, patch: ConnectionPatch) -> Pending[Connection]:
+        """``patch.values`` replaces them all; "********" keeps that value."""
+        return self._b.add(ConnectionCalls.update(id, patch))
+
+    def delete(self, id: str, force: bool = False) -> Pending[IdOutput]:
+        return self._b.add(ConnectionCalls.delete(id, force))
+
+    def list(self, *, client_id: str | None = None, kind: ConnectionKind | None = None
+           ) -> Pending[AllConnections]:
+        return self._b.add(ConnectionCalls.list(client_id=client_id, kind=kind))
+
+    def get(self, id: str) -> Pending[Connection]:
+        return self._b.add(ConnectionCalls.get(id))
+
+
+class BatchKeys:
+    """``batch.keys``: like ``errands.keys``, each method returning a :class:`Pending`."""
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def create(self, data: KeyCreate) -> Pending[KeyCreated]:
+        """A new API key; the answer carries the key, this once."""
+        return self._b.add(KeyCalls.create(data))
+
+    def list(self) -> Pending[AllKeys]:
+        """Every key made with keys.create, never the key itself."""
+        return self._b.add(KeyCalls.list())
+
+    def revoke(self, id: str) -> Pending[ApiKeyInfo]:
+        """Refused from now on, on every node within 2 s."""
+        return self._b.add(KeyCalls.revoke(id))
 

@@ -46,165 +46,6 @@ TaskType = Literal[
 ]
 
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-
-
-AuthType = Literal["none", "bearer", "api_key", "basic"]
-
-
-Scalar = str | int | float | bool
-
-
-class ApiCallConfig(Input):
-    api_endpoint: NonEmptyStr
-    api_method: HttpMethod = "GET"
-    auth_type: AuthType = "none"
-    bearer_token: str | None = None
-    api_key_header: NonEmptyStr = "X-API-Key"
-    api_key: str | None = None
-    basic_username: str | None = None
-    basic_password: str | None = None
-    headers: dict[str, str] | None = None
-    query: dict[str, Scalar | list[Scalar]] | None = None
-    body: Any = None
-    content_type: str | None = None
-    timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 30_000
-    expect_status: list[Annotated[int, msgspec.Meta(ge=100, le=599)]] | None = None
-
-
-class Viewport(Input):
-    width: Annotated[int, msgspec.Meta(ge=100, le=7680)]
-    height: Annotated[int, msgspec.Meta(ge=100, le=4320)]
-
-
-class NavigateStep(Input, tag_field="action", tag="navigate"):
-    url: NonEmptyStr
-
-
-class ClickStep(Input, tag_field="action", tag="click"):
-    selector: NonEmptyStr
-
-
-class TypeStep(Input, tag_field="action", tag="type"):
-    selector: NonEmptyStr
-    text: str
-    press_enter: bool = False
-    #: The text is a secret: masked wherever the config is shown, never traced. Typing into
-    #: a password field (by selector, or an element of type password) is secret anyway.
-    secret: bool = False
-
-
-class WaitStep(Input, tag_field="action", tag="wait"):
-    selector: str | None = None
-    ms: Annotated[int, msgspec.Meta(ge=0, le=600_000)] | None = None
-    state: Literal["load", "domcontentloaded", "networkidle", "visible", "hidden",
-                   "attached", "detached"] | None = None
-
-
-class ExtractStep(Input, tag_field="action", tag="extract"):
-    name: NonEmptyStr
-    selector: NonEmptyStr
-    attribute: str | None = None
-    all: bool = False
-
-
-class ScreenshotStep(Input, tag_field="action", tag="screenshot"):
-    name: str | None = None
-    full_page: bool = False
-
-
-Step = NavigateStep | ClickStep | TypeStep | WaitStep | ExtractStep | ScreenshotStep
-
-
-class BrowserAutomationConfig(Input):
-    steps: list[Step]
-    start_url: str | None = None
-    viewport: Viewport | None = None
-    step_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=600_000)] = 15_000
-    record_trace: bool = False
-
-
-FieldType = Literal["text", "attribute", "html", "number", "list", "nested"]
-
-
-class ExtractionField(Input):
-    name: NonEmptyStr
-    selector: NonEmptyStr
-    type: FieldType = "text"
-    attribute: str | None = None
-    fields: list[ExtractionField] | None = None
-
-
-class ExtractionSchema(Input):
-    fields: list[ExtractionField]
-    base_selector: str | None = None
-
-
-class DataExtractionConfig(Input):
-    url: NonEmptyStr
-    schema: ExtractionSchema
-    wait_for: str | None = None
-
-
-GhlAction = Literal["add_contact", "update_contact", "send_sms", "create_opportunity", "add_tag"]
-
-
-class GhlCustomField(Input):
-    id: NonEmptyStr
-    field_value: Any = msgspec.field(default=None, name="field_value")
-
-
-class GhlActionConfig(Input):
-    ghl_action: GhlAction
-    location_id: str | None = None
-    contact_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    tags: list[str] | None = None
-    message: str | None = None
-    pipeline_id: str | None = None
-    pipeline_stage_id: str | None = None
-    name: str | None = None
-    monetary_value: float | None = None
-    status: Literal["open", "won", "lost", "abandoned"] | None = None
-    custom_fields: list[GhlCustomField] | None = None
-
-
-class NotificationConfig(Input):
-    message: NonEmptyStr
-    recipient: str | None = None
-    subject: str | None = None
-    webhook_id: str | None = None
-
-
-class ReminderConfig(Input):
-    message: NonEmptyStr
-    remind_at: Timestamp | None = None
-    delay_seconds: Annotated[int, msgspec.Meta(ge=0, le=366 * 86400)] | None = None
-    recipient: str | None = None
-    subject: str | None = None
-    webhook_id: str | None = None
-
-
-ReportType = Literal["task_summary", "execution_stats", "webhook_activity"]
-
-
-class ReportConfig(Input):
-    report_type: ReportType
-    date_from: Timestamp | None = None
-    date_to: Timestamp | None = None
-    notify: bool = False
-    webhook_id: str | None = None
-
-
-ExecutionConfig = (
-    ApiCallConfig | BrowserAutomationConfig | DataExtractionConfig | GhlActionConfig
-    | NotificationConfig | ReminderConfig | ReportConfig
-)
-
-
 class Health(Output):
     status: Literal["ok"]
     database: Literal["ok"]
@@ -225,12 +66,25 @@ class Stats(Output):
 Role = Literal["admin", "operator", "reviewer", "viewer"]
 
 
+class SubscriptionToken(Output):
+    """Stands for the caller's key in subscription connectionParams only, until expiresAt
+    (at most 300 s): an API key never has to appear in a URL (CONTRACT §13)."""
+
+    token: str
+    expires_at: Timestamp
+
+
 class WhoAmI(Output):
     """The caller's API key: its name (null when no keys are configured), role and permissions."""
 
     name: str | None
     role: Role
     permissions: list[str]
+    client_id: str | None = None  # a key scoped to one client (CONTRACT §14)
+
+
+class StatsInput(Input):
+    client_id: str | None = None
 
 
 class FailureGroup(Output):
@@ -339,6 +193,130 @@ class DeliveryPayload(msgspec.Struct, rename="camel", kw_only=True):
     sent_at: Timestamp
 
 
+ClientName = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+
+
+Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]{1,60}$")]
+
+
+ConnectionName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.-]{1,60}$")]
+
+
+ConnectionKind = Literal["bearer", "api_key", "basic", "headers", "ghl"]
+
+
+class Client(Output):
+    id: str
+    name: str
+    slug: str
+    ghl_location_id: str | None
+    metadata: dict[str, Any] | None
+    created_at: Timestamp
+    archived_at: Timestamp | None
+
+
+class ClientCreate(Input):
+    name: ClientName
+    slug: Slug | None = None
+    ghl_location_id: NonEmptyStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientPatch(Input):
+    name: ClientName | None = None
+    ghl_location_id: NonEmptyStr | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientUpdate(Input):
+    id: NonEmptyStr
+    patch: ClientPatch
+
+
+class ClientList(Input):
+    archived: bool | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+
+class ClientPage(Output):
+    items: list[Client]
+    next_cursor: str | None
+
+
+class Connection(Output):
+    id: str
+    name: str
+    kind: ConnectionKind
+    client_id: str | None
+    description: str | None
+    values: dict[str, str]  # every value reads "********"
+    version: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class ConnectionCreate(Input):
+    name: ConnectionName
+    kind: ConnectionKind
+    values: dict[str, str]
+    client_id: NonEmptyStr | None = None
+    description: str | None = None
+
+
+class ConnectionPatch(Input):
+    description: str | None = None
+    client_id: NonEmptyStr | None = None
+    values: dict[str, str] | None = None
+
+
+class ConnectionUpdate(Input):
+    id: NonEmptyStr
+    patch: ConnectionPatch
+
+
+class ConnectionDelete(Input):
+    id: NonEmptyStr
+    force: bool = False
+
+
+class ConnectionList(Input):
+    client_id: str | None = None
+    kind: ConnectionKind | None = None
+
+
+class KeyCreate(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    role: Role
+    client_id: NonEmptyStr | None = None
+    expires_at: Timestamp | None = None
+
+
+class KeyList(Input):
+    pass
+
+
+class ApiKeyInfo(Output):
+    id: str
+    name: str
+    role: Role
+    client_id: str | None
+    expires_at: Timestamp | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
+
+
+class KeyCreated(Output):
+    id: str
+    name: str
+    role: Role
+    client_id: str | None
+    expires_at: Timestamp | None
+    key: str  # shown this once
+
+
 TaskStatus = Literal[
     "pending",
     "awaiting_review",
@@ -385,6 +363,7 @@ class TaskCreate(Input):
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     depends_on: list[NonEmptyStr] | None = None
     metadata: dict[str, Any] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class Task(Output):
@@ -422,6 +401,9 @@ class Task(Output):
     completed_at: Timestamp | None
     next_attempt_at: Timestamp | None
     stalled_since: Timestamp | None = None
+    # The key that last changed executionConfig (CONTRACT §13); null when nobody has.
+    config_changed_by: str | None = None
+    client_id: str | None = None
 
 
 class TaskGet(IdInput):
@@ -431,7 +413,7 @@ class TaskGet(IdInput):
 class TaskList(Input):
     status: TaskStatus | list[TaskStatus] | None = None
     task_type: TaskType | None = None
-    search: str | None = None
+    search: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
@@ -439,6 +421,7 @@ class TaskList(Input):
     depends_on: NonEmptyStr | None = None
     # failed tasks of one failure group (FailureGroup.key, tasks.failureGroups)
     error_group: NonEmptyStr | None = None
+    client_id: str | None = None
 
 
 class TaskPage(Output):
@@ -550,6 +533,8 @@ class TaskPatch(Input):
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] | None = None
     timeout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] | None = None
     metadata: dict[str, Any] | None = None
+    depends_on: list[NonEmptyStr] | None = None
+    client_id: NonEmptyStr | None = None
 
 
 class TaskUpdate(Input):
@@ -593,7 +578,8 @@ class BulkResult(Output):
     results: list[BulkItem]
 
 
-AuditTargetType = Literal["task", "webhook", "schedule", "system"]
+AuditTargetType = Literal["task", "webhook", "schedule", "system", "client", "connection",
+                          "key"]
 
 
 class AuditEntry(Output):

@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useCallback, useState } from 'react';
 import type { Task } from '../errands';
 import { useAction } from '../hooks';
 import { useFreshest, useSession } from '../session';
@@ -18,6 +18,10 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
   const [reason, setReason] = useState('');
   const [completion, setCompletion] = useState('');
   const [editing, setEditing] = useState(false);
+  // An approval covers the saved task: with unsaved edits open, Approve waits for Save (or
+  // Discard) instead of approving the old config and dropping the edit.
+  const [unsaved, setUnsaved] = useState(false);
+  const onDirty = useCallback((dirty: boolean) => setUnsaved(dirty), []);
   const act = async (fn: () => Promise<Task>) => {
     const done = await action.run(fn);
     if (done) { props.onDone(freshest(done)); setNotes(''); setReason(''); setCompletion(''); }
@@ -33,7 +37,7 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
   return (
     <div className="card actions" role="group" aria-label="Actions">
       {edit && editing ? (
-        <TaskEdit task={task} onClose={() => setEditing(false)}
+        <TaskEdit task={task} onClose={() => setEditing(false)} onDirty={onDirty}
           save={(patch) => client.tasks.update.mutate({ id: task.id, patch })}
           onSaved={(saved) => { setEditing(false); props.onDone(freshest(saved)); }} />
       ) : null}
@@ -43,12 +47,18 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
           <textarea id={`notes-${task.id}`} rows={2} value={notes} onChange={(e) => setNotes(e.target.value)}
             placeholder="optional: why you approve or reject" />
           <div className="button-row">
-            <button type="button" className="primary" disabled={action.busy}
+            <button type="button" className="primary" disabled={action.busy || (editing && unsaved)}
+              aria-describedby={editing && unsaved ? `unsaved-${task.id}` : undefined}
               onClick={() => act(() => client.tasks.approve.mutate({ id: task.id, notes: notes || null }))}>Approve</button>
             <button type="button" className="danger" disabled={action.busy}
               onClick={() => act(() => client.tasks.reject.mutate({ id: task.id, notes: notes || null }))}>Reject</button>
             {edit && !editing ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
           </div>
+          {editing && unsaved ? (
+            <p className="hint" role="status" id={`unsaved-${task.id}`}>
+              Your edit is not saved: save it (or discard it) before approving. An approval covers the saved task only.
+            </p>
+          ) : null}
         </div>
       ) : null}
       {execute || retry || (edit && !editing && !review) ? (

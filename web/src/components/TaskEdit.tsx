@@ -1,6 +1,6 @@
 // Edit a task before it runs (tasks.update): its fields and, key by key, its execution config.
 // The server validates the patch as on create; its issues (under `patch.`) show at their fields.
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { errorMessage, issuesByPath } from '../api';
 import type { JsonValue, Task, TaskPatch } from '../errands';
 import { Field } from './TaskForm';
@@ -31,7 +31,9 @@ function fromText(text: string, old: JsonValue): JsonValue {
 }
 
 export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onClose: () => void;
-  save: (patch: TaskPatch) => Promise<Task> }) {
+  save: (patch: TaskPatch) => Promise<Task>;
+  /** Told whether the form holds changes not saved yet (an approval covers only saved ones). */
+  onDirty?: (dirty: boolean) => void }) {
   const { task } = props;
   const config = task.executionConfig;
   const [fields, setFields] = useState<Values>(() => ({
@@ -46,6 +48,13 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [wholeBase, setWholeBase] = useState<string | null>(null); // `whole` when first shown
+  const initial = useRef({ fields: JSON.stringify(fields), cfg: JSON.stringify(cfg) });
+  const dirty = JSON.stringify(fields) !== initial.current.fields
+    || JSON.stringify(cfg) !== initial.current.cfg || (whole !== null && whole !== wholeBase);
+  const { onDirty } = props;
+  useEffect(() => { onDirty?.(dirty); }, [dirty, onDirty]);
+  useEffect(() => () => { onDirty?.(false); }, [onDirty]);
 
   function patch(): TaskPatch {
     const out: TaskPatch = {};
@@ -109,9 +118,11 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
   function toWhole() {
     setErrors({});
     setMessage(null);
-    setWhole(JSON.stringify(Object.fromEntries(Object.entries(shape).map(([k, v]) => {
+    const text = JSON.stringify(Object.fromEntries(Object.entries(shape).map(([k, v]) => {
       try { return [k, fromText(cfg[k] ?? '', v)]; } catch { return [k, v]; }
-    })), null, 2));
+    })), null, 2);
+    setWhole(text);
+    setWholeBase(text);
   }
   function toSettings() {
     try {

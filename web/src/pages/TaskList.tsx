@@ -14,7 +14,7 @@ import {
 const PAGE = 50;
 
 /** The filters, as they stand in the URL query (so that a reload or a shared link keeps them). */
-interface Filters { status: TaskStatus | ''; type: TaskType | ''; q: string; stalled: boolean; group: string; dependsOn: string }
+interface Filters { status: TaskStatus | ''; type: TaskType | ''; q: string; stalled: boolean; group: string; dependsOn: string; client: string }
 
 function readFilters(search: string): Filters {
   const p = new URLSearchParams(search);
@@ -27,6 +27,7 @@ function readFilters(search: string): Filters {
     stalled: p.get('stalled') === '1',
     group: p.get('group') ?? '',
     dependsOn: p.get('dependsOn') ?? '',
+    client: p.get('client') ?? '',
   };
 }
 
@@ -38,6 +39,7 @@ function writeFilters(f: Filters): string {
   if (f.stalled) p.set('stalled', '1');
   if (f.group) p.set('group', f.group);
   if (f.dependsOn) p.set('dependsOn', f.dependsOn);
+  if (f.client) p.set('client', f.client);
   const s = p.toString();
   return s ? `?${s}` : '';
 }
@@ -46,6 +48,7 @@ function toQuery(f: Filters): Omit<TaskQuery, 'cursor' | 'limit'> {
   return {
     status: f.status || null, taskType: f.type || null, search: f.q.trim() || null,
     stalled: f.stalled || null, errorGroup: f.group || null, dependsOn: f.dependsOn || null,
+    clientId: f.client || null,
   };
 }
 
@@ -58,6 +61,7 @@ export function TaskList() {
   const setFilters = (change: Partial<Filters>) =>
     navigate(`/tasks${writeFilters({ ...filters, ...change })}`, { replace: true });
   const [text, setText] = useState(filters.q);
+  const clients = useLoad(() => client.clients.list.query({ limit: 200 }).catch(() => ({ items: [], nextCursor: null })), [client]);
   useEffect(() => { setText(filters.q); }, [filters.q]);
   useEffect(() => {
     if (text === filters.q) return undefined;
@@ -139,6 +143,14 @@ export function TaskList() {
           <select value={filters.type} onChange={(e) => setFilters({ type: e.target.value as TaskType | '' })}>
             <option value="">any</option>
             {TASK_TYPES.map((t) => <option key={t} value={t}>{TYPE_LABELS[t]}</option>)}
+          </select>
+        </label>
+        <label>Client
+          <select value={filters.client} onChange={(e) => setFilters({ client: e.target.value })}>
+            <option value="">any</option>
+            {clients.data?.items.map((c) => <option key={c.id} value={c.id}>{c.name}</option>)}
+            {filters.client && clients.data && !clients.data.items.some((c) => c.id === filters.client)
+              ? <option value={filters.client}>{filters.client}</option> : null}
           </select>
         </label>
         <label className="check filter-check"><input type="checkbox" checked={filters.stalled}
