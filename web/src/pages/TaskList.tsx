@@ -222,7 +222,7 @@ export function TaskList() {
                   {task.statusReason ? <div className="muted small">{humanizeTimes(task.statusReason)}</div> : null}</td>
                 <td data-label="Type">{TYPE_LABELS[task.taskType]}</td>
                 <td data-label="Status"><StatusBadge status={task.status} /> <StalledBadge since={task.stalledSince} /></td>
-                <td className="error-cell" {...(task.lastError ? { 'data-label': 'Error' } : {})}>
+                <td className="error-cell" {...(task.lastError && (task.status === 'failed' || task.errorCount > 0) ? { 'data-label': 'Error' } : {})}>
                   {task.lastError && (task.status === 'failed' || task.errorCount > 0)
                     ? <span className="task-error" title={task.lastError}>{task.lastError.length > 160 ? `${task.lastError.slice(0, 160)}…` : task.lastError}</span> : null}
                 </td>
