@@ -46,3 +46,31 @@ class WhoAmI(Output):
 
 class StatsInput(Input):
     client_id: str | None = None
+
+
+class FailureGroup(Output):
+    """Failed tasks whose last attempt ended with the same error type and message pattern
+    (the message with its numbers, ids, quoted values and times replaced by placeholders)."""
+
+    key: str
+    error_type: str | None
+    pattern: str
+    count: int
+    example: str | None
+
+
+class FailureGroups(Output):
+    groups: list[FailureGroup]
+    total: int
+
+
+class HourCounts(Output):
+    """One hour: tasks created in it, and the attempts started in it by their status."""
+
+    start: Timestamp
+    created: int
+    attempts: dict[str, int]
+
+
+class Series(Output):
+    hours: list[HourCounts]

@@ -124,6 +124,10 @@ class TaskList(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
+    # tasks that depend on this task (its dependents)
+    depends_on: NonEmptyStr | None = None
+    # failed tasks of one failure group (FailureGroup.key, tasks.failureGroups)
+    error_group: NonEmptyStr | None = None
     client_id: str | None = None
     tags: Tags | None = None
     assignee: Person | None = None

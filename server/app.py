@@ -67,6 +67,7 @@ from server.services.changes import Listeners, Signals, Writer
 from server.services.clients import ClientService, ConnectionService
 from server.services.delivery import DeliveryService
 from server.services.ghl_budget import SharedRateBudget
+from server.services.insights import Insights
 from server.services.keys import KeyService
 from server.services.reports import ReportService
 from server.services.reviews import ReviewRules
@@ -240,6 +241,7 @@ class Node:
                                            self.db, lambda: self.writer.changes))
         self.services = Services(settings=settings, db=self.db, tasks=self.tasks, hub=self.hub,
                                  automations=self.automations, audit=self.audit,
+                                 insights=Insights(self.db, clock),
                                  autorun=self.autorun, triggers=self.triggers,
                                  callbacks=self.callbacks,
                                  approval_links=self.approval_links,

@@ -18,6 +18,7 @@ from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.callbacks import CallbackService
 from server.services.clients import ClientService, ConnectionService
+from server.services.insights import Insights
 from server.services.keys import KeyService
 from server.services.tasks import TaskService
 from server.services.triggers import TriggerService
@@ -34,6 +35,7 @@ class Services:
     hub: EventHub
     automations: Automations  # webhooks, messages, reports, schedules
     audit: AuditService
+    insights: Insights
     autorun: AutorunService
     triggers: TriggerService
     callbacks: CallbackService

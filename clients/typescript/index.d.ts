@@ -411,6 +411,23 @@ export interface ExtractionSchema {
   baseSelector?: string | null;
 }
 
+/**
+ * Failed tasks whose last attempt ended with the same error type and message pattern
+ * (the message with its numbers, ids, quoted values and times replaced by placeholders).
+ */
+export interface FailureGroup {
+  key: string;
+  errorType: string | null;
+  pattern: string;
+  count: number;
+  example: string | null;
+}
+
+export interface FailureGroups {
+  groups: FailureGroup[];
+  total: number;
+}
+
 export type FieldType = "attribute" | "html" | "list" | "nested" | "number" | "text";
 
 export type GhlAction = "add_contact" | "add_tag" | "create_opportunity" | "send_sms" | "update_contact";
@@ -461,6 +478,14 @@ export interface Health {
   database: "ok";
   scheduler: "running";
   version: string;
+}
+
+/** One hour: tasks created in it, and the attempts started in it by their status. */
+export interface HourCounts {
+  /** ISO 8601 timestamp with a time zone */
+  start: string;
+  created: number;
+  attempts: Record<string, number>;
 }
 
 export type HttpMethod = "DELETE" | "GET" | "PATCH" | "POST" | "PUT";
@@ -684,6 +709,10 @@ export interface ScreenshotStep {
   fullPage?: boolean;
 }
 
+export interface Series {
+  hours: HourCounts[];
+}
+
 export interface SetAutorun {
   /** default: null */
   enabled?: boolean | null;
@@ -899,6 +928,10 @@ export interface TaskList {
   cursor?: string | null;
   /** default: null */
   stalled?: boolean | null;
+  /** non-empty; default: null */
+  dependsOn?: string | null;
+  /** non-empty; default: null */
+  errorGroup?: string | null;
   /** default: null */
   clientId?: string | null;
   /** at most 20 items; each item 1..50 chars; each item matches /^[A-Za-z0-9:_.-]+$/; default: null */
@@ -1148,6 +1181,8 @@ export type AppRouter = TRPCBuiltRouter<
       autorun: TRPCQueryProcedure<{ input: void; output: Autorun; meta: object }>;
       /** ok when the database answers and the scheduler runs; SERVICE_UNAVAILABLE if not. */
       health: TRPCQueryProcedure<{ input: void; output: Health; meta: object }>;
+      /** Tasks created and attempts started (by status) per hour, the last 24 hours (a key */
+      series: TRPCQueryProcedure<{ input: void; output: Series; meta: object }>;
       /** Stop or resume starting attempts, on every node within 2 s (running ones finish). */
       setAutorun: TRPCMutationProcedure<{ input: SetAutorun | undefined; output: Autorun; meta: object }>;
       /** Counts of tasks and attempts; with `clientId`, that client's only. */
@@ -1176,6 +1211,8 @@ export type AppRouter = TRPCBuiltRouter<
       execute: TRPCMutationProcedure<{ input: TaskGet; output: Task; meta: object }>;
       /** Every attempt of a task, by attemptNumber. */
       executions: TRPCQueryProcedure<{ input: ExecutionsInput; output: TaskExecution[]; meta: object }>;
+      /** Failed tasks grouped by their last error's type and message pattern, largest */
+      failureGroups: TRPCQueryProcedure<{ input: void; output: FailureGroups; meta: object }>;
       get: TRPCQueryProcedure<{ input: TaskGet; output: Task; meta: object }>;
       /** Newest first, paged by cursor. */
       list: TRPCQueryProcedure<{ input: TaskList | undefined; output: TaskPage; meta: object }>;

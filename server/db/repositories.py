@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db import insights
 from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
@@ -158,9 +159,13 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     task_type: str | None, search: str | None, limit: int,
                     after: tuple[datetime, str] | None, stalled: bool | None = None,
                     client_id: str | None = None, tags: Sequence[str] = (),
-                    assignee: str | None = None) -> Sequence[TaskRow]:
+                    assignee: str | None = None, depends_on: str | None = None,
+                    errors: Sequence[tuple[str | None, str | None]] | None = None
+                    ) -> Sequence[TaskRow]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
-    ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag)."""
+    ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag);
+    ``depends_on``: the tasks depending on that task; ``errors``: the failed tasks with one of
+    these (errorType, lastError) pairs (a failure group, server.services.insights)."""
     stmt = sa.select(tasks)
     if client_id is not None:
         stmt = stmt.where(tasks.c.client_id == client_id)
@@ -169,6 +174,12 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
             sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
     if assignee is not None:
         stmt = stmt.where(tasks.c.assignee == assignee)
+    if depends_on is not None:
+        stmt = stmt.where(tasks.c.id.in_(
+            sa.select(task_dependencies.c.task_id)
+            .where(task_dependencies.c.depends_on_id == depends_on)))
+    if errors is not None:
+        stmt = stmt.where(insights.failed_with_errors(errors))
     if stalled is not None:
         stmt = stmt.where(tasks.c.stalled_since.is_not(None) if stalled
                           else tasks.c.stalled_since.is_(None))

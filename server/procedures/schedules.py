@@ -23,7 +23,7 @@ def register(router: Router) -> None:
         return await automations(ctx).schedules.create(data, ctx.actor)
 
     @router.query("schedules.list", input=ScheduleList, output=list[Schedule],
-                  permission="schedules")
+                  permission="read")
     async def list_(ctx: Context, _: ScheduleList) -> list[Schedule]:
         return await automations(ctx).schedules.list(scope=ctx.principal.client_id)
 

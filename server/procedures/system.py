@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import cast
 
-from schemas.system import Health, Role, Stats, StatsInput, SubscriptionToken, WhoAmI
+from schemas.system import Health, Role, Series, Stats, StatsInput, SubscriptionToken, WhoAmI
 from schemas.workflows import Autorun, SetAutorun
 from server.auth import ROLE_PERMISSIONS
 from server.context import Context
@@ -64,6 +64,11 @@ def register(router: Router) -> None:
             uptime_seconds=round(time.monotonic() - ctx.services.started_monotonic, 3),
         )
 
+    @router.query("system.series", output=Series, permission="read")
+    async def series(ctx: Context, _: None) -> Series:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours (a key
+        scoped to a client: that client's)."""
+        return await ctx.services.insights.series(ctx.principal.client_id)
     @router.mutation("system.subscriptionToken", output=SubscriptionToken, permission="read")
     async def subscription_token(ctx: Context, _: None) -> SubscriptionToken:
         """A token for subscription connectionParams only, valid 300 s, with this key's role:

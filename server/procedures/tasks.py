@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
+from schemas.system import FailureGroups
 from schemas.tasks import (
     CancelInput,
     ExecutionsInput,
@@ -47,6 +48,18 @@ def register(router: Router) -> None:
         return msgspec.structs.replace(page, items=[
             ctx.services.callbacks.shown(t, ctx.principal.role) for t in page.items])
 
+    @router.query("tasks.failureGroups", output=FailureGroups, permission="read")
+    async def failure_groups(ctx: Context, _: None) -> FailureGroups:
+        """Failed tasks grouped by their last error's type and message pattern, largest
+        first; a group's key filters tasks.list (``errorGroup``)."""
+        return await ctx.services.insights.failure_groups(ctx.principal.client_id)
+
+    _register_actions(router)
+    _register_history(router)
+
+
+def _register_actions(router: Router) -> None:
+    """The state changes of one task (execute, review, cancel, retry, duplicate)."""
     @router.mutation("tasks.execute", input=TaskGet, output=Task, permission="execute")
     async def execute(ctx: Context, data: TaskGet) -> Task:
         """Queue a pending or scheduled task now; returns before the attempt ends."""
@@ -83,6 +96,10 @@ def register(router: Router) -> None:
         await check_task_scope(ctx, data.id)
         return await ctx.services.tasks.duplicate(data.id, data.patch, actor=ctx.actor)
 
+
+
+def _register_history(router: Router) -> None:
+    """A task's attempts and its live events."""
     @router.query("tasks.executions", input=ExecutionsInput, output=list[TaskExecution],
                   permission="read")
     async def executions(ctx: Context, data: ExecutionsInput) -> list[TaskExecution]:

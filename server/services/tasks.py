@@ -44,6 +44,7 @@ from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.clients import ClientService, ConnectionService
+from server.services.insights import group_members
 from server.services.pagination import decode_cursor, page_of
 from server.services.task_events import STORED_TASK_FIELDS, compact_events
 from server.services.views import execution_view, mask_config, task_view
@@ -346,10 +347,13 @@ class TaskService:
         statuses = [query.status] if isinstance(query.status, str) else query.status
         after = decode_cursor(query.cursor, procedure="tasks.list") if query.cursor else None
         async with self.db.read() as conn:
+            errors = (await group_members(conn, query.error_group, query.client_id)
+                      if query.error_group else None)
             rows = await repo.task_list(conn, statuses=statuses, task_type=query.task_type,
                                         search=query.search, limit=query.limit + 1, after=after,
                                         stalled=query.stalled, client_id=query.client_id,
-                                        tags=query.tags or (), assignee=query.assignee)
+                                        tags=query.tags or (), assignee=query.assignee,
+                                        depends_on=query.depends_on, errors=errors)
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 

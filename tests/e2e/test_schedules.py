@@ -165,6 +165,10 @@ def test_time_zone_is_honoured_and_template_secrets_are_masked(
     assert (next_run.hour, next_run.minute) in ((13, 0), (14, 0))  # 09:00 EDT / EST
     assert schedule["task"]["executionConfig"]["bearerToken"] == "********"
     assert "tok-secret" not in str(server.call("schedules.list", {}))
+    # a viewer reads schedules (issue 28), masked alike, and may not change them
+    seen = server.call("schedules.list", {}, headers={"authorization": "Bearer k2"})
+    assert [s["id"] for s in seen] == [schedule["id"]] and "tok-secret" not in str(seen)
     with pytest.raises(TRPCCallError) as info:
-        server.call("schedules.list", {}, headers={"authorization": "Bearer k2"})
+        server.call("schedules.pause", {"id": schedule["id"]}, mutation=True,
+                    headers={"authorization": "Bearer k2"})
     assert info.value.code == "FORBIDDEN"

@@ -14,6 +14,8 @@ import { Schedules } from './pages/Schedules';
 import { Webhooks } from './pages/Webhooks';
 import { Reports } from './pages/Reports';
 import { AuditLog } from './pages/AuditLog';
+import { Clients } from './pages/Clients';
+import { Connections } from './pages/Connections';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -71,17 +73,48 @@ function Login(props: { onSignedIn: (key: string, me: WhoAmI) => void }) {
   }
   return (
     <div className="login">
-      <form className="card login-card" onSubmit={submit} noValidate>
-        <div className="brand brand-large"><span className="logo" />Errands</div>
-        <p className="muted">Operator console. Sign in with an API key; it is kept for this browser tab only.</p>
-        <label htmlFor="api-key">API key</label>
-        <input id="api-key" type="password" autoComplete="off" value={key} autoFocus
-          onChange={(e) => setKey(e.target.value)} placeholder="paste your key" />
-        {error ? <Alert>{error}</Alert> : null}
-        <button className="primary" type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
-        <p className="hint">A server started without <code>ERRANDS_API_KEYS</code> (loopback only) accepts an empty key.</p>
-      </form>
+      <a className="skip-link" href="#api-key">Skip to the sign-in form</a>
+      <main className="login-main">
+        <form className="card login-card" onSubmit={submit} noValidate aria-labelledby="login-title">
+          <div className="brand brand-large"><span className="logo" aria-hidden="true" /><h1 id="login-title">Errands</h1></div>
+          <p className="muted">Operator console. Sign in with an API key; it is kept for this browser tab only.</p>
+          <label htmlFor="api-key">API key</label>
+          <input id="api-key" type="password" autoComplete="off" value={key} autoFocus
+            onChange={(e) => setKey(e.target.value)} placeholder="paste your key" />
+          {error ? <Alert>{error}</Alert> : null}
+          <button className="primary" type="submit" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
+          <p className="hint">A server started without <code>ERRANDS_API_KEYS</code> (loopback only) accepts an empty key.</p>
+        </form>
+      </main>
+      <footer className="login-foot"><ThemeSwitch /></footer>
     </div>
+  );
+}
+
+type Theme = 'system' | 'light' | 'dark';
+const THEME_KEY = 'errands.theme';
+
+function applyTheme(theme: Theme) {
+  if (theme === 'system') delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+}
+applyTheme((localStorage.getItem(THEME_KEY) as Theme | null) ?? 'system');
+
+/** Light, dark, or as the system says (the default); kept in this browser. */
+function ThemeSwitch() {
+  const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem(THEME_KEY) as Theme | null) ?? 'system');
+  useEffect(() => {
+    applyTheme(theme);
+    if (theme === 'system') localStorage.removeItem(THEME_KEY); else localStorage.setItem(THEME_KEY, theme);
+  }, [theme]);
+  return (
+    <label className="theme-switch">Theme
+      <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+        <option value="system">as the system</option>
+        <option value="light">light</option>
+        <option value="dark">dark</option>
+      </select>
+    </label>
   );
 }
 
@@ -90,8 +123,10 @@ const NAV: { href: string; label: string; permission?: Permission }[] = [
   { href: '/tasks', label: 'Tasks' },
   { href: '/review', label: 'Review queue' },
   { href: '/new', label: 'New task', permission: 'create' },
-  { href: '/schedules', label: 'Schedules', permission: 'schedules' },
+  { href: '/schedules', label: 'Schedules' },
   { href: '/webhooks', label: 'Webhooks & messages' },
+  { href: '/clients', label: 'Clients' },
+  { href: '/connections', label: 'Connections' },
   { href: '/reports', label: 'Reports' },
   { href: '/audit', label: 'Audit log' },
 ];
@@ -100,30 +135,43 @@ function Shell() {
   const { me, can, signOut } = useSession();
   const live = useLive();
   const [location] = useLocation();
+  const [menu, setMenu] = useState(false);
+  useEffect(() => { setMenu(false); }, [location]);
   const active = (href: string) => href === '/' ? location === '/' : location.startsWith(href);
   return (
     <div className="shell">
-      <aside className="sidebar">
-        <div className="brand"><span className="logo" />Errands</div>
-        <nav aria-label="Main">
-          {NAV.filter((item) => !item.permission || can(item.permission)).map((item) => (
-            <Link key={item.href} href={item.href} className={active(item.href) ? 'nav-link active' : 'nav-link'}>
-              {item.label}
-            </Link>
-          ))}
-        </nav>
-        <div className="sidebar-foot">
-          <div className={live ? 'live on' : 'live'} title="tasks.onChange">
-            <span className="dot" />{live ? 'Live' : 'Connecting…'}
-          </div>
-          <div className="whoami" aria-label="Signed in as">
-            <strong>{me.name ?? 'local (no keys configured)'}</strong>
-            <span className={`role role-${me.role}`}>{me.role}</span>
-          </div>
-          <button type="button" className="link" onClick={signOut}>Sign out</button>
+      <a className="skip-link" href="#content" onClick={(e) => {
+        e.preventDefault(); document.getElementById('content')?.focus();
+      }}>Skip to content</a>
+      <header className="sidebar">
+        <div className="topline">
+          <div className="brand"><span className="logo" aria-hidden="true" />Errands</div>
+          <button type="button" className="menu-button" aria-expanded={menu} aria-controls="main-nav"
+            onClick={() => setMenu((m) => !m)}>Menu</button>
         </div>
-      </aside>
-      <main className="content">
+        <div id="main-nav" className={menu ? 'nav-panel open' : 'nav-panel'}>
+          <nav aria-label="Main">
+            {NAV.filter((item) => !item.permission || can(item.permission)).map((item) => (
+              <Link key={item.href} href={item.href} className={active(item.href) ? 'nav-link active' : 'nav-link'}
+                aria-current={active(item.href) ? 'page' : undefined}>
+                {item.label}
+              </Link>
+            ))}
+          </nav>
+          <div className="sidebar-foot">
+            <div className={live ? 'live on' : 'live'} title="tasks.onChange">
+              <span className="dot" />{live ? 'Live' : 'Connecting…'}
+            </div>
+            <div className="whoami" aria-label="Signed in as" role="group">
+              <strong>{me.name ?? 'local (no keys configured)'}</strong>
+              <span className={`role role-${me.role}`}>{me.role}</span>
+            </div>
+            <ThemeSwitch />
+            <button type="button" className="link" onClick={signOut}>Sign out</button>
+          </div>
+        </div>
+      </header>
+      <main className="content" id="content" tabIndex={-1}>
         <Switch>
           <Route path="/"><Overview /></Route>
           <Route path="/login"><Redirect to="/" /></Route>
@@ -135,6 +183,8 @@ function Shell() {
           <Route path="/webhooks"><Webhooks /></Route>
           <Route path="/reports"><Reports /></Route>
           <Route path="/audit"><AuditLog /></Route>
+          <Route path="/clients"><Clients /></Route>
+          <Route path="/connections"><Connections /></Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>

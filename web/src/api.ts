@@ -47,11 +47,44 @@ export function makeClient(key: string) {
   });
 }
 
-/** The server's message (tRPC error message) or a network failure, as one readable line. */
+/** A message of the server's validation (msgspec) said as a person would. */
+export function readableIssue(message: string): string {
+  const rules: [RegExp, (m: RegExpMatchArray) => string][] = [
+    [/^Expected `str` of length >= 1/, () => 'must not be empty'],
+    [/^Expected `str` of length <= (\d+)/, (m) => `must be at most ${m[1]} characters`],
+    [/^Expected `array` of length >= (\d+)/, (m) => `needs at least ${m[1]} item${m[1] === '1' ? '' : 's'}`],
+    [/^Expected `array` of length <= (\d+)/, (m) => `takes at most ${m[1]} items`],
+    [/^Expected `int` >= (-?\d+)/, (m) => `must be a whole number of at least ${m[1]}`],
+    [/^Expected `int` <= (-?\d+)/, (m) => `must be a whole number of at most ${m[1]}`],
+    [/^Expected `(int|float)`, got `(\w+)`/, () => 'must be a number'],
+    [/^Expected `str`, got `null`/, () => 'is required'],
+    [/^Expected `str`, got `(\w+)`/, () => 'must be text'],
+    [/^Expected `bool`, got/, () => 'must be yes or no'],
+    [/^Expected `datetime`/, () => 'must be a date and time'],
+    [/^Invalid enum value (.*)/, (m) => `is not one of the allowed values (${m[1]})`],
+    [/^Object missing required field `(.+)`/, (m) => `${m[1]} is required`],
+    [/^Object contains unknown field `(.+)`/, (m) => `${m[1]} is not a known field`],
+  ];
+  const text = message.replace(/ - at `\$[^`]*`$/, '');
+  for (const [pattern, say] of rules) {
+    const m = text.match(pattern);
+    if (m) return say(m);
+  }
+  return text;
+}
+
+/** The server's message (tRPC error message), validation issues made readable, or — when no
+ * answer came at all — that the server is not reachable (instead of "Failed to fetch"). */
 export function errorMessage(err: unknown): string {
   if (err instanceof TRPCClientError) {
-    const code = (err.data as { code?: string } | undefined)?.code;
-    return code ? `${err.message} (${code})` : err.message;
+    const data = err.data as { code?: string; issues?: ValidationIssue[] } | undefined;
+    if (!data) return unreachable(err);
+    if (data.issues?.length) {
+      return data.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${readableIssue(i.message)}`).join('; ');
+    }
+    const code = data.code;
+    const message = readableIssue(err.message);
+    return code ? `${message} (${code})` : message;
   }
   return err instanceof Error ? err.message : String(err);
 }
@@ -61,6 +94,17 @@ export function errorCode(err: unknown): string | undefined {
     ? (err.data as { code?: string } | undefined)?.code : undefined;
 }
 
+function unreachable(err: Error): string {
+  const text = err.message || '';
+  if (/fetch|network|load failed|ECONNREFUSED/i.test(text) || err.cause instanceof TypeError) {
+    return 'The Errands server is not answering (it may be stopped or restarting, or the network is down). Try again in a moment.';
+  }
+  if (/JSON|Unexpected token/i.test(text)) {
+    return 'The Errands server sent an answer the console cannot read (a proxy error page?). Try again in a moment.';
+  }
+  return text;
+}
+
 /** Validation issues (`error.data.issues`) by dotted field path, e.g. `executionConfig.apiEndpoint`. */
 export function issuesByPath(err: unknown): Record<string, string> {
   if (!(err instanceof TRPCClientError)) return {};
@@ -68,7 +112,8 @@ export function issuesByPath(err: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const issue of issues) {
     const path = issue.path.join('.');
-    out[path] = out[path] ? `${out[path]}; ${issue.message}` : issue.message;
+    const message = readableIssue(issue.message);
+    out[path] = out[path] ? `${out[path]}; ${message}` : message;
   }
   return out;
 }

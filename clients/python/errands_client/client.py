@@ -90,6 +90,7 @@ from errands_client.models import (
     DeliveriesInput,
     DuplicateInput,
     ExecutionsInput,
+    FailureGroups,
     Health,
     IdInput,
     IdOutput,
@@ -111,6 +112,7 @@ from errands_client.models import (
     ScheduleList,
     SchedulePreview,
     SchedulePreviewInput,
+    Series,
     SetAutorun,
     Stats,
     StatsInput,
@@ -423,10 +425,13 @@ class TaskCalls:
     @staticmethod
     def list(*, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> Call[TaskPage]:
+             cursor: str | None = None, depends_on: str | None = None,
+             error_group: str | None = None) -> Call[TaskPage]:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return Call("tasks.list", "query", TaskList(status=status, task_type=task_type,
-                                                    search=search, limit=limit, cursor=cursor),
+                                                    search=search, limit=limit, cursor=cursor,
+                                                    depends_on=depends_on,
+                                                    error_group=error_group),
                     TaskPage)
 
     @staticmethod
@@ -465,6 +470,11 @@ class TaskCalls:
     def executions(task_id: str) -> Call[Executions]:
         return Call("tasks.executions", "query", ExecutionsInput(task_id=task_id),
                     list[TaskExecution])
+
+    @staticmethod
+    def failure_groups() -> Call[FailureGroups]:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return Call("tasks.failureGroups", "query", None, FailureGroups)
 
     @staticmethod
     def update(id: str, patch: TaskPatch) -> Call[Task]:
@@ -517,6 +527,11 @@ class SystemCalls:
     def stats(client_id: str | None = None) -> Call[Stats]:
         """Counts of tasks and attempts; with ``client_id``, that client's only."""
         return Call("system.stats", "query", StatsInput(client_id=client_id), Stats)
+
+    @staticmethod
+    def series() -> Call[Series]:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return Call("system.series", "query", None, Series)
 
     @staticmethod
     def whoami() -> Call[WhoAmI]:
@@ -1054,11 +1069,12 @@ class Tasks:
 
     def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> TaskPage:
+             cursor: str | None = None, depends_on: str | None = None,
+             error_group: str | None = None) -> TaskPage:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return self._c.call(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group))
 
     def execute(self, id: str) -> Task:
         return self._c.call(TaskCalls.execute(id))
@@ -1086,6 +1102,10 @@ class Tasks:
 
     def executions(self, task_id: str) -> Executions:
         return self._c.call(TaskCalls.executions(task_id))
+
+    def failure_groups(self) -> FailureGroups:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return self._c.call(TaskCalls.failure_groups())
 
     def update(self, id: str, patch: TaskPatch) -> Task:
         """Change a task that has not started (pending, awaiting_review, scheduled)."""
@@ -1127,6 +1147,10 @@ class System:
     def stats(self, client_id: str | None = None) -> Stats:
         """Counts of tasks and attempts; with ``client_id``, that client's only."""
         return self._c.call(SystemCalls.stats(client_id))
+
+    def series(self) -> Series:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return self._c.call(SystemCalls.series())
 
     def whoami(self) -> WhoAmI:
         """The key's name, role and permissions."""
@@ -1339,11 +1363,12 @@ class AsyncTasks:
 
     async def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
                    task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-                   cursor: str | None = None) -> TaskPage:
+                   cursor: str | None = None, depends_on: str | None = None,
+                   error_group: str | None = None) -> TaskPage:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return await self._c.call(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group))
 
     async def execute(self, id: str) -> Task:
         return await self._c.call(TaskCalls.execute(id))
@@ -1371,6 +1396,10 @@ class AsyncTasks:
 
     async def executions(self, task_id: str) -> Executions:
         return await self._c.call(TaskCalls.executions(task_id))
+
+    async def failure_groups(self) -> FailureGroups:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return await self._c.call(TaskCalls.failure_groups())
 
     async def update(self, id: str, patch: TaskPatch) -> Task:
         """Change a task that has not started (pending, awaiting_review, scheduled)."""
@@ -1412,6 +1441,10 @@ class AsyncSystem:
     async def stats(self, client_id: str | None = None) -> Stats:
         """Counts of tasks and attempts; with ``client_id``, that client's only."""
         return await self._c.call(SystemCalls.stats(client_id))
+
+    async def series(self) -> Series:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return await self._c.call(SystemCalls.series())
 
     async def whoami(self) -> WhoAmI:
         """The key's name, role and permissions."""
@@ -1626,11 +1659,12 @@ class BatchTasks:
 
     def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
-             cursor: str | None = None) -> Pending[TaskPage]:
+             cursor: str | None = None, depends_on: str | None = None,
+             error_group: str | None = None) -> Pending[TaskPage]:
         """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
         return self._b.add(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group))
 
     def execute(self, id: str) -> Pending[Task]:
         return self._b.add(TaskCalls.execute(id))
@@ -1659,6 +1693,10 @@ class BatchTasks:
 
     def executions(self, task_id: str) -> Pending[Executions]:
         return self._b.add(TaskCalls.executions(task_id))
+
+    def failure_groups(self) -> Pending[FailureGroups]:
+        """Failed tasks grouped by their last error's type and message pattern."""
+        return self._b.add(TaskCalls.failure_groups())
 
     def update(self, id: str, patch: TaskPatch) -> Pending[Task]:
         """Change a task that has not started (pending, awaiting_review, scheduled)."""
@@ -1695,6 +1733,10 @@ class BatchSystem:
     def stats(self, client_id: str | None = None) -> Pending[Stats]:
         """Counts of tasks and attempts; with ``client_id``, that client's only."""
         return self._b.add(SystemCalls.stats(client_id))
+
+    def series(self) -> Pending[Series]:
+        """Tasks created and attempts started (by status) per hour, the last 24 hours."""
+        return self._b.add(SystemCalls.series())
 
     def whoami(self) -> Pending[WhoAmI]:
         """The key's name, role and permissions."""

@@ -100,6 +100,34 @@ class StatsInput(Input):
     client_id: str | None = None
 
 
+class FailureGroup(Output):
+    """Failed tasks whose last attempt ended with the same error type and message pattern
+    (the message with its numbers, ids, quoted values and times replaced by placeholders)."""
+
+    key: str
+    error_type: str | None
+    pattern: str
+    count: int
+    example: str | None
+
+
+class FailureGroups(Output):
+    groups: list[FailureGroup]
+    total: int
+
+
+class HourCounts(Output):
+    """One hour: tasks created in it, and the attempts started in it by their status."""
+
+    start: Timestamp
+    created: int
+    attempts: dict[str, int]
+
+
+class Series(Output):
+    hours: list[HourCounts]
+
+
 MessageKind = Literal["notification", "reminder", "task.completed", "task.failed", "report",
                       "task.stalled", "review.requested"]
 
@@ -433,6 +461,10 @@ class TaskList(Input):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
     cursor: str | None = None
     stalled: bool | None = None
+    # tasks that depend on this task (its dependents)
+    depends_on: NonEmptyStr | None = None
+    # failed tasks of one failure group (FailureGroup.key, tasks.failureGroups)
+    error_group: NonEmptyStr | None = None
     client_id: str | None = None
     tags: Tags | None = None
     assignee: Person | None = None

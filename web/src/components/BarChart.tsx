@@ -19,7 +19,12 @@ export function BarChart(props: {
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    const width = Math.max(320, el.clientWidth);
+    const width = Math.max(200, el.clientWidth);
+    // fewer labels where they would overlap (a phone); colours from the theme
+    const step = width < 520 ? every * 2 : every;
+    const styles = getComputedStyle(document.documentElement);
+    const axis = styles.getPropertyValue('--muted').trim() || '#5b6478';
+    const grid = styles.getPropertyValue('--line').trim() || '#e8ebf2';
     const n = series.length;
     const groupWidth = 0.7;
     const x = labels.map((_, i) => i);
@@ -32,12 +37,12 @@ export function BarChart(props: {
       axes: [
         {
           splits: () => x,
-          values: (_u, splits) => splits.map((i) => (i % every === 0 ? labels[i] ?? '' : '')),
+          values: (_u, splits) => splits.map((i) => (i % step === 0 ? labels[i] ?? '' : '')),
           rotate: long ? -30 : 0,
           gap: 4, size: long ? 70 : 36, grid: { show: false },
-          stroke: '#5b6478',
+          stroke: axis,
         },
-        { stroke: '#5b6478', grid: { stroke: '#e8ebf2' }, size: 44 },
+        { stroke: axis, grid: { stroke: grid }, size: 44 },
       ],
       series: [
         {},

@@ -35,7 +35,7 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
   const edit = (EDITABLE.has(task.status) && can('create')) || (task.status === 'awaiting_review' && can('review'));
   if (!review && !execute && !cancel && !retry && !complete && !edit) return null;
   return (
-    <section className="card actions" aria-label="Actions">
+    <div className="card actions" role="group" aria-label="Actions">
       {edit && editing ? (
         <TaskEdit task={task} onClose={() => setEditing(false)} onDirty={onDirty}
           save={(patch) => client.tasks.update.mutate({ id: task.id, patch })}
@@ -89,6 +89,6 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
         </div>
       ) : null}
       {action.error ? <Alert>{action.error}</Alert> : null}
-    </section>
+    </div>
   );
 }

@@ -40,7 +40,8 @@ export function NewTask() {
   return (
     <>
       <PageHeader title="New task" sub="The server checks everything; its answers appear at the fields." />
-      <form className="card form" onSubmit={submit} noValidate>
+      <form className="card form" onSubmit={submit} noValidate aria-labelledby="new-task-title">
+        <h2 id="new-task-title">The task</h2>
         <TaskFormFields draft={draft} onChange={setDraft} errors={errors} webhooks={webhooks.data ?? []} />
         {message ? <Alert>{message}</Alert> : null}
         <div className="button-row">

@@ -1,11 +1,12 @@
 import { useEffect, useState } from 'react';
+import type { ReactNode } from 'react';
 import { Link } from 'wouter';
 import type { BulkItem, Task } from '../errands';
 import { useAction, useDebounced, useLoad } from '../hooks';
 import { latest, TYPE_LABELS } from '../labels';
 import { useFreshest, useSession, useTaskEvents } from '../session';
 import { TaskActions } from '../components/TaskActions';
-import { Ago, Alert, Empty, Json, PageHeader, Spinner, StalledBadge, StatusBadge } from '../components/ui';
+import { Ago, Alert, Confirm, Empty, Json, PageHeader, Spinner, StalledBadge, StatusBadge } from '../components/ui';
 
 const MAX_PAGES = 10;
 
@@ -30,6 +31,31 @@ export function ReviewQueue() {
   const [results, setResults] = useState<{ item: BulkItem; title: string }[] | null>(null);
   const bulk = useAction();
   const freshest = useFreshest();
+  const [asking, setAsking] = useState(false);
+  const [current, setCurrent] = useState(0);
+  // keyboard: j / k move, a approves, r rejects the current task (not while typing)
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (e.ctrlKey || e.metaKey || e.altKey || document.querySelector('[aria-modal="true"]')) return;
+      if (target && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName))) return;
+      const item = waiting[current];
+      if (e.key === 'j' || e.key === 'k') {
+        e.preventDefault();
+        const next = Math.max(0, Math.min(waiting.length - 1, current + (e.key === 'j' ? 1 : -1)));
+        setCurrent(next);
+        document.querySelector(`[data-task-id="${waiting[next]?.id}"]`)?.scrollIntoView({ block: 'nearest' });
+      } else if ((e.key === 'a' || e.key === 'r') && item && can('review')) {
+        const name = e.key === 'a' ? 'Approve' : 'Reject';
+        const button = [...document.querySelectorAll<HTMLButtonElement>(`[data-task-id="${item.id}"] button`)]
+          .find((b) => b.textContent === name);
+        if (button) { e.preventDefault(); button.click(); }
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [waiting, current, can]);
+  useEffect(() => { if (current > 0 && current >= waiting.length) setCurrent(Math.max(0, waiting.length - 1)); }, [waiting, current]);
   useEffect(() => { if (queue.data) setWaiting(queue.data); }, [queue.data]);
   // a task that leaves the queue (decided here or elsewhere) leaves the selection
   useEffect(() => {
@@ -46,6 +72,7 @@ export function ReviewQueue() {
   });
   const allSelected = waiting.length > 0 && waiting.every((t) => selected.has(t.id));
   async function approveSelected() {
+    setAsking(false);
     const chosen = waiting.filter((t) => selected.has(t.id));
     const titles = new Map(chosen.map((t) => [t.id, t.title]));
     const answer = await bulk.run(() => client.tasks.approveMany.mutate({
@@ -77,7 +104,9 @@ export function ReviewQueue() {
   return (
     <>
       <PageHeader title="Review queue"
-        sub={`Tasks awaiting review, oldest first.${can('review') ? '' : ' Your role may look but not decide.'}`} />
+        sub={`Tasks awaiting review, oldest first.${can('review') ? '' : ' Your role may look but not decide.'}`}>
+        <span className="kbd-help"><kbd>j</kbd>/<kbd>k</kbd> move · <kbd>a</kbd> approve · <kbd>r</kbd> reject</span>
+      </PageHeader>
       {queue.error ? <Alert>{queue.error}</Alert> : null}
       {results ? (
         <section className="card" aria-label="Bulk approval results">
@@ -126,7 +155,7 @@ export function ReviewQueue() {
           <input aria-label="Notes for the selected" placeholder="notes for all selected (optional)" value={bulkNotes}
             onChange={(e) => setBulkNotes(e.target.value)} />
           <button type="button" className="primary" disabled={bulk.busy || selected.size === 0}
-            onClick={() => void approveSelected()}>
+            onClick={() => setAsking(true)}>
             Approve selected ({selected.size})
           </button>
           {bulk.error ? <Alert>{bulk.error}</Alert> : null}
@@ -134,9 +163,16 @@ export function ReviewQueue() {
       ) : null}
       {queue.loading && !queue.data ? <div className="center"><Spinner /></div> : null}
       {queue.data && waiting.length === 0 ? <Empty>Nothing is waiting for review.</Empty> : null}
-      <ol className="review-list">
-        {waiting.map((task) => (
-          <li key={task.id} className="card review-item" data-task-id={task.id}>
+      {asking ? (
+        <Confirm title={`Approve ${selected.size} task${selected.size === 1 ? '' : 's'}?`}
+          onCancel={() => setAsking(false)} onConfirm={() => void approveSelected()}>
+          <p>Approve the {selected.size} selected task{selected.size === 1 ? '' : 's'}{bulkNotes ? ` with the notes “${bulkNotes}”` : ''}: each goes on to run as it is configured.</p>
+        </Confirm>
+      ) : null}
+      <ol className="review-list dense">
+        {waiting.map((task, index) => (
+          <li key={task.id} className={index === current ? 'card review-item current' : 'card review-item'} data-task-id={task.id}
+            onFocus={() => setCurrent(index)}>
             <div className="review-head">
               {can('review') ? <input type="checkbox" className="select-box" aria-label={`Select ${task.title}`}
                 checked={selected.has(task.id)} onChange={(e) => toggle(task.id, e.target.checked)} /> : null}
@@ -144,7 +180,8 @@ export function ReviewQueue() {
               <StalledBadge since={task.stalledSince} />
               <span className="muted">{TYPE_LABELS[task.taskType]} · {task.priority} priority · waiting since <Ago at={task.createdAt} /></span>
             </div>
-            {task.description ? <p>{task.description}</p> : null}
+            <ConfigSummary task={task} />
+            {task.description ? <p className="muted small">{task.description}</p> : null}
             <details>
               <summary>Execution config</summary>
               <Json value={task.executionConfig} label="Execution config" />
@@ -155,4 +192,27 @@ export function ReviewQueue() {
       </ol>
     </>
   );
+}
+
+const SUMMARY_KEYS = ['apiMethod', 'apiEndpoint', 'url', 'startUrl', 'action', 'channel', 'recipient', 'to',
+  'subject', 'message', 'reportType', 'format', 'period'];
+
+/** The config in one line: the fields a reviewer decides on, a count for lists. */
+function ConfigSummary(props: { task: Task }) {
+  const config = (props.task.executionConfig ?? {}) as Record<string, unknown>;
+  const parts: ReactNode[] = [];
+  const keys = [...SUMMARY_KEYS.filter((k) => k in config), ...Object.keys(config).filter((k) => !SUMMARY_KEYS.includes(k))];
+  for (const key of keys) {
+    const value = config[key];
+    if (value === null || value === undefined || value === '' || value === '********') continue;
+    let text: string;
+    if (Array.isArray(value)) text = `${value.length} item${value.length === 1 ? '' : 's'}`;
+    else if (typeof value === 'object') text = `${Object.keys(value as object).length} fields`;
+    else text = String(value);
+    if (text.length > 80) text = `${text.slice(0, 79)}…`;
+    parts.push(<span key={key}>{key} <code>{text}</code></span>);
+    if (parts.length >= 5) break;
+  }
+  if (!parts.length) return null;
+  return <p className="config-summary" aria-label="Config summary">{parts.reduce<ReactNode[]>((out, p, i) => (i ? [...out, ' · ', p] : [p]), [])}</p>;
 }

@@ -28,18 +28,18 @@ export function Schedules() {
       {list.data && list.data.length === 0 ? <Empty>No schedules yet.</Empty> : null}
       {list.data && list.data.length ? (
         <div className="table-wrap">
-          <table className="table">
-            <thead><tr><th>Name</th><th>Cron</th><th>Time zone</th><th>Creates</th><th>State</th><th>Next run</th><th>Last run</th><th /></tr></thead>
+          <table className="table responsive">
+            <thead><tr><th>Name</th><th>Cron</th><th>Time zone</th><th>Creates</th><th>State</th><th>Next run</th><th>Last run</th><th><span className="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {list.data.map((s) => (
                 <tr key={s.id} data-schedule-id={s.id}>
                   <td>{s.name}</td>
-                  <td><code>{s.cron}</code></td>
-                  <td>{s.timezone}</td>
-                  <td>{s.task.title} <span className="muted">({TYPE_LABELS[s.task.taskType]})</span></td>
-                  <td><StatusBadge status={s.enabled ? 'active' : 'paused'} /></td>
-                  <td><Time at={s.nextRunAt} /></td>
-                  <td><Time at={s.lastRunAt} /></td>
+                  <td data-label="Cron"><code>{s.cron}</code></td>
+                  <td data-label="Time zone">{s.timezone}</td>
+                  <td data-label="Creates">{s.task.title} <span className="muted">({TYPE_LABELS[s.task.taskType]})</span></td>
+                  <td data-label="State"><StatusBadge status={s.enabled ? 'active' : 'paused'} /></td>
+                  <td data-label="Next run"><Time at={s.nextRunAt} zone={s.timezone} absolute /></td>
+                  <td data-label="Last run"><Time at={s.lastRunAt} zone={s.timezone} absolute /></td>
                   <td className="row-actions">
                     {can('schedules') ? <>
                       {s.enabled

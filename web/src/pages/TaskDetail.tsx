@@ -7,18 +7,26 @@ import { useSession, useTaskEvents } from '../session';
 import { Download, Screenshot } from '../components/Artifacts';
 import { TaskActions } from '../components/TaskActions';
 import { AuditTable } from '../components/AuditTable';
-import { Alert, formatDuration, Json, PageHeader, Spinner, StalledBadge, StatusBadge, Time } from '../components/ui';
+import { DependencyGraph, loadChain } from '../components/DependencyGraph';
+import {
+  Alert, Copy, formatDuration, humanizeTimes, Id, Json, JsonBlock, PageHeader, Spinner, StalledBadge, StatusBadge, Time,
+} from '../components/ui';
 
 export function TaskDetail(props: { id: string }) {
   const { client } = useSession();
   const loaded = useLoad(() => client.tasks.get.query({ id: props.id }), [client, props.id]);
   const attempts = useLoad(() => client.tasks.executions.query({ taskId: props.id }), [client, props.id]);
   const [task, setTask] = useState<Task | undefined>(undefined);
-  useEffect(() => { const got = loaded.data; if (got) setTask((t) => latest(t, got)); }, [loaded.data]);
+  useEffect(() => { setTask(undefined); }, [props.id]);
+  useEffect(() => { const got = loaded.data; if (got && got.id === props.id) setTask((t) => latest(t, got)); }, [loaded.data, props.id]);
   const audit = useLoad(() => client.audit.list.query({ targetId: props.id, limit: 50 }), [client, props.id]);
+  const chain = useLoad(() => task ? loadChain(client, task) : Promise.resolve(undefined),
+    [client, task?.id, task?.status, task?.dependsOn.join()]);
   const reloadAttempts = useDebounced(attempts.reload, 200);
   const reloadAudit = useDebounced(audit.reload, 500);
+  const reloadChain = useDebounced(chain.reload, 2000);
   useTaskEvents((event) => {
+    if (chain.data?.nodes.has(event.task.id) && event.task.id !== props.id) reloadChain();
     if (event.task.id !== props.id) return;
     setTask((t) => latest(t, event.task));
     if (event.type === 'execution') reloadAttempts();
@@ -26,46 +34,70 @@ export function TaskDetail(props: { id: string }) {
   });
   if (loaded.error) return <><PageHeader title="Task" /><Alert>{loaded.error}</Alert></>;
   if (!task) return <div className="center"><Spinner /></div>;
+  const dependents = chain.data ? [...chain.data.nodes.values()].filter((n) => n.level === 1
+    && chain.data!.edges.some(([a, b]) => a === task.id && b === n.task.id)).map((n) => n.task) : [];
+  const dependencies = chain.data ? task.dependsOn.map((id) => chain.data!.nodes.get(id)?.task).filter((t): t is Task => !!t) : [];
+  const newestFirst = [...(attempts.data ?? [])].sort((a, b) => b.attemptNumber - a.attemptNumber);
   return (
     <>
       <PageHeader title={task.title} sub={<>
-        <Link href="/tasks">Tasks</Link> / <code>{task.id}</code>
+        <Link href="/tasks">Tasks</Link> / <Id id={task.id} />
       </>}>
         <StatusBadge status={task.status} />
         <StalledBadge since={task.stalledSince} />
       </PageHeader>
-      {task.statusReason ? <p className="status-reason">{task.statusReason}</p> : null}
+      {task.statusReason ? <p className="status-reason">{humanizeTimes(task.statusReason)}</p> : null}
       <TaskActions task={task} onDone={(done) => { setTask((t) => latest(t, done)); reloadAttempts(); reloadAudit(); }} />
       {task.lastError ? (
         <section className="card error-card" aria-label="Last error">
-          <h2>Last error</h2>
+          <div className="section-head"><h2>Last error</h2><Copy text={task.lastError} what="error" /></div>
           <pre className="error-text">{task.lastError}</pre>
         </section>
       ) : null}
-      <div className="grid-2">
-        <section className="card">
-          <h2>Fields</h2>
-          <TaskFields task={task} />
-        </section>
-        <section className="card">
-          <h2>Execution config</h2>
-          <p className="hint">Secrets read <code>********</code>, as the server masks them.</p>
-          <Json value={task.executionConfig} label="Execution config" />
-          {task.metadata ? <><h3>Metadata</h3><Json value={task.metadata} label="Metadata" /></> : null}
-        </section>
-      </div>
-      <section className="card">
-        <h2>Result</h2>
-        {task.resultSummary ? <p className="summary">{task.resultSummary}</p> : null}
-        {task.result === null ? <p className="muted">No result yet.</p> : <Json value={task.result} label="Result" />}
-      </section>
-      <section className="card">
-        <h2>Attempts</h2>
+      <section className="card" aria-labelledby="attempts-title">
+        <h2 id="attempts-title">Attempts{attempts.data?.length ? ` (${attempts.data.length}, newest first)` : ''}</h2>
         {attempts.error ? <Alert>{attempts.error}</Alert> : null}
         {attempts.data && attempts.data.length === 0 ? <p className="muted">No attempts yet.</p> : null}
         <ol className="timeline">
-          {(attempts.data ?? []).map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
+          {newestFirst.map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
         </ol>
+      </section>
+      {task.result !== null || task.resultSummary ? (
+        <section className="card" aria-labelledby="result-title">
+          <h2 id="result-title">Result</h2>
+          {task.resultSummary ? <p className="summary">{task.resultSummary}</p> : null}
+          {task.result !== null ? <JsonBlock value={task.result} label="Result" /> : null}
+        </section>
+      ) : null}
+      {task.dependsOn.length || dependents.length ? (
+        <section className="card" aria-labelledby="deps-title">
+          <h2 id="deps-title">Dependencies</h2>
+          {chain.error ? <Alert>{chain.error}</Alert> : null}
+          <div className="deps">
+            <div>
+              <h3>Depends on</h3>
+              {task.dependsOn.length ? <ul aria-label="Depends on">{task.dependsOn.map((id) => {
+                const dep = dependencies.find((t) => t.id === id);
+                return <li key={id}><Link href={`/tasks/${id}`}>{dep ? dep.title : id}</Link> {dep ? <StatusBadge status={dep.status} /> : null}</li>;
+              })}</ul> : <p className="muted">Nothing.</p>}
+            </div>
+            <div>
+              <h3>Dependents</h3>
+              {dependents.length ? <ul aria-label="Dependents">{dependents.map((t) => (
+                <li key={t.id}><Link href={`/tasks/${t.id}`}>{t.title}</Link> <StatusBadge status={t.status} /></li>
+              ))}</ul> : <p className="muted">No task depends on this one.</p>}
+              {dependents.length ? <p className="hint"><Link href={`/tasks?dependsOn=${task.id}`}>In the task list</Link></p> : null}
+            </div>
+          </div>
+          {chain.data && chain.data.nodes.size > 1 ? <DependencyGraph chain={chain.data} current={task.id} /> : null}
+        </section>
+      ) : null}
+      <section className="card" aria-labelledby="fields-title">
+        <h2 id="fields-title">Fields</h2>
+        <TaskFields task={task} />
+        <JsonBlock value={task.executionConfig} label="Execution config" open={false} />
+        <p className="hint">Secrets read <code>********</code>, as the server masks them.</p>
+        {task.metadata ? <JsonBlock value={task.metadata} label="Metadata" open={false} /> : null}
       </section>
       <section className="card" aria-label="Audit trail">
         <h2>Audit trail</h2>
@@ -78,34 +110,34 @@ export function TaskDetail(props: { id: string }) {
   );
 }
 
+/** The fields that are set (no rows of "—"). */
 function TaskFields(props: { task: Task }) {
   const t = props.task;
   const rows: [string, React.ReactNode][] = [
     ['Type', TYPE_LABELS[t.taskType]],
-    ['Description', t.description ?? '—'],
+    ['Description', t.description],
     ['Execution', `${t.executionType}${t.assignedToBot ? ', by the bot' : ', by a person'}`],
-    ['Requires review', t.requiresHumanReview ? 'yes' : 'no'],
+    ['Requires review', t.requiresHumanReview ? 'yes' : null],
     ['Priority', t.priority],
     ['Retries', `${t.errorCount} failed of ${t.maxRetries} retries allowed`],
     ['Timeout', `${t.timeoutSeconds} s`],
-    ['Scheduled for', <Time at={t.scheduledFor} />],
-    ['Next attempt', <Time at={t.nextAttemptAt} />],
+    ['Scheduled for', t.scheduledFor && <Time at={t.scheduledFor} />],
+    ['Next attempt', t.nextAttemptAt && <Time at={t.nextAttemptAt} />],
     ['Created', <Time at={t.createdAt} />],
-    ['Queued', <Time at={t.queuedAt} />],
-    ['Started', <Time at={t.startedAt} />],
-    ['Completed', <Time at={t.completedAt} />],
+    ['Queued', t.queuedAt && <Time at={t.queuedAt} />],
+    ['Started', t.startedAt && <Time at={t.startedAt} />],
+    ['Completed', t.completedAt && <Time at={t.completedAt} />],
     ['Updated', <Time at={t.updatedAt} />],
-    ['Reviewed by', t.reviewedBy ?? '—'],
-    ['Reviewed at', <Time at={t.reviewedAt} />],
-    ['Review notes', t.reviewNotes ?? '—'],
-    ['Notify', [t.notifyOnComplete && 'on completion', t.notifyOnFailure && 'on failure'].filter(Boolean).join(', ') || 'no'],
-    ['Source webhook', t.sourceWebhookId ?? '—'],
-    ['Idempotency key', t.idempotencyKey ?? '—'],
-    ['Depends on', t.dependsOn.length ? t.dependsOn.map((id) => <div key={id}><Link href={`/tasks/${id}`}>{id}</Link></div>) : '—'],
+    ['Reviewed by', t.reviewedBy],
+    ['Reviewed at', t.reviewedAt && <Time at={t.reviewedAt} />],
+    ['Review notes', t.reviewNotes],
+    ['Notify', [t.notifyOnComplete && 'on completion', t.notifyOnFailure && 'on failure'].filter(Boolean).join(', ') || null],
+    ['Source webhook', t.sourceWebhookId && <Id id={t.sourceWebhookId} />],
+    ['Idempotency key', t.idempotencyKey && <Id id={t.idempotencyKey} />],
   ];
   return (
     <dl className="fields">
-      {rows.map(([label, value]) => (
+      {rows.filter(([, value]) => value !== null && value !== undefined && value !== '').map(([label, value]) => (
         <div key={label} className="field-row"><dt>{label}</dt><dd>{value}</dd></div>
       ))}
     </dl>
@@ -124,21 +156,21 @@ function Attempt(props: { attempt: TaskExecution }) {
         <span className="muted">{a.triggeredBy} · <Time at={a.startedAt} /> · {formatDuration(a.durationMs)}</span>
         <span className="muted small right">{a.workerId}</span>
       </div>
-      {a.error ? <pre className="error-text">{a.errorType ? `${a.errorType}: ` : ''}{a.error}</pre> : null}
+      {a.error ? <div className="attempt-error"><pre className="error-text">{a.errorType ? `${a.errorType}: ` : ''}{a.error}</pre><Copy text={a.error} what={`attempt ${a.attemptNumber} error`} /></div> : null}
       {a.steps.length ? (
-        <table className="table compact steps">
+        <div className="table-wrap"><table className="table compact steps responsive">
           <thead><tr><th>#</th><th>Step</th><th>Status</th><th>Duration</th><th>Detail</th></tr></thead>
           <tbody>
             {a.steps.map((s) => (
               <tr key={s.index}>
-                <td className="num">{s.index + 1}</td><td>{s.action}</td>
-                <td><StatusBadge status={s.status} /></td>
-                <td className="num">{formatDuration(s.durationMs)}</td>
-                <td><code className="detail">{typeof s.detail === 'string' ? s.detail : JSON.stringify(s.detail)}</code></td>
+                <td className="num" data-label="Step">{s.index + 1}</td><td>{s.action}</td>
+                <td data-label="Status"><StatusBadge status={s.status} /></td>
+                <td className="num" data-label="Duration">{formatDuration(s.durationMs)}</td>
+                <td data-label="Detail"><code className="detail">{typeof s.detail === 'string' ? s.detail : JSON.stringify(s.detail)}</code></td>
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       ) : null}
       {screenshots.length ? (
         <div className="shots">{screenshots.map((s) => <Screenshot key={s.id} artifact={s} />)}</div>

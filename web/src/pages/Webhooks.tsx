@@ -5,7 +5,7 @@ import type { MessageStatus, OutboundMessage, WebhookCreated } from '../errands'
 import { useAction, useLoad } from '../hooks';
 import { useSession } from '../session';
 import { Field } from '../components/TaskForm';
-import { Alert, Empty, PageHeader, StatusBadge, Time } from '../components/ui';
+import { Alert, Copy, Empty, Id, PageHeader, StatusBadge, Time } from '../components/ui';
 
 export function Webhooks() {
   const { client, can } = useSession();
@@ -22,12 +22,12 @@ export function Webhooks() {
           <h2>Webhooks</h2>
           {hooks.data && hooks.data.length === 0 ? <Empty>No webhooks yet.</Empty> : null}
           {hooks.data && hooks.data.length ? (
-            <table className="table">
-              <thead><tr><th>Name</th><th>URL</th><th>State</th><th>Created</th><th>Last delivery</th><th /></tr></thead>
+            <table className="table responsive">
+              <thead><tr><th>Name</th><th>URL</th><th>State</th><th>Created</th><th>Last delivery</th><th><span className="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {hooks.data.map((w) => (
                   <tr key={w.id}>
-                    <td>{w.name}<div className="muted small"><code>{w.id}</code></div></td>
+                    <td>{w.name}<div className="muted small"><Id id={w.id} /></div></td>
                     <td className="break"><code>{w.url}</code></td>
                     <td><StatusBadge status={w.active ? 'active' : 'inactive'} /></td>
                     <td><Time at={w.createdAt} /></td>
@@ -81,6 +81,7 @@ function NewWebhook(props: { onCreated: () => void }) {
         <Alert kind="success">
           Webhook “{created.name}” created. Its signing secret is shown <strong>this once</strong> — copy it now:
           <code className="secret" aria-label="Signing secret">{created.secret}</code>
+          <Copy text={created.secret} what="signing secret" />
         </Alert>
       ) : null}
     </section>
@@ -109,7 +110,7 @@ function Messages(props: { webhooks: Record<string, string> }) {
       {page.error ? <Alert>{page.error}</Alert> : null}
       {page.data && rows.length === 0 ? <Empty>No messages.</Empty> : null}
       {rows.length ? (
-        <table className="table">
+        <table className="table responsive">
           <thead><tr><th>Created</th><th>Kind</th><th>Webhook</th><th>Task</th><th>Status</th><th>Tries</th><th>Response</th><th>Last error</th><th>Send at</th><th>Delivered</th></tr></thead>
           <tbody>
             {rows.map((m) => (
