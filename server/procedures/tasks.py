@@ -97,7 +97,6 @@ def _register_actions(router: Router) -> None:
         return await ctx.services.tasks.duplicate(data.id, data.patch, actor=ctx.actor)
 
 
-
 def _register_history(router: Router) -> None:
     """A task's attempts and its live events."""
     @router.query("tasks.executions", input=ExecutionsInput, output=list[TaskExecution],
