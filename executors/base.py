@@ -165,7 +165,7 @@ class ReportSource(Protocol):
 
 
 class ExecutorSettings(Protocol):
-    """The server's settings an executor reads when it is built (server/settings.py)."""
+    """The server's settings an executor reads when it is built (server/core/settings.py)."""
 
     @property
     def response_body_limit(self) -> int: ...
@@ -178,7 +178,7 @@ class ExecutorSettings(Protocol):
 
 
 class Resources(Protocol):
-    """What the server holds for its executors (server/app.py's ``Node``): each executor
+    """What the server holds for its executors (server/node/app.py's ``Node``): each executor
     class's ``build(resources)`` takes the parts it needs (executors/registry.py)."""
 
     @property

@@ -234,7 +234,7 @@ class TaskTypeSpec:
     #: read ``MASK``); every other masking rule is in ``schemas/secrets.py``.
     secret_fields: frozenset[str] = frozenset()
     #: The URL the task sends its requests to, from the wire form of ``executionConfig``
-    #: (the claim's per-host cap, server/claims.py); ``None``: the type has no destination.
+    #: (the claim's per-host cap, server/core/claims.py); ``None``: the type has no destination.
     destination: Callable[[Mapping[str, Any]], object] | None = None
 
 

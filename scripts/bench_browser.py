@@ -36,7 +36,7 @@ from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import BrowserPool
 from outbound import NetworkGuard
 from schemas.configs import BrowserAutomationConfig
-from server.artifacts import FileArtifactStore
+from server.node.artifacts import FileArtifactStore
 from tests.support.pages import serve_pages
 
 

@@ -13,9 +13,9 @@ import msgspec
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from server.app import Node, create_app
-from server.errors import ConfigurationError
-from server.settings import Settings
+from server.core.errors import ConfigurationError
+from server.core.settings import Settings
+from server.node.app import Node, create_app
 
 
 class TRPCHttpToolsProtocol(HttpToolsProtocol):

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 
-// The console is served by Errands at `/` (server/console.py); hashed files under /assets/.
+// The console is served by Errands at `/` (server/node/console.py); hashed files under /assets/.
 export default defineConfig({
   plugins: [react()],
   base: '/',

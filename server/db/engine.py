@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from server.core.errors import DatabaseTimeout, database_unavailable, storage_unavailable
 from server.db.shared_reads import SharedCall
 from server.db.sqlite_driver import OneTripDBAPI, statements_on_loop
-from server.errors import DatabaseTimeout, database_unavailable, storage_unavailable
 
 if TYPE_CHECKING:
     from alembic.config import Config

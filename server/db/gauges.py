@@ -1,5 +1,5 @@
 """The SQL behind the /metrics gauges: a few aggregate queries, run at most once per scrape
-interval (server/metrics.py caches them), never per task."""
+interval (server/node/metrics.py caches them), never per task."""
 
 from __future__ import annotations
 

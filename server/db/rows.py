@@ -76,7 +76,7 @@ class TaskRow(Protocol):
     def meta(self) -> Any: ...
 
     @property
-    def status(self) -> str: ...  # a server.lifecycle.Status value
+    def status(self) -> str: ...  # a server.core.lifecycle.Status value
 
     @property
     def status_reason(self) -> str | None: ...

@@ -227,7 +227,7 @@ task_executions = sa.Table(
     # holds (DB bytes per task, P6): with output_is_result its output is the task's result,
     # with input_is_config its input is the task's executionConfig masked, and the column
     # itself is NULL. Set only when the task is `completed` (terminal: neither value changes
-    # again) and the copies are equal (server.runner.shared_with_task); read back by
+    # again) and the copies are equal (server.node.runner.shared_with_task); read back by
     # server.services.views.execution_view.
     sa.Column("output_is_result", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("input_is_config", sa.Boolean, nullable=False, server_default=sa.false()),

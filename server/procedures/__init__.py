@@ -1,6 +1,7 @@
 """The procedures of the Errands router, one module per area; :func:`build_router` joins them.
 
-The app (server/app.py) serves this router; the client generators (server/typegen.py) read it.
+The app (server/node/app.py) serves this router; the client generators
+(server/codegen/typegen.py) read it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.approvals import ApprovalLink, ApprovalLinkInput
-from server.context import Context, check_task_scope
+from server.procedures.context import Context, check_task_scope
 from server.rpc.registry import Router
 
 

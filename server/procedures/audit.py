@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.workflows import AuditList, AuditPage
-from server.context import Context
+from server.procedures.context import Context
 from server.rpc.registry import Router
 
 

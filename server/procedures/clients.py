@@ -22,8 +22,8 @@ from schemas.clients import (
     KeyCreated,
     KeyList,
 )
-from server.context import Context
-from server.errors import Forbidden, NotFound
+from server.core.errors import Forbidden, NotFound
+from server.procedures.context import Context
 from server.rpc.registry import Router
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.webhooks import MessageList, MessagePage
-from server.context import Context
+from server.procedures.context import Context
 from server.procedures.webhooks import automations
 from server.rpc.registry import Router
 

@@ -7,7 +7,7 @@ import msgspec
 from schemas.base import IdInput
 from schemas.schedules import Schedule, ScheduleCreate, ScheduleList
 from schemas.workflows import SchedulePreview, SchedulePreviewInput
-from server.context import Context, owned
+from server.procedures.context import Context, owned
 from server.procedures.webhooks import automations
 from server.rpc.registry import Router
 

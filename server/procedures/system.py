@@ -8,10 +8,10 @@ from typing import cast
 
 from schemas.system import Health, Role, Series, Stats, StatsInput, SubscriptionToken, WhoAmI
 from schemas.workflows import Autorun, SetAutorun
-from server.auth import ROLE_PERMISSIONS
-from server.context import Context
+from server.core.auth import ROLE_PERMISSIONS
+from server.core.errors import ErrandsError, NotFound
 from server.db import repositories as repo
-from server.errors import ErrandsError, NotFound
+from server.procedures.context import Context
 from server.rpc.registry import Router
 
 

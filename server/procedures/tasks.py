@@ -21,8 +21,8 @@ from schemas.tasks import (
     TaskPage,
 )
 from schemas.workflows import DuplicateInput, RetryInput
-from server.context import Context, check_task_scope, owned
-from server.errors import NotFound
+from server.core.errors import NotFound
+from server.procedures.context import Context, check_task_scope, owned
 from server.rpc.registry import Router, Tracked
 from server.services.task_events import task_event_stream
 

@@ -12,7 +12,7 @@ from schemas.triggers import (
     TriggerList,
     TriggerUpdate,
 )
-from server.context import Context
+from server.procedures.context import Context
 from server.rpc.registry import Router
 from server.services.triggers import TriggerService
 

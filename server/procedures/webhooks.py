@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.base import IdInput, IdOutput
 from schemas.webhooks import Webhook, WebhookCreate, WebhookCreated, WebhookList
-from server.context import Context
+from server.procedures.context import Context
 from server.rpc.registry import Router
 from server.services.automations import Automations
 

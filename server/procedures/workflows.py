@@ -15,9 +15,9 @@ from schemas.workflows import (
     RetryManyInput,
     TaskUpdate,
 )
-from server.auth import ROLE_PERMISSIONS
-from server.context import Context, check_task_scope
-from server.errors import NotFound
+from server.core.auth import ROLE_PERMISSIONS
+from server.core.errors import NotFound
+from server.procedures.context import Context, check_task_scope
 from server.rpc.registry import Router
 
 

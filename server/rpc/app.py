@@ -29,7 +29,7 @@ from urllib.parse import unquote_plus, unquote_to_bytes
 
 import msgspec
 
-from server import tracing
+from server.core import tracing
 from server.rpc.errors import TRPCError
 from server.rpc.inputs import UNDEFINED, InputSpec, check_depth, parse_json
 from server.rpc.registry import Procedure, ProcedureKind, Router
@@ -421,7 +421,7 @@ class TRPCApp:
 
     async def _call(self, ctx: Any, request: _Request,
                     index: int) -> tuple[bytes, TRPCError | None]:
-        """Run call ``index`` in its span (server/tracing.py; a no-op when tracing is off)."""
+        """Run call ``index`` in its span (server/core/tracing.py; a no-op when tracing is off)."""
         path, entry = request.calls[index]
         with tracing.rpc_call(path, entry.kind if entry else None, request.headers) as call:
             body, error = await self._run_call(ctx, request, index)

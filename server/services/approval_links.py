@@ -27,14 +27,14 @@ from typing import Any, Final
 import msgspec
 
 from schemas.approvals import ApprovalLink, ApprovalLinkInput
+from server.core.errors import Conflict, ErrandsError, NotFound
+from server.core.ids import new_id
+from server.core.lifecycle import Status
 from server.db import approval_links as link_rows
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import TaskRow
-from server.errors import Conflict, ErrandsError, NotFound
-from server.ids import new_id
-from server.lifecycle import Status
 from server.services.audit import Actor
 from server.services.secrets_box import SecretBox
 from server.services.tasks import TaskService

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.secrets import mask_value
 from schemas.workflows import AuditEntry, AuditList, AuditPage
+from server.core.ids import new_id
 from server.db import audit as audit_db
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.ids import new_id
 from server.services.pagination import decode_cursor, encode_key, page_of
 
 

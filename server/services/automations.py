@@ -1,6 +1,6 @@
 """Webhooks, message delivery, reports and cron schedules: what they do together.
 
-Wiring (server/app.py): build the webhook, delivery and report services (the notification,
+Wiring (server/node/app.py): build the webhook, delivery and report services (the notification,
 reminder and report executors file through them), build the task service
 (``webhook_exists=webhooks.exists``) and the schedule service, then :class:`Automations` over
 them; its :meth:`Automations.on_task_ended` goes to ``Signals.connect``. ``start()`` after
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from executors.base import NewMessage
+from server.core.scheduling import DueTimer
 from server.db.rows import TaskRow
-from server.scheduling import DueTimer
 from server.services.delivery import DeliveryService
 from server.services.reports import ReportService
 from server.services.schedules import ScheduleService

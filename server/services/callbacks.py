@@ -23,11 +23,11 @@ from typing import Any, Final
 import msgspec
 
 from schemas.tasks import Task
+from server.core.ids import new_id
+from server.core.lifecycle import Status
 from server.db import callbacks as callback_rows
 from server.db import repositories as repo
 from server.db.rows import TaskRow
-from server.ids import new_id
-from server.lifecycle import Status
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.secrets_box import SecretBox

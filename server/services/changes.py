@@ -21,6 +21,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.tasks import TaskEvent
+from server.core.events import PublishedEvent
 from server.db.engine import Database
 from server.db.repositories import (
     changes_insert_pg,
@@ -31,7 +32,6 @@ from server.db.repositories import (
 )
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.work_signal import announce_work
-from server.events import PublishedEvent
 from server.services.audit import Actor, entry_values
 from server.services.task_events import compact_event
 from server.services.views import execution_view, task_view
@@ -57,7 +57,7 @@ class Signals:
 
     ``publish`` (events to subscribers) is given at construction. The runner, the task timer
     and the task-end notices are all built on the :class:`Writer` that announces through these
-    signals, so they cannot be given to it: the wiring point (server/app.py) hands them over
+    signals, so they cannot be given to it: the wiring point (server/node/app.py) hands them over
     once with :meth:`connect` — the one late binding of the wiring. Before that (or in a test
     without a runner) a change wakes and arms nothing.
     """

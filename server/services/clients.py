@@ -8,7 +8,7 @@ location and named credentials.
   connection id as associated data). Every answer shows each value as ``"********"``; an
   update whose values hold ``"********"`` keeps that value; ``version`` grows by one on every
   change of the values.
-- :meth:`ConnectionService.resolve` is what an attempt start asks (server/runner.py): the
+- :meth:`ConnectionService.resolve` is what an attempt start asks (server/node/runner.py): the
   credentials a task's config names (or, for HighLevel, its client's), read afresh each
   attempt so that a rotation applies to queued, scheduled and cron work from its next attempt.
 """
@@ -40,12 +40,12 @@ from schemas.clients import (
 )
 from schemas.configs import MASK
 from schemas.secrets import MIN_SCRUB_LENGTH
+from server.core.errors import Conflict, InvalidInput, NotFound
+from server.core.ids import new_id
+from server.core.lifecycle import TERMINAL, Status
 from server.db import clients as rows
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.errors import Conflict, InvalidInput, NotFound
-from server.ids import new_id
-from server.lifecycle import TERMINAL, Status
 from server.services.audit import SYSTEM, Actor, record
 from server.services.pagination import decode_cursor, page_of
 from server.services.secrets_box import SecretBox

@@ -50,12 +50,12 @@ from executors.base import DeliveryAttempt, FiledMessage, NewMessage
 from outbound import NetworkGuard, OutboundError
 from outbound.http import status_retryable
 from schemas.webhooks import DeliveryPayload, MessageList, MessagePage, OutboundMessage
+from server.core.ids import new_id
+from server.core.scheduling import DueTimer
 from server.db import messages as message_rows
 from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.ids import new_id
-from server.scheduling import DueTimer
 from server.services.pagination import decode_cursor, page_of
 from server.services.secrets_box import SecretUnreadable
 from server.services.signing import signed_headers

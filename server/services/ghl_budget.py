@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from executors.ghl_rate import LocalRateBudget
+from server.core.ids import new_id
 from server.db import ghl_budget as slots
 from server.db.engine import Database
-from server.ids import new_id
 
 log = logging.getLogger("errands.ghl")
 #: How long a request in flight counts at most (a dead node's slot is freed after this).

@@ -24,12 +24,12 @@ from typing import cast
 
 from schemas.clients import ApiKeyInfo, KeyCreate, KeyCreated
 from schemas.system import Role
-from server.auth import Principal
+from server.core.auth import Principal
+from server.core.errors import InvalidInput, NotFound, Unauthorized
+from server.core.ids import new_id
 from server.db import clients as rows
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.errors import InvalidInput, NotFound, Unauthorized
-from server.ids import new_id
 from server.services.audit import SYSTEM, Actor, record
 
 log = logging.getLogger("errands.keys")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from server.errors import InvalidInput
+from server.core.errors import InvalidInput
 
 
 class Keyed(Protocol):

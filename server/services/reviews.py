@@ -25,11 +25,11 @@ import msgspec
 import sqlalchemy as sa
 
 from executors.base import NewMessage
+from server.core.errors import Conflict
+from server.core.lifecycle import Status
 from server.db import repositories as repo
 from server.db.rows import TaskRow
 from server.db.tables import tasks as tasks_table
-from server.errors import Conflict
-from server.lifecycle import Status
 from server.services.approval_links import ApprovalLinkService
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer

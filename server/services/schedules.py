@@ -34,13 +34,13 @@ from schemas.schedules import Schedule, ScheduleCreate
 from schemas.secrets import mask_config
 from schemas.tasks import TaskCreate
 from schemas.workflows import SchedulePreview, SchedulePreviewInput
-from server import cron
+from server.core import cron
+from server.core.errors import InvalidInput, NotFound
+from server.core.ids import new_id
+from server.core.scheduling import DueTimer
 from server.db import schedules as schedule_rows
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.errors import InvalidInput, NotFound
-from server.ids import new_id
-from server.scheduling import DueTimer
 from server.services.audit import SYSTEM, Actor, record
 from server.services.tasks import TaskService, decode_config
 

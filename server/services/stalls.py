@@ -1,7 +1,7 @@
 """Stalled work (CONTRACT §10): tasks that wait too long in one status are reported once.
 
 Every ``STALLED_CHECK_SECONDS`` :meth:`StallWatch.check` finds tasks past their status' limit
-(``STALLED_AFTER``; the rule is :func:`server.lifecycle.stalled`) and marks each with a
+(``STALLED_AFTER``; the rule is :func:`server.core.lifecycle.stalled`) and marks each with a
 compare-and-set on its status and an empty ``stalled_since`` — so with several nodes checking
 at once a stall is still reported once. Marking writes ``stalledSince``, a ``stalled`` event
 and an audit entry by ``system`` in one transaction; ``STALLED_ACTION=notify`` then files one
@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from executors.base import NewMessage
-from server import lifecycle
+from server.core import lifecycle
+from server.core.lifecycle import Status
 from server.db import workflows as wf
 from server.db.repositories import Row
-from server.lifecycle import Status
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
 from server.services.delivery import DeliveryService

@@ -33,12 +33,12 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.tasks import TaskEvent
+from server.core.errors import InvalidInput
+from server.core.events import EventHub, PublishedEvent
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import ExecutionRow, TaskRow
-from server.errors import InvalidInput
-from server.events import EventHub, PublishedEvent
 from server.services.views import execution_view, task_view
 
 log = logging.getLogger("errands.events")

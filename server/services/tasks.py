@@ -22,16 +22,9 @@ from schemas.base import validation_issue
 from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
 from schemas.tasks import Task, TaskCreate, TaskExecution, TaskList, TaskPage
 from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
-from server import lifecycle, placeholders
-from server.claims import dest_host
-from server.db import repositories as repo
-from server.db import webhooks as webhook_db
-from server.db import workflows as wf
-from server.db.engine import Database
-from server.db.rows import TaskRow
-from server.db.shared_reads import KeyedReads
-from server.db.tables import NO_DEADLINE
-from server.errors import (
+from server.core import lifecycle, placeholders
+from server.core.claims import dest_host
+from server.core.errors import (
     Conflict,
     ErrandsError,
     Forbidden,
@@ -39,8 +32,15 @@ from server.errors import (
     NotFound,
     PreconditionFailed,
 )
-from server.ids import new_id
-from server.lifecycle import Status
+from server.core.ids import new_id
+from server.core.lifecycle import Status
+from server.db import repositories as repo
+from server.db import webhooks as webhook_db
+from server.db import workflows as wf
+from server.db.engine import Database
+from server.db.rows import TaskRow
+from server.db.shared_reads import KeyedReads
+from server.db.tables import NO_DEADLINE
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.clients import ClientService, ConnectionService
@@ -87,7 +87,7 @@ def _same_task_type(found: TaskRow, data: TaskCreate) -> TaskRow:
 
 @dataclass(frozen=True)
 class TaskRules:
-    """Separation of duties and input limits (CONTRACT §13; server/settings.py)."""
+    """Separation of duties and input limits (CONTRACT §13; server/core/settings.py)."""
 
     review_separation: lifecycle.ReviewSeparation = "editor"
     max_config_bytes: int = 65_536
@@ -877,7 +877,7 @@ async def _cancel_dependent(cs: ChangeSet, dep: TaskRow, root: TaskRow) -> TaskR
 
 async def host_of(conn: AsyncConnection, task_type: str, config: dict[str, Any], *,
                   depends_on: Sequence[str], source_webhook_id: str | None) -> str | None:
-    """The host key ``HOST_CONCURRENCY`` counts a task under (server/claims.py ``dest_host``):
+    """The host key ``HOST_CONCURRENCY`` counts a task under (server/core/claims.py ``dest_host``):
     a notification's is its webhook's receiver; a URL made of ``{{dep.N}}`` placeholders gets
     its key once every dependency has completed (``depends_on`` empty: not yet, None). Reads
     only for those two cases: the others cost no query."""

@@ -1,7 +1,7 @@
 """TriggerService: triggers.* and the calls to ``POST /hooks/<triggerId>`` (CONTRACT §16).
 
 A trigger holds a TaskCreate template whose strings may hold ``{{event.path}}`` placeholders
-(server/placeholders.py) and a Standard Webhooks secret, sealed at rest like webhook secrets
+(server/core/placeholders.py) and a Standard Webhooks secret, sealed at rest like webhook secrets
 (server/services/secrets_box.py). A received call is checked (size, rate, signature), the
 template filled from the JSON body, and a task created with the idempotency key
 ``trigger:<triggerId>:<webhook-id>`` — so a replayed ``webhook-id`` answers the first task
@@ -33,13 +33,13 @@ from schemas.triggers import (
     TriggerPatch,
     Verify,
 )
-from server import placeholders
+from server.core import placeholders
+from server.core.errors import ErrandsError, InvalidInput, NotFound
+from server.core.ids import new_id
 from server.db import triggers as trigger_rows
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import TaskRow
-from server.errors import ErrandsError, InvalidInput, NotFound
-from server.ids import new_id
 from server.services import signing
 from server.services.audit import SYSTEM, Actor, record
 from server.services.changes import ChangeSet

@@ -18,11 +18,11 @@ from outbound.http import NotHttpUrl, http_url
 from schemas.base import IdOutput
 from schemas.secrets import mask_value
 from schemas.webhooks import Webhook, WebhookCreate, WebhookCreated
+from server.core.errors import InvalidInput, NotFound
+from server.core.ids import new_id
 from server.db import webhooks as webhook_rows
 from server.db.engine import Database
 from server.db.repositories import Row
-from server.errors import InvalidInput, NotFound
-from server.ids import new_id
 from server.services import signing
 from server.services.audit import SYSTEM, Actor, record
 from server.services.secrets_box import SecretBox

@@ -20,9 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from server.codegen.typegen import render_typescript
 from server.procedures import build_router
 from server.rpc.registry import Router
-from server.typegen import render_typescript
 from tests.support.node import JS_DIR, ensure_node_modules, run_node
 from tests.support.server import ErrandsServer
 

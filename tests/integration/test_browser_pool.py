@@ -24,7 +24,7 @@ from executors.browser import BrowserAutomationExecutor
 from executors.browser_pool import SYSTEM_HEADLESS_SHELL, BrowserPool
 from outbound import NetworkGuard
 from schemas.configs import BrowserAutomationConfig
-from server.artifacts import FileArtifactStore
+from server.node.artifacts import FileArtifactStore
 from tests.support.pages import PageServer, serve_pages
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

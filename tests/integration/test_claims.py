@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server.claims import Candidate, Caps, fit, room
+from server.core.claims import Candidate, Caps, fit, room
+from server.core.ids import new_id
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.tables import tasks
-from server.ids import new_id
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

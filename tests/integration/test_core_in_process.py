@@ -1,7 +1,7 @@
 """The core in process, on real SQLite files and PostgreSQL, with a clock the test moves.
 
 No server subprocess and no sleeping for time: the runner, the group-commit Writer and the
-task service are built as server/app.py builds them, around an executor the test scripts
+task service are built as server/node/app.py builds them, around an executor the test scripts
 (the Executor seam of executors/base.py). Waiting is for events (a task reaching a status),
 bounded by ``asyncio.wait_for`` only so that a bug fails instead of hanging.
 """
@@ -27,11 +27,11 @@ from executors.base import (
 )
 from executors.registry import ExecutorRegistry
 from schemas.tasks import TaskCreate
+from server.core.events import EventHub, PublishedEvent
+from server.core.retry import RetryPolicy, backoff_seconds
 from server.db import repositories as repo
 from server.db.engine import Database
-from server.events import EventHub, PublishedEvent
-from server.retry import RetryPolicy, backoff_seconds
-from server.runner import Runner, RunnerConfig
+from server.node.runner import Runner, RunnerConfig
 from server.services.changes import ChangeSet, Listeners, Signals, Writer
 from server.services.task_events import expand_events, task_event_stream
 from server.services.tasks import TaskService
@@ -105,7 +105,7 @@ class Core:
         await asyncio.wait_for(wait(), 10)
 
     async def promote_due(self) -> None:
-        """What the task timer does when it fires (server/app.py)."""
+        """What the task timer does when it fires (server/node/app.py)."""
         await self.tasks.promote_due()
         await self.read_unread()
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from server.scheduling import DueTimer, make_scheduler, stop_scheduler
+from server.core.scheduling import DueTimer, make_scheduler, stop_scheduler
 
 # The timer's clock stands still at the moment the tests were loaded. APScheduler runs on real
 # time, for which NOW has just passed: a job armed for NOW is due at once, and a job armed an

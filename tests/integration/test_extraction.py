@@ -26,7 +26,7 @@ from executors.extraction import (
 )
 from outbound import NetworkGuard
 from schemas.configs import BrowserAutomationConfig, DataExtractionConfig
-from server.artifacts import FileArtifactStore
+from server.node.artifacts import FileArtifactStore
 from tests.support.pages import PageServer, serve_pages
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ import pytest
 from executors.registry import ExecutorRegistry
 from schemas.tasks import TaskCreate
 from schemas.workflows import TaskPatch
+from server.core.errors import Forbidden
+from server.core.lifecycle import ReviewSeparation
 from server.db.engine import Database
-from server.errors import Forbidden
-from server.lifecycle import ReviewSeparation
 from server.services.audit import Actor
 from server.services.changes import Signals, Writer
 from server.services.tasks import TaskRules, TaskService

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import configs
-from server.app import build_router
+from server.node.app import build_router
 from server.rpc.errors import CODES
 from tests.support.databases import sqlite_url
 from tests.support.server import ErrandsServer

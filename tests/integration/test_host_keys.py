@@ -1,5 +1,5 @@
-"""The host key HOST_CONCURRENCY counts by (server/claims.py ``dest_host``), as stored with each
-task on SQLite and PostgreSQL: canonical whatever the spelling, found for a ``{{dep.N}}``
+"""The host key HOST_CONCURRENCY counts by (server/core/claims.py ``dest_host``), as stored with
+each task on SQLite and PostgreSQL: canonical whatever the spelling, found for a ``{{dep.N}}``
 endpoint once its dependency has completed, kept fresh by an edit, and a notification's is its
 webhook receiver's."""
 
@@ -20,7 +20,7 @@ from schemas.workflows import TaskPatch
 from server.db import repositories as repo
 from server.db import webhooks as webhook_db
 from server.db.engine import Database
-from server.runner import Runner, RunnerConfig
+from server.node.runner import Runner, RunnerConfig
 from server.services.audit import SYSTEM
 from server.services.changes import Listeners, Signals, Writer
 from server.services.tasks import TaskService

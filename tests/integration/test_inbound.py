@@ -11,8 +11,8 @@ from executors.registry import ExecutorRegistry
 from schemas.approvals import ApprovalLinkInput
 from schemas.tasks import TaskCreate
 from schemas.workflows import AuditList
+from server.core.errors import Conflict
 from server.db.engine import Database
-from server.errors import Conflict
 from server.services.approval_links import ApprovalLinkService
 from server.services.audit import Actor, AuditService
 from server.services.changes import Signals, Writer

@@ -86,8 +86,8 @@ async def test_a_database_at_head_starts_without_alembic_or_cryptography(
         await db.dispose()
     script = textwrap.dedent("""
         import asyncio, sys
-        from server.app import create_app
-        from server.settings import Settings
+        from server.node.app import create_app
+        from server.core.settings import Settings
 
         async def main():  # the whole ASGI lifespan: startup (migrate ...), then shutdown
             app = create_app(Settings.from_env())

@@ -18,17 +18,17 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from server.app import Node as ServerNode
-from server.app import create_app
+from server.core.settings import ApiKey, Settings
 from server.db import retention
 from server.db.tables import outbound_messages, task_events, task_executions, tasks
-from server.metrics import parse
-from server.settings import ApiKey, Settings
+from server.node.app import Node as ServerNode
+from server.node.app import create_app
+from server.node.metrics import parse
 from tests.support.http_servers import HttpServer
 from tests.support.server import free_port
 from tests.support.waiting import eventually_async
 
-# server/app.py's /artifacts handler uses Litestar's older path-parameter style (not ours).
+# server/node/app.py's /artifacts handler uses Litestar's older path-parameter style (not ours).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*declared using deprecated inferred style:DeprecationWarning")
 
@@ -358,7 +358,7 @@ async def test_retention_deletes_exactly_old_terminal_tasks(database_url: str,
 
 
 def test_artifact_files_of_deleted_tasks_are_removed(tmp_path: Path) -> None:
-    from server.artifacts import FileArtifactStore
+    from server.node.artifacts import FileArtifactStore
 
     store = FileArtifactStore(tmp_path)
     kept, gone = (asyncio.run(store.save(kind="screenshot", content_type="image/png",

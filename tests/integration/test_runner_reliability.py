@@ -14,12 +14,12 @@ import sqlalchemy as sa
 
 from executors.base import ExecutionContext, ExecutionResult, Issue, TaskSpec
 from executors.registry import ExecutorRegistry
-from server.claims import Caps
+from server.core.claims import Caps
+from server.core.ids import new_id
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.tables import tasks
-from server.ids import new_id
-from server.runner import Runner, RunnerConfig
+from server.node.runner import Runner, RunnerConfig
 from server.services.changes import Listeners, Signals, Writer
 
 

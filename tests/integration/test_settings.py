@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from server import settings as settings_module
-from server.errors import ConfigurationError
-from server.settings import ApiKey, Settings
+from server.core import settings as settings_module
+from server.core.errors import ConfigurationError
+from server.core.settings import ApiKey, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from executors.registry import ExecutorRegistry
-from server.app import utc_now
+from server.core.errors import NotFound
 from server.db.engine import Database
 from server.db.shared_reads import KeyedReads, SharedCall
-from server.errors import NotFound
+from server.node.app import utc_now
 from server.services.changes import Signals, Writer
 from server.services.tasks import TaskService
 

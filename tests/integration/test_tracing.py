@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing (server/tracing.py), in process with the SDK's in-memory exporter: a
+"""OpenTelemetry tracing (server/core/tracing.py), in process with the SDK's in-memory exporter: a
 span per tRPC call, a span per attempt, ``traceparent`` on the attempt's outbound request; and
 the setting that turns it on (OTEL_EXPORTER_OTLP_ENDPOINT), refused when the extra is missing."""
 
@@ -14,15 +14,15 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from server import tracing
-from server.errors import ConfigurationError
-from server.settings import Settings
+from server.core import tracing
+from server.core.errors import ConfigurationError
+from server.core.settings import Settings
 from tests.integration.test_operations import api_task, node
 from tests.support.http_servers import HttpServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# server/app.py's /artifacts handler uses Litestar's older path-parameter style (not ours).
+# server/node/app.py's /artifacts handler uses Litestar's older path-parameter style (not ours).
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*declared using deprecated inferred style:DeprecationWarning")
 

@@ -12,8 +12,8 @@ import pytest
 from litestar import Litestar
 from litestar.handlers import ASGIRouteHandler
 
+from server.core.settings import ApiKey
 from server.rpc.litestar import TRPCFirst
-from server.settings import ApiKey
 from tests.integration.test_operations import node
 
 pytestmark = pytest.mark.filterwarnings(

@@ -28,7 +28,8 @@ import msgspec
 import uvicorn
 from litestar import Litestar
 
-from server.errors import Unauthorized, to_trpc
+from server.core.errors import Unauthorized
+from server.node.wire_errors import to_trpc
 from server.rpc import Procedure, RequestInfo, Router, Tracked, TRPCApp, TRPCError
 from server.rpc.litestar import trpc_mount
 

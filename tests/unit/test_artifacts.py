@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from executors.base import ArtifactSink, ExecutionContext, PermanentError
-from server.artifacts import FileArtifactStore
+from server.node.artifacts import FileArtifactStore
 
 
 async def test_save_then_open_returns_the_bytes_and_content_type(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ import pytest
 
 import schemas
 from schemas.system import Health
-from server import clientgen
+from server.codegen import clientgen
+from server.codegen.typegen import main
 from server.procedures import build_router
 from server.rpc.registry import Procedure
-from server.typegen import main
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "clients" / "python"
@@ -106,9 +106,9 @@ def test_check_py_reports_a_stale_package_and_py_rewrites_it(
 def test_models_that_need_the_server_are_refused(tmp_path: Path) -> None:
     shutil.copy(SCHEMAS / "base.py", tmp_path / "base.py")
     (tmp_path / "odd.py").write_text(
-        "from schemas.base import Output\nfrom server.settings import Settings\n\n\n"
+        "from schemas.base import Output\nfrom server.core.settings import Settings\n\n\n"
         "class Odd(Output):\n    settings: Settings\n")
-    with pytest.raises(ValueError, match=r"Odd .*needs Settings from server\.settings"):
+    with pytest.raises(ValueError, match=r"Odd .*needs Settings from server\.core\.settings"):
         clientgen.render_models(tmp_path, ["Odd"])
     assert "class IdOutput(Output):" in clientgen.render_models(tmp_path, ["IdOutput"])
 

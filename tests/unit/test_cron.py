@@ -1,4 +1,5 @@
-"""server/cron.py: parsing and next_fire by tables, DST included; cross-checked with APScheduler."""
+"""server/core/cron.py: parsing and next_fire by tables, DST included; cross-checked with
+APScheduler."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from server import cron
+from server.core import cron
 
 
 def utc(text: str) -> datetime:
@@ -162,7 +163,7 @@ def test_agrees_with_apscheduler(expression: str, kwargs: dict[str, str]) -> Non
 
 
 def test_cron_is_pure() -> None:
-    tree = ast.parse((Path(__file__).parents[2] / "server" / "cron.py").read_text())
+    tree = ast.parse((Path(__file__).parents[2] / "server" / "core" / "cron.py").read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)

@@ -40,8 +40,8 @@ def test_services_do_not_import_the_rpc_layer_or_write_sql(path: Path) -> None:
 
 
 def test_the_app_and_the_type_generator_do_not_import_each_other() -> None:
-    assert "server.app" not in imports_of(ROOT / "server" / "typegen.py")
-    assert "server.typegen" in imports_of(ROOT / "server" / "app.py")
+    assert "server.node.app" not in imports_of(ROOT / "server" / "codegen" / "typegen.py")
+    assert "server.codegen.typegen" in imports_of(ROOT / "server" / "node" / "app.py")
 
 
 def _executor_classes() -> list[type]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from server import lifecycle
-from server.lifecycle import Outcome, Status
-from server.retry import RetryPolicy, backoff_seconds, next_retry_at
+from server.core import lifecycle
+from server.core.lifecycle import Outcome, Status
+from server.core.retry import RetryPolicy, backoff_seconds, next_retry_at
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -155,7 +155,7 @@ def test_next_retry_at_keeps_backoff_when_retry_after_is_shorter() -> None:
     assert next_retry_at(NOW, 3, POLICY, 1.0, retry_after=1) == NOW + timedelta(seconds=8)
 
 
-@pytest.mark.parametrize("module", ["server/lifecycle.py", "server/retry.py"])
+@pytest.mark.parametrize("module", ["server/core/lifecycle.py", "server/core/retry.py"])
 def test_pure_modules_import_no_io_library(module: str) -> None:
     root = Path(__file__).resolve().parents[2]
     tree = ast.parse((root / module).read_text())

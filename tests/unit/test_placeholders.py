@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from server.placeholders import Unresolved, check, has_placeholders, resolve
+from server.core.placeholders import Unresolved, check, has_placeholders, resolve
 
 RESULTS: list[Any] = [
     {"body": {"email": "a@example.com", "n": 3, "ok": True, "none": None,

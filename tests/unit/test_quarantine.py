@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.claims import Candidate, quarantine
+from server.core.claims import Candidate, quarantine
 
 
 def _c(name: str, suspect: bool = False) -> Candidate:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import ConfigurationError
-from server.settings import Settings
+from server.core.errors import ConfigurationError
+from server.core.settings import Settings
 
 
 def settings(**env: str) -> Settings:

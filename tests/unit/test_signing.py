@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from server.core.settings import Settings
 from server.services import signing
 from server.services.secrets_box import (
     SecretBox,
@@ -16,7 +17,6 @@ from server.services.secrets_box import (
     default_key_file,
     load_secret_box,
 )
-from server.settings import Settings
 
 
 def test_known_vector_from_the_specification() -> None:

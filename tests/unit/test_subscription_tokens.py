@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.auth import KeyRing, Principal
-from server.errors import Unauthorized
-from server.settings import ApiKey
+from server.core.auth import KeyRing, Principal
+from server.core.errors import Unauthorized
+from server.core.settings import ApiKey
 
 KEYS = (ApiKey("ops", "operator", "ops-key"), ApiKey("eve", "viewer", "eve-key"))
 

@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from schemas.configs import TASK_TYPES, TaskType, TaskTypeSpec
-from server import task_typegen
-from server.claims import dest_host
+from server.codegen import task_typegen
+from server.core.claims import dest_host
 
 
 def test_the_generated_files_are_current() -> None:

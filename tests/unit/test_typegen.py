@@ -1,4 +1,5 @@
-"""server/typegen.py: msgspec types → TypeScript, the router shape, the snapshot and the CLI."""
+"""server/codegen/typegen.py: msgspec types → TypeScript, the router shape, the snapshot and
+the CLI."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any, Literal
 import msgspec
 import pytest
 
+from server.codegen.typegen import Discriminator, main, render_typescript
 from server.procedures import build_router
 from server.rpc.registry import Router, Tracked
-from server.typegen import Discriminator, main, render_typescript
 
 ROOT = Path(__file__).resolve().parents[2]
 # The committed AppRouter: the console compiles against the first, a web app installs the

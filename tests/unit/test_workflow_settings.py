@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from server.errors import ConfigurationError
-from server.settings import Settings
+from server.core.errors import ConfigurationError
+from server.core.settings import Settings
 
 
 def test_defaults() -> None:

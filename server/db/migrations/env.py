@@ -19,8 +19,8 @@ def run_with(connection: Connection) -> None:
 
 
 def run_from_settings() -> None:
+    from server.core.settings import Settings
     from server.db.engine import Database
-    from server.settings import Settings
 
     async def go() -> None:
         db = Database(Settings.from_env().database_url)

@@ -102,7 +102,7 @@ def _not_an_outage(record: logging.LogRecord) -> bool:
     every loop that meets it retries; a traceback a second would only bury that warning."""
     import sqlalchemy.exc as sa_exc
 
-    from server.errors import DatabaseTimeout, database_unavailable, storage_unavailable
+    from server.core.errors import DatabaseTimeout, database_unavailable, storage_unavailable
 
     exc = record.exc_info[1] if record.exc_info else None
     if not isinstance(exc, sa_exc.SQLAlchemyError | DatabaseTimeout):

@@ -38,7 +38,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from schemas.configs import CONFIG_TYPES
-from server import clientgen
+from server.codegen import clientgen
 from server.procedures import build_router
 from server.rpc.errors import TRPCError
 from server.rpc.inputs import InputSpec
@@ -570,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def python_client(router: Router, write: str | None, check: str | None) -> int:
-    """``--py DIR`` / ``--check-py DIR`` (server/clientgen.py): the package's
+    """``--py DIR`` / ``--check-py DIR`` (server/codegen/clientgen.py): the package's
     ``errands_client/models.py`` and the generated end of ``errands_client/client.py``;
     1 when stale or when a procedure has no call builder."""
     from pathlib import Path

@@ -25,8 +25,8 @@ from typing import Final
 
 import msgspec
 
-from server.errors import Forbidden, Unauthorized
-from server.settings import ApiKey
+from server.core.errors import Forbidden, Unauthorized
+from server.core.settings import ApiKey
 
 # Permissions by role. Procedures name the permission they need.
 ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
@@ -145,7 +145,7 @@ class KeyRing:
                      ) -> Principal:
         """The caller of ``authorization`` (``Bearer <key>``) among ERRANDS_API_KEYS; with
         ``subscription_token`` (subscription connectionParams only) also ``Bearer <token>``
-        of such a key. Keys made at run time are the KeyService's (server/app.py)."""
+        of such a key. Keys made at run time are the KeyService's (server/node/app.py)."""
         if self.open:
             return LOCAL
         token = self.token_of(authorization)

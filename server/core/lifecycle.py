@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Literal
 
-from server.retry import RetryPolicy, next_retry_at
+from server.core.retry import RetryPolicy, next_retry_at
 
 
 class Status(StrEnum):

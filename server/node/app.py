@@ -3,8 +3,8 @@
 :class:`Node` builds every part, in order: the database, the scheduler, the writer and its
 signals, the httpx clients and the network guard, the webhook/delivery/report services, the
 executors, the task and schedule services, the task timer, the metrics, the runner, the
-audit/autorun/stall services, the periodic jobs (server/maintenance.py) and the drain
-(server/operations.py). The lifespan starts them (the database migrated first) and mounts
+audit/autorun/stall services, the periodic jobs (server/node/maintenance.py) and the drain
+(server/node/operations.py). The lifespan starts them (the database migrated first) and mounts
 the tRPC app at ``/trpc``. Shutdown runs in reverse: stop claiming, let attempts finish for
 ``SHUTDOWN_GRACE_SECONDS``, interrupt the rest, close everything.
 """
@@ -32,32 +32,35 @@ from executors.ghl import GhlExecutor
 from executors.ghl_rate import LocalRateBudget, RateBudget
 from executors.registry import ExecutorRegistry
 from outbound import NetworkGuard, PinnedTransport
-from server import logs, tracing
-from server.artifacts import FileArtifactStore
-from server.auth import ANONYMOUS, TOKEN_PREFIX, KeyRing, Principal
-from server.claims import Caps
-from server.console import console_router
-from server.context import Context, Services
+from server.codegen.typegen import render_typescript
+from server.core import logs, tracing
+from server.core.auth import ANONYMOUS, TOKEN_PREFIX, KeyRing, Principal
+from server.core.claims import Caps
+from server.core.errors import Forbidden, Unauthorized
+from server.core.events import EventHub
+from server.core.lifecycle import ReviewSeparation
+from server.core.retry import RetryPolicy
+from server.core.scheduling import DueTimer, make_scheduler, stop_scheduler
+from server.core.settings import Settings
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.planner_stats import PlannerStats
 from server.db.work_signal import WorkListener
-from server.errors import Forbidden, Unauthorized, to_trpc
-from server.events import EventHub
-from server.inbound import ROUTES as INBOUND_ROUTES
-from server.lifecycle import ReviewSeparation
-from server.maintenance import Maintenance
-from server.metrics import Metrics, Sources
-from server.operations import ROUTES as OPERATIONS_ROUTES
-from server.operations import Drain, request_middleware
+from server.node.artifacts import FileArtifactStore
+from server.node.console import console_router
+from server.node.inbound import ROUTES as INBOUND_ROUTES
+from server.node.maintenance import Maintenance
+from server.node.metrics import Metrics, Sources
+from server.node.operations import ROUTES as OPERATIONS_ROUTES
+from server.node.operations import Drain, request_middleware
+from server.node.runner import Runner, RunnerConfig
+from server.node.wire_errors import to_trpc
 from server.procedures import build_router
-from server.retry import RetryPolicy
+from server.procedures.context import Context, Services
 from server.rpc.app import RequestInfo, TRPCApp
 from server.rpc.errors import TRPCError
 from server.rpc.litestar import TRPCFirst, trpc_mount
 from server.rpc.registry import Procedure
-from server.runner import Runner, RunnerConfig
-from server.scheduling import DueTimer, make_scheduler, stop_scheduler
 from server.services.approval_links import ApprovalLinkService
 from server.services.audit import AuditService
 from server.services.automations import Automations
@@ -78,8 +81,6 @@ from server.services.task_events import EventFeed
 from server.services.tasks import TaskRules, TaskService
 from server.services.triggers import TriggerService
 from server.services.webhooks import WebhookService
-from server.settings import Settings
-from server.typegen import render_typescript
 
 VERSION = "0.1.0"
 log = logging.getLogger("errands")
@@ -415,7 +416,8 @@ def create_app(settings: Settings | None = None, *,
 
     @get("/trpc-types.ts", media_type="text/plain", include_in_schema=False)
     async def trpc_types() -> str:
-        """The TypeScript ``AppRouter`` of this router (server/typegen.py), made at start."""
+        """The TypeScript ``AppRouter`` of this router (server/codegen/typegen.py), made at
+        start."""
         return typescript
 
     @asynccontextmanager

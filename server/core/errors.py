@@ -1,4 +1,5 @@
-"""The exception tree of the application, and its single mapping to tRPC error codes.
+"""The exception tree of the application, each with its error code
+(server/node/wire_errors.py ``to_trpc`` maps them to tRPC errors).
 
 ::
 
@@ -21,11 +22,9 @@ Each class's docstring is its default message.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy.exc as sa_exc
-
-from server.rpc.errors import TRPCCode, TRPCError
 
 # SQLSTATE classes/codes that mean "the database is not there right now": connection
 # exceptions (08…), operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03
@@ -39,10 +38,17 @@ _STORAGE_SQLITE = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CAN
 _STORAGE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 
 
+# The codes of our errors (the tRPC error codes of CONTRACT §6); the protocol side maps them
+# to the wire (server/node/wire_errors.py to_trpc): the core imports nothing of the protocol.
+ErrorCode = Literal["INTERNAL_SERVER_ERROR", "BAD_REQUEST", "NOT_FOUND", "CONFLICT",
+                    "PRECONDITION_FAILED", "UNAUTHORIZED", "FORBIDDEN", "SERVICE_UNAVAILABLE",
+                    "TOO_MANY_REQUESTS", "TIMEOUT", "PAYLOAD_TOO_LARGE"]
+
+
 class ErrandsError(Exception):
     """Something went wrong."""
 
-    code: TRPCCode = "INTERNAL_SERVER_ERROR"
+    code: ErrorCode = "INTERNAL_SERVER_ERROR"
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (type(self).__doc__ or "error").strip()
@@ -133,23 +139,3 @@ def database_unavailable(exc: BaseException) -> bool:
         cause = getattr(orig, "__cause__", None)
         return isinstance(cause, OSError) or isinstance(orig, OSError)
     return isinstance(exc, OSError)  # refused or reset while connecting (asyncpg raises it bare)
-
-
-def to_trpc(exc: BaseException) -> TRPCError | None:
-    """The one mapping from our exceptions to tRPC errors; ``None`` for anything unknown."""
-    if isinstance(exc, TRPCError):
-        return exc
-    if storage_unavailable(exc):
-        return TRPCError("SERVICE_UNAVAILABLE",
-                         "storage is unavailable (disk full or database read-only); "
-                         "nothing was saved, try again later",
-                         headers={"retry-after": "5"})
-    if database_unavailable(exc):
-        return TRPCError("SERVICE_UNAVAILABLE",
-                         "the database is unavailable; try again shortly",
-                         headers={"retry-after": "1"})
-    if isinstance(exc, InvalidInput):
-        return TRPCError("BAD_REQUEST", exc.message, issues=exc.issues)
-    if isinstance(exc, ErrandsError) and not isinstance(exc, ConfigurationError):
-        return TRPCError(exc.code, exc.message)
-    return None

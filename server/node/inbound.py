@@ -15,11 +15,11 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.response import Response
 
-from server.errors import database_unavailable
+from server.core.errors import database_unavailable
 from server.services.approval_links import HEADERS, Page
 
 if TYPE_CHECKING:
-    from server.app import Node
+    from server.node.app import Node
 
 log = logging.getLogger("errands.inbound")
 

@@ -1,13 +1,13 @@
 """OpenTelemetry tracing, an optional extra (``pip install errands[otel]``).
 
-Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (server/settings.py refuses to start when it is
-set and the packages are missing). When on:
+Off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (server/core/settings.py refuses to start
+when it is set and the packages are missing). When on:
 
 - a span per tRPC call (``rpc_call``, server/rpc/app.py): named by the procedure path, joining
   the caller's trace when the request carries a ``traceparent``;
-- a span per attempt (``attempt_started``/``attempt_ended``, server/runner.py): ``attempt
+- a span per attempt (``attempt_started``/``attempt_ended``, server/node/runner.py): ``attempt
   <taskType>``, current for everything the executor does;
-- ``traceparent`` on outbound HTTP (``httpx_hooks``, the clients of server/app.py): the current
+- ``traceparent`` on outbound HTTP (``httpx_hooks``, the clients of server/node/app.py): the current
   span's context, W3C trace-context format. A ``traceparent`` an api_call task sets itself is
   kept (the caller chose which trace the request joins).
 
@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from server import logs
+from server.core import logs
 
 if TYPE_CHECKING:
     from contextvars import Token
@@ -37,7 +37,16 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span, Tracer
 
-    from server.rpc.errors import TRPCError
+
+class _CodedError(Protocol):
+    """What a call's span records of its error (server/rpc/errors.py TRPCError)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def http_status(self) -> int: ...
+
 
 ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
 INSTALL_HINT = "pip install errands[otel]"
@@ -83,7 +92,7 @@ def configure(exporter: SpanExporter | None, *, batch: bool = False) -> None:
 
 
 def setup(endpoint: str | None) -> None:
-    """At start (server/app.py): the OTLP/HTTP exporter when the endpoint is set; nothing
+    """At start (server/node/app.py): the OTLP/HTTP exporter when the endpoint is set; nothing
     otherwise (an exporter a test configured stays)."""
     if endpoint is None:
         return
@@ -109,7 +118,7 @@ class _NoCall:
                  tb: TracebackType | None) -> None:
         return None
 
-    def ended(self, error: TRPCError | None) -> None:
+    def ended(self, error: _CodedError | None) -> None:
         return None
 
 
@@ -143,7 +152,7 @@ class _Call(_NoCall):
                  tb: TracebackType | None) -> None:
         self._manager.__exit__(exc_type, exc, tb)
 
-    def ended(self, error: TRPCError | None) -> None:
+    def ended(self, error: _CodedError | None) -> None:
         from opentelemetry.trace import Status, StatusCode
 
         span = self._span

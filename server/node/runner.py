@@ -10,7 +10,7 @@
 - A claim picks the ids first, then moves exactly those (never more than the free slots),
   leaving out task types and destination hosts at their cap (TYPE_CONCURRENCY,
   HOST_CONCURRENCY) and paused types (:meth:`Runner.pause`); a task over its cap stays
-  ``queued`` and holds no slot (server/claims.py decides what fits).
+  ``queued`` and holds no slot (server/core/claims.py decides what fits).
 - Leases belong to the node (its stable NODE_ID) and are extended by a heartbeat every
   ``LEASE_SECONDS/3``; a node at start takes back its own leases at once, and a task whose
   lease ran out (its node died) is found within a second by :meth:`Runner.rescue_expired`:
@@ -49,17 +49,17 @@ from executors.base import (
 from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from schemas.secrets import masked_config_and_secrets, scrub, secret_values
-from server import lifecycle, logs, placeholders, tracing
-from server.claims import Candidate, Caps, Room, dest_host, fit, quarantine, room
+from server.core import lifecycle, logs, placeholders, tracing
+from server.core.claims import Candidate, Caps, Room, dest_host, fit, quarantine, room
+from server.core.errors import database_unavailable, storage_unavailable
+from server.core.ids import new_id
+from server.core.lifecycle import Outcome, Status
+from server.core.retry import RetryPolicy
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import TaskRow
-from server.errors import database_unavailable, storage_unavailable
-from server.ids import new_id
-from server.lifecycle import Outcome, Status
-from server.metrics import Metrics
-from server.retry import RetryPolicy
+from server.node.metrics import Metrics
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
 from server.services.clients import ConnectionService, apply_to_api_call

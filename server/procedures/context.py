@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import msgspec
 
 from schemas.tasks import TaskCreate
-from server.auth import KeyRing, Principal
+from server.core.auth import KeyRing, Principal
+from server.core.errors import NotFound
+from server.core.events import EventHub
+from server.core.settings import Settings
 from server.db.engine import Database
-from server.errors import NotFound
-from server.events import EventHub
 from server.services.approval_links import ApprovalLinkService
 from server.services.audit import Actor, AuditService
 from server.services.automations import Automations
@@ -22,12 +23,11 @@ from server.services.insights import Insights
 from server.services.keys import KeyService
 from server.services.tasks import TaskService
 from server.services.triggers import TriggerService
-from server.settings import Settings
 
 
 @dataclass(frozen=True)
 class Services:
-    """What procedures use, built once by the wiring point (server/app.py)."""
+    """What procedures use, built once by the wiring point (server/node/app.py)."""
 
     settings: Settings
     db: Database
@@ -53,7 +53,7 @@ class Services:
 class Context:
     principal: Principal
     services: Services
-    request_id: str | None = None  # X-Request-ID of the HTTP request (server/operations.py)
+    request_id: str | None = None  # X-Request-ID of the HTTP request (server/node/operations.py)
 
     @property
     def actor(self) -> Actor:

@@ -15,7 +15,7 @@ from typing import Any, Final
 from litestar import Request, Router, get
 from litestar.response import Response
 
-DIST: Final = Path(__file__).resolve().parents[1] / "web" / "dist"
+DIST: Final = Path(__file__).resolve().parents[2] / "web" / "dist"
 # The console's client-side routes (web/src/routes.ts): each answers with index.html.
 APP_ROUTES: Final = ["/", "/login", "/tasks", "/tasks/{rest:path}", "/review", "/new",
                      "/schedules", "/webhooks", "/reports", "/audit", "/clients", "/connections"]

@@ -2,7 +2,7 @@
 (schemas/task_type.py: mypy needs the names spelt out) and the console's type list and labels
 (web/src/taskTypes.ts). ``scripts/regen`` writes them before the clients, which read them.
 
-``python -m server.task_typegen`` writes both; ``--check`` exits 1 if either is stale.
+``python -m server.codegen.task_typegen`` writes both; ``--check`` exits 1 if either is stale.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Final
 
 from schemas.configs import TASK_TYPES
 
-ROOT: Final = Path(__file__).resolve().parents[1]
+ROOT: Final = Path(__file__).resolve().parents[2]
 PYTHON_FILE: Final = ROOT / "schemas" / "task_type.py"
 TS_FILE: Final = ROOT / "web" / "src" / "taskTypes.ts"
 

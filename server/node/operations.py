@@ -27,10 +27,10 @@ from litestar.datastructures import State
 from litestar.response import Response
 from litestar.types import ASGIApp
 
-from server import logs
+from server.core import logs
+from server.core.errors import Forbidden, Unauthorized
 from server.db.engine import Database, migrations_head
-from server.errors import Forbidden, Unauthorized
-from server.metrics import CONTENT_TYPE
+from server.node.metrics import CONTENT_TYPE
 
 log = logging.getLogger("errands")
 access_log = logging.getLogger("errands.access")
@@ -91,7 +91,7 @@ class Drain:
 
 
 class Node(Protocol):
-    """What the probes need from the app (``server.app.Node``)."""
+    """What the probes need from the app (``server.node.app.Node``)."""
 
     db: Database
     draining: asyncio.Event

@@ -21,17 +21,17 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from server.artifacts import FileArtifactStore
+from server.core.scheduling import DueTimer
+from server.core.settings import Settings
 from server.db import repositories as repo
 from server.db import retention
 from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.db.planner_stats import PlannerStats
-from server.scheduling import DueTimer
+from server.node.artifacts import FileArtifactStore
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.stalls import StallWatch
-from server.settings import Settings
 
 log = logging.getLogger("errands")
 

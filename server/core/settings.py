@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from dotenv import dotenv_values
 
-from server.errors import ConfigurationError
+from server.core.errors import ConfigurationError
 
 T = TypeVar("T")
 
@@ -198,7 +198,7 @@ def _stalled_action(name: str, raw: str) -> str:
 
 
 def _otel_endpoint(name: str, raw: str) -> str:
-    from server import tracing
+    from server.core import tracing
 
     if not tracing.available():
         raise ConfigurationError(f"{name} is set but the OpenTelemetry packages are not "
@@ -504,7 +504,7 @@ def env_example() -> str:
     """``.env.example``: every variable with its documentation and default."""
     lines = ["# Errands configuration: copy to .env (read at start); a variable set in the",
              "# environment wins, an empty value means the default. Generated from",
-             "# server/settings.py by scripts/gen_config: edit the declarations there."]
+             "# server/core/settings.py by scripts/gen_config: edit the declarations there."]
     for _, var in Settings.variables():
         if var.section:
             lines += ["", f"# --- {var.section} " + "-" * (93 - len(var.section))]
@@ -531,7 +531,7 @@ def markdown() -> str:
              "variable set in the environment wins; an empty value means the default). An "
              "invalid value stops the start with exit code 2 and a message naming the "
              "variable. `.env.example` lists them all.", "",
-             "<!-- Generated from server/settings.py by scripts/gen_config; do not edit. -->"]
+             "<!-- Generated from server/core/settings.py by scripts/gen_config; do not edit. -->"]
     for _, var in Settings.variables():
         if var.section:
             lines += ["", f"## {var.section}", "", "| Variable | Default | Meaning |",
