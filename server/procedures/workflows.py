@@ -45,6 +45,7 @@ def register(router: Router) -> None:
     @router.mutation("tasks.reassign", input=ReassignInput, output=Task, permission="execute")
     async def reassign(ctx: Context, data: ReassignInput) -> Task:
         """To the bot (placed as on create) or to a person (pending, with that assignee)."""
+        await check_task_scope(ctx, data.id)
         return await ctx.services.tasks.reassign(data.id, to_bot=data.assigned_to_bot,
                                                  assignee=data.assignee, actor=ctx.actor)
 

@@ -593,10 +593,17 @@ class TaskService:
             depends_on=list(row.depends_on or []) or None, metadata=meta,
             tags=edits.get("tags", row.tags) or None, assignee=row.assignee,
             deadline=edits.get("deadline", row.deadline if row.deadline < NO_DEADLINE
-                               else None))
+                               else None),
+            client_id=edits.get("client_id", row.client_id),
+            approvals_required=row.approvals_required or 1,
+            review_expires_in_seconds=row.review_expires_in)
+        location = await self.check_client(data.task_type, data.execution_config,
+                                            data.client_id, ("patch", "executionConfig"),
+                                            ["patch", "clientId"])
         self._check_config(data.task_type, data.execution_config,
                            dependencies=len(data.depends_on or []),
-                           source_webhook_id=data.source_webhook_id)
+                           source_webhook_id=data.source_webhook_id,
+                           location_known=location)
         new = await self.writer.run(
             lambda cs: self._insert(cs, data, "create", actor, action="tasks.duplicate"))
         return task_view(new)

@@ -292,3 +292,36 @@ def test_the_official_client_with_a_scoped_key_sees_its_client_only(
     assert out["tasks"] and set(out["tasks"]) == {mine["id"]}
     assert out["clients"] == [mine["id"]]
     assert out["connections"] == [[mine["id"], {"token": "********"}]]
+
+
+def test_a_scoped_key_reassigns_and_duplicates_its_client_only(server: ErrandsServer,
+                                                               hook: HttpServer) -> None:
+    """tasks.reassign and tasks.duplicate (CONTRACT §17) obey a key's client like every
+    other action; a duplicate belongs to its original's client."""
+    mine = call(server, "clients.create", {"name": unique("Mine ")}, mutation=True)
+    theirs = call(server, "clients.create", {"name": unique("Theirs ")}, mutation=True)
+    key = call(server, "keys.create", {"name": unique("agent-"), "role": "operator",
+                                       "clientId": mine["id"]}, mutation=True)["key"]
+    webhook = call(server, "webhooks.create", {"name": "h", "url": hook.url_for("/hook")},
+                   mutation=True)
+
+    def manual(client_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = call(server, "tasks.create", {
+            "title": unique("m "), "taskType": "notification", "executionType": "manual",
+            "clientId": client_id,
+            "executionConfig": {"message": "hi", "webhookId": webhook["id"]}}, mutation=True)
+        return found
+
+    own, other = manual(mine["id"]), manual(theirs["id"])
+    for path, data in (("tasks.reassign", {"id": other["id"], "assignedToBot": False,
+                                           "assignee": "ann"}),
+                       ("tasks.duplicate", {"id": other["id"]})):
+        assert refused(server, path, data, mutation=True, key=key) == "NOT_FOUND", path
+    copy = call(server, "tasks.duplicate", {"id": own["id"]}, mutation=True, key=key)
+    assert (copy["clientId"], copy["metadata"]["duplicateOf"]) == (mine["id"], own["id"])
+    assert call(server, "tasks.get", {"id": copy["id"]}, key=key)["id"] == copy["id"]
+    admins_copy = call(server, "tasks.duplicate", {"id": other["id"]}, mutation=True)
+    assert admins_copy["clientId"] == theirs["id"]
+    moved = call(server, "tasks.reassign", {"id": own["id"], "assignedToBot": False,
+                                            "assignee": "ann"}, mutation=True, key=key)
+    assert moved["assignee"] == "ann"
