@@ -137,7 +137,8 @@ function TaskFields(props: { task: Task }) {
     ['Notify', [t.notifyOnComplete && 'on completion', t.notifyOnFailure && 'on failure'].filter(Boolean).join(', ') || null],
     ['Source webhook', t.sourceWebhookId && <Id id={t.sourceWebhookId} />],
     ['Idempotency key', t.idempotencyKey && <Id id={t.idempotencyKey} />],
-    ['Duplicate of', typeof t.metadata?.duplicateOf === 'string' && <Link href={`/tasks/${t.metadata.duplicateOf}`}><code>{t.metadata.duplicateOf}</code></Link>],
+    ['Duplicate of', typeof t.metadata?.duplicateOf === 'string'
+      ? <Link href={`/tasks/${t.metadata.duplicateOf}`}><code>{t.metadata.duplicateOf}</code></Link> : null],
   ];
   return (
     <dl className="fields">
