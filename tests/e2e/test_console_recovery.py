@@ -584,7 +584,7 @@ def test_triggers_page_creates_a_trigger_and_shows_its_secret_once(
     expect(c.page.get_by_role("heading", name="Triggers", exact=True)).to_be_visible()
     c.page.get_by_role("button", name="New trigger").click()
     form = c.page.get_by_role("form", name="New trigger")
-    form.get_by_label("Name").fill("web signup")
+    form.get_by_label("Name", exact=True).fill("web signup")
     template = api_task(outside.url_for("/ok"), "Signup {{event.name}}", executionType="manual")
     form.get_by_label("Task template (JSON)").fill(json.dumps(template))
     form.get_by_role("button", name="Create trigger").click()
