@@ -86,7 +86,7 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void;
         <div className="button-row">
           {execute ? <button type="button" className="primary" disabled={action.busy}
             onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
-          {retry ? <button type="button" className="primary" disabled={action.busy}
+          {retry && !retrying ? <button type="button" className="primary" disabled={action.busy}
             onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
           {editRetry && !retrying ? <button type="button" disabled={action.busy} onClick={() => setRetrying(true)}>Edit and retry</button> : null}
           {edit && !editing && !review ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
@@ -96,7 +96,7 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void;
       ) : null}
       {reassign ? (
         <div className="action-line reassign">
-          <span className="action-label">{task.assignedToBot ? 'Give to a person?' : `With ${task.assignee ?? 'a person'}`}</span>
+          <span className="action-label">{task.assignedToBot ? 'To a person?' : 'Someone else?'}</span>
           <input aria-label="Assignee" placeholder="a person's name" value={assignee} maxLength={200}
             onChange={(e) => setAssignee(e.target.value)} />
           <button type="button" disabled={action.busy || !assignee.trim()}
