@@ -308,7 +308,7 @@ def test_cancel_and_retry(console: Callable[[], Console], server: ErrandsServer,
     c.go(f"/tasks/{failing['id']}")
     expect(c.page.get_by_role("region", name="Last error")).to_contain_text("404")
     c.shoot("task-detail-failed")
-    c.page.get_by_role("button", name="Retry").click()
+    c.page.get_by_role("button", name="Retry", exact=True).click()
     expect(c.page.locator(".page-header .badge")).to_have_text("completed", timeout=30_000)
     expect(c.page.locator("li.attempt")).to_have_count(2)
     expect(c.page.locator("li.attempt[data-attempt='2'] .badge").first).to_have_text("success")

@@ -1,9 +1,10 @@
 """The console, second pass (issue 28; CONTRACT §18) in a real Chromium: bulk recovery of a
 filter's failures, failure groups with the server's counts, filters in the URL, dependency links
 both ways, a 390 px phone without horizontal scroll, axe-core on every page in light and dark,
-and readable messages when the server cannot be reached. Every test fails on a console error;
-screenshots of every page in both modes and both sizes go to the test's directory (and to
-``$CONSOLE_SHOTS_DIR`` when set)."""
+and readable messages when the server cannot be reached; Duplicate, Edit and retry, Reassign,
+the tags and assignee filters, and the Triggers page (secret shown once, deliveries). Every test
+fails on a console error; screenshots of every page in both modes and both sizes go to the
+test's directory (and to ``$CONSOLE_SHOTS_DIR`` when set)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from executors.browser_pool import LAUNCH_ARGS
 from tests.e2e.test_console import CHROMIUM, KEYS, NAMES, Console, api_task, create
+from tests.e2e.test_triggers import send
 from tests.support.databases import sqlite_url
 from tests.support.http_servers import HttpServer
 from tests.support.server import ErrandsServer
@@ -95,8 +98,9 @@ def console(browser: Browser, server: ErrandsServer,
     assert errors == [], errors
 
 
-def failing(outside: HttpServer, title: str, path: str = "/missing") -> dict[str, Any]:
-    return api_task(outside.url_for(path), title, maxRetries=0)
+def failing(outside: HttpServer, title: str, path: str = "/missing",
+            **extra: Any) -> dict[str, Any]:
+    return api_task(outside.url_for(path), title, maxRetries=0, **extra)
 
 
 def all_tasks(server: ErrandsServer, **query: Any) -> list[dict[str, Any]]:
@@ -322,13 +326,14 @@ def test_server_validation_messages_are_readable(console: Callable[..., Console]
 
 
 PAGES = ["/", "/tasks", "/tasks?status=failed", "TASK", "/review", "/new", "/schedules",
-         "/webhooks", "/reports", "/audit", "/clients", "/connections"]
+         "/webhooks", "/reports", "/audit", "/clients", "/connections", "/triggers"]
 
 
 def _seed_for_pages(server: ErrandsServer, outside: HttpServer) -> str:
-    create(server, **api_task(outside.url_for("/ok"), "nightly export"))
+    create(server, **api_task(outside.url_for("/ok"), "nightly export", tags=["export", "nightly"]))
     create(server, **api_task(outside.url_for("/ok"), "needs a look", requiresHumanReview=True))
-    failed = create(server, **failing(outside, "sync contacts (404)"))
+    failed = create(server, **failing(outside, "sync contacts (404)", tags=["crm:contacts"],
+                                      deadline=(datetime.now(UTC) + timedelta(days=2)).isoformat()))
     server.wait_for(failed["id"], {"failed"})
     after = create(server, **api_task(outside.url_for("/ok"), "after the sync",
                                       dependsOn=[failed["id"]]))
@@ -337,6 +342,10 @@ def _seed_for_pages(server: ErrandsServer, outside: HttpServer) -> str:
                                          "timezone": "Europe/Paris",
                                          "task": api_task(outside.url_for("/ok"), "ping")},
                     mutation=True)
+    if not server.call("triggers.list"):
+        server.call("triggers.create", {"name": "Lead form", "template": api_task(
+            outside.url_for("/ok"), "Lead {{event.name}}", executionType="manual")},
+            mutation=True)
     assert after["id"]
     return str(failed["id"])
 
@@ -458,3 +467,161 @@ def test_clients_and_connections_pages(console: Callable[..., Console],
     assert "tok-very-secret-1" not in c.page.content() and "tok-2" not in c.page.content()
     (con,) = [x for x in server.call("connections.list", {}) if x["name"] == "crm-token"]
     assert con["version"] == 2 and con["values"]["token"] == "********"
+
+
+# --- issue 28, remaining parts: duplicate, edit and retry, reassign, tags, triggers ----------
+
+def test_duplicate_opens_a_new_task_with_duplicate_of(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    deadline = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    original = create(server, **api_task(outside.url_for("/ok"), "duplicate me",
+                                         executionType="manual", tags=["dup-a", "dup-b"],
+                                         deadline=deadline.isoformat()))
+    c = console()
+    c.sign_in("operator")
+    c.go(f"/tasks/{original['id']}")
+    fields = c.page.get_by_role("region", name="Fields")
+    expect(fields.locator(".tag")).to_have_count(2)
+    expect(fields.locator(".field-row", has_text="Deadline").locator("time")).to_have_attribute(
+        "datetime", re.compile(deadline.strftime("%Y-%m-%dT%H:%M")))
+    c.page.get_by_role("button", name="Duplicate", exact=True).click()
+    expect(c.page).not_to_have_url(re.compile(original["id"]))
+    expect(c.page.get_by_role("heading", name="duplicate me")).to_be_visible()
+    new_id = c.page.url.rsplit("/", 1)[1]
+    copy = server.call("tasks.get", {"id": new_id})
+    assert copy["id"] != original["id"]
+    assert copy["metadata"]["duplicateOf"] == original["id"]
+    assert copy["tags"] == original["tags"] and copy["title"] == "duplicate me"
+    assert copy["executionConfig"] == original["executionConfig"]
+    duplicate_of = c.page.get_by_role("region", name="Fields").locator(
+        ".field-row", has_text="Duplicate of")
+    expect(duplicate_of.get_by_role("link", name=original["id"])).to_be_visible()
+    # Reassign to a person, then filter the list by that person
+    c.page.get_by_label("Assignee").fill("Maria Dupont")
+    c.page.get_by_role("button", name="Reassign").click()
+    expect(c.page.get_by_role("region", name="Fields").locator(
+        ".field-row", has_text="Assignee")).to_contain_text("Maria Dupont")
+    moved = server.call("tasks.get", {"id": new_id})
+    assert (moved["assignee"], moved["assignedToBot"]) == ("Maria Dupont", False)
+    c.shoot("task-duplicated-and-reassigned")
+    c.go("/tasks")
+    c.page.get_by_label("Assignee").fill("Maria Dupont")
+    expect(c.page).to_have_url(re.compile(r"assignee=Maria\+Dupont"))
+    expect(c.page.locator("tbody tr[data-task-id]")).to_have_count(1)
+    expect(c.page.locator(f"tr[data-task-id='{new_id}']")).to_contain_text("with Maria Dupont")
+    # a viewer may not duplicate
+    v = console()
+    v.sign_in("viewer")
+    v.go(f"/tasks/{original['id']}")
+    expect(v.page.get_by_role("heading", name="duplicate me")).to_be_visible()
+    expect(v.page.get_by_role("button", name="Duplicate")).to_have_count(0)
+
+
+def test_edit_and_retry_reruns_a_failed_task_with_the_change(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    task = create(server, **failing(outside, "retry me with a fix"))
+    server.wait_for(task["id"], {"failed"})
+    c = console()
+    c.allowed.append("status of 400")  # the refused first try, as the browser logs it
+    c.sign_in("operator")
+    c.go(f"/tasks/{task['id']}")
+    c.page.get_by_role("button", name="Edit and retry").click()
+    form = c.page.get_by_role("form", name="Edit, then retry")
+    expect(form.get_by_label("apiEndpoint")).to_have_value(outside.url_for("/missing"))
+    form.get_by_label("apiEndpoint").fill("not a url")
+    form.get_by_role("button", name="Save and retry").click()
+    field_error = form.locator(
+        ".field[data-path='patch.executionConfig.apiEndpoint'] .field-error")
+    expect(field_error).to_contain_text("http or https URL")
+    assert server.call("tasks.get", {"id": task["id"]})["status"] == "failed"  # refused
+    c.shoot("task-edit-and-retry-field-error")
+    form.get_by_label("apiEndpoint").fill(outside.url_for("/ok"))
+    form.get_by_label("Tags").fill("fixed, by-hand")
+    form.get_by_role("button", name="Save and retry").click()
+    expect(form).to_have_count(0)
+    expect(c.page.locator(".page-header .badge").first).to_have_text("completed", timeout=30_000)
+    done = server.wait_for(task["id"], {"completed"})
+    assert done["tags"] == ["fixed", "by-hand"]
+    attempts = server.call("tasks.executions", {"taskId": task["id"]})
+    assert [a["status"] for a in attempts] == ["failed", "success"]
+    assert attempts[1]["input"]["apiEndpoint"] == outside.url_for("/ok")
+    expect(c.page.get_by_role("region", name="Audit trail")).to_contain_text("tasks.retry")
+    c.shoot("task-edit-and-retry-done")
+
+
+def test_tags_filter_lives_in_the_url_and_survives_a_reload(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    both = create(server, **api_task(outside.url_for("/ok"), "tagged twice",
+                                     executionType="manual", tags=["walrus-vip", "q9"]))
+    create(server, **api_task(outside.url_for("/ok"), "tagged once", executionType="manual",
+                              tags=["walrus-vip"]))
+    c = console()
+    c.sign_in("viewer")
+    c.go("/tasks")
+    c.page.get_by_label("Tags").fill("walrus-vip, q9")
+    expect(c.page).to_have_url(re.compile(r"tags=walrus-vip%2Cq9"))
+    rows = c.page.locator("tbody tr[data-task-id]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-task-id", both["id"])
+    expect(rows.first.locator(".tag", has_text="q9")).to_have_count(1)
+    c.page.reload()
+    expect(c.page.get_by_label("Tags")).to_have_value("walrus-vip, q9")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("tagged twice")
+    c.shoot("tasks-tags-filter")
+    # a tag on a row is a link to the list filtered by that tag
+    rows.first.get_by_role("link", name="walrus-vip").click()
+    expect(c.page).to_have_url(re.compile(r"tags=walrus-vip$"))
+    expect(c.page.get_by_label("Tags")).to_have_value("walrus-vip")
+    expect(rows).to_have_count(2)
+
+
+def test_triggers_page_creates_a_trigger_and_shows_its_secret_once(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    c = console()
+    c.sign_in("operator")
+    c.page.get_by_role("navigation", name="Main").get_by_role("link", name="Triggers").click()
+    expect(c.page.get_by_role("heading", name="Triggers", exact=True)).to_be_visible()
+    c.page.get_by_role("button", name="New trigger").click()
+    form = c.page.get_by_role("form", name="New trigger")
+    form.get_by_label("Name", exact=True).fill("web signup")
+    template = api_task(outside.url_for("/ok"), "Signup {{event.name}}", executionType="manual")
+    form.get_by_label("Task template (JSON)").fill(json.dumps(template))
+    form.get_by_role("button", name="Create trigger").click()
+    shown = c.page.get_by_label("Signing secret", exact=True)
+    expect(shown).to_contain_text("whsec_")
+    secret = shown.inner_text().strip()
+    (made,) = [t for t in server.call("triggers.list") if t["name"] == "web signup"]
+    assert "secret" not in made
+    row = c.page.locator(f"tr[data-trigger-id='{made['id']}']")
+    expect(row).to_contain_text(made["url"])
+    expect(row.locator(".badge")).to_have_text("enabled")
+    once = c.page.get_by_role("region", name="Signing secret, shown once")
+    once.get_by_role("button", name="Copy").first.click()
+    assert c.page.evaluate("() => navigator.clipboard.readText()") == secret
+    c.shoot("triggers-secret-once")
+    c.page.get_by_role("button", name="I have copied it").click()
+    expect(c.page.get_by_label("Signing secret", exact=True)).to_have_count(0)
+    assert secret not in c.page.content()
+    # a signed call creates a task; the trigger's deliveries show it
+    answer = send(server, {**made, "secret": secret}, {"name": "Ada"}, msg_id="msg_console")
+    assert answer.status_code == 202, answer.text
+    task_id = answer.json()["taskId"]
+    c.page.reload()
+    expect(row.locator("time")).to_have_count(1)  # last received
+    assert secret not in c.page.content()  # never again
+    row.get_by_role("button", name=re.compile("^Deliveries")).click()
+    deliveries = c.page.get_by_role("region", name="Deliveries of web signup")
+    expect(deliveries).to_contain_text("202")
+    c.shoot("triggers-deliveries")
+    deliveries.get_by_role("link", name=task_id).click()
+    expect(c.page.get_by_role("heading", name="Signup Ada")).to_be_visible()
+    # rotating shows a new secret once; the old one stops working
+    c.go("/triggers")
+    row.get_by_role("button", name=re.compile("^Rotate secret")).click()
+    c.page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
+    rotated = c.page.get_by_label("Signing secret", exact=True)
+    expect(rotated).to_contain_text("whsec_")
+    assert rotated.inner_text().strip() != secret
+    refused = send(server, {**made, "secret": secret}, {"name": "Eve"}, msg_id="msg_old")
+    assert refused.status_code == 401

@@ -16,6 +16,7 @@ import { Reports } from './pages/Reports';
 import { AuditLog } from './pages/AuditLog';
 import { Clients } from './pages/Clients';
 import { Connections } from './pages/Connections';
+import { Triggers } from './pages/Triggers';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -127,6 +128,7 @@ const NAV: { href: string; label: string; permission?: Permission }[] = [
   { href: '/webhooks', label: 'Webhooks & messages' },
   { href: '/clients', label: 'Clients' },
   { href: '/connections', label: 'Connections' },
+  { href: '/triggers', label: 'Triggers' },
   { href: '/reports', label: 'Reports' },
   { href: '/audit', label: 'Audit log' },
 ];
@@ -185,6 +187,7 @@ function Shell() {
           <Route path="/audit"><AuditLog /></Route>
           <Route path="/clients"><Clients /></Route>
           <Route path="/connections"><Connections /></Route>
+          <Route path="/triggers"><Triggers /></Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>

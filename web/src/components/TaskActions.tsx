@@ -1,4 +1,5 @@
 import { useCallback, useState } from 'react';
+import { useLocation } from 'wouter';
 import type { Task } from '../errands';
 import { useAction } from '../hooks';
 import { useFreshest, useSession } from '../session';
@@ -7,9 +8,13 @@ import { Alert } from './ui';
 
 const CANCELLABLE = new Set(['pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress']);
 const EDITABLE = new Set(['pending', 'awaiting_review', 'scheduled']);
+// tasks.reassign: a task not running and not terminal
+const REASSIGNABLE = new Set(['pending', 'awaiting_review', 'scheduled', 'queued']);
 
 /** The buttons the role allows for this task's status; a refusal shows the server's message. */
-export function TaskActions(props: { task: Task; onDone: (task: Task) => void }) {
+export function TaskActions(props: { task: Task; onDone: (task: Task) => void;
+  /** The task's own page: also Duplicate, Edit and retry, and Reassign (not in the review queue). */
+  full?: boolean }) {
   const { client, can } = useSession();
   const { task } = props;
   const action = useAction();
@@ -18,28 +23,44 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
   const [reason, setReason] = useState('');
   const [completion, setCompletion] = useState('');
   const [editing, setEditing] = useState(false);
+  const [retrying, setRetrying] = useState(false); // the "Edit and retry" form is open
+  const [assignee, setAssignee] = useState('');
+  const [, navigate] = useLocation();
   // An approval covers the saved task: with unsaved edits open, Approve waits for Save (or
   // Discard) instead of approving the old config and dropping the edit.
   const [unsaved, setUnsaved] = useState(false);
   const onDirty = useCallback((dirty: boolean) => setUnsaved(dirty), []);
   const act = async (fn: () => Promise<Task>) => {
     const done = await action.run(fn);
-    if (done) { props.onDone(freshest(done)); setNotes(''); setReason(''); setCompletion(''); }
+    if (done) { props.onDone(freshest(done)); setNotes(''); setReason(''); setCompletion(''); setAssignee(''); }
   };
+  async function duplicate() {
+    const made = await action.run(() => client.tasks.duplicate.mutate({ id: task.id }));
+    if (made) navigate(`/tasks/${made.id}`);
+  }
   const review = task.status === 'awaiting_review' && can('review');
   const execute = (task.status === 'pending' || task.status === 'scheduled') && can('execute');
   const cancel = CANCELLABLE.has(task.status) && can('cancel');
   const retry = task.status === 'failed' && can('retry');
+  const editRetry = retry && !!props.full;
   const complete = task.status === 'pending' && can('execute');
   // tasks.update: an operator while pending/awaiting_review/scheduled, a reviewer while awaiting_review
   const edit = (EDITABLE.has(task.status) && can('create')) || (task.status === 'awaiting_review' && can('review'));
-  if (!review && !execute && !cancel && !retry && !complete && !edit) return null;
+  const copy = !!props.full && can('create'); // tasks.duplicate, any status
+  const reassign = !!props.full && REASSIGNABLE.has(task.status) && can('execute');
+  if (!review && !execute && !cancel && !retry && !complete && !edit && !copy && !reassign) return null;
   return (
     <div className="card actions" role="group" aria-label="Actions">
       {edit && editing ? (
         <TaskEdit task={task} onClose={() => setEditing(false)} onDirty={onDirty}
           save={(patch) => client.tasks.update.mutate({ id: task.id, patch })}
           onSaved={(saved) => { setEditing(false); props.onDone(freshest(saved)); }} />
+      ) : null}
+      {editRetry && retrying ? (
+        <TaskEdit task={task} heading="Edit, then retry" submitLabel="Save and retry" allowEmpty
+          onClose={() => setRetrying(false)}
+          save={(patch) => client.tasks.retry.mutate({ id: task.id, patch: Object.keys(patch).length ? patch : null })}
+          onSaved={(saved) => { setRetrying(false); props.onDone(freshest(saved)); }} />
       ) : null}
       {review ? (
         <div className="review-box">
@@ -61,13 +82,27 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void })
           ) : null}
         </div>
       ) : null}
-      {execute || retry || (edit && !editing && !review) ? (
+      {execute || retry || copy || (edit && !editing && !review) ? (
         <div className="button-row">
           {execute ? <button type="button" className="primary" disabled={action.busy}
             onClick={() => act(() => client.tasks.execute.mutate({ id: task.id }))}>Execute</button> : null}
-          {retry ? <button type="button" className="primary" disabled={action.busy}
+          {retry && !retrying ? <button type="button" className="primary" disabled={action.busy}
             onClick={() => act(() => client.tasks.retry.mutate({ id: task.id }))}>Retry</button> : null}
+          {editRetry && !retrying ? <button type="button" disabled={action.busy} onClick={() => setRetrying(true)}>Edit and retry</button> : null}
           {edit && !editing && !review ? <button type="button" disabled={action.busy} onClick={() => setEditing(true)}>Edit</button> : null}
+          {copy ? <button type="button" disabled={action.busy} onClick={() => void duplicate()}
+            title="A new task with the same fields">Duplicate</button> : null}
+        </div>
+      ) : null}
+      {reassign ? (
+        <div className="action-line reassign">
+          <span className="action-label">{task.assignedToBot ? 'To a person?' : 'Someone else?'}</span>
+          <input aria-label="Assignee" placeholder="a person's name" value={assignee} maxLength={200}
+            onChange={(e) => setAssignee(e.target.value)} />
+          <button type="button" disabled={action.busy || !assignee.trim()}
+            onClick={() => act(() => client.tasks.reassign.mutate({ id: task.id, assignedToBot: false, assignee: assignee.trim() }))}>Reassign</button>
+          {!task.assignedToBot ? <button type="button" disabled={action.busy}
+            onClick={() => act(() => client.tasks.reassign.mutate({ id: task.id, assignedToBot: true }))}>Give to the bot</button> : null}
         </div>
       ) : null}
       {complete ? (

@@ -32,6 +32,10 @@ function fromText(text: string, old: JsonValue): JsonValue {
 
 export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onClose: () => void;
   save: (patch: TaskPatch) => Promise<Task>;
+  /** The form's heading and its submit button (an "Edit and retry" form says so). */
+  heading?: string; submitLabel?: string;
+  /** Submit even with nothing changed (a retry as it was). */
+  allowEmpty?: boolean;
   /** Told whether the form holds changes not saved yet (an approval covers only saved ones). */
   onDirty?: (dirty: boolean) => void }) {
   const { task } = props;
@@ -39,7 +43,7 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
   const [fields, setFields] = useState<Values>(() => ({
     title: task.title, description: task.description ?? '', priority: task.priority,
     maxRetries: String(task.maxRetries), timeoutSeconds: String(task.timeoutSeconds),
-    scheduledFor: toLocal(task.scheduledFor),
+    scheduledFor: toLocal(task.scheduledFor), tags: task.tags.join(', '), deadline: toLocal(task.deadline),
   }));
   const [cfg, setCfg] = useState<Values>(() =>
     Object.fromEntries(Object.entries(config).map(([k, v]) => [k, asText(v)])));
@@ -67,6 +71,11 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
     if (fields.scheduledFor && fields.scheduledFor !== toLocal(task.scheduledFor)) {
       out.scheduledFor = new Date(fields.scheduledFor).toISOString();
     }
+    const tags = fields.tags.split(',').map((t) => t.trim()).filter(Boolean);
+    if (tags.join(',') !== task.tags.join(',')) out.tags = tags;
+    if (fields.deadline && fields.deadline !== toLocal(task.deadline)) {
+      out.deadline = new Date(fields.deadline).toISOString();
+    }
     let next: Record<string, JsonValue> = {};
     if (whole !== null) {
       try {
@@ -92,7 +101,7 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
     setMessage(null);
     let body: TaskPatch;
     try { body = patch(); } catch (err) { setMessage(`Not saved: ${(err as Error).message}.`); return; }
-    if (Object.keys(body).length === 0) { setMessage('Nothing was changed.'); return; }
+    if (Object.keys(body).length === 0 && !props.allowEmpty) { setMessage('Nothing was changed.'); return; }
     setBusy(true);
     try {
       props.onSaved(await props.save(body));
@@ -103,8 +112,9 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
       for (const [path, text] of Object.entries(issues)) {
         const parts = path.split('.');
         const depth = whole !== null ? 2 : 3; // the one JSON field, or the config key's field
-        const at = parts[1] === 'executionConfig' && parts.length > depth ? parts.slice(0, depth).join('.') : path;
-        const note = at === path ? text : `${parts.slice(depth).join('.')}: ${text}`;
+        const at = parts[1] === 'executionConfig' && parts.length > depth ? parts.slice(0, depth).join('.')
+          : parts[1] === 'tags' && parts.length > 2 ? 'patch.tags' : path;
+        const note = at === path ? text : parts[1] === 'tags' ? `tag ${Number(parts[2]) + 1}: ${text}` : `${parts.slice(depth).join('.')}: ${text}`;
         placed[at] = placed[at] ? `${placed[at]}; ${note}` : note;
       }
       setErrors(placed);
@@ -141,8 +151,8 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
   const set = (name: string) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>) =>
     setFields((f) => ({ ...f, [name]: e.target.value }));
   return (
-    <form className="edit-form" onSubmit={submit} noValidate aria-label="Edit task">
-      <h3>Edit before it runs</h3>
+    <form className="edit-form" onSubmit={submit} noValidate aria-label={props.heading ?? 'Edit task'}>
+      <h3>{props.heading ?? 'Edit before it runs'}</h3>
       <div className="form-grid">
         <Field label="Title" path="patch.title" errors={errors}><input value={fields.title} onChange={set('title')} /></Field>
         <Field label="Description" path="patch.description" errors={errors}><input value={fields.description} onChange={set('description')} /></Field>
@@ -159,6 +169,12 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
         </Field>
         <Field label="Scheduled for (local time)" path="patch.scheduledFor" errors={errors} hint="empty: unchanged">
           <input type="datetime-local" value={fields.scheduledFor} onChange={set('scheduledFor')} />
+        </Field>
+        <Field label="Tags" path="patch.tags" errors={errors} hint="comma-separated">
+          <input value={fields.tags} onChange={set('tags')} />
+        </Field>
+        <Field label="Deadline (local time)" path="patch.deadline" errors={errors} hint="empty: unchanged">
+          <input type="datetime-local" value={fields.deadline} onChange={set('deadline')} />
         </Field>
       </div>
       <div className="section-head edit-config-head">
@@ -190,7 +206,7 @@ export function TaskEdit(props: { task: Task; onSaved: (task: Task) => void; onC
       </div>}
       {message ? <Alert>{message}</Alert> : null}
       <div className="button-row">
-        <button type="submit" className="primary" disabled={busy}>Save</button>
+        <button type="submit" className="primary" disabled={busy}>{props.submitLabel ?? 'Save'}</button>
         <button type="button" onClick={props.onClose}>Discard changes</button>
       </div>
     </form>

@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from 'react';
 import type { ReactNode } from 'react';
+import { Link } from 'wouter';
 
 export function StatusBadge(props: { status: string }) {
   return <span className={`badge badge-${props.status}`}>{props.status.replace(/_/g, ' ')}</span>;
@@ -204,4 +205,14 @@ export function Spinner() {
 /** A time that is a short time ago (kept for the pages that show ages). */
 export function Ago(props: { at: string | null }) {
   return <Time at={props.at} />;
+}
+
+/** A task's tags; each links to the task list filtered by it. */
+export function Tags(props: { tags: string[] }) {
+  return (
+    <ul className="tags">
+      {props.tags.map((tag) => <li key={tag}><Link className="tag" href={`/tasks?tags=${encodeURIComponent(tag)}`}
+        title={`Tasks tagged ${tag}`}>{tag}</Link></li>)}
+    </ul>
+  );
 }

@@ -9,7 +9,7 @@ import { TaskActions } from '../components/TaskActions';
 import { AuditTable } from '../components/AuditTable';
 import { DependencyGraph, loadChain } from '../components/DependencyGraph';
 import {
-  Alert, Copy, formatDuration, humanizeTimes, Id, Json, JsonBlock, PageHeader, Spinner, StalledBadge, StatusBadge, Time,
+  Alert, Copy, formatDuration, humanizeTimes, Id, Json, JsonBlock, PageHeader, Spinner, StalledBadge, StatusBadge, Tags, Time,
 } from '../components/ui';
 
 export function TaskDetail(props: { id: string }) {
@@ -47,7 +47,7 @@ export function TaskDetail(props: { id: string }) {
         <StalledBadge since={task.stalledSince} />
       </PageHeader>
       {task.statusReason ? <p className="status-reason">{humanizeTimes(task.statusReason)}</p> : null}
-      <TaskActions task={task} onDone={(done) => { setTask((t) => latest(t, done)); reloadAttempts(); reloadAudit(); }} />
+      <TaskActions key={task.id} task={task} full onDone={(done) => { setTask((t) => latest(t, done)); reloadAttempts(); reloadAudit(); }} />
       {task.lastError ? (
         <section className="card error-card" aria-label="Last error">
           <div className="section-head"><h2>Last error</h2><Copy text={task.lastError} what="error" /></div>
@@ -117,6 +117,9 @@ function TaskFields(props: { task: Task }) {
     ['Type', TYPE_LABELS[t.taskType]],
     ['Description', t.description],
     ['Execution', `${t.executionType}${t.assignedToBot ? ', by the bot' : ', by a person'}`],
+    ['Assignee', t.assignee],
+    ['Tags', t.tags.length ? <Tags tags={t.tags} /> : null],
+    ['Deadline', t.deadline && <Time at={t.deadline} absolute />],
     ['Requires review', t.requiresHumanReview ? 'yes' : null],
     ['Priority', t.priority],
     ['Retries', `${t.errorCount} failed of ${t.maxRetries} retries allowed`],
@@ -134,6 +137,8 @@ function TaskFields(props: { task: Task }) {
     ['Notify', [t.notifyOnComplete && 'on completion', t.notifyOnFailure && 'on failure'].filter(Boolean).join(', ') || null],
     ['Source webhook', t.sourceWebhookId && <Id id={t.sourceWebhookId} />],
     ['Idempotency key', t.idempotencyKey && <Id id={t.idempotencyKey} />],
+    ['Duplicate of', typeof t.metadata?.duplicateOf === 'string'
+      ? <Link href={`/tasks/${t.metadata.duplicateOf}`}><code>{t.metadata.duplicateOf}</code></Link> : null],
   ];
   return (
     <dl className="fields">

@@ -8,13 +8,19 @@ import { allMatching, BULK_WORDS, BulkOutcome, runBulk } from '../components/Bul
 import type { BulkKind, Outcome } from '../components/Bulk';
 import { FailureGroups } from '../components/FailureGroups';
 import {
-  Alert, Confirm, Empty, humanizeTimes, PageHeader, Spinner, StalledBadge, StatusBadge, Time,
+  Alert, Confirm, Empty, humanizeTimes, PageHeader, Spinner, StalledBadge, StatusBadge, Tags, Time,
 } from '../components/ui';
 
 const PAGE = 50;
 
 /** The filters, as they stand in the URL query (so that a reload or a shared link keeps them). */
-interface Filters { status: TaskStatus | ''; type: TaskType | ''; q: string; stalled: boolean; group: string; dependsOn: string; client: string }
+interface Filters {
+  status: TaskStatus | ''; type: TaskType | ''; q: string; stalled: boolean; group: string; dependsOn: string; client: string;
+  /** tasks holding all of these */
+  tags: string[]; assignee: string;
+}
+
+const splitTags = (text: string): string[] => text.split(',').map((t) => t.trim()).filter(Boolean);
 
 function readFilters(search: string): Filters {
   const p = new URLSearchParams(search);
@@ -28,6 +34,8 @@ function readFilters(search: string): Filters {
     group: p.get('group') ?? '',
     dependsOn: p.get('dependsOn') ?? '',
     client: p.get('client') ?? '',
+    tags: splitTags(p.get('tags') ?? ''),
+    assignee: p.get('assignee') ?? '',
   };
 }
 
@@ -40,6 +48,8 @@ function writeFilters(f: Filters): string {
   if (f.group) p.set('group', f.group);
   if (f.dependsOn) p.set('dependsOn', f.dependsOn);
   if (f.client) p.set('client', f.client);
+  if (f.tags.length) p.set('tags', f.tags.join(','));
+  if (f.assignee) p.set('assignee', f.assignee);
   const s = p.toString();
   return s ? `?${s}` : '';
 }
@@ -48,7 +58,7 @@ function toQuery(f: Filters): Omit<TaskQuery, 'cursor' | 'limit'> {
   return {
     status: f.status || null, taskType: f.type || null, search: f.q.trim() || null,
     stalled: f.stalled || null, errorGroup: f.group || null, dependsOn: f.dependsOn || null,
-    clientId: f.client || null,
+    clientId: f.client || null, tags: f.tags.length ? f.tags : null, assignee: f.assignee.trim() || null,
   };
 }
 
@@ -62,13 +72,23 @@ export function TaskList() {
     navigate(`/tasks${writeFilters({ ...filters, ...change })}`, { replace: true });
   const [text, setText] = useState(filters.q);
   const clients = useLoad(() => client.clients.list.query({ limit: 200 }).catch(() => ({ items: [], nextCursor: null })), [client]);
+  const [tagText, setTagText] = useState(filters.tags.join(', '));
+  const [assignee, setAssignee] = useState(filters.assignee);
   useEffect(() => { setText(filters.q); }, [filters.q]);
+  useEffect(() => { if (splitTags(tagText).join(',') !== filters.tags.join(',')) setTagText(filters.tags.join(', ')); },
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+    [filters.tags.join(',')]);
+  useEffect(() => { setAssignee(filters.assignee); }, [filters.assignee]);
   useEffect(() => {
-    if (text === filters.q) return undefined;
-    const t = window.setTimeout(() => setFilters({ q: text }), 300);
+    const change: Partial<Filters> = {};
+    if (text !== filters.q) change.q = text;
+    if (splitTags(tagText).join(',') !== filters.tags.join(',')) change.tags = splitTags(tagText);
+    if (assignee !== filters.assignee) change.assignee = assignee;
+    if (!Object.keys(change).length) return undefined;
+    const t = window.setTimeout(() => setFilters(change), 300);
     return () => window.clearTimeout(t);
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [text]);
+  }, [text, tagText, assignee]);
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   useEffect(() => { setCursors([null]); }, [key]);
   const cursor = cursors[cursors.length - 1];
@@ -153,6 +173,12 @@ export function TaskList() {
               ? <option value={filters.client}>{filters.client}</option> : null}
           </select>
         </label>
+        <label>Tags
+          <input value={tagText} placeholder="all of: a, b" onChange={(e) => setTagText(e.target.value)} />
+        </label>
+        <label>Assignee
+          <input value={assignee} placeholder="a person" onChange={(e) => setAssignee(e.target.value)} />
+        </label>
         <label className="check filter-check"><input type="checkbox" checked={filters.stalled}
           onChange={(e) => setFilters({ stalled: e.target.checked })} /> Stalled only</label>
         <label className="grow">Search
@@ -219,7 +245,9 @@ export function TaskList() {
                 <td className="col-check"><input type="checkbox" aria-label={`Select ${task.title}`} checked={selected.has(task.id)}
                   onChange={(e) => toggle(task, e.target.checked)} /></td>
                 <td><Link href={`/tasks/${task.id}`}>{task.title}</Link>
-                  {task.statusReason ? <div className="muted small">{humanizeTimes(task.statusReason)}</div> : null}</td>
+                  {task.statusReason ? <div className="muted small">{humanizeTimes(task.statusReason)}</div> : null}
+                  {task.assignee ? <div className="muted small">with {task.assignee}</div> : null}
+                  {task.tags.length ? <Tags tags={task.tags} /> : null}</td>
                 <td data-label="Type">{TYPE_LABELS[task.taskType]}</td>
                 <td data-label="Status"><StatusBadge status={task.status} /> <StalledBadge since={task.stalledSince} /></td>
                 <td className="error-cell" {...(task.lastError && (task.status === 'failed' || task.errorCount > 0) ? { 'data-label': 'Error' } : {})}>
