@@ -45,7 +45,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """A migrated database (SQLite and PostgreSQL), for in-process tests."""
-    db = Database(database_url)
+    # Generous: these tests are not about DB_TIMEOUT_SECONDS (tests/integration/test_faults.py
+    # is), and a loaded machine may take seconds over a statement of 10,000 rows.
+    db = Database(database_url, timeout_seconds=60)
     await db.migrate()
     try:
         yield db
