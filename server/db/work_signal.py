@@ -14,7 +14,6 @@ after a second, and wakes the runner once connected again (what was filed meanwh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Final
@@ -22,6 +21,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.core.background import BackgroundLoop
 from server.db.engine import Database
 
 CHANNEL: Final = "errands_work"
@@ -37,9 +37,11 @@ async def announce_work(conn: AsyncConnection) -> None:
     await conn.execute(ANNOUNCE)
 
 
-class WorkListener:
+class WorkListener(BackgroundLoop):
     """One pooled connection listening on :data:`CHANNEL`; ``on_work()`` for each
     notification (and once each time it starts listening)."""
+
+    task_name = "work-listener"
 
     def __init__(self, db: Database, on_work: Callable[[], None], *,
                  retry_seconds: float = 1.0) -> None:
@@ -48,16 +50,6 @@ class WorkListener:
         self.retry_seconds = retry_seconds
         self.listening = False
         self._failing = False  # since the last failure, not listening yet
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="work-listener")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -25,6 +24,7 @@ from typing import cast
 from schemas.clients import ApiKeyInfo, KeyCreate, KeyCreated
 from schemas.system import Role
 from server.core.auth import Principal
+from server.core.background import BackgroundLoop
 from server.core.errors import InvalidInput, NotFound, Unauthorized
 from server.core.ids import new_id
 from server.db import clients as rows
@@ -56,7 +56,9 @@ def key_view(row: Row) -> ApiKeyInfo:
                       created_at=row.created_at, revoked_at=row.revoked_at)
 
 
-class KeyService:
+class KeyService(BackgroundLoop):
+    task_name = "api-keys"
+
     def __init__(self, db: Database, clock: Callable[[], datetime], *,
                  refresh_seconds: float = 1.0) -> None:
         self.db = db
@@ -64,7 +66,6 @@ class KeyService:
         self.refresh_seconds = refresh_seconds
         self._live: dict[str, _Known] = {}
         self._unknown: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
 
     # --- the keys.* procedures ---------------------------------------------------------------
 
@@ -131,19 +132,17 @@ class KeyService:
         self._live = {r.key_hash: _known(r) for r in live}
         self._unknown = set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="api-keys")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
     async def _run(self) -> None:
+        failing = False  # one warning an outage, not one a second
         while True:
             try:
                 await self.refresh()
-            except Exception:
-                log.warning("reading API keys failed; trying again shortly", exc_info=True)
+                if failing:
+                    log.info("reading API keys works again")
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("reading API keys failed (%s); trying again every %.0f s",
+                                type(exc).__name__, self.refresh_seconds)
+                failing = True
             await asyncio.sleep(self.refresh_seconds)

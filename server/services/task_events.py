@@ -33,6 +33,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.tasks import TaskEvent
+from server.core.background import BackgroundLoop
 from server.core.errors import InvalidInput
 from server.core.events import EventHub, PublishedEvent
 from server.db import repositories as repo
@@ -300,7 +301,7 @@ async def task_event_stream(db: Database, hub: EventHub, *, task_id: str | None,
         hub.unsubscribe(sub)
 
 
-class EventFeed:
+class EventFeed(BackgroundLoop):
     """Feeds the hub from ``task_events`` — the way events reach subscribers on PostgreSQL,
     where other nodes write too.
 
@@ -309,24 +310,16 @@ class EventFeed:
     ``interval``. Events are published in id order, each once.
     """
 
+    task_name = "event-feed"
+
     def __init__(self, db: Database, hub: EventHub, *, interval: float = 0.1) -> None:
         self.db = db
         self.hub = hub
         self.interval = interval
         self._kick = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def kick(self, _events: object = None) -> None:
         self._kick.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="event-feed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         cursor = self.hub.last_id
