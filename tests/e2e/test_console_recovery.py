@@ -625,3 +625,39 @@ def test_triggers_page_creates_a_trigger_and_shows_its_secret_once(
     assert rotated.inner_text().strip() != secret
     refused = send(server, {**made, "secret": secret}, {"name": "Eve"}, msg_id="msg_old")
     assert refused.status_code == 401
+
+
+def test_a_reviewer_sends_an_approval_link_from_the_task_page(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    task = create(server, **api_task(outside.url_for("/ok"), "approve by link",
+                                     requiresHumanReview=True))
+    c = console()
+    c.sign_in("reviewer")
+    c.go(f"/tasks/{task['id']}")
+    c.page.get_by_text("Send an approval link").click()
+    create_button = c.page.get_by_role("button", name="Create approval link")
+    expect(create_button).to_be_disabled()  # a link names its reviewer
+    c.page.get_by_label("Reviewer's name").fill("Client Ann")
+    c.page.get_by_label("Valid for").select_option(label="1 hour")
+    create_button.click()
+    made = c.page.locator(".approval-link-made")
+    expect(made).to_contain_text("Client Ann")
+    url = made.locator("code").inner_text()
+    assert "/approve/" in url or url.startswith("http"), url
+    made.get_by_role("button", name="Copy").click()
+    assert c.page.evaluate("navigator.clipboard.readText()") == url
+    c.shoot("task-approval-link")
+    # the link decides: a fresh page, no key
+    outsider = console()
+    outsider.page.goto(url)
+    outsider.page.get_by_role("button", name="Approve").click()
+    done = server.wait_for(task["id"], {"completed"})
+    assert done["reviewedBy"] == "Client Ann"
+    # a viewer sees no such control
+    v = console()
+    v.sign_in("viewer")
+    other = create(server, **api_task(outside.url_for("/ok"), "viewer sees no link",
+                                      requiresHumanReview=True))
+    v.go(f"/tasks/{other['id']}")
+    expect(v.page.get_by_role("heading", name="viewer sees no link")).to_be_visible()
+    expect(v.page.get_by_text("Send an approval link")).to_have_count(0)

@@ -3,6 +3,7 @@ import { useLocation } from 'wouter';
 import type { Task } from '../errands';
 import { useAction } from '../hooks';
 import { useFreshest, useSession } from '../session';
+import { ApprovalLink } from './ApprovalLink';
 import { TaskEdit } from './TaskEdit';
 import { Alert } from './ui';
 
@@ -80,6 +81,7 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void;
               Your edit is not saved: save it (or discard it) before approving. An approval covers the saved task only.
             </p>
           ) : null}
+          {props.full ? <ApprovalLink task={task} /> : null}
         </div>
       ) : null}
       {execute || retry || copy || (edit && !editing && !review) ? (
