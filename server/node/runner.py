@@ -364,7 +364,9 @@ class Runner:
         self._full_keys |= decided.full_keys
         self._full_clients |= decided.full_clients
         for key, at in decided.limited.items():
-            self._limited[key] = at
+            # Looked at again when its window opens, or within a second (a limit changed
+            # or deleted by rateLimits.* applies that soon).
+            self._limited[key] = min(at, now + timedelta(seconds=1))
         return decided.chosen, decided.waiting
 
     # --- one attempt -----------------------------------------------------------------------
