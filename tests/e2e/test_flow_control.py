@@ -4,6 +4,7 @@ cross-node parts (two PostgreSQL nodes) are in tests/integration/test_flow_nodes
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -118,7 +119,7 @@ def test_a_task_s_retry_policy_sets_its_delays(
         attempts = server.call("tasks.executions", {"taskId": task["id"]})
     assert len(attempts) == 4
     waits = [(_at(b["startedAt"]) - _at(a["completedAt"])).total_seconds()
-             for a, b in zip(attempts, attempts[1:], strict=False)]
+             for a, b in itertools.pairwise(attempts)]
     for wait, (low, high) in zip(waits, [(0.5, 1), (1.5, 3), (2, 4)], strict=True):
         assert low - 0.05 <= wait <= high + 1.0, waits
 
