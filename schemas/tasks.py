@@ -30,6 +30,36 @@ ArtifactKind = Literal["screenshot", "trace", "report"]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9:_.-]+$")]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
 Person = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# CONTRACT §15 flow control: keys of 1..200 characters.
+FlowKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Debounce(Input):
+    """Creates with the same ``key`` within ``seconds`` of each other leave one task, with the
+    last input, starting ``seconds`` after the last create (CONTRACT §15)."""
+
+    key: FlowKey
+    seconds: Annotated[float, msgspec.Meta(ge=0.1, le=86_400)]
+
+
+class RetryPolicyInput(Input):
+    """The task's own backoff: ``min(maxSeconds, baseSeconds * factor^(n-1))`` with jitter;
+    a field left out takes the server's default (RETRY_BASE_SECONDS, 3600, 2)."""
+
+    base_seconds: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] | None = None
+    max_seconds: Annotated[float, msgspec.Meta(ge=1, le=86_400)] | None = None
+    factor: Annotated[float, msgspec.Meta(ge=1, le=10)] | None = None
+
+
+class Debounced(Output):
+    key: str
+    seconds: float
+
+
+class RetryPolicyOutput(Output):
+    base_seconds: float | None = None
+    max_seconds: float | None = None
+    factor: float | None = None
 
 
 class TaskCreate(Input):
@@ -57,6 +87,12 @@ class TaskCreate(Input):
     # Review rules (CONTRACT §16)
     review_expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=2_592_000)] | None = None
     approvals_required: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    # Flow control (CONTRACT §15)
+    concurrency_key: FlowKey | None = None
+    concurrency_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    rate_limit_key: FlowKey | None = None
+    debounce: Debounce | None = None
+    retry_policy: RetryPolicyInput | None = None
 
 
 class Approval(Output):
@@ -111,6 +147,12 @@ class Task(Output):
     tags: list[str] = msgspec.field(default_factory=list)
     assignee: str | None = None
     deadline: Timestamp | None = None
+    # Flow control (CONTRACT §15), as given
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    rate_limit_key: str | None = None
+    debounce: Debounced | None = None
+    retry_policy: RetryPolicyOutput | None = None
 
 
 class TaskGet(IdInput):

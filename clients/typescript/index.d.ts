@@ -356,6 +356,22 @@ export interface DataExtractionConfig {
   waitFor?: string | null;
 }
 
+/**
+ * Creates with the same ``key`` within ``seconds`` of each other leave one task, with the
+ * last input, starting ``seconds`` after the last create (CONTRACT §15).
+ */
+export interface Debounce {
+  /** 1..200 chars */
+  key: string;
+  /** >= 0.1; <= 86400 */
+  seconds: number;
+}
+
+export interface Debounced {
+  key: string;
+  seconds: number;
+}
+
 export interface DeliveriesInput {
   /** non-empty */
   id: string;
@@ -594,6 +610,37 @@ export interface OutboundMessage {
 
 export type Priority = "high" | "low" | "normal" | "urgent";
 
+export interface RateLimit {
+  key: string;
+  limit: number;
+  periodSeconds: number;
+  /** ISO 8601 timestamp with a time zone */
+  createdAt: string;
+  /** ISO 8601 timestamp with a time zone */
+  updatedAt: string;
+}
+
+export interface RateLimitDeleted {
+  key: string;
+}
+
+export interface RateLimitKey {
+  /** 1..200 chars */
+  key: string;
+}
+
+export interface RateLimitList {
+}
+
+export interface RateLimitSet {
+  /** 1..200 chars */
+  key: string;
+  /** >= 1; <= 100000 */
+  limit: number;
+  /** >= 1; <= 86400 */
+  periodSeconds: number;
+}
+
 /** CONTRACT §17 ``tasks.reassign``. */
 export interface ReassignInput {
   /** non-empty */
@@ -645,6 +692,25 @@ export interface RetryInput {
 export interface RetryManyInput {
   /** 1..500 items; each item non-empty */
   ids: string[];
+}
+
+/**
+ * The task's own backoff: ``min(maxSeconds, baseSeconds * factor^(n-1))`` with jitter;
+ * a field left out takes the server's default (RETRY_BASE_SECONDS, 3600, 2).
+ */
+export interface RetryPolicyInput {
+  /** >= 0.1; <= 3600; default: null */
+  baseSeconds?: number | null;
+  /** >= 1; <= 86400; default: null */
+  maxSeconds?: number | null;
+  /** >= 1; <= 10; default: null */
+  factor?: number | null;
+}
+
+export interface RetryPolicyOutput {
+  baseSeconds: number | null;
+  maxSeconds: number | null;
+  factor: number | null;
 }
 
 export interface ReviewInput {
@@ -811,6 +877,11 @@ export interface Task {
   assignee: string | null;
   /** ISO 8601 timestamp with a time zone */
   deadline: string | null;
+  concurrencyKey: string | null;
+  concurrencyLimit: number | null;
+  rateLimitKey: string | null;
+  debounce: Debounced | null;
+  retryPolicy: RetryPolicyOutput | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -857,6 +928,16 @@ export interface TaskCreateCommon {
   reviewExpiresInSeconds?: number | null;
   /** >= 1; <= 5; default: 1 */
   approvalsRequired?: number;
+  /** 1..200 chars; default: null */
+  concurrencyKey?: string | null;
+  /** >= 1; <= 1000; default: null */
+  concurrencyLimit?: number | null;
+  /** 1..200 chars; default: null */
+  rateLimitKey?: string | null;
+  /** default: null */
+  debounce?: Debounce | null;
+  /** default: null */
+  retryPolicy?: RetryPolicyInput | null;
 }
 
 /** executionConfig by taskType. */
@@ -1164,6 +1245,14 @@ export type AppRouter = TRPCBuiltRouter<
     messages: {
       /** Outbound messages filtered by taskId, webhookId and status. */
       list: TRPCQueryProcedure<{ input: MessageList | undefined; output: MessagePage; meta: object }>;
+    };
+    rateLimits: {
+      /** The key is unlimited from now on. */
+      delete: TRPCMutationProcedure<{ input: RateLimitKey; output: RateLimitDeleted; meta: object }>;
+      /** Every declared rate limit, by key. */
+      list: TRPCQueryProcedure<{ input: RateLimitList | undefined; output: RateLimit[]; meta: object }>;
+      /** At most `limit` attempt starts of tasks with this `rateLimitKey` in any */
+      set: TRPCMutationProcedure<{ input: RateLimitSet; output: RateLimit; meta: object }>;
     };
     schedules: {
       /** A schedule; each cron slot creates one task from `task`. */

@@ -47,6 +47,7 @@ GROUPS: Final = (
     ("clients", "Clients", "ClientCalls"),
     ("connections", "Connections", "ConnectionCalls"),
     ("keys", "Keys", "KeyCalls"),
+    ("rate_limits", "RateLimits", "RateLimitCalls"),
     ("triggers", "Triggers", "TriggerCalls"),
 )
 LINE: Final = 100

@@ -1,16 +1,25 @@
-"""PURE: what one claim may take — caps per task type and per destination host, and pauses.
+"""PURE: what one claim may take — caps per task type and per destination host, pauses,
+concurrency keys and rate limits (CONTRACT §10, §15).
 
-CONTRACT §10 "Per-type concurrency" and "Autorun switch". The caps are per process: the
-runner counts what it has in flight, these functions say which types and hosts are full
-(skipped by the claim's SQL) and which of the candidates the claim picked fit the room left,
-in claim order. A task that does not fit stays ``queued`` and holds no worker slot.
+The type and host caps are per process: the runner counts what it has in flight, these
+functions say which types and hosts are full (skipped by the claim's SQL) and which of the
+candidates the claim picked fit the room left, in claim order. Concurrency keys and rate
+limits hold across nodes: the claim counts them in the database (:func:`admit` decides with
+those counts). A task that does not fit stays ``queued``, holds no worker slot, and is given
+the reason it waits (:data:`Fit.waiting`).
+
+Fairness is the claim's order (start-time fair queuing): each task entering ``queued`` gets a
+tag one past the larger of its lane's last tag and the head of the line (:func:`next_tags`),
+so within a priority the lanes — (client, concurrency key, destination host) — take turns.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +32,21 @@ class Caps:
     """Attempts allowed at once in one process, by task type and by destination host."""
 
     per_type: Mapping[str, int] = field(default_factory=dict)
-    per_host: int = 4
+    # 0: no fixed cap — a host may take every slot but a reserve (:func:`host_share`).
+    per_host: int = 0
+    # CLIENT_CONCURRENCY: attempts at once per client (across nodes) of tasks without a
+    # concurrency key; 0 for none.
+    per_client: int = 0
+
+
+def host_share(per_host: int, concurrency: int) -> int:
+    """Attempts one destination host may have in flight in a process: HOST_CONCURRENCY when
+    set, else every slot but an eighth (at least one) kept for other hosts — a burst to one
+    host drains at nearly the full rate, and a silent host (its requests hanging until their
+    timeout) never holds the slot another host's task needs (CONTRACT §15)."""
+    if per_host > 0:
+        return per_host
+    return max(1, concurrency - max(1, concurrency // 8))
 
 
 @dataclass(frozen=True)
@@ -34,6 +57,10 @@ class Candidate:
     # Its last attempts were lost (the process died under it, again): it may be the task
     # that kills its process, so it runs apart (:func:`quarantine`).
     suspect: bool = False
+    client_id: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    rate_limit_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,33 +80,133 @@ def room(*, concurrency: int, running: Iterable[tuple[str, str | None]], caps: C
     items = list(running)
     by_type = Counter(t for t, _ in items)
     by_host = Counter(h for _, h in items if h is not None)
+    per_host = host_share(caps.per_host, concurrency)
     type_left = {t: cap - by_type[t] for t, cap in caps.per_type.items()}
-    host_left = {h: caps.per_host - n for h, n in by_host.items()}
+    host_left = {h: per_host - n for h, n in by_host.items()}
     full_types = frozenset(t for t, left in type_left.items() if left <= 0) | paused
     full_hosts = frozenset(h for h, left in host_left.items() if left <= 0)
     return Room(max(0, concurrency - len(items)), full_types, full_hosts, type_left, host_left)
 
 
-def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> list[Candidate]:
-    """The candidates (in claim order) that fit the free slots and each cap's room left."""
+@dataclass(frozen=True)
+class Fit:
+    """The candidates taken (in claim order), and why each one left behind waits."""
+
+    chosen: list[Candidate]
+    waiting: dict[str, str] = field(default_factory=dict)
+
+
+def fit(candidates: Sequence[Candidate], room: Room, per_host: int) -> Fit:
+    """The candidates (in claim order) that fit the free slots and each cap's room left;
+    ``per_host`` as :func:`host_share` gives it."""
     type_left = dict(room.type_left)
     host_left = dict(room.host_left)
     chosen: list[Candidate] = []
+    waiting: dict[str, str] = {}
     for c in candidates:
         if len(chosen) >= room.free:
             break
         if c.task_type in room.full_types:
             continue
         if type_left.get(c.task_type, 1) <= 0:
+            waiting[c.id] = f"type cap ({c.task_type})"
             continue
         if c.dest_host is not None and host_left.get(c.dest_host, per_host) <= 0:
+            waiting[c.id] = f"host cap ({c.dest_host})"
             continue
         chosen.append(c)
         if c.task_type in type_left:
             type_left[c.task_type] -= 1
         if c.dest_host is not None:
             host_left[c.dest_host] = host_left.get(c.dest_host, per_host) - 1
-    return chosen
+    return Fit(chosen, waiting)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A declared rate limit as the claim found it: its limit, its period, and the attempt
+    starts counted in the last period (oldest first is enough: ``first``)."""
+
+    limit: int
+    period: timedelta
+    used: int
+    first: datetime | None  # the oldest start still in the window
+
+
+@dataclass(frozen=True)
+class Admitted:
+    chosen: list[Candidate]
+    waiting: dict[str, str]
+    starts: dict[str, int]  # rate-limit key -> starts this claim records
+    full_keys: frozenset[str]  # concurrency keys found full (skipped by the next claims)
+    full_clients: frozenset[str]
+    limited: dict[str, datetime]  # rate-limit key -> when its window next opens
+
+
+def admit(candidates: Sequence[Candidate], *, now: datetime,
+          running_by_key: Mapping[str, int], running_by_client: Mapping[str, int],
+          per_client: int, windows: Mapping[str, Window]) -> Admitted:
+    """The candidates (in claim order) that keep every concurrency key under its limit,
+    each client under ``per_client`` (tasks without a key), and every rate-limited key under
+    its limit in the sliding window; the others wait with the reason. ``running_by_*``
+    count the attempts in flight on every node."""
+    by_key = dict(running_by_key)
+    by_client = dict(running_by_client)
+    used = {k: w.used for k, w in windows.items()}
+    chosen: list[Candidate] = []
+    waiting: dict[str, str] = {}
+    full_keys: set[str] = set()
+    full_clients: set[str] = set()
+    limited: dict[str, datetime] = {}
+    for c in candidates:
+        key, client = c.concurrency_key, c.client_id
+        if key is not None and by_key.get(key, 0) >= (c.concurrency_limit or 1):
+            waiting[c.id] = f"concurrency key ({key})"
+            full_keys.add(key)
+            continue
+        if key is None and client is not None and per_client > 0 \
+                and by_client.get(client, 0) >= per_client:
+            waiting[c.id] = f"client concurrency ({client})"
+            full_clients.add(client)
+            continue
+        rate = c.rate_limit_key
+        window = windows.get(rate) if rate is not None else None
+        if rate is not None and window is not None and used[rate] >= window.limit:
+            waiting[c.id] = f"rate limited ({rate})"
+            limited[rate] = (window.first or now) + window.period
+            continue
+        chosen.append(c)
+        if key is not None:
+            by_key[key] = by_key.get(key, 0) + 1
+        elif client is not None:
+            by_client[client] = by_client.get(client, 0) + 1
+        if rate is not None and window is not None:
+            used[rate] += 1
+    starts = {k: used[k] - w.used for k, w in windows.items() if used[k] > w.used}
+    return Admitted(chosen, waiting, starts, frozenset(full_keys), frozenset(full_clients),
+                    limited)
+
+
+def lane_of(client_id: str | None, concurrency_key: str | None, host: str | None) -> int:
+    """The fairness lane of a task (a signed 64-bit number): claims take turns across
+    clients, concurrency keys and destination hosts (CONTRACT §15)."""
+    raw = f"{client_id or ''}\x1f{concurrency_key or ''}\x1f{host or ''}".encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big", signed=True)
+
+
+def next_tags(items: Sequence[tuple[int, int]], head: Mapping[int, int],
+              lane_last: Mapping[int, int]) -> list[int]:
+    """Fair tags for tasks entering ``queued`` in this order, each (lane, priority rank):
+    one past the larger of the lane's last tag and the head of its priority's line (the
+    tag the next claim takes), so a lane with a long backlog waits its turn behind a lane
+    that just arrived, not the other way round."""
+    last = dict(lane_last)
+    tags: list[int] = []
+    for lane, rank in items:
+        tag = max(last.get(lane, 0), head.get(rank, 0)) + 1
+        last[lane] = tag
+        tags.append(tag)
+    return tags
 
 
 def quarantine(candidates: Sequence[Candidate], *, running: int, suspect_running: bool

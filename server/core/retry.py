@@ -5,16 +5,28 @@ No IO here; ``now`` and the random draw come from the caller.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff: ``base * 2**(n-1)`` capped at ``cap``, with jitter in ``[½, 1]``."""
+    """Exponential backoff: ``base * factor**(n-1)`` capped at ``cap``, with jitter in
+    ``[½, 1]``."""
 
     base_seconds: float = 2.0
     cap_seconds: float = 3600.0
+    factor: float = 2.0
+
+    def overridden(self, given: Mapping[str, Any] | None) -> RetryPolicy:
+        """This policy with a task's own ``retryPolicy`` (wire names; CONTRACT §15) over it."""
+        if not given:
+            return self
+        return RetryPolicy(float(given.get("baseSeconds") or self.base_seconds),
+                           float(given.get("maxSeconds") or self.cap_seconds),
+                           float(given.get("factor") or self.factor))
 
 
 def backoff_seconds(error_count: int, policy: RetryPolicy, draw: float) -> float:
@@ -24,7 +36,10 @@ def backoff_seconds(error_count: int, policy: RetryPolicy, draw: float) -> float
     least half of the exponential delay is kept, so backoff still grows).
     """
     exponent = max(0, error_count - 1)
-    raw = policy.base_seconds * (2.0 ** min(exponent, 62))
+    try:
+        raw = policy.base_seconds * (policy.factor ** min(exponent, 62))
+    except OverflowError:
+        raw = policy.cap_seconds
     capped = min(raw, policy.cap_seconds)
     return capped * (0.5 + 0.5 * draw)
 

@@ -263,9 +263,14 @@ class Settings:
         "None: no authentication (loopback only).",
         example="web:operator:change-me-1,anna:reviewer:change-me-2,ops:admin:change-me-3")
     # --- Work
-    worker_concurrency: int = setting("WORKER_CONCURRENCY", "16", _int_in(1, 1024),
-                                      "Attempts running at once in this process.",
+    worker_concurrency: int = setting("WORKER_CONCURRENCY", "64", _int_in(1, 1024),
+                                      "Attempts running at once in this process (an attempt "
+                                      "waiting on the network holds a slot, not a CPU).",
                                       section="Work")
+    client_concurrency: int = setting(
+        "CLIENT_CONCURRENCY", "0", _int_in(0, 100_000),
+        "Attempts in progress at once per client (clientId), across all nodes, of tasks "
+        "without a concurrencyKey; 0: no limit (claims still take turns across clients).")
     review_required_types: frozenset[str] = setting(
         "REVIEW_REQUIRED_TYPES", "", _type_set,
         "Task types that always need a person's approval before they run (comma-separated).",
@@ -326,7 +331,8 @@ class Settings:
                                    "this.", section="Runner")
     retry_base_seconds: float = setting("RETRY_BASE_SECONDS", "2", _float_in(0.01, 3600),
                                         "Retry backoff base: RETRY_BASE_SECONDS * 2^(n-1), "
-                                        "capped at an hour, with jitter.")
+                                        "capped at an hour, with jitter (a task's own "
+                                        "retryPolicy overrides it).")
     shutdown_grace_seconds: float = setting(
         "SHUTDOWN_GRACE_SECONDS", "10", _float_in(0, 3600),
         "How long a shutdown lets running attempts finish before interrupting them (keep it "
@@ -342,9 +348,12 @@ class Settings:
         "Attempts running at once per task type in this process (type=n,...); "
         "browser_automation and data_extraction default to BROWSER_CONCURRENCY. Over its cap "
         "a task waits queued.", example="ghl_action=4,browser_automation=4")
-    host_concurrency: int = setting("HOST_CONCURRENCY", "4", _int_in(1, 1024),
+    host_concurrency: int = setting("HOST_CONCURRENCY", "0", _int_in(0, 1024),
                                     "Attempts in flight per destination host (host[:port] of "
-                                    "the task's URL) in this process.")
+                                    "the task's URL) in this process. 0: no fixed cap — one "
+                                    "host may use every slot but an eighth of "
+                                    "WORKER_CONCURRENCY (at least one), kept for other hosts "
+                                    "so a silent host never holds them all.")
     max_lost_attempts: int = setting("MAX_LOST_ATTEMPTS", "5", _int_in(1, 1000),
                                      "Lost attempts in a row (the worker died each time) that "
                                      "end a task as failed.")

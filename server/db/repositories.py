@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections import namedtuple
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.core.claims import next_tags
 from server.db import insights
 from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
@@ -90,7 +92,7 @@ async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str]
 # NULL but lost_streak (server default 0) and deadline (NO_DEADLINE: given as None, it is
 # left to the server default, binding nothing); times as the UTC column gives them back.
 _TaskValues = namedtuple("_TaskValues", [c.name for c in tasks.c])  # type: ignore[misc]
-_SERVER_DEFAULTS = {"lost_streak": 0, "approvals_required": 1}
+_SERVER_DEFAULTS = {"lost_streak": 0, "approvals_required": 1, "lane": 0, "fair_tag": 0}
 _TASK_DEFAULTS = tuple((c.name, _SERVER_DEFAULTS.get(c.name)) for c in tasks.c)
 _DEADLINE_AT = [c.name for c in tasks.c].index("deadline")
 
@@ -143,6 +145,17 @@ async def task_get(conn: AsyncConnection, task_id: str) -> TaskRow | None:
 _TASK_GET_MANY_PG = sa.select(tasks).where(
     tasks.c.id == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String))))
 _TASK_GET_MANY = sa.select(tasks).where(_in_ids(tasks.c.id))
+
+
+async def task_debounced(conn: AsyncConnection, key: str) -> TaskRow | None:
+    """The task waiting (``scheduled``) under a debounce key (ix_tasks_debounce), locked
+    on PostgreSQL until the transaction ends."""
+    stmt = sa.select(tasks).where(tasks.c.debounce_key == key,
+                                  tasks.c.status == sa.literal_column("'scheduled'"))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row: TaskRow | None = (await conn.execute(stmt)).one_or_none()
+    return row
 
 
 async def task_get_by_idempotency_key(conn: AsyncConnection, key: str) -> TaskRow | None:
@@ -205,16 +218,31 @@ async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequ
     stmt = tasks.update().where(tasks.c.id == task_id, tasks.c.status.in_(list(expected)))
     if "status" in values:  # a stall ends with the status it was found in (CONTRACT §10)
         values = {"stalled_since": None, **values}
+    values = with_fair_tag(values)
     row: TaskRow | None = (
         await conn.execute(stmt.values(**values).returning(tasks))).one_or_none()
     return row
 
 
+@dataclass(frozen=True)
+class Skip:
+    """What a claim's candidates leave out: full types and hosts (this process), concurrency
+    keys and clients found full and rate-limit keys waiting for their window (all nodes)."""
+
+    types: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
+    rate_keys: tuple[str, ...] = ()
+
+
 async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: int,
                                 skip_types: Sequence[str] = (), skip_hosts: Sequence[str] = (),
-                                manual_only: bool = False) -> list[Row]:
-    """Step one of a claim: up to ``limit`` queued tasks (id, type, host), most urgent first,
-    leaving out the types and hosts that are full.
+                                manual_only: bool = False, skip: Skip | None = None
+                                ) -> list[Row]:
+    """Step one of a claim: up to ``limit`` queued tasks (id, type, host, flow-control
+    columns), most urgent first and, within a priority and deadline, in fair-tag order,
+    leaving out what is full (``skip_types``, ``skip_hosts`` and ``skip``).
 
     The ids are picked by this statement alone, before anything is updated, so a claim can
     never take more than it asked for (an ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE
@@ -222,33 +250,103 @@ async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: i
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so several nodes pick disjoint sets. SQLite has one
     writer at a time, so nothing can race between the two steps.
     """
-    pick = _claim_pick(dialect, tuple(skip_types), tuple(skip_hosts), manual_only)
+    skip = skip or Skip()
+    pick = _claim_pick(dialect, tuple(skip_types) or skip.types,
+                       tuple(skip_hosts) or skip.hosts, manual_only, skip.keys,
+                       skip.clients, skip.rate_keys)
     rows: list[Row] = list((await conn.execute(pick, {"limit": limit})).all())
     return rows
 
 
 @functools.lru_cache(maxsize=128)
 def _claim_pick(dialect: str, skip_types: tuple[str, ...], skip_hosts: tuple[str, ...],
-                manual_only: bool = False) -> sa.Select[tuple[str, str, str | None, int]]:
+                manual_only: bool = False, skip_keys: tuple[str, ...] = (),
+                skip_clients: tuple[str, ...] = (), skip_rate_keys: tuple[str, ...] = ()
+                ) -> sa.Select[Any]:
     """The candidates' SELECT, built once for each set of full types and hosts (a statement
     object keeps its compiled-cache key; building one and computing it cost more than the
     query itself). ``manual_only``: the tasks a person queued with tasks.execute, which run
     while autorun is paused (CONTRACT §17; through ix_tasks_manual_queued)."""
-    pick = (sa.select(tasks.c.id, tasks.c.task_type, tasks.c.dest_host, tasks.c.lost_streak)
-            .where(tasks.c.status == QUEUED_LITERAL))
+    c = tasks.c
+    pick = (sa.select(c.id, c.task_type, c.dest_host, c.lost_streak, c.client_id,
+                      c.concurrency_key, c.concurrency_limit, c.rate_limit_key)
+            .where(c.status == QUEUED_LITERAL))
     if manual_only:
-        pick = pick.where(tasks.c.next_trigger == MANUAL_LITERAL)
+        pick = pick.where(c.next_trigger == MANUAL_LITERAL)
     if skip_types:
-        pick = pick.where(tasks.c.task_type.not_in(list(skip_types)))
-    if skip_hosts:
-        pick = pick.where(sa.or_(tasks.c.dest_host.is_(None),
-                                 tasks.c.dest_host.not_in(list(skip_hosts))))
-    pick = pick.order_by(tasks.c.priority_rank.desc(), tasks.c.deadline, tasks.c.queued_at,
-                         tasks.c.id).limit(
-        sa.bindparam("limit", type_=sa.Integer))
+        pick = pick.where(c.task_type.not_in(list(skip_types)))
+    for column, values in ((c.dest_host, skip_hosts), (c.concurrency_key, skip_keys),
+                           (c.rate_limit_key, skip_rate_keys)):
+        if values:
+            pick = pick.where(sa.or_(column.is_(None), column.not_in(list(values))))
+    if skip_clients:  # CLIENT_CONCURRENCY applies to tasks without a concurrency key
+        pick = pick.where(sa.or_(c.client_id.is_(None), c.concurrency_key.is_not(None),
+                                 c.client_id.not_in(list(skip_clients))))
+    pick = pick.order_by(c.priority_rank.desc(), c.deadline, c.fair_tag, c.queued_at,
+                         c.id).limit(sa.bindparam("limit", type_=sa.Integer))
     if dialect == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     return pick
+
+
+def with_fair_tag(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of a one-row update; one that makes the task ``queued`` (and names no
+    ``fair_tag``: a task that keeps its place names its own) takes its turn in its lane."""
+    if values.get("status") != "queued" or "fair_tag" in values:
+        return values
+    return {**values, "fair_tag": _FAIR_TAG}
+
+
+def _fair_tag_expr() -> sa.ColumnElement[int]:
+    """One past the larger of the lane's last queued tag and the head of the priority's line
+    (claims.next_tags, in SQL for one row: ix_tasks_lane, ix_tasks_claim)."""
+    q, h = tasks.alias("q"), tasks.alias("h")
+    last = sa.func.coalesce(
+        sa.select(sa.func.max(q.c.fair_tag))
+        .where(q.c.status == QUEUED_LITERAL, q.c.lane == tasks.c.lane).scalar_subquery(), 0)
+    head = sa.func.coalesce(
+        sa.select(h.c.fair_tag)
+        .where(h.c.status == QUEUED_LITERAL, h.c.priority_rank == tasks.c.priority_rank)
+        .order_by(h.c.deadline, h.c.fair_tag).limit(1).scalar_subquery(), 0)
+    return sa.case((last > head, last), else_=head) + 1
+
+
+_FAIR_TAG = _fair_tag_expr()
+_QUEUE_HEAD = (sa.select(tasks.c.fair_tag)
+               .where(tasks.c.status == QUEUED_LITERAL,
+                      tasks.c.priority_rank == sa.bindparam("rank", type_=sa.SmallInteger))
+               .order_by(tasks.c.deadline, tasks.c.fair_tag).limit(1))
+# Lanes looked up at once for a batch entering queued; the others start at the head.
+_LANES_LOOKED_UP = 500
+
+
+async def fair_tags(conn: AsyncConnection, items: Sequence[tuple[int, int]]) -> list[int]:
+    """Fair tags for tasks entering ``queued`` together, in this order, each given as (lane,
+    priority rank) (claims.next_tags): one query per priority present, one for the lanes."""
+    head: dict[int, int] = {}
+    for rank in sorted({r for _, r in items}):
+        tag = (await conn.execute(_QUEUE_HEAD, {"rank": rank})).scalar()
+        if tag is not None:
+            head[rank] = int(tag)
+    lanes = list(dict.fromkeys(lane for lane, _ in items))[:_LANES_LOOKED_UP]
+    last: dict[int, int] = {}
+    if lanes:
+        found = await conn.execute(
+            sa.select(tasks.c.lane, sa.func.max(tasks.c.fair_tag))
+            .where(tasks.c.status == QUEUED_LITERAL, tasks.c.lane.in_(lanes))
+            .group_by(tasks.c.lane))
+        last = {int(lane): int(tag) for lane, tag in found}
+    return next_tags(items, head, last)
+
+
+async def tag_new_tasks(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Give the new tasks that are ``queued`` their fair tags (in place), before insert."""
+    queued = [r for r in rows if r.get("status") == "queued"]
+    if not queued:
+        return
+    tags = await fair_tags(conn, [(r.get("lane") or 0, r["priority_rank"]) for r in queued])
+    for row, tag in zip(queued, tags, strict=True):
+        row["fair_tag"] = tag
 
 
 async def task_claim_ids(conn: AsyncConnection, ids: Sequence[str], *, worker: str,
@@ -271,7 +369,7 @@ def _claim_ids(ids: sa.ColumnElement[bool],
                     lease_owner=sa.bindparam("worker", type_=tasks.c.lease_owner.type),
                     lease_expires_at=sa.bindparam("lease_until",
                                                   type_=tasks.c.lease_expires_at.type),
-                    next_attempt_at=None, stalled_since=None)
+                    next_attempt_at=None, stalled_since=None, debounce_key=None)
             .returning(tasks))
 
 
@@ -293,14 +391,26 @@ async def task_promote_due(conn: AsyncConnection, now: datetime, *,
     second half waited behind the claims and completions of the first (the runner is woken
     by its commit) and came due seconds later. Compare-and-set: a task whose status moved on
     since it was picked is left alone."""
-    pick = (sa.select(tasks.c.id).where(tasks.c.status == "scheduled", tasks.c.due_at <= now)
-            .order_by(tasks.c.due_at).limit(limit))
-    stmt = (tasks.update().where(tasks.c.id.in_(pick.scalar_subquery()),
-                                 tasks.c.status == "scheduled")
+    # Fair tags: from the head of the line, each lane's promoted tasks in turn (their rank in
+    # the lane by due time); a lane's tasks already queued are not looked up for a bulk.
+    heads = [int(t) for t in (await conn.execute(_QUEUE_HEADS)).scalars() if t is not None]
+    rank = sa.func.row_number().over(partition_by=tasks.c.lane,
+                                     order_by=(tasks.c.due_at, tasks.c.id))
+    pick = (sa.select(tasks.c.id.label("pid"), rank.label("n"))
+            .where(tasks.c.status == "scheduled", tasks.c.due_at <= now)
+            .order_by(tasks.c.due_at).limit(limit).subquery("due"))
+    stmt = (tasks.update().where(tasks.c.id == pick.c.pid, tasks.c.status == "scheduled")
             .values(status="queued", status_reason=None, due_at=None, queued_at=now,
-                    updated_at=now, stalled_since=None)
+                    updated_at=now, stalled_since=None,
+                    fair_tag=pick.c.n + max(heads, default=0))
             .returning(tasks.c.id, *(tasks.c[name] for name in returning if name != "id")))
     return list((await conn.execute(stmt)).all())
+
+
+# The head of each priority's line (the highest is enough for a bulk promotion).
+_QUEUE_HEADS = (sa.select(tasks.c.fair_tag).where(tasks.c.status == QUEUED_LITERAL)
+                .order_by(tasks.c.priority_rank.desc(), tasks.c.deadline, tasks.c.fair_tag)
+                .limit(1))
 
 
 async def task_next_due_at(conn: AsyncConnection) -> datetime | None:

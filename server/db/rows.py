@@ -177,6 +177,30 @@ class TaskRow(Protocol):
     @property
     def deadline_missed_at(self) -> datetime | None: ...
 
+    @property
+    def concurrency_key(self) -> str | None: ...
+
+    @property
+    def concurrency_limit(self) -> int | None: ...
+
+    @property
+    def rate_limit_key(self) -> str | None: ...
+
+    @property
+    def debounce(self) -> Any: ...  # {"key", "seconds"} as asked, or None
+
+    @property
+    def debounce_key(self) -> str | None: ...
+
+    @property
+    def retry_policy(self) -> Any: ...  # {"baseSeconds"?, "maxSeconds"?, "factor"?} or None
+
+    @property
+    def lane(self) -> int: ...
+
+    @property
+    def fair_tag(self) -> int: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -170,14 +170,42 @@ tasks = sa.Table(
               server_default=sa.text("'9999-12-31 00:00:00'")),
     # When the deadline was found missed (reported once); NULL otherwise.
     sa.Column("deadline_missed_at", UTCDateTime),
+    # Flow control (CONTRACT §15, migration 0014): the concurrency key and its limit, the
+    # rate-limit key, the debounce asked ({key, seconds}; ``debounce_key`` while the task
+    # waits for it, cleared when an attempt starts) and the task's own retry policy.
+    sa.Column("concurrency_key", sa.String(200)),
+    sa.Column("concurrency_limit", sa.Integer),
+    sa.Column("rate_limit_key", sa.String(200)),
+    sa.Column("debounce", sa.JSON),
+    sa.Column("debounce_key", sa.String(200)),
+    sa.Column("retry_policy", sa.JSON),
+    # Fairness (start-time fair queuing): the task's lane (client, concurrency key, host:
+    # claims.lane_of) and its place in line within its priority, given as it enters queued.
+    sa.Column("lane", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("fair_tag", sa.BigInteger, nullable=False, server_default="0"),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
     # prove that it applies.
-    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "deadline", "queued_at",
-             "id",
+    sa.Index("ix_tasks_claim", "status", sa.text("priority_rank DESC"), "deadline", "fair_tag",
+             "queued_at", "id",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
+    # A lane's last place in line (fair tags, CONTRACT §15).
+    sa.Index("ix_tasks_lane", "lane", "fair_tag",
+             sqlite_where=sa.text("status = 'queued'"),
+             postgresql_where=sa.text("status = 'queued'")),
+    # Attempts in flight per concurrency key and per client, across nodes (CONTRACT §15).
+    sa.Index("ix_tasks_running_key", "concurrency_key",
+             sqlite_where=sa.text("status = 'in_progress' AND concurrency_key IS NOT NULL"),
+             postgresql_where=sa.text("status = 'in_progress' AND concurrency_key IS NOT NULL")),
+    sa.Index("ix_tasks_running_client", "client_id",
+             sqlite_where=sa.text("status = 'in_progress' AND client_id IS NOT NULL"),
+             postgresql_where=sa.text("status = 'in_progress' AND client_id IS NOT NULL")),
+    # One task waits per debounce key.
+    sa.Index("ix_tasks_debounce", "debounce_key", unique=True,
+             sqlite_where=sa.text("status = 'scheduled' AND debounce_key IS NOT NULL"),
+             postgresql_where=sa.text("status = 'scheduled' AND debounce_key IS NOT NULL")),
     # Full: it also serves counts by status (system.stats, gauges).
     sa.Index("ix_tasks_due", "status", "due_at"),
     sa.Index("ix_tasks_created", "created_at", "id"),
@@ -416,6 +444,29 @@ ghl_rate_slots = sa.Table(
     sa.Column("location_id", sa.String(200), nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Index("ix_ghl_rate_slots_location", "location_id", "expires_at"),
+)
+
+# --- flow control (migration 0014, CONTRACT §15) ---------------------------------------------
+
+# Declared rate limits: at most ``limit`` attempt starts of tasks with this rateLimitKey in
+# any ``period_seconds``.
+rate_limits = sa.Table(
+    "rate_limits", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("limit", sa.Integer, nullable=False),
+    sa.Column("period_seconds", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per attempt start counted against a rate limit (the sliding window); rows older
+# than the key's period are deleted as the key is counted.
+rate_limit_starts = sa.Table(
+    "rate_limit_starts", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Index("ix_rate_limit_starts_key", "key", "started_at"),
 )
 
 # --- inbound: triggers (migration 0012, CONTRACT §16) ----------------------------------------

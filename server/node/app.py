@@ -72,6 +72,7 @@ from server.services.delivery import DeliveryService
 from server.services.ghl_budget import SharedRateBudget
 from server.services.insights import Insights
 from server.services.keys import KeyService
+from server.services.rate_limits import RateLimitService
 from server.services.reports import ReportService
 from server.services.reviews import ReviewRules
 from server.services.schedules import ScheduleService
@@ -213,7 +214,8 @@ class Node:
                                                  poll_seconds=5.0 if self.db.is_sqlite else 1.0,
                                                  retry=RetryPolicy(settings.retry_base_seconds),
                                                  caps=Caps(settings.type_caps,
-                                                           settings.host_concurrency),
+                                                           settings.host_concurrency,
+                                                           settings.client_concurrency),
                                                  max_lost_attempts=settings.max_lost_attempts,
                                                  rescue_seconds=None if self.db.is_sqlite
                                                  else min(1.0, settings.lease_seconds / 3)),
@@ -251,7 +253,8 @@ class Node:
                                  scheduler_running=lambda: bool(self.scheduler.running),
                                  keyring=self.keyring,
                                  clients=self.clients, connections=self.connections,
-                                 keys=self.keys)
+                                 keys=self.keys,
+                                 rate_limits=RateLimitService(self.db, clock))
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])
         self.router = build_router()

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from executors.base import (
     ArtifactSink,
@@ -50,11 +51,22 @@ from executors.registry import ExecutorRegistry
 from schemas.configs import CONFIG_TYPES
 from schemas.secrets import masked_config_and_secrets, scrub, secret_values
 from server.core import lifecycle, logs, placeholders, tracing
-from server.core.claims import Candidate, Caps, Room, dest_host, fit, quarantine, room
+from server.core.claims import (
+    Candidate,
+    Caps,
+    Room,
+    admit,
+    dest_host,
+    fit,
+    host_share,
+    quarantine,
+    room,
+)
 from server.core.errors import database_unavailable, storage_unavailable
 from server.core.ids import new_id
 from server.core.lifecycle import Outcome, Status
 from server.core.retry import RetryPolicy
+from server.db import flow as flow_db
 from server.db import repositories as repo
 from server.db.engine import Database
 from server.db.repositories import Row
@@ -96,7 +108,7 @@ class Running:
 
 @dataclass
 class RunnerConfig:
-    concurrency: int = 16
+    concurrency: int = 64
     lease_seconds: float = 30.0
     poll_seconds: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -148,6 +160,12 @@ class Runner:
         self.metrics = metrics or Metrics()
         self.claims = 0  # claim statements that took something, and the most one took
         self.claimed_max = 0
+        # Flow control (CONTRACT §15): concurrency keys and clients found full (left out of
+        # the claims until the runner next sleeps) and rate-limit keys until their window
+        # opens.
+        self._full_keys: set[str] = set()
+        self._full_clients: set[str] = set()
+        self._limited: dict[str, datetime] = {}
 
     # --- control ---------------------------------------------------------------------------
 
@@ -247,9 +265,29 @@ class Runner:
             # asyncio.timeout, not wait_for: the wait runs in this task, so a wake-up resumes
             # it at the loop's next turn (wait_for's inner task took three: a create's
             # response went out before the claim began, adding to the pickup latency).
+            # A rate limit's window opening wakes it too; keys found full are looked at
+            # again after any wake (an attempt ended, here or on another node).
+            wait = self.config.poll_seconds
+            if self._limited:
+                opens = (min(self._limited.values()) - self.clock()).total_seconds()
+                wait = max(0.001, min(wait, opens + 0.001))
+            elif self._full_keys or self._full_clients:
+                wait = min(wait, 1.0)  # freed on another node: no wake-up here
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.poll_seconds):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
+            self._full_keys.clear()
+            self._full_clients.clear()
+
+    def _skip(self, left: Room, now: datetime) -> repo.Skip:
+        """What the next claim's candidates leave out (claims.Room; keys and clients found
+        full since the runner last slept; rate-limit keys until their window opens)."""
+        self._limited = {k: at for k, at in self._limited.items() if at > now}
+        return repo.Skip(types=tuple(sorted(left.full_types)),
+                         hosts=tuple(sorted(left.full_hosts)),
+                         keys=tuple(sorted(self._full_keys)),
+                         clients=tuple(sorted(self._full_clients)),
+                         rate_keys=tuple(sorted(self._limited)))
 
     async def _claim(self, left: Room, *, manual_only: bool = False) -> bool:
         """One claim of at most ``left.free`` tasks; True when another may find more at once.
@@ -258,21 +296,27 @@ class Runner:
             now = cs.now
             picked = await repo.task_claim_candidates(
                 cs.conn, dialect=self.db.dialect, limit=left.free,
-                skip_types=sorted(left.full_types), skip_hosts=sorted(left.full_hosts),
-                manual_only=manual_only)
+                manual_only=manual_only, skip=self._skip(left, now))
             # A task this process still runs (its lease was taken while it ran) waits until
             # that attempt has ended here.
             suspect = self.config.is_suspect
-            candidates = [Candidate(r.id, r.task_type, r.dest_host, suspect(r.lost_streak))
+            candidates = [Candidate(r.id, r.task_type, r.dest_host, suspect(r.lost_streak),
+                                    r.client_id, r.concurrency_key, r.concurrency_limit,
+                                    r.rate_limit_key)
                           for r in picked if r.id not in self.running]
             apart = quarantine(candidates, running=len(self.running), suspect_running=any(
                 suspect(r.task.lost_streak) for r in self.running.values()))
-            chosen = fit(apart, left, self.config.caps.per_host)
+            fitted = fit(apart, left, host_share(self.config.caps.per_host,
+                                                 self.config.concurrency))
+            chosen, waiting = await self._admit(cs.conn, fitted.chosen, now)
+            waiting = {**fitted.waiting, **waiting}
+            if waiting:
+                await flow_db.reasons_set(cs.conn, waiting)
             rows = await repo.task_claim_ids(
                 cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,
                 lease_until=now + timedelta(seconds=self.config.lease_seconds))
             if not rows:
-                return False
+                return bool(waiting) and len(apart) == len(candidates) == left.free
             executions = await repo.execution_insert(cs.conn, [{
                 "id": new_id("exe"), "task_id": row.id, "attempt_number": row.attempts,
                 "triggered_by": row.next_trigger, "status": "running", "started_at": now,
@@ -293,6 +337,37 @@ class Runner:
         # A suspect in the way (quarantine): wait for the attempts running here to end.
         return len(apart) == len(candidates) and (
             len(candidates) == left.free or len(chosen) < len(candidates))
+
+    async def _admit(self, conn: AsyncConnection, chosen: list[Candidate], now: datetime
+                     ) -> tuple[list[Candidate], dict[str, str]]:
+        """Concurrency keys, CLIENT_CONCURRENCY and rate limits, counted across nodes
+        (CONTRACT §15): on PostgreSQL under each key's advisory lock, taken in one order, so
+        two nodes never both take a key's last slot; the starts admitted are recorded in
+        this claim's transaction."""
+        per_client = self.config.caps.per_client
+        keys = sorted({c.concurrency_key for c in chosen if c.concurrency_key is not None})
+        clients = sorted({c.client_id for c in chosen if c.client_id is not None
+                          and c.concurrency_key is None}) if per_client > 0 else []
+        rates = sorted({c.rate_limit_key for c in chosen if c.rate_limit_key is not None})
+        if not (keys or clients or rates):
+            return chosen, {}
+        if not self.db.is_sqlite:
+            await flow_db.locks_take(conn, [flow_db.lock_id("key", k) for k in keys]
+                                     + [flow_db.lock_id("client", c) for c in clients]
+                                     + [flow_db.lock_id("rate", r) for r in rates])
+        windows = await flow_db.rate_windows(conn, rates, now)
+        decided = admit(chosen, now=now,
+                        running_by_key=await flow_db.running_by_key(conn, keys),
+                        running_by_client=await flow_db.running_by_client(conn, clients),
+                        per_client=per_client, windows=windows)
+        await flow_db.starts_insert(conn, decided.starts, now)
+        self._full_keys |= decided.full_keys
+        self._full_clients |= decided.full_clients
+        for key, at in decided.limited.items():
+            # Looked at again when its window opens, or within a second (a limit changed
+            # or deleted by rateLimits.* applies that soon).
+            self._limited[key] = min(at, now + timedelta(seconds=1))
+        return decided.chosen, decided.waiting
 
     # --- one attempt -----------------------------------------------------------------------
 
@@ -470,8 +545,9 @@ class Runner:
             batch = sorted(batch, key=lambda item: item.task.id)  # the one lock order
             plans = [(item, lifecycle.after_attempt(
                 outcome=item.outcome, error_count=item.task.error_count,
-                max_retries=item.task.max_retries, now=now, policy=self.config.retry,
-                draw=self.draw(), lost_streak=item.task.lost_streak,
+                max_retries=item.task.max_retries, now=now,
+                policy=self.config.retry.overridden(item.task.retry_policy), draw=self.draw(),
+                lost_streak=item.task.lost_streak,
                 max_lost=self.config.max_lost_attempts)) for item in batch]
             # Tasks first (the order a rescue locks them in too): an attempt shares the
             # values its task row ends with (shared_with_task).
@@ -554,7 +630,8 @@ class Runner:
                           error=f"worker {row.lease_owner} stopped before the attempt ended")
         tr = lifecycle.after_attempt(outcome=outcome, error_count=row.error_count,
                                      max_retries=row.max_retries, now=cs.now,
-                                     policy=self.config.retry, draw=self.draw(),
+                                     policy=self.config.retry.overridden(row.retry_policy),
+                                     draw=self.draw(),
                                      lost_streak=row.lost_streak,
                                      max_lost=self.config.max_lost_attempts)
         running = await repo.execution_running_for_task(cs.conn, row.id)
@@ -565,6 +642,7 @@ class Runner:
                 "status": "lost", "completed_at": cs.now, "duration_ms": duration,
                 "error": outcome.error, "error_type": "lost", "retryable": True})
         item_values = task_values(tr, None, cs.now, current=row)
+        item_values["fair_tag"] = row.fair_tag  # queued again: it keeps its place in line
         new = await repo.task_set_status_if(cs.conn, row.id, [Status.IN_PROGRESS], item_values)
         if new is not None:
             cs.emit("execution" if ex is not None else "status", new, ex)

@@ -10,6 +10,7 @@ from server.procedures import (
     approvals,
     audit,
     clients,
+    flow,
     messages,
     schedules,
     system,
@@ -34,4 +35,5 @@ def build_router() -> Router:
     clients.register(router)
     triggers.register(router)
     approvals.register(router)
+    flow.register(router)
     return router

@@ -27,6 +27,7 @@ from server.db.repositories import (
     changes_insert_pg,
     changes_insert_sqlite,
     event_insert,
+    tag_new_tasks,
     task_row_of,
     tasks_insert,
 )
@@ -107,6 +108,7 @@ class ChangeSet:
         """Insert the tasks created so far (before a read that must see them)."""
         if self.new_tasks:
             rows, self.new_tasks = self.new_tasks, []
+            await tag_new_tasks(self.conn, rows)
             await tasks_insert(self.conn, rows)
 
     def audit(self, actor: Actor, action: str, target_type: str, target_id: str | None,
@@ -209,12 +211,12 @@ class Writer:
             yield cs
             events = [{"task_id": task_id, "payload": stored, "created_at": cs.now}
                       for _, task_id, _, _, stored in cs.events]
+            new_tasks, cs.new_tasks = cs.new_tasks, []
+            await tag_new_tasks(conn, new_tasks)  # their turns in line (fair tags)
             if self.db.is_sqlite:  # one driver call for all three
-                new_tasks, cs.new_tasks = cs.new_tasks, []
                 ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
             else:
                 # cs.wake: other nodes' runners hear of the new work at commit (work_signal).
-                new_tasks, cs.new_tasks = cs.new_tasks, []
                 if new_tasks or cs.audits:  # one round trip for all (the NOTIFY too)
                     ids = await changes_insert_pg(conn, new_tasks, events, cs.audits,
                                                   announce=cs.wake)

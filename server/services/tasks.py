@@ -20,10 +20,17 @@ from executors.base import Issue
 from executors.registry import ExecutorRegistry
 from schemas.base import validation_issue
 from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
-from schemas.tasks import Task, TaskCreate, TaskExecution, TaskList, TaskPage
+from schemas.tasks import (
+    RetryPolicyInput,
+    Task,
+    TaskCreate,
+    TaskExecution,
+    TaskList,
+    TaskPage,
+)
 from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
 from server.core import lifecycle, placeholders
-from server.core.claims import dest_host
+from server.core.claims import dest_host, lane_of
 from server.core.errors import (
     Conflict,
     ErrandsError,
@@ -183,6 +190,7 @@ class TaskService:
                 found = await repo.task_get_by_idempotency_key(conn, key)
             if found is not None:
                 return task_view(_same_task_type(found, data))
+        check_flow(data)
         location = await self.check_client(data.task_type, data.execution_config,
                                             data.client_id, ("executionConfig",), ["clientId"])
         self._check_config(data.task_type, data.execution_config,
@@ -190,6 +198,8 @@ class TaskService:
                            source_webhook_id=data.source_webhook_id,
                            location_known=location)
         await self._check_webhook(data.source_webhook_id)
+        if data.debounce is not None:
+            return task_view(await self._debounced(data, triggered_by, actor, action, also))
         try:
             row = await self.writer.run(
                 lambda cs: self._insert(cs, data, triggered_by, actor, action, also))
@@ -228,10 +238,70 @@ class TaskService:
         if not await self.webhook_exists(webhook_id):
             raise InvalidInput.at(["sourceWebhookId"], f"no webhook with id {webhook_id!r}")
 
+    async def _debounced(self, data: TaskCreate, triggered_by: str, actor: Actor,
+                         action: str | None,
+                         also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None
+                         ) -> TaskRow:
+        """CONTRACT §15 debounce: the task still waiting (``scheduled``) under this key takes
+        the new input and starts ``seconds`` from now; else a new one waits that long. Two
+        nodes creating the first at once: the unique index lets one insert, the other then
+        finds it."""
+        assert data.debounce is not None
+        for attempt in range(3):
+            try:
+                return await self.writer.run(
+                    lambda cs: self._debounce_in(cs, data, triggered_by, actor, action, also))
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _debounce_in(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
+                           actor: Actor, action: str | None,
+                           also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None
+                           ) -> TaskRow:
+        assert data.debounce is not None
+        at = cs.now + timedelta(seconds=data.debounce.seconds)
+        found = await repo.task_debounced(cs.conn, data.debounce.key)
+        if found is None:
+            return await self._insert(cs, data, triggered_by, actor, action, also,
+                                      debounce_at=at)
+        if found.task_type != data.task_type:
+            raise Conflict(f"debounce key {data.debounce.key!r} is held by task {found.id} of "
+                           f"taskType {found.task_type}, not {data.task_type}")
+        host = await host_of(cs.conn, data.task_type, data.execution_config,
+                             depends_on=list(found.depends_on or []),
+                             source_webhook_id=data.source_webhook_id)
+        values: dict[str, Any] = {
+            "title": data.title, "description": data.description,
+            "execution_config": data.execution_config, "priority": data.priority,
+            "priority_rank": PRIORITY_RANK[data.priority], "max_retries": data.max_retries,
+            "timeout_seconds": data.timeout_seconds or DEFAULT_TIMEOUT_SECONDS[data.task_type],
+            "notify_on_complete": data.notify_on_complete,
+            "notify_on_failure": data.notify_on_failure,
+            "source_webhook_id": data.source_webhook_id, "meta": data.metadata,
+            "tags": list(dict.fromkeys(data.tags)) if data.tags else None,
+            "assignee": data.assignee, "deadline": data.deadline or NO_DEADLINE,
+            "client_id": data.client_id, "scheduled_for": at, "due_at": at,
+            "dest_host": host, "lane": lane_of(data.client_id, data.concurrency_key, host),
+            "updated_at": cs.now, **flow_values(data),
+        }
+        if data.execution_config != found.execution_config:
+            values["config_changed_by"] = actor.name if actor is not SYSTEM else None
+        new = await repo.task_set_status_if(cs.conn, found.id, [Status.SCHEDULED], values)
+        if new is None:  # started meanwhile: this create waits on its own
+            return await self._insert(cs, data, triggered_by, actor, action, also,
+                                      debounce_at=at)
+        await repo.task_tags_set(cs.conn, new.id, values["tags"] or [], replace=True)
+        cs.emit("status", new)
+        cs.audit(actor, "tasks.debounce", "task", new.id,
+                 {"key": data.debounce.key, "startsAt": at.isoformat()})
+        return new
+
     async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
                       actor: Actor, action: str | None = None,
-                      also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None
-                      ) -> TaskRow:
+                      also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None,
+                      debounce_at: datetime | None = None) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
         broken: str | None = None
         open_deps = False
@@ -252,7 +322,8 @@ class TaskService:
             needs_review=data.requires_human_review
             or data.task_type in self.review_required_types,
             automatic=data.execution_type == "automatic", assigned_to_bot=bot,
-            scheduled_for=data.scheduled_for, dependencies_open=open_deps, now=now)
+            scheduled_for=debounce_at or data.scheduled_for, dependencies_open=open_deps,
+            now=now)
         status, reason = place.status, place.reason
         if broken is not None:
             status, reason = Status.CANCELLED, broken
@@ -265,8 +336,9 @@ class TaskService:
             # True as well when the taskType always needs review (REVIEW_REQUIRED_TYPES).
             "requires_human_review": data.requires_human_review
             or data.task_type in self.review_required_types,
-            "execution_config": data.execution_config, "scheduled_for": data.scheduled_for,
-            "priority": data.priority, "priority_rank": PRIORITY_RANK[data.priority],
+            "execution_config": data.execution_config,
+            "scheduled_for": debounce_at or data.scheduled_for, "priority": data.priority,
+            "priority_rank": PRIORITY_RANK[data.priority],
             "max_retries": data.max_retries,
             "timeout_seconds": data.timeout_seconds or DEFAULT_TIMEOUT_SECONDS[data.task_type],
             "notify_on_complete": data.notify_on_complete,
@@ -291,12 +363,14 @@ class TaskService:
             if data.review_expires_in_seconds is not None and status == Status.AWAITING_REVIEW
             else None,
             "approvals_required": data.approvals_required,
+            **flow_values(data),
         }
+        values["lane"] = lane_of(data.client_id, data.concurrency_key, values["dest_host"])
         if data.client_id is not None:
             values["client_id"] = data.client_id
-        # Without dependencies, inserted with the other creates of this group commit.
-        row = (await repo.task_insert(cs.conn, values, depends_on) if depends_on
-               else cs.insert_task(values))
+        if data.debounce is not None and status == Status.SCHEDULED:
+            values["debounce_key"] = data.debounce.key
+        row = await _store(cs, values, depends_on, debounced=debounce_at is not None)
         if values["tags"]:
             await cs.flush_tasks()  # task_tags rows refer to the task
             await repo.task_tags_set(cs.conn, row.id, values["tags"], replace=False)
@@ -546,6 +620,8 @@ class TaskService:
                         cs.conn, row.task_type, edits["execution_config"],
                         depends_on=list(row.depends_on or []),
                         source_webhook_id=row.source_webhook_id)
+                    edits["lane"] = lane_of(edits.get("client_id", row.client_id),
+                                            row.concurrency_key, edits["dest_host"])
                 values.update(edits)
                 if "deadline" in edits:
                     values["deadline_missed_at"] = None
@@ -596,7 +672,11 @@ class TaskService:
                                else None),
             client_id=edits.get("client_id", row.client_id),
             approvals_required=row.approvals_required or 1,
-            review_expires_in_seconds=row.review_expires_in)
+            review_expires_in_seconds=row.review_expires_in,
+            concurrency_key=row.concurrency_key, concurrency_limit=row.concurrency_limit,
+            rate_limit_key=row.rate_limit_key,
+            retry_policy=msgspec.convert(row.retry_policy, RetryPolicyInput)
+            if row.retry_policy else None)
         location = await self.check_client(data.task_type, data.execution_config,
                                             data.client_id, ("patch", "executionConfig"),
                                             ["patch", "clientId"])
@@ -693,6 +773,11 @@ class TaskService:
                     cs.conn, row.task_type, values.get("execution_config", row.execution_config),
                     depends_on=list(values.get("depends_on", row.depends_on or [])),
                     source_webhook_id=row.source_webhook_id)
+            if "dest_host" in values or "client_id" in values:
+                values["lane"] = lane_of(values.get("client_id", row.client_id),
+                                         row.concurrency_key,
+                                         values.get("dest_host", row.dest_host))
+            values = repo.with_fair_tag(values)
             new = await wf.task_update_if(cs.conn, row.id, row.status, values)
             if new is None:
                 current = await repo.task_get(cs.conn, row.id)
@@ -882,6 +967,43 @@ async def _cancel_dependent(cs: ChangeSet, dep: TaskRow, root: TaskRow) -> TaskR
     return None
 
 
+async def _store(cs: ChangeSet, values: dict[str, Any], depends_on: list[str], *,
+                 debounced: bool) -> TaskRow:
+    """Insert a new task: without dependencies, with the other creates of this group commit;
+    with some, or debounced (its key's unique index decides a race), at once."""
+    if not (depends_on or debounced):
+        return cs.insert_task(values)
+    await cs.flush_tasks()
+    await repo.tag_new_tasks(cs.conn, [values])
+    return await repo.task_insert(cs.conn, values, depends_on)
+
+
+def check_flow(data: TaskCreate, prefix: tuple[str, ...] = ()) -> None:
+    """CONTRACT §15: ``concurrencyKey`` and ``concurrencyLimit`` come together."""
+    if (data.concurrency_key is None) != (data.concurrency_limit is None):
+        missing, given = (("concurrencyLimit", "concurrencyKey")
+                          if data.concurrency_limit is None
+                          else ("concurrencyKey", "concurrencyLimit"))
+        raise InvalidInput.at([*prefix, missing], f"is required with {given} (both or "
+                              "neither)")
+
+
+def flow_values(data: TaskCreate) -> dict[str, Any]:
+    """The flow-control columns of a create (CONTRACT §15), as given."""
+    policy = data.retry_policy
+    return {
+        "concurrency_key": data.concurrency_key, "concurrency_limit": data.concurrency_limit,
+        "rate_limit_key": data.rate_limit_key,
+        "debounce": {"key": data.debounce.key, "seconds": data.debounce.seconds}
+        if data.debounce is not None else None,
+        "retry_policy": {k: v for k, v in (("baseSeconds", policy.base_seconds),
+                                           ("maxSeconds", policy.max_seconds),
+                                           ("factor", policy.factor)) if v is not None}
+        if policy is not None else None,
+        "fair_tag": 0,  # given as it enters queued (repositories.tag_new_tasks)
+    }
+
+
 async def host_of(conn: AsyncConnection, task_type: str, config: dict[str, Any], *,
                   depends_on: Sequence[str], source_webhook_id: str | None) -> str | None:
     """The host key ``HOST_CONCURRENCY`` counts a task under (server/core/claims.py ``dest_host``):
@@ -933,10 +1055,11 @@ async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM
             place = lifecycle.place(automatic=True, assigned_to_bot=True,
                                     scheduled_for=dep.scheduled_for, dependencies_open=False,
                                     now=cs.now)
+            host = await host_of(cs.conn, dep.task_type, dep.execution_config,
+                                 depends_on=list(dep.depends_on or []),
+                                 source_webhook_id=dep.source_webhook_id)
             new = await repo.task_set_status_if(cs.conn, dep.id, [Status.SCHEDULED], {
-                "dest_host": await host_of(cs.conn, dep.task_type, dep.execution_config,
-                                           depends_on=list(dep.depends_on or []),
-                                           source_webhook_id=dep.source_webhook_id),
+                "dest_host": host, "lane": lane_of(dep.client_id, dep.concurrency_key, host),
                 "status": place.status.value, "status_reason": place.reason,
                 "due_at": place.due_at, "updated_at": cs.now,
                 "queued_at": cs.now if place.status == Status.QUEUED else None})

@@ -10,7 +10,9 @@ from schemas.secrets import mask_config, mask_metadata, mask_result, mask_value
 from schemas.tasks import (
     Approval,
     Artifact,
+    Debounced,
     ExecutionStatus,
+    RetryPolicyOutput,
     StepRecord,
     Task,
     TaskExecution,
@@ -47,6 +49,14 @@ def task_view(row: TaskRow) -> Task:
                    for a in row.approvals or []],
         tags=list(row.tags or []), assignee=row.assignee,
         deadline=row.deadline if row.deadline < NO_DEADLINE else None,
+        concurrency_key=row.concurrency_key, concurrency_limit=row.concurrency_limit,
+        rate_limit_key=row.rate_limit_key,
+        debounce=Debounced(key=row.debounce["key"], seconds=row.debounce["seconds"])
+        if row.debounce else None,
+        retry_policy=RetryPolicyOutput(base_seconds=row.retry_policy.get("baseSeconds"),
+                                       max_seconds=row.retry_policy.get("maxSeconds"),
+                                       factor=row.retry_policy.get("factor"))
+        if row.retry_policy else None,
     )
 
 

@@ -21,8 +21,33 @@ def _create(server: ErrandsServer, tasks: list[dict[str, Any]]) -> list[str]:
 
 def test_a_silent_host_does_not_starve_a_healthy_one(
         sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    """Under the defaults (CONTRACT §15: no fixed HOST_CONCURRENCY; one host may use every
+    slot but an eighth): 40 tasks to a silent host all go in flight, and a healthy host's
+    task still completes while every one of them still hangs."""
     with HttpServer() as silent, HttpServer() as healthy:
         silent.route("/hang", delay=60.0, json={})  # accepts, never answers in time
+        healthy.route("/ok", json={"ok": True})
+        server = errands_server(sqlite_database_url)
+        hanging = _create(server, [{
+            "title": f"silent {i}", "taskType": "api_call", "timeoutSeconds": 120,
+            "executionConfig": {"apiEndpoint": silent.url_for("/hang"), "timeoutMs": 120_000},
+        } for i in range(40)])
+        for task_id in hanging:
+            server.wait_for(task_id, {"in_progress"})
+        [ok] = _create(server, [{"title": "healthy", "taskType": "api_call",
+                                 "executionConfig": {"apiEndpoint": healthy.url_for("/ok")}}])
+        done = server.wait_for(ok, {"completed"}, timeout=10)
+        stuck = _statuses(server, hanging)
+    assert done["result"]["status"] == 200
+    assert stuck == {"in_progress": 40}, stuck  # none ended: it did not wait for them
+
+
+def test_a_silent_host_keeps_a_reserve_free(
+        sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    """With 16 slots and no HOST_CONCURRENCY, one host holds at most 14 (an eighth kept):
+    the rest wait queued, holding no slot, and say so; another host's task runs at once."""
+    with HttpServer() as silent, HttpServer() as healthy:
+        silent.route("/hang", delay=60.0, json={})
         healthy.route("/ok", json={"ok": True})
         server = errands_server(sqlite_database_url, env={"WORKER_CONCURRENCY": "16"})
         hanging = _create(server, [{
@@ -34,10 +59,12 @@ def test_a_silent_host_does_not_starve_a_healthy_one(
                                  "executionConfig": {"apiEndpoint": healthy.url_for("/ok")}}])
         done = server.wait_for(ok, {"completed"}, timeout=10)
         stuck = _statuses(server, hanging)
+        reasons = {server.call("tasks.get", {"id": i})["statusReason"] for i in hanging
+                   if server.call("tasks.get", {"id": i})["status"] == "queued"}
     assert done["result"]["status"] == 200
-    # HOST_CONCURRENCY (4): four hang in flight, the other twelve wait queued, none ended.
-    assert stuck == {"in_progress": 4, "queued": 12}, stuck
-    assert len(silent.requests_to("/hang")) == 4
+    assert stuck == {"in_progress": 14, "queued": 2}, stuck
+    assert len(silent.requests_to("/hang")) == 14
+    assert reasons <= {None, f"host cap ({silent.url.split('//')[1].rstrip('/')})"}
 
 
 def test_a_slow_task_type_over_its_cap_waits_queued(

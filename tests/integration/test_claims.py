@@ -141,7 +141,7 @@ def test_fit_respects_free_slots_and_every_cap(
         running: list[tuple[str, str | None]], candidates: list[Candidate], caps: Caps,
         paused: frozenset[str], want: list[str]) -> None:
     left = room(concurrency=16, running=running, caps=caps, paused=paused)
-    assert [c.id for c in fit(candidates, left, caps.per_host)] == want
+    assert [c.id for c in fit(candidates, left, caps.per_host).chosen] == want
 
 
 def test_room_names_full_types_and_hosts() -> None:

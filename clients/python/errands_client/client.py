@@ -103,6 +103,11 @@ from errands_client.models import (
     MessageStatus,
     MissedRunPolicy,
     OnChangeInput,
+    RateLimit,
+    RateLimitDeleted,
+    RateLimitKey,
+    RateLimitList,
+    RateLimitSet,
     ReassignInput,
     RetryInput,
     RetryManyInput,
@@ -148,6 +153,7 @@ Executions = list[TaskExecution]  # (``list`` is a method name in the classes be
 AllWebhooks = list[Webhook]
 AllConnections = list[Connection]
 AllKeys = list[ApiKeyInfo]
+AllRateLimits = list[RateLimit]
 AllSchedules = list[Schedule]
 AllTriggers = list[Trigger]
 Deliveries = list[TriggerDelivery]
@@ -712,6 +718,27 @@ class KeyCalls:
         return Call("keys.revoke", "mutation", IdInput(id=id), ApiKeyInfo)
 
 
+class RateLimitCalls:
+    """``rateLimits.*`` calls, described (CONTRACT §15; set and delete: admin keys only)."""
+
+    @staticmethod
+    def set(key: str, limit: int, period_seconds: int) -> Call[RateLimit]:
+        """At most ``limit`` attempt starts of tasks with this rateLimitKey in any
+        ``period_seconds``, across all nodes."""
+        return Call("rateLimits.set", "mutation",
+                    RateLimitSet(key=key, limit=limit, period_seconds=period_seconds), RateLimit)
+
+    @staticmethod
+    def list() -> Call[AllRateLimits]:
+        """Every declared rate limit, by key."""
+        return Call("rateLimits.list", "query", RateLimitList(), list[RateLimit])
+
+    @staticmethod
+    def delete(key: str) -> Call[RateLimitDeleted]:
+        """The key is unlimited from now on."""
+        return Call("rateLimits.delete", "mutation", RateLimitKey(key=key), RateLimitDeleted)
+
+
 class TriggerCalls:
     """``triggers.*`` calls, described."""
 
@@ -779,6 +806,7 @@ class Errands:
         self.clients = Clients(self)
         self.connections = Connections(self)
         self.keys = Keys(self)
+        self.rate_limits = RateLimits(self)
         self.triggers = Triggers(self)
 
     def call(self, call: Call[T]) -> T:
@@ -896,6 +924,7 @@ class _Collector:
         self.clients = BatchClients(self)
         self.connections = BatchConnections(self)
         self.keys = BatchKeys(self)
+        self.rate_limits = BatchRateLimits(self)
         self.triggers = BatchTriggers(self)
 
     def add(self, call: Call[T]) -> Pending[T]:
@@ -955,6 +984,7 @@ class AsyncErrands:
         self.clients = AsyncClients(self)
         self.connections = AsyncConnections(self)
         self.keys = AsyncKeys(self)
+        self.rate_limits = AsyncRateLimits(self)
         self.triggers = AsyncTriggers(self)
 
     async def call(self, call: Call[T]) -> T:
@@ -1314,6 +1344,26 @@ class Keys:
         return self._c.call(KeyCalls.revoke(id))
 
 
+class RateLimits:
+    """``errands.rate_limits``: each method sends one call and returns its output."""
+
+    def __init__(self, owner: Errands) -> None:
+        self._c = owner
+
+    def set(self, key: str, limit: int, period_seconds: int) -> RateLimit:
+        """At most ``limit`` attempt starts of tasks with this rateLimitKey in any
+``period_seconds``, across all nodes."""
+        return self._c.call(RateLimitCalls.set(key, limit, period_seconds))
+
+    def list(self) -> AllRateLimits:
+        """Every declared rate limit, by key."""
+        return self._c.call(RateLimitCalls.list())
+
+    def delete(self, key: str) -> RateLimitDeleted:
+        """The key is unlimited from now on."""
+        return self._c.call(RateLimitCalls.delete(key))
+
+
 class Triggers:
     """``errands.triggers``: each method sends one call and returns its output."""
 
@@ -1609,6 +1659,26 @@ class AsyncKeys:
         return await self._c.call(KeyCalls.revoke(id))
 
 
+class AsyncRateLimits:
+    """``errands.rate_limits`` of :class:`AsyncErrands`: each method is awaited."""
+
+    def __init__(self, owner: AsyncErrands) -> None:
+        self._c = owner
+
+    async def set(self, key: str, limit: int, period_seconds: int) -> RateLimit:
+        """At most ``limit`` attempt starts of tasks with this rateLimitKey in any
+``period_seconds``, across all nodes."""
+        return await self._c.call(RateLimitCalls.set(key, limit, period_seconds))
+
+    async def list(self) -> AllRateLimits:
+        """Every declared rate limit, by key."""
+        return await self._c.call(RateLimitCalls.list())
+
+    async def delete(self, key: str) -> RateLimitDeleted:
+        """The key is unlimited from now on."""
+        return await self._c.call(RateLimitCalls.delete(key))
+
+
 class AsyncTriggers:
     """``errands.triggers`` of :class:`AsyncErrands`: each method is awaited."""
 
@@ -1901,6 +1971,29 @@ class BatchKeys:
     def revoke(self, id: str) -> Pending[ApiKeyInfo]:
         """Refused from now on, on every node within 2 s."""
         return self._b.add(KeyCalls.revoke(id))
+
+
+class BatchRateLimits:
+    """
+    ``batch.rate_limits``: like ``errands.rate_limits``,
+    each method returning a :class:`Pending`.
+    """
+
+    def __init__(self, owner: _Collector) -> None:
+        self._b = owner
+
+    def set(self, key: str, limit: int, period_seconds: int) -> Pending[RateLimit]:
+        """At most ``limit`` attempt starts of tasks with this rateLimitKey in any
+``period_seconds``, across all nodes."""
+        return self._b.add(RateLimitCalls.set(key, limit, period_seconds))
+
+    def list(self) -> Pending[AllRateLimits]:
+        """Every declared rate limit, by key."""
+        return self._b.add(RateLimitCalls.list())
+
+    def delete(self, key: str) -> Pending[RateLimitDeleted]:
+        """The key is unlimited from now on."""
+        return self._b.add(RateLimitCalls.delete(key))
 
 
 class BatchTriggers:
