@@ -177,6 +177,9 @@ class TaskRow(Protocol):
     @property
     def deadline_missed_at(self) -> datetime | None: ...
 
+    @property
+    def progress(self) -> dict[str, Any] | None: ...  # {done, total, message?} while running
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -170,6 +170,9 @@ tasks = sa.Table(
               server_default=sa.text("'9999-12-31 00:00:00'")),
     # When the deadline was found missed (reported once); NULL otherwise.
     sa.Column("deadline_missed_at", UTCDateTime),
+    # The running attempt's progress {done, total, message?} (CONTRACT §17), written by the
+    # runner at most a few times a second; NULL when no attempt runs.
+    sa.Column("progress", sa.JSON),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
