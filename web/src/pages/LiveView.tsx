@@ -1,8 +1,8 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { Link } from 'wouter';
 import { errorCode, errorMessage } from '../api';
 import type { LiveView as Frame } from '../errands';
-import { useSession } from '../session';
+import { useSession, useTaskEvents } from '../session';
 import { Alert, Id, PageHeader, Time } from '../components/ui';
 
 const EVERY_MS = 1000; // the server takes a new frame when the last is about a second old
@@ -15,20 +15,31 @@ export function LiveView(props: { executionId: string }) {
   const [frame, setFrame] = useState<Frame | null>(null);
   const [ended, setEnded] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const over = useRef(false);
+  // The attempt's end comes as a live event: polling stops then (the server would answer
+  // PRECONDITION_FAILED from now on).
+  useTaskEvents((event) => {
+    if (event.execution?.id === props.executionId && event.execution.status !== 'running') {
+      over.current = true;
+      setEnded(`It ended: ${event.execution.status}.`);
+    }
+  });
   useEffect(() => {
     let alive = true;
     let timer: number | undefined;
+    over.current = false;
     setFrame(null); setEnded(null); setError(null);
     const ask = () => {
+      if (over.current) return;
       client.tasks.liveView.query({ executionId: props.executionId }).then(
         (got) => {
-          if (!alive) return;
+          if (!alive || over.current) return;
           setFrame(got); setError(null);
           timer = window.setTimeout(ask, EVERY_MS);
         },
         (err: unknown) => {
-          if (!alive) return;
-          if (errorCode(err) === 'PRECONDITION_FAILED') { setEnded(errorMessage(err)); return; }
+          if (!alive || over.current) return;
+          if (errorCode(err) === 'PRECONDITION_FAILED') { over.current = true; setEnded(errorMessage(err)); return; }
           setError(errorMessage(err));
           if (errorCode(err) !== 'NOT_FOUND') timer = window.setTimeout(ask, EVERY_MS * 3);
         },
@@ -46,7 +57,7 @@ export function LiveView(props: { executionId: string }) {
       </>} />
       {error ? <Alert>{error}</Alert> : null}
       {ended ? (
-        <Alert kind="info">The attempt has ended, and its live view with it. {taskId
+        <Alert kind="info">The attempt has ended, and its live view with it. {ended} {taskId
           ? <Link href={`/tasks/${taskId}`}>See the task</Link> : null}</Alert>
       ) : null}
       {frame && !ended ? (

@@ -161,7 +161,7 @@ function Running(props: { task: Task; attempts: TaskExecution[] }) {
     <section className="card running-card" aria-label="Progress">
       {p && text ? <>
         <label className="progress-label" htmlFor="task-progress">{text}</label>
-        <progress id="task-progress" max={p.total} value={p.done}>{text}</progress>
+        <progress id="task-progress" max={p.total} value={p.done} />
       </> : null}
       {live?.debugUrl ? (
         <p className="button-row"><Link className="button" href={`${live.debugUrl}?task=${props.task.id}`}>Live view</Link></p>
