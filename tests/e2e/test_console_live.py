@@ -108,8 +108,9 @@ def test_progress_and_the_live_view_of_a_running_browser_task(
         assert c.page.url.endswith(f"/live/{attempt['id']}?task={task['id']}")
         expect(c.page.get_by_text("Step 2: wait")).to_be_visible()
         first = _frame_id(c.page)
-        expect(c.page.get_by_role("img", name="The browser page during step")).not_to_have_attribute(
-            "data-frame", first, timeout=10_000)  # a new frame, about a second later
+        frame = c.page.get_by_role("img", name="The browser page during step")
+        # a new frame, about a second later
+        expect(frame).not_to_have_attribute("data-frame", first, timeout=10_000)
         _axe(c.page, "the live view (light, desktop)")
         c.shoot("live-light-desktop")
 

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -192,3 +193,41 @@ def test_the_live_view_frame_changes_while_a_slow_browser_task_runs(
         server.call("tasks.liveView", {"executionId": attempt["id"]},
                     headers={"authorization": "Bearer wrong"})
     assert anonymous.value.code == "UNAUTHORIZED"
+
+
+@pytest.mark.postgres
+def test_another_node_answers_the_step_without_a_frame(tmp_path: Path, pg_url: str) -> None:
+    """PostgreSQL, two nodes: the frames stay on the node running the attempt; the other
+    answers the step it wrote to the task's progress, and no screenshot."""
+    nodes = [ErrandsServer(database_url=pg_url, workdir=tmp_path) for _ in range(2)]
+    try:
+        for node in nodes:
+            node.start()
+        with serve_pages() as site:
+            task = nodes[0].call("tasks.create", {
+                "title": "slow", "taskType": "browser_automation", "maxRetries": 0,
+                "executionConfig": {"startUrl": site.url("/ticker"),
+                                    "steps": [{"action": "wait", "ms": 5000}]}}, mutation=True)
+            attempt = eventually(
+                lambda: nodes[0].call("tasks.executions", {"taskId": task["id"]}),
+                lambda xs: xs and xs[0]["status"] == "running", what="a running attempt")[0]
+            port = int(attempt["workerId"].split("/")[0].rsplit(":", 1)[1])
+            runs = next(n for n in nodes if n.port == port)
+            other = next(n for n in nodes if n.port != port)
+            here = eventually(
+                lambda: runs.call("tasks.liveView", {"executionId": attempt["id"]}),
+                lambda v: v["screenshot"] is not None and v["stepIndex"] == 1,
+                what="a frame on the running node")
+            there = eventually(
+                lambda: other.call("tasks.liveView", {"executionId": attempt["id"]}),
+                lambda v: v["stepIndex"] == 1, what="the step on the other node")
+            assert here["step"] == there["step"] == "wait"
+            assert there["screenshot"] is None
+            runs.wait_for(task["id"], {"completed", "failed"}, timeout=60)
+        with pytest.raises(TRPCCallError) as gone:
+            other.call("tasks.liveView", {"executionId": attempt["id"]})
+        assert gone.value.code == "PRECONDITION_FAILED"
+    finally:
+        for node in nodes:
+            node.stop()
+            node.client.close()
