@@ -78,16 +78,17 @@ async def _round(node: Node, steps: list[dict[str, object]], tasks: int, live: b
     return spent / tasks, (node.live.writes - writes) / tasks
 
 
-async def _reports(node: Node, tasks: int, reports: int, gap: float, live: bool
-                   ) -> tuple[float, float]:
+async def _reports(node: Node, steps: list[dict[str, object]], tasks: int, gap: float,
+                   live: bool) -> tuple[float, float]:
     """(CPU ms per task, writes per task) of ``reports`` progress reports ``gap`` seconds
-    apart for each of ``tasks`` running tasks (8 at a time), without a browser: the
-    progress machinery alone. ``live`` False: the same loop, reporting nothing."""
+    apart for each of ``tasks`` running tasks of ``steps`` (8 at a time), without a browser:
+    the progress machinery alone. ``live`` False: the same loop, reporting nothing."""
+    reports = len(steps) + 1
     ids = []
     for n in range(tasks):
         created = await node.tasks.create(TaskCreate(
             title=f"reports {n}", task_type="browser_automation", execution_type="manual",
-            execution_config={"steps": [{"action": "wait", "ms": 1}]}))
+            execution_config={"steps": steps}))
         ids.append(created.id)
     async with node.db.write() as conn:  # running under this node's lease, as if claimed
         await conn.execute(tables.tasks.update().where(tables.tasks.c.id.in_(ids)).values(
@@ -150,7 +151,7 @@ async def main() -> None:
                 for name, gap in (("slow steps (0.3 s)", 0.3), ("fast steps (burst)", 0.0)):
                     for live in (False, True):
                         machinery.setdefault((name, live), []).append(
-                            await _reports(node, args.tasks, 9, gap, live))
+                            await _reports(node, steps, args.tasks, gap, live))
             if not args.no_browser:
                 await _round(node, steps, 4, True)  # warm up: Chromium, the pool, caches
                 for _ in range(args.rounds):
@@ -164,7 +165,8 @@ async def main() -> None:
         else "SQLite"
     print(f"{db}; {args.tasks} tasks x {args.rounds} rounds (medians); load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print("progress machinery alone: 9 reports a task (8 steps), one live subscriber")
+    print(f"progress machinery alone: {len(steps) + 1} reports a task ({len(steps)} steps), "
+          "one live subscriber")
     print(f"  {'':24} {'CPU ms/task':>12} {'writes/task':>12}")
     for name in ("slow steps (0.3 s)", "fast steps (burst)"):
         cost = _median(machinery[(name, True)], 0) - _median(machinery[(name, False)], 0)

@@ -7,65 +7,26 @@ page says so. Every test fails on a console error."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from executors.browser_pool import LAUNCH_ARGS
-from tests.e2e.test_console import CHROMIUM, KEYS, NAMES, Console
-from tests.e2e.test_console_recovery import AXE, DESKTOP, PHONE, _axe, _no_sideways, sign_in
-from tests.support.databases import sqlite_url
+from tests.e2e import test_console_recovery as recovery
+from tests.e2e.test_console import Console
+from tests.e2e.test_console_recovery import AXE, PHONE, _axe, _no_sideways, sign_in
 from tests.support.pages import serve_pages
 from tests.support.server import ErrandsServer
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ErrandsServer]:
-    workdir = tmp_path_factory.mktemp("console-live")
-    keys = ",".join(f"{NAMES[role]}:{role}:{key}" for role, key in KEYS.items())
-    with ErrandsServer(database_url=sqlite_url(workdir), workdir=workdir, api_key="admin-key",
-                       env={"ERRANDS_API_KEYS": keys}) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=list(LAUNCH_ARGS))
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def console(browser: Browser, server: ErrandsServer, tmp_path: Path
-            ) -> Iterator[Callable[..., Console]]:
-    opened: list[tuple[Any, Console]] = []
-
-    def open_console(viewport: dict[str, int] | None = None, scheme: str = "light") -> Console:
-        # bypass_csp: axe-core is added as an inline script, which the console's CSP refuses
-        context = browser.new_context(viewport=viewport or DESKTOP,  # type: ignore[arg-type]
-                                      color_scheme=scheme,  # type: ignore[arg-type]
-                                      bypass_csp=True)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        made = Console(page, server.base, tmp_path)
-        opened.append((context, made))
-        return made
-
-    yield open_console
-    errors = [e for _, c in opened for e in c.errors]
-    for context, _ in opened:
-        context.close()
-    assert errors == [], errors
+# The second console pass's fixtures: a server of its own for this module, Chromium, and a
+# console page per (viewport, scheme, axe-ready) that fails the test on a console error.
+browser = recovery.browser
+console = recovery.console
+server = recovery.server
+shots = recovery.shots
 
 
 def _frame_id(page: Page) -> str:
@@ -91,7 +52,7 @@ def test_progress_and_the_live_view_of_a_running_browser_task(
                              lambda xs: xs and xs[0]["status"] == "running",
                              what="a running attempt")[0]
 
-        c = console()
+        c = console(None, "light", True)
         # A poll that crosses the attempt's end on its way is answered 412 (the page stops
         # polling at the end's live event; the browser logs the refused request).
         c.allowed.append("412 (Precondition Failed)")
@@ -114,7 +75,7 @@ def test_progress_and_the_live_view_of_a_running_browser_task(
         _axe(c.page, "the live view (light, desktop)")
         c.shoot("live-light-desktop")
 
-        dark = console(PHONE, "dark")
+        dark = console(PHONE, "dark", True)
         dark.allowed.append("412 (Precondition Failed)")
         sign_in(dark, "viewer")
         dark.go(f"/live/{attempt['id']}")
