@@ -342,7 +342,12 @@ class Runner:
             finished.error_type = type(exc).__name__
         finished.duration_ms = int((time.monotonic() - started) * 1000)
         if self.live is not None:  # its last progress is written before its record
-            await self.live.end(running.execution_id)
+            try:
+                await asyncio.shield(self.live.end(running.execution_id))
+            except asyncio.CancelledError:
+                # Cancelled now (tasks.cancel, shutdown): the attempt is recorded all the same;
+                # a progress write landing after the record is refused by its compare-and-set.
+                pass
         _scrub_secrets(finished)
         tracing.attempt_ended(span, finished.outcome.kind, finished.error_type)
         log.info("attempt ended: %s in %d ms%s", finished.outcome.kind, finished.duration_ms,

@@ -145,7 +145,8 @@ class LiveAttempt:
         try:
             async with asyncio.timeout(FRAME_WAIT):
                 data = await source()
-        except TimeoutError:
+        except Exception as exc:  # a page closing under the capture, a slow page: no frame
+            log.debug("no live frame of %s: %s", self.execution_id, exc)
             data = None
         if data is None or self._source is None:
             return  # the page is busy or gone: the last frame stands
