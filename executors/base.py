@@ -26,7 +26,7 @@ server implements and hands them when it builds them (:class:`Resources`):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -102,6 +102,25 @@ class ArtifactSink(Protocol):
 
     async def save(self, *, kind: str, content_type: str, data: bytes,
                    name: str | None = None) -> Artifact: ...
+
+
+#: Takes a frame of the attempt's page now: JPEG bytes, or None when the page cannot answer.
+FrameSource = Callable[[], Awaitable[bytes | None]]
+
+
+class LiveSink(Protocol):
+    """Where an attempt reports how far it is, for ``progress`` and the live view (CONTRACT
+    §17); the runner provides it. Both calls are cheap and never block: the server throttles
+    what it writes and takes frames only while someone watches."""
+
+    def progress(self, done: int, total: int, message: str | None) -> None:
+        """``done`` of ``total`` steps are done; ``message`` names the step running now (its
+        action and target, never typed text)."""
+        ...
+
+    def frames(self, source: FrameSource | None) -> None:
+        """Where frames of the live page come from while it is open; None once it is not."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -238,6 +257,7 @@ class ExecutionContext:
     worker_id: str
     clock: Callable[[], datetime]
     artifacts_sink: ArtifactSink | None = None
+    live: LiveSink | None = None  # progress and live frames (CONTRACT §17); None: not reported
     steps: list[StepRecord] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     browser_session_id: str | None = None
@@ -249,6 +269,11 @@ class ExecutionContext:
     # HighLevel credentials from the task's connection or client, resolved by the runner at
     # the attempt's start; None: the server's own settings.
     ghl: GhlAccess | None = None
+
+    def report_progress(self, done: int, total: int, message: str | None = None) -> None:
+        """``done`` of ``total`` steps; ``message`` names the step running now."""
+        if self.live is not None:
+            self.live.progress(done, total, message)
 
     async def save_artifact(self, *, kind: str, content_type: str, data: bytes,
                             name: str | None = None) -> Artifact:

@@ -61,6 +61,8 @@ from schemas.secrets import is_password_selector
 from schemas.tasks import Artifact, StepRecord
 
 FAILURE_SCREENSHOT_TIMEOUT_MS = 5_000
+LIVE_FRAME_TIMEOUT_MS = 3_000
+LIVE_FRAME_QUALITY = 60
 _ELEMENT_STATES = frozenset({"visible", "hidden", "attached", "detached"})
 
 # Trimmed innerText, or an attribute with href/src made absolute against the document.
@@ -107,6 +109,18 @@ class _Run:
         self.extracted: dict[str, Any] = {}
         self.screenshots: list[Artifact] = []
         self.typed_secret = False
+        # Fields a secret is typed into: masked in the live view's frames.
+        self.secret_selectors: list[str] = []
+
+    async def frame(self) -> bytes | None:
+        """A frame for the live view (JPEG), the secret fields masked; None when the page
+        does not answer (navigating, closed)."""
+        try:
+            return await self.page.screenshot(
+                type="jpeg", quality=LIVE_FRAME_QUALITY, timeout=LIVE_FRAME_TIMEOUT_MS,
+                mask=[self.page.locator(s) for s in self.secret_selectors])
+        except Error:
+            return None
 
 
 def _describe(step: Step) -> str:
@@ -178,6 +192,8 @@ class BrowserAutomationExecutor:
             page.set_default_timeout(config.step_timeout_ms)
             page.set_default_navigation_timeout(config.step_timeout_ms)
             run = _Run(page, ctx, config.step_timeout_ms)
+            if ctx.live is not None:
+                ctx.live.frames(run.frame)
             try:
                 await self._run_steps(run, steps, session_id)
                 final_url = page.url
@@ -190,6 +206,9 @@ class BrowserAutomationExecutor:
                 if record_trace:
                     await self._save_trace(context, run)
                 raise self.pool.explain(exc, session_id, "reading the page") from exc
+            finally:
+                if ctx.live is not None:
+                    ctx.live.frames(None)
             if record_trace:
                 await self._save_trace(context, run)
         output = {
@@ -204,6 +223,7 @@ class BrowserAutomationExecutor:
 
     async def _run_steps(self, run: _Run, steps: list[Step], session_id: str) -> None:
         for index, step in enumerate(steps):
+            run.ctx.report_progress(index, len(steps), _describe(step))
             started_at = run.ctx.clock()
             started = time.monotonic()
             try:
@@ -234,6 +254,7 @@ class BrowserAutomationExecutor:
                 started_at=started_at, duration_ms=int((time.monotonic() - started) * 1000),
                 detail=detail,
             ))
+        run.ctx.report_progress(len(steps), len(steps))
 
     async def _run_step(self, run: _Run, step: Step, session_id: str) -> dict[str, Any]:
         page = run.page
@@ -245,8 +266,11 @@ class BrowserAutomationExecutor:
         elif isinstance(step, ClickStep):
             await page.click(step.selector)
         elif isinstance(step, TypeStep):
-            if not _is_secret_step(step) and await _is_password_field(page, step.selector):
+            if _is_secret_step(step):
+                run.secret_selectors.append(step.selector)
+            elif await _is_password_field(page, step.selector):
                 run.typed_secret = True  # the trace would hold it: it is not kept
+                run.secret_selectors.append(step.selector)
             await page.fill(step.selector, step.text)
             if step.press_enter:
                 await page.press(step.selector, "Enter")

@@ -153,6 +153,17 @@ class Task(Output):
     rate_limit_key: str | None = None
     debounce: Debounced | None = None
     retry_policy: RetryPolicyOutput | None = None
+    # While an attempt runs and its executor reports (CONTRACT §17); null otherwise.
+    progress: TaskProgress | None = None
+
+
+class TaskProgress(Output):
+    """How far the running attempt is: ``done`` of ``total`` steps; ``message`` names the
+    step running now (its action and selector or URL, never typed text)."""
+
+    done: int
+    total: int
+    message: str | None = None
 
 
 class TaskGet(IdInput):
@@ -239,6 +250,21 @@ class OnChangeInput(Input):
 
 
 class TaskEvent(Output):
-    type: Literal["created", "status", "execution", "stalled", "deadline_missed"]
+    type: Literal["created", "status", "execution", "stalled", "deadline_missed", "progress"]
     task: Task
     execution: TaskExecution | None = None
+
+
+class LiveViewInput(Input):
+    execution_id: NonEmptyStr
+
+
+class LiveView(Output):
+    """A running browser attempt as it is now (CONTRACT §17): the step running (its action,
+    never typed text), its index, and a recent frame of the page — a JPEG inlined as a
+    ``data:`` URL, kept in memory by the node running the attempt and never stored."""
+
+    step: str | None
+    step_index: int | None
+    screenshot: Artifact | None
+    at: Timestamp

@@ -538,6 +538,24 @@ export interface KeyCreated {
 export interface KeyList {
 }
 
+/**
+ * A running browser attempt as it is now (CONTRACT §17): the step running (its action,
+ * never typed text), its index, and a recent frame of the page — a JPEG inlined as a
+ * ``data:`` URL, kept in memory by the node running the attempt and never stored.
+ */
+export interface LiveView {
+  step: string | null;
+  stepIndex: number | null;
+  screenshot: Artifact | null;
+  /** ISO 8601 timestamp with a time zone */
+  at: string;
+}
+
+export interface LiveViewInput {
+  /** non-empty */
+  executionId: string;
+}
+
 export type MessageKind = "notification" | "reminder" | "report" | "review.requested" | "task.completed" | "task.failed" | "task.stalled";
 
 export interface MessageList {
@@ -882,6 +900,7 @@ export interface Task {
   rateLimitKey: string | null;
   debounce: Debounced | null;
   retryPolicy: RetryPolicyOutput | null;
+  progress: TaskProgress | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -963,7 +982,7 @@ export type TaskCreate =
   | (TaskCreateCommon & { taskType: "report_generation"; executionConfig: ReportConfig });
 
 export interface TaskEvent {
-  type: "created" | "deadline_missed" | "execution" | "stalled" | "status";
+  type: "created" | "deadline_missed" | "execution" | "progress" | "stalled" | "status";
   task: Task;
   execution: TaskExecution | null;
 }
@@ -1051,6 +1070,16 @@ export interface TaskPatch {
   tags?: string[] | null;
   /** ISO 8601 timestamp with a time zone; default: null */
   deadline?: string | null;
+}
+
+/**
+ * How far the running attempt is: ``done`` of ``total`` steps; ``message`` names the
+ * step running now (its action and selector or URL, never typed text).
+ */
+export interface TaskProgress {
+  done: number;
+  total: number;
+  message: string | null;
 }
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
@@ -1305,6 +1334,8 @@ export type AppRouter = TRPCBuiltRouter<
       get: TRPCQueryProcedure<{ input: TaskGet; output: Task; meta: object }>;
       /** Newest first, paged by cursor. */
       list: TRPCQueryProcedure<{ input: TaskList | undefined; output: TaskPage; meta: object }>;
+      /** A running browser attempt now: its step and a frame of its page, about a second */
+      liveView: TRPCQueryProcedure<{ input: LiveViewInput; output: LiveView; meta: object }>;
       /** Task events (all tasks, or one with `id`), resumable with `lastEventId`. */
       onChange: TRPCSubscriptionProcedure<{ input: OnChangeInput | undefined; output: AsyncIterable<Tracked<TaskEvent>>; meta: object }>;
       /** To the bot (placed as on create) or to a person (pending, with that assignee). */

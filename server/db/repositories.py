@@ -369,7 +369,8 @@ def _claim_ids(ids: sa.ColumnElement[bool],
                     lease_owner=sa.bindparam("worker", type_=tasks.c.lease_owner.type),
                     lease_expires_at=sa.bindparam("lease_until",
                                                   type_=tasks.c.lease_expires_at.type),
-                    next_attempt_at=None, stalled_since=None, debounce_key=None)
+                    next_attempt_at=None, stalled_since=None, debounce_key=None,
+                    progress=None)
             .returning(tasks))
 
 
@@ -490,7 +491,25 @@ _TASK_END = (tasks.update()
                     tasks.c.lease_owner == sa.bindparam("_owner"))
              .values({c: sa.bindparam(f"_{c}") for c in ATTEMPT_END_COLUMNS}
                      | {"lease_owner": sa.null(), "lease_expires_at": sa.null(),
-                        "stalled_since": sa.null()}))
+                        "stalled_since": sa.null(), "progress": sa.null()}))
+
+
+_TASK_PROGRESS = (tasks.update()
+                  .where(tasks.c.id == sa.bindparam("_id"),
+                         tasks.c.status == sa.literal_column("'in_progress'"),
+                         tasks.c.lease_owner == sa.bindparam("_owner"))
+                  .values(progress=sa.bindparam("_progress", type_=tasks.c.progress.type))
+                  .returning(tasks))
+
+
+async def task_set_progress(conn: AsyncConnection, task_id: str, worker: str,
+                            progress: dict[str, Any] | None) -> TaskRow | None:
+    """CAS: the running attempt's progress, written only while the task is in_progress under
+    ``worker``'s lease; the row after, or None when the attempt is no longer this worker's.
+    ``updated_at`` is left alone: progress is not a change of the task's state."""
+    row: TaskRow | None = (await conn.execute(_TASK_PROGRESS, {
+        "_id": task_id, "_owner": worker, "_progress": progress})).one_or_none()
+    return row
 
 
 async def task_end_attempts(conn: AsyncConnection, worker: str,

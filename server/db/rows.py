@@ -201,6 +201,9 @@ class TaskRow(Protocol):
     @property
     def fair_tag(self) -> int: ...
 
+    @property
+    def progress(self) -> dict[str, Any] | None: ...  # {done, total, message?} while running
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

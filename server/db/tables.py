@@ -183,6 +183,9 @@ tasks = sa.Table(
     # claims.lane_of) and its place in line within its priority, given as it enters queued.
     sa.Column("lane", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("fair_tag", sa.BigInteger, nullable=False, server_default="0"),
+    # The running attempt's progress {done, total, message?} (CONTRACT §17), written by the
+    # runner at most a few times a second; NULL when no attempt runs.
+    sa.Column("progress", sa.JSON),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can

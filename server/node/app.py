@@ -72,6 +72,7 @@ from server.services.delivery import DeliveryService
 from server.services.ghl_budget import SharedRateBudget
 from server.services.insights import Insights
 from server.services.keys import KeyService
+from server.services.live import LiveBoard
 from server.services.rate_limits import RateLimitService
 from server.services.reports import ReportService
 from server.services.reviews import ReviewRules
@@ -208,6 +209,7 @@ class Node:
         self.worker_id = settings.node_id or (
             f"{socket.gethostname()}:{settings.port}" if settings.port
             else f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}")
+        self.live = LiveBoard(self.db, self.writer, clock, self.worker_id)
         self.runner = Runner(db=self.db, writer=self.writer, executors=self.executors,
                              config=RunnerConfig(concurrency=settings.worker_concurrency,
                                                  lease_seconds=settings.lease_seconds,
@@ -221,7 +223,7 @@ class Node:
                                                  else min(1.0, settings.lease_seconds / 3)),
                              clock=clock, worker_id=self.worker_id,
                              artifacts=self.artifacts, metrics=self.metrics,
-                             connections=self.connections)
+                             connections=self.connections, live=self.live)
         self.signals.connect(Listeners(wake_runner=self.runner.wake,
                                        arm_timer=self.task_timer.arm,
                                        cancel_attempt=self.runner.cancel_local,
@@ -253,7 +255,7 @@ class Node:
                                  scheduler_running=lambda: bool(self.scheduler.running),
                                  keyring=self.keyring,
                                  clients=self.clients, connections=self.connections,
-                                 keys=self.keys,
+                                 keys=self.keys, live=self.live,
                                  rate_limits=RateLimitService(self.db, clock))
         self.drain = Drain(settings.shutdown_grace_seconds,
                            [self.runner.stop, self.automations.stop])

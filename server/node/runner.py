@@ -75,6 +75,7 @@ from server.node.metrics import Metrics
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
 from server.services.clients import ConnectionService, apply_to_api_call
+from server.services.live import LIVE_TYPES, LiveBoard, debug_url
 from server.services.tasks import settle_dependents
 
 log = logging.getLogger("errands.runner")
@@ -137,7 +138,8 @@ class Runner:
                  artifacts: ArtifactSink | None = None,
                  metrics: Metrics | None = None,
                  draw: Callable[[], float] = random.random,
-                 connections: ConnectionService | None = None) -> None:
+                 connections: ConnectionService | None = None,
+                 live: LiveBoard | None = None) -> None:
         self.db = db
         self.writer = writer
         self.executors = executors
@@ -149,6 +151,7 @@ class Runner:
         self.artifacts = artifacts
         self.draw = draw
         self.connections = connections  # resolves connections when an attempt starts
+        self.live = live  # progress and live view of the attempts running here (CONTRACT §17)
         self.running: dict[str, Running] = {}
         self._wake = asyncio.Event()
         self._finished: asyncio.Queue[Finished] = asyncio.Queue()
@@ -318,9 +321,11 @@ class Runner:
             if not rows:
                 return bool(waiting) and len(apart) == len(candidates) == left.free
             executions = await repo.execution_insert(cs.conn, [{
-                "id": new_id("exe"), "task_id": row.id, "attempt_number": row.attempts,
+                "id": (ex_id := new_id("exe")), "task_id": row.id,
+                "attempt_number": row.attempts,
                 "triggered_by": row.next_trigger, "status": "running", "started_at": now,
                 "worker_id": self.instance_id, "steps": [], "artifacts": [],
+                "debug_url": debug_url(ex_id) if row.task_type in LIVE_TYPES else None,
             } for row in rows])
             for row, ex in zip(rows, executions, strict=True):
                 cs.emit("execution", row, ex)
@@ -377,6 +382,8 @@ class Runner:
                                attempt_number=row.attempts, triggered_by=row.next_trigger,
                                worker_id=self.instance_id, clock=self.clock,
                                artifacts_sink=self.artifacts)
+        if self.live is not None:
+            ctx.live = self.live.start(row.id, running.execution_id, lambda: ctx.secrets)
         logs.bind(taskId=row.id, executionId=running.execution_id, attempt=row.attempts,
                   workerId=self.instance_id)  # this attempt's own asyncio task: no leak
         log.info("attempt started (%s, triggeredBy %s)", row.task_type, row.next_trigger)
@@ -409,6 +416,13 @@ class Runner:
                                        error=f"{type(exc).__name__}: {exc}")
             finished.error_type = type(exc).__name__
         finished.duration_ms = int((time.monotonic() - started) * 1000)
+        if self.live is not None:  # its last progress is written before its record
+            try:
+                await asyncio.shield(self.live.end(running.execution_id))
+            except asyncio.CancelledError:
+                # Cancelled now (tasks.cancel, shutdown): the attempt is recorded all the same;
+                # a progress write landing after the record is refused by its compare-and-set.
+                pass
         _scrub_secrets(finished)
         tracing.attempt_ended(span, finished.outcome.kind, finished.error_type)
         log.info("attempt ended: %s in %d ms%s", finished.outcome.kind, finished.duration_ms,
@@ -640,7 +654,8 @@ class Runner:
             duration = int((cs.now - running.started_at).total_seconds() * 1000)
             ex = await repo.execution_finish(cs.conn, running.id, {
                 "status": "lost", "completed_at": cs.now, "duration_ms": duration,
-                "error": outcome.error, "error_type": "lost", "retryable": True})
+                "error": outcome.error, "error_type": "lost", "retryable": True,
+                "debug_url": None})
         item_values = task_values(tr, None, cs.now, current=row)
         item_values["fair_tag"] = row.fair_tag  # queued again: it keeps its place in line
         new = await repo.task_set_status_if(cs.conn, row.id, [Status.IN_PROGRESS], item_values)
@@ -683,7 +698,8 @@ def execution_values(item: Finished, tr: lifecycle.Transition, now: datetime
         "retryable": None if item.outcome.kind == "success" else item.outcome.retryable,
         "steps": [msgspec.to_builtins(s) for s in ctx.steps],
         "artifacts": [msgspec.to_builtins(a) for a in ctx.artifacts],
-        "browser_session_id": ctx.browser_session_id, "debug_url": ctx.debug_url,
+        # The live view ends with the attempt (CONTRACT §17).
+        "browser_session_id": ctx.browser_session_id, "debug_url": None,
         "input": item.input,
     }
 
@@ -725,7 +741,7 @@ def task_values(tr: lifecycle.Transition, item: Finished | None, now: datetime,
         "result": task.result, "result_summary": task.result_summary,
         "completed_at": task.completed_at, "due_at": None, "next_trigger": task.next_trigger,
         "queued_at": task.queued_at, "next_attempt_at": tr.next_attempt_at, "updated_at": now,
-        "lost_streak": tr.lost_streak,
+        "lost_streak": tr.lost_streak, "progress": None,
     }
     if tr.status == Status.COMPLETED and item is not None:
         values.update(result=item.output, result_summary=item.summary, completed_at=now)

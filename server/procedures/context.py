@@ -21,6 +21,7 @@ from server.services.callbacks import CallbackService
 from server.services.clients import ClientService, ConnectionService
 from server.services.insights import Insights
 from server.services.keys import KeyService
+from server.services.live import LiveBoard
 from server.services.rate_limits import RateLimitService
 from server.services.tasks import TaskService
 from server.services.triggers import TriggerService
@@ -49,6 +50,7 @@ class Services:
     connections: ConnectionService
     keys: KeyService
     rate_limits: RateLimitService
+    live: LiveBoard  # the attempts running on this node: progress, live view
 
 
 @dataclass(frozen=True)

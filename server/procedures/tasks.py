@@ -10,6 +10,8 @@ from schemas.system import FailureGroups
 from schemas.tasks import (
     CancelInput,
     ExecutionsInput,
+    LiveView,
+    LiveViewInput,
     OnChangeInput,
     ReviewInput,
     Task,
@@ -105,6 +107,15 @@ def _register_history(router: Router) -> None:
         """Every attempt of a task, by attemptNumber."""
         await check_task_scope(ctx, data.task_id)
         return await ctx.services.tasks.executions(data.task_id)
+
+    @router.query("tasks.liveView", input=LiveViewInput, output=LiveView, permission="read")
+    async def live_view(ctx: Context, data: LiveViewInput) -> LiveView:
+        """A running browser attempt now: its step and a frame of its page, about a second
+        old (the console's ``/live/<executionId>``); an ended attempt is
+        PRECONDITION_FAILED."""
+        task_id, view = await ctx.services.live.view(data.execution_id)
+        await check_task_scope(ctx, task_id)
+        return view
 
     @router.subscription("tasks.onChange", input=OnChangeInput, output=TaskEvent,
                          permission="read")

@@ -37,7 +37,7 @@ from server.services.audit import Actor, entry_values
 from server.services.task_events import compact_event
 from server.services.views import execution_view, task_view
 
-EventType = Literal["created", "status", "execution", "stalled", "deadline_missed"]
+EventType = Literal["created", "status", "execution", "stalled", "deadline_missed", "progress"]
 T = TypeVar("T")
 Job = Callable[["ChangeSet"], Awaitable[Any]]
 _encoder = msgspec.json.Encoder()

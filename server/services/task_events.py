@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from schemas.tasks import TaskEvent
+from schemas.tasks import TaskEvent, TaskProgress
 from server.core.background import BackgroundLoop
 from server.core.errors import InvalidInput
 from server.core.events import EventHub, PublishedEvent
@@ -61,6 +61,7 @@ class TaskState(msgspec.Struct, omit_defaults=True):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     next_attempt_at: datetime | None = None
+    progress: TaskProgress | None = None
 
 
 class AttemptState(msgspec.Struct, omit_defaults=True):
@@ -98,10 +99,10 @@ _event_encoder = msgspec.json.Encoder()
 _V3 = 3
 _V3_TASK = ("status", "updated_at", "queued_at", "started_at", "completed_at",
             "result_summary", "status_reason", "error_count", "last_error", "next_attempt_at",
-            "reviewed_by", "reviewed_at", "review_notes")
+            "reviewed_by", "reviewed_at", "review_notes", "progress")
 _V3_ATTEMPT = ("id", "status", "completed_at", "duration_ms", "error", "error_type",
                "retryable")
-_V3_TYPES = ("created", "status", "execution", "stalled", "deadline_missed")
+_V3_TYPES = ("created", "status", "execution", "stalled", "deadline_missed", "progress")
 _V3_TYPE_CODE = {name: code for code, name in enumerate(_V3_TYPES)}
 _V3_TIMES = frozenset({"queued_at", "started_at", "completed_at", "next_attempt_at",
                        "reviewed_at"})
@@ -116,6 +117,7 @@ _V3_TIME_AT = (frozenset(i for i, n in enumerate(_V3_TASK) if n in _V3_TIMES),
                frozenset(i for i, n in enumerate(_V3_ATTEMPT) if n in _V3_TIMES))
 _V3_SUMMARY = _V3_TASK.index("result_summary")
 _V3_ERRORS = _V3_TASK.index("error_count")
+_V3_PROGRESS = _V3_TASK.index("progress")
 
 
 def _v3_fields(values: list[Any], times: frozenset[int], at: datetime) -> list[Any]:
@@ -171,6 +173,8 @@ def compact_event(type_: str, task: TaskRow, execution: ExecutionRow | None) -> 
         values[_V3_SUMMARY] = None
     if values[_V3_ERRORS] == 0:
         values[_V3_ERRORS] = None  # read back as its default, 0
+    if task.status != "in_progress":
+        values[_V3_PROGRESS] = None  # progress shows only while an attempt runs (views)
     item: list[Any] = [_V3, _V3_TYPE_CODE[type_], _v3_fields(values, _V3_TIME_AT[0], at)]
     if execution is not None:
         item.append(_v3_fields(_fields(execution, _V3_ATTEMPT, _V3_ATTEMPT_GET),

@@ -16,6 +16,7 @@ from schemas.tasks import (
     StepRecord,
     Task,
     TaskExecution,
+    TaskProgress,
     TaskStatus,
 )
 from server.db.rows import ExecutionRow, TaskRow
@@ -57,7 +58,17 @@ def task_view(row: TaskRow) -> Task:
                                        max_seconds=row.retry_policy.get("maxSeconds"),
                                        factor=row.retry_policy.get("factor"))
         if row.retry_policy else None,
+        progress=_progress(row),
     )
+
+
+def _progress(row: TaskRow) -> TaskProgress | None:
+    """The running attempt's progress; null whenever no attempt runs (a cancel or a lost
+    lease may leave the column behind until the attempt's end clears it)."""
+    value = row.progress
+    if not value or row.status != "in_progress":
+        return None
+    return TaskProgress(done=value["done"], total=value["total"], message=value.get("message"))
 
 
 def execution_view(row: ExecutionRow, task: TaskRow) -> TaskExecution:

@@ -15,6 +15,8 @@ whether the browser reached it. Routes:
 - ``/shadow``: ``.price`` items in the document and inside an open shadow root.
 - ``/media-page``: a page with a stylesheet (``/style.css``, which hides ``#hidden`` and uses
   a web font ``/font.woff2``), an image ``/photo.png`` and a video ``/clip.webm``.
+- ``/ticker``: a page whose ``#tick`` counter and background colour change four times a
+  second (the live view's frames must change while it runs).
 """
 
 from __future__ import annotations
@@ -120,7 +122,18 @@ body { font-family: Brand, sans-serif; } #hidden { display: none; }"""
 
 
 # path → (body, content type): the routes that always answer the same.
+TICKER_PAGE = """<!doctype html><html><head><title>Ticker</title>
+<style>body{margin:0;font:64px sans-serif}</style></head><body><p id="tick">0</p><script>
+let n = 0;
+setInterval(() => {
+  n += 1;
+  document.getElementById('tick').textContent = String(n);
+  document.body.style.background = `hsl(${(n * 47) % 360} 70% 60%)`;
+}, 250);
+</script></body></html>"""
+
 STATIC: dict[str, tuple[str | bytes, str]] = {
+    "/ticker": (TICKER_PAGE, "text/html"),
     "/products": (PRODUCTS_PAGE, "text/html"),
     "/secret": ("<title>Secret</title><p id='secret'>internal data</p>", "text/html"),
     "/pixel.png": (PIXEL_PNG, "image/png"),

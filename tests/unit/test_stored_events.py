@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from schemas.tasks import TaskProgress
 from server.services.task_events import compact_event, stored_event
 
 AT = datetime(2030, 5, 1, 9, 0, 0, 123456, tzinfo=UTC)
@@ -20,7 +21,7 @@ def _task(**changes: Any) -> Any:
         "status": "queued", "updated_at": AT, "status_reason": None, "error_count": 0,
         "last_error": None, "result_summary": None, "reviewed_by": None, "reviewed_at": None,
         "review_notes": None, "queued_at": AT, "started_at": None, "completed_at": None,
-        "next_attempt_at": None, **changes})
+        "next_attempt_at": None, "progress": None, **changes})
 
 
 def _attempt(**changes: Any) -> Any:
@@ -60,6 +61,21 @@ def test_a_completed_task_stores_no_result_summary() -> None:
     back = stored_event(compact_event("execution", task, _attempt(status="success")))
     assert back is not None and back.task.result_summary is None
     assert b"200 OK" not in compact_event("execution", task, None)
+
+
+def test_progress_is_stored_while_the_attempt_runs_and_only_then() -> None:
+    """A progress event keeps the progress it had (a replay shows them in order); a task not
+    in_progress stores none (CONTRACT §17: null when no attempt runs)."""
+    running = _task(status="in_progress", started_at=AT,
+                    progress={"done": 2, "total": 5, "message": "click '#next'"})
+    back = stored_event(compact_event("progress", running, None))
+    assert back is not None and back.type == "progress"
+    assert back.task.progress == TaskProgress(done=2, total=5, message="click '#next'")
+    left = _task(status="cancelled", progress={"done": 2, "total": 5})
+    gone = stored_event(compact_event("status", left, None))
+    assert gone is not None and gone.task.progress is None
+    assert len(compact_event("status", left, None)) == len(
+        compact_event("status", _task(status="cancelled"), None))
 
 
 def test_v2_json_and_whole_v1_payloads_are_still_read() -> None:

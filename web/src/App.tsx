@@ -17,6 +17,7 @@ import { AuditLog } from './pages/AuditLog';
 import { Clients } from './pages/Clients';
 import { Connections } from './pages/Connections';
 import { Triggers } from './pages/Triggers';
+import { LiveView } from './pages/LiveView';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -188,6 +189,7 @@ function Shell() {
           <Route path="/clients"><Clients /></Route>
           <Route path="/connections"><Connections /></Route>
           <Route path="/triggers"><Triggers /></Route>
+          <Route path="/live/:id">{(params) => <LiveView executionId={params.id} />}</Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>

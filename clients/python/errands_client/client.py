@@ -98,6 +98,8 @@ from errands_client.models import (
     KeyCreate,
     KeyCreated,
     KeyList,
+    LiveView,
+    LiveViewInput,
     MessageList,
     MessagePage,
     MessageStatus,
@@ -476,6 +478,12 @@ class TaskCalls:
     def executions(task_id: str) -> Call[Executions]:
         return Call("tasks.executions", "query", ExecutionsInput(task_id=task_id),
                     list[TaskExecution])
+
+    @staticmethod
+    def live_view(execution_id: str) -> Call[LiveView]:
+        """A running browser attempt now: its step and a frame of its page."""
+        return Call("tasks.liveView", "query", LiveViewInput(execution_id=execution_id),
+                    LiveView)
 
     @staticmethod
     def failure_groups() -> Call[FailureGroups]:
@@ -1133,6 +1141,10 @@ class Tasks:
     def executions(self, task_id: str) -> Executions:
         return self._c.call(TaskCalls.executions(task_id))
 
+    def live_view(self, execution_id: str) -> LiveView:
+        """A running browser attempt now: its step and a frame of its page."""
+        return self._c.call(TaskCalls.live_view(execution_id))
+
     def failure_groups(self) -> FailureGroups:
         """Failed tasks grouped by their last error's type and message pattern."""
         return self._c.call(TaskCalls.failure_groups())
@@ -1446,6 +1458,10 @@ class AsyncTasks:
 
     async def executions(self, task_id: str) -> Executions:
         return await self._c.call(TaskCalls.executions(task_id))
+
+    async def live_view(self, execution_id: str) -> LiveView:
+        """A running browser attempt now: its step and a frame of its page."""
+        return await self._c.call(TaskCalls.live_view(execution_id))
 
     async def failure_groups(self) -> FailureGroups:
         """Failed tasks grouped by their last error's type and message pattern."""
@@ -1763,6 +1779,10 @@ class BatchTasks:
 
     def executions(self, task_id: str) -> Pending[Executions]:
         return self._b.add(TaskCalls.executions(task_id))
+
+    def live_view(self, execution_id: str) -> Pending[LiveView]:
+        """A running browser attempt now: its step and a frame of its page."""
+        return self._b.add(TaskCalls.live_view(execution_id))
 
     def failure_groups(self) -> Pending[FailureGroups]:
         """Failed tasks grouped by their last error's type and message pattern."""

@@ -48,6 +48,7 @@ export function TaskDetail(props: { id: string }) {
       </PageHeader>
       {task.statusReason ? <p className="status-reason">{humanizeTimes(task.statusReason)}</p> : null}
       <TaskActions key={task.id} task={task} full onDone={(done) => { setTask((t) => latest(t, done)); reloadAttempts(); reloadAudit(); }} />
+      {task.status === 'in_progress' ? <Running task={task} attempts={attempts.data ?? []} /> : null}
       {task.lastError ? (
         <section className="card error-card" aria-label="Last error">
           <div className="section-head"><h2>Last error</h2><Copy text={task.lastError} what="error" /></div>
@@ -146,6 +147,26 @@ function TaskFields(props: { task: Task }) {
         <div key={label} className="field-row"><dt>{label}</dt><dd>{value}</dd></div>
       ))}
     </dl>
+  );
+}
+
+/** How far the running attempt is (task.progress) and the link to its live view. */
+function Running(props: { task: Task; attempts: TaskExecution[] }) {
+  const p = props.task.progress;
+  const live = props.attempts.find((a) => a.status === 'running' && a.debugUrl);
+  if (!p && !live) return null;
+  const text = p ? (p.done < p.total ? `Step ${p.done + 1} of ${p.total}` : `${p.total} of ${p.total} steps done`)
+    + (p.message ? ` — ${p.message}` : '') : null;
+  return (
+    <section className="card running-card" aria-label="Progress">
+      {p && text ? <>
+        <label className="progress-label" htmlFor="task-progress">{text}</label>
+        <progress id="task-progress" max={p.total} value={p.done} />
+      </> : null}
+      {live?.debugUrl ? (
+        <p className="button-row"><Link className="button" href={`${live.debugUrl}?task=${props.task.id}`}>Live view</Link></p>
+      ) : null}
+    </section>
   );
 }
 
