@@ -102,6 +102,31 @@ async def reasons_set(conn: AsyncConnection, waiting: Mapping[str, str]) -> None
             .values(status_reason=reason))
 
 
+_BACKLOG_COLUMN = {"rate": tasks.c.rate_limit_key, "key": tasks.c.concurrency_key}
+
+
+def _backlog_reason(column: sa.Column[Any]) -> sa.Update:
+    reason = sa.bindparam("reason", type_=tasks.c.status_reason.type)
+    return (tasks.update()
+            .where(column == sa.bindparam("key", type_=column.type), tasks.c.status == _QUEUED,
+                   sa.or_(tasks.c.status_reason.is_(None), tasks.c.status_reason != reason))
+            .values(status_reason=reason))
+
+
+# built once (a statement keeps its compiled-cache key); through ix_tasks_rate_queued and
+# ix_tasks_key_queued
+_BACKLOG_REASON = {kind: _backlog_reason(column) for kind, column in _BACKLOG_COLUMN.items()}
+
+
+async def backlog_reasons_set(conn: AsyncConnection,
+                              marks: Mapping[tuple[str, str], str]) -> None:
+    """Give every queued task of a rate-limit key (kind "rate") or concurrency key ("key")
+    the reason it waits, where it is not that already — the backlog the claim never reaches
+    (claims.backlogs_to_mark says which, and how seldom)."""
+    for (kind, key), reason in sorted(marks.items()):
+        await conn.execute(_BACKLOG_REASON[kind], {"key": key, "reason": reason})
+
+
 # --- rate_limits (rateLimits.set / list / delete) --------------------------------------------
 
 async def rate_limit_set(conn: AsyncConnection, key: str, limit: int, period_seconds: int,
