@@ -151,6 +151,17 @@ async def rate_limit_list(conn: AsyncConnection) -> list[Any]:
     return list((await conn.execute(sa.select(rate_limits).order_by(rate_limits.c.key))).all())
 
 
+async def queued_by_rate_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
+    """Tasks queued per rate-limit key (ix_tasks_rate_queued)."""
+    if not keys:
+        return {}
+    rows = await conn.execute(
+        sa.select(tasks.c.rate_limit_key, sa.func.count())
+        .where(tasks.c.status == _QUEUED, tasks.c.rate_limit_key.in_(sorted(keys)))
+        .group_by(tasks.c.rate_limit_key))
+    return {k: int(n) for k, n in rows}
+
+
 async def rate_limit_delete(conn: AsyncConnection, key: str) -> bool:
     await conn.execute(rate_limit_starts.delete().where(rate_limit_starts.c.key == key))
     gone = await conn.execute(rate_limits.delete().where(rate_limits.c.key == key))

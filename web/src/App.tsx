@@ -17,6 +17,7 @@ import { AuditLog } from './pages/AuditLog';
 import { Clients } from './pages/Clients';
 import { Connections } from './pages/Connections';
 import { Triggers } from './pages/Triggers';
+import { RateLimits } from './pages/RateLimits';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -129,6 +130,7 @@ const NAV: { href: string; label: string; permission?: Permission }[] = [
   { href: '/clients', label: 'Clients' },
   { href: '/connections', label: 'Connections' },
   { href: '/triggers', label: 'Triggers' },
+  { href: '/rate-limits', label: 'Rate limits' },
   { href: '/reports', label: 'Reports' },
   { href: '/audit', label: 'Audit log' },
 ];
@@ -188,6 +190,7 @@ function Shell() {
           <Route path="/clients"><Clients /></Route>
           <Route path="/connections"><Connections /></Route>
           <Route path="/triggers"><Triggers /></Route>
+          <Route path="/rate-limits"><RateLimits /></Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>
