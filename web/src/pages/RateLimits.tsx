@@ -35,7 +35,7 @@ export function RateLimits() {
         {admin && editing === null ? <button type="button" className="primary" onClick={() => { setDone(null); setEditing('new'); }}>New rate limit</button> : null}
       </PageHeader>
       {editing !== null ? (
-        <LimitForm limit={editing === 'new' ? undefined : editing}
+        <LimitForm key={editing === 'new' ? '' : editing.key} limit={editing === 'new' ? undefined : editing}
           onClose={(msg) => { setEditing(null); if (msg) { setDone(msg); list.reload(); } }} />
       ) : null}
       {done ? <Alert kind="success">{done}</Alert> : null}
@@ -52,7 +52,7 @@ export function RateLimits() {
                 <tr key={r.key} data-rate-limit={r.key}>
                   <td><code>{r.key}</code></td>
                   <td data-label="Limit">{r.limit.toLocaleString()} per {period(r.periodSeconds)}</td>
-                  <td data-label="Queued" className="num">{r.queued.toLocaleString()}</td>
+                  <td data-label="Queued">{r.queued.toLocaleString()}</td>
                   <td data-label="Updated"><Time at={r.updatedAt} /></td>
                   {admin ? (
                     <td className="row-actions">
