@@ -34,27 +34,29 @@ async def locks_take(conn: AsyncConnection, ids: Sequence[int]) -> None:
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
 
 
-async def running_by_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
-    """Attempts in flight (every node) per concurrency key (ix_tasks_running_key)."""
-    if not keys:
+async def _count_by(conn: AsyncConnection, column: sa.Column[Any],
+                    status: sa.ColumnElement[str], values: Sequence[str],
+                    *where: sa.ColumnElement[bool]) -> dict[str, int]:
+    """Tasks in ``status`` per value of ``column`` among ``values`` (each through its partial
+    index: the status is a literal)."""
+    if not values:
         return {}
     rows = await conn.execute(
-        sa.select(tasks.c.concurrency_key, sa.func.count())
-        .where(tasks.c.status == _IN_PROGRESS, tasks.c.concurrency_key.in_(sorted(keys)))
-        .group_by(tasks.c.concurrency_key))
+        sa.select(column, sa.func.count())
+        .where(tasks.c.status == status, column.in_(sorted(values)), *where)
+        .group_by(column))
     return {k: int(n) for k, n in rows}
+
+
+async def running_by_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
+    """Attempts in flight (every node) per concurrency key (ix_tasks_running_key)."""
+    return await _count_by(conn, tasks.c.concurrency_key, _IN_PROGRESS, keys)
 
 
 async def running_by_client(conn: AsyncConnection, clients: Sequence[str]) -> dict[str, int]:
     """Attempts in flight (every node) per client, of tasks without a concurrency key."""
-    if not clients:
-        return {}
-    rows = await conn.execute(
-        sa.select(tasks.c.client_id, sa.func.count())
-        .where(tasks.c.status == _IN_PROGRESS, tasks.c.client_id.in_(sorted(clients)),
-               tasks.c.concurrency_key.is_(None))
-        .group_by(tasks.c.client_id))
-    return {k: int(n) for k, n in rows}
+    return await _count_by(conn, tasks.c.client_id, _IN_PROGRESS, clients,
+                           tasks.c.concurrency_key.is_(None))
 
 
 async def rate_windows(conn: AsyncConnection, keys: Sequence[str], now: datetime
@@ -153,13 +155,7 @@ async def rate_limit_list(conn: AsyncConnection) -> list[Any]:
 
 async def queued_by_rate_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
     """Tasks queued per rate-limit key (ix_tasks_rate_queued)."""
-    if not keys:
-        return {}
-    rows = await conn.execute(
-        sa.select(tasks.c.rate_limit_key, sa.func.count())
-        .where(tasks.c.status == _QUEUED, tasks.c.rate_limit_key.in_(sorted(keys)))
-        .group_by(tasks.c.rate_limit_key))
-    return {k: int(n) for k, n in rows}
+    return await _count_by(conn, tasks.c.rate_limit_key, _QUEUED, keys)
 
 
 async def rate_limit_delete(conn: AsyncConnection, key: str) -> bool:
