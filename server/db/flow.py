@@ -107,17 +107,25 @@ async def reasons_set(conn: AsyncConnection, waiting: Mapping[str, str]) -> None
 _BACKLOG_COLUMN = {"rate": tasks.c.rate_limit_key, "key": tasks.c.concurrency_key}
 
 
-def _backlog_reason(column: sa.Column[Any]) -> sa.Update:
+def _backlog_reason(column: sa.Column[Any], dialect: str) -> sa.Update:
     reason = sa.bindparam("reason", type_=tasks.c.status_reason.type)
-    return (tasks.update()
-            .where(column == sa.bindparam("key", type_=column.type), tasks.c.status == _QUEUED,
-                   sa.or_(tasks.c.status_reason.is_(None), tasks.c.status_reason != reason))
-            .values(status_reason=reason))
+    waiting = (column == sa.bindparam("key", type_=column.type), tasks.c.status == _QUEUED,
+               sa.or_(tasks.c.status_reason.is_(None), tasks.c.status_reason != reason))
+    if dialect == "postgresql":
+        # Not the rows another node's claim holds (its candidates, FOR UPDATE): that claim
+        # waits for this one's advisory lock on the key, so waiting for its rows would
+        # deadlock; it clears or sets their reason itself.
+        free = sa.select(tasks.c.id).where(*waiting).with_for_update(skip_locked=True)
+        return tasks.update().where(tasks.c.id.in_(free.scalar_subquery())).values(
+            status_reason=reason)
+    return tasks.update().where(*waiting).values(status_reason=reason)
 
 
 # built once (a statement keeps its compiled-cache key); through ix_tasks_rate_queued and
 # ix_tasks_key_queued
-_BACKLOG_REASON = {kind: _backlog_reason(column) for kind, column in _BACKLOG_COLUMN.items()}
+_BACKLOG_REASON = {(kind, dialect): _backlog_reason(column, dialect)
+                   for kind, column in _BACKLOG_COLUMN.items()
+                   for dialect in ("sqlite", "postgresql")}
 
 
 async def backlog_reasons_set(conn: AsyncConnection,
@@ -126,7 +134,8 @@ async def backlog_reasons_set(conn: AsyncConnection,
     the reason it waits, where it is not that already — the backlog the claim never reaches
     (claims.backlogs_to_mark says which, and how seldom)."""
     for (kind, key), reason in sorted(marks.items()):
-        await conn.execute(_BACKLOG_REASON[kind], {"key": key, "reason": reason})
+        dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+        await conn.execute(_BACKLOG_REASON[kind, dialect], {"key": key, "reason": reason})
 
 
 # --- rate_limits (rateLimits.set / list / delete) --------------------------------------------
