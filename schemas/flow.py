@@ -30,6 +30,8 @@ class RateLimit(Output):
     period_seconds: int
     created_at: Timestamp
     updated_at: Timestamp
+    # tasks queued with this rateLimitKey now (waiting on it or for a slot)
+    queued: int
 
 
 class RateLimitDeleted(Output):

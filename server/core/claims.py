@@ -187,6 +187,19 @@ def admit(candidates: Sequence[Candidate], *, now: datetime,
                     limited)
 
 
+def backlogs_to_mark(decided: Admitted, marked: Mapping[tuple[str, str], datetime], *,
+                     now: datetime, every: timedelta) -> dict[tuple[str, str], str]:
+    """The queued backlogs to give a waiting reason now, each as (kind, key) -> reason: every
+    rate-limit key found used up and concurrency key found full by this claim, unless its
+    backlog was marked less than ``every`` ago (one UPDATE per key and window opening, not
+    per claim). Tasks the claim never reached then say what they wait for too (CONTRACT
+    §15 ``statusReason``)."""
+    found = {("rate", key): f"rate limited ({key})" for key in decided.limited}
+    found |= {("key", key): f"concurrency key ({key})" for key in decided.full_keys}
+    return {k: reason for k, reason in found.items()
+            if k not in marked or now - marked[k] >= every}
+
+
 def lane_of(client_id: str | None, concurrency_key: str | None, host: str | None) -> int:
     """The fairness lane of a task (a signed 64-bit number): claims take turns across
     clients, concurrency keys and destination hosts (CONTRACT §15)."""

@@ -34,27 +34,29 @@ async def locks_take(conn: AsyncConnection, ids: Sequence[int]) -> None:
         await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
 
 
-async def running_by_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
-    """Attempts in flight (every node) per concurrency key (ix_tasks_running_key)."""
-    if not keys:
+async def _count_by(conn: AsyncConnection, column: sa.Column[Any],
+                    status: sa.ColumnElement[str], values: Sequence[str],
+                    *where: sa.ColumnElement[bool]) -> dict[str, int]:
+    """Tasks in ``status`` per value of ``column`` among ``values`` (each through its partial
+    index: the status is a literal)."""
+    if not values:
         return {}
     rows = await conn.execute(
-        sa.select(tasks.c.concurrency_key, sa.func.count())
-        .where(tasks.c.status == _IN_PROGRESS, tasks.c.concurrency_key.in_(sorted(keys)))
-        .group_by(tasks.c.concurrency_key))
+        sa.select(column, sa.func.count())
+        .where(tasks.c.status == status, column.in_(sorted(values)), *where)
+        .group_by(column))
     return {k: int(n) for k, n in rows}
+
+
+async def running_by_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
+    """Attempts in flight (every node) per concurrency key (ix_tasks_running_key)."""
+    return await _count_by(conn, tasks.c.concurrency_key, _IN_PROGRESS, keys)
 
 
 async def running_by_client(conn: AsyncConnection, clients: Sequence[str]) -> dict[str, int]:
     """Attempts in flight (every node) per client, of tasks without a concurrency key."""
-    if not clients:
-        return {}
-    rows = await conn.execute(
-        sa.select(tasks.c.client_id, sa.func.count())
-        .where(tasks.c.status == _IN_PROGRESS, tasks.c.client_id.in_(sorted(clients)),
-               tasks.c.concurrency_key.is_(None))
-        .group_by(tasks.c.client_id))
-    return {k: int(n) for k, n in rows}
+    return await _count_by(conn, tasks.c.client_id, _IN_PROGRESS, clients,
+                           tasks.c.concurrency_key.is_(None))
 
 
 async def rate_windows(conn: AsyncConnection, keys: Sequence[str], now: datetime
@@ -102,6 +104,40 @@ async def reasons_set(conn: AsyncConnection, waiting: Mapping[str, str]) -> None
             .values(status_reason=reason))
 
 
+_BACKLOG_COLUMN = {"rate": tasks.c.rate_limit_key, "key": tasks.c.concurrency_key}
+
+
+def _backlog_reason(column: sa.Column[Any], dialect: str) -> sa.Update:
+    reason = sa.bindparam("reason", type_=tasks.c.status_reason.type)
+    waiting = (column == sa.bindparam("key", type_=column.type), tasks.c.status == _QUEUED,
+               sa.or_(tasks.c.status_reason.is_(None), tasks.c.status_reason != reason))
+    if dialect == "postgresql":
+        # Not the rows another node's claim holds (its candidates, FOR UPDATE): that claim
+        # waits for this one's advisory lock on the key, so waiting for its rows would
+        # deadlock; it clears or sets their reason itself.
+        free = sa.select(tasks.c.id).where(*waiting).with_for_update(skip_locked=True)
+        return tasks.update().where(tasks.c.id.in_(free.scalar_subquery())).values(
+            status_reason=reason)
+    return tasks.update().where(*waiting).values(status_reason=reason)
+
+
+# built once (a statement keeps its compiled-cache key); through ix_tasks_rate_queued and
+# ix_tasks_key_queued
+_BACKLOG_REASON = {(kind, dialect): _backlog_reason(column, dialect)
+                   for kind, column in _BACKLOG_COLUMN.items()
+                   for dialect in ("sqlite", "postgresql")}
+
+
+async def backlog_reasons_set(conn: AsyncConnection,
+                              marks: Mapping[tuple[str, str], str]) -> None:
+    """Give every queued task of a rate-limit key (kind "rate") or concurrency key ("key")
+    the reason it waits, where it is not that already — the backlog the claim never reaches
+    (claims.backlogs_to_mark says which, and how seldom)."""
+    for (kind, key), reason in sorted(marks.items()):
+        dialect = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+        await conn.execute(_BACKLOG_REASON[kind, dialect], {"key": key, "reason": reason})
+
+
 # --- rate_limits (rateLimits.set / list / delete) --------------------------------------------
 
 async def rate_limit_set(conn: AsyncConnection, key: str, limit: int, period_seconds: int,
@@ -124,6 +160,11 @@ async def rate_limit_get(conn: AsyncConnection, key: str) -> Any:
 
 async def rate_limit_list(conn: AsyncConnection) -> list[Any]:
     return list((await conn.execute(sa.select(rate_limits).order_by(rate_limits.c.key))).all())
+
+
+async def queued_by_rate_key(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:
+    """Tasks queued per rate-limit key (ix_tasks_rate_queued)."""
+    return await _count_by(conn, tasks.c.rate_limit_key, _QUEUED, keys)
 
 
 async def rate_limit_delete(conn: AsyncConnection, key: str) -> bool:

@@ -205,6 +205,13 @@ tasks = sa.Table(
     sa.Index("ix_tasks_running_client", "client_id",
              sqlite_where=sa.text("status = 'in_progress' AND client_id IS NOT NULL"),
              postgresql_where=sa.text("status = 'in_progress' AND client_id IS NOT NULL")),
+    # A key's queued backlog, given its waiting reason (flow.backlog_reasons_set).
+    sa.Index("ix_tasks_rate_queued", "rate_limit_key",
+             sqlite_where=sa.text("status = 'queued' AND rate_limit_key IS NOT NULL"),
+             postgresql_where=sa.text("status = 'queued' AND rate_limit_key IS NOT NULL")),
+    sa.Index("ix_tasks_key_queued", "concurrency_key",
+             sqlite_where=sa.text("status = 'queued' AND concurrency_key IS NOT NULL"),
+             postgresql_where=sa.text("status = 'queued' AND concurrency_key IS NOT NULL")),
     # One task waits per debounce key.
     sa.Index("ix_tasks_debounce", "debounce_key", unique=True,
              sqlite_where=sa.text("status = 'scheduled' AND debounce_key IS NOT NULL"),

@@ -19,7 +19,7 @@ DIST: Final = Path(__file__).resolve().parents[2] / "web" / "dist"
 # The console's client-side routes (web/src/routes.ts): each answers with index.html.
 APP_ROUTES: Final = ["/", "/login", "/tasks", "/tasks/{rest:path}", "/review", "/new",
                      "/schedules", "/webhooks", "/reports", "/audit", "/clients", "/connections",
-                     "/triggers", "/live/{rest:path}"]
+                     "/triggers", "/live/{rest:path}", "/rate-limits"]
 LONG_CACHE: Final = "public, max-age=31536000, immutable"
 # CONTRACT §13: the page runs only its own bundle (no inline script or style), shows
 # screenshots as blob: URLs (fetched with the key) and its icon as a data: URL, talks only to

@@ -56,6 +56,7 @@ from server.core.claims import (
     Caps,
     Room,
     admit,
+    backlogs_to_mark,
     dest_host,
     fit,
     host_share,
@@ -79,6 +80,9 @@ from server.services.live import LIVE_TYPES, LiveBoard, debug_url
 from server.services.tasks import settle_dependents
 
 log = logging.getLogger("errands.runner")
+
+# A rate-limited or full key's queued backlog is given its reason at most this often.
+_MARK_EVERY = timedelta(seconds=1)
 
 StopReason = Literal["cancel", "shutdown", "lease_lost"]
 
@@ -169,6 +173,8 @@ class Runner:
         self._full_keys: set[str] = set()
         self._full_clients: set[str] = set()
         self._limited: dict[str, datetime] = {}
+        # When each waiting backlog (rate-limit or concurrency key) was last given its reason.
+        self._marked: dict[tuple[str, str], datetime] = {}
 
     # --- control ---------------------------------------------------------------------------
 
@@ -311,10 +317,12 @@ class Runner:
                 suspect(r.task.lost_streak) for r in self.running.values()))
             fitted = fit(apart, left, host_share(self.config.caps.per_host,
                                                  self.config.concurrency))
-            chosen, waiting = await self._admit(cs.conn, fitted.chosen, now)
+            chosen, waiting, marks = await self._admit(cs.conn, fitted.chosen, now)
             waiting = {**fitted.waiting, **waiting}
             if waiting:
                 await flow_db.reasons_set(cs.conn, waiting)
+            if marks:  # after: a used-up or full key is the reason, not a host cap also met
+                await flow_db.backlog_reasons_set(cs.conn, marks)
             rows = await repo.task_claim_ids(
                 cs.conn, [c.id for c in chosen], worker=self.worker_id, now=now,
                 lease_until=now + timedelta(seconds=self.config.lease_seconds))
@@ -344,18 +352,19 @@ class Runner:
             len(candidates) == left.free or len(chosen) < len(candidates))
 
     async def _admit(self, conn: AsyncConnection, chosen: list[Candidate], now: datetime
-                     ) -> tuple[list[Candidate], dict[str, str]]:
+                     ) -> tuple[list[Candidate], dict[str, str], dict[tuple[str, str], str]]:
         """Concurrency keys, CLIENT_CONCURRENCY and rate limits, counted across nodes
         (CONTRACT §15): on PostgreSQL under each key's advisory lock, taken in one order, so
         two nodes never both take a key's last slot; the starts admitted are recorded in
-        this claim's transaction."""
+        this claim's transaction. Also the keys whose whole queued backlog should now be
+        given its reason (claims.backlogs_to_mark)."""
         per_client = self.config.caps.per_client
         keys = sorted({c.concurrency_key for c in chosen if c.concurrency_key is not None})
         clients = sorted({c.client_id for c in chosen if c.client_id is not None
                           and c.concurrency_key is None}) if per_client > 0 else []
         rates = sorted({c.rate_limit_key for c in chosen if c.rate_limit_key is not None})
         if not (keys or clients or rates):
-            return chosen, {}
+            return chosen, {}, {}
         if not self.db.is_sqlite:
             await flow_db.locks_take(conn, [flow_db.lock_id("key", k) for k in keys]
                                      + [flow_db.lock_id("client", c) for c in clients]
@@ -372,7 +381,11 @@ class Runner:
             # Looked at again when its window opens, or within a second (a limit changed
             # or deleted by rateLimits.* applies that soon).
             self._limited[key] = min(at, now + timedelta(seconds=1))
-        return decided.chosen, decided.waiting
+        marks = backlogs_to_mark(decided, self._marked, now=now, every=_MARK_EVERY)
+        if marks:
+            self._marked = {k: at for k, at in self._marked.items()
+                            if now - at < _MARK_EVERY} | dict.fromkeys(marks, now)
+        return decided.chosen, decided.waiting, marks
 
     # --- one attempt -----------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ from server.db.engine import Database
 from server.services.audit import Actor, record
 
 
-def rate_limit_view(row: Any) -> RateLimit:
+def rate_limit_view(row: Any, queued: int = 0) -> RateLimit:
     return RateLimit(key=row.key, limit=row.limit, period_seconds=row.period_seconds,
-                     created_at=row.created_at, updated_at=row.updated_at)
+                     created_at=row.created_at, updated_at=row.updated_at, queued=queued)
 
 
 class RateLimitService:
@@ -35,11 +35,14 @@ class RateLimitService:
                                                now)
             await record(conn, actor, "rateLimits.set", "rate_limit", data.key,
                          {"limit": data.limit, "periodSeconds": data.period_seconds}, now)
-        return rate_limit_view(row)
+            queued = await flow_db.queued_by_rate_key(conn, [data.key])
+        return rate_limit_view(row, queued.get(data.key, 0))
 
     async def list(self) -> list[RateLimit]:
         async with self.db.read() as conn:
-            return [rate_limit_view(r) for r in await flow_db.rate_limit_list(conn)]
+            rows = await flow_db.rate_limit_list(conn)
+            queued = await flow_db.queued_by_rate_key(conn, [r.key for r in rows])
+        return [rate_limit_view(r, queued.get(r.key, 0)) for r in rows]
 
     async def delete(self, key: str, actor: Actor) -> str:
         """The key is unlimited from now on; NOT_FOUND when it has no limit."""

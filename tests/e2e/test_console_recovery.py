@@ -326,7 +326,8 @@ def test_server_validation_messages_are_readable(console: Callable[..., Console]
 
 
 PAGES = ["/", "/tasks", "/tasks?status=failed", "TASK", "/review", "/new", "/schedules",
-         "/webhooks", "/reports", "/audit", "/clients", "/connections", "/triggers"]
+         "/webhooks", "/reports", "/audit", "/clients", "/connections", "/triggers",
+         "/rate-limits"]
 
 
 def _seed_for_pages(server: ErrandsServer, outside: HttpServer) -> str:
@@ -661,3 +662,81 @@ def test_a_reviewer_sends_an_approval_link_from_the_task_page(
     v.go(f"/tasks/{other['id']}")
     expect(v.page.get_by_role("heading", name="viewer sees no link")).to_be_visible()
     expect(v.page.get_by_text("Send an approval link")).to_have_count(0)
+
+
+# --- issue 28: the rate limits page (CONTRACT §15) -------------------------------------------
+
+def test_rate_limits_page_an_admin_sets_and_deletes_a_viewer_reads(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    """An admin creates a limit ("New rate limit") and deletes one after the confirmation
+    dialog; a task over its limit waits queued and its page says why and shows its flow fields;
+    a viewer sees the list without the controls; axe finds nothing in light and dark, and a
+    390 px phone does not scroll sideways."""
+    server.call("rateLimits.set", {"key": "crm:old", "limit": 5, "periodSeconds": 60},
+                mutation=True)
+    c = console()
+    c.sign_in("admin")
+    c.page.get_by_role("navigation", name="Main").get_by_role("link", name="Rate limits").click()
+    expect(c.page.get_by_role("heading", name="Rate limits", exact=True)).to_be_visible()
+    expect(c.page.locator("tr[data-rate-limit='crm:old']")).to_contain_text("5 per 1 min")
+    c.page.get_by_role("button", name="New rate limit").click()
+    form = c.page.get_by_role("form", name="New rate limit")
+    form.get_by_label("Key").fill("crm:acme")
+    form.get_by_label("Limit (starts)").fill("1")
+    form.get_by_label("Period (seconds)").fill("3600")
+    form.get_by_role("button", name="Create limit").click()
+    expect(c.page.get_by_role("status").first).to_contain_text("crm:acme: at most 1 starts")
+    row = c.page.locator("tr[data-rate-limit='crm:acme']")
+    expect(row).to_contain_text("1 per 1 h")
+    assert [(r["key"], r["limit"], r["periodSeconds"]) for r in
+            server.call("rateLimits.list", {})] == [("crm:acme", 1, 3600), ("crm:old", 5, 60)]
+
+    # the second task of crm:acme waits for the window; its page says so
+    first, second = (create(server, **api_task(
+        outside.url_for("/ok"), f"limited {n}", rateLimitKey="crm:acme", concurrencyKey="acct:1",
+        concurrencyLimit=3, retryPolicy={"baseSeconds": 2, "factor": 3})) for n in (1, 2))
+    server.wait_for(first["id"], {"completed"})
+    c.go(f"/tasks/{second['id']}")
+    expect(c.page.locator(".status-reason")).to_have_text("rate limited (crm:acme)")
+    fields = c.page.locator("dl.fields")
+    expect(fields).to_contain_text("Rate limit key")
+    expect(fields).to_contain_text("acct:1, at most 3 at once")
+    expect(fields).to_contain_text("base 2 s, factor 3")
+    c.shoot("rate-limits-task-waiting")
+    fields.get_by_role("link", name="crm:acme").click()
+    queued = c.page.locator("tr[data-rate-limit='crm:acme'] td[data-label='Queued']")
+    expect(queued).to_have_text("1")
+    c.shoot("rate-limits-admin")
+
+    c.page.get_by_role("button", name="Delete crm:old").click()
+    dialog = c.page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Delete the limit of crm:old?")
+    expect(dialog.get_by_role("button", name="Confirm")).to_be_focused()
+    c.shoot("rate-limits-delete-confirm", full_page=False)
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(c.page.locator("tr[data-rate-limit='crm:old']")).to_have_count(0)
+    assert [r["key"] for r in server.call("rateLimits.list", {})] == ["crm:acme"]
+
+    v = console()
+    v.sign_in("viewer")
+    v.go("/rate-limits")
+    expect(v.page.locator("tr[data-rate-limit='crm:acme']")).to_contain_text("1 per 1 h")
+    expect(v.page.get_by_role("button", name="New rate limit")).to_have_count(0)
+    expect(v.page.get_by_role("button", name="Delete crm:acme")).to_have_count(0)
+
+    for scheme in ("light", "dark"):
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            a = console(viewport, scheme, True)
+            sign_in(a, "admin")
+            a.go("/rate-limits")
+            expect(a.page.locator("tr[data-rate-limit='crm:acme']")).to_be_visible()
+            _settle(a)
+            _axe(a.page, f"/rate-limits ({scheme}, {size})")
+            if size == "phone":
+                _no_sideways(a.page, f"/rate-limits ({scheme}) at 390 px")
+            a.page.get_by_role("button", name="New rate limit").click()
+            _axe(a.page, f"/rate-limits with the form ({scheme}, {size})")
+            if size == "phone":
+                _no_sideways(a.page, f"/rate-limits with the form ({scheme}) at 390 px")
+            a.shoot(f"rate-limits-{scheme}-{size}")
+    server.call("rateLimits.delete", {"key": "crm:acme"}, mutation=True)  # the rest may run

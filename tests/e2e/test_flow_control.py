@@ -7,8 +7,9 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -181,6 +182,37 @@ def test_a_rate_limit_makes_tasks_wait_queued_saying_so(
         server.wait_for(ids[-1], {"completed"}, timeout=30)
 
 
+def test_the_whole_backlog_of_a_limited_key_says_why_it_waits(
+        sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
+    """A backlog far larger than the free slots (4): every queued task of a used-up rate
+    limit and of a full concurrency key gives the reason, not only those a claim looked at."""
+    with HttpServer() as sink:
+        sink.route("/crm", json={"ok": True})
+        sink.route("/held", delay=60.0, json={})
+        server = errands_server(sqlite_database_url, env={"WORKER_CONCURRENCY": "4"})
+        server.call("rateLimits.set", {"key": "crm:big", "limit": 2, "periodSeconds": 600},
+                    mutation=True)
+        limited = create_batch(server, [_api(sink.url_for("/crm"), rateLimitKey="crm:big")
+                                        for _ in range(40)])
+        held = create_batch(server, [_api(sink.url_for("/held"), timeoutSeconds=120,
+                                          concurrencyKey="acct:9", concurrencyLimit=1)
+                                     for _ in range(40)])
+
+        def reasons(ids: list[str]) -> Counter[tuple[str, str | None]]:
+            return Counter((t["status"], t["statusReason"]) for t in
+                           (server.call("tasks.get", {"id": i}) for i in ids))
+
+        rated = eventually(lambda: reasons(limited),
+                           lambda found: found[("queued", "rate limited (crm:big)")] == 38,
+                           what="every waiting task of crm:big says so")
+        keyed = eventually(lambda: reasons(held),
+                           lambda found: found[("queued", "concurrency key (acct:9)")] == 39,
+                           what="every waiting task of acct:9 says so")
+    assert rated == {("completed", None): 2, ("queued", "rate limited (crm:big)"): 38}, rated
+    assert keyed == {("in_progress", None): 1, ("queued", "concurrency key (acct:9)"): 39}
+    assert len(sink.requests_to("/crm")) == 2
+
+
 def test_flow_fields_are_checked(
         sqlite_database_url: str, errands_server: Callable[..., ErrandsServer]) -> None:
     server = errands_server(sqlite_database_url)
@@ -201,4 +233,3 @@ def test_flow_fields_are_checked(
     with pytest.raises(TRPCCallError) as err:
         server.call("rateLimits.delete", {"key": "none"}, mutation=True)
     assert err.value.code == "NOT_FOUND"
-    assert timedelta(0) == timedelta(0)

@@ -20,6 +20,7 @@ from tests.support.databases import (
 )
 from tests.support.http_servers import HttpServer, ReceivedRequest, Reply
 from tests.support.server import ErrandsServer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -101,3 +102,41 @@ def test_a_rate_limit_holds_in_every_window_across_nodes(
         in_window = sum(1 for u in starts[i:] if u - t < 2.0)
         assert in_window <= 20, (i, in_window)
     assert workers == {"node-0", "node-1"}
+
+
+def test_the_backlog_of_a_used_up_key_says_so_on_both_nodes_without_deadlock(
+        two_nodes: tuple[ErrandsServer, ErrandsServer]) -> None:
+    """400 tasks of a key limited to 5 an hour, filed on both nodes at once: both claim, every
+    queued one reads the reason (far more than the claims' candidates), and neither node's
+    claims deadlock over the backlog's rows (the claim that marks them skips the rows the
+    other's claim holds)."""
+    a, b = two_nodes
+    a.call("rateLimits.set", {"key": "crm:slow", "limit": 5, "periodSeconds": 3600},
+           mutation=True)
+    with HttpServer() as sink:
+        sink.route("/crm", json={"ok": True})
+        task: dict[str, Any] = {"title": "r", "taskType": "api_call", "rateLimitKey": "crm:slow",
+                                "executionConfig": {"apiEndpoint": sink.url_for("/crm")}}
+        made: list[list[str]] = [[], []]
+        senders = [threading.Thread(target=lambda n=n, node=node: made[n].extend(
+            create_batch(node, [task] * 200, size=20))) for n, node in enumerate((a, b))]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        ids = made[0] + made[1]
+
+        def reasons() -> dict[str, int]:
+            found: dict[str, int] = {}
+            for i in ids:
+                got = a.call("tasks.get", {"id": i})
+                label = f"{got['status']}: {got['statusReason']}"
+                found[label] = found.get(label, 0) + 1
+            return found
+
+        found = eventually(reasons, lambda r: r.get("queued: rate limited (crm:slow)") == 395,
+                           what="every waiting task says why", timeout=60)
+        a.call("rateLimits.delete", {"key": "crm:slow"}, mutation=True)  # let them go
+    assert found == {"completed: None": 5, "queued: rate limited (crm:slow)": 395}, found
+    for node in (a, b):
+        assert "deadlock" not in node.log().lower()

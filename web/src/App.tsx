@@ -18,6 +18,7 @@ import { Clients } from './pages/Clients';
 import { Connections } from './pages/Connections';
 import { Triggers } from './pages/Triggers';
 import { LiveView } from './pages/LiveView';
+import { RateLimits } from './pages/RateLimits';
 
 interface SignedIn { key: string; me: WhoAmI }
 
@@ -130,6 +131,7 @@ const NAV: { href: string; label: string; permission?: Permission }[] = [
   { href: '/clients', label: 'Clients' },
   { href: '/connections', label: 'Connections' },
   { href: '/triggers', label: 'Triggers' },
+  { href: '/rate-limits', label: 'Rate limits' },
   { href: '/reports', label: 'Reports' },
   { href: '/audit', label: 'Audit log' },
 ];
@@ -190,6 +192,7 @@ function Shell() {
           <Route path="/connections"><Connections /></Route>
           <Route path="/triggers"><Triggers /></Route>
           <Route path="/live/:id">{(params) => <LiveView executionId={params.id} />}</Route>
+          <Route path="/rate-limits"><RateLimits /></Route>
           <Route><div className="empty">No such page. <Link href="/">Go to the overview</Link>.</div></Route>
         </Switch>
       </main>

@@ -636,6 +636,7 @@ export interface RateLimit {
   createdAt: string;
   /** ISO 8601 timestamp with a time zone */
   updatedAt: string;
+  queued: number;
 }
 
 export interface RateLimitDeleted {

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { Link } from 'wouter';
-import type { Task, TaskExecution } from '../errands';
+import type { RetryPolicyOutput, Task, TaskExecution } from '../errands';
 import { useDebounced, useLoad } from '../hooks';
 import { latest, TYPE_LABELS } from '../labels';
 import { useSession, useTaskEvents } from '../session';
@@ -111,6 +111,14 @@ export function TaskDetail(props: { id: string }) {
   );
 }
 
+/** "base 1 s, factor 3, at most 4 s": the task's own backoff (CONTRACT §15), the parts it
+ * sets (the others are the server's defaults). */
+function retryPolicy(p: RetryPolicyOutput): string | null {
+  const parts = [p.baseSeconds !== null && `base ${p.baseSeconds} s`, p.factor !== null && `factor ${p.factor}`,
+    p.maxSeconds !== null && `at most ${p.maxSeconds} s`].filter(Boolean);
+  return parts.length ? parts.join(', ') : null;
+}
+
 /** The fields that are set (no rows of "—"). */
 function TaskFields(props: { task: Task }) {
   const t = props.task;
@@ -125,6 +133,10 @@ function TaskFields(props: { task: Task }) {
     ['Priority', t.priority],
     ['Retries', `${t.errorCount} failed of ${t.maxRetries} retries allowed`],
     ['Timeout', `${t.timeoutSeconds} s`],
+    ['Concurrency key', t.concurrencyKey && <><code>{t.concurrencyKey}</code>, at most {t.concurrencyLimit} at once</>],
+    ['Rate limit key', t.rateLimitKey && <Link href="/rate-limits"><code>{t.rateLimitKey}</code></Link>],
+    ['Retry policy', t.retryPolicy && retryPolicy(t.retryPolicy)],
+    ['Debounce', t.debounce && <><code>{t.debounce.key}</code>, {t.debounce.seconds} s</>],
     ['Scheduled for', t.scheduledFor && <Time at={t.scheduledFor} />],
     ['Next attempt', t.nextAttemptAt && <Time at={t.nextAttemptAt} />],
     ['Created', <Time at={t.createdAt} />],
