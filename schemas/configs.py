@@ -216,6 +216,10 @@ class CallbackConfig(Input):
     expects: str | None = None
 
 
+class GroupConfig(Input):
+    """No executor and no config: a group's status follows its subtasks' (CONTRACT §17)."""
+
+
 @dataclass(frozen=True)
 class TaskTypeSpec:
     """Everything the server, the clients and the console know of one taskType."""
@@ -224,7 +228,8 @@ class TaskTypeSpec:
     #: The Struct ``executionConfig`` decodes to (``tasks.create`` and the runner).
     config: type[msgspec.Struct]
     #: Its executor class, ``"module:Class"``; the class's ``build(resources)`` makes it
-    #: (executors/registry.py). None: no executor runs it (a ``callback`` waits for its call).
+    #: (executors/registry.py). None: no executor runs it (a ``callback`` waits for its call,
+    #: a ``group`` for its subtasks).
     executor: str | None
     #: The console's name for the type (web/src/taskTypes.ts, generated).
     label: str
@@ -263,6 +268,8 @@ TASK_TYPES: Final[Mapping[str, TaskTypeSpec]] = _by_name(
     TaskTypeSpec("report_generation", ReportConfig, "executors.report:ReportExecutor", "Report",
                  120),
     TaskTypeSpec("callback", CallbackConfig, None, "Callback", 86_400),
+    # tasks.createGroup only; the runner never claims it (it is never queued).
+    TaskTypeSpec("group", GroupConfig, None, "Group", 86_400),
 )
 
 # Views of TASK_TYPES by name.

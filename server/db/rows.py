@@ -177,6 +177,15 @@ class TaskRow(Protocol):
     @property
     def deadline_missed_at(self) -> datetime | None: ...
 
+    @property
+    def parent_id(self) -> str | None: ...
+
+    @property
+    def group_policy(self) -> str | None: ...
+
+    @property
+    def children(self) -> Any: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

@@ -170,6 +170,12 @@ tasks = sa.Table(
               server_default=sa.text("'9999-12-31 00:00:00'")),
     # When the deadline was found missed (reported once); NULL otherwise.
     sa.Column("deadline_missed_at", UTCDateTime),
+    # Groups (CONTRACT §17, migration 0014): a subtask's group (subtasks' ids sort in their
+    # order in the group); a group's policy and its subtasks counted ({total, completed,
+    # failed, cancelled}, rewritten under the group's row lock as each subtask ends).
+    sa.Column("parent_id", sa.String(40)),
+    sa.Column("group_policy", sa.String(16)),
+    sa.Column("children", sa.JSON),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
@@ -194,6 +200,10 @@ tasks = sa.Table(
     # Open tasks with a deadline not yet found missed (the deadline check reads only these).
     sa.Index("ix_tasks_deadline", "deadline", sqlite_where=sa.text(OPEN_WITH_DEADLINE),
              postgresql_where=sa.text(OPEN_WITH_DEADLINE)),
+    # A group's subtasks (partial: most tasks have no group).
+    sa.Index("ix_tasks_parent", "parent_id", "id",
+             sqlite_where=sa.text("parent_id IS NOT NULL"),
+             postgresql_where=sa.text("parent_id IS NOT NULL")),
     # The queued tasks a person asked to run (tasks.execute): claimed while autorun is
     # paused (CONTRACT §17). Only those are in it.
     sa.Index("ix_tasks_manual_queued", "status", "next_trigger",

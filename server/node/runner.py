@@ -495,8 +495,8 @@ class Runner:
                 if won and task.status in lifecycle.TERMINAL:
                     ended.append(task)
             waiting = await repo.tasks_with_dependents(cs.conn, [t.id for t in ended])
-            for task in ended:
-                if task.id in waiting:
+            for task in ended:  # a subtask's group is settled too (CONTRACT §17)
+                if task.id in waiting or task.parent_id is not None:
                     await settle_dependents(cs, task)
 
     # --- leases ----------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from schemas.secrets import mask_config, mask_metadata, mask_result, mask_value
 from schemas.tasks import (
     Approval,
     Artifact,
+    ChildCounts,
     ExecutionStatus,
+    GroupPolicy,
     StepRecord,
     Task,
     TaskExecution,
@@ -47,6 +49,9 @@ def task_view(row: TaskRow) -> Task:
                    for a in row.approvals or []],
         tags=list(row.tags or []), assignee=row.assignee,
         deadline=row.deadline if row.deadline < NO_DEADLINE else None,
+        parent_id=row.parent_id,
+        children=ChildCounts(**row.children) if row.children is not None else None,
+        group_policy=cast(GroupPolicy, row.group_policy) if row.group_policy else None,
     )
 
 
