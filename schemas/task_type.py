@@ -14,4 +14,5 @@ TaskType = Literal[
     "data_extraction",
     "report_generation",
     "callback",
+    "group",
 ]

@@ -44,6 +44,7 @@ TaskType = Literal[
     "data_extraction",
     "report_generation",
     "callback",
+    "group",
 ]
 
 
@@ -369,6 +370,9 @@ Tags = Annotated[list[Tag], msgspec.Meta(max_length=20)]
 Person = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
+GroupPolicy = Literal["all_settled", "fail_fast"]
+
+
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     task_type: TaskType
@@ -394,6 +398,32 @@ class TaskCreate(Input):
     # Review rules (CONTRACT §16)
     review_expires_in_seconds: Annotated[int, msgspec.Meta(ge=60, le=2_592_000)] | None = None
     approvals_required: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+
+
+class GroupCreate(Input):
+    """``tasks.createGroup`` (CONTRACT §17): the group and its subtasks, in one transaction."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    subtasks: Annotated[list[TaskCreate], msgspec.Meta(min_length=1, max_length=100)]
+    policy: GroupPolicy = "fail_fast"
+    description: str | None = None
+    client_id: NonEmptyStr | None = None
+    tags: Tags | None = None
+    depends_on: list[NonEmptyStr] | None = None
+    metadata: dict[str, Any] | None = None
+    notify_on_complete: bool = False
+    notify_on_failure: bool = False
+    source_webhook_id: str | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class ChildCounts(Output):
+    """A group's subtasks by how they ended (CONTRACT §17)."""
+
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
 
 
 class Approval(Output):
@@ -448,6 +478,10 @@ class Task(Output):
     tags: list[str] = msgspec.field(default_factory=list)
     assignee: str | None = None
     deadline: Timestamp | None = None
+    # Groups (CONTRACT §17): a subtask's group; a group's subtasks counted. Null otherwise.
+    parent_id: str | None = None
+    children: ChildCounts | None = None
+    group_policy: GroupPolicy | None = None
 
 
 class TaskGet(IdInput):
@@ -468,6 +502,8 @@ class TaskList(Input):
     client_id: str | None = None
     tags: Tags | None = None
     assignee: Person | None = None
+    # the subtasks of this group (CONTRACT §17)
+    parent_id: NonEmptyStr | None = None
 
 
 class TaskPage(Output):
