@@ -2,7 +2,7 @@
 // Field errors come from the server (`error.data.issues`, by dotted path).
 import type { ReactNode } from 'react';
 import type { Step, TaskCreate, TaskType } from '../errands';
-import { TASK_TYPES, TYPE_LABELS } from '../labels';
+import { CREATABLE_TYPES, TYPE_LABELS } from '../labels';
 import { FieldError } from './ui';
 
 export interface StepDraft {
@@ -95,6 +95,8 @@ export function toTaskCreate(d: TaskDraft): TaskCreate {
       return { ...common, taskType: 'callback', executionConfig: {
         timeoutSeconds: num('timeoutSeconds'), expects: opt('expects'),
       } };
+    case 'group':  // not offered: groups are made by tasks.createGroup
+      return { ...common, taskType: 'group', executionConfig: {} };
   }
 }
 
@@ -167,7 +169,7 @@ export function TaskFormFields(props: FormProps) {
         </Field>
         <Field label="Task type" path={p('taskType')} errors={errors}>
           <select value={d.taskType} onChange={(e) => set({ taskType: e.target.value as TaskType })}>
-            {TASK_TYPES.map((t) => <option key={t} value={t}>{TYPE_LABELS[t]}</option>)}
+            {CREATABLE_TYPES.map((t) => <option key={t} value={t}>{TYPE_LABELS[t]}</option>)}
           </select>
         </Field>
         <Field label="Description" path={p('description')} errors={errors}>
