@@ -90,6 +90,27 @@ async def child_ended(cs: ChangeSet, child: TaskRow, actor: Actor = SYSTEM) -> l
     return [new, *cancelled]
 
 
+async def stop_if_group_ended(cs: ChangeSet, child: TaskRow) -> TaskRow | None:
+    """A subtask that is waiting again (its attempt failed and will be retried) while its
+    group has failed or was cancelled: cancelled, as ``fail_fast`` cancels the subtasks not
+    running (it was running then). Returns it cancelled; the caller settles it."""
+    if child.parent_id is None or child.status not in lifecycle.NOT_YET_RUNNING:
+        return None
+    group = await repo.task_get(cs.conn, child.parent_id)
+    if group is None or group.status not in (Status.FAILED, Status.CANCELLED):
+        return None
+    new = await repo.task_set_status_if(cs.conn, child.id, [child.status], {
+        "status": Status.CANCELLED.value, "due_at": None, "next_attempt_at": None,
+        "status_reason": f"{lifecycle.group_failed_reason(group.id)}"
+        if group.status == Status.FAILED else f"group {group.id} cancelled",
+        "completed_at": cs.now, "updated_at": cs.now})
+    if new is not None:
+        cs.emit("status", new)
+        cs.audit(SYSTEM, "tasks.cancel", "task", new.id,
+                 {"reason": new.status_reason, "from": child.status, "group": group.id})
+    return new
+
+
 async def cancel_children(cs: ChangeSet, group: TaskRow, actor: Actor, reason: str
                           ) -> list[TaskRow]:
     """``tasks.cancel`` of a group: every open subtask cancelled, running ones stopped."""

@@ -125,6 +125,36 @@ def test_fail_fast_fails_the_group_and_cancels_the_subtasks_not_yet_running(
     assert counts["failed"] == 1 and counts["cancelled"] >= 3
 
 
+def test_a_subtask_running_when_its_group_failed_is_not_retried_after(
+        shared_server: ErrandsServer) -> None:
+    server = shared_server
+    release = {0: threading.Event(), 1: threading.Event()}
+
+    def answer(request: ReceivedRequest) -> Reply:
+        n = int(request.query["n"][0])
+        release[n].wait(30)
+        return Reply(status=400 if n == 0 else 503, json={"n": n})
+
+    with HttpServer() as site:
+        site.route("/held", handler=answer)
+        group = server.call("tasks.createGroup", {"title": "held", "subtasks": [
+            {"title": f"held {n}", "taskType": "api_call", "maxRetries": 3,
+             "executionConfig": {"apiEndpoint": site.url_for("/held"), "query": {"n": n}}}
+            for n in (0, 1)]}, mutation=True)
+        eventually(lambda: len(site.requests_to("/held")), lambda got: got == 2, timeout=60,
+                   what="both subtasks running")
+        release[0].set()  # the first fails for good: the group fails, the second runs on
+        server.wait_for(group["id"], {"failed"}, timeout=60)
+        second = children_of(server, group["id"])[1]
+        assert second["status"] == "in_progress"
+        release[1].set()  # it fails retryably: with its group failed it is not retried
+        done = server.wait_for(second["id"], {"cancelled", "completed", "failed"}, timeout=60)
+    assert done["status"] == "cancelled" and done["errorCount"] == 1
+    assert done["statusReason"].startswith(f"group {group['id']} failed")
+    assert server.call("tasks.get", {"id": group["id"]})["children"] == \
+        {"total": 2, "completed": 0, "failed": 1, "cancelled": 1}
+
+
 def test_retry_of_a_failed_group_retries_its_failed_subtasks(
         shared_server: ErrandsServer, sink: Sink) -> None:
     server = shared_server
