@@ -200,8 +200,9 @@ tasks = sa.Table(
     # Open tasks with a deadline not yet found missed (the deadline check reads only these).
     sa.Index("ix_tasks_deadline", "deadline", sqlite_where=sa.text(OPEN_WITH_DEADLINE),
              postgresql_where=sa.text(OPEN_WITH_DEADLINE)),
-    # A group's subtasks (partial: most tasks have no group).
-    sa.Index("ix_tasks_parent", "parent_id", "id",
+    # A group's subtasks, counted by status from the index alone (partial: most tasks have
+    # no group).
+    sa.Index("ix_tasks_parent", "parent_id", "status",
              sqlite_where=sa.text("parent_id IS NOT NULL"),
              postgresql_where=sa.text("parent_id IS NOT NULL")),
     # The queued tasks a person asked to run (tasks.execute): claimed while autorun is

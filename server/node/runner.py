@@ -500,9 +500,12 @@ class Runner:
                     if stopped is not None:
                         ended.append(stopped)
             waiting = await repo.tasks_with_dependents(cs.conn, [t.id for t in ended])
-            for task in ended:  # a subtask's group is settled too (CONTRACT §17)
-                if task.id in waiting or task.parent_id is not None:
-                    await settle_dependents(cs, task)
+            for task in ended:
+                if task.id in waiting:
+                    await settle_dependents(cs, task, group_settled=True)
+            # Their groups (CONTRACT §17), each once for the batch, and what that ended.
+            for task in await groups.children_ended(cs, ended):
+                await settle_dependents(cs, task, group_settled=True)
 
     # --- leases ----------------------------------------------------------------------------
 

@@ -47,6 +47,23 @@ async def refresh(cs: ChangeSet, group_id: str) -> None:
         await repo.task_set_status_if(cs.conn, group.id, [group.status], {"children": counts})
 
 
+async def children_ended(cs: ChangeSet, ended: list[TaskRow], actor: Actor = SYSTEM
+                         ) -> list[TaskRow]:
+    """:func:`child_ended` once per group for subtasks ended together (the runner's batch):
+    its groups in id order, each named by its first failed subtask, else its last."""
+    by_group: dict[str, TaskRow] = {}
+    for row in ended:
+        if row.parent_id is None:
+            continue
+        kept = by_group.get(row.parent_id)
+        if kept is None or kept.status not in lifecycle.FAILS_GROUP:
+            by_group[row.parent_id] = row
+    out: list[TaskRow] = []
+    for parent in sorted(by_group):
+        out += await child_ended(cs, by_group[parent], actor)
+    return out
+
+
 async def child_ended(cs: ChangeSet, child: TaskRow, actor: Actor = SYSTEM) -> list[TaskRow]:
     """After ``child`` (a subtask) ended: its group counted again and, when that settles it,
     completed (every subtask ended) or failed (``fail_fast``: a subtask failed, and the

@@ -18,7 +18,7 @@ def upgrade() -> None:
     op.add_column("tasks", sa.Column("group_policy", sa.String(16)))
     op.add_column("tasks", sa.Column("children", sa.JSON))
     where = sa.text("parent_id IS NOT NULL")
-    op.create_index("ix_tasks_parent", "tasks", ["parent_id", "id"], sqlite_where=where,
+    op.create_index("ix_tasks_parent", "tasks", ["parent_id", "status"], sqlite_where=where,
                     postgresql_where=where)
 
 
