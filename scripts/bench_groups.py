@@ -2,11 +2,13 @@
 group ``completed``, against 100 separate tasks, from their create (one tRPC batch of 100
 ``tasks.create``) to the last one ``completed``.
 
-    .venv/bin/python scripts/bench_groups.py [--subtasks 100] [--rounds 5] [--database-url URL]
+    .venv/bin/python scripts/bench_groups.py [--subtasks 100] [--rounds 5]
+        [--postgres | --database-url URL]
 
-Starts the server (``python -m server``, SQLite in a temporary directory unless
-``--database-url``), every api_call POSTs to the local sink (scripts/bench_sink.py, a
-separate process). The end is seen by polling every 10 ms (``tasks.get`` of the group;
+Starts the server (``python -m server``, SQLite in a temporary directory; ``--postgres``: a
+fresh database on the local PostgreSQL, dropped after; or ``--database-url``); every api_call
+POSTs to the local sink (scripts/bench_sink.py, a separate process). The end is seen by
+polling every 10 ms (``tasks.get`` of the group;
 ``system.stats`` completed count for the separate tasks), so each figure may be up to ~10 ms
 late. Rounds alternate the two; the median and the range are printed, with the load average
 (the machine is shared: figures move with it).
@@ -30,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scripts.bench_sink import running_sink  # noqa: E402
-from tests.support.databases import sqlite_url  # noqa: E402
+from tests.support.databases import postgres_database, sqlite_url  # noqa: E402
 from tests.support.server import ErrandsServer  # noqa: E402
 
 
@@ -79,13 +81,22 @@ def main() -> None:
     parser.add_argument("--subtasks", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
+    if args.postgres:
+        with postgres_database() as url:
+            run(args, url)
+    else:
+        run(args, args.database_url)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> None:
     load_before = os.getloadavg()
     groups: list[float] = []
     separate: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, running_sink() as sink:
         workdir = Path(tmp)
-        url = args.database_url or sqlite_url(workdir)
+        url = database_url or sqlite_url(workdir)
         with ErrandsServer(database_url=url, workdir=workdir,
                            env={"LOG_LEVEL": "WARNING"}) as server:
             group_round(server, sink, args.subtasks, -1)  # warm up both paths
