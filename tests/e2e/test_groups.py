@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,3 +247,45 @@ def test_a_group_is_created_only_through_create_group(shared_server: ErrandsServ
         shared_server.call("tasks.create", {"title": "g", "taskType": "group",
                                             "executionConfig": {}}, mutation=True)
     assert bad.value.code == "BAD_REQUEST" and "createGroup" in str(bad.value)
+
+
+@pytest.mark.postgres
+def test_two_nodes_ending_subtasks_at_once_settle_the_group_exactly(
+        pg_url: str, tmp_path: Path) -> None:
+    """Subtasks of one group end on two nodes at the same moments: the group's counts stay
+    exact (each end counted once), it completes once, and no deadlock is met."""
+    release = threading.Event()
+
+    def answer(request: ReceivedRequest) -> Reply:
+        release.wait(30)  # every subtask ends at once, on both nodes
+        n = int(request.query["n"][0])
+        return Reply(status=400 if n == 5 else 200, json={"id": n})
+
+    env = {"WORKER_CONCURRENCY": "32", "HOST_CONCURRENCY": "64"}
+    with HttpServer() as site:
+        site.route("/both", handler=answer)
+        nodes = [ErrandsServer(database_url=pg_url, workdir=tmp_path,
+                               env={**env, "NODE_ID": f"node-{n}"}).start() for n in "ab"]
+        try:
+            group = nodes[0].call("tasks.createGroup", {
+                "title": "two nodes", "policy": "all_settled", "subtasks": [
+                    {"title": f"s{n}", "taskType": "api_call", "maxRetries": 0,
+                     "executionConfig": {"apiEndpoint": site.url_for("/both"),
+                                         "query": {"n": n}}} for n in range(40)]},
+                mutation=True)
+            eventually(lambda: len(site.requests_to("/both")), lambda got: got >= 20,
+                       timeout=60, what="subtasks running on the nodes")
+            release.set()
+            done = nodes[1].wait_for(group["id"], {"completed", "failed"}, timeout=90)
+            events = nodes[0].call("audit.list", {"targetId": group["id"], "action": "subtasks"})
+        finally:
+            for node in nodes:
+                node.stop()
+                node.client.close()
+        logs = "".join(node.log() for node in nodes)
+    assert done["status"] == "completed"
+    assert done["children"] == {"total": 40, "completed": 39, "failed": 1, "cancelled": 0}
+    assert [r is None for r in done["result"]["results"]].count(True) == 1
+    assert len(events["items"]) == 1
+    assert "deadlock detected" not in logs
+    assert " ERROR " not in logs, logs[-3000:]
