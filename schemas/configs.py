@@ -19,7 +19,8 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 from schemas.base import Input, NonEmptyStr, Timestamp
-from schemas.task_type import TaskType as TaskType  # generated from TASK_TYPES
+from schemas.task_type import CreatableTaskType as CreatableTaskType  # generated from TASK_TYPES
+from schemas.task_type import TaskType as TaskType
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 AuthType = Literal["none", "bearer", "api_key", "basic", "connection"]
@@ -241,6 +242,9 @@ class TaskTypeSpec:
     #: The URL the task sends its requests to, from the wire form of ``executionConfig``
     #: (the claim's per-host cap, server/core/claims.py); ``None``: the type has no destination.
     destination: Callable[[Mapping[str, Any]], object] | None = None
+    #: ``tasks.create`` (and schedules, triggers, duplicates) files it: ``CreatableTaskType``
+    #: lists those. A ``group`` is made by ``tasks.createGroup`` only.
+    creatable: bool = True
 
 
 def _by_name(*specs: TaskTypeSpec) -> Mapping[str, TaskTypeSpec]:
@@ -269,7 +273,7 @@ TASK_TYPES: Final[Mapping[str, TaskTypeSpec]] = _by_name(
                  120),
     TaskTypeSpec("callback", CallbackConfig, None, "Callback", 86_400),
     # tasks.createGroup only; the runner never claims it (it is never queued).
-    TaskTypeSpec("group", GroupConfig, None, "Group", 86_400),
+    TaskTypeSpec("group", GroupConfig, None, "Group", 86_400, creatable=False),
 )
 
 # Views of TASK_TYPES by name.

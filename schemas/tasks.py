@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from schemas.base import IdInput, Input, NonEmptyStr, Output, Timestamp
-from schemas.configs import TaskType
+from schemas.configs import CreatableTaskType, TaskType
 
 TaskStatus = Literal[
     "pending",
@@ -35,7 +35,7 @@ GroupPolicy = Literal["all_settled", "fail_fast"]
 
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    task_type: TaskType
+    task_type: CreatableTaskType
     execution_config: dict[str, Any]
     description: str | None = None
     execution_type: ExecutionType = "automatic"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
 from schemas.base import validation_issue
-from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
+from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK, CreatableTaskType
 from schemas.tasks import GroupCreate, Task, TaskCreate, TaskExecution, TaskList, TaskPage
 from schemas.workflows import BulkError, BulkItem, BulkResult, TaskPatch
 from server.core import lifecycle, placeholders
@@ -172,8 +172,6 @@ class TaskService:
         same key with another taskType is ``CONFLICT``; ``schedule:`` keys are the
         scheduler's own). ``also`` runs in the transaction that inserts the task."""
         key = data.idempotency_key
-        if data.task_type == groups.GROUP:
-            raise InvalidInput.at(["taskType"], "a group is created with tasks.createGroup")
         if key is not None and key.startswith(SCHEDULE_KEY_PREFIX) \
                 and triggered_by != "automation":
             raise InvalidInput.at(["idempotencyKey"], f"the prefix {SCHEDULE_KEY_PREFIX!r} is "
@@ -773,7 +771,9 @@ class TaskService:
         meta = dict(edits.get("meta", row.meta) or {})
         meta["duplicateOf"] = row.id
         data = TaskCreate(
-            title=edits.get("title", row.title), task_type=row.task_type,
+            # a group was refused above: what is left is a type tasks.create files
+            title=edits.get("title", row.title),
+            task_type=cast(CreatableTaskType, row.task_type),
             execution_config=edits.get("execution_config", row.execution_config),
             description=edits.get("description", row.description),
             execution_type=row.execution_type, assigned_to_bot=row.assigned_to_bot,

@@ -246,7 +246,11 @@ def test_a_group_is_created_only_through_create_group(shared_server: ErrandsServ
     with pytest.raises(TRPCCallError) as bad:
         shared_server.call("tasks.create", {"title": "g", "taskType": "group",
                                             "executionConfig": {}}, mutation=True)
-    assert bad.value.code == "BAD_REQUEST" and "createGroup" in str(bad.value)
+    assert bad.value.code == "BAD_REQUEST" and "taskType" in str(bad.value)
+    with pytest.raises(TRPCCallError) as scheduled:
+        shared_server.call("schedules.create", {"name": "g", "cron": "0 9 * * *", "task": {
+            "title": "g", "taskType": "group", "executionConfig": {}}}, mutation=True)
+    assert scheduled.value.code == "BAD_REQUEST" and "task.taskType" in str(scheduled.value)
 
 
 @pytest.mark.postgres

@@ -911,7 +911,6 @@ export interface ExecutionConfigByTaskType {
   callback: CallbackConfig;
   data_extraction: DataExtractionConfig;
   ghl_action: GhlActionConfig;
-  group: GroupConfig;
   notification: NotificationConfig;
   reminder: ReminderConfig;
   report_generation: ReportConfig;
@@ -923,7 +922,6 @@ export type TaskCreate =
   | (TaskCreateCommon & { taskType: "callback"; executionConfig: CallbackConfig })
   | (TaskCreateCommon & { taskType: "data_extraction"; executionConfig: DataExtractionConfig })
   | (TaskCreateCommon & { taskType: "ghl_action"; executionConfig: GhlActionConfig })
-  | (TaskCreateCommon & { taskType: "group"; executionConfig: GroupConfig })
   | (TaskCreateCommon & { taskType: "notification"; executionConfig: NotificationConfig })
   | (TaskCreateCommon & { taskType: "reminder"; executionConfig: ReminderConfig })
   | (TaskCreateCommon & { taskType: "report_generation"; executionConfig: ReportConfig });

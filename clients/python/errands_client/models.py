@@ -48,6 +48,19 @@ TaskType = Literal[
 ]
 
 
+# The types tasks.create files (a group is made by tasks.createGroup).
+CreatableTaskType = Literal[
+    "browser_automation",
+    "api_call",
+    "ghl_action",
+    "notification",
+    "reminder",
+    "data_extraction",
+    "report_generation",
+    "callback",
+]
+
+
 class ApprovalLinkInput(Input):
     id: NonEmptyStr
     # The name recorded as reviewedBy (audit actor "link:<reviewer>").
@@ -375,7 +388,7 @@ GroupPolicy = Literal["all_settled", "fail_fast"]
 
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    task_type: TaskType
+    task_type: CreatableTaskType
     execution_config: dict[str, Any]
     description: str | None = None
     execution_type: ExecutionType = "automatic"
