@@ -270,14 +270,7 @@ class TaskService:
     async def _insert_group(self, cs: ChangeSet, data: GroupCreate, children: list[TaskCreate],
                             group_deps: list[str], actor: Actor) -> TaskRow:
         """The group row, then its subtasks (ids in their order), in ``cs``'s transaction."""
-        statuses = await wf.task_statuses_locked(cs.conn, group_deps) if group_deps else {}
-        broken: str | None = None
-        for i, dep in enumerate(group_deps):
-            status = statuses.get(dep)
-            if status is None:
-                raise InvalidInput.at(["dependsOn", i], f"no task with id {dep!r}")
-            if status in lifecycle.BREAKS_DEPENDENTS and broken is None:
-                broken = lifecycle.cascade_reason(dep, status)
+        broken, _ = await _dependencies_state(cs, group_deps)
         ids = sorted(new_id("tsk") for _ in range(len(children) + 1))
         now = cs.now
         status = Status.CANCELLED if broken else Status.SCHEDULED
@@ -349,19 +342,7 @@ class TaskService:
                       *, parent_id: str | None = None, task_id: str | None = None
                       ) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
-        broken: str | None = None
-        open_deps = False
-        if depends_on:
-            await cs.flush_tasks()  # a dependency may be a task created in this transaction
-            statuses = await wf.task_statuses_locked(cs.conn, depends_on)
-            for i, dep in enumerate(depends_on):
-                status = statuses.get(dep)
-                if status is None:
-                    raise InvalidInput.at(["dependsOn", i], f"no task with id {dep!r}")
-                if status in lifecycle.BREAKS_DEPENDENTS and broken is None:
-                    broken = lifecycle.cascade_reason(dep, status)
-                elif status != Status.COMPLETED:
-                    open_deps = True
+        broken, open_deps = await _dependencies_state(cs, depends_on)
         now = cs.now
         bot = data.assigned_to_bot and data.task_type not in NO_BOT_TYPES
         place = lifecycle.initial(
@@ -1060,6 +1041,27 @@ def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:
             after = after.isoformat() if after is not None else None
         out[_WIRE_NAMES.get(name, name)] = {"from": before, "to": after}
     return out
+
+
+async def _dependencies_state(cs: ChangeSet, depends_on: list[str]) -> tuple[str | None, bool]:
+    """A new task's dependencies, share-locked until it is written: the reason it is cancelled
+    at once (one broke already) or None, and whether one is still open. BAD_REQUEST naming
+    ``dependsOn.<i>`` for an unknown id."""
+    if not depends_on:
+        return None, False
+    await cs.flush_tasks()  # a dependency may be a task created in this transaction
+    statuses = await wf.task_statuses_locked(cs.conn, depends_on)
+    broken: str | None = None
+    open_deps = False
+    for i, dep in enumerate(depends_on):
+        status = statuses.get(dep)
+        if status is None:
+            raise InvalidInput.at(["dependsOn", i], f"no task with id {dep!r}")
+        if status in lifecycle.BREAKS_DEPENDENTS and broken is None:
+            broken = lifecycle.cascade_reason(dep, status)
+        elif status != Status.COMPLETED:
+            open_deps = True
+    return broken, open_deps
 
 
 async def _cancel_dependent(cs: ChangeSet, dep: TaskRow, root: TaskRow) -> TaskRow | None:
