@@ -64,15 +64,16 @@ export function TaskDetail(props: { id: string }) {
           <pre className="error-text">{task.lastError}</pre>
         </section>
       ) : null}
-      <section className="card" aria-labelledby="attempts-title">
-        <h2 id="attempts-title">Attempts{attempts.data?.length ? ` (${attempts.data.length}, newest first)` : ''}</h2>
-        {attempts.error ? <Alert>{attempts.error}</Alert> : null}
-        {attempts.data && attempts.data.length === 0 ? <p className="muted">No attempts yet.</p> : null}
-        <ol className="timeline">
-          {newestFirst.map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
-        </ol>
-      </section>
-      {isGroup ? <Subtasks group={task} items={subtasks.data} error={subtasks.error ?? undefined} /> : null}
+      {isGroup ? <Subtasks group={task} items={subtasks.data} error={subtasks.error ?? undefined} /> : (
+        <section className="card" aria-labelledby="attempts-title">
+          <h2 id="attempts-title">Attempts{attempts.data?.length ? ` (${attempts.data.length}, newest first)` : ''}</h2>
+          {attempts.error ? <Alert>{attempts.error}</Alert> : null}
+          {attempts.data && attempts.data.length === 0 ? <p className="muted">No attempts yet.</p> : null}
+          <ol className="timeline">
+            {newestFirst.map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
+          </ol>
+        </section>
+      )}
       {task.result !== null || task.resultSummary ? (
         <section className="card" aria-labelledby="result-title">
           <h2 id="result-title">Result</h2>
