@@ -19,7 +19,8 @@ from typing import Annotated, Any, Final, Literal
 import msgspec
 
 from schemas.base import Input, NonEmptyStr, Timestamp
-from schemas.task_type import TaskType as TaskType  # generated from TASK_TYPES
+from schemas.task_type import CreatableTaskType as CreatableTaskType  # generated from TASK_TYPES
+from schemas.task_type import TaskType as TaskType
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 AuthType = Literal["none", "bearer", "api_key", "basic", "connection"]
@@ -216,6 +217,10 @@ class CallbackConfig(Input):
     expects: str | None = None
 
 
+class GroupConfig(Input):
+    """No executor and no config: a group's status follows its subtasks' (CONTRACT §17)."""
+
+
 @dataclass(frozen=True)
 class TaskTypeSpec:
     """Everything the server, the clients and the console know of one taskType."""
@@ -224,7 +229,8 @@ class TaskTypeSpec:
     #: The Struct ``executionConfig`` decodes to (``tasks.create`` and the runner).
     config: type[msgspec.Struct]
     #: Its executor class, ``"module:Class"``; the class's ``build(resources)`` makes it
-    #: (executors/registry.py). None: no executor runs it (a ``callback`` waits for its call).
+    #: (executors/registry.py). None: no executor runs it (a ``callback`` waits for its call,
+    #: a ``group`` for its subtasks).
     executor: str | None
     #: The console's name for the type (web/src/taskTypes.ts, generated).
     label: str
@@ -236,6 +242,9 @@ class TaskTypeSpec:
     #: The URL the task sends its requests to, from the wire form of ``executionConfig``
     #: (the claim's per-host cap, server/core/claims.py); ``None``: the type has no destination.
     destination: Callable[[Mapping[str, Any]], object] | None = None
+    #: ``tasks.create`` (and schedules, triggers, duplicates) files it: ``CreatableTaskType``
+    #: lists those. A ``group`` is made by ``tasks.createGroup`` only.
+    creatable: bool = True
 
 
 def _by_name(*specs: TaskTypeSpec) -> Mapping[str, TaskTypeSpec]:
@@ -263,6 +272,8 @@ TASK_TYPES: Final[Mapping[str, TaskTypeSpec]] = _by_name(
     TaskTypeSpec("report_generation", ReportConfig, "executors.report:ReportExecutor", "Report",
                  120),
     TaskTypeSpec("callback", CallbackConfig, None, "Callback", 86_400),
+    # tasks.createGroup only; the runner never claims it (it is never queued).
+    TaskTypeSpec("group", GroupConfig, None, "Group", 86_400, creatable=False),
 )
 
 # Views of TASK_TYPES by name.

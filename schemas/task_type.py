@@ -14,4 +14,17 @@ TaskType = Literal[
     "data_extraction",
     "report_generation",
     "callback",
+    "group",
+]
+
+# The types tasks.create files (a group is made by tasks.createGroup).
+CreatableTaskType = Literal[
+    "browser_automation",
+    "api_call",
+    "ghl_action",
+    "notification",
+    "reminder",
+    "data_extraction",
+    "report_generation",
+    "callback",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from schemas.base import IdInput, Input, NonEmptyStr, Output, Timestamp
-from schemas.configs import TaskType
+from schemas.configs import CreatableTaskType, TaskType
 
 TaskStatus = Literal[
     "pending",
@@ -60,11 +60,12 @@ class RetryPolicyOutput(Output):
     base_seconds: float | None = None
     max_seconds: float | None = None
     factor: float | None = None
+GroupPolicy = Literal["all_settled", "fail_fast"]
 
 
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    task_type: TaskType
+    task_type: CreatableTaskType
     execution_config: dict[str, Any]
     description: str | None = None
     execution_type: ExecutionType = "automatic"
@@ -93,6 +94,32 @@ class TaskCreate(Input):
     rate_limit_key: FlowKey | None = None
     debounce: Debounce | None = None
     retry_policy: RetryPolicyInput | None = None
+
+
+class GroupCreate(Input):
+    """``tasks.createGroup`` (CONTRACT §17): the group and its subtasks, in one transaction."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    subtasks: Annotated[list[TaskCreate], msgspec.Meta(min_length=1, max_length=100)]
+    policy: GroupPolicy = "fail_fast"
+    description: str | None = None
+    client_id: NonEmptyStr | None = None
+    tags: Tags | None = None
+    depends_on: list[NonEmptyStr] | None = None
+    metadata: dict[str, Any] | None = None
+    notify_on_complete: bool = False
+    notify_on_failure: bool = False
+    source_webhook_id: str | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class ChildCounts(Output):
+    """A group's subtasks by how they ended (CONTRACT §17)."""
+
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
 
 
 class Approval(Output):
@@ -155,6 +182,10 @@ class Task(Output):
     retry_policy: RetryPolicyOutput | None = None
     # While an attempt runs and its executor reports (CONTRACT §17); null otherwise.
     progress: TaskProgress | None = None
+    # Groups (CONTRACT §17): a subtask's group; a group's subtasks counted. Null otherwise.
+    parent_id: str | None = None
+    children: ChildCounts | None = None
+    group_policy: GroupPolicy | None = None
 
 
 class TaskProgress(Output):
@@ -184,6 +215,8 @@ class TaskList(Input):
     client_id: str | None = None
     tags: Tags | None = None
     assignee: Person | None = None
+    # the subtasks of this group (CONTRACT §17)
+    parent_id: NonEmptyStr | None = None
 
 
 class TaskPage(Output):

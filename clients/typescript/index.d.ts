@@ -221,6 +221,14 @@ export interface CancelManyInput {
   reason?: string | null;
 }
 
+/** A group's subtasks by how they ended (CONTRACT §17). */
+export interface ChildCounts {
+  total: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
 export interface ClickStep {
   action: "click";
   /** non-empty */
@@ -488,6 +496,40 @@ export interface GhlCustomField {
   /** default: null */
   field_value?: unknown;
 }
+
+/** No executor and no config: a group's status follows its subtasks' (CONTRACT §17). */
+export interface GroupConfig {
+}
+
+/** ``tasks.createGroup`` (CONTRACT §17): the group and its subtasks, in one transaction. */
+export interface GroupCreate {
+  /** 1..200 chars */
+  title: string;
+  /** 1..100 items */
+  subtasks: TaskCreate[];
+  /** default: "fail_fast" */
+  policy?: GroupPolicy;
+  /** default: null */
+  description?: string | null;
+  /** non-empty; default: null */
+  clientId?: string | null;
+  /** at most 20 items; each item 1..50 chars; each item matches /^[A-Za-z0-9:_.-]+$/; default: null */
+  tags?: string[] | null;
+  /** each item non-empty; default: null */
+  dependsOn?: string[] | null;
+  /** default: null */
+  metadata?: Record<string, unknown> | null;
+  /** default: false */
+  notifyOnComplete?: boolean;
+  /** default: false */
+  notifyOnFailure?: boolean;
+  /** default: null */
+  sourceWebhookId?: string | null;
+  /** 1..200 chars; default: null */
+  idempotencyKey?: string | null;
+}
+
+export type GroupPolicy = "all_settled" | "fail_fast";
 
 export interface Health {
   status: "ok";
@@ -902,6 +944,9 @@ export interface Task {
   debounce: Debounced | null;
   retryPolicy: RetryPolicyOutput | null;
   progress: TaskProgress | null;
+  parentId: string | null;
+  children: ChildCounts | null;
+  groupPolicy: GroupPolicy | null;
 }
 
 /** The fields of TaskCreate other than taskType and executionConfig. */
@@ -1039,6 +1084,8 @@ export interface TaskList {
   tags?: string[] | null;
   /** 1..200 chars; default: null */
   assignee?: string | null;
+  /** non-empty; default: null */
+  parentId?: string | null;
 }
 
 export interface TaskPage {
@@ -1085,7 +1132,7 @@ export interface TaskProgress {
 
 export type TaskStatus = "awaiting_review" | "cancelled" | "completed" | "failed" | "in_progress" | "pending" | "queued" | "rejected" | "scheduled";
 
-export type TaskType = "api_call" | "browser_automation" | "callback" | "data_extraction" | "ghl_action" | "notification" | "reminder" | "report_generation";
+export type TaskType = "api_call" | "browser_automation" | "callback" | "data_extraction" | "ghl_action" | "group" | "notification" | "reminder" | "report_generation";
 
 export interface TaskUpdate {
   /** non-empty */
@@ -1324,6 +1371,8 @@ export type AppRouter = TRPCBuiltRouter<
       complete: TRPCMutationProcedure<{ input: CompleteInput; output: Task; meta: object }>;
       /** Create a task; with an idempotencyKey already used, return that task. */
       create: TRPCMutationProcedure<{ input: TaskCreate; output: Task; meta: object }>;
+      /** A group of 1..100 subtasks, created with them in one transaction: it completes */
+      createGroup: TRPCMutationProcedure<{ input: GroupCreate; output: Task; meta: object }>;
       /** A new task with the same fields (`metadata.duplicateOf`), changed by `patch`. */
       duplicate: TRPCMutationProcedure<{ input: DuplicateInput; output: Task; meta: object }>;
       /** Queue a pending or scheduled task now; returns before the attempt ends. */

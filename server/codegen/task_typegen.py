@@ -21,6 +21,8 @@ TS_FILE: Final = ROOT / "web" / "src" / "taskTypes.ts"
 
 def render_python() -> str:
     names = "".join(f"    {json.dumps(name)},\n" for name in TASK_TYPES)
+    creatable = "".join(f"    {json.dumps(name)},\n" for name, spec in TASK_TYPES.items()
+                        if spec.creatable)
     return ('"""The taskType names: generated from ``schemas.configs.TASK_TYPES``. DO NOT EDIT.\n'
             "\n"
             "Regenerate with ``scripts/regen``; import ``TaskType`` from ``schemas.configs``.\n"
@@ -28,7 +30,10 @@ def render_python() -> str:
             "\n"
             "from typing import Literal\n"
             "\n"
-            f"TaskType = Literal[\n{names}]\n")
+            f"TaskType = Literal[\n{names}]\n"
+            "\n"
+            "# The types tasks.create files (a group is made by tasks.createGroup).\n"
+            f"CreatableTaskType = Literal[\n{creatable}]\n")
 
 
 def _ts_string(text: str) -> str:

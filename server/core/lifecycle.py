@@ -6,7 +6,7 @@ apply the returned :class:`Transition` with a compare-and-set write (``WHERE sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -272,3 +272,48 @@ def stalled(*, status: Status, entered_at: datetime | None, due_at: datetime | N
     if status == Status.SCHEDULED:
         return due_at is not None and now - due_at > limit
     return entered_at is not None and now - entered_at > limit
+
+
+# --- groups: fan-out / fan-in (CONTRACT §17) -------------------------------------------------
+
+#: A group's reason while it waits: it is ``scheduled`` with no due time, so no timer queues
+#: it and no runner claims it; its subtasks' ends move it.
+GROUP_WAITING: Final[str] = "waiting for subtasks"
+GroupPolicy = Literal["all_settled", "fail_fast"]
+#: Subtask ends a group counts as failed (a rejected subtask did not do its work either).
+FAILS_GROUP: Final[frozenset[Status]] = frozenset({Status.FAILED, Status.REJECTED})
+#: Subtasks ``fail_fast`` cancels when the group fails: those not yet running.
+NOT_YET_RUNNING: Final[frozenset[Status]] = frozenset(
+    {Status.PENDING, Status.AWAITING_REVIEW, Status.SCHEDULED, Status.QUEUED})
+
+
+def child_counts(total: int, by_status: Mapping[str, int]) -> dict[str, int]:
+    """A group's ``children`` from its subtasks counted by status."""
+    return {"total": total, "completed": by_status.get(Status.COMPLETED, 0),
+            "failed": sum(by_status.get(s, 0) for s in FAILS_GROUP),
+            "cancelled": by_status.get(Status.CANCELLED, 0)}
+
+
+def group_end(policy: str, counts: Mapping[str, int]) -> Status | None:
+    """What a waiting group becomes: ``failed`` at its first failed subtask under
+    ``fail_fast``; ``completed`` once every subtask ended; None while it waits."""
+    if policy == "fail_fast" and counts["failed"] > 0:
+        return Status.FAILED
+    if counts["completed"] + counts["failed"] + counts["cancelled"] >= counts["total"]:
+        return Status.COMPLETED
+    return None
+
+
+def group_result(children: Iterable[tuple[str, str, object]]) -> dict[str, list[object]]:
+    """A completed group's result from its subtasks' (id, status, result) in order: each
+    completed subtask's result (null for the others), and the ids of those that failed."""
+    items = list(children)
+    return {"results": [result if status == Status.COMPLETED else None
+                        for _, status, result in items],
+            "failed": [task_id for task_id, status, _ in items if status in FAILS_GROUP]}
+
+
+def group_failed_reason(group_id: str) -> str:
+    """The reason of a subtask ``fail_fast`` cancelled (``tasks.retry`` of the group re-opens
+    the subtasks whose reason starts so)."""
+    return f"group {group_id} failed"

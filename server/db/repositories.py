@@ -173,11 +173,12 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     after: tuple[datetime, str] | None, stalled: bool | None = None,
                     client_id: str | None = None, tags: Sequence[str] = (),
                     assignee: str | None = None, depends_on: str | None = None,
-                    errors: Sequence[tuple[str | None, str | None]] | None = None
-                    ) -> Sequence[TaskRow]:
+                    errors: Sequence[tuple[str | None, str | None]] | None = None,
+                    parent_id: str | None = None) -> Sequence[TaskRow]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
     ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag);
-    ``depends_on``: the tasks depending on that task; ``errors``: the failed tasks with one of
+    ``depends_on``: the tasks depending on that task; ``parent_id``: a group's subtasks;
+    ``errors``: the failed tasks with one of
     these (errorType, lastError) pairs (a failure group, server.services.insights)."""
     stmt = sa.select(tasks)
     if client_id is not None:
@@ -187,6 +188,8 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
             sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
     if assignee is not None:
         stmt = stmt.where(tasks.c.assignee == assignee)
+    if parent_id is not None:
+        stmt = stmt.where(tasks.c.parent_id == parent_id)
     if depends_on is not None:
         stmt = stmt.where(tasks.c.id.in_(
             sa.select(task_dependencies.c.task_id)
@@ -234,6 +237,60 @@ class Skip:
     keys: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()
     rate_keys: tuple[str, ...] = ()
+# --- groups (CONTRACT §17) -------------------------------------------------------------------
+
+async def task_lock(conn: AsyncConnection, task_id: str, *, dialect: str) -> TaskRow | None:
+    """A task row, locked until this transaction ends on PostgreSQL (``FOR UPDATE``): a
+    group's, before its counts are read and rewritten, so two nodes ending two of its subtasks
+    at once settle it one after the other. SQLite has one writer: a plain read."""
+    stmt = sa.select(tasks).where(tasks.c.id == task_id)
+    if dialect == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).one_or_none()
+
+
+async def task_children_by_status(conn: AsyncConnection, parent_id: str) -> dict[str, int]:
+    """A group's subtasks counted by status (through ix_tasks_parent)."""
+    stmt = (sa.select(tasks.c.status, sa.func.count()).where(tasks.c.parent_id == parent_id)
+            .group_by(tasks.c.status))
+    return {status: n for status, n in (await conn.execute(stmt)).all()}
+
+
+async def task_children(conn: AsyncConnection, parent_id: str) -> list[Row]:
+    """A group's subtasks' (id, status, result, last_error, status_reason), in their order
+    (their ids sort so)."""
+    stmt = (sa.select(tasks.c.id, tasks.c.status, tasks.c.result, tasks.c.last_error,
+                      tasks.c.status_reason)
+            .where(tasks.c.parent_id == parent_id).order_by(tasks.c.id))
+    return cast(list[Row], list((await conn.execute(stmt)).all()))
+
+
+async def task_children_set_status(conn: AsyncConnection, parent_id: str,
+                                   expected: Sequence[str], values: dict[str, Any], *,
+                                   dialect: str, skip_locked: bool = False,
+                                   reason_prefix: str | None = None
+                                   ) -> list[tuple[str, TaskRow]]:
+    """CAS of a group's subtasks in one of ``expected`` (and, with ``reason_prefix``, whose
+    statusReason starts so): (the status each was in, its new row), in id order. PostgreSQL
+    locks them in id order first; ``skip_locked`` leaves out those another transaction holds
+    (it is ending them, and will settle the group after this one)."""
+    pick = (sa.select(tasks.c.id, tasks.c.status)
+            .where(tasks.c.parent_id == parent_id, tasks.c.status.in_(list(expected)))
+            .order_by(tasks.c.id))
+    if reason_prefix is not None:
+        pick = pick.where(tasks.c.status_reason.startswith(reason_prefix, autoescape=True))
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=skip_locked)
+    before = {r.id: r.status for r in await conn.execute(pick)}
+    if not before:
+        return []
+    if "status" in values:
+        values = {"stalled_since": None, **values}
+    stmt = (tasks.update()
+            .where(tasks.c.id.in_(list(before)), tasks.c.status.in_(list(expected)))
+            .values(**values).returning(tasks))
+    rows: list[TaskRow] = list((await conn.execute(stmt)).all())
+    return sorted(((before[r.id], r) for r in rows), key=lambda pair: pair[1].id)
 
 
 async def task_claim_candidates(conn: AsyncConnection, *, dialect: str, limit: int,

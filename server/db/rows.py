@@ -204,6 +204,15 @@ class TaskRow(Protocol):
     @property
     def progress(self) -> dict[str, Any] | None: ...  # {done, total, message?} while running
 
+    @property
+    def parent_id(self) -> str | None: ...
+
+    @property
+    def group_policy(self) -> str | None: ...
+
+    @property
+    def children(self) -> Any: ...
+
 
 class ExecutionRow(Protocol):
     """A row of ``task_executions`` (one attempt)."""

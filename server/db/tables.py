@@ -186,6 +186,12 @@ tasks = sa.Table(
     # The running attempt's progress {done, total, message?} (CONTRACT §17), written by the
     # runner at most a few times a second; NULL when no attempt runs.
     sa.Column("progress", sa.JSON),
+    # Groups (CONTRACT §17, migration 0017): a subtask's group (subtasks' ids sort in their
+    # order in the group); a group's policy and its subtasks counted ({total, completed,
+    # failed, cancelled}, rewritten under the group's row lock as each subtask ends).
+    sa.Column("parent_id", sa.String(40)),
+    sa.Column("group_policy", sa.String(16)),
+    sa.Column("children", sa.JSON),
     # Partial (claim, lease, dest_host): a finished task leaves no entry in these (DB bytes
     # per task, P6). A query meant for one names its status as a literal
     # (repositories.QUEUED_LITERAL), so the planners (SQLite; PostgreSQL's generic plans) can
@@ -232,6 +238,11 @@ tasks = sa.Table(
     # Open tasks with a deadline not yet found missed (the deadline check reads only these).
     sa.Index("ix_tasks_deadline", "deadline", sqlite_where=sa.text(OPEN_WITH_DEADLINE),
              postgresql_where=sa.text(OPEN_WITH_DEADLINE)),
+    # A group's subtasks, counted by status from the index alone (partial: most tasks have
+    # no group).
+    sa.Index("ix_tasks_parent", "parent_id", "status",
+             sqlite_where=sa.text("parent_id IS NOT NULL"),
+             postgresql_where=sa.text("parent_id IS NOT NULL")),
     # The queued tasks a person asked to run (tasks.execute): claimed while autorun is
     # paused (CONTRACT §17). Only those are in it.
     sa.Index("ix_tasks_manual_queued", "status", "next_trigger",

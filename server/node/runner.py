@@ -73,6 +73,7 @@ from server.db.engine import Database
 from server.db.repositories import Row
 from server.db.rows import TaskRow
 from server.node.metrics import Metrics
+from server.services import groups
 from server.services.audit import SYSTEM
 from server.services.changes import ChangeSet, Writer
 from server.services.clients import ConnectionService, apply_to_api_call
@@ -597,10 +598,17 @@ class Runner:
                        and task.lease_owner is None and task.updated_at == now)
                 if won and task.status in lifecycle.TERMINAL:
                     ended.append(task)
+                elif won and task.parent_id is not None:  # a retry: its group may have ended
+                    stopped = await groups.stop_if_group_ended(cs, task)
+                    if stopped is not None:
+                        ended.append(stopped)
             waiting = await repo.tasks_with_dependents(cs.conn, [t.id for t in ended])
             for task in ended:
                 if task.id in waiting:
-                    await settle_dependents(cs, task)
+                    await settle_dependents(cs, task, group_settled=True)
+            # Their groups (CONTRACT §17), each once for the batch, and what that ended.
+            for task in await groups.children_ended(cs, ended):
+                await settle_dependents(cs, task, group_settled=True)
 
     # --- leases ----------------------------------------------------------------------------
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 
-from schemas.tasks import TaskCreate
+from schemas.tasks import GroupCreate, TaskCreate
 from server.core.auth import KeyRing, Principal
 from server.core.errors import NotFound
 from server.core.events import EventHub
@@ -65,7 +66,10 @@ class Context:
         return Actor(self.principal.name, self.principal.role, self.request_id)
 
 
-def owned(ctx: Context, data: TaskCreate) -> TaskCreate:
+Owned = TypeVar("Owned", TaskCreate, GroupCreate)
+
+
+def owned(ctx: Context, data: Owned) -> Owned:
     """A task a key scoped to a client creates belongs to that client (CONTRACT §14); naming
     another client is NOT_FOUND, as that client is to the key."""
     scope = ctx.principal.client_id

@@ -10,6 +10,7 @@ from schemas.system import FailureGroups
 from schemas.tasks import (
     CancelInput,
     ExecutionsInput,
+    GroupCreate,
     LiveView,
     LiveViewInput,
     OnChangeInput,
@@ -36,6 +37,14 @@ def register(router: Router) -> None:
         return ctx.services.callbacks.shown(
             await ctx.services.tasks.create(owned(ctx, data), actor=ctx.actor),
             ctx.principal.role)
+
+    @router.mutation("tasks.createGroup", input=GroupCreate, output=Task, permission="create")
+    async def create_group(ctx: Context, data: GroupCreate) -> Task:
+        """A group of 1..100 subtasks, created with them in one transaction: it completes
+        with their results in order, or fails at the first failed one (``fail_fast``)."""
+        data = owned(ctx, data)
+        data = msgspec.structs.replace(data, subtasks=[owned(ctx, s) for s in data.subtasks])
+        return await ctx.services.tasks.create_group(data, actor=ctx.actor)
 
     @router.query("tasks.get", input=TaskGet, output=Task, permission="read")
     async def get(ctx: Context, data: TaskGet) -> Task:

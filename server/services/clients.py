@@ -400,7 +400,7 @@ class ConnectionService:
                 await rows.connection_touch(conn, row.id, now)
 
     async def check_use(self, task_type: str, config: dict[str, Any], client_id: str | None,
-                        path: tuple[str, ...]) -> str | None:
+                        path: tuple[str | int, ...]) -> str | None:
         """At create/update: the connection ``config`` names exists, is of a kind the task type
         takes, and belongs to no other client than the task's (BAD_REQUEST naming
         ``connection``). Returns the HighLevel location the task would get from its connection

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from executors.base import Issue
 from executors.registry import ExecutorRegistry
 from schemas.base import validation_issue
-from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK
+from schemas.configs import CONFIG_TYPES, DEFAULT_TIMEOUT_SECONDS, MASK, CreatableTaskType
 from schemas.tasks import (
+    GroupCreate,
     RetryPolicyInput,
     Task,
     TaskCreate,
@@ -48,6 +49,7 @@ from server.db.engine import Database
 from server.db.rows import TaskRow
 from server.db.shared_reads import KeyedReads
 from server.db.tables import NO_DEADLINE
+from server.services import groups
 from server.services.audit import SYSTEM, Actor
 from server.services.changes import ChangeSet, Writer
 from server.services.clients import ClientService, ConnectionService
@@ -59,11 +61,11 @@ from server.services.views import execution_view, mask_config, task_view
 _encoder = msgspec.json.Encoder()
 PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 #: Task types no bot runs: they wait ``pending`` for something else (a callback, §16).
-NO_BOT_TYPES: Final = frozenset({"callback"})
+NO_BOT_TYPES: Final = frozenset({"callback", groups.GROUP})
 
 
 def decode_config(task_type: str, raw: dict[str, Any],
-                  prefix: tuple[str, ...] = ("executionConfig",)) -> Any:
+                  prefix: tuple[str | int, ...] = ("executionConfig",)) -> Any:
     """The typed config Struct; raises InvalidInput naming each bad field."""
     try:
         return msgspec.convert(raw, CONFIG_TYPES[task_type])
@@ -73,7 +75,7 @@ def decode_config(task_type: str, raw: dict[str, Any],
 
 
 def _issues_error(issues: list[Issue],
-                  prefix: tuple[str, ...] = ("executionConfig",)) -> InvalidInput:
+                  prefix: tuple[str | int, ...] = ("executionConfig",)) -> InvalidInput:
     """BAD_REQUEST naming each field of executionConfig that is wrong."""
     items = [{"path": [*prefix, *i.path], "message": i.message} for i in issues]
     return InvalidInput("; ".join(f"{'.'.join(map(str, i['path']))}: {i['message']}"
@@ -139,7 +141,7 @@ class TaskService:
     # --- create ----------------------------------------------------------------------------
 
     def check_limits(self, task_type: str, raw: dict[str, Any],
-                     prefix: tuple[str, ...] = ("executionConfig",)) -> None:
+                     prefix: tuple[str | int, ...] = ("executionConfig",)) -> None:
         """MAX_CONFIG_BYTES and MAX_BROWSER_STEPS (CONTRACT §13), before any other check."""
         size = len(_encoder.encode(raw))
         if size > self.rules.max_config_bytes:
@@ -153,7 +155,7 @@ class TaskService:
 
     def _check_config(self, task_type: str, raw: dict[str, Any], *, dependencies: int,
                       source_webhook_id: str | None,
-                      prefix: tuple[str, ...] = ("executionConfig",),
+                      prefix: tuple[str | int, ...] = ("executionConfig",),
                       location_known: bool = False) -> None:
         """What create and update check: size, types, the executor's own rules, placeholders.
         ``location_known``: the task's connection or client gives a HighLevel location."""
@@ -213,8 +215,115 @@ class TaskService:
             row = _same_task_type(found, data)
         return task_view(row)
 
+    async def create_group(self, data: GroupCreate, *, actor: Actor = SYSTEM) -> Task:
+        """CONTRACT §17 ``tasks.createGroup``: the group and its subtasks in one transaction,
+        or the group already holding ``idempotencyKey``. Each subtask is checked as
+        ``tasks.create`` checks a task (issues named under ``subtasks.<i>``) and placed by its
+        own rules; it depends on its own ``dependsOn`` and then the group's."""
+        key = data.idempotency_key
+        if key is not None:
+            if key.startswith((SCHEDULE_KEY_PREFIX, TRIGGER_KEY_PREFIX)):
+                raise InvalidInput.at(["idempotencyKey"], "the prefixes 'schedule:' and "
+                                      "'trigger:' are reserved")
+            found = await self._by_key(key)
+            if found is not None:
+                return task_view(found)
+        group_deps = list(dict.fromkeys(data.depends_on or []))
+        children: list[TaskCreate] = []
+        for i, sub in enumerate(data.subtasks):
+            children.append(await self._check_subtask(i, sub, data, group_deps))
+        if data.client_id is not None and self.clients is not None:
+            await self.clients.check_open(data.client_id, ["clientId"])
+        await self._check_webhook(data.source_webhook_id)
+        try:
+            row = await self.writer.run(
+                lambda cs: self._insert_group(cs, data, children, group_deps, actor))
+        except IntegrityError:
+            found = await self._by_key(key) if key is not None else None
+            if found is None:
+                raise
+            row = found
+        return task_view(row)
+
+    async def _by_key(self, key: str) -> TaskRow | None:
+        """The group holding an idempotency key; CONFLICT when a task that is no group does."""
+        async with self.db.read() as conn:
+            found = await repo.task_get_by_idempotency_key(conn, key)
+        if found is not None and found.task_type != groups.GROUP:
+            raise Conflict(f"idempotencyKey {key!r} is already used by task {found.id} of "
+                           f"taskType {found.task_type}, not group")
+        return found
+
+    async def _check_subtask(self, i: int, sub: TaskCreate, data: GroupCreate,
+                             group_deps: list[str]) -> TaskCreate:
+        """Subtask ``i`` checked as tasks.create would (issues under ``subtasks.<i>``), with
+        the group's client and dependencies."""
+        at: list[str | int] = ["subtasks", i]
+        if sub.task_type == groups.GROUP:
+            raise InvalidInput.at([*at, "taskType"], "a group cannot hold a group")
+        if sub.idempotency_key is not None:
+            raise InvalidInput.at([*at, "idempotencyKey"], "idempotency keys apply to the "
+                                  "group: give the group one")
+        client_id = sub.client_id or data.client_id
+        depends_on = list(dict.fromkeys([*(sub.depends_on or []), *group_deps]))
+        prefix = ("subtasks", i, "executionConfig")
+        location = await self.check_client(sub.task_type, sub.execution_config, client_id,
+                                            prefix, [*at, "clientId"])
+        self._check_config(sub.task_type, sub.execution_config, dependencies=len(depends_on),
+                           source_webhook_id=sub.source_webhook_id, prefix=prefix,
+                           location_known=location)
+        if sub.source_webhook_id is not None and self.webhook_exists is not None \
+                and not await self.webhook_exists(sub.source_webhook_id):
+            raise InvalidInput.at([*at, "sourceWebhookId"],
+                                  f"no webhook with id {sub.source_webhook_id!r}")
+        return msgspec.structs.replace(sub, client_id=client_id, depends_on=depends_on or None)
+
+    async def _insert_group(self, cs: ChangeSet, data: GroupCreate, children: list[TaskCreate],
+                            group_deps: list[str], actor: Actor) -> TaskRow:
+        """The group row, then its subtasks (ids in their order), in ``cs``'s transaction."""
+        broken, _ = await _dependencies_state(cs, group_deps)
+        ids = sorted(new_id("tsk") for _ in range(len(children) + 1))
+        now = cs.now
+        status = Status.CANCELLED if broken else Status.SCHEDULED
+        values: dict[str, Any] = {
+            "id": ids[0], "title": data.title, "description": data.description,
+            "task_type": groups.GROUP, "execution_type": "automatic", "assigned_to_bot": True,
+            "requires_human_review": False, "execution_config": {}, "priority": "normal",
+            "priority_rank": PRIORITY_RANK["normal"], "max_retries": 0,
+            "timeout_seconds": DEFAULT_TIMEOUT_SECONDS[groups.GROUP],
+            "notify_on_complete": data.notify_on_complete,
+            "notify_on_failure": data.notify_on_failure,
+            "source_webhook_id": data.source_webhook_id, "idempotency_key": data.idempotency_key,
+            "depends_on": group_deps, "meta": data.metadata,
+            "tags": list(dict.fromkeys(data.tags)) if data.tags else None,
+            "status": status.value, "status_reason": broken or lifecycle.GROUP_WAITING,
+            "error_count": 0, "created_at": now, "updated_at": now,
+            "completed_at": now if broken else None, "attempts": 0, "next_trigger": "create",
+            "created_by": actor.name if actor is not SYSTEM else None,
+            "client_id": data.client_id, "group_policy": data.policy,
+            "children": lifecycle.child_counts(len(children), {}),
+        }
+        group = await repo.task_insert(cs.conn, values, group_deps)
+        if values["tags"]:
+            await repo.task_tags_set(cs.conn, group.id, values["tags"], replace=False)
+        cs.emit("created", group)
+        cs.audit(actor, "tasks.createGroup", "task", group.id,
+                 {"title": data.title, "taskType": groups.GROUP, "status": group.status,
+                  "policy": data.policy, "subtasks": len(children)})
+        ended = []
+        for child, child_id in zip(children, ids[1:], strict=True):
+            row = await self._insert(cs, child, "create", actor, action="tasks.createGroup",
+                                     parent_id=group.id, task_id=child_id)
+            if row.status in lifecycle.TERMINAL:
+                ended.append(row)
+        if ended:  # a dependency of a subtask had broken already: the group counts it
+            await cs.flush_tasks()
+            await _settle_group_of(cs, ended[-1], actor)
+            group = await repo.task_get(cs.conn, group.id) or group
+        return group
+
     async def check_client(self, task_type: str, config: dict[str, Any],
-                            client_id: str | None, prefix: tuple[str, ...],
+                            client_id: str | None, prefix: tuple[str | int, ...],
                             client_path: list[str | int]) -> bool:
         """The task's client takes new tasks, and the connection its config names exists, is
         of a kind it takes, and is the client's (or nobody's): CONTRACT §14. True when the
@@ -301,21 +410,11 @@ class TaskService:
     async def _insert(self, cs: ChangeSet, data: TaskCreate, triggered_by: str,
                       actor: Actor, action: str | None = None,
                       also: Callable[[ChangeSet, TaskRow], Awaitable[None]] | None = None,
-                      debounce_at: datetime | None = None) -> TaskRow:
+                      debounce_at: datetime | None = None,
+                      *, parent_id: str | None = None, task_id: str | None = None
+                      ) -> TaskRow:
         depends_on = list(dict.fromkeys(data.depends_on or []))
-        broken: str | None = None
-        open_deps = False
-        if depends_on:
-            await cs.flush_tasks()  # a dependency may be a task created in this transaction
-            statuses = await wf.task_statuses_locked(cs.conn, depends_on)
-            for i, dep in enumerate(depends_on):
-                status = statuses.get(dep)
-                if status is None:
-                    raise InvalidInput.at(["dependsOn", i], f"no task with id {dep!r}")
-                if status in lifecycle.BREAKS_DEPENDENTS and broken is None:
-                    broken = lifecycle.cascade_reason(dep, status)
-                elif status != Status.COMPLETED:
-                    open_deps = True
+        broken, open_deps = await _dependencies_state(cs, depends_on)
         now = cs.now
         bot = data.assigned_to_bot and data.task_type not in NO_BOT_TYPES
         place = lifecycle.initial(
@@ -330,7 +429,8 @@ class TaskService:
         trigger = "schedule" if place.due_at is not None and triggered_by == "create" \
             else triggered_by
         values: dict[str, Any] = {
-            "id": new_id("tsk"), "title": data.title, "description": data.description,
+            "id": task_id or new_id("tsk"), "title": data.title,
+            "description": data.description, "parent_id": parent_id,
             "task_type": data.task_type, "execution_type": data.execution_type,
             "assigned_to_bot": bot,
             # True as well when the taskType always needs review (REVIEW_REQUIRED_TYPES).
@@ -384,6 +484,8 @@ class TaskService:
                                   "status": row.status}
         if action == "tasks.duplicate" and data.metadata is not None:
             detail["duplicateOf"] = data.metadata.get("duplicateOf")
+        if parent_id is not None:
+            detail["parentId"] = parent_id
         cs.audit(actor, action, "task", row.id, detail)
         return row
 
@@ -427,7 +529,8 @@ class TaskService:
                                         search=query.search, limit=query.limit + 1, after=after,
                                         stalled=query.stalled, client_id=query.client_id,
                                         tags=query.tags or (), assignee=query.assignee,
-                                        depends_on=query.depends_on, errors=errors)
+                                        depends_on=query.depends_on, errors=errors,
+                                        parent_id=query.parent_id)
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 
@@ -503,6 +606,7 @@ class TaskService:
             raise InvalidInput.at(["assignee"], "is required when assignedToBot is false")
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "reassign")
+            _refuse_no_bot(row, "reassigned")
             values: dict[str, Any]
             if to_bot:
                 needs_review = (row.requires_human_review
@@ -581,10 +685,19 @@ class TaskService:
         """Ends any non-terminal task; a running attempt is stopped and recorded cancelled."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "cancel")
-            new = await self._cas(cs, row, {
+            values: dict[str, Any] = {
                 "status": Status.CANCELLED.value,
                 "status_reason": reason or f"cancelled by {by}", "due_at": None,
-                "completed_at": cs.now, "next_attempt_at": None})
+                "completed_at": cs.now, "next_attempt_at": None}
+            children: list[TaskRow] = []
+            if row.task_type == groups.GROUP:  # its open subtasks first (lock order)
+                children = await groups.cancel_children(
+                    cs, row, actor, f"group {row.id} cancelled"
+                    + (f": {reason}" if reason else f" by {by}"))
+                values["children"] = await groups.counts_of(cs, row)
+            new = await self._cas(cs, row, values)
+            for child in children:
+                await settle_dependents(cs, child, actor, group_settled=True)
             if row.status == Status.IN_PROGRESS:
                 cs.cancels.append(row.id)
             cs.emit("status", new)
@@ -599,6 +712,11 @@ class TaskService:
         a change an approval covered sends a task that needs review back to review (§13)."""
         async with self.writer.transaction() as cs:
             row = await self._current(cs, task_id, "retry")
+            if row.task_type == groups.GROUP:
+                if patch is not None:
+                    raise InvalidInput.at(["patch"], "a group is retried without changes; "
+                                          "retry its subtasks to change them")
+                return task_view(await self._retry_group(cs, row, actor, action))
             _refuse_no_bot(row, "retried")
             values: dict[str, Any] = {
                 "status": Status.QUEUED.value, "status_reason": "retried by request",
@@ -641,7 +759,61 @@ class TaskService:
             cs.audit(actor, action, "task", new.id, detail)
             await self._edited(cs, new, values, back_to_review=withdrawn)
             await self._reopen_dependents(cs, new, actor, action)
+            if new.parent_id is not None:
+                await groups.refresh(cs, new.parent_id)
         return task_view(new)
+
+    async def _retry_group(self, cs: ChangeSet, row: TaskRow, actor: Actor, action: str
+                           ) -> TaskRow:
+        """A failed group again (CONTRACT §17): its failed subtasks queued with a fresh retry
+        budget, those its failure cancelled placed again as on create, each subtask's
+        dependents its end cancelled re-opened; the group waits for its subtasks again."""
+        retried = await repo.task_children_set_status(
+            cs.conn, row.id, [Status.FAILED], {
+                "status": Status.QUEUED.value, "status_reason": f"retried with group {row.id}",
+                "error_count": 0, "queued_at": cs.now, "completed_at": None,
+                "next_trigger": "retry", "next_attempt_at": None, "updated_at": cs.now},
+            dialect=cs.conn.dialect.name)
+        reopened = []
+        for _, child in await repo.task_children_set_status(
+                cs.conn, row.id, [Status.CANCELLED], {"updated_at": cs.now},
+                dialect=cs.conn.dialect.name,
+                reason_prefix=lifecycle.group_failed_reason(row.id)):
+            reopened.append(await self._place_again(cs, child))
+        for child in [r for _, r in retried] + [r for r in reopened if r is not None]:
+            cs.emit("status", child)
+            cs.audit(actor, action, "task", child.id, {"group": row.id, "to": child.status})
+            await self._reopen_dependents(cs, child, actor, action)
+        new = await self._cas(cs, row, {
+            "status": Status.SCHEDULED.value, "status_reason": lifecycle.GROUP_WAITING,
+            "completed_at": None, "result": None, "result_summary": None, "last_error": None,
+            "attempts": row.attempts + 1, "children": await groups.counts_of(cs, row)})
+        cs.emit("status", new)
+        cs.audit(actor, action, "task", new.id, {"lastError": row.last_error,
+                                                 "subtasks": len(retried) + len(reopened)})
+        await self._reopen_dependents(cs, new, actor, action)
+        return new
+
+    async def _place_again(self, cs: ChangeSet, dep: TaskRow) -> TaskRow | None:
+        """A cancelled task placed again as on create (review first where required)."""
+        deps = [(d, Status(s)) for d, s in await wf.task_dependency_statuses(cs.conn, dep.id)]
+        if lifecycle.broken_dependency(deps):
+            return None  # another dependency broke too: it stays cancelled
+        if dep.task_type == groups.GROUP:
+            place = lifecycle.Placement(Status.SCHEDULED, lifecycle.GROUP_WAITING, None)
+        else:
+            place = lifecycle.initial(
+                needs_review=dep.requires_human_review
+                or dep.task_type in self.review_required_types,
+                automatic=dep.execution_type == "automatic",
+                assigned_to_bot=dep.assigned_to_bot, scheduled_for=dep.scheduled_for,
+                dependencies_open=any(s != Status.COMPLETED for _, s in deps), now=cs.now)
+        return await repo.task_set_status_if(cs.conn, dep.id, [Status.CANCELLED], {
+            "status": place.status.value, "status_reason": place.reason,
+            "due_at": place.due_at, "completed_at": None, "next_attempt_at": None,
+            "queued_at": cs.now if place.status == Status.QUEUED else None,
+            "error_count": 0, "next_trigger": "create", "updated_at": cs.now,
+            "reviewed_by": None, "reviewed_at": None, "review_notes": None})
 
     async def duplicate(self, task_id: str, patch: TaskPatch | None, *,
                         actor: Actor = SYSTEM) -> Task:
@@ -651,11 +823,16 @@ class TaskService:
         row = await self._by_id.get(task_id)
         if row is None:
             raise NotFound(f"no task with id {task_id!r}")
+        if row.task_type == groups.GROUP:
+            raise PreconditionFailed("a group cannot be duplicated: create it again with "
+                                     "tasks.createGroup")
         edits = await self.patch_values(row, patch) if patch is not None else {}
         meta = dict(edits.get("meta", row.meta) or {})
         meta["duplicateOf"] = row.id
         data = TaskCreate(
-            title=edits.get("title", row.title), task_type=row.task_type,
+            # a group was refused above: what is left is a type tasks.create files
+            title=edits.get("title", row.title),
+            task_type=cast(CreatableTaskType, row.task_type),
             execution_config=edits.get("execution_config", row.execution_config),
             description=edits.get("description", row.description),
             execution_type=row.execution_type, assigned_to_bot=row.assigned_to_bot,
@@ -693,33 +870,23 @@ class TaskService:
         """Place again, as on create, every dependent the cascade cancelled because of
         ``retried`` (their reasons name it, however far down they are)."""
         todo = [retried.id]
+        parents: set[str] = set()
         while todo:
             current = todo.pop()
             for dep in await repo.task_dependents(cs.conn, current):
                 if not lifecycle.reopens_dependent(retried.id, Status(dep.status),
                                                    dep.status_reason):
                     continue
-                deps = [(d, Status(s)) for d, s in
-                        await wf.task_dependency_statuses(cs.conn, dep.id)]
-                if lifecycle.broken_dependency(deps):
-                    continue  # another dependency broke too: it stays cancelled
-                place = lifecycle.initial(
-                    needs_review=dep.requires_human_review
-                    or dep.task_type in self.review_required_types,
-                    automatic=dep.execution_type == "automatic",
-                    assigned_to_bot=dep.assigned_to_bot, scheduled_for=dep.scheduled_for,
-                    dependencies_open=any(s != Status.COMPLETED for _, s in deps), now=cs.now)
-                new = await repo.task_set_status_if(cs.conn, dep.id, [Status.CANCELLED], {
-                    "status": place.status.value, "status_reason": place.reason,
-                    "due_at": place.due_at, "completed_at": None, "next_attempt_at": None,
-                    "queued_at": cs.now if place.status == Status.QUEUED else None,
-                    "error_count": 0, "next_trigger": "create", "updated_at": cs.now,
-                    "reviewed_by": None, "reviewed_at": None, "review_notes": None})
+                new = await self._place_again(cs, dep)
                 if new is not None:
                     cs.emit("status", new)
                     cs.audit(actor, action, "task", new.id,
                              {"reopened": True, "dependency": current, "to": new.status})
                     todo.append(new.id)
+                    if new.parent_id is not None:
+                        parents.add(new.parent_id)
+        for parent in sorted(parents):  # subtasks re-opened: their groups counted again
+            await groups.refresh(cs, parent)
 
     # --- edits, completion by a person, bulk actions (CONTRACT §10) -------------------------
 
@@ -738,6 +905,7 @@ class TaskService:
         if not may_edit_any and row.status != Status.AWAITING_REVIEW:
             raise Forbidden(f"the {actor.role} role may update only a task awaiting_review "
                             f"(this one is {row.status})")
+        _refuse_group_patch(row, patch)
         values = await self.patch_values(row, patch)
         changed = _changes(row, values)
         if "executionConfig" in changed:
@@ -909,8 +1077,21 @@ class TaskService:
 
 def _refuse_no_bot(row: TaskRow, done: str) -> None:
     if row.task_type in NO_BOT_TYPES:
+        waits = "its subtasks" if row.task_type == groups.GROUP else "its callback"
         raise PreconditionFailed(f"a {row.task_type} task is not run by a bot and cannot be "
-                                 f"{done}: it waits for its callback")
+                                 f"{done}: it waits for {waits}")
+
+
+def _refuse_group_patch(row: TaskRow, patch: TaskPatch) -> None:
+    """A group's time, config and dependencies are its subtasks': BAD_REQUEST naming them."""
+    if row.task_type != groups.GROUP:
+        return
+    for field in ("execution_config", "scheduled_for", "depends_on", "client_id",
+                  "max_retries", "timeout_seconds"):
+        if getattr(patch, field) is not None:
+            name = _WIRE_NAMES.get(field, field)
+            raise InvalidInput.at(["patch", name], "cannot change on a group (change its "
+                                  "subtasks)")
 
 
 def keep_secrets(new: Any, old: Any) -> Any:
@@ -947,6 +1128,27 @@ def _changes(row: TaskRow, values: dict[str, Any]) -> dict[str, Any]:
             after = after.isoformat() if after is not None else None
         out[_WIRE_NAMES.get(name, name)] = {"from": before, "to": after}
     return out
+
+
+async def _dependencies_state(cs: ChangeSet, depends_on: list[str]) -> tuple[str | None, bool]:
+    """A new task's dependencies, share-locked until it is written: the reason it is cancelled
+    at once (one broke already) or None, and whether one is still open. BAD_REQUEST naming
+    ``dependsOn.<i>`` for an unknown id."""
+    if not depends_on:
+        return None, False
+    await cs.flush_tasks()  # a dependency may be a task created in this transaction
+    statuses = await wf.task_statuses_locked(cs.conn, depends_on)
+    broken: str | None = None
+    open_deps = False
+    for i, dep in enumerate(depends_on):
+        status = statuses.get(dep)
+        if status is None:
+            raise InvalidInput.at(["dependsOn", i], f"no task with id {dep!r}")
+        if status in lifecycle.BREAKS_DEPENDENTS and broken is None:
+            broken = lifecycle.cascade_reason(dep, status)
+        elif status != Status.COMPLETED:
+            open_deps = True
+    return broken, open_deps
 
 
 async def _cancel_dependent(cs: ChangeSet, dep: TaskRow, root: TaskRow) -> TaskRow | None:
@@ -1027,15 +1229,22 @@ async def host_of(conn: AsyncConnection, task_type: str, config: dict[str, Any],
     return dest_host(task_type, config)
 
 
-async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM) -> None:
-    """After ``ended`` reached a terminal status: release the tasks waiting on it, or — when it
-    broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
+async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM, *,
+                            group_settled: bool = False) -> None:
+    """After ``ended`` reached a terminal status: its group settled when it is a subtask
+    (CONTRACT §17; ``group_settled``: the caller did), then release the tasks waiting on it,
+    or — when it broke — cancel every dependent not yet running, and theirs (CONTRACT §10)."""
+    if not group_settled:
+        await _settle_group_of(cs, ended, actor)
     # The cancellations name the task that broke (the root), however far down they are.
     root = ended
     pending: list[TaskRow] = [ended]
     while pending:
         current = pending.pop()
-        for dep in await repo.task_dependents(cs.conn, current.id):
+        # A group before its subtasks: cancelled first, it is not completed by their ends.
+        dependents = sorted(await repo.task_dependents(cs.conn, current.id),
+                            key=lambda d: d.task_type != groups.GROUP)
+        for dep in dependents:
             if lifecycle.cancels_dependent(Status(current.status), Status(dep.status)):
                 new = await _cancel_dependent(cs, dep, root)
                 if new is not None:
@@ -1044,6 +1253,7 @@ async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM
                              {"reason": new.status_reason, "dependency": current.id,
                               "from": dep.status, "cause": root.id})
                     pending.append(new)
+                    await _settle_group_of(cs, new, actor)
                 continue
             if dep.status != Status.SCHEDULED or dep.status_reason != \
                     lifecycle.WAITING_FOR_DEPENDENCIES:
@@ -1065,3 +1275,11 @@ async def settle_dependents(cs: ChangeSet, ended: TaskRow, actor: Actor = SYSTEM
                 "queued_at": cs.now if place.status == Status.QUEUED else None})
             if new is not None:
                 cs.emit("status", new)
+
+
+async def _settle_group_of(cs: ChangeSet, ended: TaskRow, actor: Actor) -> None:
+    """A subtask ended: its group counted and maybe ended, and what that ended settled."""
+    if ended.parent_id is None:
+        return
+    for new in await groups.child_ended(cs, ended, actor):
+        await settle_dependents(cs, new, actor, group_settled=True)

@@ -10,8 +10,10 @@ from schemas.secrets import mask_config, mask_metadata, mask_result, mask_value
 from schemas.tasks import (
     Approval,
     Artifact,
+    ChildCounts,
     Debounced,
     ExecutionStatus,
+    GroupPolicy,
     RetryPolicyOutput,
     StepRecord,
     Task,
@@ -59,6 +61,9 @@ def task_view(row: TaskRow) -> Task:
                                        factor=row.retry_policy.get("factor"))
         if row.retry_policy else None,
         progress=_progress(row),
+        parent_id=row.parent_id,
+        children=ChildCounts(**row.children) if row.children is not None else None,
+        group_policy=cast(GroupPolicy, row.group_policy) if row.group_policy else None,
     )
 
 

@@ -275,6 +275,31 @@ def test_dependencies_link_both_ways_with_a_graph(
     assert third["id"]
 
 
+def test_a_group_shows_its_subtasks_and_a_subtask_its_group(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    members = [api_task(outside.url_for("/ok"), f"member {n}") for n in range(3)]
+    members.append(api_task(outside.url_for("/missing"), "member 3", maxRetries=0))
+    group = server.call("tasks.createGroup", {"title": "console group", "policy": "all_settled",
+                                              "subtasks": members}, mutation=True)
+    server.wait_for(group["id"], {"completed"})
+    c = console()
+    c.sign_in("operator")
+    c.go(f"/tasks/{group['id']}")
+    section = c.page.get_by_role("region", name="Subtasks")
+    expect(section).to_contain_text("4 subtasks: 3 completed, 1 failed, 0 cancelled")
+    listed = section.get_by_role("list", name="Subtasks")
+    expect(listed.get_by_role("listitem")).to_have_count(4)
+    c.shoot("task-group")
+    expect(c.page.get_by_role("button", name="Duplicate")).to_have_count(0)  # a group: no
+    listed.get_by_role("link", name="member 3").click()
+    expect(c.page.get_by_role("heading", name="member 3")).to_be_visible()
+    expect(c.page.get_by_role("button", name="Duplicate")).to_be_visible()
+    c.page.get_by_role("link", name="console group").click()
+    expect(c.page.get_by_role("heading", name="console group")).to_be_visible()
+    c.go("/tasks?type=group")
+    expect(c.page.locator(f"tbody tr[data-task-id='{group['id']}']")).to_be_visible()
+
+
 def test_review_queue_keys_and_config_summary(
         console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
     tasks = [create(server, **api_task(outside.url_for("/ok"), f"review key {n}",

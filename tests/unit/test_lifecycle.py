@@ -255,3 +255,37 @@ def test_update_and_complete_refusals() -> None:
     assert refused is not None and refused[0] == "CONFLICT" and "queued" in refused[1]
     assert lifecycle.refusal("complete", Status.PENDING) is None
     assert lifecycle.refusal("complete", Status.AWAITING_REVIEW) is not None
+
+
+# --- groups (CONTRACT §17) ---------------------------------------------------------------------
+
+def _counts(total: int, completed: int = 0, failed: int = 0, cancelled: int = 0
+            ) -> dict[str, int]:
+    return {"total": total, "completed": completed, "failed": failed, "cancelled": cancelled}
+
+
+@pytest.mark.parametrize(("policy", "counts", "end"), [
+    ("fail_fast", _counts(20), None),
+    ("fail_fast", _counts(20, completed=19), None),
+    ("fail_fast", _counts(20, completed=20), Status.COMPLETED),
+    ("fail_fast", _counts(20, completed=3, failed=1), Status.FAILED),
+    ("fail_fast", _counts(20, completed=19, cancelled=1), Status.COMPLETED),
+    ("all_settled", _counts(20, completed=3, failed=1), None),
+    ("all_settled", _counts(20, completed=19, failed=1), Status.COMPLETED),
+    ("all_settled", _counts(3, failed=2, cancelled=1), Status.COMPLETED),
+    ("all_settled", _counts(1), None),
+])
+def test_group_end(policy: str, counts: dict[str, int], end: Status | None) -> None:
+    assert lifecycle.group_end(policy, counts) == end
+
+
+def test_child_counts_count_a_rejected_subtask_as_failed() -> None:
+    assert lifecycle.child_counts(5, {"completed": 2, "rejected": 1, "failed": 1,
+                                      "queued": 1}) == _counts(5, 2, 2, 0)
+
+
+def test_group_result_keeps_the_subtasks_order_with_null_for_those_not_completed() -> None:
+    children = [("a", "completed", {"x": 1}), ("b", "failed", {"status": 400}),
+                ("c", "cancelled", None), ("d", "rejected", None), ("e", "completed", 5)]
+    assert lifecycle.group_result(children) == {
+        "results": [{"x": 1}, None, None, None, 5], "failed": ["b", "d"]}

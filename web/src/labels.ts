@@ -1,6 +1,11 @@
-import type { Task, TaskStatus } from './errands';
+import type { Task, TaskCreate, TaskStatus } from './errands';
 
 export { TASK_TYPES, TYPE_LABELS } from './taskTypes';
+import { TASK_TYPES } from './taskTypes';
+// The types a person files with tasks.create (a group is made by tasks.createGroup, and no
+// bot runs it: nothing to pause either).
+export type CreatableType = TaskCreate['taskType'];
+export const CREATABLE_TYPES = TASK_TYPES.filter((t): t is CreatableType => t !== 'group');
 
 export const STATUSES: TaskStatus[] = [
   'pending', 'awaiting_review', 'scheduled', 'queued', 'in_progress', 'completed', 'failed',

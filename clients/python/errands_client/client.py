@@ -91,6 +91,7 @@ from errands_client.models import (
     DuplicateInput,
     ExecutionsInput,
     FailureGroups,
+    GroupCreate,
     Health,
     IdInput,
     IdOutput,
@@ -427,6 +428,13 @@ class TaskCalls:
         return Call("tasks.create", "mutation", task, Task)
 
     @staticmethod
+    def create_group(group: GroupCreate) -> Call[Task]:
+        """A group of 1..100 subtasks created with them at once: it completes with their
+        results in order (``result.results``), or fails at the first failed one
+        (``policy="fail_fast"``); with an idempotencyKey already used, that group."""
+        return Call("tasks.createGroup", "mutation", group, Task)
+
+    @staticmethod
     def get(id: str) -> Call[Task]:
         return Call("tasks.get", "query", TaskGet(id=id), Task)
 
@@ -434,12 +442,15 @@ class TaskCalls:
     def list(*, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
              cursor: str | None = None, depends_on: str | None = None,
-             error_group: str | None = None) -> Call[TaskPage]:
-        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+             error_group: str | None = None, parent_id: str | None = None
+             ) -> Call[TaskPage]:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page;
+        ``parent_id``: a group's subtasks."""
         return Call("tasks.list", "query", TaskList(status=status, task_type=task_type,
                                                     search=search, limit=limit, cursor=cursor,
                                                     depends_on=depends_on,
-                                                    error_group=error_group),
+                                                    error_group=error_group,
+                                                    parent_id=parent_id),
                     TaskPage)
 
     @staticmethod
@@ -1102,17 +1113,25 @@ class Tasks:
         """Create a task; with an idempotencyKey already used, that task."""
         return self._c.call(TaskCalls.create(task))
 
+    def create_group(self, group: GroupCreate) -> Task:
+        """A group of 1..100 subtasks created with them at once: it completes with their
+results in order (``result.results``), or fails at the first failed one
+(``policy="fail_fast"``); with an idempotencyKey already used, that group."""
+        return self._c.call(TaskCalls.create_group(group))
+
     def get(self, id: str) -> Task:
         return self._c.call(TaskCalls.get(id))
 
     def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
              cursor: str | None = None, depends_on: str | None = None,
-             error_group: str | None = None) -> TaskPage:
-        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+             error_group: str | None = None, parent_id: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page;
+``parent_id``: a group's subtasks."""
         return self._c.call(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor, depends_on=depends_on, error_group=error_group))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group,
+                           parent_id=parent_id))
 
     def execute(self, id: str) -> Task:
         return self._c.call(TaskCalls.execute(id))
@@ -1420,17 +1439,25 @@ class AsyncTasks:
         """Create a task; with an idempotencyKey already used, that task."""
         return await self._c.call(TaskCalls.create(task))
 
+    async def create_group(self, group: GroupCreate) -> Task:
+        """A group of 1..100 subtasks created with them at once: it completes with their
+results in order (``result.results``), or fails at the first failed one
+(``policy="fail_fast"``); with an idempotencyKey already used, that group."""
+        return await self._c.call(TaskCalls.create_group(group))
+
     async def get(self, id: str) -> Task:
         return await self._c.call(TaskCalls.get(id))
 
     async def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
                    task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
                    cursor: str | None = None, depends_on: str | None = None,
-                   error_group: str | None = None) -> TaskPage:
-        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+                   error_group: str | None = None, parent_id: str | None = None) -> TaskPage:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page;
+``parent_id``: a group's subtasks."""
         return await self._c.call(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor, depends_on=depends_on, error_group=error_group))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group,
+                           parent_id=parent_id))
 
     async def execute(self, id: str) -> Task:
         return await self._c.call(TaskCalls.execute(id))
@@ -1740,17 +1767,25 @@ class BatchTasks:
         """Create a task; with an idempotencyKey already used, that task."""
         return self._b.add(TaskCalls.create(task))
 
+    def create_group(self, group: GroupCreate) -> Pending[Task]:
+        """A group of 1..100 subtasks created with them at once: it completes with their
+results in order (``result.results``), or fails at the first failed one
+(``policy="fail_fast"``); with an idempotencyKey already used, that group."""
+        return self._b.add(TaskCalls.create_group(group))
+
     def get(self, id: str) -> Pending[Task]:
         return self._b.add(TaskCalls.get(id))
 
     def list(self, *, status: TaskStatus | list[TaskStatus] | None = None,
              task_type: TaskType | None = None, search: str | None = None, limit: int = 50,
              cursor: str | None = None, depends_on: str | None = None,
-             error_group: str | None = None) -> Pending[TaskPage]:
-        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page."""
+             error_group: str | None = None, parent_id: str | None = None) -> Pending[TaskPage]:
+        """Newest first; pass ``page.next_cursor`` as ``cursor`` for the next page;
+``parent_id``: a group's subtasks."""
         return self._b.add(
             TaskCalls.list(status=status, task_type=task_type, search=search, limit=limit,
-                           cursor=cursor, depends_on=depends_on, error_group=error_group))
+                           cursor=cursor, depends_on=depends_on, error_group=error_group,
+                           parent_id=parent_id))
 
     def execute(self, id: str) -> Pending[Task]:
         return self._b.add(TaskCalls.execute(id))

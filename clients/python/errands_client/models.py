@@ -44,6 +44,20 @@ TaskType = Literal[
     "data_extraction",
     "report_generation",
     "callback",
+    "group",
+]
+
+
+# The types tasks.create files (a group is made by tasks.createGroup).
+CreatableTaskType = Literal[
+    "browser_automation",
+    "api_call",
+    "ghl_action",
+    "notification",
+    "reminder",
+    "data_extraction",
+    "report_generation",
+    "callback",
 ]
 
 
@@ -401,9 +415,12 @@ class RetryPolicyOutput(Output):
     factor: float | None = None
 
 
+GroupPolicy = Literal["all_settled", "fail_fast"]
+
+
 class TaskCreate(Input):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    task_type: TaskType
+    task_type: CreatableTaskType
     execution_config: dict[str, Any]
     description: str | None = None
     execution_type: ExecutionType = "automatic"
@@ -432,6 +449,32 @@ class TaskCreate(Input):
     rate_limit_key: FlowKey | None = None
     debounce: Debounce | None = None
     retry_policy: RetryPolicyInput | None = None
+
+
+class GroupCreate(Input):
+    """``tasks.createGroup`` (CONTRACT §17): the group and its subtasks, in one transaction."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    subtasks: Annotated[list[TaskCreate], msgspec.Meta(min_length=1, max_length=100)]
+    policy: GroupPolicy = "fail_fast"
+    description: str | None = None
+    client_id: NonEmptyStr | None = None
+    tags: Tags | None = None
+    depends_on: list[NonEmptyStr] | None = None
+    metadata: dict[str, Any] | None = None
+    notify_on_complete: bool = False
+    notify_on_failure: bool = False
+    source_webhook_id: str | None = None
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class ChildCounts(Output):
+    """A group's subtasks by how they ended (CONTRACT §17)."""
+
+    total: int
+    completed: int
+    failed: int
+    cancelled: int
 
 
 class Approval(Output):
@@ -494,6 +537,10 @@ class Task(Output):
     retry_policy: RetryPolicyOutput | None = None
     # While an attempt runs and its executor reports (CONTRACT §17); null otherwise.
     progress: TaskProgress | None = None
+    # Groups (CONTRACT §17): a subtask's group; a group's subtasks counted. Null otherwise.
+    parent_id: str | None = None
+    children: ChildCounts | None = None
+    group_policy: GroupPolicy | None = None
 
 
 class TaskProgress(Output):
@@ -523,6 +570,8 @@ class TaskList(Input):
     client_id: str | None = None
     tags: Tags | None = None
     assignee: Person | None = None
+    # the subtasks of this group (CONTRACT §17)
+    parent_id: NonEmptyStr | None = None
 
 
 class TaskPage(Output):

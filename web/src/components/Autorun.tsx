@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'react';
 import type { Autorun as AutorunState, TaskType } from '../errands';
 import { useAction, useLoad } from '../hooks';
-import { TASK_TYPES, TYPE_LABELS } from '../labels';
+import { CREATABLE_TYPES, TYPE_LABELS } from '../labels';
 import { useSession } from '../session';
 import { Alert, Spinner } from './ui';
 
@@ -45,7 +45,7 @@ export function AutorunPanel() {
               </label>
               <fieldset className="type-pauses">
                 <legend>Pause a task type</legend>
-                {TASK_TYPES.map((t) => (
+                {CREATABLE_TYPES.map((t) => (
                   <label key={t} className="check">
                     <input type="checkbox" checked={s.pausedTypes.includes(t)} disabled={action.busy}
                       aria-label={`Pause ${TYPE_LABELS[t]}`}

@@ -40,15 +40,17 @@ export function TaskActions(props: { task: Task; onDone: (task: Task) => void;
     if (made) navigate(`/tasks/${made.id}`);
   }
   const review = task.status === 'awaiting_review' && can('review');
-  const execute = (task.status === 'pending' || task.status === 'scheduled') && can('execute');
+  // A group follows its subtasks: it is cancelled or retried as one, nothing else (§17).
+  const group = task.taskType === 'group';
+  const execute = (task.status === 'pending' || task.status === 'scheduled') && can('execute') && !group;
   const cancel = CANCELLABLE.has(task.status) && can('cancel');
   const retry = task.status === 'failed' && can('retry');
-  const editRetry = retry && !!props.full;
+  const editRetry = retry && !!props.full && !group;
   const complete = task.status === 'pending' && can('execute');
   // tasks.update: an operator while pending/awaiting_review/scheduled, a reviewer while awaiting_review
-  const edit = (EDITABLE.has(task.status) && can('create')) || (task.status === 'awaiting_review' && can('review'));
-  const copy = !!props.full && can('create'); // tasks.duplicate, any status
-  const reassign = !!props.full && REASSIGNABLE.has(task.status) && can('execute');
+  const edit = !group && ((EDITABLE.has(task.status) && can('create')) || (task.status === 'awaiting_review' && can('review')));
+  const copy = !!props.full && can('create') && !group; // tasks.duplicate, any status
+  const reassign = !!props.full && REASSIGNABLE.has(task.status) && can('execute') && !group;
   if (!review && !execute && !cancel && !retry && !complete && !edit && !copy && !reassign) return null;
   return (
     <div className="card actions" role="group" aria-label="Actions">

@@ -1,8 +1,8 @@
 // The form for a TaskCreate, one section per task type; browser steps as an editable list.
 // Field errors come from the server (`error.data.issues`, by dotted path).
 import type { ReactNode } from 'react';
-import type { Step, TaskCreate, TaskType } from '../errands';
-import { TASK_TYPES, TYPE_LABELS } from '../labels';
+import type { Step, TaskCreate } from '../errands';
+import { CREATABLE_TYPES, type CreatableType, TYPE_LABELS } from '../labels';
 import { FieldError } from './ui';
 
 export interface StepDraft {
@@ -11,7 +11,7 @@ export interface StepDraft {
 }
 
 export interface TaskDraft {
-  title: string; description: string; taskType: TaskType; priority: string; maxRetries: string;
+  title: string; description: string; taskType: CreatableType; priority: string; maxRetries: string;
   requiresHumanReview: boolean; manual: boolean; scheduledFor: string;
   cfg: Record<string, string>;
   flags: Record<string, boolean>;
@@ -21,7 +21,7 @@ export interface TaskDraft {
 export const emptyStep = (action: Step['action'] = 'navigate'): StepDraft =>
   ({ action, url: '', selector: '', text: '', ms: '', name: '', pressEnter: false });
 
-export function emptyDraft(taskType: TaskType = 'api_call'): TaskDraft {
+export function emptyDraft(taskType: CreatableType = 'api_call'): TaskDraft {
   return {
     title: '', description: '', taskType, priority: 'normal', maxRetries: '3',
     requiresHumanReview: false, manual: false, scheduledFor: '',
@@ -166,8 +166,8 @@ export function TaskFormFields(props: FormProps) {
           <input value={d.title} onChange={(e) => set({ title: e.target.value })} />
         </Field>
         <Field label="Task type" path={p('taskType')} errors={errors}>
-          <select value={d.taskType} onChange={(e) => set({ taskType: e.target.value as TaskType })}>
-            {TASK_TYPES.map((t) => <option key={t} value={t}>{TYPE_LABELS[t]}</option>)}
+          <select value={d.taskType} onChange={(e) => set({ taskType: e.target.value as CreatableType })}>
+            {CREATABLE_TYPES.map((t) => <option key={t} value={t}>{TYPE_LABELS[t]}</option>)}
           </select>
         </Field>
         <Field label="Description" path={p('description')} errors={errors}>

@@ -22,11 +22,19 @@ export function TaskDetail(props: { id: string }) {
   const audit = useLoad(() => client.audit.list.query({ targetId: props.id, limit: 50 }), [client, props.id]);
   const chain = useLoad(() => task ? loadChain(client, task) : Promise.resolve(undefined),
     [client, task?.id, task?.status, task?.dependsOn.join()]);
+  const isGroup = task?.taskType === 'group';
+  const subtasks = useLoad(() => isGroup ? client.tasks.list.query({ parentId: props.id, limit: 200 })
+    .then((page) => [...page.items].sort((a, b) => (a.id < b.id ? -1 : 1))) : Promise.resolve(undefined),
+  [client, props.id, isGroup]);
+  const parent = useLoad(() => task?.parentId ? client.tasks.get.query({ id: task.parentId }) : Promise.resolve(undefined),
+    [client, task?.parentId]);
+  const reloadSubtasks = useDebounced(subtasks.reload, 500);
   const reloadAttempts = useDebounced(attempts.reload, 200);
   const reloadAudit = useDebounced(audit.reload, 500);
   const reloadChain = useDebounced(chain.reload, 2000);
   useTaskEvents((event) => {
     if (chain.data?.nodes.has(event.task.id) && event.task.id !== props.id) reloadChain();
+    if (isGroup && event.task.parentId === props.id) reloadSubtasks();
     if (event.task.id !== props.id) return;
     setTask((t) => latest(t, event.task));
     if (event.type === 'execution') reloadAttempts();
@@ -41,7 +49,9 @@ export function TaskDetail(props: { id: string }) {
   return (
     <>
       <PageHeader title={task.title} sub={<>
-        <Link href="/tasks">Tasks</Link> / <Id id={task.id} />
+        <Link href="/tasks">Tasks</Link> / {task.parentId ? <>
+          <Link href={`/tasks/${task.parentId}`}>{parent.data ? parent.data.title : task.parentId}</Link> / </> : null}
+        <Id id={task.id} />
       </>}>
         <StatusBadge status={task.status} />
         <StalledBadge since={task.stalledSince} />
@@ -55,14 +65,16 @@ export function TaskDetail(props: { id: string }) {
           <pre className="error-text">{task.lastError}</pre>
         </section>
       ) : null}
-      <section className="card" aria-labelledby="attempts-title">
-        <h2 id="attempts-title">Attempts{attempts.data?.length ? ` (${attempts.data.length}, newest first)` : ''}</h2>
-        {attempts.error ? <Alert>{attempts.error}</Alert> : null}
-        {attempts.data && attempts.data.length === 0 ? <p className="muted">No attempts yet.</p> : null}
-        <ol className="timeline">
-          {newestFirst.map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
-        </ol>
-      </section>
+      {isGroup ? <Subtasks group={task} items={subtasks.data} error={subtasks.error ?? undefined} /> : (
+        <section className="card" aria-labelledby="attempts-title">
+          <h2 id="attempts-title">Attempts{attempts.data?.length ? ` (${attempts.data.length}, newest first)` : ''}</h2>
+          {attempts.error ? <Alert>{attempts.error}</Alert> : null}
+          {attempts.data && attempts.data.length === 0 ? <p className="muted">No attempts yet.</p> : null}
+          <ol className="timeline">
+            {newestFirst.map((attempt) => <Attempt key={attempt.id} attempt={attempt} />)}
+          </ol>
+        </section>
+      )}
       {task.result !== null || task.resultSummary ? (
         <section className="card" aria-labelledby="result-title">
           <h2 id="result-title">Result</h2>
@@ -150,6 +162,7 @@ function TaskFields(props: { task: Task }) {
     ['Notify', [t.notifyOnComplete && 'on completion', t.notifyOnFailure && 'on failure'].filter(Boolean).join(', ') || null],
     ['Source webhook', t.sourceWebhookId && <Id id={t.sourceWebhookId} />],
     ['Idempotency key', t.idempotencyKey && <Id id={t.idempotencyKey} />],
+    ['Group', t.parentId && <Link href={`/tasks/${t.parentId}`}><code>{t.parentId}</code></Link>],
     ['Duplicate of', typeof t.metadata?.duplicateOf === 'string'
       ? <Link href={`/tasks/${t.metadata.duplicateOf}`}><code>{t.metadata.duplicateOf}</code></Link> : null],
   ];
@@ -178,6 +191,30 @@ function Running(props: { task: Task; attempts: TaskExecution[] }) {
       {live?.debugUrl ? (
         <p className="button-row"><Link className="button" href={`${live.debugUrl}?task=${props.task.id}`}>Live view</Link></p>
       ) : null}
+    </section>
+  );
+}
+
+function Subtasks(props: { group: Task; items: Task[] | undefined; error: string | undefined }) {
+  const counts = props.group.children;
+  return (
+    <section className="card" aria-labelledby="subtasks-title">
+      <h2 id="subtasks-title">Subtasks</h2>
+      {counts ? (
+        <p className="summary">
+          {counts.total} subtasks: {counts.completed} completed, {counts.failed} failed, {counts.cancelled} cancelled
+          {props.group.groupPolicy ? <> · policy <code>{props.group.groupPolicy}</code></> : null}
+        </p>
+      ) : null}
+      {props.error ? <Alert>{props.error}</Alert> : null}
+      {props.items ? (
+        <ol aria-label="Subtasks" className="subtasks">
+          {props.items.map((t) => (
+            <li key={t.id}><Link href={`/tasks/${t.id}`}>{t.title}</Link> <StatusBadge status={t.status} /></li>
+          ))}
+        </ol>
+      ) : <Spinner />}
+      <p className="hint"><Link href={`/tasks?parentId=${props.group.id}`}>In the task list</Link></p>
     </section>
   );
 }

@@ -15,7 +15,7 @@ const PAGE = 50;
 
 /** The filters, as they stand in the URL query (so that a reload or a shared link keeps them). */
 interface Filters {
-  status: TaskStatus | ''; type: TaskType | ''; q: string; stalled: boolean; group: string; dependsOn: string; client: string;
+  status: TaskStatus | ''; type: TaskType | ''; q: string; stalled: boolean; group: string; dependsOn: string; parentId: string; client: string;
   /** tasks holding all of these */
   tags: string[]; assignee: string;
 }
@@ -33,6 +33,7 @@ function readFilters(search: string): Filters {
     stalled: p.get('stalled') === '1',
     group: p.get('group') ?? '',
     dependsOn: p.get('dependsOn') ?? '',
+    parentId: p.get('parentId') ?? '',
     client: p.get('client') ?? '',
     tags: splitTags(p.get('tags') ?? ''),
     assignee: p.get('assignee') ?? '',
@@ -47,6 +48,7 @@ function writeFilters(f: Filters): string {
   if (f.stalled) p.set('stalled', '1');
   if (f.group) p.set('group', f.group);
   if (f.dependsOn) p.set('dependsOn', f.dependsOn);
+  if (f.parentId) p.set('parentId', f.parentId);
   if (f.client) p.set('client', f.client);
   if (f.tags.length) p.set('tags', f.tags.join(','));
   if (f.assignee) p.set('assignee', f.assignee);
@@ -58,6 +60,7 @@ function toQuery(f: Filters): Omit<TaskQuery, 'cursor' | 'limit'> {
   return {
     status: f.status || null, taskType: f.type || null, search: f.q.trim() || null,
     stalled: f.stalled || null, errorGroup: f.group || null, dependsOn: f.dependsOn || null,
+    parentId: f.parentId || null,
     clientId: f.client || null, tags: f.tags.length ? f.tags : null, assignee: f.assignee.trim() || null,
   };
 }
@@ -196,6 +199,12 @@ export function TaskList() {
         <div className="filter-chip" data-filter="dependsOn">
           <span>Depending on <Link href={`/tasks/${filters.dependsOn}`}><code>{filters.dependsOn}</code></Link></span>
           <button type="button" className="link" onClick={() => setFilters({ dependsOn: '' })}>Clear</button>
+        </div>
+      ) : null}
+      {filters.parentId ? (
+        <div className="filter-chip" data-filter="parentId">
+          <span>Subtasks of <Link href={`/tasks/${filters.parentId}`}><code>{filters.parentId}</code></Link></span>
+          <button type="button" className="link" onClick={() => setFilters({ parentId: '' })}>Clear</button>
         </div>
       ) : null}
       {showGroups ? (
