@@ -354,21 +354,48 @@ def with_fair_tag(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "fair_tag": _FAIR_TAG}
 
 
-def _fair_tag_expr() -> sa.ColumnElement[int]:
-    """One past the larger of the lane's last queued tag and the head of the priority's line
-    (claims.next_tags, in SQL for one row: ix_tasks_lane, ix_tasks_claim)."""
+# Constants written into the SQL (a bound 0 would be a parameter the inserts do not give).
+_ZERO = sa.literal_column("0", sa.BigInteger)
+_ONE = sa.literal_column("1", sa.BigInteger)
+
+
+def _turn_base(lane: sa.ColumnElement[Any], rank: sa.ColumnElement[Any],
+               larger: Callable[..., sa.ColumnElement[Any]] | None = None
+               ) -> sa.ColumnElement[int]:
+    """The larger of ``lane``'s last queued tag and the head of priority ``rank``'s line: a
+    task of that lane entering ``queued`` takes one past it (claims.next_tags, in SQL:
+    ix_tasks_lane, ix_tasks_claim). ``larger``: the dialect's two-argument maximum (SQLite's
+    ``max``, PostgreSQL's ``greatest``); without it, a CASE that either dialect runs."""
     q, h = tasks.alias("q"), tasks.alias("h")
     last = sa.func.coalesce(
         sa.select(sa.func.max(q.c.fair_tag))
-        .where(q.c.status == QUEUED_LITERAL, q.c.lane == tasks.c.lane).scalar_subquery(), 0)
+        .where(q.c.status == QUEUED_LITERAL, q.c.lane == lane).scalar_subquery(), _ZERO)
     head = sa.func.coalesce(
         sa.select(h.c.fair_tag)
-        .where(h.c.status == QUEUED_LITERAL, h.c.priority_rank == tasks.c.priority_rank)
-        .order_by(h.c.deadline, h.c.fair_tag).limit(1).scalar_subquery(), 0)
-    return sa.case((last > head, last), else_=head) + 1
+        .where(h.c.status == QUEUED_LITERAL, h.c.priority_rank == rank)
+        .order_by(h.c.deadline, h.c.fair_tag).limit(_ONE).offset(_ZERO).scalar_subquery(),
+        _ZERO)
+    if larger is not None:
+        return larger(last, head)
+    return sa.case((last > head, last), else_=head)
 
 
-_FAIR_TAG = _fair_tag_expr()
+_FAIR_TAG = _turn_base(tasks.c.lane, tasks.c.priority_rank) + 1
+
+
+def kept_place(tag: int) -> sa.ColumnElement[int]:
+    """The fair tag of a task queued again after a lost attempt (CONTRACT §13: it keeps its
+    place in line): its own, or the first of its line (its priority and deadline, in the
+    claim index's order) when that is lower — tasks queued while it ran took their tags from
+    a line without it, possibly lower than its own; on a tie the older ``queued_at`` goes
+    first."""
+    h = tasks.alias("h")
+    own = sa.literal(tag, sa.BigInteger)
+    first = (sa.select(h.c.fair_tag)
+             .where(h.c.status == QUEUED_LITERAL, h.c.priority_rank == tasks.c.priority_rank,
+                    h.c.deadline == tasks.c.deadline)
+             .order_by(h.c.fair_tag).limit(_ONE).offset(_ZERO).scalar_subquery())
+    return sa.case((first < own, first), else_=own)
 _QUEUE_HEAD = (sa.select(tasks.c.fair_tag)
                .where(tasks.c.status == QUEUED_LITERAL,
                       tasks.c.priority_rank == sa.bindparam("rank", type_=sa.SmallInteger))
@@ -759,8 +786,30 @@ async def changes_insert_sqlite(conn: AsyncConnection, new_tasks: Sequence[dict[
 
 @functools.lru_cache(maxsize=64)
 def _insert_of(table: sa.Table, names: tuple[str, ...]) -> sa.Insert:
-    """``INSERT INTO table (names)``, each value a parameter named as its column."""
-    return table.insert().values({n: sa.bindparam(n, type_=table.c[n].type) for n in names})
+    """``INSERT INTO table (names)``, each value a parameter named as its column; a new task
+    entering ``queued`` is given its fair tag by the INSERT itself (:func:`_tagged`), which
+    looks up its lane and the head of the line as each row goes in (an executemany sees the
+    rows before it): no query of its own before the insert."""
+    values: dict[str, Any] = {n: sa.bindparam(n, type_=table.c[n].type) for n in names}
+    if table is tasks and _TAG_INPUTS <= set(names):
+        values["fair_tag"] = _tagged(values["status"], values.get("lane", _ZERO),
+                                     values["priority_rank"], values["fair_tag"], turn=_ONE,
+                                     larger=sa.func.max)
+    return table.insert().values(values)
+
+
+# What the INSERT of a new task needs to give it its fair tag (``lane`` is 0 when left out).
+_TAG_INPUTS = frozenset({"status", "priority_rank", "fair_tag"})
+
+
+def _tagged(status: sa.ColumnElement[Any], lane: sa.ColumnElement[Any],
+            rank: sa.ColumnElement[Any], given: sa.ColumnElement[Any],
+            turn: sa.ColumnElement[Any], larger: Callable[..., sa.ColumnElement[Any]]
+            ) -> sa.ColumnElement[Any]:
+    """A new task's fair tag: ``turn`` past :func:`_turn_base` when it is ``queued``, else
+    the tag given (0)."""
+    return sa.case((status == QUEUED_LITERAL, _turn_base(lane, rank, larger) + turn),
+                   else_=given)
 
 
 _EVENT_INSERT_ONE = task_events.insert().returning(task_events.c.id)
@@ -782,6 +831,26 @@ def _from_arrays(table: sa.Table, names: Sequence[str], prefix: str, *,
     if ordinality is not None:
         picked = picked.order_by(rows.c[ordinality])
     return table.insert().from_select(list(names), picked)
+
+
+def _tasks_from_arrays(names: tuple[str, ...]) -> sa.Insert:
+    """:func:`_from_arrays` for new tasks, each one entering ``queued`` given its fair tag by
+    the statement: one past the larger of its lane's last queued tag and the head of the
+    line, plus its turn among the statement's tasks of that lane (the rows' order) — what
+    claims.next_tags gives, without a query before the insert."""
+    if not _TAG_INPUTS <= set(names):
+        return _from_arrays(tasks, names, "task_")
+    arrays = [sa.bindparam(f"task_{name}",
+                           type_=postgresql.ARRAY(tasks.c[name].type, dimensions=1))
+              for name in names]
+    rows = sa.func.unnest(*arrays).table_valued(
+        *names, with_ordinality="n").render_derived(name="task_rows")
+    lane = rows.c.lane if "lane" in names else _ZERO
+    turn = sa.func.row_number().over(partition_by=(lane, rows.c.status), order_by=rows.c.n)
+    picked = [_tagged(rows.c.status, lane, rows.c.priority_rank, rows.c.fair_tag, turn,
+                      sa.func.greatest)
+              if name == "fair_tag" else rows.c[name] for name in names]
+    return tasks.insert().from_select(list(names), sa.select(*picked).order_by(rows.c.n))
 
 
 _EVENT_COLUMNS = ("task_id", "payload", "created_at")
@@ -806,6 +875,7 @@ async def changes_insert_pg(conn: AsyncConnection, new_tasks: Sequence[dict[str,
     there). ``announce``: the statement also runs work_signal's NOTIFY (other nodes' runners
     hear of the new work at commit), which was a round trip of its own."""
     if not events:
+        await tag_new_tasks(conn, new_tasks)
         await tasks_insert(conn, new_tasks)
         await audit_insert(conn, audits)
         if announce:
@@ -829,10 +899,10 @@ def _changes_insert_pg(task_names: tuple[str, ...], audit_names: tuple[str, ...]
     tables given columns; with ``announce``, its RETURNING also runs the NOTIFY (an
     uncorrelated sub-select: once)."""
     stmt = _EVENTS_FROM_ARRAYS
-    for name, table, prefix, names in (("new_tasks", tasks, "task_", task_names),
-                                       ("new_audits", audit_entries, "audit_", audit_names)):
-        if names:
-            stmt = stmt.add_cte(_from_arrays(table, names, prefix).cte(name))
+    if task_names:
+        stmt = stmt.add_cte(_tasks_from_arrays(task_names).cte("new_tasks"))
+    if audit_names:
+        stmt = stmt.add_cte(_from_arrays(audit_entries, audit_names, "audit_").cte("new_audits"))
     if announce:
         stmt = stmt.returning(ANNOUNCE.scalar_subquery())
     return stmt

@@ -678,7 +678,7 @@ class Runner:
                 "error": outcome.error, "error_type": "lost", "retryable": True,
                 "debug_url": None})
         item_values = task_values(tr, None, cs.now, current=row)
-        item_values["fair_tag"] = row.fair_tag  # queued again: it keeps its place in line
+        item_values["fair_tag"] = repo.kept_place(row.fair_tag)  # queued again: its place
         new = await repo.task_set_status_if(cs.conn, row.id, [Status.IN_PROGRESS], item_values)
         if new is not None:
             cs.emit("execution" if ex is not None else "status", new, ex)

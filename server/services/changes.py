@@ -212,7 +212,7 @@ class Writer:
             events = [{"task_id": task_id, "payload": stored, "created_at": cs.now}
                       for _, task_id, _, _, stored in cs.events]
             new_tasks, cs.new_tasks = cs.new_tasks, []
-            await tag_new_tasks(conn, new_tasks)  # their turns in line (fair tags)
+            # New tasks' turns in line (fair tags) are given by the INSERT itself.
             if self.db.is_sqlite:  # one driver call for all three
                 ids = await changes_insert_sqlite(conn, new_tasks, events, cs.audits)
             else:

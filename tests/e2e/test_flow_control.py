@@ -203,7 +203,8 @@ def test_the_whole_backlog_of_a_limited_key_says_why_it_waits(
                            (server.call("tasks.get", {"id": i}) for i in ids))
 
         rated = eventually(lambda: reasons(limited),
-                           lambda found: found[("queued", "rate limited (crm:big)")] == 38,
+                           lambda found: found[("queued", "rate limited (crm:big)")] == 38
+                           and found[("completed", None)] == 2,
                            what="every waiting task of crm:big says so")
         keyed = eventually(lambda: reasons(held),
                            lambda found: found[("queued", "concurrency key (acct:9)")] == 39,

@@ -59,5 +59,6 @@ async def test_a_grown_queue_is_analyzed_and_claimed_through_its_index(
         plan = " ".join(r[0] for r in await conn.exec_driver_sql(
             "EXPLAIN SELECT tasks.id, tasks.task_type, tasks.dest_host FROM tasks "
             "WHERE tasks.status = 'queued' ORDER BY tasks.priority_rank DESC, "
-            "tasks.deadline, tasks.queued_at, tasks.id LIMIT 64 FOR UPDATE SKIP LOCKED"))
+            "tasks.deadline, tasks.fair_tag, tasks.queued_at, tasks.id LIMIT 64 "
+            "FOR UPDATE SKIP LOCKED"))
     assert "ix_tasks_claim" in plan and "Sort" not in plan, plan

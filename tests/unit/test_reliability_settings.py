@@ -15,7 +15,8 @@ def settings(**env: str) -> Settings:
 def test_defaults_cap_the_browser_types_at_browser_concurrency() -> None:
     s = settings(BROWSER_CONCURRENCY="3")
     assert s.type_caps == {"browser_automation": 3, "data_extraction": 3}
-    assert (s.host_concurrency, s.max_lost_attempts, s.node_id) == (4, 5, None)
+    # HOST_CONCURRENCY 0: no fixed per-host cap; a host may use all slots but an eighth (issue 25).
+    assert (s.host_concurrency, s.max_lost_attempts, s.node_id) == (0, 5, None)
 
 
 def test_type_concurrency_entries_replace_the_defaults_type_by_type() -> None:
@@ -32,7 +33,8 @@ def test_type_concurrency_entries_replace_the_defaults_type_by_type() -> None:
         ({"TYPE_CONCURRENCY": "api_call=lots"}, "TYPE_CONCURRENCY (api_call) must be a whole"),
         ({"TYPE_CONCURRENCY": "api_call=0"}, "TYPE_CONCURRENCY (api_call) must be between"),
         ({"TYPE_CONCURRENCY": "api_call"}, "TYPE_CONCURRENCY items must look like type=n"),
-        ({"HOST_CONCURRENCY": "0"}, "HOST_CONCURRENCY must be between"),
+        ({"HOST_CONCURRENCY": "-1"}, "HOST_CONCURRENCY must be between"),
+        ({"HOST_CONCURRENCY": "5000"}, "HOST_CONCURRENCY must be between"),
         ({"MAX_LOST_ATTEMPTS": "x"}, "MAX_LOST_ATTEMPTS must be a whole number"),
         ({"NODE_ID": "a/b"}, "NODE_ID must be"),
     ],
