@@ -7,6 +7,7 @@ page says so. Every test fails on a console error."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -83,6 +84,10 @@ def test_progress_and_the_live_view_of_a_running_browser_task(
         _no_sideways(dark.page, "the live view on a phone")
         _axe(dark.page, "the live view (dark, phone)")
         dark.shoot("live-dark-phone")
+        # the task list says how far a running task is
+        dark.go("/tasks?status=in_progress")
+        row = dark.page.locator(f'[data-task-id="{task["id"]}"]')
+        expect(row.locator(".task-progress")).to_have_text(re.compile(r"^step [1-5] of 5$"))
 
         done = server.wait_for(task["id"], {"completed", "failed"}, timeout=60)
     assert done["status"] == "completed", done["lastError"]

@@ -258,7 +258,9 @@ export function TaskList() {
                   {task.assignee ? <div className="muted small">with {task.assignee}</div> : null}
                   {task.tags.length ? <Tags tags={task.tags} /> : null}</td>
                 <td data-label="Type">{TYPE_LABELS[task.taskType]}</td>
-                <td data-label="Status"><StatusBadge status={task.status} /> <StalledBadge since={task.stalledSince} /></td>
+                <td data-label="Status"><StatusBadge status={task.status} /> <StalledBadge since={task.stalledSince} />
+                  {task.status === 'in_progress' && task.progress
+                    ? <div className="muted small task-progress">{progressText(task.progress)}</div> : null}</td>
                 <td className="error-cell" {...(task.lastError && (task.status === 'failed' || task.errorCount > 0) ? { 'data-label': 'Error' } : {})}>
                   {task.lastError && (task.status === 'failed' || task.errorCount > 0)
                     ? <span className="task-error" title={task.lastError}>{task.lastError.length > 160 ? `${task.lastError.slice(0, 160)}…` : task.lastError}</span> : null}
@@ -297,4 +299,9 @@ export function TaskList() {
       ) : null}
     </>
   );
+}
+
+/** A running task's progress in a list row: "step 3 of 7". */
+function progressText(p: NonNullable<Task['progress']>): string {
+  return p.done < p.total ? `step ${p.done + 1} of ${p.total}` : `${p.total} of ${p.total} steps done`;
 }
