@@ -1086,6 +1086,8 @@ export interface TaskList {
   assignee?: string | null;
   /** non-empty; default: null */
   parentId?: string | null;
+  /** default: "newest" */
+  order?: "newest" | "oldest";
 }
 
 export interface TaskPage {

@@ -174,8 +174,10 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     client_id: str | None = None, tags: Sequence[str] = (),
                     assignee: str | None = None, depends_on: str | None = None,
                     errors: Sequence[tuple[str | None, str | None]] | None = None,
-                    parent_id: str | None = None) -> Sequence[TaskRow]:
-    """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
+                    parent_id: str | None = None, oldest_first: bool = False
+                    ) -> Sequence[TaskRow]:
+    """Newest first (``oldest_first``: the other way, through the same indexes read
+    backwards); ``after`` is the (createdAt, id) of the last item of the previous page.
     ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag);
     ``depends_on``: the tasks depending on that task; ``parent_id``: a group's subtasks;
     ``errors``: the failed tasks with one of
@@ -209,9 +211,15 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                                  tasks.c.description.ilike(pattern, escape="\\")))
     if after is not None:
         created, last_id = after
-        stmt = stmt.where(sa.or_(tasks.c.created_at < created,
-                                 sa.and_(tasks.c.created_at == created, tasks.c.id < last_id)))
-    stmt = stmt.order_by(tasks.c.created_at.desc(), tasks.c.id.desc()).limit(limit)
+        if oldest_first:
+            stmt = stmt.where(sa.or_(tasks.c.created_at > created, sa.and_(
+                tasks.c.created_at == created, tasks.c.id > last_id)))
+        else:
+            stmt = stmt.where(sa.or_(tasks.c.created_at < created, sa.and_(
+                tasks.c.created_at == created, tasks.c.id < last_id)))
+    order = ((tasks.c.created_at.asc(), tasks.c.id.asc()) if oldest_first
+             else (tasks.c.created_at.desc(), tasks.c.id.desc()))
+    stmt = stmt.order_by(*order).limit(limit)
     return list((await conn.execute(stmt)).all())
 
 

@@ -530,7 +530,8 @@ class TaskService:
                                         stalled=query.stalled, client_id=query.client_id,
                                         tags=query.tags or (), assignee=query.assignee,
                                         depends_on=query.depends_on, errors=errors,
-                                        parent_id=query.parent_id)
+                                        parent_id=query.parent_id,
+                                        oldest_first=query.order == "oldest")
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 

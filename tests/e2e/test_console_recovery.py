@@ -765,3 +765,34 @@ def test_rate_limits_page_an_admin_sets_and_deletes_a_viewer_reads(
                 _no_sideways(a.page, f"/rate-limits with the form ({scheme}) at 390 px")
             a.shoot(f"rate-limits-{scheme}-{size}")
     server.call("rateLimits.delete", {"key": "crm:acme"}, mutation=True)  # the rest may run
+
+
+def test_a_long_review_queue_shows_the_oldest_first_and_more_on_demand(
+        console: Callable[..., Console], server: ErrandsServer, outside: HttpServer) -> None:
+    """More than a page waiting: the first 100 are the oldest (tasks.list order "oldest"),
+    "Show the next 100" adds the rest. Last in this module: it fills the queue, then empties
+    what it filled."""
+    made = [create(server, **api_task(outside.url_for("/ok"), f"long queue {n}",
+                                      requiresHumanReview=True))["id"] for n in range(105)]
+    oldest: list[str] = []
+    cursor = None
+    while True:
+        page = server.call("tasks.list", {"status": "awaiting_review", "order": "oldest",
+                                          "limit": 200, "cursor": cursor})
+        oldest += [t["id"] for t in page["items"]]
+        if not (cursor := page["nextCursor"]):
+            break
+    try:
+        c = console()
+        c.sign_in("reviewer")
+        c.go("/review")
+        items = c.page.locator("li.review-item")
+        expect(items).to_have_count(100)
+        assert items.evaluate_all("xs => xs.map(x => x.dataset.taskId)") == oldest[:100]
+        c.page.get_by_role("button", name="Show the next 100").click()
+        expect(items).to_have_count(len(oldest))
+        assert items.evaluate_all("xs => xs.map(x => x.dataset.taskId)") == oldest
+        assert made[-1] == oldest[-1]
+        expect(c.page.get_by_role("button", name="Show the next 100")).to_have_count(0)
+    finally:
+        server.call("tasks.cancelMany", {"ids": made}, mutation=True)

@@ -233,6 +233,25 @@ def test_list_filters_and_pages_newest_first(shared_server: ErrandsServer,
     assert none["items"] == []
 
 
+def test_list_pages_oldest_first_on_request(shared_server: ErrandsServer,
+                                            outside: HttpServer) -> None:
+    """``order: "oldest"`` (the review queue's order): the cursor goes on the same way."""
+    marker = f"oldest-{time.time_ns()}"
+    ids = [create(shared_server, api_task(outside.url_for("/ok"), title=f"{marker} {i}",
+                                          executionType="manual"))["id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = shared_server.call("tasks.list", {"search": marker, "limit": 2,
+                                                 "order": "oldest", "cursor": cursor})
+        seen += [t["id"] for t in page["items"]]
+        if not (cursor := page["nextCursor"]):
+            break
+    assert seen == ids
+    wrong = error_of(shared_server.call, "tasks.list", {"order": "sideways"})
+    assert wrong.code == "BAD_REQUEST" and "order" in wrong.error["message"]
+
+
 def test_secrets_are_masked_in_answers(shared_server: ErrandsServer,
                                        outside: HttpServer) -> None:
     task = create(shared_server, {

@@ -572,6 +572,9 @@ class TaskList(Input):
     assignee: Person | None = None
     # the subtasks of this group (CONTRACT §17)
     parent_id: NonEmptyStr | None = None
+    # "newest" (createdAt descending, CONTRACT §2) or "oldest" first (a review queue's order);
+    # a cursor continues in the order of the page that gave it
+    order: Literal["newest", "oldest"] = "newest"
 
 
 class TaskPage(Output):

@@ -8,22 +8,14 @@ import { useFreshest, useSession, useTaskEvents } from '../session';
 import { TaskActions } from '../components/TaskActions';
 import { Ago, Alert, Confirm, Empty, Json, PageHeader, Spinner, StalledBadge, StatusBadge } from '../components/ui';
 
-const MAX_PAGES = 10;
+const PAGE = 100; // the oldest first; more on demand
 
 export function ReviewQueue() {
   const { client, can } = useSession();
-  const queue = useLoad(async () => {
-    const items: Task[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const got: { items: Task[]; nextCursor: string | null } =
-        await client.tasks.list.query({ status: 'awaiting_review', limit: 200, cursor });
-      items.push(...got.items);
-      if (!got.nextCursor) break;
-      cursor = got.nextCursor;
-    }
-    return items.reverse(); // oldest first
-  }, [client]);
+  const queue = useLoad(() => client.tasks.list.query({ status: 'awaiting_review', order: 'oldest', limit: PAGE }),
+    [client]);
+  const [more, setMore] = useState<string | null>(null); // the cursor of the next page
+  const loadMore = useAction();
   const [waiting, setWaiting] = useState<Task[]>([]);
   const [decided, setDecided] = useState<Task[]>([]); // decided here, followed live
   const [selected, setSelected] = useState<Set<string>>(new Set());
@@ -56,7 +48,20 @@ export function ReviewQueue() {
     return () => window.removeEventListener('keydown', onKey);
   }, [waiting, current, can]);
   useEffect(() => { if (current > 0 && current >= waiting.length) setCurrent(Math.max(0, waiting.length - 1)); }, [waiting, current]);
-  useEffect(() => { if (queue.data) setWaiting(queue.data); }, [queue.data]);
+  useEffect(() => {
+    if (queue.data) { setWaiting(queue.data.items); setMore(queue.data.nextCursor); }
+  }, [queue.data]);
+  async function showMore() {
+    if (!more) return;
+    const got = await loadMore.run(() => client.tasks.list.query(
+      { status: 'awaiting_review', order: 'oldest', limit: PAGE, cursor: more }));
+    if (!got) return;
+    setWaiting((list) => {
+      const have = new Set(list.map((t) => t.id));
+      return [...list, ...got.items.filter((t) => !have.has(t.id))];
+    });
+    setMore(got.nextCursor);
+  }
   // a task that leaves the queue (decided here or elsewhere) leaves the selection
   useEffect(() => {
     setSelected((s) => {
@@ -190,6 +195,14 @@ export function ReviewQueue() {
           </li>
         ))}
       </ol>
+      {more ? (
+        <div className="pager">
+          <button type="button" disabled={loadMore.busy} onClick={() => void showMore()}>
+            Show the next {PAGE}
+          </button>
+          {loadMore.error ? <Alert>{loadMore.error}</Alert> : null}
+        </div>
+      ) : null}
     </>
   );
 }
