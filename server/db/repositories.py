@@ -83,9 +83,15 @@ async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str]
     """The task_tags rows of one task (CONTRACT §17 tags); ``replace`` drops the old ones."""
     if replace:
         await conn.execute(sa.delete(task_tags).where(task_tags.c.task_id == task_id))
-    if tags:
-        await conn.execute(task_tags.insert(),
+    if tags:  # with the task's created_at (the tag filter's order, ix_task_tags_created)
+        await conn.execute(_TAG_INSERT,
                            [{"task_id": task_id, "tag": t} for t in dict.fromkeys(tags)])
+
+
+_TAG_INSERT = task_tags.insert().values(
+    task_id=sa.bindparam("task_id"), tag=sa.bindparam("tag"),
+    created_at=sa.select(tasks.c.created_at).where(tasks.c.id == sa.bindparam("task_id"))
+    .scalar_subquery())
 
 
 # A task row as its INSERT writes it, without reading it back: every column not given is
