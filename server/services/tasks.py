@@ -530,7 +530,8 @@ class TaskService:
                                         stalled=query.stalled, client_id=query.client_id,
                                         tags=query.tags or (), assignee=query.assignee,
                                         depends_on=query.depends_on, errors=errors,
-                                        parent_id=query.parent_id)
+                                        parent_id=query.parent_id,
+                                        created=(query.created_from, query.created_before))
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 

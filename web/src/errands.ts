@@ -1086,6 +1086,10 @@ export interface TaskList {
   assignee?: string | null;
   /** non-empty; default: null */
   parentId?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  createdFrom?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  createdBefore?: string | null;
 }
 
 export interface TaskPage {

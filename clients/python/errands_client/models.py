@@ -572,6 +572,9 @@ class TaskList(Input):
     assignee: Person | None = None
     # the subtasks of this group (CONTRACT §17)
     parent_id: NonEmptyStr | None = None
+    # created at or after createdFrom, and before createdBefore
+    created_from: Timestamp | None = None
+    created_before: Timestamp | None = None
 
 
 class TaskPage(Output):
