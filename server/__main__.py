@@ -1,4 +1,7 @@
-"""``python -m server``: serve Errands with uvicorn on HOST:PORT (docs/CONTRACT.md §9)."""
+"""``python -m server``: serve Errands with uvicorn on HOST:PORT (docs/CONTRACT.md §9).
+
+``python -m server counts --rebuild``: recount system.stats' kept counts from the tables
+(server/db/counts.py), should one ever be doubted; safe while nodes run."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from server.core.errors import ConfigurationError
 from server.core.settings import Settings
 from server.node.app import Node, create_app
+from server.node.commands import rebuild_counts
 
 
 class TRPCHttpToolsProtocol(HttpToolsProtocol):
@@ -56,12 +60,15 @@ def _event_loop_and_parser() -> tuple[str, str]:
     return loop, http
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
     try:
         settings = Settings.from_env()
     except ConfigurationError as exc:
         print(f"errands: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args:
+        return _command(settings, args)
     if not settings.api_keys and not _is_loopback(settings.host):
         print(f"errands: refusing to listen on {settings.host} without ERRANDS_API_KEYS: "
               "set keys (name:role:key, comma-separated) or use HOST=127.0.0.1",
@@ -80,6 +87,16 @@ def main() -> int:
     server = _DrainingServer(config, app.state.node)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         return runner.run(_serve(server, app.state.node))
+
+
+def _command(settings: Settings, args: list[str]) -> int:
+    if args != ["counts", "--rebuild"]:
+        print("usage: python -m server [counts --rebuild]", file=sys.stderr)
+        return 2
+    counts = asyncio.run(rebuild_counts(settings))
+    for (kind, status), n in sorted(counts.items()):
+        print(f"{kind}s {status}: {n}")
+    return 0
 
 
 async def _serve(server: uvicorn.Server, node: Node) -> int:

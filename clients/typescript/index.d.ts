@@ -1088,6 +1088,10 @@ export interface TaskList {
   parentId?: string | null;
   /** default: "newest" */
   order?: "newest" | "oldest";
+  /** ISO 8601 timestamp with a time zone; default: null */
+  createdFrom?: string | null;
+  /** ISO 8601 timestamp with a time zone; default: null */
+  createdBefore?: string | null;
 }
 
 export interface TaskPage {

@@ -83,9 +83,15 @@ async def task_tags_set(conn: AsyncConnection, task_id: str, tags: Sequence[str]
     """The task_tags rows of one task (CONTRACT §17 tags); ``replace`` drops the old ones."""
     if replace:
         await conn.execute(sa.delete(task_tags).where(task_tags.c.task_id == task_id))
-    if tags:
-        await conn.execute(task_tags.insert(),
+    if tags:  # with the task's created_at (the tag filter's order, ix_task_tags_created)
+        await conn.execute(_TAG_INSERT,
                            [{"task_id": task_id, "tag": t} for t in dict.fromkeys(tags)])
+
+
+_TAG_INSERT = task_tags.insert().values(
+    task_id=sa.bindparam("task_id"), tag=sa.bindparam("tag"),
+    created_at=sa.select(tasks.c.created_at).where(tasks.c.id == sa.bindparam("task_id"))
+    .scalar_subquery())
 
 
 # A task row as its INSERT writes it, without reading it back: every column not given is
@@ -174,53 +180,97 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     client_id: str | None = None, tags: Sequence[str] = (),
                     assignee: str | None = None, depends_on: str | None = None,
                     errors: Sequence[tuple[str | None, str | None]] | None = None,
-                    parent_id: str | None = None, oldest_first: bool = False
-                    ) -> Sequence[TaskRow]:
+                    parent_id: str | None = None,
+                    created: tuple[datetime | None, datetime | None] = (None, None),
+                    oldest_first: bool = False) -> Sequence[TaskRow]:
     """Newest first (``oldest_first``: the other way, through the same indexes read
-    backwards); ``after`` is the (createdAt, id) of the last item of the previous page.
-    ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag);
-    ``depends_on``: the tasks depending on that task; ``parent_id``: a group's subtasks;
-    ``errors``: the failed tasks with one of
-    these (errorType, lastError) pairs (a failure group, server.services.insights)."""
+    backwards); ``after`` is the (createdAt, id) of the last item of the previous page;
+    ``created``: created at or after its first, before its second.
+    ``tags``: only tasks holding every one; ``depends_on``: the tasks depending on that task;
+    ``parent_id``: a group's subtasks; ``errors``: the failed tasks with one of these
+    (errorType, lastError) pairs (a failure group, server.services.insights).
+
+    Each filter has an index ending in the order (created_at, id) (migration 0018), and the
+    cursor is one row-value comparison, so a page — the first or one deep behind a cursor —
+    reads its own rows from an index and sorts nothing. With ``tags`` the pages walk the first
+    tag's entries in ix_task_tags_created (which hold the task's created_at)."""
+    tags = list(dict.fromkeys(tags))
+    order: tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]] = (tasks.c.created_at, tasks.c.id)
     stmt = sa.select(tasks)
-    if client_id is not None:
-        stmt = stmt.where(tasks.c.client_id == client_id)
-    for tag in dict.fromkeys(tags):
+    if tags:
+        first = task_tags.alias("first_tag")
+        stmt = (sa.select(tasks).select_from(first.join(tasks, tasks.c.id == first.c.task_id))
+                .where(first.c.tag == tags[0]))
+        order = (first.c.created_at, first.c.task_id)
+    for tag in tags[1:]:
         stmt = stmt.where(tasks.c.id.in_(
             sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
+    stmt = stmt.where(*_list_conditions(
+        statuses=statuses, task_type=task_type, search=search, stalled=stalled,
+        client_id=client_id, assignee=assignee, depends_on=depends_on, errors=errors,
+        parent_id=parent_id))
+    # The bounds as row values on (created_at, id), the index's own order, so that both ends
+    # of a page's range are index bounds: created_at < t is (created_at, id) < (t, ''), and
+    # a cursor older than createdBefore is the tighter upper bound alone.
+    created_from, created_before = created
+    row = sa.tuple_(*order)
+    if oldest_first:  # the cursor is the lower bound, createdBefore the upper
+        if after is not None:
+            stmt = stmt.where(row > _row_value(after, order))
+        if created_from is not None and (after is None or after[0] < created_from):
+            stmt = stmt.where(row >= _row_value((created_from, ""), order))
+        if created_before is not None:
+            stmt = stmt.where(row < _row_value((created_before, ""), order))
+        stmt = stmt.order_by(order[0].asc(), order[1].asc()).limit(limit)
+        return list((await conn.execute(stmt)).all())
+    upper = after
+    if created_before is not None and (after is None or after[0] >= created_before):
+        upper = (created_before, "")
+    if upper is not None:
+        stmt = stmt.where(row < _row_value(upper, order))
+    if created_from is not None:
+        stmt = stmt.where(row >= _row_value((created_from, ""), order))
+    stmt = stmt.order_by(order[0].desc(), order[1].desc()).limit(limit)
+    return list((await conn.execute(stmt)).all())
+
+
+def _row_value(values: tuple[datetime, str], columns: Sequence[sa.ColumnElement[Any]]
+               ) -> sa.Tuple:
+    return sa.tuple_(*(sa.literal(v, c.type) for v, c in zip(values, columns, strict=True)))
+
+
+def _list_conditions(*, statuses: Sequence[str] | None, task_type: str | None,
+                     search: str | None, stalled: bool | None, client_id: str | None,
+                     assignee: str | None, depends_on: str | None,
+                     errors: Sequence[tuple[str | None, str | None]] | None,
+                     parent_id: str | None) -> list[sa.ColumnElement[bool]]:
+    """tasks.list's filters on the tasks' own columns (:func:`task_list`)."""
+    where: list[sa.ColumnElement[bool]] = []
+    if client_id is not None:
+        where.append(tasks.c.client_id == client_id)
     if assignee is not None:
-        stmt = stmt.where(tasks.c.assignee == assignee)
+        where.append(tasks.c.assignee == assignee)
     if parent_id is not None:
-        stmt = stmt.where(tasks.c.parent_id == parent_id)
+        where.append(tasks.c.parent_id == parent_id)
     if depends_on is not None:
-        stmt = stmt.where(tasks.c.id.in_(
+        where.append(tasks.c.id.in_(
             sa.select(task_dependencies.c.task_id)
             .where(task_dependencies.c.depends_on_id == depends_on)))
     if errors is not None:
-        stmt = stmt.where(insights.failed_with_errors(errors))
+        where.append(insights.failed_with_errors(errors))
     if stalled is not None:
-        stmt = stmt.where(tasks.c.stalled_since.is_not(None) if stalled
-                          else tasks.c.stalled_since.is_(None))
-    if statuses:
-        stmt = stmt.where(tasks.c.status.in_(list(statuses)))
+        where.append(tasks.c.stalled_since.is_not(None) if stalled
+                     else tasks.c.stalled_since.is_(None))
+    if statuses:  # one status as an equality: its index then gives the order
+        where.append(tasks.c.status == statuses[0] if len(statuses) == 1
+                     else tasks.c.status.in_(list(statuses)))
     if task_type:
-        stmt = stmt.where(tasks.c.task_type == task_type)
+        where.append(tasks.c.task_type == task_type)
     if search:
         pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(sa.or_(tasks.c.title.ilike(pattern, escape="\\"),
-                                 tasks.c.description.ilike(pattern, escape="\\")))
-    if after is not None:
-        created, last_id = after
-        if oldest_first:
-            stmt = stmt.where(sa.or_(tasks.c.created_at > created, sa.and_(
-                tasks.c.created_at == created, tasks.c.id > last_id)))
-        else:
-            stmt = stmt.where(sa.or_(tasks.c.created_at < created, sa.and_(
-                tasks.c.created_at == created, tasks.c.id < last_id)))
-    order = ((tasks.c.created_at.asc(), tasks.c.id.asc()) if oldest_first
-             else (tasks.c.created_at.desc(), tasks.c.id.desc()))
-    stmt = stmt.order_by(*order).limit(limit)
-    return list((await conn.execute(stmt)).all())
+        where.append(sa.or_(tasks.c.title.ilike(pattern, escape="\\"),
+                            tasks.c.description.ilike(pattern, escape="\\")))
+    return where
 
 
 async def task_set_status_if(conn: AsyncConnection, task_id: str, expected: Sequence[str],

@@ -5,7 +5,10 @@ A task goes when it is terminal (completed, failed, cancelled, rejected), ended
 (``completed_at``, else ``updated_at``) before the cut-off, no task that is still open depends
 on it, and none of its messages is still waiting to be delivered (a reminder filed by a task
 that ended long ago is delivered first). Audit entries are never touched. Each batch is its own
-short transaction, so the runner's claims and records interleave with a long clean-up.
+short transaction, its candidates read from an index, with a pause after it, so the runner's
+claims and records interleave with a long clean-up (half a million tasks: issue 29). The kept
+counts (server/db/counts.py) follow by their triggers; attempts are deleted before their
+tasks, so that they count off under their task's client.
 """
 
 from __future__ import annotations
@@ -29,11 +32,23 @@ from server.db.tables import (
 )
 
 TERMINAL = ("completed", "failed", "cancelled", "rejected")
+# Tasks per transaction: a batch (its tasks, their attempts, events, tags, messages, and the
+# kept counts' deltas) is the longest a claim waits behind retention.
+BATCH = 200
+PAUSE_SECONDS = 0.02
 UNDELIVERED = ("scheduled", "queued")
 
 
-async def expired_task_ids(conn: AsyncConnection, cutoff: datetime, limit: int) -> list[str]:
-    """Up to ``limit`` ids of tasks that may go (see the module docstring), oldest first."""
+async def expired_task_ids(conn: AsyncConnection, status: str, cutoff: datetime, limit: int,
+                           after: tuple[datetime, str] | None = None
+                           ) -> list[tuple[datetime, str]]:
+    """Up to ``limit`` (created_at, id) of ``status`` tasks that may go (see the module
+    docstring), oldest created first, after ``after``.
+
+    Read from ix_tasks_list_status (status, created_at, id) from the oldest on: a task that
+    ended before the cut-off was created before it too, so a batch reads its own rows and the
+    few kept ones (depended on, a message waiting) before them — never the whole table; the
+    caller passes the last one of a batch as ``after``, so a kept task is read once a run."""
     ended = sa.func.coalesce(tasks.c.completed_at, tasks.c.updated_at)
     dependent = tasks.alias("dependent")
     open_dependent = (
@@ -45,13 +60,16 @@ async def expired_task_ids(conn: AsyncConnection, cutoff: datetime, limit: int) 
         sa.select(sa.literal(1)).select_from(outbound_messages)
         .where(outbound_messages.c.task_id == tasks.c.id,
                outbound_messages.c.status.in_(UNDELIVERED)))
-    stmt = (sa.select(tasks.c.id)
-            .where(tasks.c.status.in_(TERMINAL), ended < cutoff,
+    stmt = (sa.select(tasks.c.created_at, tasks.c.id)
+            .where(tasks.c.status == status, tasks.c.created_at < cutoff, ended < cutoff,
                    ~sa.exists(open_dependent), ~sa.exists(waiting_message))
-            .order_by(ended, tasks.c.id).limit(limit)
+            .order_by(tasks.c.created_at, tasks.c.id).limit(limit)
             # PostgreSQL: lock them, so a concurrent tasks.retry waits and then finds none.
             .with_for_update(of=tasks, skip_locked=True))
-    return list((await conn.scalars(stmt)).all())
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(tasks.c.created_at, tasks.c.id) > sa.tuple_(
+            sa.literal(after[0], tasks.c.created_at.type), sa.literal(after[1], tasks.c.id.type)))
+    return [(created, task_id) for created, task_id in await conn.execute(stmt)]
 
 
 async def delete_tasks(conn: AsyncConnection, ids: Sequence[str]) -> list[str]:
@@ -80,15 +98,25 @@ def _artifact_ids(listed: Any) -> list[str]:
     return [a["id"] for a in listed if isinstance(a, dict) and isinstance(a.get("id"), str)]
 
 
-async def prune(db: Database, cutoff: datetime, *, batch: int = 200) -> tuple[int, list[str]]:
-    """Delete every expired task, ``batch`` per transaction; returns how many went and the
-    artifact ids to remove."""
+async def prune(db: Database, cutoff: datetime, *, batch: int = BATCH,
+                pause: float = PAUSE_SECONDS) -> tuple[int, list[str]]:
+    """Delete every expired task, ``batch`` per transaction, pausing ``pause`` seconds
+    between transactions; returns how many went and the artifact ids to remove.
+
+    Each transaction is short (its candidates come from an index, see
+    :func:`expired_task_ids`), and the pause lets the claims and records waiting for the
+    write lock (SQLite: FIFO, server/db/engine.py) or for rows go first: a clean-up of
+    hundreds of thousands of tasks never holds the runner up for longer than one batch."""
     deleted, artifacts = 0, []
-    while True:
-        async with db.write() as conn:
-            ids = await expired_task_ids(conn, cutoff, batch)
-            artifacts.extend(await delete_tasks(conn, ids))
-        deleted += len(ids)
-        if len(ids) < batch:
-            return deleted, artifacts
-        await asyncio.sleep(0.05)  # let claims and records in between batches
+    for status in TERMINAL:
+        after: tuple[datetime, str] | None = None
+        while True:
+            async with db.write() as conn:
+                found = await expired_task_ids(conn, status, cutoff, batch, after)
+                artifacts.extend(await delete_tasks(conn, [task_id for _, task_id in found]))
+            deleted += len(found)
+            if len(found) < batch:
+                break
+            after = found[-1]
+            await asyncio.sleep(pause)  # let claims and records in between batches
+    return deleted, artifacts

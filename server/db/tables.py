@@ -231,10 +231,25 @@ tasks = sa.Table(
     sa.Index("ix_tasks_dest_host", "status", "dest_host",
              sqlite_where=sa.text("status = 'queued'"),
              postgresql_where=sa.text("status = 'queued'")),
-    # A client's tasks (tasks.list clientId, scoped keys); partial: most tasks have none.
-    sa.Index("ix_tasks_client", "client_id", "created_at",
+    # tasks.list: each filter has an index ending in its order (created_at, id), so a page —
+    # the first or one deep behind a cursor — reads only its rows (migration 0018). A
+    # client's tasks also serve scoped keys; partial: most tasks have no client, assignee,
+    # stall.
+    sa.Index("ix_tasks_list_status", "status", "created_at", "id"),
+    sa.Index("ix_tasks_list_type", "task_type", "created_at", "id"),
+    sa.Index("ix_tasks_list_type_status", "task_type", "status", "created_at", "id"),
+    sa.Index("ix_tasks_client", "client_id", "created_at", "id",
              sqlite_where=sa.text("client_id IS NOT NULL"),
              postgresql_where=sa.text("client_id IS NOT NULL")),
+    sa.Index("ix_tasks_client_status", "client_id", "status", "created_at", "id",
+             sqlite_where=sa.text("client_id IS NOT NULL"),
+             postgresql_where=sa.text("client_id IS NOT NULL")),
+    sa.Index("ix_tasks_assignee", "assignee", "created_at", "id",
+             sqlite_where=sa.text("assignee IS NOT NULL"),
+             postgresql_where=sa.text("assignee IS NOT NULL")),
+    sa.Index("ix_tasks_stalled", "created_at", "id",
+             sqlite_where=sa.text("stalled_since IS NOT NULL"),
+             postgresql_where=sa.text("stalled_since IS NOT NULL")),
     # Open tasks with a deadline not yet found missed (the deadline check reads only these).
     sa.Index("ix_tasks_deadline", "deadline", sqlite_where=sa.text(OPEN_WITH_DEADLINE),
              postgresql_where=sa.text(OPEN_WITH_DEADLINE)),
@@ -299,7 +314,24 @@ task_tags = sa.Table(
     sa.Column("task_id", sa.String(40), sa.ForeignKey("tasks.id", ondelete="CASCADE"),
               primary_key=True),
     sa.Column("tag", sa.String(50), primary_key=True),
+    # The task's created_at (migration 0018): a tag's tasks newest first from
+    # ix_task_tags_created alone (tasks.list tags), the way the tasks' own indexes end.
+    sa.Column("created_at", UTCDateTime),
     sa.Index("ix_task_tags_tag", "tag", "task_id"),
+    sa.Index("ix_task_tags_created", "tag", "created_at", "task_id"),
+)
+
+# Kept counts (system.stats): tasks (kind "task") and attempts (kind "attempt") by client
+# ('' for none) and status, as deltas appended by triggers on tasks and task_executions
+# (migration 0018) and folded into one row per (client, kind, status) now and then
+# (server/db/counts.py). Never updated in place: no transaction waits on a counter row.
+task_counts = sa.Table(
+    "task_counts", metadata,
+    sa.Column("client_id", sa.String(40), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Index("ix_task_counts", "client_id", "kind", "status", "n"),
 )
 
 # Every change a subscriber may see, in order; ids are the SSE event ids (resume point).

@@ -4,6 +4,7 @@
   filed by other nodes (PostgreSQL) comes due here too;
 - housekeeping, every 10 minutes and at start: old task events (kept a day, for resuming), audit
   entries, artifacts and terminal tasks past their retention;
+- the kept counts (server/db/counts.py) folded, every 5 seconds;
 - the autorun switch, every second (read once before the runner starts);
 - stalled work, every ``STALLED_CHECK_SECONDS``;
 - PostgreSQL: the tasks table's planner statistics, checked every 2 seconds
@@ -23,8 +24,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from server.core.scheduling import DueTimer
 from server.core.settings import Settings
+from server.db import counts, retention
 from server.db import repositories as repo
-from server.db import retention
 from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.db.planner_stats import PlannerStats
@@ -59,6 +60,8 @@ class Maintenance:
                                id="maintenance", coalesce=True)
         self.scheduler.add_job(self.housekeeping, "interval", minutes=10, id="housekeeping",
                                coalesce=True, next_run_time=self.clock())
+        self.scheduler.add_job(self.fold_counts, "interval", seconds=5, id="fold-counts",
+                               coalesce=True, max_instances=1)
         await self.poll_autorun()
         self.scheduler.add_job(self.poll_autorun, "interval", seconds=1, id="autorun",
                                coalesce=True, max_instances=1)
@@ -107,6 +110,14 @@ class Maintenance:
             await self.stalls.check()
         except Exception:
             log.exception("checking for stalled tasks failed")
+
+    async def fold_counts(self) -> None:
+        try:
+            await counts.fold(self.db)
+        except asyncio.CancelledError:
+            log.debug("folding the kept counts interrupted by shutdown")
+        except Exception:
+            log.exception("folding the kept counts failed")
 
     async def refresh_planner_stats(self) -> None:
         try:

@@ -10,7 +10,7 @@ from schemas.system import Health, Role, Series, Stats, StatsInput, Subscription
 from schemas.workflows import Autorun, SetAutorun
 from server.core.auth import ROLE_PERMISSIONS
 from server.core.errors import ErrandsError, NotFound
-from server.db import repositories as repo
+from server.db.counts import counts_read
 from server.procedures.context import Context
 from server.rpc.registry import Router
 
@@ -51,9 +51,10 @@ def register(router: Router) -> None:
             if client_id is not None and client_id != scope:
                 raise NotFound(f"no client with id {client_id!r}")
             client_id = scope
-        async with ctx.services.db.read() as conn:
-            by_status = await repo.task_counts_by_status(conn, client_id)
-            attempts = await repo.execution_counts(conn, client_id)
+        async with ctx.services.db.read() as conn:  # kept counts: no scan (server/db/counts.py)
+            counts = await counts_read(conn, client_id)
+        by_status = {status: n for (kind, status), n in counts.items() if kind == "task"}
+        attempts = {status: n for (kind, status), n in counts.items() if kind == "attempt"}
         return Stats(
             tasks_by_status=by_status,
             executed=sum(attempts.values()),

@@ -531,7 +531,8 @@ class TaskService:
                                         tags=query.tags or (), assignee=query.assignee,
                                         depends_on=query.depends_on, errors=errors,
                                         parent_id=query.parent_id,
-                                        oldest_first=query.order == "oldest")
+                                        oldest_first=query.order == "oldest",
+                                        created=(query.created_from, query.created_before))
         kept, cursor = page_of(rows, query.limit)
         return TaskPage(items=[task_view(r) for r in kept], next_cursor=cursor)
 

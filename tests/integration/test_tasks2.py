@@ -408,7 +408,8 @@ async def test_retention_deletes_a_tasks_tags_with_it(database: Database) -> Non
     ended = datetime(2020, 1, 1, tzinfo=UTC)
     async with database.write() as conn:
         await repo.tasks_insert(conn, [
-            task_values("t_old", status="completed", completed_at=ended, tags=["keep:x"]),
+            task_values("t_old", status="completed", completed_at=ended, created_at=ended,
+                        tags=["keep:x"]),
             task_values("t_new", status="queued", completed_at=None, tags=["keep:x"])])
         await repo.task_tags_set(conn, "t_old", ["keep:x"], replace=False)
         await repo.task_tags_set(conn, "t_new", ["keep:x"], replace=False)

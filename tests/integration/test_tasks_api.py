@@ -252,6 +252,26 @@ def test_list_pages_oldest_first_on_request(shared_server: ErrandsServer,
     assert wrong.code == "BAD_REQUEST" and "order" in wrong.error["message"]
 
 
+def test_list_takes_a_creation_date_range(shared_server: ErrandsServer,
+                                         outside: HttpServer) -> None:
+    marker = f"ranged-{time.time_ns()}"
+    made = [create(shared_server, api_task(outside.url_for("/ok"), title=f"{marker} {i}",
+                                           executionType="manual")) for i in range(3)]
+    middle = made[1]["createdAt"]
+
+    def listed(**bounds: str) -> list[str]:
+        page = shared_server.call("tasks.list", {"search": marker, **bounds})
+        return [t["id"] for t in page["items"]]
+
+    assert listed(createdFrom=middle) == [made[2]["id"], made[1]["id"]]
+    assert listed(createdBefore=middle) == [made[0]["id"]]
+    assert listed(createdFrom=middle, createdBefore=made[2]["createdAt"]) == [made[1]["id"]]
+    for field, value in (("createdFrom", "yesterday"), ("createdBefore", "2026-13-01T00:00Z"),
+                         ("createdFrom", "2026-01-01T00:00:00")):  # naive: no time zone
+        err = error_of(shared_server.call, "tasks.list", {field: value})
+        assert err.code == "BAD_REQUEST" and field in err.error["message"], err.error
+
+
 def test_secrets_are_masked_in_answers(shared_server: ErrandsServer,
                                        outside: HttpServer) -> None:
     task = create(shared_server, {

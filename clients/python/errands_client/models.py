@@ -575,6 +575,9 @@ class TaskList(Input):
     # "newest" (createdAt descending, CONTRACT §2) or "oldest" first (a review queue's order);
     # a cursor continues in the order of the page that gave it
     order: Literal["newest", "oldest"] = "newest"
+    # created at or after createdFrom, and before createdBefore
+    created_from: Timestamp | None = None
+    created_before: Timestamp | None = None
 
 
 class TaskPage(Output):
