@@ -1,4 +1,8 @@
-"""``python -m server``: serve Errands with uvicorn on HOST:PORT (docs/CONTRACT.md §9)."""
+"""``python -m server``: serve Errands with uvicorn on HOST:PORT (docs/CONTRACT.md §9).
+
+``python -m server rebuild <what>`` rebuilds a derived index instead and exits
+(server/node/rebuild.py; docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -56,12 +60,15 @@ def _event_loop_and_parser() -> tuple[str, str]:
     return loop, http
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
     try:
         settings = Settings.from_env()
     except ConfigurationError as exc:
         print(f"errands: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args:
+        return _command(settings, args)
     if not settings.api_keys and not _is_loopback(settings.host):
         print(f"errands: refusing to listen on {settings.host} without ERRANDS_API_KEYS: "
               "set keys (name:role:key, comma-separated) or use HOST=127.0.0.1",
@@ -80,6 +87,17 @@ def main() -> int:
     server = _DrainingServer(config, app.state.node)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         return runner.run(_serve(server, app.state.node))
+
+
+def _command(settings: Settings, args: list[str]) -> int:
+    from server.node.rebuild import REBUILDS, rebuild
+
+    if len(args) != 2 or args[0] != "rebuild" or args[1] not in REBUILDS:
+        print(f"usage: python -m server [rebuild {{{','.join(REBUILDS)}}}]", file=sys.stderr)
+        return 2
+    asyncio.run(rebuild(settings, args[1]))
+    print(f"errands: rebuilt {args[1]}")
+    return 0
 
 
 async def _serve(server: uvicorn.Server, node: Node) -> int:

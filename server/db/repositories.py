@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.core.claims import next_tags
-from server.db import insights
+from server.core.text_search import search_words
+from server.db import insights, text_search
 from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
@@ -176,6 +177,8 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     errors: Sequence[tuple[str | None, str | None]] | None = None,
                     parent_id: str | None = None) -> Sequence[TaskRow]:
     """Newest first; ``after`` is the (createdAt, id) of the last item of the previous page.
+    ``search``: the tasks whose title or description has every word of it as a word or a
+    word's beginning (server/db/text_search.py; InvalidInput when it has no word);
     ``tags``: only tasks holding every one (each looked up through ix_task_tags_tag);
     ``depends_on``: the tasks depending on that task; ``parent_id``: a group's subtasks;
     ``errors``: the failed tasks with one of
@@ -204,9 +207,7 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
     if task_type:
         stmt = stmt.where(tasks.c.task_type == task_type)
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(sa.or_(tasks.c.title.ilike(pattern, escape="\\"),
-                                 tasks.c.description.ilike(pattern, escape="\\")))
+        stmt = stmt.where(text_search.task_matches(conn.dialect.name, search_words(search)))
     if after is not None:
         created, last_id = after
         stmt = stmt.where(sa.or_(tasks.c.created_at < created,
