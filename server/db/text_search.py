@@ -25,8 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The indexed document on PostgreSQL: exactly the expression of ix_tasks_search, so the planner
 # matches it to the index (the configuration a literal, not a bound parameter).
-PG_DOCUMENT: Final = ("to_tsvector('simple'::regconfig, "
-                      "(tasks.title::text || ' ' || coalesce(tasks.description, '')))")
+# Everything but letters and digits becomes a space first: PostgreSQL's parser would otherwise
+# read "pager-42" as "pager" and "-42", "3.5" or an e-mail address as one word; so its words are
+# exactly server.core.text_search's.
+PG_DOCUMENT: Final = ("to_tsvector('simple'::regconfig, regexp_replace("
+                      "tasks.title::text || ' ' || coalesce(tasks.description, ''), "
+                      "'[^[:alnum:]]+', ' ', 'g'))")
 
 SQLITE_REBUILD: Final = "INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild')"
 # The objects the migration makes outside tables.py (the schema comparison leaves them out).

@@ -25,6 +25,7 @@ TITLES = [  # (id, title, description), oldest first
     ("t3", "Scrape prices", "competitor site, weekly"),
     ("t4", "Café opening hours", "ÉTÉ schedule"),
     ("t5", "Invoices batch", "quarterly"),
+    ("t6", "pager-1765 v3.5", "mail ops@acme.test"),
 ]
 
 
@@ -59,6 +60,11 @@ async def test_words_and_prefixes_of_titles_and_descriptions_newest_first(
     assert await found(database, "café") == ["t4"]
     assert await found(database, "voice") == []  # a word's middle is no match
     assert await found(database, "nothing") == []
+    assert await found(database, "pager-1765") == ["t6"]  # PostgreSQL's parser: "-1765"
+    assert await found(database, "1765 pager") == ["t6"]
+    assert await found(database, "5 v3") == ["t6"]
+    assert await found(database, "acme ops") == ["t6"]
+    assert await found(database, "acme") == ["t6", "t1"]
 
 
 async def test_query_syntax_in_a_search_is_only_separators(database: Database) -> None:
@@ -90,7 +96,7 @@ async def test_the_index_follows_edits_and_deletions(database: Database) -> None
         await conn.execute(tasks.delete().where(tasks.c.id == "t1"))
     assert await found(database, "invoice") == ["t5", "t3", "t2"]
     assert await found(database, "weekly") == []
-    assert await found(database, "acme") == []
+    assert await found(database, "42") == []
 
 
 async def test_the_plan_reads_the_text_index(database: Database) -> None:

@@ -14,8 +14,9 @@ branch_labels = None
 depends_on = None
 
 # The very expression server/db/text_search.py PG_DOCUMENT queries.
-PG_DOCUMENT = ("to_tsvector('simple'::regconfig, "
-               "(tasks.title::text || ' ' || coalesce(tasks.description, '')))")
+PG_DOCUMENT = ("to_tsvector('simple'::regconfig, regexp_replace("
+               "tasks.title::text || ' ' || coalesce(tasks.description, ''), "
+               "'[^[:alnum:]]+', ' ', 'g'))")
 _NEW = "VALUES (new.rowid, new.title, new.description)"
 _OLD = "VALUES ('delete', old.rowid, old.title, old.description)"
 SQLITE = (
