@@ -1,6 +1,9 @@
 """``python -m server rebuild <what>``: build a derived index again from the tables it
 derives from, on the DATABASE_URL of the settings (the database migrated first), then exit.
 
+- ``rollups``: the hourly rollups of the reports and the overview (server/db/rollups.py) —
+  should they ever disagree with the tasks (a change made with the triggers dropped);
+  PostgreSQL writers of tasks and attempts wait until it commits.
 - ``search``: the text index of tasks (server/db/text_search.py) — on SQLite after a
   ``VACUUM``, which may renumber the rowids the FTS5 index is keyed by.
 
@@ -15,10 +18,11 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.core.settings import Settings
-from server.db import text_search
+from server.db import rollups, text_search
 from server.db.engine import Database
 
 REBUILDS: Final[dict[str, Callable[[AsyncConnection], Awaitable[object]]]] = {
+    "rollups": rollups.rollups_rebuild,
     "search": text_search.search_rebuild,
 }
 
