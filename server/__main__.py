@@ -1,7 +1,9 @@
 """``python -m server``: serve Errands with uvicorn on HOST:PORT (docs/CONTRACT.md §9).
 
-``python -m server counts --rebuild``: recount system.stats' kept counts from the tables
-(server/db/counts.py), should one ever be doubted; safe while nodes run."""
+``python -m server rebuild <what>`` rebuilds a derived table or index instead and exits:
+``counts`` (system.stats' kept counts, server/db/counts.py; also ``counts --rebuild``),
+``rollups`` or ``search`` (server/node/rebuild.py; docs/operations.md). Safe while nodes run.
+"""
 
 from __future__ import annotations
 
@@ -90,12 +92,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(settings: Settings, args: list[str]) -> int:
-    if args != ["counts", "--rebuild"]:
-        print("usage: python -m server [counts --rebuild]", file=sys.stderr)
+    from server.node.rebuild import REBUILDS, rebuild
+
+    if args in (["counts", "--rebuild"], ["rebuild", "counts"]):
+        counts = asyncio.run(rebuild_counts(settings))
+        for (kind, status), n in sorted(counts.items()):
+            print(f"{kind}s {status}: {n}")
+        return 0
+    if len(args) != 2 or args[0] != "rebuild" or args[1] not in REBUILDS:
+        print(f"usage: python -m server [rebuild {{counts,{','.join(REBUILDS)}}}]",
+              file=sys.stderr)
         return 2
-    counts = asyncio.run(rebuild_counts(settings))
-    for (kind, status), n in sorted(counts.items()):
-        print(f"{kind}s {status}: {n}")
+    asyncio.run(rebuild(settings, args[1]))
+    print(f"errands: rebuilt {args[1]}")
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db import rollups
 from server.db.tables import outbound_messages as messages
 from server.db.tables import task_executions, tasks, webhooks
 
@@ -42,14 +43,7 @@ async def _percentiles(conn: AsyncConnection, value: sa.ColumnElement[Any],
         sa.func.row_number().over(partition_by=partition, order_by=value).label("rn"),
         sa.func.count().over(partition_by=partition).label("n"))
         .select_from(source).where(where, value.is_not(None)).subquery())
-    stmt = sa.select(ranked.c.grp, *[
-        sa.func.min(sa.case((ranked.c.rn >= p * ranked.c.n, ranked.c.v))).label(name)
-        for name, p in names]).group_by(ranked.c.grp)
-    out: dict[str | None, dict[str, int | None]] = {}
-    for row in await conn.execute(stmt):
-        out[row.grp] = {name: None if row[i + 1] is None else int(row[i + 1])
-                        for i, (name, _) in enumerate(names)}
-    return out
+    return await rollups.nearest_ranks(conn, ranked, names)
 
 
 def _of_client(client_id: str | None) -> sa.ColumnElement[bool]:
@@ -57,17 +51,32 @@ def _of_client(client_id: str | None) -> sa.ColumnElement[bool]:
 
 
 async def task_summary(conn: AsyncConnection, start: datetime, end: datetime,
-                       client_id: str | None = None) -> dict[str, Any]:
-    period = sa.and_(tasks.c.created_at >= start, tasks.c.created_at < end,
-                     _of_client(client_id))
-    by_status = await _counts(conn, tasks.c.status, period)
-    return {"total": sum(by_status.values()), "byStatus": by_status,
-            "byType": await _counts(conn, tasks.c.task_type, period),
-            "byPriority": await _counts(conn, tasks.c.priority, period)}
+                       client_id: str | None = None, *, raw: bool = False) -> dict[str, Any]:
+    """From the hourly rollups when the period is whole hours (server/db/rollups.py: the same
+    counts), else — or with ``raw`` — from the tasks."""
+    if not raw and rollups.is_whole_hours(start, end):
+        by_status = await rollups.task_counts(conn, "status", start, end, client_id)
+        by_type = await rollups.task_counts(conn, "task_type", start, end, client_id)
+        by_priority = await rollups.task_counts(conn, "priority", start, end, client_id)
+    else:
+        period = sa.and_(tasks.c.created_at >= start, tasks.c.created_at < end,
+                         _of_client(client_id))
+        by_status = await _counts(conn, tasks.c.status, period)
+        by_type = await _counts(conn, tasks.c.task_type, period)
+        by_priority = await _counts(conn, tasks.c.priority, period)
+    return {"total": sum(by_status.values()), "byStatus": by_status, "byType": by_type,
+            "byPriority": by_priority}
 
 
-async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
-                          client_id: str | None = None) -> dict[str, Any]:
+def _type_entry(attempts: int, succeeded: int) -> dict[str, Any]:
+    return {"attempts": attempts, "succeeded": succeeded, "failed": attempts - succeeded,
+            "successRate": _rate(succeeded, attempts), "durationMs": {},
+            "failuresByErrorType": {}}
+
+
+async def _attempts_by_type(conn: AsyncConnection, start: datetime, end: datetime,
+                            client_id: str | None) -> dict[str, dict[str, Any]]:
+    """Each task type's entry of execution_stats but its durations, from the attempts."""
     te = task_executions
     source = te.join(tasks, tasks.c.id == te.c.task_id)
     where = sa.and_(te.c.started_at >= start, te.c.started_at < end, te.c.status != "running",
@@ -79,16 +88,54 @@ async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
                           sa.func.count()).select_from(source)
                 .where(where, te.c.status != "success")
                 .group_by(tasks.c.task_type, sa.func.coalesce(te.c.error_type, te.c.status)))
-    by_type: dict[str, dict[str, Any]] = {}
-    for task_type, n, ok in await conn.execute(totals):
-        n, ok = int(n), int(ok or 0)
-        by_type[task_type] = {"attempts": n, "succeeded": ok, "failed": n - ok,
-                              "successRate": _rate(ok, n), "durationMs": {},
-                              "failuresByErrorType": {}}
+    by_type = {task_type: _type_entry(int(n), int(ok or 0))
+               for task_type, n, ok in await conn.execute(totals)}
     for task_type, error_type, n in await conn.execute(failures):
         by_type[task_type]["failuresByErrorType"][str(error_type)] = int(n)
-    durations = await _percentiles(conn, te.c.duration_ms, tasks.c.task_type, source, where)
-    overall = await _percentiles(conn, te.c.duration_ms, None, source, where)
+    return by_type
+
+
+async def _rolled_up_by_type(conn: AsyncConnection, start: datetime, end: datetime,
+                             client_id: str | None) -> dict[str, dict[str, Any]]:
+    """The same as :func:`_attempts_by_type`, from attempt_hours."""
+    counts: dict[str, list[int]] = {}
+    failures: dict[str, dict[str, int]] = {}
+    for task_type, status, failure, n in await rollups.attempt_counts(conn, start, end,
+                                                                      client_id):
+        if status == "running":
+            continue
+        n_ok = counts.setdefault(task_type, [0, 0])
+        n_ok[0] += n
+        if status == "success":
+            n_ok[1] += n
+        else:
+            of_type = failures.setdefault(task_type, {})
+            of_type[failure] = of_type.get(failure, 0) + n
+    by_type = {t: _type_entry(n, ok) for t, (n, ok) in counts.items()}
+    for task_type, entry in by_type.items():
+        entry["failuresByErrorType"] = dict(sorted(failures.get(task_type, {}).items()))
+    return by_type
+
+
+async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
+                          client_id: str | None = None, *, raw: bool = False) -> dict[str, Any]:
+    """From the hourly rollups when the period is whole hours (server/db/rollups.py: the same
+    counts and the same percentiles), else — or with ``raw`` — from the attempts."""
+    if not raw and rollups.is_whole_hours(start, end):
+        by_type = await _rolled_up_by_type(conn, start, end, client_id)
+        durations = await rollups.duration_percentiles(conn, start, end, client_id, True,
+                                                       PERCENTILES)
+        overall = await rollups.duration_percentiles(conn, start, end, client_id, False,
+                                                     PERCENTILES)
+    else:
+        te = task_executions
+        source = te.join(tasks, tasks.c.id == te.c.task_id)
+        where = sa.and_(te.c.started_at >= start, te.c.started_at < end,
+                        te.c.status != "running", _of_client(client_id))
+        by_type = await _attempts_by_type(conn, start, end, client_id)
+        durations = await _percentiles(conn, te.c.duration_ms, tasks.c.task_type, source,
+                                       where)
+        overall = await _percentiles(conn, te.c.duration_ms, None, source, where)
     for task_type, entry in by_type.items():
         entry["durationMs"] = durations.get(task_type, {name: None for name, _ in PERCENTILES})
     attempts = sum(e["attempts"] for e in by_type.values())

@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.core.claims import next_tags
-from server.db import insights
+from server.core.text_search import search_words
+from server.db import insights, text_search
 from server.db.audit import audit_insert
 from server.db.rows import ExecutionRow, TaskRow
 from server.db.sqlite_driver import insert_in_one_trip
@@ -185,7 +186,9 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
                     oldest_first: bool = False) -> Sequence[TaskRow]:
     """Newest first (``oldest_first``: the other way, through the same indexes read
     backwards); ``after`` is the (createdAt, id) of the last item of the previous page;
-    ``created``: created at or after its first, before its second.
+    ``created``: created at or after its first, before its second. ``search``: the tasks
+    whose title or description has every word of it as a word or a word's beginning
+    (server/db/text_search.py; InvalidInput when it has no word).
     ``tags``: only tasks holding every one; ``depends_on``: the tasks depending on that task;
     ``parent_id``: a group's subtasks; ``errors``: the failed tasks with one of these
     (errorType, lastError) pairs (a failure group, server.services.insights).
@@ -206,7 +209,8 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
         stmt = stmt.where(tasks.c.id.in_(
             sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
     stmt = stmt.where(*_list_conditions(
-        statuses=statuses, task_type=task_type, search=search, stalled=stalled,
+        conn.dialect.name, statuses=statuses, task_type=task_type, search=search,
+        stalled=stalled,
         client_id=client_id, assignee=assignee, depends_on=depends_on, errors=errors,
         parent_id=parent_id))
     # The bounds as row values on (created_at, id), the index's own order, so that both ends
@@ -239,7 +243,7 @@ def _row_value(values: tuple[datetime, str], columns: Sequence[sa.ColumnElement[
     return sa.tuple_(*(sa.literal(v, c.type) for v, c in zip(values, columns, strict=True)))
 
 
-def _list_conditions(*, statuses: Sequence[str] | None, task_type: str | None,
+def _list_conditions(dialect: str, *, statuses: Sequence[str] | None, task_type: str | None,
                      search: str | None, stalled: bool | None, client_id: str | None,
                      assignee: str | None, depends_on: str | None,
                      errors: Sequence[tuple[str | None, str | None]] | None,
@@ -267,9 +271,7 @@ def _list_conditions(*, statuses: Sequence[str] | None, task_type: str | None,
     if task_type:
         where.append(tasks.c.task_type == task_type)
     if search:
-        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(sa.or_(tasks.c.title.ilike(pattern, escape="\\"),
-                            tasks.c.description.ilike(pattern, escape="\\")))
+        where.append(text_search.task_matches(dialect, search_words(search)))
     return where
 
 

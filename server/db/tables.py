@@ -575,3 +575,52 @@ approval_links = sa.Table(
     sa.Column("used_at", UTCDateTime),
     sa.Index("ix_approval_links_task", "task_id"),
 )
+
+# Hourly rollups (server/db/rollups.py, migration 0020_rollups): what the reports and the
+# overview's hourly series count, kept by triggers on tasks and task_executions. A trigger only
+# appends a delta row (``delta``: +1 / -1, no lock on a shared row), folding merges them into
+# one row per key (``delta`` false, unique); a read sums every row of its hours. ``client_id``
+# is '' for a task of no client.
+_FOLDED = sa.text("NOT delta")
+task_hours = sa.Table(
+    "task_hours", metadata,
+    sa.Column("hour", UTCDateTime, nullable=False),  # the hour the task was created in
+    sa.Column("task_type", sa.String(32), nullable=False),
+    sa.Column("client_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("priority", sa.String(8), nullable=False),
+    sa.Column("tasks", sa.Integer, nullable=False),
+    sa.Column("delta", sa.Boolean, nullable=False),
+    sa.Index("ix_task_hours_hour", "hour"),
+    sa.Index("uq_task_hours_key", "hour", "task_type", "client_id", "status", "priority",
+             unique=True, sqlite_where=_FOLDED, postgresql_where=_FOLDED),
+)
+# Attempts by the hour they started in, their task's type and client, their status and (ended
+# otherwise than in success) ``failure``: their errorType, or their status without one.
+attempt_hours = sa.Table(
+    "attempt_hours", metadata,
+    sa.Column("hour", UTCDateTime, nullable=False),
+    sa.Column("task_type", sa.String(32), nullable=False),
+    sa.Column("client_id", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure", sa.String(64), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("delta", sa.Boolean, nullable=False),
+    sa.Index("ix_attempt_hours_hour", "hour"),
+    sa.Index("uq_attempt_hours_key", "hour", "task_type", "client_id", "status", "failure",
+             unique=True, sqlite_where=_FOLDED, postgresql_where=_FOLDED),
+)
+# The durations of ended attempts (not ``running``, a duration recorded), counted per exact
+# millisecond: the reports' nearest-rank percentiles come out exactly as from the attempts.
+attempt_durations = sa.Table(
+    "attempt_durations", metadata,
+    sa.Column("hour", UTCDateTime, nullable=False),
+    sa.Column("task_type", sa.String(32), nullable=False),
+    sa.Column("client_id", sa.String(40), nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("delta", sa.Boolean, nullable=False),
+    sa.Index("ix_attempt_durations_hour", "hour"),
+    sa.Index("uq_attempt_durations_key", "hour", "task_type", "client_id", "duration_ms",
+             unique=True, sqlite_where=_FOLDED, postgresql_where=_FOLDED),
+)

@@ -7,6 +7,7 @@
 - the kept counts (server/db/counts.py) folded, every 5 seconds;
 - the autorun switch, every second (read once before the runner starts);
 - stalled work, every ``STALLED_CHECK_SECONDS``;
+- the hourly rollups' delta rows folded, every 5 seconds (server/db/rollups.py);
 - PostgreSQL: the tasks table's planner statistics, checked every 2 seconds
   (server/db/planner_stats.py).
 
@@ -29,12 +30,15 @@ from server.db import repositories as repo
 from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.db.planner_stats import PlannerStats
+from server.db.rollups import rollups_fold
 from server.node.artifacts import FileArtifactStore
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
 from server.services.stalls import StallWatch
 
 log = logging.getLogger("errands")
+# Delta rows a fold sums: some thousands a second at most between two folds.
+ROLLUP_FOLD_SECONDS = 5.0
 
 
 class Maintenance:
@@ -68,6 +72,8 @@ class Maintenance:
         self.scheduler.add_job(self.check_stalls, "interval",
                                seconds=self.settings.stalled_check_seconds, id="stalls",
                                coalesce=True, max_instances=1)
+        self.scheduler.add_job(self.fold_rollups, "interval", seconds=ROLLUP_FOLD_SECONDS,
+                               id="rollups", coalesce=True, max_instances=1)
         if not self.db.is_sqlite:
             self.scheduler.add_job(self.refresh_planner_stats, "interval", seconds=2,
                                    id="planner-stats", coalesce=True, max_instances=1)
@@ -98,6 +104,17 @@ class Maintenance:
             log.debug("housekeeping interrupted by shutdown")
         except Exception:
             log.exception("housekeeping failed")
+
+    async def fold_rollups(self) -> None:
+        """Sum the rollups' delta rows (any number of nodes may at once: each sums the rows
+        it deletes)."""
+        try:
+            async with self.db.write() as conn:
+                await rollups_fold(conn)
+        except asyncio.CancelledError:
+            log.debug("rollup folding interrupted by shutdown")
+        except Exception:
+            log.exception("folding the hourly rollups failed")
 
     async def poll_autorun(self) -> None:
         try:

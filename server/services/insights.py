@@ -17,7 +17,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas.system import FailureGroup, FailureGroups, HourCounts, Series
-from server.db import insights
+from server.db import insights, rollups
 from server.db.engine import Database
 
 _PLACEHOLDERS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
@@ -80,13 +80,19 @@ class Insights:
         ordered = sorted(groups.values(), key=lambda g: (-g.count, g.pattern))
         return FailureGroups(groups=ordered, total=sum(g.count for g in ordered))
 
-    async def series(self, client_id: str | None = None, hours: int = 24) -> Series:
-        """The last ``hours`` hours up to the current one, oldest first."""
+    async def series(self, client_id: str | None = None, hours: int = 24, *,
+                     raw: bool = False) -> Series:
+        """The last ``hours`` hours up to the current one, oldest first: from the hourly
+        rollups (server/db/rollups.py), or with ``raw`` from the tasks and attempts (the same
+        counts)."""
         now = self.clock()
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
         async with self.db.read() as conn:
-            attempts = await insights.attempts_per_hour(conn, start, hours, client_id)
-            created = await insights.tasks_created_per_hour(conn, start, hours, client_id)
+            if raw:
+                attempts = await insights.attempts_per_hour(conn, start, hours, client_id)
+                created = await insights.tasks_created_per_hour(conn, start, hours, client_id)
+            else:
+                created, attempts = await rollups.hourly_series(conn, start, hours, client_id)
         out = [HourCounts(start=start + timedelta(hours=i), created=0, attempts={})
                for i in range(hours)]
         for hour, status, count in attempts:

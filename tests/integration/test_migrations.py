@@ -20,6 +20,7 @@ from alembic.migration import MigrationContext
 
 from server.db.engine import Database, alembic_config, migrations_head
 from server.db.tables import metadata
+from server.db.text_search import SEARCH_OBJECTS
 
 CLAIM_INDEX = "ix_tasks_claim"
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,12 @@ def _is_claim_index_reflection(diff: Any) -> bool:
             and diff[1].name == CLAIM_INDEX)
 
 
+def _not_text_search(name: str | None, _type: str, _parent: Any) -> bool:
+    """The text index is no table of tables.py: FTS5's table (and its shadow tables
+    ``tasks_fts_*``) on SQLite, an expression index on PostgreSQL (test_text_search.py)."""
+    return name is None or not (name in SEARCH_OBJECTS or name.startswith("tasks_fts_"))
+
+
 async def _differences(url: str) -> list[Any]:
     db = Database(url)
     try:
@@ -41,7 +48,8 @@ async def _differences(url: str) -> list[Any]:
 
         def compare(conn: sa.Connection) -> list[Any]:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "compare_server_default": True})
+                conn, opts={"compare_type": True, "compare_server_default": True,
+                            "include_name": _not_text_search})
             return list(compare_metadata(context, metadata))
 
         async with db.engine.connect() as conn:

@@ -1,0 +1,68 @@
+"""Text search of tasks by word and word prefix (``tasks.list`` ``search``), through an index
+on each database — never a scan of every title (migration 0019_search builds both):
+
+- SQLite: ``tasks_fts``, an FTS5 table of (title, description) with ``content='tasks'`` (it
+  stores only the index; the text stays in ``tasks``), keyed by the task's rowid and kept by
+  three triggers on ``tasks`` (insert, delete, an update of title or description). A search is
+  ``rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH '"w1"* "w2"*')``.
+- PostgreSQL: ``ix_tasks_search``, a GIN index on :data:`PG_DOCUMENT` (the 'simple'
+  configuration: lower-cased words, no stemming, no stop words); a search is
+  ``PG_DOCUMENT @@ to_tsquery('simple', 'w1:* & w2:*')``, the very expression indexed.
+
+The words come from :func:`server.core.text_search.search_words`: letters and digits only, so
+the quoting below is all the escaping a query needs. After a ``VACUUM`` (which may renumber
+the rowids of a table without an INTEGER PRIMARY KEY) rebuild the SQLite index:
+``python -m server rebuild-search`` (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# The indexed document on PostgreSQL: exactly the expression of ix_tasks_search, so the planner
+# matches it to the index (the configuration a literal, not a bound parameter).
+# Everything but letters and digits becomes a space first: PostgreSQL's parser would otherwise
+# read "pager-42" as "pager" and "-42", "3.5" or an e-mail address as one word; so its words are
+# exactly server.core.text_search's.
+PG_DOCUMENT: Final = ("to_tsvector('simple'::regconfig, regexp_replace("
+                      "tasks.title::text || ' ' || coalesce(tasks.description, ''), "
+                      "'[^[:alnum:]]+', ' ', 'g'))")
+
+SQLITE_REBUILD: Final = "INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild')"
+# The objects the migration makes outside tables.py (the schema comparison leaves them out).
+SEARCH_OBJECTS: Final = frozenset({"tasks_fts", "ix_tasks_search"})
+
+
+def fts5_query(words: Sequence[str]) -> str:
+    """``"w1"* "w2"*``: every word, each as a quoted prefix (a quote doubled, should one come)."""
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def tsquery(words: Sequence[str]) -> str:
+    """``'w1':* & 'w2':*``: every word, each a quoted prefix lexeme."""
+    return " & ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "':*" for w in words)
+
+
+def task_matches(dialect: str, words: Sequence[str]) -> sa.ColumnElement[bool]:
+    """A condition on ``tasks``: every word begins a word of its title or description."""
+    if dialect == "postgresql":
+        return sa.literal_column(PG_DOCUMENT).bool_op("@@")(
+            sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"),
+                               sa.bindparam(None, tsquery(words), sa.String)))
+    fts = sa.table("tasks_fts", sa.column("rowid"))
+    matching = sa.select(fts.c.rowid).where(
+        sa.literal_column("tasks_fts").bool_op("MATCH")(
+            sa.bindparam(None, fts5_query(words), sa.String)))
+    return sa.literal_column("tasks.rowid").in_(matching)
+
+
+async def search_rebuild(conn: AsyncConnection) -> None:
+    """Index every task again (SQLite: FTS5's 'rebuild'; PostgreSQL: REINDEX)."""
+    if conn.dialect.name == "postgresql":
+        await conn.exec_driver_sql("REINDEX INDEX ix_tasks_search")
+    else:
+        await conn.exec_driver_sql(SQLITE_REBUILD)

@@ -1,0 +1,170 @@
+"""The hourly rollups (server/db/rollups.py, migration 0020_rollups) answer exactly what the
+tasks and attempts answer: task_summary, execution_stats (percentiles included) and the
+overview's hourly series, per client too, on SQLite and PostgreSQL — after inserts, status
+changes, a task moved to another client, deletions, concurrent writers, folds, a rebuild, and
+for the rows a migration found there."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+
+from server.db import reports, rollups
+from server.db import repositories as repo
+from server.db.engine import Database, alembic_config
+from server.db.tables import attempt_durations, attempt_hours, task_executions, task_hours, tasks
+from server.services.insights import Insights
+from tests.integration.test_repositories import RANK, T0, task_values
+
+TYPES = ("api_call", "notification", "report_generation")
+CLIENTS = (None, "cli_a", "cli_b")
+ENDS = (("success", None), ("failed", "TimeoutError"), ("failed", "HttpError"),
+        ("failed", None), ("cancelled", None))
+PERIODS = [(T0 - timedelta(hours=2), T0 + timedelta(hours=30)),  # everything
+           (T0 + timedelta(hours=3), T0 + timedelta(hours=9)),
+           (T0 + timedelta(hours=5), T0 + timedelta(hours=6))]
+
+
+def a_task(rng: random.Random, n: int) -> dict[str, Any]:
+    priority = rng.choice(list(RANK))
+    return task_values(f"tsk_{n:06d}", status=rng.choice(("queued", "pending", "scheduled")),
+                       priority=priority, task_type=rng.choice(TYPES),
+                       client_id=rng.choice(CLIENTS),
+                       created_at=T0 + timedelta(minutes=rng.randrange(24 * 60)))
+
+
+def an_attempt(task_id: str, number: int, started: datetime) -> dict[str, Any]:
+    return {"id": f"exe_{task_id[4:]}_{number}", "task_id": task_id, "attempt_number": number,
+            "triggered_by": "automation", "status": "running", "started_at": started,
+            "worker_id": "w1", "steps": [], "artifacts": []}
+
+
+async def create(db: Database, rng: random.Random, first: int, count: int) -> None:
+    async with db.write() as conn:
+        for n in range(first, first + count):
+            await repo.task_insert(conn, a_task(rng, n), [])
+
+
+async def run_attempts(db: Database, rng: random.Random, ids: list[str]) -> None:
+    """Each task: one to three attempts, each started (running) in one transaction and ended
+    in the next, the task's status following; a few stay running."""
+    for task_id in ids:
+        async with db.read() as conn:
+            created = (await conn.execute(sa.select(tasks.c.created_at)
+                                          .where(tasks.c.id == task_id))).scalar_one()
+        for number in range(1, rng.randint(1, 3) + 1):
+            started = created + timedelta(minutes=rng.randrange(180))
+            async with db.write() as conn:
+                await conn.execute(tasks.update().where(tasks.c.id == task_id)
+                                   .values(status="in_progress"))
+                await conn.execute(task_executions.insert().values(
+                    an_attempt(task_id, number, started)))
+            if rng.random() < 0.1:
+                break  # left running
+            status, error_type = rng.choice(ENDS)
+            async with db.write() as conn:
+                await conn.execute(task_executions.update().where(
+                    task_executions.c.task_id == task_id,
+                    task_executions.c.attempt_number == number).values(
+                    status=status, error_type=error_type,
+                    duration_ms=rng.choice((5, 10, 10, 20, 250, 1000, rng.randrange(2000))),
+                    completed_at=started + timedelta(seconds=1)))
+                await conn.execute(tasks.update().where(tasks.c.id == task_id).values(
+                    status="completed" if status == "success" else "failed"))
+
+
+async def answers(db: Database, *, raw: bool) -> list[Any]:
+    out: list[Any] = []
+    async with db.read() as conn:
+        for start, end in PERIODS:
+            for client in (None, *CLIENTS[1:]):
+                out.append(await reports.task_summary(conn, start, end, client, raw=raw))
+                out.append(await reports.execution_stats(conn, start, end, client, raw=raw))
+    for hours_later in (10, 20, 30):
+        insights = Insights(db, lambda h=hours_later: T0 + timedelta(hours=h, minutes=17))
+        for client in (None, "cli_a"):
+            out.append(await insights.series(client, raw=raw))
+    return out
+
+
+async def assert_rollups_agree(db: Database) -> None:
+    kept = await answers(db, raw=False)
+    assert kept == await answers(db, raw=True)
+    async with db.write() as conn:
+        await rollups.rollups_fold(conn)
+    assert await answers(db, raw=False) == kept
+
+
+async def test_rollups_answer_what_the_tasks_answer(database: Database) -> None:
+    rng = random.Random(29)
+    await create(database, rng, 0, 120)
+    async with database.read() as conn:
+        ids = list((await conn.execute(sa.select(tasks.c.id).order_by(tasks.c.id))).scalars())
+    await run_attempts(database, rng, ids[:90])
+    await assert_rollups_agree(database)
+    async with database.write() as conn:  # a task to another client, one's priority, deletions
+        await conn.execute(tasks.update().where(tasks.c.id == ids[3])
+                           .values(client_id="cli_b", task_type="notification"))
+        await conn.execute(tasks.update().where(tasks.c.id == ids[4]).values(priority="urgent"))
+        await conn.execute(tasks.delete().where(tasks.c.id.in_(ids[5:9])))
+        await conn.execute(task_executions.delete().where(task_executions.c.task_id == ids[10]))
+    await assert_rollups_agree(database)
+    data = (await answers(database, raw=False))[:2]
+    assert data[0]["total"] == 116 and data[1]["attempts"] > 0  # not vacuous
+
+
+async def test_concurrent_writers_and_folds_keep_rollups_exact(database: Database) -> None:
+    async def writer(k: int) -> None:
+        rng = random.Random(k)
+        await create(database, rng, k * 1000, 15)
+        await run_attempts(database, rng, [f"tsk_{n:06d}" for n in range(k * 1000, k * 1000 + 15)])
+
+    async def folder() -> None:
+        for _ in range(10):
+            async with database.write() as conn:
+                await rollups.rollups_fold(conn)
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(writer(k) for k in range(6)), folder(), folder())
+    await assert_rollups_agree(database)
+
+
+async def test_a_rebuild_makes_the_same_rows_folded(database: Database) -> None:
+    rng = random.Random(7)
+    await create(database, rng, 0, 40)
+    await run_attempts(database, rng, [f"tsk_{n:06d}" for n in range(40)])
+    kept = await answers(database, raw=True)
+    async with database.write() as conn:
+        await conn.execute(task_hours.delete())  # lost: the rebuild makes them again
+        await rollups.rollups_rebuild(conn)
+    assert await answers(database, raw=False) == kept
+    async with database.read() as conn:
+        for table in (task_hours, attempt_hours, attempt_durations):
+            deltas = await conn.scalar(sa.select(sa.func.count()).where(table.c.delta))
+            assert deltas == 0
+
+
+async def test_the_migration_counts_the_rows_already_there(database_url: str) -> None:
+    db = Database(database_url, timeout_seconds=60)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0019_search"))
+        rng = random.Random(3)
+        await create(db, rng, 0, 30)
+        await run_attempts(db, rng, [f"tsk_{n:06d}" for n in range(20)])
+        await db.migrate()
+        await run_attempts(db, rng, [f"tsk_{n:06d}" for n in range(20, 30)])
+        await assert_rollups_agree(db)
+    finally:
+        await db.dispose()
+
+
+def test_whole_hours() -> None:
+    assert rollups.is_whole_hours(T0, T0 + timedelta(hours=3))
+    assert not rollups.is_whole_hours(T0, T0 + timedelta(minutes=30))
+    assert not rollups.is_whole_hours(T0 + timedelta(microseconds=1), T0 + timedelta(hours=1))

@@ -1,0 +1,130 @@
+"""``tasks.list`` ``search`` through the text index (server/db/text_search.py, migration
+0019_search), on SQLite (FTS5) and on PostgreSQL (GIN): words and word prefixes of a title or
+a description, newest first; what users type never reaches the query language as syntax, a
+search with no word is refused naming ``search``, and the plan reads the index."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from server.core.errors import InvalidInput
+from server.db import repositories as repo
+from server.db import text_search
+from server.db.engine import Database, alembic_config
+from server.db.tables import tasks
+from tests.integration.test_repositories import T0, task_values
+
+TITLES = [  # (id, title, description), oldest first
+    ("t1", "Invoice 42 for ACME", None),
+    ("t2", "Send reminder", "about the overdue invoice"),
+    ("t3", "Scrape prices", "competitor site, weekly"),
+    ("t4", "Café opening hours", "ÉTÉ schedule"),
+    ("t5", "Invoices batch", "quarterly"),
+    ("t6", "pager-1765 v3.5", "mail ops@acme.test"),
+]
+
+
+def values(i: int, task_id: str, title: str, description: str | None) -> dict[str, Any]:
+    return task_values(task_id, title=title, description=description,
+                       created_at=T0 + timedelta(minutes=i))
+
+
+async def insert_all(db: Database) -> None:
+    async with db.write() as conn:
+        for i, (task_id, title, description) in enumerate(TITLES):
+            await repo.task_insert(conn, values(i, task_id, title, description), [])
+
+
+async def found(db: Database, search: str) -> list[str]:
+    async with db.read() as conn:
+        rows = await repo.task_list(conn, statuses=None, task_type=None, search=search,
+                                    limit=50, after=None)
+    return [r.id for r in rows]
+
+
+async def test_words_and_prefixes_of_titles_and_descriptions_newest_first(
+        database: Database) -> None:
+    await insert_all(database)
+    assert await found(database, "invoice") == ["t5", "t2", "t1"]  # prefix of "invoices"
+    assert await found(database, "INV") == ["t5", "t2", "t1"]
+    assert await found(database, "invoice 42") == ["t1"]  # every word
+    assert await found(database, "42 acme") == ["t1"]
+    assert await found(database, "overdue") == ["t2"]  # the description
+    assert await found(database, "week") == ["t3"]
+    assert await found(database, "cafe") == (["t4"] if database.is_sqlite else [])
+    assert await found(database, "café") == ["t4"]
+    assert await found(database, "voice") == []  # a word's middle is no match
+    assert await found(database, "nothing") == []
+    assert await found(database, "pager-1765") == ["t6"]  # PostgreSQL's parser: "-1765"
+    assert await found(database, "1765 pager") == ["t6"]
+    assert await found(database, "5 v3") == ["t6"]
+    assert await found(database, "acme ops") == ["t6"]
+    assert await found(database, "acme") == ["t6", "t1"]
+
+
+async def test_query_syntax_in_a_search_is_only_separators(database: Database) -> None:
+    await insert_all(database)
+    for search in ('"invoice', 'invoice"*', "invoice*", "invoice OR scrape", "NEAR(invoice 42)",
+                   "title:invoice", "invoice:*", "invoice & !42", "(invoice | x)", "'invoice'",
+                   "invoice\\", "^invoice", "-invoice", "invoice +42", "invoice;--"):
+        # the operators' names are words to find too ("or", "near", "title"): no task has them
+        expected = {"invoice OR scrape": [], "NEAR(invoice 42)": [], "title:invoice": [],
+                    "invoice & !42": ["t1"], "invoice +42": ["t1"],
+                    "(invoice | x)": []}.get(search, ["t5", "t2", "t1"])
+        assert await found(database, search) == expected, search
+
+
+@pytest.mark.parametrize("search", ["***", '"', "::*", "&|!()", "-- ;", "_", " "])
+async def test_a_search_without_a_word_is_refused_naming_search(database: Database,
+                                                                search: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await found(database, search)
+    assert refused.value.issues[0]["path"] == ["search"]
+
+
+async def test_the_index_follows_edits_and_deletions(database: Database) -> None:
+    await insert_all(database)
+    async with database.write() as conn:
+        await conn.execute(tasks.update().where(tasks.c.id == "t3")
+                           .values(title="Scrape invoices", description=None))
+        await conn.execute(tasks.update().where(tasks.c.id == "t2").values(status="completed"))
+        await conn.execute(tasks.delete().where(tasks.c.id == "t1"))
+    assert await found(database, "invoice") == ["t5", "t3", "t2"]
+    assert await found(database, "weekly") == []
+    assert await found(database, "42") == []
+
+
+async def test_the_plan_reads_the_text_index(database: Database) -> None:
+    await insert_all(database)
+    stmt = sa.select(tasks.c.id).where(text_search.task_matches(database.dialect, ["invoice"]))
+    async with database.write() as conn:
+        if database.is_sqlite:
+            compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(r[-1]) for r in await conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}"))
+            assert "VIRTUAL TABLE INDEX" in plan and "tasks_fts" in plan, plan
+        else:
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(r[0] for r in await conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+            assert "ix_tasks_search" in plan, plan
+
+
+async def test_the_migration_indexes_the_tasks_already_there(database_url: str) -> None:
+    db = Database(database_url, timeout_seconds=60)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0017_groups"))
+        await insert_all(db)
+        await db.migrate()
+        assert await found(db, "invoice") == ["t5", "t2", "t1"]
+        async with db.write() as conn:
+            await text_search.search_rebuild(conn)
+        assert await found(db, "overdue") == ["t2"]
+    finally:
+        await db.dispose()
