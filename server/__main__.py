@@ -100,8 +100,8 @@ def _command(settings: Settings, args: list[str]) -> int:
             print(f"{kind}s {status}: {n}")
         return 0
     if len(args) != 2 or args[0] != "rebuild" or args[1] not in REBUILDS:
-        print(f"usage: python -m server [rebuild {{counts,{','.join(REBUILDS)}}}]",
-              file=sys.stderr)
+        print(f"usage: python -m server [rebuild {{counts,{','.join(REBUILDS)}}}"
+              " | counts --rebuild]", file=sys.stderr)
         return 2
     asyncio.run(rebuild(settings, args[1]))
     print(f"errands: rebuilt {args[1]}")
