@@ -415,7 +415,7 @@ class _Gen:
             if status == "failed" and k == n:
                 row.update(completed_at=ended, status_reason="retries exhausted")
             elif status == "scheduled" and k == n:
-                due = max(self.now + 60, ended + 30 * 2 ** k)
+                due = self.now + rnd.uniform(3600, 3 * 86400)  # a retry put off for later
                 row.update(next_attempt_at=due, due_at=due, status_reason=f"retry {k} of 3")
             events.append(("execution", ended, _Attempt(eid, attempt["status"], _aware(ended),
                                                          ms, text, kind, retryable)))
