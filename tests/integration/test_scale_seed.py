@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from server.db import repositories as repo
 from server.db.audit import audit_list
-from server.db.engine import Database
+from server.db.engine import Database, migrations_head
 from server.db.tables import task_events, task_tags, tasks
 from server.services.task_events import stored_event
 from server.services.views import execution_view, task_view
@@ -24,6 +24,7 @@ async def _read_back(url: str) -> dict[str, Any]:
     db = Database(url)
     out: dict[str, Any] = {}
     try:
+        out["revision"] = await db.migrations_current()
         async with db.read() as conn:
             out["by_status"] = await repo.task_counts_by_status(conn)
             out["attempts"] = await repo.execution_counts(conn)
@@ -58,6 +59,7 @@ def test_seed_writes_rows_the_app_reads(database_url: str) -> None:
     plan = seed(database_url, N, live_url="http://127.0.0.1:9/slow", chunk=100)
     got = asyncio.run(_read_back(database_url))
 
+    assert got["revision"] == migrations_head()  # rows written at SEED_REVISION, then upgraded
     queued, live = live_counts(N)
     assert sum(plan.statuses.values()) == N
     assert plan.statuses["queued"] == queued + live

@@ -3,8 +3,11 @@
     plan = seed(url, tasks=20_000, live_url="http://127.0.0.1:18929/slow")
 
 The database (a SQLite file, or an empty PostgreSQL database) is first migrated by the
-project's own Alembic migrations (``Database.migrate``), then filled with bulk inserts:
-sqlite3 ``executemany`` in big transactions, or asyncpg's ``copy_records_to_table`` (COPY).
+project's own Alembic migrations up to :data:`SEED_REVISION`, the schema these rows are written
+for, then filled with bulk inserts (sqlite3 ``executemany`` in big transactions, or asyncpg's
+``copy_records_to_table``: COPY), then migrated to head (``Database.migrate``, as a server
+start does): a later migration that fills a new table or column from the rows already there
+(kept counts, a search column) does so for the seeded rows as on a real upgrade.
 
 What it holds, spread over ``days`` (60) up to ``now``: ``clients`` (50) with rows as
 ``clients.create`` writes them; ``tasks`` of several types with realistic configs and results,
@@ -38,7 +41,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from server.core.claims import dest_host, lane_of
-from server.db.engine import Database
+from server.db.engine import Database, alembic_config
 from server.services.task_events import compact_event
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # as server.core.ids (Crockford base32)
@@ -69,6 +72,7 @@ TIME_COLUMNS = frozenset({"created_at", "updated_at", "queued_at", "started_at",
                           "completed_at", "next_attempt_at", "due_at", "stalled_since",
                           "reviewed_at", "deadline", "at"})
 NO_DEADLINE = datetime(9999, 12, 31)
+SEED_REVISION = "0017_groups"  # the schema the rows below are written for
 
 TAGS = ("crm", "billing", "sync", "onboarding", "nightly", "priority", "ghl", "sms", "email",
         "invoice", "leads", "reports", "scraper", "vip", "retry-ok", "eu", "us", "q4",
@@ -213,6 +217,7 @@ class Plan:
     clients: list[str] = field(default_factory=list)
     sample: dict[str, str] = field(default_factory=dict)  # status or type -> one task id
     seconds: float = 0.0
+    migrate_seconds: float = 0.0  # of that, the migrations after SEED_REVISION, rows present
     oldest: datetime | None = None
 
 
@@ -558,7 +563,7 @@ def seed(url: str, tasks: int, *, live_url: str, now: datetime | None = None, da
          progress: Callable[[str], None] | None = None) -> Plan:
     """Migrate the database at ``url`` (SQLAlchemy URL; empty) and fill it: see the module."""
     began = time.perf_counter()
-    asyncio.run(_migrate(Database(url, timeout_seconds=600)))
+    asyncio.run(_migrate(Database(url, timeout_seconds=600), SEED_REVISION))
     rnd = random.Random(seed_value)
     end = (now or datetime.now(UTC)).timestamp()
     start = end - days * 86400
@@ -610,6 +615,9 @@ def seed(url: str, tasks: int, *, live_url: str, now: datetime | None = None, da
         flush()
     finally:
         writer.close()
+    migrated = time.perf_counter()
+    asyncio.run(_migrate(Database(url, timeout_seconds=3600), "head"))
+    plan.migrate_seconds = time.perf_counter() - migrated
     plan.seconds = time.perf_counter() - began
     return plan
 
@@ -619,8 +627,19 @@ def _special(room: int, rnd: random.Random) -> dict[str, int]:
             "scheduled": max(1, room // 400)}
 
 
-async def _migrate(db: Database) -> None:
+async def _migrate(db: Database, revision: str) -> None:
+    """Alembic upgrade to ``revision``; "head" as the server does it."""
     try:
-        await db.migrate()
+        if revision == "head":
+            await db.migrate()
+            return
+
+        def upgrade(sync_conn: Any) -> None:
+            from alembic import command
+
+            command.upgrade(alembic_config(sync_conn), revision)
+
+        async with db.engine.begin() as conn:
+            await conn.run_sync(upgrade)
     finally:
         await db.dispose()
