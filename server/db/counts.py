@@ -7,13 +7,15 @@ the change commits, and rolls back with it. Appending, never updating a counter 
 on PostgreSQL two transactions never wait for each other on a hot row (nor deadlock, as a
 claim — task counts, then attempt counts — and a completion — attempt counts, then task
 counts — would). A read sums the rows of its (client, kind, status) groups; :func:`fold`
-(the node's maintenance, every few seconds) replaces the rows by their sums so a read stays a
-few hundred rows. :func:`rebuild` (``python -m server counts --rebuild``) recounts from the
+(the node's maintenance, every 5 seconds) replaces the rows by their sums, a bounded range
+per short transaction, so a read stays a few hundred rows plus the last seconds' deltas.
+:func:`rebuild` (``python -m server counts --rebuild``) recounts from the
 tables, should a count ever be doubted.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import sqlalchemy as sa
@@ -37,38 +39,67 @@ async def counts_read(conn: AsyncConnection, client_id: str | None = None) -> di
 
 
 _GROUP = (task_counts.c.client_id, task_counts.c.kind, task_counts.c.status)
+# Rows a fold merges per transaction: a few milliseconds of SQLite's write lock.
+FOLD_CHUNK = 2000
+# PostgreSQL: a fold that removed this many rows vacuums the table, so that reads of it do
+# not step over the dead ones until autovacuum comes.
+VACUUM_AFTER = 20_000
 _FOLD_PG = sa.text("""
-WITH gone AS (DELETE FROM task_counts RETURNING client_id, kind, status, n)
-INSERT INTO task_counts (client_id, kind, status, n)
-SELECT client_id, kind, status, sum(n) FROM gone
-GROUP BY client_id, kind, status HAVING sum(n) <> 0""")
+WITH gone AS (DELETE FROM task_counts WHERE id > :lo AND id <= :hi
+              RETURNING client_id, kind, status, n),
+folded AS (INSERT INTO task_counts (client_id, kind, status, n)
+           SELECT client_id, kind, status, sum(n) FROM gone
+           GROUP BY client_id, kind, status HAVING sum(n) <> 0 RETURNING 1)
+SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM folded)""")
 
 
-async def fold(db: Database) -> bool:
-    """Replace the deltas by one row per group (none for a group at 0); False when there was
-    nothing to fold (then no write is taken). Exact while triggers append: on PostgreSQL the
-    DELETE takes exactly the rows its INSERT sums (rows appended meanwhile stay for the next
-    fold); on SQLite the write lock keeps appends out."""
+async def fold(db: Database) -> int:
+    """Merge the rows appended so far into one row per group (none for a group at 0), up to
+    ``FOLD_CHUNK`` rows per transaction, in the order they were appended; a range whose rows
+    are all of different groups is left as it is (nothing to merge, no write). Returns how
+    many rows went. Exact while triggers append: a transaction deletes exactly the rows it
+    sums (PostgreSQL: one ``DELETE … RETURNING`` feeding its ``INSERT``; rows appended
+    meanwhile, visible or not, stay for the next fold; SQLite: under the write lock). The
+    merged rows are appended after the range, so a fold ends."""
     async with db.read() as conn:
-        rows, groups = (await conn.execute(_SIZE)).one()
-    if rows == groups:
-        return False
+        top = (await conn.execute(sa.select(sa.func.max(task_counts.c.id)))).scalar_one()
+    removed, lo = 0, 0
+    while top is not None and lo < top:
+        async with db.read() as conn:
+            ids = list((await conn.scalars(
+                sa.select(task_counts.c.id).where(task_counts.c.id > lo, task_counts.c.id <= top)
+                .order_by(task_counts.c.id).limit(FOLD_CHUNK))).all())
+            if not ids:
+                break
+            hi = ids[-1]
+            groups = (await conn.execute(sa.select(sa.func.count()).select_from(
+                sa.select(*_GROUP).where(task_counts.c.id > lo, task_counts.c.id <= hi)
+                .distinct().subquery()))).scalar_one()
+        if groups < len(ids):
+            removed += await _fold_range(db, lo, hi)
+            await asyncio.sleep(0)  # a claim waiting for the lock goes first
+        lo = hi
+    if removed >= VACUUM_AFTER and not db.is_sqlite:
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(sa.text("VACUUM task_counts"))
+    return removed
+
+
+async def _fold_range(db: Database, lo: int, hi: int) -> int:
+    """Fold the rows with ``lo < id <= hi``; how many rows went (net)."""
+    in_range = (task_counts.c.id > lo, task_counts.c.id <= hi)
     async with db.write() as conn:
         if not db.is_sqlite:
-            await conn.execute(_FOLD_PG)
-            return True
+            return int((await conn.execute(_FOLD_PG, {"lo": lo, "hi": hi})).scalar_one())
         sums = (await conn.execute(sa.select(*_GROUP, sa.func.sum(task_counts.c.n))
-                                   .group_by(*_GROUP))).all()
-        await conn.execute(sa.delete(task_counts))
+                                   .where(*in_range).group_by(*_GROUP))).all()
+        gone = (await conn.execute(sa.delete(task_counts).where(*in_range))).rowcount
         folded = [{"client_id": c, "kind": k, "status": s, "n": n}
                   for c, k, s, n in sums if n != 0]
         if folded:
             await conn.execute(task_counts.insert(), folded)
-    return True
-
-
-_SIZE = sa.select(sa.func.count(), sa.select(sa.func.count()).select_from(
-    sa.select(*_GROUP).distinct().subquery()).scalar_subquery()).select_from(task_counts)
+        return int(gone) - len(folded)
 
 
 async def rebuild(db: Database) -> dict[tuple[str, str], int]:

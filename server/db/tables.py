@@ -323,10 +323,13 @@ task_tags = sa.Table(
 
 # Kept counts (system.stats): tasks (kind "task") and attempts (kind "attempt") by client
 # ('' for none) and status, as deltas appended by triggers on tasks and task_executions
-# (migration 0018) and folded into one row per (client, kind, status) now and then
-# (server/db/counts.py). Never updated in place: no transaction waits on a counter row.
+# (migration 0018) and folded, a range of ids at a time, into one row per (client, kind,
+# status) every few seconds (server/db/counts.py). Never updated in place: no transaction
+# waits on a counter row.
 task_counts = sa.Table(
     "task_counts", metadata,
+    # The order rows were appended in: a fold takes them a bounded range at a time.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("client_id", sa.String(40), nullable=False),
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),

@@ -129,6 +129,8 @@ GROUP BY coalesce(tasks.client_id, ''), task_executions.status"""
 def upgrade() -> None:
     op.create_table(
         "task_counts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
         sa.Column("client_id", sa.String(40), nullable=False),
         sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
