@@ -39,8 +39,8 @@ TERMINAL = ("completed", "failed", "cancelled", "rejected")
 BATCH = 500
 FIRST_BATCH = 50
 MIN_BATCH = 10
-BUDGET_SECONDS = 0.01
-PAUSE_SECONDS = 0.02
+BUDGET_SECONDS = 0.02
+PAUSE_SECONDS = 0.01
 UNDELIVERED = ("scheduled", "queued")
 
 
