@@ -14,6 +14,7 @@ tasks, so that they count off under their task's client.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -32,10 +33,14 @@ from server.db.tables import (
 )
 
 TERMINAL = ("completed", "failed", "cancelled", "rejected")
-# Tasks per transaction: a batch (its tasks, their attempts, events, tags, messages, and the
-# kept counts' deltas) is the longest a claim waits behind retention.
-BATCH = 200
-PAUSE_SECONDS = 0.02
+# A transaction (its tasks, their attempts, events, tags and messages, the kept counts'
+# deltas) is the longest a claim waits behind retention: sized to last about BUDGET_SECONDS,
+# between MIN_BATCH and BATCH tasks (prune).
+BATCH = 500
+FIRST_BATCH = 50
+MIN_BATCH = 10
+BUDGET_SECONDS = 0.02
+PAUSE_SECONDS = 0.01
 UNDELIVERED = ("scheduled", "queued")
 
 
@@ -99,24 +104,36 @@ def _artifact_ids(listed: Any) -> list[str]:
 
 
 async def prune(db: Database, cutoff: datetime, *, batch: int = BATCH,
-                pause: float = PAUSE_SECONDS) -> tuple[int, list[str]]:
-    """Delete every expired task, ``batch`` per transaction, pausing ``pause`` seconds
-    between transactions; returns how many went and the artifact ids to remove.
+                budget: float = BUDGET_SECONDS, pause: float = PAUSE_SECONDS
+                ) -> tuple[int, list[str]]:
+    """Delete every expired task in short transactions; returns how many went and the
+    artifact ids to remove.
 
-    Each transaction is short (its candidates come from an index, see
-    :func:`expired_task_ids`), and the pause lets the claims and records waiting for the
-    write lock (SQLite: FIFO, server/db/engine.py) or for rows go first: a clean-up of
-    hundreds of thousands of tasks never holds the runner up for longer than one batch."""
+    A transaction takes as many tasks as fit in ``budget`` seconds (at most ``batch``): the
+    size halves after a longer one and doubles after one under half of it, so on a slow disk
+    or a busy machine a transaction still holds SQLite's write lock about ``budget`` at most.
+    After each, a pause as long as it took (``pause`` at least) lets the claims and records
+    waiting for the lock (handed over in turn, server/db/engine.py) or for rows go first: a
+    clean-up of hundreds of thousands of tasks holds the runner up by one short transaction
+    at a time and takes at most about half of the writing time. The candidates come from an
+    index (:func:`expired_task_ids`)."""
     deleted, artifacts = 0, []
+    size = min(batch, FIRST_BATCH)
     for status in TERMINAL:
         after: tuple[datetime, str] | None = None
         while True:
+            started = time.perf_counter()
             async with db.write() as conn:
-                found = await expired_task_ids(conn, status, cutoff, batch, after)
+                found = await expired_task_ids(conn, status, cutoff, size, after)
                 artifacts.extend(await delete_tasks(conn, [task_id for _, task_id in found]))
+            took = time.perf_counter() - started
             deleted += len(found)
-            if len(found) < batch:
+            if len(found) < size:
                 break
             after = found[-1]
-            await asyncio.sleep(pause)  # let claims and records in between batches
+            if took > budget:
+                size = max(min(MIN_BATCH, batch), size // 2)
+            elif took < budget / 2:
+                size = min(batch, size * 2)
+            await asyncio.sleep(max(pause, took))  # let claims and records in between
     return deleted, artifacts

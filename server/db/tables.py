@@ -323,15 +323,22 @@ task_tags = sa.Table(
 
 # Kept counts (system.stats): tasks (kind "task") and attempts (kind "attempt") by client
 # ('' for none) and status, as deltas appended by triggers on tasks and task_executions
-# (migration 0018) and folded into one row per (client, kind, status) now and then
-# (server/db/counts.py). Never updated in place: no transaction waits on a counter row.
+# (migration 0018) and folded, a range of ids at a time, into one base row per (client,
+# kind, status) every few seconds (server/db/counts.py). Never updated in place: no transaction
+# waits on a counter row.
 task_counts = sa.Table(
     "task_counts", metadata,
+    # The order rows were appended in: a fold takes them a bounded range at a time.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("client_id", sa.String(40), nullable=False),
     sa.Column("kind", sa.String(8), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("n", sa.BigInteger, nullable=False),
+    # One base row per group, written by folds only (triggers append deltas, base false).
+    sa.Column("base", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_task_counts", "client_id", "kind", "status", "n"),
+    sa.Index("ix_task_counts_base", "client_id", "kind", "status", unique=True,
+             sqlite_where=sa.text("base"), postgresql_where=sa.text("base")),
 )
 
 # Every change a subscriber may see, in order; ids are the SSE event ids (resume point).

@@ -30,8 +30,8 @@ LIST_INDEXES: tuple[tuple[str, str, list[str], str | None], ...] = (
 # its deltas (-1 for what it was, +1 for what it is) as rows of task_counts; nothing is ever
 # updated in place, so two transactions never wait for one another on a hot counter row (on
 # PostgreSQL they would, and deadlock: a claim moves task counts then attempt counts, a
-# completion attempt counts then task counts). server/db/counts.py sums them and folds them
-# up now and then. An attempt counts under its task's client: a task that changes client
+# completion attempt counts then task counts). server/db/counts.py sums them, and folds them
+# into one base row per group (base = true, written by folds alone) every few seconds. An attempt counts under its task's client: a task that changes client
 # moves its attempts' counts along. (An attempt must be deleted before its task, as
 # retention does: deleted after, it would count under no client.)
 TRIGGERS = (("tr_task_counts_insert", "tasks"), ("tr_task_counts_update", "tasks"),
@@ -117,11 +117,11 @@ END $$""",
 )
 
 # The counts as they are when migrating (server/db/counts.py rebuilds them the same way).
-FILL_TASKS = """INSERT INTO task_counts (client_id, kind, status, n)
-SELECT coalesce(client_id, ''), 'task', status, count(*) FROM tasks
+FILL_TASKS = """INSERT INTO task_counts (client_id, kind, status, n, base)
+SELECT coalesce(client_id, ''), 'task', status, count(*), true FROM tasks
 GROUP BY coalesce(client_id, ''), status"""
-FILL_ATTEMPTS = """INSERT INTO task_counts (client_id, kind, status, n)
-SELECT coalesce(tasks.client_id, ''), 'attempt', task_executions.status, count(*)
+FILL_ATTEMPTS = """INSERT INTO task_counts (client_id, kind, status, n, base)
+SELECT coalesce(tasks.client_id, ''), 'attempt', task_executions.status, count(*), true
 FROM task_executions JOIN tasks ON tasks.id = task_executions.task_id
 GROUP BY coalesce(tasks.client_id, ''), task_executions.status"""
 
@@ -129,12 +129,17 @@ GROUP BY coalesce(tasks.client_id, ''), task_executions.status"""
 def upgrade() -> None:
     op.create_table(
         "task_counts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
         sa.Column("client_id", sa.String(40), nullable=False),
         sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("n", sa.BigInteger, nullable=False),
+        sa.Column("base", sa.Boolean, nullable=False, server_default=sa.false()),
     )
     op.create_index("ix_task_counts", "task_counts", ["client_id", "kind", "status", "n"])
+    op.create_index("ix_task_counts_base", "task_counts", ["client_id", "kind", "status"],
+                    unique=True, sqlite_where=sa.text("base"), postgresql_where=sa.text("base"))
     op.add_column("task_tags", sa.Column("created_at", sa.DateTime()))
     op.execute("UPDATE task_tags SET created_at = "
                "(SELECT created_at FROM tasks WHERE tasks.id = task_tags.task_id)")
@@ -165,5 +170,6 @@ def downgrade() -> None:
                     sqlite_where=where, postgresql_where=where)
     # ALTER TABLE ... DROP COLUMN, never a batch's copy of the table.
     op.execute("ALTER TABLE task_tags DROP COLUMN created_at")
+    op.drop_index("ix_task_counts_base", table_name="task_counts")
     op.drop_index("ix_task_counts", table_name="task_counts")
     op.drop_table("task_counts")
