@@ -207,7 +207,7 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
     if task_type:
         stmt = stmt.where(tasks.c.task_type == task_type)
     if search:
-        stmt = stmt.where(text_search.task_matches(conn.dialect.name, search_words(search)))
+        stmt = stmt.where(await text_search.task_matches(conn, search_words(search)))
     if after is not None:
         created, last_id = after
         stmt = stmt.where(sa.or_(tasks.c.created_at < created,
