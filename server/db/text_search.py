@@ -23,6 +23,8 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.tables import tasks
+
 # The indexed document on PostgreSQL: exactly the expression of ix_tasks_search, so the planner
 # matches it to the index (the configuration a literal, not a bound parameter).
 # Everything but letters and digits becomes a space first: PostgreSQL's parser would otherwise
@@ -56,14 +58,19 @@ async def task_matches(conn: AsyncConnection, words: Sequence[str], *,
                        drive_below: int = DRIVE_FROM_INDEX_BELOW) -> sa.ColumnElement[bool]:
     """A condition on ``tasks``: every word begins a word of its title or description.
 
-    PostgreSQL's planner picks between the GIN index and the newest-first index itself. SQLite
-    is told: a count of the matches (stopping at ``drive_below``) decides between the rowids
-    from the FTS index (few matches: sorted by createdAt) and a probe of the FTS index per
-    task read newest first (many: the page fills after a few hundred)."""
+    A count of the matches through the index (stopping at ``drive_below``) decides, rather
+    than the planners' guesses at a prefix query's share of rows. Few matches: SQLite sorts
+    the rowids from the FTS index by createdAt; PostgreSQL takes the ids from the GIN index
+    (else its planner may read every task newest first, computing each one's words, looking
+    for a match that is not there). Many: the tasks are read newest first, each tested (the
+    FTS index probed per task; the tsvector computed) — the page fills after a few hundred."""
     if conn.dialect.name == "postgresql":
-        return sa.literal_column(PG_DOCUMENT).bool_op("@@")(
+        matches = sa.literal_column(PG_DOCUMENT).bool_op("@@")(
             sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"),
                                sa.bindparam(None, tsquery(words), sa.String)))
+        ids = list((await conn.execute(
+            sa.select(tasks.c.id).where(matches).limit(drive_below))).scalars())
+        return tasks.c.id.in_(ids) if len(ids) < drive_below else matches
     query = fts5_query(words)
     fts = sa.table("tasks_fts", sa.column("rowid"))
     matching = sa.select(fts.c.rowid).where(

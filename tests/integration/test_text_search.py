@@ -128,6 +128,8 @@ async def test_the_plan_reads_the_text_index(database: Database) -> None:
                 f"EXPLAIN QUERY PLAN {compiled}"))
             assert "ix_tasks_created" in plan and "VIRTUAL TABLE INDEX" in plan, plan
         else:
+            stmt = sa.select(tasks.c.id).where(await text_search.task_matches(
+                conn, ["invoice"], drive_below=1))
             await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
             plan = " ".join(r[0] for r in await conn.exec_driver_sql(f"EXPLAIN {compiled}"))
