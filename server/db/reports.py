@@ -123,10 +123,9 @@ async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
     counts and the same percentiles), else — or with ``raw`` — from the attempts."""
     if not raw and rollups.is_whole_hours(start, end):
         by_type = await _rolled_up_by_type(conn, start, end, client_id)
-        durations = await rollups.duration_percentiles(conn, start, end, client_id, True,
+        durations = await rollups.duration_percentiles(conn, start, end, client_id,
                                                        PERCENTILES)
-        overall = await rollups.duration_percentiles(conn, start, end, client_id, False,
-                                                     PERCENTILES)
+        overall = durations
     else:
         te = task_executions
         source = te.join(tasks, tasks.c.id == te.c.task_id)

@@ -208,9 +208,10 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
     for tag in tags[1:]:
         stmt = stmt.where(tasks.c.id.in_(
             sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag)))
+    matches = (await text_search.task_matches(conn, search_words(search))
+               if search else None)
     stmt = stmt.where(*_list_conditions(
-        conn.dialect.name, statuses=statuses, task_type=task_type, search=search,
-        stalled=stalled,
+        statuses=statuses, task_type=task_type, search=matches, stalled=stalled,
         client_id=client_id, assignee=assignee, depends_on=depends_on, errors=errors,
         parent_id=parent_id))
     # The bounds as row values on (created_at, id), the index's own order, so that both ends
@@ -243,8 +244,9 @@ def _row_value(values: tuple[datetime, str], columns: Sequence[sa.ColumnElement[
     return sa.tuple_(*(sa.literal(v, c.type) for v, c in zip(values, columns, strict=True)))
 
 
-def _list_conditions(dialect: str, *, statuses: Sequence[str] | None, task_type: str | None,
-                     search: str | None, stalled: bool | None, client_id: str | None,
+def _list_conditions(*, statuses: Sequence[str] | None, task_type: str | None,
+                     search: sa.ColumnElement[bool] | None, stalled: bool | None,
+                     client_id: str | None,
                      assignee: str | None, depends_on: str | None,
                      errors: Sequence[tuple[str | None, str | None]] | None,
                      parent_id: str | None) -> list[sa.ColumnElement[bool]]:
@@ -270,8 +272,8 @@ def _list_conditions(dialect: str, *, statuses: Sequence[str] | None, task_type:
                      else tasks.c.status.in_(list(statuses)))
     if task_type:
         where.append(tasks.c.task_type == task_type)
-    if search:
-        where.append(text_search.task_matches(dialect, search_words(search)))
+    if search is not None:  # text_search.task_matches
+        where.append(search)
     return where
 
 

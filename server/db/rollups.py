@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -144,26 +144,38 @@ async def attempt_counts(conn: AsyncConnection, start: datetime, end: datetime,
 
 
 async def duration_percentiles(conn: AsyncConnection, start: datetime, end: datetime,
-                               client_id: str | None, by_type: bool,
-                               names: Sequence[tuple[str, float]]
+                               client_id: str | None, names: Sequence[tuple[str, float]]
                                ) -> dict[str | None, dict[str, int | None]]:
-    """Nearest-rank percentiles of the ended attempts' durations (per task type, or overall:
-    key None): the smallest duration whose running count reaches ``p * n`` — the same value
-    as the smallest whose rank among the attempts does (server/db/reports.py)."""
+    """Nearest-rank percentiles of the ended attempts' durations per task type and overall
+    (key None): the smallest duration whose running count reaches ``p * n`` — the same value
+    as the smallest whose rank among the attempts does (server/db/reports.py). One read of
+    the histogram (ix_attempt_durations_read), the ranks counted here."""
     d = attempt_durations
-    group: Any = d.c.task_type if by_type else sa.literal(None)
-    counted = (sa.select(group.label("grp"), d.c.duration_ms.label("v"),
-                         sa.func.sum(d.c.attempts).label("k"))
-               .where(_period(d, start, end, client_id))
-               .group_by(group, d.c.duration_ms).having(sa.func.sum(d.c.attempts) > 0)
-               .subquery())
-    partition = [counted.c.grp] if by_type else []
-    ranked = sa.select(
-        counted.c.grp, counted.c.v,
-        sa.func.sum(counted.c.k).over(partition_by=partition, order_by=counted.c.v,
-                                      rows=(None, 0)).label("rn"),
-        sa.func.sum(counted.c.k).over(partition_by=partition).label("n")).subquery()
-    return await nearest_ranks(conn, ranked, names)
+    total = sa.func.sum(d.c.attempts)
+    stmt = (sa.select(d.c.task_type, d.c.duration_ms, total)
+            .where(_period(d, start, end, client_id))
+            .group_by(d.c.task_type, d.c.duration_ms).having(total > 0)
+            .order_by(d.c.task_type, d.c.duration_ms))
+    by_type: dict[str | None, dict[int, int]] = {None: {}}
+    for task_type, duration, n in await conn.execute(stmt):
+        by_type.setdefault(task_type, {})[duration] = int(n)
+        by_type[None][duration] = by_type[None].get(duration, 0) + int(n)
+    return {key: nearest_rank(counts, names) for key, counts in by_type.items() if counts}
+
+
+def nearest_rank(counts: dict[int, int], names: Sequence[tuple[str, float]]
+                 ) -> dict[str, int | None]:
+    """Each percentile ``p`` of a histogram (value → how many): the smallest value whose
+    running count reaches ``p * n``."""
+    n = sum(counts.values())
+    out: dict[str, int | None] = {name: None for name, _ in names}
+    running = 0
+    for value in sorted(counts):
+        running += counts[value]
+        for name, p in names:
+            if out[name] is None and running >= p * n:
+                out[name] = value
+    return out
 
 
 async def nearest_ranks(conn: AsyncConnection, ranked: sa.Subquery,

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from server.core.errors import InvalidInput
+from server.core.text_search import search_words
 from server.db import repositories as repo
 from server.db import text_search
 from server.db.engine import Database, alembic_config
@@ -44,7 +45,19 @@ async def found(db: Database, search: str) -> list[str]:
     async with db.read() as conn:
         rows = await repo.task_list(conn, statuses=None, task_type=None, search=search,
                                     limit=50, after=None)
-    return [r.id for r in rows]
+        listed = [r.id for r in rows]
+        if search_has_words(search):  # SQLite's other way (many matches): the same answer
+            probed = sa.select(tasks.c.id).where(await text_search.task_matches(
+                conn, search_words(search), drive_below=1)).order_by(tasks.c.created_at.desc())
+            assert list((await conn.execute(probed)).scalars()) == listed
+    return listed
+
+
+def search_has_words(search: str) -> bool:
+    try:
+        return bool(search_words(search))
+    except InvalidInput:
+        return False
 
 
 async def test_words_and_prefixes_of_titles_and_descriptions_newest_first(
@@ -101,14 +114,22 @@ async def test_the_index_follows_edits_and_deletions(database: Database) -> None
 
 async def test_the_plan_reads_the_text_index(database: Database) -> None:
     await insert_all(database)
-    stmt = sa.select(tasks.c.id).where(text_search.task_matches(database.dialect, ["invoice"]))
     async with database.write() as conn:
+        stmt = sa.select(tasks.c.id).where(await text_search.task_matches(conn, ["invoice"]))
         if database.is_sqlite:
             compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
             plan = " ".join(str(r[-1]) for r in await conn.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {compiled}"))
             assert "VIRTUAL TABLE INDEX" in plan and "tasks_fts" in plan, plan
+            probe = sa.select(tasks.c.id).where(await text_search.task_matches(
+                conn, ["invoice"], drive_below=1)).order_by(tasks.c.created_at.desc())
+            compiled = probe.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(r[-1]) for r in await conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}"))
+            assert "ix_tasks_created" in plan and "VIRTUAL TABLE INDEX" in plan, plan
         else:
+            stmt = sa.select(tasks.c.id).where(await text_search.task_matches(
+                conn, ["invoice"], drive_below=1))
             await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
             plan = " ".join(r[0] for r in await conn.exec_driver_sql(f"EXPLAIN {compiled}"))

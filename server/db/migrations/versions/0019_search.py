@@ -20,8 +20,10 @@ PG_DOCUMENT = ("to_tsvector('simple'::regconfig, regexp_replace("
 _NEW = "VALUES (new.rowid, new.title, new.description)"
 _OLD = "VALUES ('delete', old.rowid, old.title, old.description)"
 SQLITE = (
+    # prefix: the doclists of every 1-, 2- and 3-letter beginning kept too, so a short prefix
+    # is one doclist read lazily, not the merge of every word it begins
     "CREATE VIRTUAL TABLE tasks_fts USING fts5(title, description, content='tasks', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    "prefix='1 2 3', tokenize='unicode61 remove_diacritics 2')",
     f"CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN "
     f"INSERT INTO tasks_fts(rowid, title, description) {_NEW}; END",
     f"CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN "
