@@ -62,8 +62,9 @@ async def task_matches(conn: AsyncConnection, words: Sequence[str], *,
     than the planners' guesses at a prefix query's share of rows. Few matches: SQLite sorts
     the rowids from the FTS index by createdAt; PostgreSQL takes the ids from the GIN index
     (else its planner may read every task newest first, computing each one's words, looking
-    for a match that is not there). Many: the tasks are read newest first, each tested (the
-    FTS index probed per task; the tsvector computed) — the page fills after a few hundred."""
+    for a match that is not there). Many: the tasks are read newest first, each tested (SQLite:
+    against the matches' rowids, listed once; PostgreSQL: its tsvector computed) — the page
+    fills after a few hundred."""
     if conn.dialect.name == "postgresql":
         matches = sa.literal_column(PG_DOCUMENT).bool_op("@@")(
             sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"),
@@ -79,7 +80,11 @@ async def task_matches(conn: AsyncConnection, words: Sequence[str], *,
         matching.limit(drive_below).subquery()))
     if (found or 0) < drive_below:
         return sa.literal_column("tasks.rowid").in_(matching)
-    return sa.exists(matching.where(fts.c.rowid == sa.literal_column("tasks.rowid")))
+    # Many: ``+rowid`` keeps the planner off the rowids (it reads the list's index newest
+    # first) and the uncorrelated IN list is built once, each task a lookup in it. A
+    # correlated EXISTS ran the MATCH again per task: 1.3 s against 3.6 ms for a word in
+    # 18,000 of 200,000 tasks.
+    return sa.literal_column("+tasks.rowid").in_(matching)
 
 
 async def search_rebuild(conn: AsyncConnection) -> None:
