@@ -589,48 +589,44 @@ approval_links = sa.Table(
 # one row per key (``delta`` false, unique); a read sums every row of its hours. ``client_id``
 # is '' for a task of no client.
 _FOLDED = sa.text("NOT delta")
-task_hours = sa.Table(
-    "task_hours", metadata,
-    sa.Column("hour", UTCDateTime, nullable=False),  # the hour the task was created in
-    sa.Column("task_type", sa.String(32), nullable=False),
-    sa.Column("client_id", sa.String(40), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("priority", sa.String(8), nullable=False),
-    sa.Column("tasks", sa.Integer, nullable=False),
-    sa.Column("delta", sa.Boolean, nullable=False),
-    sa.Index("ix_task_hours_hour", "hour"),
-    sa.Index("uq_task_hours_key", "hour", "task_type", "client_id", "status", "priority",
-             unique=True, sqlite_where=_FOLDED, postgresql_where=_FOLDED),
-)
+
+
+def _rollup(name: str, key: tuple[sa.Column[Any], ...], count: str,
+            *indexes: sa.Index) -> sa.Table:
+    """A rollup table: ``hour``, type, client, the ``key`` columns, the ``count`` column and
+    ``delta``; unique per key among the folded rows."""
+    names = ("hour", "task_type", "client_id", *(c.name for c in key))
+    return sa.Table(
+        name, metadata,
+        sa.Column("hour", UTCDateTime, nullable=False),
+        sa.Column("task_type", sa.String(32), nullable=False),
+        sa.Column("client_id", sa.String(40), nullable=False),
+        *key,
+        sa.Column(count, sa.Integer, nullable=False),
+        sa.Column("delta", sa.Boolean, nullable=False),
+        *indexes,
+        sa.Index(f"uq_{name}_key", *names, unique=True, sqlite_where=_FOLDED,
+                 postgresql_where=_FOLDED),
+    )
+
+
+# Tasks by the hour they were created in, their type, client, status and priority.
+task_hours = _rollup(
+    "task_hours", (sa.Column("status", sa.String(16), nullable=False),
+                   sa.Column("priority", sa.String(8), nullable=False)),
+    "tasks", sa.Index("ix_task_hours_hour", "hour"))
 # Attempts by the hour they started in, their task's type and client, their status and (ended
 # otherwise than in success) ``failure``: their errorType, or their status without one.
-attempt_hours = sa.Table(
-    "attempt_hours", metadata,
-    sa.Column("hour", UTCDateTime, nullable=False),
-    sa.Column("task_type", sa.String(32), nullable=False),
-    sa.Column("client_id", sa.String(40), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("failure", sa.String(64), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("delta", sa.Boolean, nullable=False),
-    sa.Index("ix_attempt_hours_hour", "hour"),
-    sa.Index("uq_attempt_hours_key", "hour", "task_type", "client_id", "status", "failure",
-             unique=True, sqlite_where=_FOLDED, postgresql_where=_FOLDED),
-)
+attempt_hours = _rollup(
+    "attempt_hours", (sa.Column("status", sa.String(16), nullable=False),
+                      sa.Column("failure", sa.String(64), nullable=False)),
+    "attempts", sa.Index("ix_attempt_hours_hour", "hour"))
 # The durations of ended attempts (not ``running``, a duration recorded), counted per exact
 # millisecond: the reports' nearest-rank percentiles come out exactly as from the attempts.
-attempt_durations = sa.Table(
-    "attempt_durations", metadata,
-    sa.Column("hour", UTCDateTime, nullable=False),
-    sa.Column("task_type", sa.String(32), nullable=False),
-    sa.Column("client_id", sa.String(40), nullable=False),
-    sa.Column("duration_ms", sa.Integer, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("delta", sa.Boolean, nullable=False),
-    # Covering, in the order a report reads (type, then duration): the histogram of a period
-    # comes out of the index already grouped, without a sort (server/db/rollups.py).
-    sa.Index("ix_attempt_durations_read", "task_type", "duration_ms", "hour", "client_id",
-             "attempts"),
-    sa.Index("uq_attempt_durations_key", "hour", "task_type", "client_id", "duration_ms",
-             unique=True, sqlite_where=_FOLDED, postgresql_where=_FOLDED),
-)
+# Its read index is covering, in the order a report reads (type, then duration): the
+# histogram of a period comes out of the index already grouped, without a sort
+# (server/db/rollups.py).
+attempt_durations = _rollup(
+    "attempt_durations", (sa.Column("duration_ms", sa.Integer, nullable=False),),
+    "attempts", sa.Index("ix_attempt_durations_read", "task_type", "duration_ms", "hour",
+                         "client_id", "attempts"))

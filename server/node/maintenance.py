@@ -4,10 +4,10 @@
   filed by other nodes (PostgreSQL) comes due here too;
 - housekeeping, every 10 minutes and at start: old task events (kept a day, for resuming), audit
   entries, artifacts and terminal tasks past their retention;
-- the kept counts (server/db/counts.py) folded, every 5 seconds;
+- the derived counts' delta rows folded, every 5 seconds: the kept counts
+  (server/db/counts.py), then the hourly rollups (server/db/rollups.py);
 - the autorun switch, every second (read once before the runner starts);
 - stalled work, every ``STALLED_CHECK_SECONDS``;
-- the hourly rollups' delta rows folded, every 5 seconds (server/db/rollups.py);
 - PostgreSQL: the tasks table's planner statistics, checked every 2 seconds
   (server/db/planner_stats.py).
 
@@ -38,7 +38,7 @@ from server.services.stalls import StallWatch
 
 log = logging.getLogger("errands")
 # Delta rows a fold sums: some thousands a second at most between two folds.
-ROLLUP_FOLD_SECONDS = 5.0
+FOLD_SECONDS = 5.0
 
 
 class Maintenance:
@@ -64,7 +64,7 @@ class Maintenance:
                                id="maintenance", coalesce=True)
         self.scheduler.add_job(self.housekeeping, "interval", minutes=10, id="housekeeping",
                                coalesce=True, next_run_time=self.clock())
-        self.scheduler.add_job(self.fold_counts, "interval", seconds=5, id="fold-counts",
+        self.scheduler.add_job(self.fold, "interval", seconds=FOLD_SECONDS, id="fold",
                                coalesce=True, max_instances=1)
         await self.poll_autorun()
         self.scheduler.add_job(self.poll_autorun, "interval", seconds=1, id="autorun",
@@ -72,8 +72,6 @@ class Maintenance:
         self.scheduler.add_job(self.check_stalls, "interval",
                                seconds=self.settings.stalled_check_seconds, id="stalls",
                                coalesce=True, max_instances=1)
-        self.scheduler.add_job(self.fold_rollups, "interval", seconds=ROLLUP_FOLD_SECONDS,
-                               id="rollups", coalesce=True, max_instances=1)
         if not self.db.is_sqlite:
             self.scheduler.add_job(self.refresh_planner_stats, "interval", seconds=2,
                                    id="planner-stats", coalesce=True, max_instances=1)
@@ -105,17 +103,6 @@ class Maintenance:
         except Exception:
             log.exception("housekeeping failed")
 
-    async def fold_rollups(self) -> None:
-        """Sum the rollups' delta rows (any number of nodes may at once: each sums the rows
-        it deletes)."""
-        try:
-            async with self.db.write() as conn:
-                await rollups_fold(conn)
-        except asyncio.CancelledError:
-            log.debug("rollup folding interrupted by shutdown")
-        except Exception:
-            log.exception("folding the hourly rollups failed")
-
     async def poll_autorun(self) -> None:
         try:
             await self.autorun.poll()
@@ -128,13 +115,26 @@ class Maintenance:
         except Exception:
             log.exception("checking for stalled tasks failed")
 
-    async def fold_counts(self) -> None:
-        try:
-            await counts.fold(self.db)
-        except asyncio.CancelledError:
-            log.debug("folding the kept counts interrupted by shutdown")
-        except Exception:
-            log.exception("folding the kept counts failed")
+    async def fold(self) -> None:
+        """Sum the delta rows of the kept counts, then of the hourly rollups (any number of
+        nodes may at once: each sums the rows it deletes); one failing does not hold the
+        other."""
+        for name, run in (("the kept counts", self._fold_counts),
+                          ("the hourly rollups", self._fold_rollups)):
+            try:
+                await run()
+            except asyncio.CancelledError:
+                log.debug("folding %s interrupted by shutdown", name)
+                return
+            except Exception:
+                log.exception("folding %s failed", name)
+
+    async def _fold_counts(self) -> None:
+        await counts.fold(self.db)
+
+    async def _fold_rollups(self) -> None:
+        async with self.db.write() as conn:
+            await rollups_fold(conn)
 
     async def refresh_planner_stats(self) -> None:
         try:
