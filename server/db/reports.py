@@ -2,17 +2,22 @@
 
 One function per report over ``[start, end)``, returning the report's ``data``. Percentiles
 are nearest-rank: the smallest value whose rank ``r`` (1-based, ascending) has
-``r >= p * n``; computed with window functions, so SQLite and PostgreSQL agree exactly.
+``r >= p * n``; computed with window functions, so SQLite and PostgreSQL agree exactly —
+execution_stats's durations in buckets (server/core/durations.py: exact below 128 ms, within
+0.8 % above), as its rollups keep them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.core.durations import bucket_of
 from server.db import rollups
 from server.db.tables import outbound_messages as messages
 from server.db.tables import task_executions, tasks, webhooks
@@ -52,18 +57,20 @@ def _of_client(client_id: str | None) -> sa.ColumnElement[bool]:
 
 async def task_summary(conn: AsyncConnection, start: datetime, end: datetime,
                        client_id: str | None = None, *, raw: bool = False) -> dict[str, Any]:
-    """From the hourly rollups when the period is whole hours (server/db/rollups.py: the same
-    counts), else — or with ``raw`` — from the tasks."""
-    if not raw and rollups.is_whole_hours(start, end):
-        by_status = await rollups.task_counts(conn, "status", start, end, client_id)
-        by_type = await rollups.task_counts(conn, "task_type", start, end, client_id)
-        by_priority = await rollups.task_counts(conn, "priority", start, end, client_id)
-    else:
-        period = sa.and_(tasks.c.created_at >= start, tasks.c.created_at < end,
-                         _of_client(client_id))
-        by_status = await _counts(conn, tasks.c.status, period)
-        by_type = await _counts(conn, tasks.c.task_type, period)
-        by_priority = await _counts(conn, tasks.c.priority, period)
+    """The whole hours of the period from the hourly rollups (server/db/rollups.py: the same
+    counts), the rest — or, with ``raw``, all — from the tasks."""
+    hours = None if raw else rollups.whole(start, end, rollups.HOUR)
+    columns = ("status", "task_type", "priority")
+    counts: dict[str, Counter[str]] = {column: Counter() for column in columns}
+    for a, b in rollups.outside(start, end, hours):
+        period = sa.and_(tasks.c.created_at >= a, tasks.c.created_at < b, _of_client(client_id))
+        for column in columns:
+            counts[column].update(await _counts(conn, tasks.c[column], period))
+    if hours is not None:
+        for column in columns:
+            counts[column].update(await rollups.task_counts(conn, column, *hours, client_id))
+    by_status, by_type, by_priority = (
+        {key: n for key, n in sorted(counts[c].items()) if n} for c in columns)
     return {"total": sum(by_status.values()), "byStatus": by_status, "byType": by_type,
             "byPriority": by_priority}
 
@@ -74,34 +81,63 @@ def _type_entry(attempts: int, succeeded: int) -> dict[str, Any]:
             "failuresByErrorType": {}}
 
 
-async def _attempts_by_type(conn: AsyncConnection, start: datetime, end: datetime,
-                            client_id: str | None) -> dict[str, dict[str, Any]]:
-    """Each task type's entry of execution_stats but its durations, from the attempts."""
+def _ended(start: datetime, end: datetime, client_id: str | None) -> tuple[Any, Any]:
+    """The attempts started in ``[start, end)`` and ended, joined to their task."""
     te = task_executions
-    source = te.join(tasks, tasks.c.id == te.c.task_id)
-    where = sa.and_(te.c.started_at >= start, te.c.started_at < end, te.c.status != "running",
-                    _of_client(client_id))
-    totals = sa.select(tasks.c.task_type, sa.func.count().label("n"),
-                       sa.func.sum(sa.case((te.c.status == "success", 1), else_=0)).label("ok")
-                       ).select_from(source).where(where).group_by(tasks.c.task_type)
-    failures = (sa.select(tasks.c.task_type, sa.func.coalesce(te.c.error_type, te.c.status),
-                          sa.func.count()).select_from(source)
-                .where(where, te.c.status != "success")
-                .group_by(tasks.c.task_type, sa.func.coalesce(te.c.error_type, te.c.status)))
-    by_type = {task_type: _type_entry(int(n), int(ok or 0))
-               for task_type, n, ok in await conn.execute(totals)}
-    for task_type, error_type, n in await conn.execute(failures):
-        by_type[task_type]["failuresByErrorType"][str(error_type)] = int(n)
-    return by_type
+    # The client tested on each attempt's task, not looked up by its index: SQLite, without
+    # statistics, would otherwise read every task of a big client to keep a day of attempts.
+    client = (sa.true() if client_id is None
+              else sa.func.coalesce(tasks.c.client_id, "") == client_id)
+    return (te.join(tasks, tasks.c.id == te.c.task_id),
+            sa.and_(te.c.started_at >= start, te.c.started_at < end, te.c.status != "running",
+                    client))
 
 
-async def _rolled_up_by_type(conn: AsyncConnection, start: datetime, end: datetime,
-                             client_id: str | None) -> dict[str, dict[str, Any]]:
-    """The same as :func:`_attempts_by_type`, from attempt_hours."""
+async def _attempt_rows(conn: AsyncConnection, start: datetime, end: datetime,
+                        client_id: str | None) -> Sequence[tuple[str, str, str, int]]:
+    """What rollups.attempt_counts answers, from the attempts: ``(task_type, status,
+    failure, attempts)``."""
+    te = task_executions
+    source, where = _ended(start, end, client_id)
+    failure = sa.case((te.c.status == "success", ""),
+                      else_=sa.func.coalesce(te.c.error_type, te.c.status))
+    stmt = (sa.select(tasks.c.task_type, te.c.status, failure, sa.func.count())
+            .select_from(source).where(where).group_by(tasks.c.task_type, te.c.status, failure))
+    return [(t, s, f, int(n)) for t, s, f, n in await conn.execute(stmt)]
+
+
+async def _duration_rows(conn: AsyncConnection, start: datetime, end: datetime,
+                         client_id: str | None) -> Sequence[tuple[str, int, int]]:
+    """What rollups.duration_buckets answers, from the attempts: ``(task_type, bucket,
+    attempts)``."""
+    te = task_executions
+    source, where = _ended(start, end, client_id)
+    stmt = (sa.select(tasks.c.task_type, te.c.duration_ms, sa.func.count())
+            .select_from(source).where(where, te.c.duration_ms.is_not(None))
+            .group_by(tasks.c.task_type, te.c.duration_ms))
+    return [(t, bucket_of(int(ms)), int(n)) for t, ms, n in await conn.execute(stmt)]
+
+
+async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
+                          client_id: str | None = None, *, raw: bool = False) -> dict[str, Any]:
+    """Counts: the whole hours of the period from attempt_hours; durations: its whole UTC days
+    from attempt_durations (server/db/rollups.py); the rest — or, with ``raw``, all — from the
+    attempts. The same answer either way: percentiles are of duration buckets
+    (server/core/durations.py)."""
+    hours = None if raw else rollups.whole(start, end, rollups.HOUR)
+    rows = [row for a, b in rollups.outside(start, end, hours)
+            for row in await _attempt_rows(conn, a, b, client_id)]
+    if hours is not None:
+        rows += await rollups.attempt_counts(conn, *hours, client_id)
+    days = None if raw else rollups.whole(start, end, rollups.DAY)
+    buckets = [row for a, b in rollups.outside(start, end, days)
+               for row in await _duration_rows(conn, a, b, client_id)]
+    if days is not None:
+        buckets += await rollups.duration_buckets(conn, *days, client_id)
+
     counts: dict[str, list[int]] = {}
-    failures: dict[str, dict[str, int]] = {}
-    for task_type, status, failure, n in await rollups.attempt_counts(conn, start, end,
-                                                                      client_id):
+    failures: dict[str, Counter[str]] = {}
+    for task_type, status, failure, n in rows:
         if status == "running":
             continue
         n_ok = counts.setdefault(task_type, [0, 0])
@@ -109,40 +145,31 @@ async def _rolled_up_by_type(conn: AsyncConnection, start: datetime, end: dateti
         if status == "success":
             n_ok[1] += n
         else:
-            of_type = failures.setdefault(task_type, {})
-            of_type[failure] = of_type.get(failure, 0) + n
-    by_type = {t: _type_entry(n, ok) for t, (n, ok) in counts.items()}
-    for task_type, entry in by_type.items():
-        entry["failuresByErrorType"] = dict(sorted(failures.get(task_type, {}).items()))
-    return by_type
+            failures.setdefault(task_type, Counter())[failure] += n
+    histograms: dict[str | None, Counter[int]] = {None: Counter()}
+    for task_type, bucket, n in buckets:
+        histograms.setdefault(task_type, Counter())[bucket] += n
+        histograms[None][bucket] += n
+    none: dict[str, int | None] = {name: None for name, _ in PERCENTILES}
 
+    def durations(key: str | None) -> dict[str, int | None]:
+        histogram = +histograms.get(key, Counter())
+        return rollups.bucket_percentiles(histogram, PERCENTILES) if histogram else none
 
-async def execution_stats(conn: AsyncConnection, start: datetime, end: datetime,
-                          client_id: str | None = None, *, raw: bool = False) -> dict[str, Any]:
-    """From the hourly rollups when the period is whole hours (server/db/rollups.py: the same
-    counts and the same percentiles), else — or with ``raw`` — from the attempts."""
-    if not raw and rollups.is_whole_hours(start, end):
-        by_type = await _rolled_up_by_type(conn, start, end, client_id)
-        durations = await rollups.duration_percentiles(conn, start, end, client_id,
-                                                       PERCENTILES)
-        overall = durations
-    else:
-        te = task_executions
-        source = te.join(tasks, tasks.c.id == te.c.task_id)
-        where = sa.and_(te.c.started_at >= start, te.c.started_at < end,
-                        te.c.status != "running", _of_client(client_id))
-        by_type = await _attempts_by_type(conn, start, end, client_id)
-        durations = await _percentiles(conn, te.c.duration_ms, tasks.c.task_type, source,
-                                       where)
-        overall = await _percentiles(conn, te.c.duration_ms, None, source, where)
-    for task_type, entry in by_type.items():
-        entry["durationMs"] = durations.get(task_type, {name: None for name, _ in PERCENTILES})
+    by_type = {}
+    for task_type, (n, ok) in sorted(counts.items()):
+        if not n:
+            continue
+        entry = _type_entry(n, ok)
+        entry["failuresByErrorType"] = {k: v for k, v in
+                                        sorted(failures.get(task_type, Counter()).items()) if v}
+        entry["durationMs"] = durations(task_type)
+        by_type[task_type] = entry
     attempts = sum(e["attempts"] for e in by_type.values())
     succeeded = sum(e["succeeded"] for e in by_type.values())
     return {"attempts": attempts, "succeeded": succeeded, "failed": attempts - succeeded,
-            "successRate": _rate(succeeded, attempts),
-            "durationMs": overall.get(None, {name: None for name, _ in PERCENTILES}),
-            "byType": dict(sorted(by_type.items()))}
+            "successRate": _rate(succeeded, attempts), "durationMs": durations(None),
+            "byType": by_type}
 
 
 async def webhook_activity(conn: AsyncConnection, start: datetime, end: datetime,

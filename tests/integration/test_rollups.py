@@ -1,6 +1,8 @@
-"""The hourly rollups (server/db/rollups.py, migration 0020_rollups) answer exactly what the
-tasks and attempts answer: task_summary, execution_stats (percentiles included) and the
-overview's hourly series, per client too, on SQLite and PostgreSQL — after inserts, status
+"""The rollups (server/db/rollups.py, migrations 0020_rollups and 0021_rollups_all) answer
+exactly what the tasks and attempts answer: task_summary, execution_stats (percentiles of
+duration buckets included) and the overview's hourly series, for every client and per
+client, over whole hours and days and over periods that end mid-hour, on SQLite and
+PostgreSQL — after inserts, status
 changes, a task moved to another client, deletions, concurrent writers, folds, a rebuild, and
 for the rows a migration found there."""
 
@@ -14,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 
+from server.core import durations
 from server.db import reports, rollups
 from server.db import repositories as repo
 from server.db.engine import Database, alembic_config
@@ -27,7 +30,10 @@ ENDS = (("success", None), ("failed", "TimeoutError"), ("failed", "HttpError"),
         ("failed", None), ("cancelled", None))
 PERIODS = [(T0 - timedelta(hours=2), T0 + timedelta(hours=30)),  # everything
            (T0 + timedelta(hours=3), T0 + timedelta(hours=9)),
-           (T0 + timedelta(hours=5), T0 + timedelta(hours=6))]
+           (T0 + timedelta(hours=5), T0 + timedelta(hours=6)),
+           # whole UTC days inside, hours and minutes at either end (rollups and attempts)
+           (T0 - timedelta(hours=9, minutes=17), T0 + timedelta(hours=39, seconds=1)),
+           (T0 + timedelta(hours=3, minutes=30), T0 + timedelta(hours=20, minutes=15))]
 
 
 def a_task(rng: random.Random, n: int) -> dict[str, Any]:
@@ -164,7 +170,72 @@ async def test_the_migration_counts_the_rows_already_there(database_url: str) ->
         await db.dispose()
 
 
-def test_whole_hours() -> None:
-    assert rollups.is_whole_hours(T0, T0 + timedelta(hours=3))
-    assert not rollups.is_whole_hours(T0, T0 + timedelta(minutes=30))
-    assert not rollups.is_whole_hours(T0 + timedelta(microseconds=1), T0 + timedelta(hours=1))
+def test_whole_hours_and_days_and_what_is_outside_them() -> None:
+    hour, day = rollups.HOUR, rollups.DAY
+    assert rollups.whole(T0, T0 + 3 * hour, hour) == (T0, T0 + 3 * hour)
+    assert rollups.whole(T0, T0 + timedelta(minutes=30), hour) is None
+    odd = T0 + timedelta(microseconds=1)
+    assert rollups.whole(odd, T0 + 2 * hour, hour) == (T0 + hour, T0 + 2 * hour)
+    assert rollups.outside(odd, T0 + 2 * hour, (T0 + hour, T0 + 2 * hour)) == [
+        (odd, T0 + hour)]
+    midnight = T0.replace(hour=0)  # T0 is 09:00 UTC
+    assert rollups.whole(T0, T0 + 2 * day, day) == (midnight + day, midnight + 2 * day)
+    assert rollups.outside(T0, T0 + 2 * day, (midnight + day, midnight + 2 * day)) == [
+        (T0, midnight + day), (midnight + 2 * day, T0 + 2 * day)]
+    assert rollups.outside(T0, T0 + hour, None) == [(T0, T0 + hour)]
+
+
+def test_duration_buckets_in_python_and_in_sql_agree() -> None:
+    import sqlite3
+
+    values = [*range(300), 1000, 1023, 1024, 1039, 1040, 5000, 65_535, 65_536, 3_600_000,
+              86_400_000, 2**45 + 12345]
+    conn = sqlite3.connect(":memory:")
+    in_sql = [conn.execute(f"SELECT {durations.bucket_sql('?')}".replace("?", str(v)))
+              .fetchone()[0] for v in values]
+    assert in_sql == [durations.bucket_of(v) for v in values]
+    for v in values:
+        lowest = durations.bucket_of(v)
+        assert lowest <= v < lowest + durations.bucket_width(lowest)
+        assert abs(durations.bucket_value(lowest) - v) <= v / 128
+    assert [durations.bucket_of(v) for v in (127, 128, 129, 130)] == [127, 128, 128, 130]
+    assert durations.bucket_value(1024) == 1031  # [1024, 1040): its middle
+
+
+async def explain(db: Database, statement: str) -> str:
+    """The plan of ``statement``; on PostgreSQL with sequential scans priced out, since a
+    test's few rows are cheaper to scan: the plan shows whether an index can serve it."""
+    async with db.read() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if not sqlite:
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+        try:
+            rows = await conn.exec_driver_sql(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ")
+                                              + statement)
+            return "\n".join(str(row[-1] if sqlite else row[0]) for row in rows)
+        finally:
+            if not sqlite:
+                await conn.exec_driver_sql("RESET enable_seqscan")
+
+
+async def test_a_fold_reads_only_the_deltas_and_a_read_only_its_client_and_period(
+        database: Database) -> None:
+    """However many folded rows a year leaves, a fold reads the deltas (and the zeros) through
+    their partial indexes, and a report reads one client's (or the all-clients') folded rows of
+    its period through uq_*_key, plus the period's deltas."""
+    rng = random.Random(5)
+    await create(database, rng, 0, 30)
+    await run_attempts(database, rng, [f"tsk_{n:06d}" for n in range(30)])
+    async with database.read() as conn:
+        dialect = conn.dialect
+    for rollup in rollups._ROLLUPS:
+        fold_insert, *_, zeros = rollups._fold_sql(rollup, dialect.name)
+        assert f"ix_{rollup.table}_deltas" in await explain(database, fold_insert)
+        assert f"ix_{rollup.table}_zeros" in await explain(database, zeros)
+    t = task_hours
+    for client in (None, "cli_a"):
+        rows = rollups._rows(t, T0, T0 + timedelta(days=30), client, t.c.status, t.c.tasks)
+        plan = await explain(database, str(sa.select(rows.c.status, sa.func.sum(rows.c.tasks))
+                                           .group_by(rows.c.status).compile(
+            dialect=dialect, compile_kwargs={"literal_binds": True})))
+        assert "uq_task_hours_key" in plan and "ix_task_hours_deltas" in plan, plan
