@@ -30,7 +30,7 @@ from server.db import repositories as repo
 from server.db.audit import audit_prune
 from server.db.engine import Database
 from server.db.planner_stats import PlannerStats
-from server.db.rollups import rollups_fold, rollups_pending
+from server.db.rollups import rollups_fold_db
 from server.node.artifacts import FileArtifactStore
 from server.services.automations import Automations
 from server.services.autorun import AutorunService
@@ -133,11 +133,7 @@ class Maintenance:
         await counts.fold(self.db)
 
     async def _fold_rollups(self) -> None:
-        async with self.db.read() as conn:  # idle: no write lock taken
-            if not await rollups_pending(conn):
-                return
-        async with self.db.write() as conn:
-            await rollups_fold(conn)
+        await rollups_fold_db(self.db)
 
     async def refresh_planner_stats(self) -> None:
         try:

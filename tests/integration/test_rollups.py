@@ -136,8 +136,30 @@ async def test_concurrent_writers_and_folds_keep_rollups_exact(database: Databas
                 await rollups.rollups_fold(conn)
             await asyncio.sleep(0.01)
 
-    await asyncio.gather(*(writer(k) for k in range(6)), folder(), folder())
+    async def node_folder() -> None:  # as the node's maintenance folds (SQLite: in chunks)
+        for _ in range(10):
+            await rollups.rollups_fold_db(database)
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(writer(k) for k in range(6)), folder(), node_folder())
     await assert_rollups_agree(database)
+
+
+async def test_a_fold_of_more_deltas_than_a_chunk_folds_them_all(database: Database) -> None:
+    rng = random.Random(11)
+    count = rollups.FOLD_CHUNK + 150  # one task_hours delta each: two chunks on SQLite
+    async with database.write() as conn:
+        for n in range(count):
+            await repo.task_insert(conn, a_task(rng, n), [])
+    await run_attempts(database, rng, [f"tsk_{n:06d}" for n in range(40)])
+    kept = await answers(database, raw=True)
+    await rollups.rollups_fold_db(database)
+    async with database.read() as conn:
+        assert not await rollups.rollups_pending(conn)
+        folded = await conn.scalar(sa.select(sa.func.sum(task_hours.c.tasks)).where(
+            task_hours.c.client_id == "*"))
+    assert folded == count
+    assert await answers(database, raw=False) == kept
 
 
 async def test_a_rebuild_makes_the_same_rows_folded(database: Database) -> None:
