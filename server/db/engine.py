@@ -47,9 +47,6 @@ PING_IDLE_SECONDS = 5.0
 PREPARED_STATEMENTS_PER_CONNECTION = 24
 
 
-SQLITE_CACHE_KIB = 16 * 1024
-
-
 def _json_serializer(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
@@ -60,12 +57,6 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # SQLite's page cache, per connection (its default is 2 MiB). A transaction that changes a
-    # batch of tasks dirties pages all over the tasks' two dozen indexes; in a database of a
-    # million tasks 2 MiB no longer held them, and the writer spilled pages to the WAL
-    # mid-transaction and read them back. Only pages read take memory: a small database
-    # costs nothing more.
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
 
 
