@@ -47,6 +47,9 @@ PING_IDLE_SECONDS = 5.0
 PREPARED_STATEMENTS_PER_CONNECTION = 24
 
 
+WAL_BACKSTOP_PAGES = 10_000  # about 40 MB of WAL (SQLite's own default: 1,000 pages)
+
+
 def _json_serializer(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
@@ -57,6 +60,12 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Checkpoints are the node's maintenance's (Database.checkpoint, every second), off the
+    # write path: an automatic one runs in the commit that crosses the threshold, inside the
+    # server's write lock, so every claim and create waited for it to copy pages into the
+    # database file and fsync it. This threshold is only the backstop, should the node's
+    # checkpoints stop (or a process other than a node write a lot).
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
     cursor.close()
 
 
@@ -245,6 +254,17 @@ class Database:
             self.faults.failed(exc)
             raise
         self.faults.wrote()
+
+    async def checkpoint(self) -> tuple[int, int, int] | None:
+        """SQLite: copy what the WAL holds into the database file (PRAGMA wal_checkpoint
+        PASSIVE, on a reading connection: writers go on meanwhile, and no write lock of the
+        server's is taken); ``(busy, frames in the WAL, frames copied)``. PostgreSQL: None."""
+        if not self.is_sqlite:
+            return None
+        async with self.read() as conn:
+            busy, frames, copied = tuple((await conn.exec_driver_sql(
+                "PRAGMA wal_checkpoint(PASSIVE)")).one())
+        return int(busy), int(frames), int(copied)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -17,9 +17,9 @@ there to name its type); a change of a task's type or client moves its attempts'
 **Folded** by :func:`rollups_fold_db` (the node's maintenance, every few seconds): the delta
 rows are summed into one row per key (``delta`` false, uq_*_key) and into the key's all-clients
 row (client ``'*'``), deleting exactly the deltas it adds (PostgreSQL: one statement; SQLite:
-``FOLD_CHUNK`` deltas per transaction); folded rows that reach 0 go. A fold reads only the deltas (their partial index), however many folded rows there
-are. A reader sums the folded rows of its client (``'*'`` for every client) and the deltas of
-the period not folded yet.
+``FOLD_CHUNK`` deltas per transaction); folded rows that reach 0 go. A fold reads only the
+deltas (their partial index), however many folded rows there are. A reader sums the folded
+rows of its client (``'*'`` for every client) and the deltas of the period not folded yet.
 
 **Rebuilt** by :func:`rollups_rebuild` (``python -m server rebuild rollups``): every row made
 again from the tables, under a lock that holds writers off meanwhile (PostgreSQL).

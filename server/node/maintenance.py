@@ -9,7 +9,8 @@
 - the autorun switch, every second (read once before the runner starts);
 - stalled work, every ``STALLED_CHECK_SECONDS``;
 - PostgreSQL: the tasks table's planner statistics, checked every 2 seconds
-  (server/db/planner_stats.py).
+  (server/db/planner_stats.py); SQLite: the WAL checkpointed every second (PASSIVE, outside
+  the server's write lock: Database.checkpoint).
 
 A job that fails logs and waits for its next turn; shutdown interrupting one is not a failure.
 """
@@ -39,6 +40,8 @@ from server.services.stalls import StallWatch
 log = logging.getLogger("errands")
 # Delta rows a fold sums: some thousands a second at most between two folds.
 FOLD_SECONDS = 5.0
+# SQLite: the WAL copied into the database file, off the write path (Database.checkpoint).
+CHECKPOINT_SECONDS = 1.0
 
 
 class Maintenance:
@@ -75,6 +78,9 @@ class Maintenance:
         if not self.db.is_sqlite:
             self.scheduler.add_job(self.refresh_planner_stats, "interval", seconds=2,
                                    id="planner-stats", coalesce=True, max_instances=1)
+        else:
+            self.scheduler.add_job(self.checkpoint, "interval", seconds=CHECKPOINT_SECONDS,
+                                   id="checkpoint", coalesce=True, max_instances=1)
 
     async def maintenance(self) -> None:
         try:
@@ -134,6 +140,14 @@ class Maintenance:
 
     async def _fold_rollups(self) -> None:
         await rollups_fold_db(self.db)
+
+    async def checkpoint(self) -> None:
+        try:
+            await self.db.checkpoint()
+        except asyncio.CancelledError:
+            log.debug("checkpoint interrupted by shutdown")
+        except Exception:
+            log.exception("checkpointing the SQLite WAL failed")
 
     async def refresh_planner_stats(self) -> None:
         try:

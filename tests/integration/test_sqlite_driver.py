@@ -268,3 +268,24 @@ async def test_aiosqlite_runs_our_function_on_the_thread_of_its_own_calls(
         with pytest.raises(ValueError, match="failed with 3"):
             await on_thread(connection, fails, 3)
     assert seen == [1]
+
+
+async def test_commits_leave_checkpoints_to_the_node_which_copies_the_wal_into_the_file(
+        db: Database, tmp_path: Path) -> None:
+    """A commit no longer checkpoints at SQLite's 1,000 pages (inside the server's write
+    lock): the WAL keeps what was written until Database.checkpoint (the node's maintenance,
+    every second) copies it into the database file."""
+    async with db.write() as conn:
+        for n in range(30):  # well over 1,000 pages of WAL
+            await conn.execute(sa.text("INSERT INTO t (name) VALUES (:name)"),
+                               {"name": f"{n}-" + "x" * 200_000})
+    wal = tmp_path / "driver.db-wal"
+    assert wal.stat().st_size > 1_000 * 4096  # not checkpointed by the commit
+    before = (tmp_path / "driver.db").stat().st_size
+    result = await db.checkpoint()
+    assert result is not None
+    busy, frames, copied = result
+    assert busy == 0 and frames > 1_000 and copied == frames
+    assert (tmp_path / "driver.db").stat().st_size > before + 1_000 * 4096
+    async with db.read() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM t"))).scalar_one() == 30
