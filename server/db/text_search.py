@@ -71,14 +71,7 @@ async def task_matches(conn: AsyncConnection, words: Sequence[str], *,
                                sa.bindparam(None, tsquery(words), sa.String)))
         ids = list((await conn.execute(
             sa.select(tasks.c.id).where(matches).limit(drive_below))).scalars())
-        if len(ids) < drive_below:
-            return tasks.c.id.in_(ids)
-        # Many: each task read is tested, first for each word anywhere in its text (ILIKE, a
-        # fraction of a microsecond: every task whose words match passes it), then by its
-        # words — computing a task's tsvector (~30 µs) only for the few that contain them. A
-        # word and a filter that leaves few candidates (a word and a client) read thousands.
-        text = tasks.c.title + " " + sa.func.coalesce(tasks.c.description, "")
-        return sa.and_(*(text.ilike(f"%{w}%") for w in words), matches)
+        return tasks.c.id.in_(ids) if len(ids) < drive_below else matches
     query = fts5_query(words)
     fts = sa.table("tasks_fts", sa.column("rowid"))
     matching = sa.select(fts.c.rowid).where(
