@@ -136,7 +136,7 @@ async def test_concurrent_writers_and_folds_keep_rollups_exact(database: Databas
                 await rollups.rollups_fold(conn)
             await asyncio.sleep(0.01)
 
-    async def node_folder() -> None:  # as the node's maintenance folds (SQLite: in chunks)
+    async def node_folder() -> None:  # as the node's maintenance folds
         for _ in range(10):
             await rollups.rollups_fold_db(database)
             await asyncio.sleep(0.01)
@@ -145,9 +145,9 @@ async def test_concurrent_writers_and_folds_keep_rollups_exact(database: Databas
     await assert_rollups_agree(database)
 
 
-async def test_a_fold_of_more_deltas_than_a_chunk_folds_them_all(database: Database) -> None:
+async def test_the_nodes_fold_folds_every_delta(database: Database) -> None:
     rng = random.Random(11)
-    count = rollups.FOLD_CHUNK + 150  # one task_hours delta each: two chunks on SQLite
+    count = 2150  # one task_hours delta each
     async with database.write() as conn:
         for n in range(count):
             await repo.task_insert(conn, a_task(rng, n), [])
