@@ -26,11 +26,16 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[ErrandsServer, ErrandsServer]]:
+def two_nodes(tmp_path: Path, request: pytest.FixtureRequest
+              ) -> Iterator[tuple[ErrandsServer, ErrandsServer]]:
+    """Two nodes on one new PostgreSQL database; ``@pytest.mark.node_env({...})`` adds to
+    their settings."""
     require_postgres()
     url, name = create_postgres_database()
-    nodes = [ErrandsServer(database_url=url, workdir=tmp_path, env={"NODE_ID": f"node-{i}"})
-             for i in range(2)]
+    marker = request.node.get_closest_marker("node_env")
+    extra: dict[str, str] = marker.args[0] if marker else {}
+    nodes = [ErrandsServer(database_url=url, workdir=tmp_path,
+                           env={"NODE_ID": f"node-{i}", **extra}) for i in range(2)]
     try:
         for node in nodes:
             node.start()
@@ -78,15 +83,19 @@ def test_a_concurrency_key_of_two_is_never_exceeded_across_nodes(
     assert max(samples) <= 2 and state["most"] == 2, (max(samples), state["most"])
 
 
+@pytest.mark.node_env({"WORKER_CONCURRENCY": "2", "HOST_CONCURRENCY": "2"})
 def test_a_rate_limit_holds_in_every_window_across_nodes(
         two_nodes: tuple[ErrandsServer, ErrandsServer]) -> None:
     """20 per 2 s, 70 tasks created on both nodes: in any 2 s, at most 20 attempts start
-    (by the attempts' start times, which the claims write)."""
+    (by the attempts' start times, which the claims write). Each node has two slots and each
+    request takes 0.25 s, so one node alone starts at most 16 in 2 s: both nodes run attempts
+    (with every slot free, a loaded machine once let one node claim all 70), and together they
+    could start more than the limit allows."""
     a, b = two_nodes
     a.call("rateLimits.set", {"key": "crm:acme", "limit": 20, "periodSeconds": 2},
            mutation=True)
     with HttpServer() as sink:
-        sink.route("/crm", json={"ok": True})
+        sink.route("/crm", json={"ok": True}, delay=0.25)
         task: dict[str, Any] = {"title": "r", "taskType": "api_call", "rateLimitKey": "crm:acme",
                                 "executionConfig": {"apiEndpoint": sink.url_for("/crm")}}
         ids = create_batch(a, [task] * 35) + create_batch(b, [task] * 35)
