@@ -125,21 +125,15 @@ class Maintenance:
         """Sum the delta rows of the kept counts, then of the hourly rollups (any number of
         nodes may at once: each sums the rows it deletes); one failing does not hold the
         other."""
-        for name, run in (("the kept counts", self._fold_counts),
-                          ("the hourly rollups", self._fold_rollups)):
+        for name, run in (("the kept counts", counts.fold),
+                          ("the hourly rollups", rollups_fold_db)):
             try:
-                await run()
+                await run(self.db)
             except asyncio.CancelledError:
                 log.debug("folding %s interrupted by shutdown", name)
                 return
             except Exception:
                 log.exception("folding %s failed", name)
-
-    async def _fold_counts(self) -> None:
-        await counts.fold(self.db)
-
-    async def _fold_rollups(self) -> None:
-        await rollups_fold_db(self.db)
 
     async def checkpoint(self) -> None:
         try:
