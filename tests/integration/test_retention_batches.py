@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from server.db import counts, retention
 from server.db import repositories as repo
 from server.db.engine import Database
-from server.db.tables import task_executions, tasks
+from server.db.rollups import rollups_fold_db, rollups_pending
+from server.db.tables import task_counts, task_executions, tasks
 from tests.integration.test_counts import full_count, kept
 from tests.integration.test_list_plans import _caught
 from tests.integration.test_repositories import T0, task_values
@@ -114,3 +115,19 @@ async def test_retention_reads_its_candidates_from_an_index(database: Database) 
         assert "TEMP B-TREE" not in plan and "SEARCH tasks USING INDEX" in plan, plan
     else:
         assert "Sort" not in plan and "Seq Scan on tasks" not in plan, plan
+
+
+async def test_retention_folds_the_deltas_its_deletions_leave(database: Database) -> None:
+    """Each batch's deltas (kept counts, hourly rollups) are summed right after it, in short
+    transactions of their own: not left for the node's fold to sum tens of thousands of them
+    under one write lock while claims wait (issue 29)."""
+    await _seed(database)
+    await counts.fold(database)
+    await rollups_fold_db(database)
+    deleted, _ = await retention.prune(database, CUTOFF, batch=100)
+    assert deleted == OLD
+    async with database.read() as conn:
+        assert not await rollups_pending(conn)
+        assert not (await conn.execute(
+            sa.select(task_counts.c.id).where(~task_counts.c.base))).first()
+    assert await kept(database) == await full_count(database)
