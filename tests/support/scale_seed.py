@@ -618,6 +618,8 @@ def seed(url: str, tasks: int, *, live_url: str, now: datetime | None = None, da
     migrated = time.perf_counter()
     asyncio.run(_migrate(Database(url, timeout_seconds=3600), "head"))
     plan.migrate_seconds = time.perf_counter() - migrated
+    if url.startswith("postgresql"):
+        asyncio.run(_vacuum(url))
     plan.seconds = time.perf_counter() - began
     return plan
 
@@ -625,6 +627,19 @@ def seed(url: str, tasks: int, *, live_url: str, now: datetime | None = None, da
 def _special(room: int, rnd: random.Random) -> dict[str, int]:
     return {"rejected": max(1, room // 200), "awaiting_review": max(1, room // 300),
             "scheduled": max(1, room // 400)}
+
+
+async def _vacuum(url: str) -> None:
+    """PostgreSQL: VACUUM ANALYZE, as autovacuum leaves a database that has been in use: its
+    visibility map set (index-only scans then read no table pages: two tags' list 36 → 3 ms
+    at 1,000,000 tasks) and the planner's statistics of the migrated tables fresh."""
+    import asyncpg
+
+    con = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await con.execute("VACUUM ANALYZE")
+    finally:
+        await con.close()
 
 
 async def _migrate(db: Database, revision: str) -> None:
