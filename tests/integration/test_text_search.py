@@ -18,6 +18,7 @@ from server.db import repositories as repo
 from server.db import text_search
 from server.db.engine import Database, alembic_config
 from server.db.tables import tasks
+from tests.integration.test_list_plans import _caught
 from tests.integration.test_repositories import T0, task_values
 
 TITLES = [  # (id, title, description), oldest first
@@ -92,6 +93,35 @@ async def test_query_syntax_in_a_search_is_only_separators(database: Database) -
         assert await found(database, search) == expected, search
 
 
+async def test_a_search_with_filters_writes_their_values_into_its_statement(
+        database: Database) -> None:
+    """PostgreSQL: a search's filter values and limit are part of its statement (so that the
+    plan is made for them, not a prepared statement's generic plan); any value is quoted, and
+    the answers are those of the filters bound as parameters (SQLite binds them)."""
+    await insert_all(database)
+    async with database.write() as conn:
+        await conn.execute(tasks.update().where(tasks.c.id.in_(["t1", "t5"]))
+                           .values(client_id="cli_a'b\\c", status="failed"))
+    async with database.read() as conn:
+        with _caught(database) as sent:
+            rows = await repo.task_list(conn, statuses=["failed"], task_type="api_call",
+                                        search="invoice", limit=7, after=None,
+                                        client_id="cli_a'b\\c")
+        assert [r.id for r in rows] == ["t5", "t1"]
+        statement, parameters = sent[-1]
+        if not database.is_sqlite:
+            assert "cli_a''b" in statement and "'failed'" in statement, statement
+            assert "'api_call'" in statement and "LIMIT 7" in statement, statement
+        for statuses in (["failed", "queued"], ["queued"]):
+            rows = await repo.task_list(conn, statuses=statuses, task_type=None,
+                                        search="invoice", limit=50, after=None,
+                                        client_id="cli_a'b\\c")
+            assert [r.id for r in rows] == (["t5", "t1"] if "failed" in statuses else [])
+        rows = await repo.task_list(conn, statuses=None, task_type=None, search="invoice",
+                                    limit=50, after=None, client_id="cli_a'b")
+        assert rows == []
+
+
 @pytest.mark.parametrize("search", ["***", '"', "::*", "&|!()", "-- ;", "_", " "])
 async def test_a_search_without_a_word_is_refused_naming_search(database: Database,
                                                                 search: str) -> None:
@@ -128,6 +158,10 @@ async def test_the_plan_reads_the_text_index(database: Database) -> None:
                 f"EXPLAIN QUERY PLAN {compiled}"))
             assert "ix_tasks_created" in plan and "VIRTUAL TABLE INDEX" in plan, plan
         else:
+            # The words are in the statement's text, not a parameter: a prepared statement's
+            # generic plan would be made without them.
+            sql = str(stmt.compile(conn.sync_connection))
+            assert "to_tsquery('simple'::regconfig, '''invoice'':*')" in sql, sql
             await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             compiled = stmt.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
             plan = " ".join(r[0] for r in await conn.exec_driver_sql(f"EXPLAIN {compiled}"))
