@@ -108,7 +108,7 @@ async def test_a_search_with_filters_writes_their_values_into_its_statement(
                                         search="invoice", limit=7, after=None,
                                         client_id="cli_a'b\\c")
         assert [r.id for r in rows] == ["t5", "t1"]
-        statement, parameters = sent[-1]
+        statement = sent[-1][0]
         if not database.is_sqlite:
             assert "cli_a''b" in statement and "'failed'" in statement, statement
             assert "'api_call'" in statement and "LIMIT 7" in statement, statement
