@@ -217,11 +217,9 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
     # client, read every match of a common word for the largest (315 ms against 2 ms).
     inline = matches is not None and conn.dialect.name == "postgresql"
     stmt = stmt.where(*_list_conditions(
-        statuses=statuses, task_type=task_type, search=matches, stalled=stalled,
-        client_id=client_id, assignee=assignee, depends_on=depends_on, errors=errors,
-        parent_id=parent_id, inline=inline))
-    limit_value: int | sa.BindParameter[int] = (
-        sa.bindparam(None, limit, sa.Integer, literal_execute=True) if inline else limit)
+        statuses=statuses, task_type=task_type, search=None if inline else matches,
+        stalled=stalled, client_id=client_id, assignee=assignee, depends_on=depends_on,
+        errors=errors, parent_id=parent_id, inline=inline))
     # The bounds as row values on (created_at, id), the index's own order, so that both ends
     # of a page's range are index bounds: created_at < t is (created_at, id) < (t, ''), and
     # a cursor older than createdBefore is the tighter upper bound alone.
@@ -234,17 +232,20 @@ async def task_list(conn: AsyncConnection, *, statuses: Sequence[str] | None,
             stmt = stmt.where(row >= _row_value((created_from, ""), order))
         if created_before is not None:
             stmt = stmt.where(row < _row_value((created_before, ""), order))
-        stmt = stmt.order_by(order[0].asc(), order[1].asc()).limit(limit_value)
-        return list((await conn.execute(stmt)).all())
-    upper = after
-    if created_before is not None and (after is None or after[0] >= created_before):
-        upper = (created_before, "")
-    if upper is not None:
-        stmt = stmt.where(row < _row_value(upper, order))
-    if created_from is not None:
-        stmt = stmt.where(row >= _row_value((created_from, ""), order))
-    stmt = stmt.order_by(order[0].desc(), order[1].desc()).limit(limit_value)
-    return list((await conn.execute(stmt)).all())
+    else:
+        upper = after
+        if created_before is not None and (after is None or after[0] >= created_before):
+            upper = (created_before, "")
+        if upper is not None:
+            stmt = stmt.where(row < _row_value(upper, order))
+        if created_from is not None:
+            stmt = stmt.where(row >= _row_value((created_from, ""), order))
+    if inline and matches is not None:
+        return await text_search.search_page(conn, stmt, order, matches, limit,
+                                             oldest_first=oldest_first)
+    ordering = ((order[0].asc(), order[1].asc()) if oldest_first
+                else (order[0].desc(), order[1].desc()))
+    return list((await conn.execute(stmt.order_by(*ordering).limit(limit))).all())
 
 
 def _row_value(values: tuple[datetime, str], columns: Sequence[sa.ColumnElement[Any]]

@@ -108,10 +108,10 @@ async def test_a_search_with_filters_writes_their_values_into_its_statement(
                                         search="invoice", limit=7, after=None,
                                         client_id="cli_a'b\\c")
         assert [r.id for r in rows] == ["t5", "t1"]
-        statement = sent[-1][0]
         if not database.is_sqlite:
+            statement = next(s for s, _ in sent if "walked" in s)
             assert "cli_a''b" in statement and "'failed'" in statement, statement
-            assert "'api_call'" in statement and "LIMIT 7" in statement, statement
+            assert "'api_call'" in statement and "LIMIT 8" in statement, statement
         for statuses in (["failed", "queued"], ["queued"]):
             rows = await repo.task_list(conn, statuses=statuses, task_type=None,
                                         search="invoice", limit=50, after=None,
@@ -120,6 +120,41 @@ async def test_a_search_with_filters_writes_their_values_into_its_statement(
         rows = await repo.task_list(conn, statuses=None, task_type=None, search="invoice",
                                     limit=50, after=None, client_id="cli_a'b")
         assert rows == []
+    async with database.write() as conn:
+        await repo.task_tags_set(conn, "t5", ["vip"], replace=False)
+        await repo.task_tags_set(conn, "t3", ["vip"], replace=False)
+    async with database.read() as conn:
+        rows = await repo.task_list(conn, statuses=None, task_type=None, search="invoice",
+                                    limit=50, after=None, tags=["vip"])
+        assert [r.id for r in rows] == ["t5"]
+
+
+@pytest.mark.parametrize("oldest_first", [False, True])
+async def test_a_search_tests_the_first_tasks_in_order_then_asks_the_planner(
+        database: Database, oldest_first: bool) -> None:
+    """text_search.search_page (PostgreSQL's search): whether the page fills among the first
+    tasks tested in order, or the list ends there, or the rest is asked for after the last one
+    tested, the answer is the list's order's first matches (the SQL is the same on SQLite)."""
+    await insert_all(database)
+    async with database.write() as conn:  # 12 more, none with "invoice"
+        for i in range(12):
+            await repo.task_insert(conn, values(10 + i, f"u{i:02}", f"update {i}", None), [])
+    newest_first = ["t5", "t2", "t1"]  # "invoice" is in these, t1 the oldest task
+    expected = newest_first[::-1] if oldest_first else newest_first
+    async with database.read() as conn:
+        matches = await text_search.task_matches(conn, ["invoice"])
+        for walk_first in (1, 2, 3, 5, 14, 18, 19, 100):
+            for limit in (1, 2, 3, 50):
+                rows = await text_search.search_page(
+                    conn, sa.select(tasks), (tasks.c.created_at, tasks.c.id), matches, limit,
+                    oldest_first=oldest_first, walk_first=walk_first)
+                assert [r.id for r in rows] == expected[:limit], (walk_first, limit)
+        # behind a bound, as a cursor makes one
+        bound = sa.select(tasks).where(tasks.c.id != "t5")
+        rows = await text_search.search_page(conn, bound, (tasks.c.created_at, tasks.c.id),
+                                             matches, 50, oldest_first=oldest_first,
+                                             walk_first=4)
+        assert [r.id for r in rows] == [i for i in expected if i != "t5"]
 
 
 @pytest.mark.parametrize("search", ["***", '"', "::*", "&|!()", "-- ;", "_", " "])
