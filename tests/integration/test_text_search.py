@@ -224,3 +224,30 @@ async def test_the_migration_indexes_the_tasks_already_there(database_url: str) 
         assert await found(db, "overdue") == ["t2"]
     finally:
         await db.dispose()
+
+
+async def test_the_upgrade_merges_sqlites_text_index_into_one_segment(database_url: str) -> None:
+    """0022_search_column on SQLite: FTS5's segments (one a write transaction, merged a little
+    in each later one) merged into one, so that the creates after 0019's rebuild of a big
+    table do not pay for it."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's FTS5 index (PostgreSQL: its own test above)")
+    db = Database(database_url, timeout_seconds=60)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0021_rollups_all"))
+        for i, (task_id, title, description) in enumerate(TITLES[:3]):
+            async with db.write() as conn:  # a transaction each: a segment each
+                await repo.task_insert(conn, values(i, task_id, title, description), [])
+
+        async def segments() -> int:
+            async with db.read() as conn:
+                return int((await conn.execute(sa.text(
+                    "SELECT count(DISTINCT segid) FROM tasks_fts_idx"))).scalar_one())
+
+        assert await segments() == 3
+        await db.migrate()
+        assert await segments() == 1
+        assert await found(db, "invoice") == ["t2", "t1"]
+    finally:
+        await db.dispose()
