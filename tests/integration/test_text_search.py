@@ -226,13 +226,12 @@ async def test_the_migration_indexes_the_tasks_already_there(database_url: str) 
         await db.dispose()
 
 
-async def test_the_upgrade_merges_sqlites_text_index_into_one_segment(database_url: str) -> None:
+async def test_the_upgrade_merges_sqlites_text_index_into_one_segment(
+        sqlite_database_url: str) -> None:
     """0022_search_column on SQLite: FTS5's segments (one a write transaction, merged a little
     in each later one) merged into one, so that the creates after 0019's rebuild of a big
     table do not pay for it."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's FTS5 index (PostgreSQL: its own test above)")
-    db = Database(database_url, timeout_seconds=60)
+    db = Database(sqlite_database_url, timeout_seconds=60)
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0021_rollups_all"))
