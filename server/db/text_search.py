@@ -8,10 +8,11 @@ on each database — never a scan of every title (migration 0019_search builds b
 - PostgreSQL: ``tasks.search_doc``, a stored tsvector generated from title and description
   (the 'simple' configuration: lower-cased words, no stemming, no stop words; migration
   0022_search_column), and ``ix_tasks_search``, a GIN index on it; a search is
-  ``tasks.search_doc @@ to_tsquery('simple', 'w1:* & w2:*')``. The planner chooses with the
-  column's word statistics: for a common word it reads the list's index in order, testing each
-  task's stored words (cheap: no words computed again), for a rare one it reads the GIN index
-  and sorts the matches.
+  ``tasks.search_doc @@ to_tsquery('simple', 'w1:* & w2:*')``. A page (:func:`search_page`)
+  first tests the list's first 10,000 tasks in order by their stored words (cheap: no words
+  computed again); when they hold less than a page, the planner chooses for the rest with the
+  column's word statistics — the GIN index and the matches sorted for a rare word, the list's
+  index in order for a common one.
 
 The words come from :func:`server.core.text_search.search_words`: letters and digits only, so
 the quoting below is all the escaping a query needs. After a ``VACUUM`` (which may renumber
@@ -74,10 +75,10 @@ async def task_matches(conn: AsyncConnection, words: Sequence[str], *,
     count alone read every match of a common word, 40 ms for 90,000 at 1,000,000 tasks.)"""
     if conn.dialect.name == "postgresql":
         # The query a literal, not a bound parameter: the server's statements are prepared,
-        # and after five runs PostgreSQL may keep a generic plan, made without the words — it
-        # then guessed 0.5 % of the tasks for any word and read every match of a common one
-        # from the GIN index (a word and a client: 315 ms p95 against 2 ms with the words).
-        # Its words are letters and digits (search_words); quotes are doubled all the same.
+        # and after five runs PostgreSQL may keep a generic plan, made without the words (it
+        # guesses 0.5 % of the tasks for any word); the filters' values are written in too
+        # (repositories.task_list). Its words are letters and digits (search_words); quotes
+        # are doubled all the same.
         query = "'" + tsquery(words).replace("'", "''") + "'"
         return sa.literal_column(PG_DOCUMENT).bool_op("@@")(
             sa.func.to_tsquery(sa.literal_column("'simple'::regconfig"),
