@@ -527,13 +527,17 @@ class _SqliteWriter:
         self.con.close()
 
 
+def _dsn(url: str) -> str:
+    """asyncpg's form of a SQLAlchemy PostgreSQL URL."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
 class _PostgresWriter:
     def __init__(self, url: str) -> None:
         import asyncpg
 
         self.loop = asyncio.new_event_loop()
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        self.con = self.loop.run_until_complete(asyncpg.connect(dsn))
+        self.con = self.loop.run_until_complete(asyncpg.connect(_dsn(url)))
 
     def write(self, tables: dict[str, list[dict[str, Any]]]) -> None:
         async def copy() -> None:
@@ -635,7 +639,7 @@ async def _vacuum(url: str) -> None:
     at 1,000,000 tasks) and the planner's statistics of the migrated tables fresh."""
     import asyncpg
 
-    con = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    con = await asyncpg.connect(_dsn(url))
     try:
         await con.execute("VACUUM ANALYZE")
     finally:
